@@ -1,0 +1,160 @@
+// The hardcore dialect, in IRDL: the single source of truth for its ops.
+// Load it into any MLIR tool with `--irdl-file=dialects/hardcore.irdl.mlir`.
+// Exact integer semantics of every op: docs/dialect.md.
+//
+// Two levels:
+//  * layer ops on tensors of one sample (no batch dimension): quantize,
+//    dense, relu, requant, reshape, dequantize;
+//  * scalar DAG ops on signless integers read as two's complement, each
+//    result exactly as wide as its value range needs: extract, pack,
+//    constant, shl, shr, add, sub, neg, clamp.
+irdl.dialect @hardcore {
+  // ---- layer level ------------------------------------------------------
+
+  // y = W x + b, on float or integer tensors.
+  irdl.operation @dense {
+    %in = irdl.base "!builtin.tensor"
+    %out = irdl.base "!builtin.tensor"
+    %weight = irdl.base "#builtin.dense_typed_elements"
+    %bias = irdl.base "#builtin.dense_typed_elements"
+    irdl.operands(input: %in)
+    irdl.results(output: %out)
+    irdl.attributes {"weight" = %weight, "bias" = %bias}
+  }
+
+  // y = max(x, 0), elementwise.
+  irdl.operation @relu {
+    %in = irdl.base "!builtin.tensor"
+    %out = irdl.base "!builtin.tensor"
+    irdl.operands(input: %in)
+    irdl.results(output: %out)
+  }
+
+  // Same elements in the same (row-major) order, another shape.
+  irdl.operation @reshape {
+    %in = irdl.base "!builtin.tensor"
+    %out = irdl.base "!builtin.tensor"
+    irdl.operands(input: %in)
+    irdl.results(output: %out)
+  }
+
+  // Float to fixed point: clamp(floor(x * 2^frac_bits + 1/2), min, max).
+  irdl.operation @quantize {
+    %in = irdl.base "!builtin.tensor"
+    %out = irdl.base "!builtin.tensor"
+    %frac = irdl.base "#builtin.integer"
+    %min = irdl.base "#builtin.integer"
+    %max = irdl.base "#builtin.integer"
+    irdl.operands(input: %in)
+    irdl.results(output: %out)
+    irdl.attributes {"frac_bits" = %frac, "min" = %min, "max" = %max}
+  }
+
+  // Fixed point to float: x * 2^-frac_bits.
+  irdl.operation @dequantize {
+    %in = irdl.base "!builtin.tensor"
+    %out = irdl.base "!builtin.tensor"
+    %frac = irdl.base "#builtin.integer"
+    irdl.operands(input: %in)
+    irdl.results(output: %out)
+    irdl.attributes {"frac_bits" = %frac}
+  }
+
+  // Shift right with rounding half up, then saturate:
+  // clamp(floor((x + 2^(shift-1)) / 2^shift), min, max); shift <= 0 shifts left.
+  irdl.operation @requant {
+    %in = irdl.base "!builtin.tensor"
+    %out = irdl.base "!builtin.tensor"
+    %shift = irdl.base "#builtin.integer"
+    %min = irdl.base "#builtin.integer"
+    %max = irdl.base "#builtin.integer"
+    irdl.operands(input: %in)
+    irdl.results(output: %out)
+    irdl.attributes {"shift" = %shift, "min" = %min, "max" = %max}
+  }
+
+  // ---- scalar DAG level -------------------------------------------------
+
+  // Element `index` (row-major) of an integer tensor.
+  irdl.operation @extract {
+    %in = irdl.base "!builtin.tensor"
+    %out = irdl.base "!builtin.integer"
+    %index = irdl.base "#builtin.integer"
+    irdl.operands(input: %in)
+    irdl.results(output: %out)
+    irdl.attributes {"index" = %index}
+  }
+
+  // A tensor from its elements, each sign-extended to the element type.
+  irdl.operation @pack {
+    %in = irdl.base "!builtin.integer"
+    %out = irdl.base "!builtin.tensor"
+    irdl.operands(elements: variadic %in)
+    irdl.results(output: %out)
+  }
+
+  // An integer constant.
+  irdl.operation @constant {
+    %out = irdl.base "!builtin.integer"
+    %value = irdl.base "#builtin.integer"
+    irdl.results(output: %out)
+    irdl.attributes {"value" = %value}
+  }
+
+  // x * 2^amount: a wire.
+  irdl.operation @shl {
+    %in = irdl.base "!builtin.integer"
+    %out = irdl.base "!builtin.integer"
+    %amount = irdl.base "#builtin.integer"
+    irdl.operands(input: %in)
+    irdl.results(output: %out)
+    irdl.attributes {"amount" = %amount}
+  }
+
+  // floor(x / 2^amount): a wire (the low bits are dropped).
+  irdl.operation @shr {
+    %in = irdl.base "!builtin.integer"
+    %out = irdl.base "!builtin.integer"
+    %amount = irdl.base "#builtin.integer"
+    irdl.operands(input: %in)
+    irdl.results(output: %out)
+    irdl.attributes {"amount" = %amount}
+  }
+
+  // lhs + rhs: one adder.
+  irdl.operation @add {
+    %lhs = irdl.base "!builtin.integer"
+    %rhs = irdl.base "!builtin.integer"
+    %out = irdl.base "!builtin.integer"
+    irdl.operands(lhs: %lhs, rhs: %rhs)
+    irdl.results(output: %out)
+  }
+
+  // lhs - rhs: one subtractor.
+  irdl.operation @sub {
+    %lhs = irdl.base "!builtin.integer"
+    %rhs = irdl.base "!builtin.integer"
+    %out = irdl.base "!builtin.integer"
+    irdl.operands(lhs: %lhs, rhs: %rhs)
+    irdl.results(output: %out)
+  }
+
+  // -x.
+  irdl.operation @neg {
+    %in = irdl.base "!builtin.integer"
+    %out = irdl.base "!builtin.integer"
+    irdl.operands(input: %in)
+    irdl.results(output: %out)
+  }
+
+  // min(max(x, min), max): saturation, and relu when min = 0.
+  irdl.operation @clamp {
+    %in = irdl.base "!builtin.integer"
+    %out = irdl.base "!builtin.integer"
+    %min = irdl.base "#builtin.integer"
+    %max = irdl.base "#builtin.integer"
+    irdl.operands(input: %in)
+    irdl.results(output: %out)
+    irdl.attributes {"min" = %min, "max" = %max}
+  }
+}

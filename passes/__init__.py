@@ -1,0 +1,17 @@
+"""hardcore's passes, one a file, and the one registry from pass name to pass.
+
+`hardcore-to-hw` is the one pass that leaves torch-mlir's MLIR: it produces
+CIRCT hw/comb IR, which lives in CIRCT's own copy of MLIR (see
+`hardcore.backend`).  The others run in any torch-mlir PassManager.
+"""
+
+from __future__ import annotations
+
+from hardcore.passes.fold_weights import FoldWeightsPass
+from hardcore.passes.import_ import ImportPass
+from hardcore.passes.quantize import QuantizePass
+from hardcore.passes.to_hw import ToHwPass
+
+__all__ = ["PASSES", "ImportPass", "QuantizePass", "FoldWeightsPass", "ToHwPass"]
+
+PASSES = {cls.name: cls for cls in (ImportPass, QuantizePass, FoldWeightsPass, ToHwPass)}

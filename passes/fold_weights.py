@@ -1,0 +1,321 @@
+"""hardcore-fold-weights: integer layer ops to a scalar shift/add DAG with exact widths.
+
+Each dense layer's weight matrix becomes an adder graph (see
+`hardcore.adder_graph`): per-weight canonical signed digits
+(`algorithm=csd`), so zero weights vanish and ±2^k weights are wires.  The
+graph's nodes become `hardcore.shl` + `hardcore.add`/`sub` ops; the bias is
+one constant added per output, with the requantization's rounding constant
+folded into it.  ReLU followed by requantization becomes one `hardcore.clamp`.
+
+Every result's type is the narrowest two's complement width that holds its
+value range: exact linear-form ranges for the adder graph's nodes (inputs are
+independent), interval arithmetic for the rest.
+
+The function's signature becomes integer: the input is the quantized tensor
+(its `frac_bits` in the function attribute `hardcore.input_frac_bits`), the
+result the integer output (`hardcore.output_frac_bits`).  Per-layer figures
+(weights, nonzero weights, adders, adder bits, adder depth) go to the
+function attribute `hardcore.layers`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import NamedTuple
+
+import numpy as np
+from torch_mlir import ir
+
+from hardcore.adder_graph import AdderGraph, signed_width
+from hardcore.csd import per_weight_graph
+from hardcore.errors import UsageError
+from hardcore.irutil import (array_attr, body_ops, create_op, functions, i64_attr, int_attr,
+                             int_type, replace_function, tensor_type)
+from hardcore.pass_base import ModulePass, PassFailed
+
+__all__ = ["FoldWeightsPass", "ALGORITHMS"]
+
+
+def _csd(matrix, input_ranges, max_depth):
+    graph = per_weight_graph(matrix)
+    if max_depth is not None and graph.depth > max_depth:
+        raise ValueError(f"per-weight folding needs adder depth {graph.depth}, "
+                         f"more than max-depth={max_depth}")
+    return graph
+
+
+# algorithm name -> solver(matrix, input ranges, max depth) -> AdderGraph
+ALGORITHMS = {"csd": _csd}
+_ADDERS = frozenset({"hardcore.add", "hardcore.sub", "hardcore.neg"})
+
+
+class _Lin(NamedTuple):
+    """sign * (value << shift) + const, not yet built; value None means const alone."""
+
+    value: object
+    shift: int
+    sign: int
+    const: int
+
+
+class _DagBuilder:
+    """Creates scalar ops with exact widths, reusing identical ops."""
+
+    def __init__(self, location):
+        self.location = location
+        self.ranges: dict = {}
+        self.depths: dict = {}
+        self.memo: dict = {}
+        self.adders = 0
+        self.adder_bits = 0
+
+    def _emit(self, name, operands, value_range, attributes=None):
+        key = (name, tuple(operands), tuple(sorted((attributes or {}).items())))
+        if key in self.memo:
+            return self.memo[key]
+        low, high = value_range
+        attrs = {k: i64_attr(v) for k, v in (attributes or {}).items()}
+        op = create_op(name, operands, [int_type(signed_width(low, high))], attrs, self.location)
+        result = op.results[0]
+        self.ranges[result] = (low, high)
+        depth = max((self.depths.get(v, 0) for v in operands), default=0)
+        if name in _ADDERS:
+            depth += 1
+            self.adders += 1
+            self.adder_bits += signed_width(low, high)
+        self.depths[result] = depth
+        self.memo[key] = result
+        return result
+
+    def constant(self, value: int):
+        return self._emit("hardcore.constant", [], (value, value), {"value": value})
+
+    def shl(self, value, amount: int):
+        if amount == 0:
+            return value
+        low, high = self.ranges[value]
+        return self._emit("hardcore.shl", [value], (low << amount, high << amount), {"amount": amount})
+
+    def shr(self, value, amount: int):
+        if amount == 0:
+            return value
+        low, high = self.ranges[value]
+        return self._emit("hardcore.shr", [value], (low >> amount, high >> amount), {"amount": amount})
+
+    def add(self, lhs, rhs, value_range=None):
+        if value_range is None:
+            (a, b), (c, d) = self.ranges[lhs], self.ranges[rhs]
+            value_range = (a + c, b + d)
+        return self._emit("hardcore.add", [lhs, rhs], value_range)
+
+    def sub(self, lhs, rhs, value_range=None):
+        if value_range is None:
+            (a, b), (c, d) = self.ranges[lhs], self.ranges[rhs]
+            value_range = (a - d, b - c)
+        return self._emit("hardcore.sub", [lhs, rhs], value_range)
+
+    def neg(self, value):
+        low, high = self.ranges[value]
+        return self._emit("hardcore.neg", [value], (-high, -low))
+
+    def clamp(self, value, low: int, high: int):
+        a, b = self.ranges[value]
+        if low <= a and b <= high:
+            return value
+        clamped = (min(max(a, low), high), max(min(b, high), low))
+        # A side the value cannot exceed gets its type's bound, so no comparator is built for it.
+        width = signed_width(a, b)
+        low = low if a < low else -(1 << (width - 1))
+        high = high if b > high else (1 << (width - 1)) - 1
+        return self._emit("hardcore.clamp", [value], clamped, {"min": low, "max": high})
+
+    def materialize(self, lin: _Lin):
+        if lin.value is None:
+            return self.constant(lin.const)
+        shifted = self.shl(lin.value, lin.shift)
+        if lin.sign > 0:
+            return shifted if lin.const == 0 else self.add(shifted, self.constant(lin.const))
+        return self.neg(shifted) if lin.const == 0 else self.sub(self.constant(lin.const), shifted)
+
+    def lin_range(self, lin: _Lin) -> tuple[int, int]:
+        if lin.value is None:
+            return lin.const, lin.const
+        low, high = self.ranges[lin.value]
+        low, high = (low << lin.shift, high << lin.shift)
+        if lin.sign < 0:
+            low, high = -high, -low
+        return low + lin.const, high + lin.const
+
+
+@dataclasses.dataclass(frozen=True)
+class FoldWeightsPass(ModulePass):
+    name = "hardcore-fold-weights"
+    algorithm: str = "csd"
+    max_depth: int | None = None
+
+    def validate(self) -> None:
+        if self.algorithm not in ALGORITHMS:
+            raise UsageError(f"{self.name}: unknown algorithm '{self.algorithm}' "
+                             f"(one of: {', '.join(sorted(ALGORITHMS))})")
+        if self.max_depth is not None and self.max_depth < 1:
+            raise UsageError(f"{self.name}: max-depth must be at least 1, got {self.max_depth}")
+
+    def run(self, module: ir.Operation) -> None:
+        ok = True
+        for function in functions(module):
+            ops = body_ops(function)
+            if ops and ops[0].operation.name == "hardcore.quantize":
+                ok &= self._fold_function(function, ops)
+            elif any(op.operation.name in ("hardcore.dense", "hardcore.relu") for op in ops):
+                self.error(function, "hardcore-fold-weights: expected a quantized function "
+                           "starting with hardcore.quantize (run hardcore-quantize first)")
+                ok = False
+        if not ok:
+            raise PassFailed()
+
+    def _fold_function(self, function, ops) -> bool:
+        quantize, ret = ops[0], ops[-1]
+        dequantize = ret.operands[0].owner if len(ret.operands) == 1 else None
+        if ret.operation.name != "func.return" or dequantize is None or \
+                getattr(dequantize, "name", "") != "hardcore.dequantize":
+            self.error(function, "hardcore-fold-weights: expected the result to be a hardcore.dequantize")
+            return False
+        in_type = ir.RankedTensorType(quantize.results[0].type)
+        low, high = int_attr(quantize, "min"), int_attr(quantize, "max")
+        in_type = tensor_type(list(in_type.shape), int_type(signed_width(low, high)))
+        out_shape = list(ir.RankedTensorType(dequantize.results[0].type).shape)
+
+        new = replace_function(function, function.name.value, [in_type], [in_type])
+        block = new.regions[0].blocks[0]
+        layers = []
+        with ir.InsertionPoint(block):
+            builder = _DagBuilder(quantize.location)
+            elements = []
+            for index in range(int(np.prod(in_type.shape))):
+                value = builder._emit("hardcore.extract", [block.arguments[0]], (low, high), {"index": index})
+                elements.append(_Lin(value, 0, 1, 0))
+            tensors = {quantize.results[0]: elements}
+            for op in ops[1:]:
+                name = op.operation.name
+                if name in ("func.return", "hardcore.dequantize"):
+                    continue
+                builder.location = op.location
+                source = tensors[op.operands[0]]
+                try:
+                    if name == "hardcore.dense":
+                        result, stats = self._dense(builder, op, source)
+                        layers.append(stats)
+                    elif name == "hardcore.relu":
+                        result = self._relu(builder, op, source)
+                    elif name == "hardcore.requant":
+                        result = self._requant(builder, op, source)
+                    elif name == "hardcore.reshape":
+                        result = source
+                    else:
+                        self.error(op, f"hardcore-fold-weights: cannot fold '{name}'")
+                        new.operation.erase()
+                        return False
+                except ValueError as exc:
+                    self.error(op, f"hardcore-fold-weights: {exc}")
+                    new.operation.erase()
+                    return False
+                tensors[op.results[0]] = result
+            builder.location = ret.location
+            outputs = [builder.materialize(lin) for lin in tensors[dequantize.operands[0]]]
+            width = max(signed_width(*builder.ranges[v]) for v in outputs)
+            out_type = tensor_type(out_shape, int_type(width))
+            packed = create_op("hardcore.pack", outputs, [out_type], None, ret.location)
+            create_op("func.return", [packed.results[0]], [], None, ret.location)
+        new.attributes["function_type"] = ir.TypeAttr.get(ir.FunctionType.get([in_type], [out_type]))
+        new.attributes["hardcore.input_frac_bits"] = i64_attr(int_attr(quantize, "frac_bits"))
+        new.attributes["hardcore.output_frac_bits"] = i64_attr(int_attr(dequantize, "frac_bits"))
+        new.attributes["hardcore.layers"] = ir.ArrayAttr.get([
+            ir.DictAttr.get({k: (ir.StringAttr.get(v) if isinstance(v, str) else i64_attr(v))
+                             for k, v in stats.items()}) for stats in layers])
+        function.operation.erase()
+        return True
+
+    # -- one rewrite per layer op -----------------------------------------
+    def _dense(self, builder: _DagBuilder, op, source: list[_Lin]):
+        weight = array_attr(op, "weight").astype(np.int64)
+        bias = array_attr(op, "bias").astype(np.int64)
+        bias = [int(b) for b in bias]
+        values, ranges, columns = [], [], []
+        for j, lin in enumerate(source):
+            if lin.value is None:  # a constant input only moves the bias
+                bias = [b + int(weight[i, j]) * lin.const for i, b in enumerate(bias)]
+                continue
+            value = builder.materialize(lin)
+            values.append(value)
+            ranges.append(builder.ranges[value])
+            columns.append(j)
+        matrix = weight[:, columns]
+        graph: AdderGraph = ALGORITHMS[self.algorithm](matrix, ranges, self.max_depth)
+        adders_before, bits_before = builder.adders, builder.adder_bits
+        node_ranges = graph.value_ranges(ranges)
+        built = list(values)
+        saved_depths = {v: builder.depths.get(v, 0) for v in values}
+        for v in values:  # depth is counted from this layer's inputs
+            builder.depths[v] = 0
+        for k, node in enumerate(graph.nodes):
+            a = builder.shl(built[node.a], node.a_shift)
+            b = builder.shl(built[node.b], node.b_shift)
+            value_range = node_ranges[graph.n_inputs + k]
+            built.append(builder.add(a, b, value_range) if node.sign > 0 else builder.sub(a, b, value_range))
+        result = []
+        depth = 0
+        for i, out in enumerate(graph.outputs):
+            if out is None:
+                result.append(_Lin(None, 0, 1, bias[i]))
+            else:
+                value, shift, sign = out
+                result.append(_Lin(built[value], shift, sign, bias[i]))
+                depth = max(depth, builder.depths.get(built[value], 0))
+        for v, d in saved_depths.items():
+            builder.depths[v] = d
+        stats = {
+            "inputs": int(weight.shape[1]), "outputs": int(weight.shape[0]),
+            "weights": int(weight.size), "nonzero_weights": int(np.count_nonzero(weight)),
+            "adders": builder.adders - adders_before,
+            "adder_bits": builder.adder_bits - bits_before, "adder_depth": depth,
+        }
+        return result, stats
+
+    def _relu(self, builder: _DagBuilder, op, source: list[_Lin]):
+        uses = list(op.results[0].uses)
+        if len(uses) == 1 and uses[0].owner.operation.name == "hardcore.requant" \
+                and int_attr(uses[0].owner, "min") >= 0:
+            # requant clamps at min >= 0 anyway, and rounding commutes with relu
+            # (relu(x + h) >> s == (relu(x) + h) >> s for 0 <= h < 2^s).
+            return source
+        result = []
+        for lin in source:
+            if lin.value is None:
+                result.append(_Lin(None, 0, 1, max(lin.const, 0)))
+                continue
+            value = builder.materialize(lin)
+            result.append(_Lin(builder.clamp(value, 0, max(builder.ranges[value][1], 0)), 0, 1, 0))
+        return result
+
+    def _requant(self, builder: _DagBuilder, op, source: list[_Lin]):
+        shift, low, high = int_attr(op, "shift"), int_attr(op, "min"), int_attr(op, "max")
+        result = []
+        for lin in source:
+            if lin.value is None:
+                c = lin.const
+                c = ((c + (1 << (shift - 1))) >> shift) if shift > 0 else c << -shift
+                result.append(_Lin(None, 0, 1, min(max(c, low), high)))
+                continue
+            s = shift
+            if s > 0:
+                # Round half up for free: the constant joins the bias.  Then
+                # floor((±v·2^m + C) / 2^s) == floor((±v·2^(m-k) + floor(C/2^k)) / 2^(s-k))
+                # for k = min(m, s): the adder drops k low bits it never needed.
+                const = lin.const + (1 << (s - 1))
+                common = min(lin.shift, s)
+                lin = _Lin(lin.value, lin.shift - common, lin.sign, const >> common)
+                s -= common
+            value = builder.materialize(lin)
+            value = builder.shr(value, s) if s > 0 else builder.shl(value, -s)
+            result.append(_Lin(builder.clamp(value, low, high), 0, 1, 0))
+        return result

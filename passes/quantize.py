@@ -1,0 +1,203 @@
+"""hardcore-quantize: float hardcore layer ops to exact fixed-point integer layer ops.
+
+Post-training quantization with power-of-two scales, so every rescaling in the
+circuit is a shift:
+- the input gets `frac_bits` from the calibration inputs' largest magnitude,
+  signed `act-bits` wide (`hardcore.quantize`);
+- each dense layer's weights get a per-layer `frac_bits` from their largest
+  magnitude, signed `weight-bits` wide; the bias is rounded at the
+  accumulator's scale (input + weight frac bits), so it is exact;
+- each dense layer (with its ReLU, if one follows) is requantized to `act-bits`
+  at a scale from the calibrated range of its output: unsigned after a ReLU
+  (one more bit of precision), signed otherwise;
+- the function's result is dequantized back to float (`hardcore.dequantize`).
+
+Calibration inputs come from the Python API (`calibration_data`) or a `.npy`
+file (`calibration=path`); without either, 256 seeded standard-normal samples.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import numpy as np
+from torch_mlir import ir
+
+from hardcore.errors import UsageError
+from hardcore.interpreter import run_function
+from hardcore.irutil import (array_attr, body_ops, create_op, dense_attr, functions, i64_attr,
+                             int_type, replace_function, tensor_type)
+from hardcore.pass_base import ModulePass, PassFailed
+
+__all__ = ["QuantizePass", "frac_bits_for"]
+
+DEFAULT_CALIBRATION_SAMPLES = 256
+_FLOAT_LAYER_OPS = frozenset({"hardcore.dense", "hardcore.relu", "hardcore.reshape", "func.return"})
+
+
+def frac_bits_for(magnitude: float, bits: int, signed: bool) -> int:
+    """Most fractional bits so that `magnitude` still fits `bits` (it may saturate by 1 LSB)."""
+    limit = 2.0 ** (bits - 1 if signed else bits)
+    if not magnitude > 0:
+        return bits - 1 if signed else bits
+    return max(-64, min(64, math.floor(math.log2(limit / magnitude))))
+
+
+def _signed_range(bits: int) -> tuple[int, int]:
+    return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+
+
+def _acc_width(bound: int) -> int:
+    return 32 if bound < (1 << 31) else 64
+
+
+@dataclasses.dataclass(frozen=True)
+class QuantizePass(ModulePass):
+    name = "hardcore-quantize"
+    weight_bits: int = 8
+    act_bits: int = 8
+    calibration: str | None = None
+    calibration_data: Any = dataclasses.field(default=None, metadata={"cli": False}, compare=False)
+
+    def validate(self) -> None:
+        for option, value in (("weight-bits", self.weight_bits), ("act-bits", self.act_bits)):
+            if not 2 <= value <= 16:
+                raise UsageError(f"{self.name}: {option} must be between 2 and 16, got {value}")
+
+    def _calibration(self, function) -> np.ndarray:
+        shape = list(ir.RankedTensorType(function.type.inputs[0]).shape)
+        if self.calibration_data is not None:
+            data = np.asarray(self.calibration_data, dtype=np.float64)
+        elif self.calibration is not None:
+            try:
+                data = np.load(self.calibration).astype(np.float64)
+            except (OSError, ValueError) as exc:
+                raise UsageError(f"{self.name}: cannot read calibration file "
+                                 f"'{self.calibration}': {exc}") from None
+        else:
+            data = np.random.default_rng(0).standard_normal([DEFAULT_CALIBRATION_SAMPLES] + shape)
+        size = int(np.prod(shape))
+        if data.size == 0 or data.size % size:
+            raise UsageError(f"{self.name}: calibration data of shape {list(data.shape)} "
+                             f"does not hold samples of shape {shape}")
+        if not np.all(np.isfinite(data)):
+            raise UsageError(f"{self.name}: calibration data contains NaN or infinity")
+        return data.reshape([-1] + shape)
+
+    def run(self, module: ir.Operation) -> None:
+        ok = True
+        for function in functions(module):
+            if any(isinstance(t, ir.RankedTensorType) and isinstance(t.element_type, ir.IntegerType)
+                   for t in function.type.inputs):
+                continue  # already quantized
+            ok &= self._quantize_function(function)
+        if not ok:
+            raise PassFailed()
+
+    def _quantize_function(self, function) -> bool:
+        ops = body_ops(function)
+        bad = [op for op in ops if op.operation.name not in _FLOAT_LAYER_OPS]
+        for op in bad:
+            self.error(op, f"hardcore-quantize: cannot quantize '{op.operation.name}' "
+                       f"(run hardcore-import first)")
+        if bad or len(function.type.inputs) != 1 or len(function.type.results) != 1:
+            if not bad:
+                self.error(function, "hardcore-quantize: expected one input and one result")
+            return False
+        calibration = self._calibration(function)
+        trace: dict = {}
+        run_function(function, calibration, trace=trace)
+
+        block = function.regions[0].blocks[0]
+        argument = block.arguments[0]
+        new = replace_function(function, function.name.value, list(function.type.inputs),
+                               list(function.type.results))
+        new_block = new.regions[0].blocks[0]
+        act_low, act_high = _signed_range(self.act_bits)
+        # float value -> (integer value, frac bits, integer range)
+        quantized: dict = {}
+        with ir.InsertionPoint(new_block):
+            in_frac = frac_bits_for(float(np.abs(calibration).max()), self.act_bits, True)
+            shape = list(ir.RankedTensorType(argument.type).shape)
+            q = create_op("hardcore.quantize", [new_block.arguments[0]],
+                          [tensor_type(shape, int_type(self.act_bits))],
+                          {"frac_bits": i64_attr(in_frac), "min": i64_attr(act_low),
+                           "max": i64_attr(act_high)}, function.location)
+            quantized[argument] = (q.results[0], in_frac, (act_low, act_high))
+            absorbed = set()
+            for op in ops:
+                name = op.operation.name
+                if op in absorbed:
+                    continue
+                if name == "func.return":
+                    value, frac, _ = quantized[op.operands[0]]
+                    out = create_op("hardcore.dequantize", [value], list(function.type.results),
+                                    {"frac_bits": i64_attr(frac)}, op.location)
+                    create_op("func.return", [out.results[0]], [], None, op.location)
+                    continue
+                source, frac, (low, high) = quantized[op.operands[0]]
+                out_shape = list(ir.RankedTensorType(op.results[0].type).shape)
+                if name == "hardcore.reshape":
+                    element = ir.RankedTensorType(source.type).element_type
+                    r = create_op("hardcore.reshape", [source], [tensor_type(out_shape, element)],
+                                  None, op.location)
+                    quantized[op.results[0]] = (r.results[0], frac, (low, high))
+                elif name == "hardcore.relu":
+                    element = ir.RankedTensorType(source.type).element_type
+                    r = create_op("hardcore.relu", [source], [tensor_type(out_shape, element)],
+                                  None, op.location)
+                    quantized[op.results[0]] = (r.results[0], frac, (max(low, 0), max(high, 0)))
+                else:
+                    relu = self._following_relu(op)
+                    if relu is not None:
+                        absorbed.add(relu)
+                    result = self._dense(op, relu, source, frac, (low, high), out_shape, trace)
+                    if result is None:
+                        return False
+                    quantized[(relu or op).results[0]] = result
+        function.operation.erase()
+        return True
+
+    @staticmethod
+    def _following_relu(op):
+        uses = list(op.results[0].uses)
+        if len(uses) == 1 and uses[0].owner.operation.name == "hardcore.relu":
+            return uses[0].owner
+        return None
+
+    def _dense(self, op, relu, source, in_frac, in_range, out_shape, trace):
+        weight = array_attr(op, "weight").astype(np.float64)
+        bias = array_attr(op, "bias").astype(np.float64)
+        w_low, w_high = _signed_range(self.weight_bits)
+        w_frac = frac_bits_for(float(np.abs(weight).max(initial=0)), self.weight_bits, True)
+        weight_q = np.clip(np.floor(weight * 2.0 ** w_frac + 0.5), w_low, w_high).astype(np.int64)
+        acc_frac = in_frac + w_frac
+        bias_q = np.floor(bias * 2.0 ** acc_frac + 0.5)
+        in_bound = max(abs(in_range[0]), abs(in_range[1]))
+        if np.abs(bias_q).max(initial=0) >= 2.0 ** 62:
+            self.error(op, f"hardcore-quantize: bias too large for a 62-bit accumulator at "
+                       f"{acc_frac} fractional bits")
+            return None
+        bias_q = bias_q.astype(np.int64)
+        bound = int(np.abs(weight_q).sum(axis=1).max(initial=0)) * in_bound + int(np.abs(bias_q).max(initial=0))
+        acc_type = tensor_type(out_shape, int_type(_acc_width(bound)))
+        dense = create_op("hardcore.dense", [source], [acc_type], {
+            "weight": dense_attr(weight_q, int_type(self.weight_bits)),
+            "bias": dense_attr(bias_q, int_type(64))}, op.location)
+        value = dense.results[0]
+        if relu is not None:
+            value = create_op("hardcore.relu", [value], [acc_type], None, relu.location).results[0]
+            out_low, out_high = 0, (1 << self.act_bits) - 1
+            out_frac = frac_bits_for(float(np.abs(trace[relu.results[0]]).max()), self.act_bits, False)
+            out_width = self.act_bits + 1
+        else:
+            out_low, out_high = _signed_range(self.act_bits)
+            out_frac = frac_bits_for(float(np.abs(trace[op.results[0]]).max()), self.act_bits, True)
+            out_width = self.act_bits
+        requant = create_op("hardcore.requant", [value],
+                            [tensor_type(out_shape, int_type(out_width))],
+                            {"shift": i64_attr(acc_frac - out_frac), "min": i64_attr(out_low),
+                             "max": i64_attr(out_high)}, (relu or op).location)
+        return requant.results[0], out_frac, (out_low, out_high)

@@ -1,0 +1,61 @@
+"""PyTorch model -> torch-dialect MLIR in a hardcore context (via torch-mlir's FX importer)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import torch
+from torch_mlir import fx, ir
+from torch_mlir.extras.fx_importer import FxImporter
+
+from hardcore.errors import CompileError, UsageError
+
+__all__ = ["import_model", "load_model_file"]
+
+
+def import_model(model, example_input: torch.Tensor, context: ir.Context) -> ir.Module:
+    """Export `model` (an nn.Module or a torch.export ExportedProgram) to the torch dialect.
+
+    `aten.linear` is kept legal so each layer stays one op (see hardcore-import).
+    """
+    if isinstance(model, torch.nn.Module):
+        model = model.eval()
+    try:
+        with torch.no_grad():
+            return fx.export_and_import(
+                model, example_input, output_type="torch", decomposition_table={},
+                backend_legal_ops=["aten.linear"], fx_importer=FxImporter(context=context))
+    except Exception as exc:  # torch.export reports model problems as many exception types
+        raise CompileError(f"torch-mlir could not import the model: {type(exc).__name__}: {exc}") from None
+
+
+def load_model_file(spec: str):
+    """`path/model.py:ClassName` -> an instance; `path/model.pt2` -> an ExportedProgram."""
+    path_text, _, class_name = spec.partition(":") if not spec.endswith(".pt2") else (spec, "", "")
+    path = Path(path_text)
+    if not path.is_file():
+        raise UsageError(f"{path}: no such model file")
+    if path.suffix == ".pt2":
+        try:
+            return torch.export.load(str(path))
+        except Exception as exc:
+            raise CompileError(f"{path}: cannot load the exported program: {exc}") from None
+    if path.suffix != ".py" or not class_name:
+        raise UsageError(f"{spec}: expected path/model.py:ClassName or path/model.pt2")
+    module_name = f"_hardcore_model_{abs(hash(str(path.resolve())))}"
+    loader = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(loader)
+    sys.modules[module_name] = module
+    try:
+        loader.loader.exec_module(module)
+    except Exception as exc:
+        raise CompileError(f"{path}: error while loading: {type(exc).__name__}: {exc}") from None
+    cls = getattr(module, class_name, None)
+    if cls is None:
+        raise UsageError(f"{path}: no class '{class_name}'")
+    try:
+        return cls()
+    except Exception as exc:
+        raise CompileError(f"{path}:{class_name}(): {type(exc).__name__}: {exc}") from None

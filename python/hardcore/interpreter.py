@@ -1,0 +1,151 @@
+"""Reference interpreter: runs hardcore IR (layer or scalar level) on numpy batches.
+
+Every pass is checked against it (same outputs before and after), and
+`Circuit.reference` is this interpreter on the quantized IR.  Integer values
+are int64 and every integer result is checked against its declared type, so a
+width too narrow for its value is an error here, not a silent wrap.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+from torch_mlir import ir
+
+from hardcore.errors import CompileError
+from hardcore.irutil import array_attr, body_ops, functions, int_attr
+from hardcore.mlir import location_text
+
+__all__ = ["run_function", "find_function", "InterpreterError"]
+
+
+class InterpreterError(CompileError):
+    """The IR cannot be run, or a value overflowed its declared type."""
+
+
+def find_function(module: ir.Operation, name: str | None = None):
+    candidates = functions(module)
+    if name is not None:
+        candidates = [f for f in candidates if f.name.value == name]
+    if not candidates:
+        raise InterpreterError(f"no function{' @' + name if name else ''} in the module")
+    return candidates[0]
+
+
+def _type_range(value_type: ir.Type) -> tuple[int, int] | None:
+    element = value_type.element_type if isinstance(value_type, ir.RankedTensorType) else value_type
+    if isinstance(element, ir.IntegerType):
+        width = ir.IntegerType(element).width
+        return -(1 << (width - 1)), (1 << (width - 1)) - 1
+    return None
+
+
+def _shape(value_type: ir.Type) -> list[int]:
+    return list(ir.RankedTensorType(value_type).shape)
+
+
+def _dense(op, x):
+    weight = array_attr(op, "weight")
+    bias = array_attr(op, "bias")
+    flat = x.reshape(x.shape[0], -1)
+    if np.issubdtype(weight.dtype, np.integer):
+        weight = weight.astype(np.int64)
+        bound = int(np.abs(weight).sum(axis=1).max(initial=0)) * int(np.abs(flat).max(initial=0))
+        if bound + int(np.abs(bias).max(initial=0)) >= 1 << 62:
+            raise InterpreterError("dense accumulator may exceed 62 bits")
+        return flat.astype(np.int64) @ weight.T + bias.astype(np.int64)
+    return flat.astype(np.float64) @ weight.astype(np.float64).T + bias.astype(np.float64)
+
+
+def _requant(op, x):
+    shift, low, high = int_attr(op, "shift"), int_attr(op, "min"), int_attr(op, "max")
+    x = x.astype(np.int64)
+    if shift > 0:
+        x = (x + (1 << (shift - 1))) >> shift
+    elif shift < 0:
+        x = x << -shift
+    return np.clip(x, low, high)
+
+
+def _quantize(op, x):
+    frac, low, high = int_attr(op, "frac_bits"), int_attr(op, "min"), int_attr(op, "max")
+    scaled = np.floor(x.astype(np.float64) * 2.0 ** frac + 0.5)
+    return np.clip(scaled, low, high).astype(np.int64)
+
+
+def _extract(op, x):
+    return x.reshape(x.shape[0], -1)[:, int_attr(op, "index")]
+
+
+def _clamp(op, x):
+    return np.clip(x, int_attr(op, "min"), int_attr(op, "max"))
+
+
+# Each entry: op name -> function(op, operand arrays) -> result array.
+_SEMANTICS: dict[str, Callable] = {
+    "hardcore.dense": lambda op, a: _dense(op, a[0]),
+    "hardcore.relu": lambda op, a: np.maximum(a[0], 0),
+    "hardcore.reshape": lambda op, a: a[0],
+    "hardcore.quantize": lambda op, a: _quantize(op, a[0]),
+    "hardcore.dequantize": lambda op, a: a[0].astype(np.float64) * 2.0 ** -int_attr(op, "frac_bits"),
+    "hardcore.requant": lambda op, a: _requant(op, a[0]),
+    "hardcore.extract": lambda op, a: _extract(op, a[0]),
+    "hardcore.pack": lambda op, a: np.stack(a, axis=1),
+    "hardcore.shl": lambda op, a: a[0] << int_attr(op, "amount"),
+    "hardcore.shr": lambda op, a: a[0] >> int_attr(op, "amount"),
+    "hardcore.add": lambda op, a: a[0] + a[1],
+    "hardcore.sub": lambda op, a: a[0] - a[1],
+    "hardcore.neg": lambda op, a: -a[0],
+    "hardcore.clamp": lambda op, a: _clamp(op, a[0]),
+}
+
+
+def run_function(function, inputs: np.ndarray, trace: dict | None = None) -> np.ndarray:
+    """Run a one-argument, one-result function on a batch (batch first).
+
+    `trace`, when given, receives every op result (batch first) keyed by the
+    op result value, for calibration.
+    """
+    inputs = np.asarray(inputs)
+    block = function.regions[0].blocks[0]
+    if len(block.arguments) != 1:
+        raise InterpreterError(f"@{function.name.value}: expected one argument, got {len(block.arguments)}")
+    argument = block.arguments[0]
+    shape = _shape(argument.type)
+    batch = inputs.shape[0]
+    if list(inputs.shape[1:]) != shape and inputs.reshape(batch, -1).shape[1] != int(np.prod(shape)):
+        raise InterpreterError(
+            f"@{function.name.value}: input shape {list(inputs.shape[1:])} does not match {shape}")
+    values: dict = {argument: inputs.reshape([batch] + shape)}
+    for op in body_ops(function):
+        name = op.operation.name
+        if name == "func.return":
+            return values[op.operands[0]]
+        if name == "hardcore.constant":
+            result = np.full(batch, int_attr(op, "value"), dtype=np.int64)
+        else:
+            semantics = _SEMANTICS.get(name)
+            if semantics is None:
+                raise InterpreterError(
+                    f"{location_text(op.location)}: the interpreter cannot run '{name}'")
+            result = semantics(op, [values[v] for v in op.operands])
+        result_value = op.results[0]
+        if isinstance(result_value.type, ir.RankedTensorType):
+            result = result.reshape([batch] + _shape(result_value.type))
+        _check_range(op, result, result_value.type)
+        values[result_value] = result
+        if trace is not None:
+            trace[result_value] = result
+    raise InterpreterError(f"@{function.name.value}: no func.return")
+
+
+def _check_range(op, result: np.ndarray, result_type: ir.Type) -> None:
+    bounds = _type_range(result_type)
+    if bounds is None or result.size == 0:
+        return
+    low, high = int(result.min()), int(result.max())
+    if low < bounds[0] or high > bounds[1]:
+        raise InterpreterError(
+            f"{location_text(op.location)}: '{op.operation.name}' produced {low if low < bounds[0] else high}, "
+            f"outside its type {result_type} (overflow)")
