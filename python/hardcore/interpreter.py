@@ -17,7 +17,7 @@ from hardcore.errors import CompileError
 from hardcore.irutil import array_attr, body_ops, functions, int_attr
 from hardcore.mlir import location_text
 
-__all__ = ["run_function", "find_function", "InterpreterError"]
+__all__ = ["run_function", "find_function", "quantize_array", "InterpreterError"]
 
 
 class InterpreterError(CompileError):
@@ -69,9 +69,7 @@ def _requant(op, x):
 
 
 def _quantize(op, x):
-    frac, low, high = int_attr(op, "frac_bits"), int_attr(op, "min"), int_attr(op, "max")
-    scaled = np.floor(x.astype(np.float64) * 2.0 ** frac + 0.5)
-    return np.clip(scaled, low, high).astype(np.int64)
+    return quantize_array(x, int_attr(op, "frac_bits"), int_attr(op, "min"), int_attr(op, "max"))
 
 
 def _extract(op, x):
@@ -101,27 +99,47 @@ _SEMANTICS: dict[str, Callable] = {
 }
 
 
-def run_function(function, inputs: np.ndarray, trace: dict | None = None) -> np.ndarray:
+def quantize_array(x, frac_bits: int, low: int, high: int) -> np.ndarray:
+    """hardcore.quantize's semantics: clamp(floor(x * 2^frac_bits + 1/2), low, high)."""
+    scaled = np.floor(np.asarray(x, dtype=np.float64) * 2.0 ** frac_bits + 0.5)
+    return np.clip(scaled, low, high).astype(np.int64)
+
+
+def run_function(function, inputs: np.ndarray, trace: dict | None = None,
+                 from_quantized: bool = False) -> np.ndarray:
     """Run a one-argument, one-result function on a batch (batch first).
 
     `trace`, when given, receives every op result (batch first) keyed by the
-    op result value, for calibration.
+    op result value, for calibration.  `from_quantized` runs integers to integers: `inputs`
+    replace the result of the leading `hardcore.quantize`, and a
+    `hardcore.dequantize` passes its integers through.
     """
     inputs = np.asarray(inputs)
     block = function.regions[0].blocks[0]
     if len(block.arguments) != 1:
         raise InterpreterError(f"@{function.name.value}: expected one argument, got {len(block.arguments)}")
+    ops = body_ops(function)
     argument = block.arguments[0]
+    if from_quantized:
+        if not ops or ops[0].operation.name != "hardcore.quantize":
+            raise InterpreterError(f"@{function.name.value}: does not start with hardcore.quantize")
+        argument = ops[0].results[0]
+        ops = ops[1:]
     shape = _shape(argument.type)
     batch = inputs.shape[0]
-    if list(inputs.shape[1:]) != shape and inputs.reshape(batch, -1).shape[1] != int(np.prod(shape)):
+    if inputs.reshape(batch, -1).shape[1] != int(np.prod(shape)):
         raise InterpreterError(
             f"@{function.name.value}: input shape {list(inputs.shape[1:])} does not match {shape}")
     values: dict = {argument: inputs.reshape([batch] + shape)}
-    for op in body_ops(function):
+    if from_quantized:
+        _check_range(function, values[argument], argument.type)
+    for op in ops:
         name = op.operation.name
         if name == "func.return":
             return values[op.operands[0]]
+        if from_quantized and name == "hardcore.dequantize":
+            values[op.results[0]] = values[op.operands[0]]
+            continue
         if name == "hardcore.constant":
             result = np.full(batch, int_attr(op, "value"), dtype=np.int64)
         else:
@@ -140,6 +158,10 @@ def run_function(function, inputs: np.ndarray, trace: dict | None = None) -> np.
     raise InterpreterError(f"@{function.name.value}: no func.return")
 
 
+def _name(op) -> str:
+    return op.operation.name if hasattr(op, "operation") else "input"
+
+
 def _check_range(op, result: np.ndarray, result_type: ir.Type) -> None:
     bounds = _type_range(result_type)
     if bounds is None or result.size == 0:
@@ -147,5 +169,5 @@ def _check_range(op, result: np.ndarray, result_type: ir.Type) -> None:
     low, high = int(result.min()), int(result.max())
     if low < bounds[0] or high > bounds[1]:
         raise InterpreterError(
-            f"{location_text(op.location)}: '{op.operation.name}' produced {low if low < bounds[0] else high}, "
+            f"{location_text(op.location)}: '{_name(op)}' produced {low if low < bounds[0] else high}, "
             f"outside its type {result_type} (overflow)")

@@ -1,0 +1,253 @@
+"""One call from a PyTorch model to SystemVerilog: `hardcore.compile`, and the `Circuit` it returns."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from torch_mlir import ir
+
+from hardcore import backend
+from hardcore.errors import CompileError, HardcoreError, UsageError
+from hardcore.interpreter import find_function, quantize_array, run_function
+from hardcore.irutil import body_ops, int_attr
+from hardcore.mlir import new_context, parse_module
+from hardcore.passes import FoldWeightsPass, ImportPass, QuantizePass
+from hardcore.pipeline import run_pipeline
+
+__all__ = ["compile", "Circuit", "write_files_atomically", "dag_figures"]
+
+# (stage name, pass that produces it from the previous stage)
+STAGES = ("torch", "hardcore", "quantized", "dag", "hw")
+_ADDER_OPS = ("hardcore.add", "hardcore.sub", "hardcore.neg")
+_LAYER_KEYS = ("inputs", "outputs", "weights", "nonzero_weights", "adders", "adder_bits", "adder_depth")
+
+
+@dataclass
+class Circuit:
+    """A compiled network: its SystemVerilog, its IR at every stage and its port convention."""
+
+    name: str
+    verilog: str
+    stages: dict[str, str]
+    in_shape: list[int]
+    in_width: int
+    in_frac_bits: int
+    in_range: tuple[int, int]
+    out_shape: list[int]
+    out_width: int
+    out_frac_bits: int
+    layers: list[dict]
+    options: dict
+    figures: dict = field(default_factory=dict)
+
+    # -- numbers in, numbers out -------------------------------------------
+    @property
+    def n_in(self) -> int:
+        return int(np.prod(self.in_shape))
+
+    @property
+    def n_out(self) -> int:
+        return int(np.prod(self.out_shape))
+
+    def quantize_input(self, x) -> np.ndarray:
+        """Float inputs (batch, *shape) to the integers the circuit's `x` takes."""
+        x = np.asarray(x, dtype=np.float64)
+        return quantize_array(x.reshape(x.shape[0], -1) if x.ndim > 1 else x[None, :],
+                              self.in_frac_bits, *self.in_range)
+
+    def dequantize_output(self, y_int) -> np.ndarray:
+        """The circuit's integer outputs to floats."""
+        return np.asarray(y_int, dtype=np.float64) * 2.0 ** -self.out_frac_bits
+
+    def reference(self, x_int) -> np.ndarray:
+        """Exactly what the circuit computes, in numpy: integer inputs (batch, n_in) -> (batch, n_out).
+
+        Runs the quantized layer IR (matrix products on int64), which every
+        pass after it must preserve bit for bit.
+        """
+        x_int = np.asarray(x_int, dtype=np.int64)
+        if x_int.ndim == 1:
+            x_int = x_int[None, :]
+        if x_int.shape[1] != self.n_in:
+            raise UsageError(f"reference: expected inputs of {self.n_in} elements, got {x_int.shape[1]}")
+        low, high = self.in_range
+        if x_int.size and (x_int.min() < low or x_int.max() > high):
+            raise UsageError(f"reference: inputs must lie in [{low}, {high}]")
+        module = parse_module(self.stages["quantized"], new_context(), "quantized")
+        result = run_function(find_function(module.operation), x_int, from_quantized=True)
+        return result.reshape(x_int.shape[0], -1)
+
+    def predict(self, x) -> np.ndarray:
+        """Float in, float out, through the integer reference."""
+        return self.dequantize_output(self.reference(self.quantize_input(x)))
+
+    # -- files ---------------------------------------------------------------
+    @property
+    def report(self) -> dict:
+        return {
+            "module": self.name,
+            "ports": {
+                "x": {"elements": self.n_in, "shape": self.in_shape, "element_width": self.in_width,
+                      "bits": self.n_in * self.in_width, "frac_bits": self.in_frac_bits,
+                      "min": self.in_range[0], "max": self.in_range[1], "signed": True,
+                      "layout": "element i at bits [i*element_width +: element_width], two's complement"},
+                "y": {"elements": self.n_out, "shape": self.out_shape, "element_width": self.out_width,
+                      "bits": self.n_out * self.out_width, "frac_bits": self.out_frac_bits,
+                      "signed": True,
+                      "layout": "element i at bits [i*element_width +: element_width], two's complement"},
+            },
+            "latency_cycles": 0,
+            "options": self.options,
+            "layers": self.layers,
+            **self.figures,
+        }
+
+    def write(self, directory, stages: bool = True) -> list[Path]:
+        """Write `<name>.sv`, `<name>.json` (and the IR of each stage) into `directory`."""
+        files = {f"{self.name}.sv": self.verilog,
+                 f"{self.name}.json": json.dumps(self.report, indent=2, sort_keys=True) + "\n"}
+        if stages:
+            files.update({f"{self.name}.{stage}.mlir": text for stage, text in self.stages.items()})
+        return write_files_atomically(directory, files)
+
+
+def write_files_atomically(directory, files: dict[str, str]) -> list[Path]:
+    """Write every file or none: each goes to a temporary name first, then all are renamed."""
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise HardcoreError(f"{directory}: cannot create the output directory: {exc.strerror}") from None
+    temporaries = []
+    try:
+        for name, text in files.items():
+            handle, temporary = tempfile.mkstemp(prefix=f".{name}.", dir=directory)
+            temporaries.append((temporary, directory / name))
+            with os.fdopen(handle, "w") as stream:
+                stream.write(text)
+    except OSError as exc:
+        for temporary, _ in temporaries:
+            Path(temporary).unlink(missing_ok=True)
+        raise HardcoreError(f"{directory}: cannot write output: {exc.strerror}") from None
+    for temporary, final in temporaries:
+        os.replace(temporary, final)
+    return [final for _, final in temporaries]
+
+
+def dag_figures(dag_text: str) -> dict:
+    """Adders, adder bits and critical adder depth of a DAG module, from its text."""
+    adders = adder_bits = comparators = 0
+    depth: dict[str, int] = {}
+    line_pattern = re.compile(r'^\s*(%\S+) = "(hardcore\.\w+)"\(([^)]*)\).*-> (i(\d+)|tensor)')
+    critical = 0
+    for line in dag_text.splitlines():
+        match = line_pattern.match(line)
+        if not match:
+            continue
+        result, name, operands = match.group(1), match.group(2), match.group(3)
+        level = max((depth.get(o.strip(), 0) for o in operands.split(",") if o.strip()), default=0)
+        if name in _ADDER_OPS:
+            level += 1
+            adders += 1
+            adder_bits += int(match.group(5))
+        elif name == "hardcore.clamp":
+            comparators += 1
+        depth[result] = level
+        critical = max(critical, level)
+    return {"adders": adders, "adder_bits": adder_bits, "adder_depth": critical,
+            "clamps": comparators}
+
+
+def _module_name(name: str | None, model) -> str:
+    """A Verilog-safe module name: the given one, else the model class's in snake case."""
+    if name is None:
+        cls = type(model).__name__ if not hasattr(model, "graph_module") else "model"
+        name = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", cls).lower()
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        raise UsageError(f"module name '{name}' is not a Verilog identifier")
+    return name
+
+
+def _reproducer(stage_text: str, pipeline: str, error: HardcoreError) -> str:
+    folder = Path(tempfile.mkdtemp(prefix="hardcore-failure-"))
+    (folder / "input.mlir").write_text(stage_text)
+    (folder / "reproduce.sh").write_text(
+        f"hardcore-opt {shlex.quote(str(folder / 'input.mlir'))} "
+        f"--pass-pipeline={shlex.quote(pipeline)}\n")
+    (folder / "error.txt").write_text(str(error) + "\n")
+    return str(folder)
+
+
+def compile(model, example_input, *, weight_bits: int = 8, act_bits: int = 8, calibration=None,
+            algorithm: str = "csd", max_depth: int | None = None, name: str | None = None,
+            progress: Callable[[str], None] | None = None) -> Circuit:
+    """Compile a PyTorch model (nn.Module or torch.export ExportedProgram) to a Circuit.
+
+    `example_input` fixes the shape (batch 1).  `calibration` is an array of
+    float inputs (batch, *shape) used to choose activation scales; without it
+    256 seeded standard-normal samples are used.
+    """
+    from hardcore.frontend import import_model  # torch is heavy: only when compiling a model
+
+    say = progress or (lambda message: None)
+    quantize = QuantizePass(weight_bits=weight_bits, act_bits=act_bits, calibration_data=calibration)
+    quantize.validate()
+    fold = FoldWeightsPass(algorithm=algorithm, max_depth=max_depth)
+    fold.validate()
+    context = new_context()
+    say("importing the model with torch-mlir")
+    module = import_model(model, example_input, context)
+    name = _module_name(name, model)
+    with context:
+        find_function(module.operation).attributes["sym_name"] = ir.StringAttr.get(name)
+    stages = {"torch": module.operation.get_asm(large_elements_limit=None)}
+    steps = [("hardcore", ImportPass()), ("quantized", quantize), ("dag", fold)]
+    for stage, instance in steps:
+        say(f"running {instance.name}")
+        try:
+            run_pipeline(module, instance.name, filename="model", overrides={instance.name: instance})
+        except HardcoreError as error:
+            folder = _reproducer(stages[list(stages)[-1]], instance.pipeline_text(), error)
+            raise type(error)(f"{error}\n(the IR and a command that reproduces this are in {folder})",
+                              error.diagnostics) from None
+        stages[stage] = module.operation.get_asm(large_elements_limit=None)
+    say("running hardcore-to-hw and exporting SystemVerilog")
+    function = find_function(module.operation)
+    result = run_pipeline(module, "hardcore-to-hw,hw.module(cse)", filename="model")
+    stages["hw"] = str(result.module)
+    verilog = backend.export_verilog(result.module)
+
+    quantized_module = parse_module(stages["quantized"], new_context())
+    quantize_op = body_ops(find_function(quantized_module.operation))[0]
+    block_type = function.type
+    in_type, out_type = block_type.inputs[0], block_type.results[0]
+    layers = [{key: int(ir.IntegerAttr(dictionary[key]).value) for key in _LAYER_KEYS}
+              for dictionary in function.attributes["hardcore.layers"]]
+    return Circuit(
+        name=name,
+        verilog=verilog,
+        stages=stages,
+        in_shape=list(in_type.shape), in_width=in_type.element_type.width,
+        in_frac_bits=int_attr(function, "hardcore.input_frac_bits"),
+        in_range=(int_attr(quantize_op, "min"), int_attr(quantize_op, "max")),
+        out_shape=list(out_type.shape), out_width=out_type.element_type.width,
+        out_frac_bits=int_attr(function, "hardcore.output_frac_bits"),
+        layers=layers,
+        options={"weight_bits": weight_bits, "act_bits": act_bits, "algorithm": algorithm,
+                 "max_depth": max_depth},
+        figures=dag_figures(stages["dag"]),
+    )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit("use the `hardcore` command")

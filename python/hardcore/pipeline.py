@@ -1,0 +1,157 @@
+"""Pass pipelines that mix hardcore's Python passes with upstream and CIRCT passes.
+
+`builtin.module(hardcore-import, canonicalize, hardcore-quantize{act-bits=4},
+hardcore-fold-weights, hardcore-to-hw, hw.module(cse))`: everything before
+`hardcore-to-hw` runs in one torch-mlir PassManager (hardcore passes added as
+Python passes, the rest by their registered names); `hardcore-to-hw` crosses
+to CIRCT's MLIR; what follows runs in a CIRCT PassManager.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch_mlir import ir, passmanager
+
+from hardcore import backend
+from hardcore.errors import CompileError, UsageError
+from hardcore.mlir import collect_diagnostics
+from hardcore.pass_base import ModulePass, PassFailed
+from hardcore.passes import PASSES, ToHwPass
+
+__all__ = ["PipelineStep", "parse_pipeline", "run_pipeline", "add_hardcore_passes", "PipelineResult"]
+
+
+@dataclass(frozen=True)
+class PipelineStep:
+    text: str  # as written, e.g. `hardcore-quantize{act-bits=4}` or `func.func(cse)`
+    name: str  # the pass or anchor name
+    options: str  # text inside {...}, empty when none
+
+    @property
+    def is_hardcore(self) -> bool:
+        return self.name in PASSES
+
+    def make_pass(self) -> ModulePass:
+        return PASSES[self.name].from_options(self.options)
+
+
+def _split_top_level(text: str) -> list[str]:
+    parts, depth, start = [], 0, 0
+    for index, char in enumerate(text):
+        if char in "({":
+            depth += 1
+        elif char in ")}":
+            depth -= 1
+            if depth < 0:
+                raise UsageError(f"unbalanced ')' or '}}' in pass pipeline '{text}'")
+        elif char == "," and depth == 0:
+            parts.append(text[start:index].strip())
+            start = index + 1
+    if depth != 0:
+        raise UsageError(f"unbalanced '(' or '{{' in pass pipeline '{text}'")
+    parts.append(text[start:].strip())
+    return [p for p in parts if p]
+
+
+def parse_pipeline(text: str) -> list[PipelineStep]:
+    """Split a textual pipeline into top-level steps (`builtin.module(...)` is optional)."""
+    text = text.strip()
+    if text.startswith("builtin.module(") and text.endswith(")"):
+        text = text[len("builtin.module("):-1]
+    steps = []
+    for part in _split_top_level(text):
+        name = part.split("{", 1)[0].split("(", 1)[0].strip()
+        options = ""
+        if "{" in part and not part.split("{", 1)[0].count("("):
+            if not part.endswith("}"):
+                raise UsageError(f"malformed pass options in '{part}'")
+            options = part[part.index("{") + 1:-1].strip()
+        steps.append(PipelineStep(part, name, options))
+    return steps
+
+
+def add_hardcore_passes(manager: passmanager.PassManager, pipeline: str | list[PipelineStep]) -> None:
+    """Add hardcore passes (and upstream ones) to a caller's torch-mlir PassManager.
+
+    For embedding in other MLIR toolchains: the caller's context must have the
+    hardcore dialect (`hardcore.mlir.new_context`, or load
+    dialects/hardcore.irdl.mlir with `irdl.load_dialects`).
+    `hardcore-to-hw` cannot run there (its output is CIRCT IR): use
+    `run_pipeline` or `hardcore.backend`.
+    """
+    steps = parse_pipeline(pipeline) if isinstance(pipeline, str) else pipeline
+    for step in steps:
+        if step.name == ToHwPass.name:
+            raise UsageError("hardcore-to-hw produces CIRCT IR and cannot run in a torch-mlir "
+                             "PassManager; use hardcore.pipeline.run_pipeline")
+        if step.is_hardcore:
+            manager.add(step.make_pass(), name=step.name)
+        else:
+            try:
+                manager.add(step.text)
+            except ValueError as error:
+                raise UsageError(f"unknown pass or bad pipeline element '{step.text}': "
+                                 f"{str(error).strip()}") from None
+
+
+@dataclass
+class PipelineResult:
+    """Where a pipeline ended: a torch-mlir module, or CIRCT IR after hardcore-to-hw."""
+
+    module: object  # torch_mlir.ir.Module or circt.ir.Module
+    in_circt: bool
+
+    def text(self) -> str:
+        return str(self.module)
+
+
+def run_pipeline(module: ir.Module, pipeline: str | list[PipelineStep], filename: str = "<stdin>",
+                 overrides: dict | None = None) -> PipelineResult:
+    """Run a mixed pipeline; a failing pass raises CompileError with its diagnostics.
+
+    `overrides` maps a hardcore pass name to a ready pass instance (the Python
+    API uses it to hand over calibration data, which has no textual form).
+    """
+    steps = parse_pipeline(pipeline) if isinstance(pipeline, str) else pipeline
+    overrides = overrides or {}
+    split = next((i for i, s in enumerate(steps) if s.name == ToHwPass.name), len(steps))
+    before, after = steps[:split], steps[split + 1:]
+    for step in after:
+        if step.is_hardcore:
+            raise UsageError(f"{step.name} must run before hardcore-to-hw")
+    # Build every pass first, so a bad option is a usage error before any work.
+    instances = {i: overrides.get(s.name) or s.make_pass() for i, s in enumerate(before) if s.is_hardcore}
+    context = module.context
+    with context, collect_diagnostics(context, filename) as log:
+        manager = passmanager.PassManager("builtin.module")
+        for index, step in enumerate(before):
+            if step.is_hardcore:
+                manager.add(instances[index], name=step.name)
+            else:
+                try:
+                    manager.add(step.text)
+                except ValueError as error:
+                    raise UsageError(f"unknown pass or bad pipeline element '{step.text}': "
+                                     f"{str(error).strip()}") from None
+        if before:
+            try:
+                manager.run(module.operation)
+            except ir.MLIRError:
+                _raise_failure(log, "the pass pipeline failed")
+        if split == len(steps):
+            return PipelineResult(module, False)
+        try:
+            text = ToHwPass().lower(module.operation)
+        except PassFailed:
+            _raise_failure(log, "hardcore-to-hw failed")
+    circt_module = backend.to_circt(text)
+    if after:
+        backend.run_circt_pipeline(circt_module, "builtin.module(" + ",".join(s.text for s in after) + ")")
+    return PipelineResult(circt_module, True)
+
+
+def _raise_failure(log, fallback: str):
+    errors = log.errors or log.diagnostics
+    message = "\n".join(str(d) for d in errors) or fallback
+    raise CompileError(message, log.diagnostics) from None
