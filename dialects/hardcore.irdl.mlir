@@ -7,7 +7,7 @@
 //    dense, relu, requant, reshape, dequantize;
 //  * scalar DAG ops on signless integers read as two's complement, each
 //    result exactly as wide as its value range needs: extract, pack,
-//    constant, shl, shr, add, sub, neg, clamp.
+//    constant, sext, shl, shr, add, sub, neg, clamp.
 irdl.dialect @hardcore {
   // ---- layer level ------------------------------------------------------
 
@@ -85,7 +85,15 @@ irdl.dialect @hardcore {
     irdl.attributes {"index" = %index}
   }
 
-  // A tensor from its elements, each sign-extended to the element type.
+  // x, sign-extended to a wider type: a wire.
+  irdl.operation @sext {
+    %in = irdl.base "!builtin.integer"
+    %out = irdl.base "!builtin.integer"
+    irdl.operands(input: %in)
+    irdl.results(output: %out)
+  }
+
+  // A tensor from its elements, all of the tensor's element type.
   irdl.operation @pack {
     %in = irdl.base "!builtin.integer"
     %out = irdl.base "!builtin.tensor"

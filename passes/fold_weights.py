@@ -87,6 +87,13 @@ class _DagBuilder:
         self.memo[key] = result
         return result
 
+    def sext(self, value, width: int):
+        if signed_width(*self.ranges[value]) == width:
+            return value
+        op = create_op("hardcore.sext", [value], [int_type(width)], None, self.location)
+        self.ranges[op.results[0]] = self.ranges[value]
+        return op.results[0]
+
     def constant(self, value: int):
         return self._emit("hardcore.constant", [], (value, value), {"value": value})
 
@@ -223,6 +230,7 @@ class FoldWeightsPass(ModulePass):
             builder.location = ret.location
             outputs = [builder.materialize(lin) for lin in tensors[dequantize.operands[0]]]
             width = max(signed_width(*builder.ranges[v]) for v in outputs)
+            outputs = [builder.sext(v, width) for v in outputs]
             out_type = tensor_type(out_shape, int_type(width))
             packed = create_op("hardcore.pack", outputs, [out_type], None, ret.location)
             create_op("func.return", [packed.results[0]], [], None, ret.location)

@@ -123,6 +123,8 @@ class ImportPass(ModulePass):
                 except ValueError as exc:
                     self.error(op, f"hardcore-import: {exc}")
                     ok = False
+                if not ok:
+                    break  # later ops may use what this one failed to produce
         if ok:
             function.operation.erase()
         else:

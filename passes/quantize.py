@@ -27,7 +27,7 @@ from torch_mlir import ir
 
 from hardcore.errors import UsageError
 from hardcore.interpreter import run_function
-from hardcore.irutil import (array_attr, body_ops, create_op, dense_attr, functions, i64_attr,
+from hardcore.irutil import (array_attr, body_ops, create_op, dense_attr, functions, i64_attr, integer_dtype,
                              int_type, replace_function, tensor_type)
 from hardcore.pass_base import ModulePass, PassFailed
 
@@ -65,17 +65,18 @@ class QuantizePass(ModulePass):
         for option, value in (("weight-bits", self.weight_bits), ("act-bits", self.act_bits)):
             if not 2 <= value <= 16:
                 raise UsageError(f"{self.name}: {option} must be between 2 and 16, got {value}")
+        if self.calibration is not None and self.calibration_data is None:
+            try:
+                data = np.load(self.calibration)
+            except (OSError, ValueError) as exc:
+                raise UsageError(f"{self.name}: cannot read calibration file "
+                                 f"'{self.calibration}': {exc}") from None
+            object.__setattr__(self, "calibration_data", data)  # read once, before any work
 
     def _calibration(self, function) -> np.ndarray:
         shape = list(ir.RankedTensorType(function.type.inputs[0]).shape)
         if self.calibration_data is not None:
             data = np.asarray(self.calibration_data, dtype=np.float64)
-        elif self.calibration is not None:
-            try:
-                data = np.load(self.calibration).astype(np.float64)
-            except (OSError, ValueError) as exc:
-                raise UsageError(f"{self.name}: cannot read calibration file "
-                                 f"'{self.calibration}': {exc}") from None
         else:
             data = np.random.default_rng(0).standard_normal([DEFAULT_CALIBRATION_SAMPLES] + shape)
         size = int(np.prod(shape))
@@ -184,7 +185,8 @@ class QuantizePass(ModulePass):
         bound = int(np.abs(weight_q).sum(axis=1).max(initial=0)) * in_bound + int(np.abs(bias_q).max(initial=0))
         acc_type = tensor_type(out_shape, int_type(_acc_width(bound)))
         dense = create_op("hardcore.dense", [source], [acc_type], {
-            "weight": dense_attr(weight_q, int_type(self.weight_bits)),
+            # weights are stored in a byte-multiple container (the bindings read no i6 buffers)
+            "weight": dense_attr(weight_q, int_type(integer_dtype(self.weight_bits)[0])),
             "bias": dense_attr(bias_q, int_type(64))}, op.location)
         value = dense.results[0]
         if relu is not None:

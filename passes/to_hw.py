@@ -107,6 +107,8 @@ def lower_function(function, module_name: str | None = None) -> str:
             index = int_attr(op, "index")
             element = hw.extract("%x", in_bits, index * in_elem, in_elem)
             text = hw.resize(element, in_elem, width)
+        elif name == "hardcore.sext":
+            text = hw.resize(*operands[0], width)
         elif name == "hardcore.constant":
             text = hw.constant(int_attr(op, "value"), width)
         elif name == "hardcore.shl":

@@ -112,6 +112,31 @@ class Circuit:
             **self.figures,
         }
 
+    @classmethod
+    def load(cls, directory) -> "Circuit":
+        """The circuit a `write` left in `directory` (its .json, .sv and .mlir files)."""
+        directory = Path(directory)
+        reports = sorted(directory.glob("*.json"))
+        if len(reports) != 1:
+            raise UsageError(f"{directory}: expected one compiled circuit (a .json report), "
+                             f"found {len(reports)}")
+        try:
+            report = json.loads(reports[0].read_text())
+            name = report["module"]
+            stages = {stage: (directory / f"{name}.{stage}.mlir").read_text()
+                      for stage in STAGES if (directory / f"{name}.{stage}.mlir").exists()}
+            verilog = (directory / f"{name}.sv").read_text()
+            x, y = report["ports"]["x"], report["ports"]["y"]
+        except (OSError, ValueError, KeyError) as exc:
+            raise UsageError(f"{directory}: not a complete 'hardcore compile' output: {exc}") from None
+        if "quantized" not in stages:
+            raise UsageError(f"{directory}: {name}.quantized.mlir is missing")
+        figures = {k: report[k] for k in ("adders", "adder_bits", "adder_depth", "clamps") if k in report}
+        return cls(name=name, verilog=verilog, stages=stages, in_shape=x["shape"],
+                   in_width=x["element_width"], in_frac_bits=x["frac_bits"], in_range=(x["min"], x["max"]),
+                   out_shape=y["shape"], out_width=y["element_width"], out_frac_bits=y["frac_bits"],
+                   layers=report["layers"], options=report["options"], figures=figures)
+
     def write(self, directory, stages: bool = True) -> list[Path]:
         """Write `<name>.sv`, `<name>.json` (and the IR of each stage) into `directory`."""
         files = {f"{self.name}.sv": self.verilog,

@@ -14,6 +14,7 @@ class Diagnostic:
     location: str
     severity: str
     message: str
+    line: int | None = None  # the line in the input file, when the location has one
 
     def __str__(self) -> str:
         return f"{self.location}: {self.severity}: {self.message}"

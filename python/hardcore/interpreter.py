@@ -90,6 +90,7 @@ _SEMANTICS: dict[str, Callable] = {
     "hardcore.requant": lambda op, a: _requant(op, a[0]),
     "hardcore.extract": lambda op, a: _extract(op, a[0]),
     "hardcore.pack": lambda op, a: np.stack(a, axis=1),
+    "hardcore.sext": lambda op, a: a[0],
     "hardcore.shl": lambda op, a: a[0] << int_attr(op, "amount"),
     "hardcore.shr": lambda op, a: a[0] >> int_attr(op, "amount"),
     "hardcore.add": lambda op, a: a[0] + a[1],

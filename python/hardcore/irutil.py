@@ -39,7 +39,13 @@ def int_attr(op, name: str) -> int:
 
 def array_attr(op, name: str) -> np.ndarray:
     attribute = op.attributes[name]
-    return np.array(attribute)
+    try:
+        return np.array(attribute)
+    except TypeError:  # widths that are not a byte multiple (i6) have no buffer view
+        shape = list(ir.RankedTensorType(attribute.type).shape)
+        if attribute.is_splat:
+            return np.full(shape, int(attribute.get_splat_value().value), dtype=np.int64)
+        return np.array([int(attribute[i]) for i in range(len(attribute))], dtype=np.int64).reshape(shape)
 
 
 def i64_attr(value: int) -> ir.IntegerAttr:

@@ -23,11 +23,12 @@ __all__ = [
     "parse_module",
     "collect_diagnostics",
     "location_text",
+    "location_line",
+    "make_diagnostic",
     "DiagnosticLog",
 ]
 
 _SEVERITY = {"ERROR": "error", "WARNING": "warning", "NOTE": "note", "REMARK": "remark"}
-_PARSER_LOCATION = re.compile(r'^"-":(\d+):(\d+)')
 
 
 def new_context() -> ir.Context:
@@ -39,38 +40,66 @@ def new_context() -> ir.Context:
     return context
 
 
-def location_text(location: ir.Location, filename: str | None = None) -> str:
+
+def _downcast(location: ir.Location) -> ir.Location:
+    """Diagnostics may carry a plain Location; find its concrete kind."""
+    for kind in (ir.FileLineColLoc, ir.CallSiteLoc, ir.NameLoc, ir.FusedLoc):
+        if isinstance(location, kind):
+            return location
+    for kind in (ir.FileLineColLoc, ir.CallSiteLoc, ir.NameLoc, ir.FusedLoc):
+        try:
+            return kind(location)
+        except (ValueError, TypeError):
+            continue
+    return location
+
+
+def location_line(location: ir.Location) -> int | None:
+    """The line of a location (a call site's caller), or None."""
+    location = _downcast(location)
+    if isinstance(location, ir.CallSiteLoc):
+        return location_line(location.caller)
+    if isinstance(location, ir.FileLineColLoc):
+        return location.start_line
+    if isinstance(location, ir.NameLoc):
+        return location_line(location.child_loc)
+    if isinstance(location, ir.FusedLoc) and location.locations:
+        return location_line(location.locations[0])
+    return None
+
+
+def location_text(location: ir.Location, filename: str | None = None, line_offset: int = 0) -> str:
     """`file:line:col` for a location; for a call site, the user's caller.
 
     torch-mlir's importer gives layer ops `callsite(torch/nn/... at model.py:L)`:
     the caller is the line in the user's `forward`, the place worth showing.
     """
+    location = _downcast(location)
     if isinstance(location, ir.CallSiteLoc):
-        return location_text(location.caller, filename)
+        return location_text(location.caller, filename, line_offset)
     if isinstance(location, ir.FileLineColLoc):
         name = location.filename
-        if name == "-" and filename:
-            name = filename
+        if name == "-":
+            return f"{filename or '<stdin>'}:{location.start_line + line_offset}:{location.start_col}"
         return f"{name}:{location.start_line}:{location.start_col}"
     if isinstance(location, ir.NameLoc):
-        return location_text(location.child_loc, filename)
+        return location_text(location.child_loc, filename, line_offset)
     if isinstance(location, ir.FusedLoc):
         inner = location.locations
-        return location_text(inner[0], filename) if inner else "<unknown>"
-    return "<unknown>"
+        return location_text(inner[0], filename, line_offset) if inner else filename or "<unknown>"
+    return filename or "<unknown>"
 
 
 class DiagnosticLog:
     """Diagnostics caught from a context while a `collect_diagnostics` block runs."""
 
-    def __init__(self, filename: str | None):
+    def __init__(self, filename: str | None, line_offset: int = 0):
         self.filename = filename
+        self.line_offset = line_offset
         self.diagnostics: list[Diagnostic] = []
 
     def _handle(self, diagnostic) -> bool:
-        severity = _SEVERITY.get(str(diagnostic.severity).rsplit(".", 1)[-1], "error")
-        self.diagnostics.append(Diagnostic(
-            location_text(diagnostic.location, self.filename), severity, diagnostic.message))
+        self.diagnostics.append(make_diagnostic(diagnostic, self.filename, self.line_offset))
         for note in diagnostic.notes:
             self._handle(note)
         return True
@@ -80,10 +109,18 @@ class DiagnosticLog:
         return [d for d in self.diagnostics if d.severity == "error"]
 
 
+def make_diagnostic(diagnostic, filename: str | None, line_offset: int = 0) -> Diagnostic:
+    severity = _SEVERITY.get(str(diagnostic.severity).rsplit(".", 1)[-1], "error")
+    line = location_line(diagnostic.location)
+    return Diagnostic(location_text(diagnostic.location, filename, line_offset), severity,
+                      diagnostic.message, None if line is None else line + line_offset)
+
+
 @contextmanager
-def collect_diagnostics(context: ir.Context, filename: str | None = None) -> Iterator[DiagnosticLog]:
+def collect_diagnostics(context: ir.Context, filename: str | None = None,
+                        line_offset: int = 0) -> Iterator[DiagnosticLog]:
     """Route the context's diagnostics into a log instead of stderr."""
-    log = DiagnosticLog(filename)
+    log = DiagnosticLog(filename, line_offset)
     handler = context.attach_diagnostic_handler(log._handle)
     try:
         yield log
@@ -91,16 +128,13 @@ def collect_diagnostics(context: ir.Context, filename: str | None = None) -> Ite
         handler.detach()
 
 
-def parse_module(text: str, context: ir.Context, filename: str = "<stdin>") -> ir.Module:
+def parse_module(text: str, context: ir.Context, filename: str = "<stdin>",
+                 line_offset: int = 0) -> ir.Module:
     """Parse MLIR text; a syntax or verifier error becomes a CompileError at its line."""
     with context, ir.Location.unknown():
         try:
             return ir.Module.parse(text)
         except ir.MLIRError as error:
-            diagnostics = [_parser_diagnostic(d, filename) for d in error.error_diagnostics]
+            diagnostics = [make_diagnostic(d, filename, line_offset) for d in error.error_diagnostics]
             first = diagnostics[0] if diagnostics else Diagnostic(filename, "error", str(error))
             raise CompileError(str(first), diagnostics) from None
-
-
-def _parser_diagnostic(diagnostic, filename: str) -> Diagnostic:
-    return Diagnostic(location_text(diagnostic.location, filename), "error", diagnostic.message)

@@ -15,7 +15,7 @@ from torch_mlir import ir, passmanager
 
 from hardcore import backend
 from hardcore.errors import CompileError, UsageError
-from hardcore.mlir import collect_diagnostics
+from hardcore.mlir import collect_diagnostics, make_diagnostic
 from hardcore.pass_base import ModulePass, PassFailed
 from hardcore.passes import PASSES, ToHwPass
 
@@ -107,7 +107,7 @@ class PipelineResult:
 
 
 def run_pipeline(module: ir.Module, pipeline: str | list[PipelineStep], filename: str = "<stdin>",
-                 overrides: dict | None = None) -> PipelineResult:
+                 overrides: dict | None = None, line_offset: int = 0) -> PipelineResult:
     """Run a mixed pipeline; a failing pass raises CompileError with its diagnostics.
 
     `overrides` maps a hardcore pass name to a ready pass instance (the Python
@@ -123,7 +123,7 @@ def run_pipeline(module: ir.Module, pipeline: str | list[PipelineStep], filename
     # Build every pass first, so a bad option is a usage error before any work.
     instances = {i: overrides.get(s.name) or s.make_pass() for i, s in enumerate(before) if s.is_hardcore}
     context = module.context
-    with context, collect_diagnostics(context, filename) as log:
+    with context, collect_diagnostics(context, filename, line_offset) as log:
         manager = passmanager.PassManager("builtin.module")
         for index, step in enumerate(before):
             if step.is_hardcore:
@@ -137,7 +137,9 @@ def run_pipeline(module: ir.Module, pipeline: str | list[PipelineStep], filename
         if before:
             try:
                 manager.run(module.operation)
-            except ir.MLIRError:
+            except ir.MLIRError as error:
+                # A failing run hands its diagnostics to the exception, not the handler.
+                log.diagnostics += [make_diagnostic(d, filename, line_offset) for d in error.error_diagnostics]
                 _raise_failure(log, "the pass pipeline failed")
         if split == len(steps):
             return PipelineResult(module, False)

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 import numpy as np
+from hardcore.errors import HardcoreError
 
 __all__ = [
     "SimResult",
@@ -92,7 +93,7 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*$")
 Progress = Optional[Callable[[str], None]]
 
 
-class SimulationError(RuntimeError):
+class SimulationError(HardcoreError):
     """A simulator or synthesis tool failed, or the design broke its contract."""
 
 

@@ -1,0 +1,266 @@
+"""Command lines: `hardcore-opt` (opt-style pass driver) and `hardcore` (compile, sim).
+
+Exit codes: 0 success, 1 a compile/tool error (a message naming the place),
+2 a usage error (bad option, unknown pass, missing file).  Output files are
+written atomically: on failure nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+from hardcore.errors import CompileError, HardcoreError, UsageError
+
+__all__ = ["main", "opt_main"]
+
+_EXPECTED = re.compile(r"//\s*expected-(error|warning|note|remark)\s*(?:@([+-]\d+|above|below))?\s*\{\{(.*?)\}\}")
+_SPLIT = re.compile(r"^// -----\s*$", re.M)
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    def error(self, message):  # usage errors exit 2 with one line, as argparse does
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _read_input(path: str) -> tuple[str, str]:
+    if path == "-":
+        return sys.stdin.read(), "<stdin>"
+    try:
+        return Path(path).read_text(), path
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+
+
+def _write_output(path: str | None, text: str) -> None:
+    if path is None or path == "-":
+        sys.stdout.write(text)
+        return
+    from hardcore.compiler import write_files_atomically
+
+    target = Path(path)
+    write_files_atomically(target.parent if str(target.parent) else Path("."), {target.name: text})
+
+
+def _chunks(text: str, split: bool) -> list[tuple[str, int]]:
+    """(chunk text, line offset of the chunk in the file)."""
+    if not split:
+        return [(text, 0)]
+    chunks, offset, start = [], 0, 0
+    for match in _SPLIT.finditer(text):
+        chunks.append((text[start:match.start()], offset))
+        offset += text[start:match.end()].count("\n") + 1
+        start = match.end() + 1
+    chunks.append((text[start:], offset))
+    return chunks
+
+
+def _expected_diagnostics(chunk: str, offset: int) -> list[tuple[int, str, str]]:
+    expected = []
+    for index, line in enumerate(chunk.splitlines()):
+        for match in _EXPECTED.finditer(line):
+            severity, where, message = match.groups()
+            target = index + 1 + offset
+            if where in ("above", None) and where == "above":
+                target -= 1
+            elif where == "below":
+                target += 1
+            elif where:
+                target += int(where)
+            expected.append((target, severity, message))
+    return expected
+
+
+def _check_diagnostics(filename: str, expected, diagnostics) -> list[str]:
+    problems = []
+    remaining = list(diagnostics)
+    for line, severity, message in expected:
+        match = next((d for d in remaining if d.line == line and d.severity == severity
+                      and message in d.message), None)
+        if match is None:
+            problems.append(f"{filename}:{line}: expected {severity} \"{message}\" was not produced")
+        else:
+            remaining.remove(match)
+    for diagnostic in remaining:
+        if diagnostic.severity in ("error", "warning"):
+            problems.append(f"{diagnostic}: unexpected {diagnostic.severity}")
+    return problems
+
+
+def _run_chunk(chunk: str, offset: int, filename: str, pipeline: str | None, emit: str) -> str:
+    from hardcore import backend
+    from hardcore.mlir import new_context, parse_module
+    from hardcore.pipeline import run_pipeline
+
+    module = parse_module(chunk, new_context(), filename, offset)
+    if not pipeline:
+        return str(module)
+    result = run_pipeline(module, pipeline, filename=filename, line_offset=offset)
+    if emit == "verilog":
+        if not result.in_circt:
+            raise UsageError("--emit=verilog needs a pipeline that ends after hardcore-to-hw")
+        return backend.export_verilog(result.module)
+    return result.text()
+
+
+def opt_main(argv: list[str] | None = None) -> int:
+    parser = _ArgumentParser(prog="hardcore-opt", description=(
+        "Run a pass pipeline on MLIR: hardcore passes (hardcore-import, hardcore-quantize, "
+        "hardcore-fold-weights, hardcore-to-hw) mixed with upstream and CIRCT passes."))
+    parser.add_argument("input", nargs="?", default="-", help="input .mlir file, or - for stdin")
+    parser.add_argument("-o", dest="output", help="output file (default: stdout)")
+    parser.add_argument("--pass-pipeline", default="", help="e.g. 'builtin.module(hardcore-import,canonicalize)'")
+    parser.add_argument("--split-input-file", action="store_true", help="run each '// -----' chunk on its own")
+    parser.add_argument("--verify-diagnostics", action="store_true",
+                        help="check diagnostics against '// expected-error @+N {{...}}' comments")
+    parser.add_argument("--emit", choices=("mlir", "verilog"), default="mlir",
+                        help="print IR (default) or, after hardcore-to-hw, SystemVerilog")
+    args = parser.parse_args(argv)
+    try:
+        from hardcore.pipeline import parse_pipeline
+        from hardcore.passes import PASSES
+
+        text, filename = _read_input(args.input)
+        for step in parse_pipeline(args.pass_pipeline):  # option errors before any work
+            if step.is_hardcore:
+                PASSES[step.name].from_options(step.options)
+        outputs, problems = [], []
+        for chunk, offset in _chunks(text, args.split_input_file):
+            try:
+                outputs.append(_run_chunk(chunk, offset, filename, args.pass_pipeline, args.emit))
+                diagnostics = []
+            except UsageError:
+                raise
+            except CompileError as error:
+                if not args.verify_diagnostics:
+                    raise
+                diagnostics = error.diagnostics
+            if args.verify_diagnostics:
+                problems += _check_diagnostics(filename, _expected_diagnostics(chunk, offset), diagnostics)
+        if problems:
+            for problem in problems:
+                print(problem, file=sys.stderr)
+            return 1
+        _write_output(args.output, "// -----\n".join(outputs))
+        return 0
+    except HardcoreError as error:
+        _print_error("hardcore-opt", error)
+        return error.exit_code
+
+
+def _print_error(prog: str, error: HardcoreError) -> None:
+    if error.diagnostics:
+        for diagnostic in error.diagnostics:
+            print(diagnostic, file=sys.stderr)
+    else:
+        print(f"{prog}: error: {error}", file=sys.stderr)
+
+
+def _shape(text: str) -> list[int]:
+    try:
+        shape = [int(d) for d in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a comma-separated list of sizes") from None
+    if not shape or any(d < 1 for d in shape):
+        raise argparse.ArgumentTypeError(f"'{text}': sizes must be positive")
+    return shape
+
+
+def _compile(args) -> int:
+    import numpy as np
+    import torch
+
+    import hardcore
+    from hardcore.frontend import load_model_file
+
+    say = (lambda message: None) if args.quiet else (lambda message: print(f"hardcore: {message}", file=sys.stderr))
+    model = load_model_file(args.model)
+    if args.state_dict:
+        try:
+            model.load_state_dict(torch.load(args.state_dict, map_location="cpu", weights_only=True))
+        except Exception as exc:
+            raise CompileError(f"{args.state_dict}: cannot load the state dict: {exc}") from None
+    calibration = None
+    if args.calibration:
+        try:
+            calibration = np.load(args.calibration)
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"{args.calibration}: cannot read calibration data: {exc}") from None
+    if args.input_shape[0] != 1:
+        raise UsageError(f"--input-shape: the first (batch) dimension must be 1, got {args.input_shape[0]}")
+    circuit = hardcore.compile(model, torch.zeros(args.input_shape), weight_bits=args.weight_bits,
+                               act_bits=args.act_bits, calibration=calibration, algorithm=args.algorithm,
+                               max_depth=args.max_depth, name=args.name, progress=say)
+    files = circuit.write(args.output)
+    report = circuit.report
+    print(f"{circuit.name}: x {report['ports']['x']['elements']}x{circuit.in_width} bits -> "
+          f"y {report['ports']['y']['elements']}x{circuit.out_width} bits, "
+          f"{report['adders']} adders ({report['adder_bits']} adder bits), "
+          f"adder depth {report['adder_depth']}")
+    for path in files:
+        if path.suffix in (".sv", ".json"):
+            print(f"wrote {path}")
+    return 0
+
+
+def _sim(args) -> int:
+    import numpy as np
+
+    from hardcore.compiler import Circuit
+    from hardcore.sim import simulate
+
+    circuit = Circuit.load(args.directory)
+    rng = np.random.default_rng(args.seed)
+    low, high = circuit.in_range
+    inputs = rng.integers(low, high + 1, size=(args.vectors, circuit.n_in))
+    inputs[: min(3, args.vectors)] = [[low] * circuit.n_in, [high] * circuit.n_in,
+                                       [low if i % 2 else high for i in range(circuit.n_in)]][: min(3, args.vectors)]
+    expected = circuit.reference(inputs)
+    workdir = Path(args.directory) / "sim"
+    result = simulate(circuit.verilog, circuit.name, inputs, n_in=circuit.n_in, in_width=circuit.in_width,
+                      n_out=circuit.n_out, out_width=circuit.out_width, workdir=workdir,
+                      simulator=args.simulator,
+                      progress=lambda message: print(f"hardcore: {message}", file=sys.stderr))
+    mismatches = int(np.any(result.outputs != expected, axis=1).sum())
+    print(f"{args.vectors} vectors, {mismatches} mismatches "
+          f"(build {result.build_seconds:.1f} s, run {result.run_seconds:.2f} s)")
+    return 1 if mismatches else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _ArgumentParser(prog="hardcore", description="Compile a neural network into a hardwired circuit.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    compile_parser = commands.add_parser("compile", help="PyTorch model -> SystemVerilog + JSON report")
+    compile_parser.add_argument("model", help="path/model.py:ClassName or path/model.pt2 (torch.export)")
+    compile_parser.add_argument("--input-shape", type=_shape, required=True, help="e.g. 1,16 (batch first, batch 1)")
+    compile_parser.add_argument("-o", "--output", required=True, help="output directory")
+    compile_parser.add_argument("--weight-bits", type=int, default=8)
+    compile_parser.add_argument("--act-bits", type=int, default=8)
+    compile_parser.add_argument("--calibration", help=".npy of float inputs (batch, *shape) for activation scales")
+    compile_parser.add_argument("--state-dict", help="a torch.save'd state_dict to load into the model")
+    compile_parser.add_argument("--algorithm", default="csd", help="weight folding algorithm (default: csd)")
+    compile_parser.add_argument("--max-depth", type=int, help="maximum adder depth per layer")
+    compile_parser.add_argument("--name", help="Verilog module name (default: the class name in snake case)")
+    compile_parser.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
+    sim_parser = commands.add_parser("sim", help="simulate a compiled circuit against its reference")
+    sim_parser.add_argument("directory", help="an output directory of 'hardcore compile'")
+    sim_parser.add_argument("--vectors", type=int, default=1000)
+    sim_parser.add_argument("--seed", type=int, default=0)
+    sim_parser.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator")
+    args = parser.parse_args(argv)
+    try:
+        return {"compile": _compile, "sim": _sim}[args.command](args)
+    except HardcoreError as error:
+        _print_error("hardcore", error)
+        return error.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+// Every hardcore op parses, verifies and prints back, in hardcore-opt and in
+// any MLIR tool that loads the IRDL file.
+// RUN: hardcore-opt %s | hardcore-opt | filecheck %s
+// RUN: torch-mlir-opt --irdl-file=%irdl %s | torch-mlir-opt --irdl-file=%irdl | filecheck %s
+
+// CHECK-LABEL: func.func @layer_ops
+func.func @layer_ops(%x: tensor<2xf32>) -> tensor<3xf32> {
+  // CHECK: "hardcore.quantize"(%{{.*}}) {frac_bits = 5 : i64, max = 127 : i64, min = -128 : i64} : (tensor<2xf32>) -> tensor<2xi8>
+  %q = "hardcore.quantize"(%x) {frac_bits = 5 : i64, min = -128 : i64, max = 127 : i64} : (tensor<2xf32>) -> tensor<2xi8>
+  // CHECK: "hardcore.dense"(%{{.*}}) {bias = dense<[1, 2, 3]> : tensor<3xi64>, weight = dense<{{\[\[}}3, -7], [0, 8], [1, 1]]> : tensor<3x2xi8>}
+  %d = "hardcore.dense"(%q) {weight = dense<[[3, -7], [0, 8], [1, 1]]> : tensor<3x2xi8>, bias = dense<[1, 2, 3]> : tensor<3xi64>} : (tensor<2xi8>) -> tensor<3xi32>
+  // CHECK: "hardcore.relu"
+  %r = "hardcore.relu"(%d) : (tensor<3xi32>) -> tensor<3xi32>
+  // CHECK: "hardcore.requant"(%{{.*}}) {max = 255 : i64, min = 0 : i64, shift = 4 : i64}
+  %s = "hardcore.requant"(%r) {shift = 4 : i64, min = 0 : i64, max = 255 : i64} : (tensor<3xi32>) -> tensor<3xi9>
+  // CHECK: "hardcore.reshape"
+  %t = "hardcore.reshape"(%s) : (tensor<3xi9>) -> tensor<1x3xi9>
+  // CHECK: "hardcore.dequantize"(%{{.*}}) {frac_bits = 4 : i64}
+  %f = "hardcore.dequantize"(%t) {frac_bits = 4 : i64} : (tensor<1x3xi9>) -> tensor<3xf32>
+  return %f : tensor<3xf32>
+}
+
+// CHECK-LABEL: func.func @scalar_ops
+func.func @scalar_ops(%x: tensor<2xi8>) -> tensor<2xi12> {
+  // CHECK: %[[A:.+]] = "hardcore.extract"(%{{.*}}) {index = 0 : i64} : (tensor<2xi8>) -> i8
+  %a = "hardcore.extract"(%x) {index = 0 : i64} : (tensor<2xi8>) -> i8
+  %b = "hardcore.extract"(%x) {index = 1 : i64} : (tensor<2xi8>) -> i8
+  // CHECK: %[[S:.+]] = "hardcore.shl"(%[[A]]) {amount = 3 : i64} : (i8) -> i11
+  %s = "hardcore.shl"(%a) {amount = 3 : i64} : (i8) -> i11
+  // CHECK: "hardcore.sub"(%[[S]], %[[A]]) : (i11, i8) -> i11
+  %m = "hardcore.sub"(%s, %a) : (i11, i8) -> i11
+  %c = "hardcore.constant"() {value = -5 : i64} : () -> i4
+  // CHECK: "hardcore.add"
+  %n = "hardcore.add"(%m, %c) : (i11, i4) -> i12
+  // CHECK: "hardcore.neg"
+  %g = "hardcore.neg"(%b) : (i8) -> i9
+  // CHECK: "hardcore.shr"(%{{.*}}) {amount = 1 : i64} : (i9) -> i8
+  %h = "hardcore.shr"(%g) {amount = 1 : i64} : (i9) -> i8
+  // CHECK: "hardcore.clamp"(%{{.*}}) {max = 100 : i64, min = 0 : i64} : (i8) -> i8
+  %k = "hardcore.clamp"(%h) {min = 0 : i64, max = 100 : i64} : (i8) -> i8
+  // CHECK: "hardcore.sext"(%{{.*}}) : (i8) -> i12
+  %w = "hardcore.sext"(%k) : (i8) -> i12
+  // CHECK: "hardcore.pack"(%{{.*}}, %{{.*}}) : (i12, i12) -> tensor<2xi12>
+  %p = "hardcore.pack"(%n, %w) : (i12, i12) -> tensor<2xi12>
+  return %p : tensor<2xi12>
+}

@@ -1,0 +1,17 @@
+// The IRDL definition's constraints are enforced by the verifier.
+// RUN: hardcore-opt %s --split-input-file --verify-diagnostics
+// RUN: torch-mlir-opt --irdl-file=%irdl %s --split-input-file --verify-diagnostics
+
+func.func @dense_needs_weights(%x: tensor<2xi8>) -> tensor<3xi32> {
+  // expected-error @+1 {{'hardcore.dense' op}}
+  %d = "hardcore.dense"(%x) {bias = dense<[1, 2, 3]> : tensor<3xi64>} : (tensor<2xi8>) -> tensor<3xi32>
+  return %d : tensor<3xi32>
+}
+
+// -----
+
+func.func @add_takes_integers(%x: tensor<2xi8>) -> tensor<2xi8> {
+  // expected-error @+1 {{expected base type 'builtin.integer' but got 'builtin.tensor'}}
+  %a = "hardcore.add"(%x, %x) : (tensor<2xi8>, tensor<2xi8>) -> i9
+  return %x : tensor<2xi8>
+}
