@@ -22,14 +22,29 @@ import numpy as np
 from torch_mlir import ir
 
 from hardcore.irutil import body_ops, functions, int_attr
-from hardcore.mlir import location_text
 from hardcore.pass_base import ModulePass, PassFailed
 
-__all__ = ["ToHwPass", "lower_function"]
+__all__ = ["ToHwPass", "lower_function", "LoweringError"]
+
+
+class LoweringError(ValueError):
+    """An op (or function) hardcore-to-hw cannot lower; `where` has the location."""
+
+    def __init__(self, where, message: str):
+        super().__init__(message)
+        self.where = where
+
+
+_SCALAR_OPS = frozenset({"hardcore.extract", "hardcore.constant", "hardcore.sext", "hardcore.shl",
+                         "hardcore.shr", "hardcore.add", "hardcore.sub", "hardcore.neg", "hardcore.clamp"})
 
 
 def _width(value_type) -> int:
     return ir.IntegerType(value_type).width
+
+
+def _integer_tensor(value_type) -> bool:
+    return isinstance(value_type, ir.RankedTensorType) and isinstance(value_type.element_type, ir.IntegerType)
 
 
 class _HwText:
@@ -77,8 +92,13 @@ def _sanitize(name: str) -> str:
 
 
 def lower_function(function, module_name: str | None = None) -> str:
-    """One DAG func.func as `hw.module` text; raises ValueError naming the op it cannot lower."""
+    """One DAG func.func as `hw.module` text; raises LoweringError at what it cannot lower."""
     block = function.regions[0].blocks[0]
+    signature = function.type
+    if len(block.arguments) != 1 or len(signature.results) != 1 or \
+            not _integer_tensor(block.arguments[0].type) or not _integer_tensor(signature.results[0]):
+        raise LoweringError(function, "hardcore-to-hw: expected one integer tensor input and result "
+                            "(run hardcore-fold-weights first)")
     in_type = ir.RankedTensorType(block.arguments[0].type)
     out_type = ir.RankedTensorType(function.type.results[0])
     in_elem, out_elem = _width(in_type.element_type), _width(out_type.element_type)
@@ -100,6 +120,8 @@ def lower_function(function, module_name: str | None = None) -> str:
                 joined = ", ".join(reversed(parts))
                 output = hw.emit(f"comb.concat {joined} : {', '.join([f'i{out_elem}'] * len(parts))}")
             continue
+        if name not in _SCALAR_OPS:
+            raise LoweringError(op, f"hardcore-to-hw cannot lower '{name}'")
         result = op.results[0]
         width = _width(result.type)
         operands = [(names[v], widths[v]) for v in op.operands]
@@ -135,14 +157,12 @@ def lower_function(function, module_name: str | None = None) -> str:
         elif name == "hardcore.neg":
             zero = hw.constant(0, width)
             text = hw.emit(f"comb.sub {zero}, {hw.resize(*operands[0], width)} : i{width}")
-        elif name == "hardcore.clamp":
+        else:  # hardcore.clamp
             text = _clamp(hw, *operands[0], int_attr(op, "min"), int_attr(op, "max"), width)
-        else:
-            raise ValueError(f"{location_text(op.location)}: hardcore-to-hw cannot lower '{name}'")
         names[result] = text
         widths[result] = width
     if output is None:
-        raise ValueError(f"@{function.name.value}: no hardcore.pack result to drive the output")
+        raise LoweringError(function, "hardcore-to-hw: no hardcore.pack result drives the output")
     module_name = _sanitize(module_name or function.name.value)
     header = (f"hw.module @{module_name}(in %x : i{in_bits}, out y : i{out_elem * out_count}) {{")
     return "\n".join([header] + hw.lines + [f"    hw.output {output} : i{out_elem * out_count}", "}"])
@@ -175,12 +195,8 @@ class ToHwPass(ModulePass):
         for function in functions(module):
             try:
                 modules.append(lower_function(function))
-            except ValueError as exc:
-                function.location.emit_error(str(exc).split(": ", 1)[-1])
-                failed = True
-            except KeyError:
-                function.location.emit_error(
-                    "hardcore-to-hw: expected a scalar DAG (run hardcore-fold-weights first)")
+            except LoweringError as exc:
+                exc.where.location.emit_error(str(exc))
                 failed = True
         if failed:
             raise PassFailed()

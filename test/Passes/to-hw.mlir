@@ -1,0 +1,49 @@
+// RUN: hardcore-opt %s --split-input-file --pass-pipeline='builtin.module(hardcore-to-hw)' | filecheck %s
+// RUN: hardcore-opt %s --split-input-file --pass-pipeline='builtin.module(hardcore-to-hw)' --emit=verilog | filecheck %s --check-prefix=SV
+
+// Packed ports: element i of x at bits [i*8 +: 8], element i of y at
+// [i*11 +: 11].  Shifts are concatenations with zeros, each adder is as wide
+// as its result, and its operands are sign-extended to that width.
+// CHECK-LABEL: hw.module @seven_and_eight(in %x : i16, out y : i22)
+// CHECK-DAG: %[[X0:.+]] = comb.extract %x from 0 : (i16) -> i8
+// CHECK-DAG: %[[X1:.+]] = comb.extract %x from 8 : (i16) -> i8
+// CHECK-DAG: %[[Z3:.+]] = hw.constant 0 : i3
+// CHECK: %[[S:.+]] = comb.concat %[[X0]], %[[Z3]] : i8, i3
+// CHECK: %[[SIGN:.+]] = comb.extract %[[X0]] from 7 : (i8) -> i1
+// CHECK: %[[FILL:.+]] = comb.replicate %[[SIGN]] : (i1) -> i3
+// CHECK: %[[X0W:.+]] = comb.concat %[[FILL]], %[[X0]] : i3, i8
+// CHECK: %[[SEVEN:.+]] = comb.sub %[[S]], %[[X0W]] : i11
+// CHECK: %[[EIGHT:.+]] = comb.concat %[[X1]], %[[Z3]] : i8, i3
+// CHECK: %[[Y:.+]] = comb.concat %[[SEVEN]], %[[EIGHT]] : i11, i11
+// CHECK: hw.output %[[Y]] : i22
+// SV-LABEL: module seven_and_eight(
+// SV: input  [15:0] x,
+// SV: output [21:0] y
+// SV: endmodule
+func.func @seven_and_eight(%arg0: tensor<2xi8>) -> tensor<2xi11> {
+  %0 = "hardcore.extract"(%arg0) {index = 0 : i64} : (tensor<2xi8>) -> i8
+  %1 = "hardcore.extract"(%arg0) {index = 1 : i64} : (tensor<2xi8>) -> i8
+  %2 = "hardcore.shl"(%0) {amount = 3 : i64} : (i8) -> i11
+  %3 = "hardcore.sub"(%2, %0) : (i11, i8) -> i11
+  %4 = "hardcore.shl"(%1) {amount = 3 : i64} : (i8) -> i11
+  %5 = "hardcore.pack"(%4, %3) : (i11, i11) -> tensor<2xi11>
+  return %5 : tensor<2xi11>
+}
+
+// -----
+
+// Requantization is wiring plus one mux: the shift right keeps the high bits,
+// ReLU is the sign bit choosing zero.
+// CHECK-LABEL: hw.module @requant_relu(in %x : i12, out y : i8)
+// CHECK: %[[HIGH:.+]] = comb.extract %x from 4 : (i12) -> i8
+// CHECK: %[[NEG:.+]] = comb.extract %[[HIGH]] from 7 : (i8) -> i1
+// CHECK: %[[ZERO:.+]] = hw.constant 0 : i8
+// CHECK: %[[R:.+]] = comb.mux %[[NEG]], %[[ZERO]], %[[HIGH]] : i8
+// CHECK: hw.output %[[R]] : i8
+func.func @requant_relu(%arg0: tensor<1xi12>) -> tensor<1xi8> {
+  %0 = "hardcore.extract"(%arg0) {index = 0 : i64} : (tensor<1xi12>) -> i12
+  %1 = "hardcore.shr"(%0) {amount = 4 : i64} : (i12) -> i8
+  %2 = "hardcore.clamp"(%1) {min = 0 : i64, max = 127 : i64} : (i8) -> i8
+  %3 = "hardcore.pack"(%2) : (i8) -> tensor<1xi8>
+  return %3 : tensor<1xi8>
+}
