@@ -1,0 +1,40 @@
+"""Shared fixtures: small models and their compiled circuits (compiled once per session)."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "examples"))
+
+from mlp import MLP, train_mlp  # noqa: E402
+
+import hardcore  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def trained_mlp():
+    """The README's 16-64-32-5 ReLU MLP, trained for a moment on a synthetic task."""
+    model, data = train_mlp(seed=0, steps=300)
+    return model, data
+
+
+@pytest.fixture(scope="session")
+def mlp_circuit(trained_mlp):
+    model, (inputs, _) = trained_mlp
+    return hardcore.compile(model, torch.zeros(1, 16), calibration=inputs[:512].numpy())
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
+
+
+def extreme_inputs(n_in: int, low: int, high: int) -> np.ndarray:
+    """All-minimum, all-maximum, alternating signs both ways, and zero."""
+    alternating = np.array([low if i % 2 else high for i in range(n_in)])
+    return np.stack([np.full(n_in, low), np.full(n_in, high), alternating,
+                     np.where(alternating == low, high, low), np.zeros(n_in, dtype=np.int64)])
