@@ -30,7 +30,7 @@ class MLP(nn.Module):
 def synthetic_task(samples: int, seed: int = 0, n_in: int = 16, classes: int = 5):
     """Gaussian clusters in n_in dimensions, one per class: (inputs, labels)."""
     generator = torch.Generator().manual_seed(seed)
-    centers = torch.randn(classes, n_in, generator=generator) * 1.5
+    centers = torch.randn(classes, n_in, generator=generator) * 0.45
     labels = torch.randint(0, classes, (samples,), generator=generator)
     inputs = centers[labels] + torch.randn(samples, n_in, generator=generator)
     return inputs, labels

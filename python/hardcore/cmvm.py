@@ -41,6 +41,8 @@ from hardcore.adder_graph import AdderGraph, AdderNode
 __all__ = ["solve", "ALGORITHMS", "csd_planes", "min_depth"]
 
 ALGORITHMS = ("cse", "csd")
+# Path bounds tried for the row-difference plan (see _difference_tree).
+DIFFERENCE_PATHS = (2, 3, 4, 6, 8, 16, 1 << 30)
 
 # Weights beyond this magnitude would overflow the int64 digit recoding.
 _MAX_WEIGHT = 1 << 62
@@ -49,8 +51,6 @@ _MAX_WEIGHT = 1 << 62
 _EXPAND_FRACTION = 0.5
 # A recount of input pairs materializes counts down to this fraction of the best.
 _RECOUNT_FRACTION = 0.5
-
-TIE = lambda depth, width, overlap, a, b, d: (depth, width)
 
 # Queue entry kinds: a placeholder (patterns of a value not yet counted) pops
 # before a pattern of equal count, so no pattern is missed.
@@ -111,27 +111,73 @@ def solve(W, input_bits: Union[int, Sequence[int]] = 8, signed: bool = True,
             raise ValueError(f"max_depth must be >= 0, got {max_depth}")
         _check_depth_feasible(W, max_depth)
 
-    graph = AdderGraph(n_inputs=n, input_bits=bits, signed=bool(signed))
+    magnitudes = [(1 << (b - 1)) if signed else (1 << b) - 1 for b in bits]
     if algorithm == "csd":
-        planes = csd_planes(W)  # (m, n, S)
-        graph.outputs = _sum_rows(graph, planes.transpose(1, 0, 2), [dict() for _ in range(m)],
-                                  [0] * n, [])
-        return graph
+        builder = _Builder(n, magnitudes)
+        outputs = _sum_rows(builder, csd_planes(W).transpose(1, 0, 2), [dict() for _ in range(m)],
+                            list(range(n)))
+    else:
+        builder, outputs = _best_plan(W, magnitudes, max_depth)
+    return AdderGraph(n_inputs=n, nodes=builder.nodes, outputs=outputs,
+                      input_bits=bits, signed=bool(signed))
 
+
+class _Infeasible(Exception):
+    """A plan cannot meet the depth budget."""
+
+
+class _Builder:
+    """The graph under construction: nodes, and each value's depth and magnitude bound."""
+
+    def __init__(self, n_inputs: int, magnitudes: list[int]):
+        self.n_inputs = n_inputs
+        self.nodes: list[AdderNode] = []
+        self.depth = [0] * n_inputs
+        self.magnitude = list(magnitudes)
+
+    def add(self, a: int, a_shift: int, b: int, b_shift: int, sign: int) -> int:
+        self.nodes.append(AdderNode(a, a_shift, b, b_shift, sign))
+        self.depth.append(1 + max(self.depth[a], self.depth[b]))
+        self.magnitude.append((self.magnitude[a] << a_shift) + (self.magnitude[b] << b_shift))
+        return self.n_inputs + len(self.nodes) - 1
+
+    def width_sum(self) -> int:
+        return sum(m.bit_length() + 1 for m in self.magnitude[self.n_inputs:])
+
+
+def _best_plan(W: np.ndarray, magnitudes: list[int], max_depth: Optional[int]):
+    """Try the direct CSE and row-difference plans; keep the one with fewest adders."""
+    n = W.shape[1]
+    best = None
+    for plan in _plans(W):
+        builder = _Builder(n, magnitudes)
+        try:
+            outputs = plan(builder, max_depth)
+        except _Infeasible:
+            continue
+        score = (len(builder.nodes), builder.width_sum())
+        if best is None or score < best[0]:
+            best = (score, builder, outputs)
+    return best[1], best[2]
+
+
+def _plans(W: np.ndarray):
+    """Candidate constructions, each a function (builder, max_depth) -> outputs."""
+    yield lambda builder, max_depth: _cse_rows(builder, W, list(range(W.shape[1])), max_depth)
     canonical, row_of, scale = _canonical_rows(W)
-    magnitudes = [(1 << b) if not signed else (1 << (b - 1)) for b in bits]
-    solver = _PairCse(canonical, magnitudes, max_depth)
-    solver.run()
-    unique_outputs = solver.finish(graph)
-    for i in range(m):
-        out = unique_outputs[row_of[i]] if row_of[i] >= 0 else None
-        if out is None:
-            graph.outputs.append(None)
-        else:
-            value, shift, sign = out
-            row_shift, row_sign = scale[i]
-            graph.outputs.append((value, shift + row_shift, sign * row_sign))
-    return graph
+    if canonical.shape[0] < 3:
+        return
+    for max_path in DIFFERENCE_PATHS:
+        parent, sign, path = _difference_tree(canonical, max_path)
+        if not np.any(parent >= 0):
+            continue
+
+        def plan(builder, max_depth, parent=parent, sign=sign, path=path):
+            outputs = _two_stage(builder, canonical, parent, sign, path, max_depth)
+            return _expand_rows(outputs, row_of, scale)
+        yield plan
+        if path.max() < max_path:
+            break  # a looser bound gives the same tree
 
 
 # -- input checks and row canonicalization -------------------------------------
@@ -196,58 +242,169 @@ def _trailing_zeros(v: int) -> int:
     return (v & -v).bit_length() - 1
 
 
-# -- final adder trees ---------------------------------------------------------
+# -- plans: direct CSE, and CSE on row differences --------------------------------
 
-def _sum_rows(graph: AdderGraph, input_planes: np.ndarray, new_terms: list[dict],
-              depths: list[int], magnitudes: list[int]) -> list:
-    """Sum each row's remaining terms with a minimal-depth tree; returns output triples.
-
-    input_planes: (n, rows, S) digits of the inputs still in each row;
-    new_terms[r]: {value: {shift: sign}} of the adder values still in row r.
-    Trees join the two shallowest terms first (least depth); among equal
-    depths the two lowest-shifted, so operands are aligned and adders narrow.
-    """
-    n = graph.n_inputs
-    n_rows = input_planes.shape[1]
-    js, rs, ss = np.nonzero(input_planes)
-    signs = input_planes[js, rs, ss]
-    order = np.lexsort((ss, rs))
-    per_row: list[list] = [[] for _ in range(n_rows)]
-    for j, r, s, g in zip(js[order].tolist(), rs[order].tolist(), ss[order].tolist(),
-                          signs[order].tolist()):
-        per_row[r].append((0, s, j, g))
+def _expand_rows(canonical_outputs: list, row_of: list[int], scale: list) -> list:
     outputs = []
-    for r in range(n_rows):
-        terms = per_row[r]
-        for value, shifts in new_terms[r].items():
-            d = depths[value]
-            for s, g in shifts.items():
-                terms.append((d, s, value, g))
-        outputs.append(_sum_terms(graph, terms, depths))
+    for index, (row_shift, row_sign) in zip(row_of, scale):
+        out = canonical_outputs[index] if index >= 0 else None
+        if out is None:
+            outputs.append(None)
+        else:
+            value, shift, sign = out
+            outputs.append((value, shift + row_shift, sign * row_sign))
     return outputs
 
 
-def _sum_terms(graph: AdderGraph, terms: list, depths: list[int]):
+def _cse_rows(builder: _Builder, matrix: np.ndarray, input_values: list[int],
+              max_depth: Optional[int]) -> list:
+    """CSE of y = matrix · v[input_values] into builder; output triples per row."""
+    canonical, row_of, scale = _canonical_rows(matrix)
+    depths = [builder.depth[v] for v in input_values]
+    magnitudes = [builder.magnitude[v] for v in input_values]
+    solver = _PairCse(canonical, depths, magnitudes, max_depth)
+    solver.run()
+    return _expand_rows(solver.export(builder, input_values), row_of, scale)
+
+
+def _naf_weight(values: np.ndarray) -> np.ndarray:
+    """Number of nonzero canonical signed digits of each int64."""
+    a = np.abs(values)
+    half = a >> 1
+    return np.bitwise_count(half ^ (a + half))
+
+
+def _difference_tree(rows: np.ndarray, max_path: int):
+    """A spanning tree over the rows: each row is its parent's row ± a cheap difference.
+
+    Prim's algorithm from a virtual zero row; a row's cost is the CSD digit
+    count of its difference with its parent (plus one adder to add the parent
+    back), or of itself at the root.  No root-to-row path holds more than
+    max_path rows, which bounds the second stage's depth.
+    Returns (parent or -1, sign of the parent's row, path length) per row.
+    """
+    k = rows.shape[0]
+    weights = _naf_weight(rows).sum(axis=1)
+    best_cost = weights.astype(np.int64)
+    best_parent = np.full(k, -1)
+    best_sign = np.ones(k, dtype=np.int64)
+    in_tree = np.zeros(k, dtype=bool)
+    parent = np.full(k, -1)
+    sign = np.ones(k, dtype=np.int64)
+    path = np.zeros(k, dtype=np.int64)
+    for _ in range(k):
+        i = int(np.argmin(np.where(in_tree, np.iinfo(np.int64).max, best_cost)))
+        in_tree[i] = True
+        parent[i], sign[i] = best_parent[i], best_sign[i]
+        path[i] = 1 if parent[i] < 0 else path[parent[i]] + 1
+        if path[i] >= max_path:
+            continue
+        minus = _naf_weight(rows - rows[i]).sum(axis=1) + 1
+        plus = _naf_weight(rows + rows[i]).sum(axis=1) + 1
+        cost = np.minimum(minus, plus)
+        better = ~in_tree & (cost < best_cost)
+        best_cost[better] = cost[better]
+        best_parent[better] = i
+        best_sign[better] = np.where(minus <= plus, 1, -1)[better]
+    return parent, sign, path
+
+
+def _two_stage(builder: _Builder, rows: np.ndarray, parent: np.ndarray, sign: np.ndarray,
+               path: np.ndarray, max_depth: Optional[int]) -> list:
+    """Rows as differences along a tree: z = M0·x by CSE, then y = M1·z by CSE."""
+    k, n = rows.shape
+    differences = rows.copy()
+    has_parent = parent >= 0
+    differences[has_parent] -= sign[has_parent, None] * rows[parent[has_parent]]
+    stage0_depth = None
+    if max_depth is not None:
+        stage0_depth = max_depth - _ceil_log2(int(path.max()))
+        if stage0_depth < 0 or min_depth(differences) > stage0_depth:
+            raise _Infeasible
+    z = _cse_rows(builder, differences, list(range(n)), stage0_depth)
+    # y_i = z_i + sign_i * y_parent(i): the path's z's, each z a shifted, signed value
+    order = np.argsort(path, kind="stable")
+    paths: list[dict] = [dict() for _ in range(k)]
+    for i in order.tolist():
+        if parent[i] >= 0:
+            paths[i] = {j: sign[i] * c for j, c in paths[parent[i]].items()}
+        paths[i][i] = 1
+    columns: dict[int, int] = {}
+    entries = []
+    for i in range(k):
+        row: dict[int, int] = {}
+        for j, c in paths[i].items():
+            value, shift, z_sign = z[j]
+            col = columns.setdefault(value, len(columns))
+            row[col] = row.get(col, 0) + int(c) * z_sign * (1 << shift)
+        entries.append(row)
+    stage1 = np.zeros((k, len(columns)), dtype=np.int64)
+    for i, row in enumerate(entries):
+        for col, c in row.items():
+            stage1[i, col] = c
+    if max_depth is not None:
+        depth_of = {v: builder.depth[v] for v in columns}
+        for i in range(k):
+            digits = [(depth_of[v], int(_naf_weight(np.array([stage1[i, c]]))[0]))
+                      for v, c in columns.items() if stage1[i, c]]
+            if sum(count << d for d, count in digits) > (1 << max_depth):
+                raise _Infeasible
+    return _cse_rows(builder, stage1, list(columns), max_depth)
+
+
+# -- final adder trees ---------------------------------------------------------
+
+def _sum_rows(builder: _Builder, input_planes: np.ndarray, new_terms: list[dict],
+              values: list[int]) -> list:
+    """Sum each row's remaining terms with a minimal-depth tree; returns output triples.
+
+    input_planes: (n, rows, S) digits of the inputs still in each row;
+    new_terms[r]: {local value: {shift: sign}} of the adder values still in
+    row r; values maps local value numbers to the builder's.  Trees join the
+    two shallowest terms first (least depth); among equal depths the two
+    lowest-shifted, so operands are aligned and adders narrow.
+    """
+    n_rows = input_planes.shape[1]
+    js, rs, ss = np.nonzero(input_planes)
+    signs = input_planes[js, rs, ss]
+    per_row: list[list] = [[] for _ in range(n_rows)]
+    depth = builder.depth
+    for j, r, s, g in zip(js.tolist(), rs.tolist(), ss.tolist(), signs.tolist()):
+        value = values[j]
+        per_row[r].append((depth[value], s, value, g))
+    outputs = []
+    for r in range(n_rows):
+        terms = per_row[r]
+        for local, shifts in new_terms[r].items():
+            value = values[local]
+            for s, g in shifts.items():
+                terms.append((depth[value], s, value, g))
+        outputs.append(_sum_terms(builder, terms))
+    return outputs
+
+
+def _sum_terms(builder: _Builder, terms: list):
     if not terms:
         return None
     heapq.heapify(terms)
-    n = graph.n_inputs
     while len(terms) > 1:
         depth_a, shift_a, a, sign_a = heapq.heappop(terms)
         depth_b, shift_b, b, sign_b = heapq.heappop(terms)
         if sign_a < 0 < sign_b:  # a - b rather than -a + b
-            depth_a, shift_a, a, sign_a, depth_b, shift_b, b, sign_b = \
-                depth_b, shift_b, b, sign_b, depth_a, shift_a, a, sign_a
+            shift_a, a, sign_a, shift_b, b, sign_b = shift_b, b, sign_b, shift_a, a, sign_a
         common = min(shift_a, shift_b)
-        graph.nodes.append(AdderNode(a, shift_a - common, b, shift_b - common, sign_a * sign_b))
-        depth = 1 + max(depth_a, depth_b)
-        depths.append(depth)
-        heapq.heappush(terms, (depth, common, n + len(graph.nodes) - 1, sign_a))
+        value = builder.add(a, shift_a - common, b, shift_b - common, sign_a * sign_b)
+        heapq.heappush(terms, (builder.depth[value], common, value, sign_a))
     _, shift, value, sign = terms[0]
     return (value, shift, sign)
 
 
 # -- the pair-pattern CSE ------------------------------------------------------
+
+def _tie(depth, width, overlap, a, b, d):
+    """Order among patterns of equal count (smaller first); works on arrays too."""
+    return -b, -a
+
 
 class _PairCse:
     """Lazy greedy extraction of the most frequent two-term pattern.
@@ -258,35 +415,39 @@ class _PairCse:
     `planes[j, row, shift]`; adder values' terms in per-row dicts.
     """
 
-    def __init__(self, matrix: np.ndarray, magnitudes: list[int], max_depth: Optional[int]):
+    def __init__(self, matrix: np.ndarray, depths: list[int], magnitudes: list[int],
+                 max_depth: Optional[int]):
         self.n = matrix.shape[1]
         self.m = matrix.shape[0]
-        planes = csd_planes(matrix) if matrix.size else np.zeros((0, self.n, 1), np.int8)
+        planes = csd_planes(matrix) if matrix.size else np.zeros((self.m, self.n, 1), np.int8)
         self.S = planes.shape[2]
         self.planes = np.ascontiguousarray(planes.transpose(1, 0, 2))  # (n, m, S)
         self.max_depth = max_depth
         self.depth_budget = None if max_depth is None else 1 << max_depth
         # Kraft sum of each row: sum over its terms of 2^depth.
-        self.kraft = np.count_nonzero(self.planes, axis=(0, 2)).tolist() if self.n else [0] * self.m
+        weights = np.array([1 << d for d in depths], dtype=np.int64)
+        digits = np.count_nonzero(self.planes, axis=2)  # (n, m)
+        self.kraft = (weights @ digits).tolist() if self.n else [0] * self.m
+        if self.depth_budget is not None and max(self.kraft, default=0) > self.depth_budget:
+            raise _Infeasible
         self.new_terms: list[dict] = [dict() for _ in range(self.m)]
         # per value (None for inputs): {row: number of its terms in that row}
         self.occ: list[Optional[dict]] = [None] * self.n
         self.occ_total: list[int] = [0] * self.n
-        self.depth = [0] * self.n
+        self.depth = list(depths)
         self.magnitude = list(magnitudes)
         self.nodes: list[AdderNode] = []
         self.heap: list = []
         self.stream: list = []
         self.stream_pos = 0
         self.stream_threshold = math.inf  # input pairs counted >= this are materialized
-        self.tiebreak = 0
 
-    # priority of a pattern: (-count, kind, depth of result, width, key)
+    # priority of a pattern: (-count, kind, tie-break, tie-break, key)
     def _entry(self, count, a, b, d, sign):
         depth = max(self.depth[a], self.depth[b])
         width = max(self.magnitude[a] << max(0, -d), self.magnitude[b] << max(0, d)).bit_length()
         overlap = min(self.magnitude[a], self.magnitude[b]).bit_length()
-        t1, t2 = TIE(depth, width, overlap, a, b, d)
+        t1, t2 = _tie(depth, width, overlap, a, b, d)
         return (-count, _PATTERN, t1, t2, a, b, d, sign)
 
     def _top(self):
@@ -309,6 +470,9 @@ class _PairCse:
         top, _ = self._top()
         return -top[0] if top is not None else 0
 
+    def _unmaterialized_bound(self) -> int:
+        return self.stream_threshold - 1 if self.stream_threshold > 2 else 0
+
     def run(self) -> None:
         while True:
             top, from_stream = self._top()
@@ -327,19 +491,16 @@ class _PairCse:
             count = len(matches)
             if count < 2:
                 continue
-            if count < best:
-                next_best = max(self._best_count(),
-                                self.stream_threshold - 1 if self.stream_threshold > 2 else 0)
-                if count < next_best:
-                    heapq.heappush(self.heap, self._entry(count, a, b, d, sign))
-                    continue
+            if count < best and count < max(self._best_count(), self._unmaterialized_bound()):
+                heapq.heappush(self.heap, self._entry(count, a, b, d, sign))
+                continue
             self._apply(a, b, d, sign, matches)
 
     # -- counting ------------------------------------------------------------
     def _recount_inputs(self, best_other: int) -> None:
         """Count every pattern of two inputs at once; materialize the frequent ones."""
         n, m, S = self.n, self.m, self.S
-        counts = []  # (d, same-sign matrix, opposite-sign matrix): C[a, b] pairs a@s, b@s+d
+        tables = []  # (d, sign, C) with C[a, b] = #(a at s, b at s+d, sign)
         best = 0
         if n and m:
             planes = self.planes.astype(np.float32)
@@ -350,30 +511,34 @@ class _PairCse:
                 total = np.abs(lo) @ np.abs(hi).T
                 same = np.rint((total + signed_sum) / 2).astype(np.int64)
                 opposite = np.rint((total - signed_sum) / 2).astype(np.int64)
-                counts.append((d, same, opposite))
-                for matrix in (same, opposite):
-                    if d == 0:
-                        upper = np.triu(matrix, 1)
-                        best = max(best, int(upper.max()) if upper.size else 0)
-                    else:
-                        best = max(best, int(matrix.max()))
+                if d == 0:
+                    same, opposite = np.triu(same, 1), np.triu(opposite, 1)
+                tables += [(d, 1, same), (d, -1, opposite)]
+                best = max(best, int(same.max()), int(opposite.max()))
         threshold = max(2, int(max(best, best_other) * _RECOUNT_FRACTION))
-        entries = []
-        upper = np.triu(np.ones((n, n), dtype=bool), 1)
-        diagonal = np.eye(n, dtype=bool)
-        for d, same, opposite in counts:
-            for sign, matrix in ((1, same), (-1, opposite)):
-                # a < b with b at +d, a < b with b at -d (transpose), a == b at +d
-                picks = [(matrix, upper, d)]
-                if d > 0:
-                    picks += [(matrix.T, upper, -d), (matrix, diagonal, d)]
-                for source, mask, rel in picks:
-                    a_idx, b_idx = np.nonzero((source >= threshold) & mask)
-                    for a, b, c in zip(a_idx.tolist(), b_idx.tolist(),
-                                       source[a_idx, b_idx].tolist()):
-                        entries.append(self._entry(c, a, b, rel, sign))
-        entries.sort()
-        self.stream = entries
+        parts = []
+        for d, sign, table in tables:
+            a_idx, b_idx = np.nonzero(table >= threshold)
+            counts = table[a_idx, b_idx]
+            # C[a, b] at +d is the key (a, b, d) if a <= b, else (b, a, -d)
+            swap = a_idx > b_idx
+            lo_idx, hi_idx = np.where(swap, b_idx, a_idx), np.where(swap, a_idx, b_idx)
+            rel = np.where(swap, -d, d)
+            parts.append((counts, lo_idx, hi_idx, rel, np.full(len(counts), sign)))
+        counts, a_idx, b_idx, rel, signs = (np.concatenate(c) for c in zip(*parts)) if parts else \
+            (np.zeros(0, np.int64),) * 5
+        depth = np.array(self.depth[:n], dtype=np.int64)
+        mags = np.array([mg.bit_length() for mg in self.magnitude[:n]], dtype=np.int64)
+        width = np.maximum(mags[a_idx] + np.maximum(0, -rel), mags[b_idx] + np.maximum(0, rel))
+        overlap = np.minimum(mags[a_idx], mags[b_idx])
+        t1, t2 = _tie(np.maximum(depth[a_idx], depth[b_idx]), width, overlap, a_idx, b_idx, rel)
+        t1 = np.broadcast_to(t1, counts.shape)
+        t2 = np.broadcast_to(t2, counts.shape)
+        order = np.lexsort((signs, rel, b_idx, a_idx, t2, t1, -counts))
+        columns = [(-counts)[order].tolist(), [_PATTERN] * len(order), t1[order].tolist(),
+                   t2[order].tolist(), a_idx[order].tolist(), b_idx[order].tolist(),
+                   rel[order].tolist(), signs[order].tolist()]
+        self.stream = list(zip(*columns))
         self.stream_pos = 0
         self.stream_threshold = threshold
 
@@ -423,8 +588,7 @@ class _PairCse:
                 else:
                     for s_w, g_w in terms.items():
                         counts[(v, w, s_w - s_v, g_v * g_w)] += 1
-        current = max(self._best_count(),
-                      self.stream_threshold - 1 if self.stream_threshold > 2 else 0)
+        current = max(self._best_count(), self._unmaterialized_bound())
         threshold = max(2, int(current * _EXPAND_FRACTION))
         deferred = 0
         for (a, b, d, sign), c in counts.items():
@@ -437,7 +601,7 @@ class _PairCse:
 
     # -- matching and substitution ------------------------------------------------
     def _kraft_ok(self, r: int, delta: int, pending: dict) -> bool:
-        if self.depth_budget is None:
+        if self.depth_budget is None or delta == 0:
             return True
         total = self.kraft[r] + pending.get(r, 0) + delta
         if total > self.depth_budget:
@@ -457,29 +621,29 @@ class _PairCse:
         if b < n and a != b:
             A, B = self.planes[a], self.planes[b]
             if d >= 0:
-                prod = A[:, :S - d] * B[:, d:]
-                rs, sa = np.nonzero(prod == sign)
+                rs, sa = np.nonzero(A[:, :S - d] * B[:, d:] == sign)
             else:
-                prod = A[:, -d:] * B[:, :S + d]
-                rs, sa = np.nonzero(prod == sign)
+                rs, sa = np.nonzero(A[:, -d:] * B[:, :S + d] == sign)
                 sa = sa - d
             ga = A[rs, sa]
-            # inputs have depth 0: delta is 0, every occurrence fits
-            return list(zip(rs.tolist(), sa.tolist(), (sa + d).tolist(), ga.tolist()))
-        if b < n:  # a == b, an input with itself
+            found = zip(rs.tolist(), sa.tolist(), (sa + d).tolist(), ga.tolist())
+            if self.depth_budget is None or delta == 0:
+                return list(found)
+            return [mt for mt in found if self._kraft_ok(mt[0], delta, pending)]
+        if b < n:  # an input with itself
             A = self.planes[a]
-            prod = A[:, :S - d] * A[:, d:]
-            rows = np.unique(np.nonzero(prod == sign)[0]).tolist()
+            rows = np.unique(np.nonzero(A[:, :S - d] * A[:, d:] == sign)[0]).tolist()
             for r in rows:
                 used = set()
                 row = A[r].tolist()
                 for s in range(S - d):
                     if s in used or s + d in used or row[s] == 0 or row[s] * row[s + d] != sign:
                         continue
-                    used.update((s, s + d))
-                    result.append((r, s, s + d, row[s]))
+                    if self._kraft_ok(r, delta, pending):
+                        used.update((s, s + d))
+                        result.append((r, s, s + d, row[s]))
             return result
-        if a < n:  # input with an adder value
+        if a < n:  # an input with an adder value
             plane = self.planes[a]
             for r in self.occ[b]:
                 for s_b, g_b in self.new_terms[r][b].items():
@@ -504,22 +668,16 @@ class _PairCse:
             return result
         occ_a, occ_b = self.occ[a], self.occ[b]
         if len(occ_b) < len(occ_a):
-            for r in occ_b:
-                if r in occ_a:
-                    self._pair_in_row(r, a, b, d, sign, delta, pending, result)
-        else:
-            for r in occ_a:
-                if r in occ_b:
-                    self._pair_in_row(r, a, b, d, sign, delta, pending, result)
+            occ_a, occ_b = occ_b, occ_a
+        for r in occ_a:
+            if r in occ_b:
+                terms_a = self.new_terms[r][a]
+                terms_b = self.new_terms[r][b]
+                for s_a, g_a in terms_a.items():
+                    g_b = terms_b.get(s_a + d)
+                    if g_b is not None and g_a * g_b == sign and self._kraft_ok(r, delta, pending):
+                        result.append((r, s_a, s_a + d, g_a))
         return result
-
-    def _pair_in_row(self, r, a, b, d, sign, delta, pending, result) -> None:
-        terms_a = self.new_terms[r][a]
-        terms_b = self.new_terms[r][b]
-        for s_a, g_a in terms_a.items():
-            g_b = terms_b.get(s_a + d)
-            if g_b is not None and g_a * g_b == sign and self._kraft_ok(r, delta, pending):
-                result.append((r, s_a, s_a + d, g_a))
 
     def _remove(self, value: int, r: int, s: int) -> None:
         if value < self.n:
@@ -560,7 +718,10 @@ class _PairCse:
             self.kraft[r] += delta
         heapq.heappush(self.heap, (-len(matches), _PLACEHOLDER, 0, 0, v, 0, 0, 0))
 
-    def finish(self, graph: AdderGraph) -> list:
-        graph.nodes.extend(self.nodes)
-        depths = list(self.depth)
-        return _sum_rows(graph, self.planes, self.new_terms, depths, self.magnitude)
+    def export(self, builder: _Builder, input_values: list[int]) -> list:
+        """Add the extracted adders and each row's final tree to builder; output triples."""
+        values = list(input_values)
+        for node in self.nodes:
+            values.append(builder.add(values[node.a], node.a_shift, values[node.b],
+                                      node.b_shift, node.sign))
+        return _sum_rows(builder, self.planes, self.new_terms, values)

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Set up hardcore from nothing, then run the demo.  Idempotent: on a machine
+# that is already set up it takes seconds.
+#   ./setup.sh              set up + demo
+#   ./setup.sh --skip-demo  set up only (check.sh and CI use this)
+set -euo pipefail
+cd "$(dirname "$0")"
+
+skip_demo=0
+for arg in "$@"; do
+  case "$arg" in
+    --skip-demo) skip_demo=1 ;;
+    *) echo "setup.sh: unknown option '$arg' (use --skip-demo)" >&2; exit 2 ;;
+  esac
+done
+say() { echo "setup: $*" >&2; }
+
+# 1. Python 3.13 (circt's wheels exist only for 3.13): $HARDCORE_PYTHON, PATH, or pyenv.
+find_python() {
+  local candidates=("${HARDCORE_PYTHON:-}" python3.13)
+  if command -v pyenv >/dev/null 2>&1; then
+    candidates+=("$(pyenv root)"/versions/3.13*/bin/python3)
+  fi
+  candidates+=(python3)
+  for candidate in "${candidates[@]}"; do
+    [ -n "$candidate" ] || continue
+    if command -v "$candidate" >/dev/null 2>&1 &&
+       "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null; then
+      command -v "$candidate"
+      return 0
+    fi
+  done
+  return 1
+}
+
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))'; then
+  python=$(find_python) || {
+    say "error: Python 3.13 not found (tried \$HARDCORE_PYTHON, python3.13, pyenv's 3.13.x, python3)."
+    say "Install it (e.g. 'pyenv install 3.13') or set HARDCORE_PYTHON=/path/to/python3.13."
+    exit 1
+  }
+  say "creating .venv with $python"
+  rm -rf .venv
+  "$python" -m venv .venv
+fi
+
+# 2. The package and its pinned dependencies (pyproject.toml is the one source of versions).
+stamp=.venv/.hardcore-installed
+wanted=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
+  say "installing hardcore and its pinned dependencies (torch is large: about a minute)"
+  .venv/bin/python -m pip install --quiet --upgrade pip
+  .venv/bin/python -m pip install --quiet -e '.[test]'
+  echo "$wanted" > "$stamp"
+else
+  say "python packages up to date"
+fi
+
+# 3. Simulation and synthesis tools from Debian, when missing.
+missing=()
+command -v verilator >/dev/null 2>&1 || missing+=(verilator)
+command -v yosys >/dev/null 2>&1 || missing+=(yosys)
+command -v iverilog >/dev/null 2>&1 || missing+=(iverilog)
+command -v make >/dev/null 2>&1 || missing+=(make)
+command -v g++ >/dev/null 2>&1 || missing+=(g++)
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  if command -v apt-get >/dev/null 2>&1; then
+    say "installing ${missing[*]} with apt-get"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    say "warning: ${missing[*]} missing and no apt-get: simulation/synthesis tests will be skipped"
+  fi
+else
+  say "verilator, yosys and iverilog present"
+fi
+
+# 4. The demo: a small MLP to SystemVerilog, simulated bit for bit.
+if [ "$skip_demo" -eq 0 ]; then
+  .venv/bin/python examples/demo.py
+fi
