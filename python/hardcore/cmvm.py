@@ -52,6 +52,9 @@ _EXPAND_FRACTION = 0.5
 # A recount of input pairs materializes counts down to this fraction of the best.
 _RECOUNT_FRACTION = 0.5
 
+import os
+_DEBUG = bool(os.environ.get("CMVM_DEBUG"))
+
 # Queue entry kinds: a placeholder (patterns of a value not yet counted) pops
 # before a pattern of equal count, so no pattern is missed.
 _PLACEHOLDER, _PATTERN = 0, 1
@@ -156,6 +159,8 @@ def _best_plan(W: np.ndarray, magnitudes: list[int], max_depth: Optional[int]):
         except _Infeasible:
             continue
         score = (len(builder.nodes), builder.width_sum())
+        if _DEBUG:
+            print("plan", getattr(plan, "label", "direct"), score, flush=True)
         if best is None or score < best[0]:
             best = (score, builder, outputs)
     return best[1], best[2]
@@ -175,6 +180,7 @@ def _plans(W: np.ndarray):
         def plan(builder, max_depth, parent=parent, sign=sign, path=path):
             outputs = _two_stage(builder, canonical, parent, sign, path, max_depth)
             return _expand_rows(outputs, row_of, scale)
+        plan.label = f"path<={max_path} (max {path.max()}, roots {np.sum(parent < 0)})"
         yield plan
         if path.max() < max_path:
             break  # a looser bound gives the same tree
