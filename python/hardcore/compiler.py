@@ -17,7 +17,7 @@ import numpy as np
 from torch_mlir import ir
 
 from hardcore import backend
-from hardcore.errors import CompileError, HardcoreError, UsageError
+from hardcore.errors import HardcoreError, UsageError
 from hardcore.interpreter import find_function, quantize_array, run_function
 from hardcore.irutil import body_ops, int_attr
 from hardcore.mlir import new_context, parse_module

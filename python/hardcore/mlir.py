@@ -7,7 +7,6 @@ exactly once per context (loading twice raises).
 
 from __future__ import annotations
 
-import re
 from contextlib import contextmanager
 from typing import Iterator
 

@@ -71,7 +71,8 @@ def parse_pipeline(text: str) -> list[PipelineStep]:
     return steps
 
 
-def add_hardcore_passes(manager: passmanager.PassManager, pipeline: str | list[PipelineStep]) -> None:
+def add_hardcore_passes(manager: passmanager.PassManager, pipeline: str | list[PipelineStep],
+                        overrides: dict | None = None) -> None:
     """Add hardcore passes (and upstream ones) to a caller's torch-mlir PassManager.
 
     For embedding in other MLIR toolchains: the caller's context must have the
@@ -81,12 +82,13 @@ def add_hardcore_passes(manager: passmanager.PassManager, pipeline: str | list[P
     `run_pipeline` or `hardcore.backend`.
     """
     steps = parse_pipeline(pipeline) if isinstance(pipeline, str) else pipeline
+    overrides = overrides or {}
     for step in steps:
         if step.name == ToHwPass.name:
             raise UsageError("hardcore-to-hw produces CIRCT IR and cannot run in a torch-mlir "
                              "PassManager; use hardcore.pipeline.run_pipeline")
         if step.is_hardcore:
-            manager.add(step.make_pass(), name=step.name)
+            manager.add(overrides.get(step.name) or step.make_pass(), name=step.name)
         else:
             try:
                 manager.add(step.text)
@@ -114,26 +116,15 @@ def run_pipeline(module: ir.Module, pipeline: str | list[PipelineStep], filename
     API uses it to hand over calibration data, which has no textual form).
     """
     steps = parse_pipeline(pipeline) if isinstance(pipeline, str) else pipeline
-    overrides = overrides or {}
     split = next((i for i, s in enumerate(steps) if s.name == ToHwPass.name), len(steps))
     before, after = steps[:split], steps[split + 1:]
     for step in after:
         if step.is_hardcore:
             raise UsageError(f"{step.name} must run before hardcore-to-hw")
-    # Build every pass first, so a bad option is a usage error before any work.
-    instances = {i: overrides.get(s.name) or s.make_pass() for i, s in enumerate(before) if s.is_hardcore}
     context = module.context
     with context, collect_diagnostics(context, filename, line_offset) as log:
         manager = passmanager.PassManager("builtin.module")
-        for index, step in enumerate(before):
-            if step.is_hardcore:
-                manager.add(instances[index], name=step.name)
-            else:
-                try:
-                    manager.add(step.text)
-                except ValueError as error:
-                    raise UsageError(f"unknown pass or bad pipeline element '{step.text}': "
-                                     f"{str(error).strip()}") from None
+        add_hardcore_passes(manager, before, overrides)  # bad options fail here, before any work
         if before:
             try:
                 manager.run(module.operation)

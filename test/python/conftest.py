@@ -10,7 +10,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "examples"))
 
-from mlp import MLP, train_mlp  # noqa: E402
+from mlp import train_mlp  # noqa: E402
 
 import hardcore  # noqa: E402
 
