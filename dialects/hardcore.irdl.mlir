@@ -7,7 +7,7 @@
 //    dense, relu, requant, reshape, dequantize;
 //  * scalar DAG ops on signless integers read as two's complement, each
 //    result exactly as wide as its value range needs: extract, pack,
-//    constant, sext, shl, shr, add, sub, neg, clamp.
+//    constant, sext, shl, shr, add, sub, neg, clamp, reg.
 irdl.dialect @hardcore {
   // ---- layer level ------------------------------------------------------
 
@@ -149,6 +149,14 @@ irdl.dialect @hardcore {
 
   // -x.
   irdl.operation @neg {
+    %in = irdl.base "!builtin.integer"
+    %out = irdl.base "!builtin.integer"
+    irdl.operands(input: %in)
+    irdl.results(output: %out)
+  }
+
+  // x, one clock cycle later: a pipeline register (hardcore-pipeline).
+  irdl.operation @reg {
     %in = irdl.base "!builtin.integer"
     %out = irdl.base "!builtin.integer"
     irdl.operands(input: %in)

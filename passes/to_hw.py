@@ -35,7 +35,7 @@ class LoweringError(ValueError):
         self.where = where
 
 
-_SCALAR_OPS = frozenset({"hardcore.extract", "hardcore.constant", "hardcore.sext", "hardcore.shl",
+_SCALAR_OPS = frozenset({"hardcore.extract", "hardcore.constant", "hardcore.sext", "hardcore.reg", "hardcore.shl",
                          "hardcore.shr", "hardcore.add", "hardcore.sub", "hardcore.neg", "hardcore.clamp"})
 
 
@@ -105,6 +105,10 @@ def lower_function(function, module_name: str | None = None) -> str:
     in_bits = in_elem * int(np.prod(in_type.shape))
     out_count = int(np.prod(out_type.shape))
     hw = _HwText()
+    latency = int_attr(function, "hardcore.latency") if "hardcore.latency" in function.attributes else 0
+    clock_enable = latency > 0 and ir.BoolAttr(function.attributes["hardcore.clock_enable"]).value
+    enable = ", %ce" if clock_enable else ""
+    register = "seq.compreg.ce" if clock_enable else "seq.compreg"
     names: dict = {block.arguments[0]: "%x"}
     widths: dict = {block.arguments[0]: in_bits}
     output = None
@@ -129,6 +133,9 @@ def lower_function(function, module_name: str | None = None) -> str:
             index = int_attr(op, "index")
             element = hw.extract("%x", in_bits, index * in_elem, in_elem)
             text = hw.resize(element, in_elem, width)
+        elif name == "hardcore.reg":
+            value, _ = operands[0]
+            text = hw.emit(f"{register} {hw.resize(value, operands[0][1], width)}, %clk{enable} : i{width}")
         elif name == "hardcore.sext":
             text = hw.resize(*operands[0], width)
         elif name == "hardcore.constant":
@@ -164,8 +171,19 @@ def lower_function(function, module_name: str | None = None) -> str:
     if output is None:
         raise LoweringError(function, "hardcore-to-hw: no hardcore.pack result drives the output")
     module_name = _sanitize(module_name or function.name.value)
-    header = (f"hw.module @{module_name}(in %x : i{in_bits}, out y : i{out_elem * out_count}) {{")
-    return "\n".join([header] + hw.lines + [f"    hw.output {output} : i{out_elem * out_count}", "}"])
+    y_bits = out_elem * out_count
+    if latency == 0:
+        header = f"hw.module @{module_name}(in %x : i{in_bits}, out y : i{y_bits}) {{"
+        return "\n".join([header] + hw.lines + [f"    hw.output {output} : i{y_bits}", "}"])
+    # The valid chain: L registers, the only ones with a (synchronous) reset.
+    false = hw.constant(0, 1)
+    valid = "%in_valid"
+    for _ in range(latency):
+        valid = hw.emit(f"{register} {valid}, %clk{enable} reset %rst, {false} : i1")
+    ce_port = ", in %ce : i1" if clock_enable else ""
+    header = (f"hw.module @{module_name}(in %clk : !seq.clock, in %rst : i1, in %in_valid : i1, "
+              f"in %x : i{in_bits}{ce_port}, out out_valid : i1, out y : i{y_bits}) {{")
+    return "\n".join([header] + hw.lines + [f"    hw.output {valid}, {output} : i1, i{y_bits}", "}"])
 
 
 def _clamp(hw: _HwText, value: str, width: int, low: int, high: int, out: int) -> str:

@@ -76,6 +76,7 @@ def export_verilog(module) -> str:
     example on unlowered `seq` ops), leaving an empty result: checked here.
     Export rewrites the module in place.
     """
+    run_circt_pipeline(module, "builtin.module(lower-seq-to-sv)")  # registers to always_ff
     buffer = io.StringIO()
     with module.context:
         circt.export_verilog(module, buffer)

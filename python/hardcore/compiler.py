@@ -21,13 +21,13 @@ from hardcore.errors import HardcoreError, UsageError
 from hardcore.interpreter import find_function, quantize_array, run_function
 from hardcore.irutil import body_ops, int_attr
 from hardcore.mlir import new_context, parse_module
-from hardcore.passes import FoldWeightsPass, ImportPass, QuantizePass
+from hardcore.passes import FoldWeightsPass, ImportPass, PipelinePass, QuantizePass
 from hardcore.pipeline import run_pipeline
 
 __all__ = ["compile", "Circuit", "write_files_atomically", "dag_figures"]
 
 # (stage name, pass that produces it from the previous stage)
-STAGES = ("torch", "hardcore", "quantized", "dag", "hw")
+STAGES = ("torch", "hardcore", "quantized", "dag", "pipelined", "hw")
 _ADDER_OPS = ("hardcore.add", "hardcore.sub", "hardcore.neg")
 _LAYER_KEYS = ("inputs", "outputs", "weights", "nonzero_weights", "adders", "adder_bits", "adder_depth")
 
@@ -49,6 +49,8 @@ class Circuit:
     layers: list[dict]
     options: dict
     figures: dict = field(default_factory=dict)
+    latency: int = 0  # clock cycles from x to y; 0: combinational
+    clock_enable: bool = False
 
     # -- numbers in, numbers out -------------------------------------------
     @property
@@ -106,7 +108,13 @@ class Circuit:
                       "signed": True,
                       "layout": "element i at bits [i*element_width +: element_width], two's complement"},
             },
-            "latency_cycles": 0,
+            "latency_cycles": self.latency,
+            "clocked": self.latency > 0,
+            "control_ports": ({"clk": "clock, rising edge", "rst": "synchronous, active high, resets the valid chain only",
+                               "in_valid": "x holds an input this cycle",
+                               "out_valid": f"y holds the result of the input given {self.latency} cycles earlier",
+                               **({"ce": "clock enable, active high"} if self.clock_enable else {})}
+                              if self.latency else {}),
             "options": self.options,
             "layers": self.layers,
             **self.figures,
@@ -135,7 +143,9 @@ class Circuit:
         return cls(name=name, verilog=verilog, stages=stages, in_shape=x["shape"],
                    in_width=x["element_width"], in_frac_bits=x["frac_bits"], in_range=(x["min"], x["max"]),
                    out_shape=y["shape"], out_width=y["element_width"], out_frac_bits=y["frac_bits"],
-                   layers=report["layers"], options=report["options"], figures=figures)
+                   layers=report["layers"], options=report["options"], figures=figures,
+                   latency=report.get("latency_cycles", 0),
+                   clock_enable=bool(report["options"].get("clock_enable")))
 
     def write(self, directory, stages: bool = True) -> list[Path]:
         """Write `<name>.sv`, `<name>.json` (and the IR of each stage) into `directory`."""
@@ -214,13 +224,16 @@ def _reproducer(stage_text: str, pipeline: str, error: HardcoreError) -> str:
 
 
 def compile(model, example_input, *, weight_bits: int = 8, act_bits: int = 8, calibration=None,
-            algorithm: str = "csd", max_depth: int | None = None, name: str | None = None,
+            algorithm: str = "csd", max_depth: int | None = None, max_adder_depth: int | None = None,
+            clock_enable: bool = False, name: str | None = None,
             progress: Callable[[str], None] | None = None) -> Circuit:
     """Compile a PyTorch model (nn.Module or torch.export ExportedProgram) to a Circuit.
 
     `example_input` fixes the shape (batch 1).  `calibration` is an array of
     float inputs (batch, *shape) used to choose activation scales; without it
-    256 seeded standard-normal samples are used.
+    256 seeded standard-normal samples are used.  `max_adder_depth` pipelines
+    the circuit (no path crosses more adder levels between registers; one
+    inference per clock); None keeps it combinational.
     """
     from hardcore.frontend import import_model  # torch is heavy: only when compiling a model
 
@@ -237,6 +250,12 @@ def compile(model, example_input, *, weight_bits: int = 8, act_bits: int = 8, ca
         find_function(module.operation).attributes["sym_name"] = ir.StringAttr.get(name)
     stages = {"torch": module.operation.get_asm(large_elements_limit=None)}
     steps = [("hardcore", ImportPass()), ("quantized", quantize), ("dag", fold)]
+    if max_adder_depth is not None:
+        pipeline = PipelinePass(max_adder_depth=max_adder_depth, clock_enable=clock_enable)
+        pipeline.validate()
+        steps.append(("pipelined", pipeline))
+    elif clock_enable:
+        raise UsageError("clock_enable needs a pipelined circuit (max_adder_depth)")
     for stage, instance in steps:
         say(f"running {instance.name}")
         try:
@@ -269,8 +288,10 @@ def compile(model, example_input, *, weight_bits: int = 8, act_bits: int = 8, ca
         out_frac_bits=int_attr(function, "hardcore.output_frac_bits"),
         layers=layers,
         options={"weight_bits": weight_bits, "act_bits": act_bits, "algorithm": algorithm,
-                 "max_depth": max_depth},
+                 "max_depth": max_depth, "max_adder_depth": max_adder_depth, "clock_enable": clock_enable},
         figures=dag_figures(stages["dag"]),
+        latency=int_attr(function, "hardcore.latency") if max_adder_depth is not None else 0,
+        clock_enable=clock_enable,
     )
 
 

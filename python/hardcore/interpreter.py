@@ -91,6 +91,9 @@ _SEMANTICS: dict[str, Callable] = {
     "hardcore.extract": lambda op, a: _extract(op, a[0]),
     "hardcore.pack": lambda op, a: np.stack(a, axis=1),
     "hardcore.sext": lambda op, a: a[0],
+    # A register delays by one cycle; with every path balanced (hardcore-pipeline
+    # guarantees it), the values computed for one input are the same.
+    "hardcore.reg": lambda op, a: a[0],
     "hardcore.shl": lambda op, a: a[0] << int_attr(op, "amount"),
     "hardcore.shr": lambda op, a: a[0] >> int_attr(op, "amount"),
     "hardcore.add": lambda op, a: a[0] + a[1],

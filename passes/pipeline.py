@@ -1,0 +1,112 @@
+"""hardcore-pipeline: registers in the scalar DAG so no path crosses more than N adder levels.
+
+An adder level is one carry chain: `hardcore.add`, `sub`, `neg`, or a
+`clamp` (a comparator).  Shifts, extensions, extracts and constants are
+wires.  Each op gets its ASAP level; levels 1..N form segment 1, N+1..2N
+segment 2, and so on (inputs belong to segment 1).  A value made in segment
+a and used in segment b passes through b - a registers (`hardcore.reg`),
+shared by all its users; every output is registered once more after the last
+segment L.  So every path from input to output crosses exactly L registers:
+the latency is L cycles and a new input can enter every cycle.
+
+The function gets `hardcore.latency = L` (and `hardcore.clock_enable`);
+`hardcore-to-hw` then adds the clock, the synchronous reset of the valid
+chain (`in_valid` -> `out_valid`, L registers) and the optional clock enable.
+Data registers have no reset.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from torch_mlir import ir
+
+from hardcore.errors import UsageError
+from hardcore.irutil import body_ops, create_op, functions, i64_attr
+from hardcore.pass_base import ModulePass, PassFailed
+
+__all__ = ["PipelinePass", "LEVEL_OPS"]
+
+# Ops that cost one adder level (a carry chain).
+LEVEL_OPS = frozenset({"hardcore.add", "hardcore.sub", "hardcore.neg", "hardcore.clamp"})
+
+
+@dataclasses.dataclass(frozen=True)
+class PipelinePass(ModulePass):
+    name = "hardcore-pipeline"
+    max_adder_depth: int = 4
+    clock_enable: bool = False
+
+    def validate(self) -> None:
+        if self.max_adder_depth < 1:
+            raise UsageError(f"{self.name}: max-adder-depth must be at least 1, got {self.max_adder_depth}")
+
+    def run(self, module: ir.Operation) -> None:
+        ok = True
+        for function in functions(module):
+            if "hardcore.latency" in function.attributes:
+                self.error(function, "hardcore-pipeline: the function is already pipelined")
+                ok = False
+                continue
+            ops = body_ops(function)
+            if any(op.operation.name in ("hardcore.dense", "hardcore.quantize") for op in ops):
+                self.error(function, "hardcore-pipeline: expected a scalar DAG (run hardcore-fold-weights first)")
+                ok = False
+                continue
+            self._pipeline(function, ops)
+        if not ok:
+            raise PassFailed()
+
+    def _segment(self, level: int) -> int:
+        return max(1, -(-level // self.max_adder_depth))
+
+    def _pipeline(self, function, ops) -> None:
+        level: dict = {}
+        constant: set = set()
+        delayed: dict = {}  # (value, registers) -> value that many cycles later
+
+        def delay(value, registers: int, before):
+            if registers <= 0 or value in constant:
+                return value
+            key = (value, registers)
+            if key not in delayed:
+                earlier = delay(value, registers - 1, before)
+                with ir.InsertionPoint(before):
+                    reg = create_op("hardcore.reg", [earlier], [value.type], None, value.owner.location)
+                delayed[key] = reg.results[0]
+            return delayed[key]
+
+        pack = None
+        for op in ops:
+            name = op.operation.name
+            if name == "func.return":
+                continue
+            if name == "hardcore.pack":
+                pack = op
+                continue
+            if name == "hardcore.constant":
+                constant.add(op.results[0])
+                level[op.results[0]] = 0
+                continue
+            operands = [v for v in op.operands if v in level]
+            if name == "hardcore.extract":
+                result_level = 0
+            else:
+                result_level = max((level[v] for v in operands), default=0) + (name in LEVEL_OPS)
+            segment = self._segment(result_level)
+            for index, value in enumerate(list(op.operands)):
+                if value in level and value not in constant:
+                    needed = segment - self._segment(level[value])
+                    if needed > 0:
+                        op.operands[index] = delay(value, needed, op)
+            level[op.results[0]] = result_level
+        values = [v for v in pack.operands if v not in constant]
+        latency = max((self._segment(level[v]) for v in values), default=1)
+        for index, value in enumerate(list(pack.operands)):
+            if value in constant:
+                continue
+            # Constants need no register; every other output crosses L registers in all.
+            pack.operands[index] = delay(value, latency - self._segment(level[value]) + 1, pack)
+        function.attributes["hardcore.latency"] = i64_attr(latency)
+        function.attributes["hardcore.clock_enable"] = ir.BoolAttr.get(self.clock_enable)
+        function.attributes["hardcore.max_adder_depth"] = i64_attr(self.max_adder_depth)
