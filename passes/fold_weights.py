@@ -206,7 +206,10 @@ class FoldWeightsPass(ModulePass):
                 name = op.operation.name
                 if name in ("func.return", "hardcore.dequantize"):
                     continue
-                builder.location = op.location
+                # Name each op's location after its layer (dense k and the ops after it),
+                # so later passes and reports can attribute logic and registers to layers.
+                layer_name = f"layer{max(len(layers) - (name != 'hardcore.dense'), 0)}"
+                builder.location = ir.Location.name(layer_name, childLoc=op.location)
                 source = tensors[op.operands[0]]
                 try:
                     if name == "hardcore.dense":

@@ -25,7 +25,14 @@ from hardcore.errors import UsageError
 from hardcore.irutil import body_ops, create_op, functions, i64_attr
 from hardcore.pass_base import ModulePass, PassFailed
 
-__all__ = ["PipelinePass", "LEVEL_OPS"]
+__all__ = ["PipelinePass", "LEVEL_OPS", "layer_index"]
+
+
+def layer_index(location: ir.Location) -> int:
+    """K of a `layerK` location name (hardcore-fold-weights names them), else -1."""
+    if isinstance(location, ir.NameLoc) and location.name_str.startswith("layer"):
+        return int(location.name_str[5:])
+    return -1
 
 # Ops that cost one adder level (a carry chain).
 LEVEL_OPS = frozenset({"hardcore.add", "hardcore.sub", "hardcore.neg", "hardcore.clamp"})
@@ -56,6 +63,30 @@ class PipelinePass(ModulePass):
             self._pipeline(function, ops)
         if not ok:
             raise PassFailed()
+
+    def _layer_figures(self, function) -> ir.ArrayAttr:
+        """Per layer (from the `layerK` location names fold-weights gives): registers and stages."""
+        figures: dict[int, dict] = {}
+        stage = {}
+        for op in body_ops(function):
+            name = op.operation.name
+            if name in ("func.return", "hardcore.pack", "hardcore.constant"):
+                continue
+            layer = layer_index(op.location)
+            entry = figures.setdefault(layer, {"registers": 0, "register_bits": 0, "first_stage": None,
+                                               "last_stage": 0})
+            if name == "hardcore.reg":
+                entry["registers"] += 1
+                entry["register_bits"] += ir.IntegerType(op.results[0].type).width
+                stage[op.results[0]] = stage.get(op.operands[0], 1) + 1
+                continue
+            here = max((stage.get(v, 1) for v in op.operands), default=1)
+            stage[op.results[0]] = here
+            entry["first_stage"] = here if entry["first_stage"] is None else min(entry["first_stage"], here)
+            entry["last_stage"] = max(entry["last_stage"], here)
+        return ir.ArrayAttr.get([
+            ir.DictAttr.get({"layer": i64_attr(layer), **{k: i64_attr(v or 0) for k, v in entry.items()}})
+            for layer, entry in sorted(figures.items())])
 
     def _segment(self, level: int) -> int:
         return max(1, -(-level // self.max_adder_depth))
@@ -107,6 +138,7 @@ class PipelinePass(ModulePass):
                 continue
             # Constants need no register; every other output crosses L registers in all.
             pack.operands[index] = delay(value, latency - self._segment(level[value]) + 1, pack)
+        function.attributes["hardcore.pipeline_layers"] = self._layer_figures(function)
         function.attributes["hardcore.latency"] = i64_attr(latency)
         function.attributes["hardcore.clock_enable"] = ir.BoolAttr.get(self.clock_enable)
         function.attributes["hardcore.max_adder_depth"] = i64_attr(self.max_adder_depth)

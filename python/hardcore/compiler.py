@@ -30,6 +30,7 @@ __all__ = ["compile", "Circuit", "write_files_atomically", "dag_figures"]
 STAGES = ("torch", "hardcore", "quantized", "dag", "pipelined", "hw")
 _ADDER_OPS = ("hardcore.add", "hardcore.sub", "hardcore.neg")
 _LAYER_KEYS = ("inputs", "outputs", "weights", "nonzero_weights", "adders", "adder_bits", "adder_depth")
+_PIPELINE_KEYS = ("layer", "registers", "register_bits", "first_stage", "last_stage")
 
 
 @dataclass
@@ -139,7 +140,8 @@ class Circuit:
             raise UsageError(f"{directory}: not a complete 'hardcore compile' output: {exc}") from None
         if "quantized" not in stages:
             raise UsageError(f"{directory}: {name}.quantized.mlir is missing")
-        figures = {k: report[k] for k in ("adders", "adder_bits", "adder_depth", "clamps") if k in report}
+        figures = {k: report[k] for k in ("adders", "adder_bits", "adder_depth", "clamps", "registers",
+                                          "register_bits") if k in report}
         return cls(name=name, verilog=verilog, stages=stages, in_shape=x["shape"],
                    in_width=x["element_width"], in_frac_bits=x["frac_bits"], in_range=(x["min"], x["max"]),
                    out_shape=y["shape"], out_width=y["element_width"], out_frac_bits=y["frac_bits"],
@@ -277,6 +279,20 @@ def compile(model, example_input, *, weight_bits: int = 8, act_bits: int = 8, ca
     in_type, out_type = block_type.inputs[0], block_type.results[0]
     layers = [{key: int(ir.IntegerAttr(dictionary[key]).value) for key in _LAYER_KEYS}
               for dictionary in function.attributes["hardcore.layers"]]
+    figures = dag_figures(stages["dag"])
+    if max_adder_depth is not None:
+        # Registers of the input extraction (layer -1) are counted with the first layer.
+        for dictionary in function.attributes["hardcore.pipeline_layers"]:
+            entry = {key: int(ir.IntegerAttr(dictionary[key]).value) for key in _PIPELINE_KEYS}
+            target = layers[max(entry.pop("layer"), 0)]
+            target["registers"] = target.get("registers", 0) + entry["registers"]
+            target["register_bits"] = target.get("register_bits", 0) + entry["register_bits"]
+            if entry["registers"] or "stages" not in target:
+                target["first_stage"] = min(target.get("first_stage", entry["first_stage"]), entry["first_stage"])
+                target["last_stage"] = max(target.get("last_stage", 0), entry["last_stage"])
+                target["stages"] = target["last_stage"] - target["first_stage"] + 1
+        figures["register_bits"] = sum(layer.get("register_bits", 0) for layer in layers)
+        figures["registers"] = sum(layer.get("registers", 0) for layer in layers)
     return Circuit(
         name=name,
         verilog=verilog,
@@ -289,7 +305,7 @@ def compile(model, example_input, *, weight_bits: int = 8, act_bits: int = 8, ca
         layers=layers,
         options={"weight_bits": weight_bits, "act_bits": act_bits, "algorithm": algorithm,
                  "max_depth": max_depth, "max_adder_depth": max_adder_depth, "clock_enable": clock_enable},
-        figures=dag_figures(stages["dag"]),
+        figures=figures,
         latency=int_attr(function, "hardcore.latency") if max_adder_depth is not None else 0,
         clock_enable=clock_enable,
     )
