@@ -36,6 +36,8 @@ def layer_index(location: ir.Location) -> int:
 
 # Ops that cost one adder level (a carry chain).
 LEVEL_OPS = frozenset({"hardcore.add", "hardcore.sub", "hardcore.neg", "hardcore.clamp"})
+# Wires that only widen a value: a delayed copy registers their operand instead.
+_WIDENING_WIRES = frozenset({"hardcore.sext", "hardcore.shl"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,10 +103,17 @@ class PipelinePass(ModulePass):
                 return value
             key = (value, registers)
             if key not in delayed:
-                earlier = delay(value, registers - 1, before)
+                owner = value.owner
                 with ir.InsertionPoint(before):
-                    reg = create_op("hardcore.reg", [earlier], [value.type], None, value.owner.location)
-                delayed[key] = reg.results[0]
+                    if owner.operation.name in _WIDENING_WIRES:
+                        # Register the narrower operand and widen after: fewer register bits.
+                        inner = delay(owner.operands[0], registers, before)
+                        attributes = {k: owner.attributes[k] for k in owner.attributes}
+                        result = create_op(owner.operation.name, [inner], [value.type], attributes, owner.location)
+                    else:
+                        earlier = delay(value, registers - 1, before)
+                        result = create_op("hardcore.reg", [earlier], [value.type], None, owner.location)
+                delayed[key] = result.results[0]
             return delayed[key]
 
         pack = None
@@ -138,6 +147,9 @@ class PipelinePass(ModulePass):
                 continue
             # Constants need no register; every other output crosses L registers in all.
             pack.operands[index] = delay(value, latency - self._segment(level[value]) + 1, pack)
+        for op in reversed(body_ops(function)):  # wires the rewiring left unused
+            if op.operation.name != "func.return" and op.results and not list(op.results[0].uses):
+                op.operation.erase()
         function.attributes["hardcore.pipeline_layers"] = self._layer_figures(function)
         function.attributes["hardcore.latency"] = i64_attr(latency)
         function.attributes["hardcore.clock_enable"] = ir.BoolAttr.get(self.clock_enable)

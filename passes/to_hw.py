@@ -23,6 +23,7 @@ from torch_mlir import ir
 
 from hardcore.irutil import body_ops, functions, int_attr
 from hardcore.pass_base import ModulePass, PassFailed
+from hardcore.passes.pipeline import layer_index
 
 __all__ = ["ToHwPass", "lower_function", "LoweringError"]
 
@@ -91,99 +92,174 @@ def _sanitize(name: str) -> str:
     return name if re.match(r"[A-Za-z_]", name) else "m_" + name
 
 
-def lower_function(function, module_name: str | None = None) -> str:
-    """One DAG func.func as `hw.module` text; raises LoweringError at what it cannot lower."""
+@dataclasses.dataclass
+class _Context:
+    """What every op's lowering needs to know about the module being built."""
+
+    in_bits: int
+    in_elem: int
+    register: str  # seq.compreg or seq.compreg.ce
+    enable: str  # ", %ce" or ""
+
+
+def _lower_op(hw: _HwText, op, name: str, operands: list[tuple[str, int]], width: int, context: _Context) -> str:
+    """One scalar DAG op as comb/seq text; returns the SSA name of its result."""
+    if name == "hardcore.extract":
+        element = hw.extract("%x", context.in_bits, int_attr(op, "index") * context.in_elem, context.in_elem)
+        return hw.resize(element, context.in_elem, width)
+    if name == "hardcore.reg":
+        return hw.emit(f"{context.register} {hw.resize(*operands[0], width)}, %clk{context.enable} : i{width}")
+    if name == "hardcore.sext":
+        return hw.resize(*operands[0], width)
+    if name == "hardcore.constant":
+        return hw.constant(int_attr(op, "value"), width)
+    if name == "hardcore.shl":
+        amount = int_attr(op, "amount")
+        if width <= amount:
+            return hw.constant(0, width)
+        inner = hw.resize(*operands[0], width - amount)
+        return hw.emit(f"comb.concat {inner}, {hw.constant(0, amount)} : i{width - amount}, i{amount}")
+    if name == "hardcore.shr":
+        amount = int_attr(op, "amount")
+        value, value_width = operands[0]
+        if amount >= value_width:
+            return hw.resize(hw.extract(value, value_width, value_width - 1, 1), 1, width)
+        high = hw.extract(value, value_width, amount, value_width - amount)
+        return hw.resize(high, value_width - amount, width)
+    if name in ("hardcore.add", "hardcore.sub"):
+        lhs, rhs = hw.resize(*operands[0], width), hw.resize(*operands[1], width)
+        return hw.emit(f"comb.{name.split('.')[1]} {lhs}, {rhs} : i{width}")
+    if name == "hardcore.neg":
+        return hw.emit(f"comb.sub {hw.constant(0, width)}, {hw.resize(*operands[0], width)} : i{width}")
+    return _clamp(hw, *operands[0], int_attr(op, "min"), int_attr(op, "max"), width)  # hardcore.clamp
+
+
+def _check_signature(function) -> None:
     block = function.regions[0].blocks[0]
     signature = function.type
     if len(block.arguments) != 1 or len(signature.results) != 1 or \
             not _integer_tensor(block.arguments[0].type) or not _integer_tensor(signature.results[0]):
         raise LoweringError(function, "hardcore-to-hw: expected one integer tensor input and result "
                             "(run hardcore-fold-weights first)")
+
+
+def lower_function(function, module_name: str | None = None, hierarchy: bool = True) -> str:
+    """One DAG func.func as `hw.module` text; raises LoweringError at what it cannot lower.
+
+    With `hierarchy`, each layer (the `layerK` location names from
+    hardcore-fold-weights) becomes a module of its own, instantiated by the
+    top module: synthesis then reports area per layer, and the Verilog reads
+    layer by layer.  Constants are repeated in each module that uses them.
+    """
+    _check_signature(function)
+    block = function.regions[0].blocks[0]
     in_type = ir.RankedTensorType(block.arguments[0].type)
     out_type = ir.RankedTensorType(function.type.results[0])
     in_elem, out_elem = _width(in_type.element_type), _width(out_type.element_type)
     in_bits = in_elem * int(np.prod(in_type.shape))
-    out_count = int(np.prod(out_type.shape))
-    hw = _HwText()
+    y_bits = out_elem * int(np.prod(out_type.shape))
     latency = int_attr(function, "hardcore.latency") if "hardcore.latency" in function.attributes else 0
     clock_enable = latency > 0 and ir.BoolAttr(function.attributes["hardcore.clock_enable"]).value
-    enable = ", %ce" if clock_enable else ""
-    register = "seq.compreg.ce" if clock_enable else "seq.compreg"
+    context = _Context(in_bits, in_elem, "seq.compreg.ce" if clock_enable else "seq.compreg",
+                       ", %ce" if clock_enable else "")
+    module_name = _sanitize(module_name or function.name.value)
+
+    ops = [op for op in body_ops(function) if op.operation.name != "func.return"]
+    for op in ops:
+        if op.operation.name not in _SCALAR_OPS | {"hardcore.pack"}:
+            raise LoweringError(op, f"hardcore-to-hw cannot lower '{op.operation.name}'")
+    pack = ops[-1] if ops and ops[-1].operation.name == "hardcore.pack" else None
+    if pack is None:
+        raise LoweringError(function, "hardcore-to-hw: no hardcore.pack result drives the output")
+    layer_of = {}
+    for op in ops[:-1]:
+        layer_of[op] = layer_index(op.location) if hierarchy and op.operation.name != "hardcore.extract" else -1
+    layers = sorted({k for k in layer_of.values() if k >= 0})
+
+    top = _HwText()
     names: dict = {block.arguments[0]: "%x"}
     widths: dict = {block.arguments[0]: in_bits}
-    output = None
-    for op in body_ops(function):
-        name = op.operation.name
-        if name == "func.return":
-            continue
-        if name == "hardcore.pack":
-            parts = [hw.resize(names[v], widths[v], out_elem) for v in op.operands]
-            if len(parts) == 1:
-                output = parts[0]
-            else:
-                joined = ", ".join(reversed(parts))
-                output = hw.emit(f"comb.concat {joined} : {', '.join([f'i{out_elem}'] * len(parts))}")
-            continue
-        if name not in _SCALAR_OPS:
-            raise LoweringError(op, f"hardcore-to-hw cannot lower '{name}'")
-        result = op.results[0]
-        width = _width(result.type)
-        operands = [(names[v], widths[v]) for v in op.operands]
-        if name == "hardcore.extract":
-            index = int_attr(op, "index")
-            element = hw.extract("%x", in_bits, index * in_elem, in_elem)
-            text = hw.resize(element, in_elem, width)
-        elif name == "hardcore.reg":
-            value, _ = operands[0]
-            text = hw.emit(f"{register} {hw.resize(value, operands[0][1], width)}, %clk{enable} : i{width}")
-        elif name == "hardcore.sext":
-            text = hw.resize(*operands[0], width)
-        elif name == "hardcore.constant":
-            text = hw.constant(int_attr(op, "value"), width)
-        elif name == "hardcore.shl":
-            amount = int_attr(op, "amount")
-            value, value_width = operands[0]
-            if width <= amount:
-                text = hw.constant(0, width)
-            else:
-                inner = hw.resize(value, value_width, width - amount)
-                zeros = hw.constant(0, amount)
-                text = hw.emit(f"comb.concat {inner}, {zeros} : i{width - amount}, i{amount}")
-        elif name == "hardcore.shr":
-            amount = int_attr(op, "amount")
-            value, value_width = operands[0]
-            if amount >= value_width:
-                text = hw.resize(hw.extract(value, value_width, value_width - 1, 1), 1, width)
-            else:
-                high = hw.extract(value, value_width, amount, value_width - amount)
-                text = hw.resize(high, value_width - amount, width)
-        elif name in ("hardcore.add", "hardcore.sub"):
-            lhs = hw.resize(*operands[0], width)
-            rhs = hw.resize(*operands[1], width)
-            text = hw.emit(f"comb.{name.split('.')[1]} {lhs}, {rhs} : i{width}")
-        elif name == "hardcore.neg":
-            zero = hw.constant(0, width)
-            text = hw.emit(f"comb.sub {zero}, {hw.resize(*operands[0], width)} : i{width}")
-        else:  # hardcore.clamp
-            text = _clamp(hw, *operands[0], int_attr(op, "min"), int_attr(op, "max"), width)
-        names[result] = text
-        widths[result] = width
-    if output is None:
-        raise LoweringError(function, "hardcore-to-hw: no hardcore.pack result drives the output")
-    module_name = _sanitize(module_name or function.name.value)
-    y_bits = out_elem * out_count
+    modules = []
+    constants = {op.results[0]: op for op in ops[:-1] if op.operation.name == "hardcore.constant"}
+    for op in ops[:-1]:
+        if layer_of[op] < 0:
+            _lower_into(top, op, names, widths, context)
+    for layer in layers:
+        modules.append(_layer_module(f"{module_name}_layer{layer}", layer, ops, layer_of, constants,
+                                     pack, names, widths, top, context))
+    output = _pack(top, pack, names, widths, out_elem)
     if latency == 0:
         header = f"hw.module @{module_name}(in %x : i{in_bits}, out y : i{y_bits}) {{"
-        return "\n".join([header] + hw.lines + [f"    hw.output {output} : i{y_bits}", "}"])
+        return "\n".join(modules + [header] + top.lines + [f"    hw.output {output} : i{y_bits}", "}"])
     # The valid chain: L registers, the only ones with a (synchronous) reset.
-    false = hw.constant(0, 1)
+    false = top.constant(0, 1)
     valid = "%in_valid"
     for _ in range(latency):
-        valid = hw.emit(f"{register} {valid}, %clk{enable} reset %rst, {false} : i1")
+        valid = top.emit(f"{context.register} {valid}, %clk{context.enable} reset %rst, {false} : i1")
     ce_port = ", in %ce : i1" if clock_enable else ""
     header = (f"hw.module @{module_name}(in %clk : !seq.clock, in %rst : i1, in %in_valid : i1, "
               f"in %x : i{in_bits}{ce_port}, out out_valid : i1, out y : i{y_bits}) {{")
-    return "\n".join([header] + hw.lines + [f"    hw.output {valid}, {output} : i1, i{y_bits}", "}"])
+    return "\n".join(modules + [header] + top.lines + [f"    hw.output {valid}, {output} : i1, i{y_bits}", "}"])
+
+
+def _lower_into(hw: _HwText, op, names: dict, widths: dict, context: _Context) -> None:
+    result = op.results[0]
+    width = _width(result.type)
+    operands = [(names[v], widths[v]) for v in op.operands]
+    names[result] = _lower_op(hw, op, op.operation.name, operands, width, context)
+    widths[result] = width
+
+
+def _pack(hw: _HwText, pack, names: dict, widths: dict, out_elem: int) -> str:
+    parts = [hw.resize(names[v], widths[v], out_elem) for v in pack.operands]
+    if len(parts) == 1:
+        return parts[0]
+    return hw.emit(f"comb.concat {', '.join(reversed(parts))} : {', '.join([f'i{out_elem}'] * len(parts))}")
+
+
+def _layer_module(name: str, layer: int, ops, layer_of: dict, constants: dict, pack, names: dict,
+                  widths: dict, top: _HwText, context: _Context) -> str:
+    """The hw.module of one layer, and its instance in `top` (which defines its outputs there)."""
+    members = [op for op in ops[:-1] if layer_of[op] == layer]
+    defined = {op.results[0] for op in members}
+    inputs, outputs = [], []
+    for op in members:
+        for value in op.operands:
+            if value not in defined and value not in constants and value not in inputs:
+                inputs.append(value)
+    used_outside = {v for op in ops[:-1] if layer_of[op] != layer for v in op.operands} | set(pack.operands)
+    outputs = [op.results[0] for op in members if op.results[0] in used_outside]
+    clocked = any(op.operation.name == "hardcore.reg" for op in members)
+    hw = _HwText()
+    local_names = {value: f"%i{index}" for index, value in enumerate(inputs)}
+    local_widths = {value: widths[value] for value in inputs}
+    for op in members:
+        for value in op.operands:
+            if value in constants and value not in local_names:
+                _lower_into(hw, constants[value], local_names, local_widths, context)
+        _lower_into(hw, op, local_names, local_widths, context)
+    ports = []
+    arguments = []
+    if clocked:
+        ports.append("in %clk : !seq.clock")
+        arguments.append("clk: %clk: !seq.clock")
+        if context.enable:
+            ports.append("in %ce : i1")
+            arguments.append("ce: %ce: i1")
+    ports += [f"in %i{index} : i{widths[value]}" for index, value in enumerate(inputs)]
+    arguments += [f"i{index}: {names[value]}: i{widths[value]}" for index, value in enumerate(inputs)]
+    ports += [f"out o{index} : i{local_widths[value]}" for index, value in enumerate(outputs)]
+    results = ", ".join(f"o{index}: i{local_widths[value]}" for index, value in enumerate(outputs))
+    body = hw.lines + [f"    hw.output {', '.join(local_names[v] for v in outputs)} : "
+                       f"{', '.join(f'i{local_widths[v]}' for v in outputs)}"]
+    instance = f"%layer{layer}"
+    count = f":{len(outputs)}" if len(outputs) > 1 else ""
+    top.lines.append(f'    {instance}{count} = hw.instance "layer{layer}" @{name}({", ".join(arguments)}) '
+                     f"-> ({results})")
+    for index, value in enumerate(outputs):
+        names[value] = f"{instance}#{index}" if len(outputs) > 1 else instance
+        widths[value] = local_widths[value]
+    return "\n".join([f"hw.module @{name}({', '.join(ports)}) {{"] + body + ["}"])
 
 
 def _clamp(hw: _HwText, value: str, width: int, low: int, high: int, out: int) -> str:
@@ -205,6 +281,7 @@ def _clamp(hw: _HwText, value: str, width: int, low: int, high: int, out: int) -
 @dataclasses.dataclass(frozen=True)
 class ToHwPass(ModulePass):
     name = "hardcore-to-hw"
+    hierarchy: bool = True  # one hw.module per layer; false: one flat module
 
     def lower(self, module: ir.Operation) -> str:
         """The module's DAG functions as CIRCT IR text; errors are diagnostics."""
@@ -212,7 +289,7 @@ class ToHwPass(ModulePass):
         failed = False
         for function in functions(module):
             try:
-                modules.append(lower_function(function))
+                modules.append(lower_function(function, hierarchy=self.hierarchy))
             except LoweringError as exc:
                 exc.where.location.emit_error(str(exc))
                 failed = True
@@ -223,5 +300,5 @@ class ToHwPass(ModulePass):
     def run(self, module: ir.Operation) -> None:
         module.location.emit_error(
             "hardcore-to-hw produces CIRCT IR, which torch-mlir's MLIR cannot hold: "
-            "run it through hardcore-opt or hardcore.backend.lower_to_hw")
+            "run it through hardcore-opt or hardcore.pipeline.run_pipeline")
         raise PassFailed()

@@ -149,10 +149,10 @@ class _Builder:
 
 
 def _best_plan(W: np.ndarray, magnitudes: list[int], max_depth: Optional[int]):
-    """Try the direct CSE and row-difference plans; keep the one with fewest adders."""
+    """Try every plan; keep the one with fewest adders (then narrowest)."""
     n = W.shape[1]
     best = None
-    for plan in _plans(W):
+    for label, plan in _plans(W, transposed=True):
         builder = _Builder(n, magnitudes)
         try:
             outputs = plan(builder, max_depth)
@@ -160,30 +160,71 @@ def _best_plan(W: np.ndarray, magnitudes: list[int], max_depth: Optional[int]):
             continue
         score = (len(builder.nodes), builder.width_sum())
         if _DEBUG:
-            print("plan", getattr(plan, "label", "direct"), score, flush=True)
+            print("plan", label, score, flush=True)
         if best is None or score < best[0]:
             best = (score, builder, outputs)
     return best[1], best[2]
 
 
-def _plans(W: np.ndarray):
-    """Candidate constructions, each a function (builder, max_depth) -> outputs."""
-    yield lambda builder, max_depth: _cse_rows(builder, W, list(range(W.shape[1])), max_depth)
+def _plans(W: np.ndarray, transposed: bool):
+    """Candidate constructions: (label, function (builder, max_depth) -> outputs)."""
+    yield "direct", lambda builder, max_depth: _cse_rows(builder, W, list(range(W.shape[1])), max_depth)
     canonical, row_of, scale = _canonical_rows(W)
-    if canonical.shape[0] < 3:
-        return
-    for max_path in DIFFERENCE_PATHS:
-        parent, sign, path = _difference_tree(canonical, max_path)
-        if not np.any(parent >= 0):
-            continue
+    if canonical.shape[0] >= 3:
+        for max_path in DIFFERENCE_PATHS:
+            parent, sign, path = _difference_tree(canonical, max_path)
+            if not np.any(parent >= 0):
+                continue
 
-        def plan(builder, max_depth, parent=parent, sign=sign, path=path):
-            outputs = _two_stage(builder, canonical, parent, sign, path, max_depth)
-            return _expand_rows(outputs, row_of, scale)
-        plan.label = f"path<={max_path} (max {path.max()}, roots {np.sum(parent < 0)})"
-        yield plan
-        if path.max() < max_path:
-            break  # a looser bound gives the same tree
+            def plan(builder, max_depth, parent=parent, sign=sign, path=path):
+                outputs = _two_stage(builder, canonical, parent, sign, path, max_depth)
+                return _expand_rows(outputs, row_of, scale)
+            yield f"rows-differences path<={path.max()}", plan
+            if path.max() < max_path:
+                break  # a looser bound gives the same tree
+    if transposed:
+        for label, plan in _plans(W.T, transposed=False):
+            def transposed_plan(builder, max_depth, plan=plan):
+                inner = _Builder(W.shape[0], [1 << 7] * W.shape[0])
+                inner_outputs = plan(inner, max_depth)
+                return _transpose_into(builder, inner, inner_outputs, max_depth)
+            yield "transposed " + label, transposed_plan
+
+
+def _transpose_into(builder: _Builder, inner: _Builder, inner_outputs: list,
+                    max_depth: Optional[int]) -> list:
+    """Build W·x from a graph of W^T·u by transposition (Tellegen).
+
+    Every edge is reversed: a value of the inner graph used f times becomes
+    a sum of f terms (f - 1 adders), so the adder count is the inner one
+    plus (its outputs - its inputs).  Sums are minimal-depth trees.
+    """
+    uses: list[list] = [[] for _ in range(inner.n_inputs + len(inner.nodes))]
+    for j, out in enumerate(inner_outputs):
+        if out is not None:
+            value, shift, sign = out
+            uses[value].append((None, j, shift, sign))
+    for k, node in enumerate(inner.nodes):
+        target = inner.n_inputs + k
+        uses[node.a].append((target, None, node.a_shift, 1))
+        uses[node.b].append((target, None, node.b_shift, node.sign))
+    sums: list = [None] * len(uses)
+    for v in range(len(uses) - 1, -1, -1):
+        terms = []
+        for target, column, shift, sign in uses[v]:
+            if target is None:
+                value, total_shift, total_sign = column, shift, sign
+            else:
+                if sums[target] is None:
+                    continue
+                value, base_shift, base_sign = sums[target]
+                total_shift, total_sign = base_shift + shift, base_sign * sign
+            terms.append((builder.depth[value], total_shift, value, total_sign))
+        sums[v] = _sum_terms(builder, terms)
+    outputs = sums[:inner.n_inputs]
+    if max_depth is not None and any(o is not None and builder.depth[o[0]] > max_depth for o in outputs):
+        raise _Infeasible
+    return outputs
 
 
 # -- input checks and row canonicalization -------------------------------------
@@ -418,138 +459,177 @@ class _PairCse:
     Values: 0..n-1 are the inputs, n.. the adders built so far.  A pattern
     key is (a, b, d, sign) with a <= b: the terms x_a << s and sign·x_b << (s+d)
     (d > 0 when a == b).  Inputs' digits live in a dense int8 array
-    `planes[j, row, shift]`; adder values' terms in per-row dicts.
+    `planes[j, row, shift]`, and the counts of every pattern of two different
+    inputs are kept exact in dense tables, updated with numpy as digits are
+    used up.  Adder values' terms live in per-row dicts and code lists; their
+    patterns are counted when the value is expanded and recounted lazily.
     """
 
     def __init__(self, matrix: np.ndarray, depths: list[int], magnitudes: list[int],
                  max_depth: Optional[int]):
-        self.n = matrix.shape[1]
-        self.m = matrix.shape[0]
-        planes = csd_planes(matrix) if matrix.size else np.zeros((self.m, self.n, 1), np.int8)
-        self.S = planes.shape[2]
+        self.n = n = matrix.shape[1]
+        self.m = m = matrix.shape[0]
+        planes = csd_planes(matrix) if matrix.size else np.zeros((m, n, 1), np.int8)
+        self.S = S = planes.shape[2]
+        if S >= 1 << (_SHIFT_BITS - 1):
+            raise ValueError("weights too wide for the CSE solver")
         self.planes = np.ascontiguousarray(planes.transpose(1, 0, 2))  # (n, m, S)
         self.max_depth = max_depth
         self.depth_budget = None if max_depth is None else 1 << max_depth
         # Kraft sum of each row: sum over its terms of 2^depth.
         weights = np.array([1 << d for d in depths], dtype=np.int64)
         digits = np.count_nonzero(self.planes, axis=2)  # (n, m)
-        self.kraft = (weights @ digits).tolist() if self.n else [0] * self.m
+        self.kraft = (weights @ digits).tolist() if n else [0] * m
         if self.depth_budget is not None and max(self.kraft, default=0) > self.depth_budget:
             raise _Infeasible
-        self.new_terms: list[dict] = [dict() for _ in range(self.m)]
+        self.uniform_inputs = len(set(depths)) <= 1
+        self.new_terms: list[dict] = [dict() for _ in range(m)]  # row: {value: {shift: sign}}
+        self.codes: list[list[int]] = [[] for _ in range(m)]  # row: term codes, any order
+        self.code_pos: list[dict] = [dict() for _ in range(m)]  # row: {code: index in codes}
         # per value (None for inputs): {row: number of its terms in that row}
-        self.occ: list[Optional[dict]] = [None] * self.n
-        self.occ_total: list[int] = [0] * self.n
+        self.occ: list[Optional[dict]] = [None] * n
         self.depth = list(depths)
         self.magnitude = list(magnitudes)
+        self.size = [1] * n
         self.nodes: list[AdderNode] = []
         self.heap: list = []
-        self.stream: list = []
-        self.stream_pos = 0
-        self.stream_threshold = math.inf  # input pairs counted >= this are materialized
+        self.same, self.opposite = self._count_input_pairs()
+        self.input_threshold = math.inf  # input pairs counted >= this are in the heap
+        self._push_input_self_pairs()
 
     # priority of a pattern: (-count, kind, tie-break, tie-break, key)
     def _entry(self, count, a, b, d, sign):
         depth = max(self.depth[a], self.depth[b])
         width = max(self.magnitude[a] << max(0, -d), self.magnitude[b] << max(0, d)).bit_length()
-        overlap = min(self.magnitude[a], self.magnitude[b]).bit_length()
+        overlap = self.size[a] + self.size[b]
         t1, t2 = _tie(depth, width, overlap, a, b, d)
         return (-count, _PATTERN, t1, t2, a, b, d, sign)
 
-    def _top(self):
-        heap_top = self.heap[0] if self.heap else None
-        stream_top = self.stream[self.stream_pos] if self.stream_pos < len(self.stream) else None
-        if stream_top is None:
-            return heap_top, False
-        if heap_top is None or stream_top < heap_top:
-            return stream_top, True
-        return heap_top, False
+    def _entries(self, counts, a, b, d, sign) -> list:
+        """_entry over arrays, sorted."""
+        depth = np.array(self.depth[:self.n], dtype=np.int64)
+        bits = np.array([mg.bit_length() for mg in self.magnitude[:self.n]], dtype=np.int64)
+        width = np.maximum(bits[a] + np.maximum(0, -d), bits[b] + np.maximum(0, d))
+        overlap = 2
+        t1, t2 = _tie(np.maximum(depth[a], depth[b]), width, overlap, a, b, d)
+        columns = [(-counts).tolist(), [_PATTERN] * len(counts),
+                   np.broadcast_to(t1, counts.shape).tolist(),
+                   np.broadcast_to(t2, counts.shape).tolist(),
+                   a.tolist(), b.tolist(), d.tolist(), sign.tolist()]
+        return list(zip(*columns))
 
-    def _pop(self, from_stream: bool):
-        if from_stream:
-            entry = self.stream[self.stream_pos]
-            self.stream_pos += 1
-            return entry
-        return heapq.heappop(self.heap)
-
-    def _best_count(self) -> int:
-        top, _ = self._top()
-        return -top[0] if top is not None else 0
-
-    def _unmaterialized_bound(self) -> int:
-        return self.stream_threshold - 1 if self.stream_threshold > 2 else 0
+    def _best(self) -> int:
+        """An upper bound on every pattern's count."""
+        top = -self.heap[0][0] if self.heap else 0
+        return max(top, self.input_threshold - 1 if self.input_threshold > 2 else 0)
 
     def run(self) -> None:
+        heap = self.heap
         while True:
-            top, from_stream = self._top()
-            best = -top[0] if top is not None else 0
-            if best < self.stream_threshold and self.stream_threshold > 2:
-                self._recount_inputs(best)
+            best = -heap[0][0] if heap else 0
+            if self.input_threshold > 2 and best < self.input_threshold:
+                self._materialize_input_pairs(best)
                 continue
-            if top is None or best < 2:
+            if best < 2:
                 break
-            entry = self._pop(from_stream)
+            entry = heapq.heappop(heap)
             if entry[1] == _PLACEHOLDER:
                 self._expand(entry[4])
                 continue
             _, _, _, _, a, b, d, sign = entry
-            matches = self._matches(a, b, d, sign)
-            count = len(matches)
+            matches = None
+            if b < self.n and a != b:
+                count = int((self.same if sign > 0 else self.opposite)[a, b, d + self.S - 1])
+                if not (self.uniform_inputs or self.depth_budget is None) and count >= 2:
+                    matches = self._matches(a, b, d, sign)
+                    count = len(matches)
+            else:
+                matches = self._matches(a, b, d, sign)
+                count = len(matches)
             if count < 2:
                 continue
-            if count < best and count < max(self._best_count(), self._unmaterialized_bound()):
-                heapq.heappush(self.heap, self._entry(count, a, b, d, sign))
+            if count < best and count < self._best():
+                heapq.heappush(heap, self._entry(count, a, b, d, sign))
                 continue
+            if matches is None:
+                matches = self._matches(a, b, d, sign)
             self._apply(a, b, d, sign, matches)
 
     # -- counting ------------------------------------------------------------
-    def _recount_inputs(self, best_other: int) -> None:
-        """Count every pattern of two inputs at once; materialize the frequent ones."""
+    def _count_input_pairs(self):
+        """Tables same/opposite[a, b, d + S - 1]: #(a at s, b at s + d) with equal/opposite signs."""
         n, m, S = self.n, self.m, self.S
-        tables = []  # (d, sign, C) with C[a, b] = #(a at s, b at s+d, sign)
+        same = np.zeros((n, n, 2 * S - 1), dtype=np.int32)
+        opposite = np.zeros_like(same)
+        self.self_pairs = []
+        if not (n and m):
+            return same, opposite
+        planes = self.planes.astype(np.float32)
+        for d in range(S):
+            lo = planes[:, :, :S - d].reshape(n, -1)
+            hi = planes[:, :, d:].reshape(n, -1)
+            signed_sum = lo @ hi.T
+            total = np.abs(lo) @ np.abs(hi).T
+            equal = np.rint((total + signed_sum) / 2).astype(np.int32)
+            unequal = np.rint((total - signed_sum) / 2).astype(np.int32)
+            if d > 0:
+                self.self_pairs.append((d, np.diagonal(equal).copy(), np.diagonal(unequal).copy()))
+            same[:, :, S - 1 + d] = equal
+            opposite[:, :, S - 1 + d] = unequal
+            same[:, :, S - 1 - d] = equal.T
+            opposite[:, :, S - 1 - d] = unequal.T
+        diagonal = np.arange(n)
+        same[diagonal, diagonal] = 0
+        opposite[diagonal, diagonal] = 0
+        return same, opposite
+
+    def _push_input_self_pairs(self) -> None:
+        """x_a ± (x_a << d): counted with overlaps, an upper bound recounted when popped."""
+        for d, equal, unequal in self.self_pairs:
+            for sign, counts in ((1, equal), (-1, unequal)):
+                for a in np.flatnonzero(counts >= 2).tolist():
+                    self.heap.append(self._entry(int(counts[a]), a, a, d, sign))
+        heapq.heapify(self.heap)
+
+    def _materialize_input_pairs(self, best_other: int) -> None:
+        """Queue the input pairs whose exact count lies in [new threshold, old threshold)."""
+        n, S = self.n, self.S
+        upper = np.triu(np.ones((n, n), dtype=bool), 1)[:, :, None]
         best = 0
-        if n and m:
-            planes = self.planes.astype(np.float32)
-            for d in range(S):
-                lo = planes[:, :, :S - d].reshape(n, -1)
-                hi = planes[:, :, d:].reshape(n, -1)
-                signed_sum = lo @ hi.T
-                total = np.abs(lo) @ np.abs(hi).T
-                same = np.rint((total + signed_sum) / 2).astype(np.int64)
-                opposite = np.rint((total - signed_sum) / 2).astype(np.int64)
-                if d == 0:
-                    same, opposite = np.triu(same, 1), np.triu(opposite, 1)
-                tables += [(d, 1, same), (d, -1, opposite)]
-                best = max(best, int(same.max()), int(opposite.max()))
+        for table in (self.same, self.opposite):
+            if table.size:
+                best = max(best, int(np.max(np.where(upper, table, 0))))
         threshold = max(2, int(max(best, best_other) * _RECOUNT_FRACTION))
         parts = []
-        for d, sign, table in tables:
-            a_idx, b_idx = np.nonzero(table >= threshold)
-            counts = table[a_idx, b_idx]
-            # C[a, b] at +d is the key (a, b, d) if a <= b, else (b, a, -d)
-            swap = a_idx > b_idx
-            lo_idx, hi_idx = np.where(swap, b_idx, a_idx), np.where(swap, a_idx, b_idx)
-            rel = np.where(swap, -d, d)
-            parts.append((counts, lo_idx, hi_idx, rel, np.full(len(counts), sign)))
-        counts, a_idx, b_idx, rel, signs = (np.concatenate(c) for c in zip(*parts)) if parts else \
-            (np.zeros(0, np.int64),) * 5
-        depth = np.array(self.depth[:n], dtype=np.int64)
-        mags = np.array([mg.bit_length() for mg in self.magnitude[:n]], dtype=np.int64)
-        width = np.maximum(mags[a_idx] + np.maximum(0, -rel), mags[b_idx] + np.maximum(0, rel))
-        overlap = np.minimum(mags[a_idx], mags[b_idx])
-        t1, t2 = _tie(np.maximum(depth[a_idx], depth[b_idx]), width, overlap, a_idx, b_idx, rel)
-        t1 = np.broadcast_to(t1, counts.shape)
-        t2 = np.broadcast_to(t2, counts.shape)
-        order = np.lexsort((signs, rel, b_idx, a_idx, t2, t1, -counts))
-        columns = [(-counts)[order].tolist(), [_PATTERN] * len(order), t1[order].tolist(),
-                   t2[order].tolist(), a_idx[order].tolist(), b_idx[order].tolist(),
-                   rel[order].tolist(), signs[order].tolist()]
-        self.stream = list(zip(*columns))
-        self.stream_pos = 0
-        self.stream_threshold = threshold
+        for sign, table in ((1, self.same), (-1, self.opposite)):
+            band = upper & (table >= threshold)
+            if self.input_threshold != math.inf:
+                band &= table < self.input_threshold
+            a, b, dd = np.nonzero(band)
+            parts.append((table[a, b, dd].astype(np.int64), a, b, dd - (S - 1),
+                          np.full(len(a), sign)))
+        counts, a, b, d, sign = (np.concatenate(c) for c in zip(*parts))
+        for entry in self._entries(counts, a, b, d, sign):
+            heapq.heappush(self.heap, entry)
+        self.input_threshold = threshold
+
+    def _input_correlation(self, rows, shifts, signs):
+        """For terms (row, shift, sign): #(input u at shift + d) of equal/opposite sign.
+
+        Returns two (n, 2S-1) tables indexed [u, d + S - 1].
+        """
+        S, n = self.S, self.n
+        shifts = np.asarray(shifts)
+        signed = self.planes[:, rows, :] * np.asarray(signs, dtype=np.int8)[None, :, None]
+        u, k, s = np.nonzero(signed)
+        flat = u * (2 * S - 1) + (s - shifts[k] + (S - 1))
+        positive = signed[u, k, s] > 0
+        size = n * (2 * S - 1)
+        return (np.bincount(flat[positive], minlength=size).reshape(n, 2 * S - 1),
+                np.bincount(flat[~positive], minlength=size).reshape(n, 2 * S - 1))
 
     def _expand(self, v: int) -> None:
-        """Count the patterns of adder value v; materialize those that may soon be best."""
+        """Count the patterns of adder value v; queue those that may soon be best."""
         rows, shifts, signs = [], [], []
         for r in self.occ[v]:
             for s, g in self.new_terms[r][v].items():
@@ -558,50 +638,45 @@ class _PairCse:
                 signs.append(g)
         if len(rows) < 2:
             return
-        counts: Counter = Counter()
         S = self.S
         limit = None if self.max_depth is None else self.max_depth - 1
-        # with inputs: key (u, v, d) where v sits at s_u + d
-        if self.n and (limit is None or self.depth[v] <= limit):
-            r_idx = np.array(rows)
-            s_idx = np.array(shifts)
-            g_idx = np.array(signs, dtype=np.int8)
-            gathered = self.planes[:, r_idx, :] * g_idx[None, :, None]  # (n, c, S)
-            k = len(rows)
-            # d = s_v - s_u in [-(S-1), s_v]; column = d + (S-1)
-            width = S + int(s_idx.max())
-            aligned = np.zeros((self.n, k, width), dtype=np.int8)
-            cols = s_idx[:, None] - np.arange(S)[None, :] + (S - 1)
-            aligned[:, np.arange(k)[:, None], cols] = gathered
-            same = np.count_nonzero(aligned == 1, axis=1)
-            opposite = np.count_nonzero(aligned == -1, axis=1)
-            for sign, table in ((1, same), (-1, opposite)):
-                u_idx, col_idx = np.nonzero(table >= 2)
-                for u, col, c in zip(u_idx.tolist(), col_idx.tolist(), table[u_idx, col_idx].tolist()):
-                    counts[(u, v, col - (S - 1), sign)] = c
-        # with other adder values and with itself
-        for r, s_v, g_v in zip(rows, shifts, signs):
-            for w, terms in self.new_terms[r].items():
-                if limit is not None and max(self.depth[v], self.depth[w]) > limit:
-                    continue
-                if w == v:
-                    for s_w, g_w in terms.items():
-                        if s_w > s_v:
-                            counts[(v, v, s_w - s_v, g_v * g_w)] += 1
-                elif w < v:
-                    for s_w, g_w in terms.items():
-                        counts[(w, v, s_v - s_w, g_v * g_w)] += 1
-                else:
-                    for s_w, g_w in terms.items():
-                        counts[(v, w, s_w - s_v, g_v * g_w)] += 1
-        current = max(self._best_count(), self._unmaterialized_bound())
-        threshold = max(2, int(current * _EXPAND_FRACTION))
-        deferred = 0
-        for (a, b, d, sign), c in counts.items():
-            if c >= threshold:
-                heapq.heappush(self.heap, self._entry(c, a, b, d, sign))
-            elif c > deferred:
-                deferred = c
+        if limit is not None and self.depth[v] > limit:
+            return
+        keys, counts = [], []
+        if self.n:
+            # key (u, v, d) with v at s_u + d: d = -(column - (S - 1))
+            for sign, table in zip((1, -1), self._input_correlation(rows, shifts, signs)):
+                u, col = np.nonzero(table >= 2)
+                keys.append(_pack(u, np.full(len(u), v), (S - 1) - col, np.full(len(u), sign)))
+                counts.append(table[u, col].astype(np.int64))
+        codes = [np.array(self.codes[r], dtype=np.int64) for r in rows]
+        lengths = np.array([len(c) for c in codes])
+        if lengths.sum():
+            code = np.concatenate(codes)
+            s_v = np.repeat(np.array(shifts, dtype=np.int64), lengths)
+            g_v = np.repeat(np.array(signs, dtype=np.int64), lengths)
+            w = code >> _SHIFT_BITS
+            s_w = (code >> 1) & ((1 << (_SHIFT_BITS - 1)) - 1)
+            g_w = 1 - 2 * (code & 1)
+            keep = (w != v) | (s_w > s_v)
+            if limit is not None:
+                keep &= np.array(self.depth, dtype=np.int64)[w] <= limit
+            w, s_w, g_w, s_v, g_v = w[keep], s_w[keep], g_w[keep], s_v[keep], g_v[keep]
+            below = w < v
+            packed = _pack(np.where(below, w, v), np.where(below, v, w),
+                           np.where(below, s_v - s_w, s_w - s_v), g_v * g_w)
+            unique, unique_counts = np.unique(packed, return_counts=True)
+            keys.append(unique)
+            counts.append(unique_counts.astype(np.int64))
+        if not keys:
+            return
+        keys, counts = np.concatenate(keys), np.concatenate(counts)
+        threshold = max(2, int(self._best() * _EXPAND_FRACTION))
+        now = counts >= threshold
+        for key, c in zip(keys[now].tolist(), counts[now].tolist()):
+            heapq.heappush(self.heap, self._entry(c, *_unpack(key)))
+        later = counts[~now]
+        deferred = int(later.max()) if later.size else 0
         if deferred >= 2:
             heapq.heappush(self.heap, (-deferred, _PLACEHOLDER, 0, 0, v, 0, 0, 0))
 
@@ -685,19 +760,42 @@ class _PairCse:
                         result.append((r, s_a, s_a + d, g_a))
         return result
 
-    def _remove(self, value: int, r: int, s: int) -> None:
-        if value < self.n:
-            self.planes[value, r, s] = 0
-            return
+    def _remove_input_digits(self, a: int, rows: list, shifts: list, signs: list) -> None:
+        """Clear digits of input a, keeping the input-pair counts exact."""
+        same, opposite = self._input_correlation(rows, shifts, signs)
+        same[a] = 0
+        opposite[a] = 0
+        self.same[a] -= same
+        self.opposite[a] -= opposite
+        self.same[:, a] -= same[:, ::-1]
+        self.opposite[:, a] -= opposite[:, ::-1]
+        self.planes[a, rows, shifts] = 0
+
+    def _add_term(self, value: int, r: int, s: int, g: int) -> None:
+        self.new_terms[r].setdefault(value, {})[s] = g
+        code = (value << _SHIFT_BITS) | (s << 1) | (g < 0)
+        codes = self.codes[r]
+        self.code_pos[r][code] = len(codes)
+        codes.append(code)
+        occ = self.occ[value]
+        occ[r] = occ.get(r, 0) + 1
+
+    def _remove_term(self, value: int, r: int, s: int) -> None:
         terms = self.new_terms[r][value]
-        del terms[s]
+        g = terms.pop(s)
         if not terms:
             del self.new_terms[r][value]
+        code = (value << _SHIFT_BITS) | (s << 1) | (g < 0)
+        codes, positions = self.codes[r], self.code_pos[r]
+        index = positions.pop(code)
+        last = codes.pop()
+        if index < len(codes):
+            codes[index] = last
+            positions[last] = index
         occ = self.occ[value]
         occ[r] -= 1
         if not occ[r]:
             del occ[r]
-        self.occ_total[value] -= 1
 
     def _apply(self, a: int, b: int, d: int, sign: int, matches: list) -> None:
         n = self.n
@@ -707,20 +805,26 @@ class _PairCse:
         depth_v = max(self.depth[a], self.depth[b]) + 1
         self.depth.append(depth_v)
         self.magnitude.append((self.magnitude[a] << a_shift) + (self.magnitude[b] << b_shift))
+        self.size.append(self.size[a] + self.size[b])
         delta = (1 << depth_v) - (1 << self.depth[a]) - (1 << self.depth[b])
-        occ: dict = {}
-        self.occ.append(occ)
-        self.occ_total.append(len(matches))
-        if b < n:  # both inputs: clear digits in one go
-            rs = np.array([mt[0] for mt in matches])
-            self.planes[a, rs, np.array([mt[1] for mt in matches])] = 0
-            self.planes[b, rs, np.array([mt[2] for mt in matches])] = 0
+        self.occ.append({})
+        rows = [mt[0] for mt in matches]
+        s_as = [mt[1] for mt in matches]
+        s_bs = [mt[2] for mt in matches]
+        g_as = [mt[3] for mt in matches]
+        g_bs = [g * sign for g in g_as]
+        if a == b:
+            removals = [(a, rows + rows, s_as + s_bs, g_as + g_bs)]
+        else:
+            removals = [(a, rows, s_as, g_as), (b, rows, s_bs, g_bs)]
+        for value, value_rows, value_shifts, value_signs in removals:
+            if value < n:
+                self._remove_input_digits(value, value_rows, value_shifts, value_signs)
+            else:
+                for r, s in zip(value_rows, value_shifts):
+                    self._remove_term(value, r, s)
         for r, s_a, s_b, g_a in matches:
-            if b >= n:
-                self._remove(a, r, s_a)
-                self._remove(b, r, s_b)
-            self.new_terms[r].setdefault(v, {})[min(s_a, s_b)] = g_a
-            occ[r] = occ.get(r, 0) + 1
+            self._add_term(v, r, min(s_a, s_b), g_a)
             self.kraft[r] += delta
         heapq.heappush(self.heap, (-len(matches), _PLACEHOLDER, 0, 0, v, 0, 0, 0))
 
@@ -731,3 +835,20 @@ class _PairCse:
             values.append(builder.add(values[node.a], node.a_shift, values[node.b],
                                       node.b_shift, node.sign))
         return _sum_rows(builder, self.planes, self.new_terms, values)
+
+
+_SHIFT_BITS = 8  # a term code is value << 8 | shift << 1 | (sign < 0)
+_D_OFFSET = 1 << 9  # pattern keys pack d + _D_OFFSET in 10 bits
+_VALUE_BITS = 21
+
+
+def _pack(a, b, d, sign):
+    return ((((a << _VALUE_BITS) | b) << 10 | (d + _D_OFFSET)) << 1) | (sign < 0)
+
+
+def _unpack(key: int):
+    sign = -1 if key & 1 else 1
+    key >>= 1
+    d = (key & 1023) - _D_OFFSET
+    key >>= 10
+    return key >> _VALUE_BITS, key & ((1 << _VALUE_BITS) - 1), d, sign

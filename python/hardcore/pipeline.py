@@ -135,7 +135,7 @@ def run_pipeline(module: ir.Module, pipeline: str | list[PipelineStep], filename
         if split == len(steps):
             return PipelineResult(module, False)
         try:
-            text = ToHwPass().lower(module.operation)
+            text = steps[split].make_pass().lower(module.operation)
         except PassFailed:
             _raise_failure(log, "hardcore-to-hw failed")
     circt_module = backend.to_circt(text)

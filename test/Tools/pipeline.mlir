@@ -7,9 +7,17 @@
 // RUN: not hardcore-opt %s --pass-pipeline='builtin.module(hardcore-import,no-such-pass)' -o %t.never 2>&1 | filecheck %s --check-prefix=UNKNOWN
 // RUN: not test -e %t.never
 
-// CHECK: hw.module @tiny(in %x : i12, out y : i12)
+// Each layer is a module of its own; the top instantiates them.
+// CHECK: hw.module @tiny_layer0(in %i0 : i6, in %i1 : i6, out o0 : i{{[0-9]+}}
+// CHECK: comb.sub
+// CHECK: hw.module @tiny_layer1(
 // CHECK: comb.add
+// CHECK: hw.module @tiny(in %x : i12, out y : i12)
+// CHECK: hw.instance "layer0" @tiny_layer0(
+// CHECK: hw.instance "layer1" @tiny_layer1(
 // CHECK: hw.output
+// SV: module tiny_layer0(
+// SV: module tiny_layer1(
 // SV: module tiny(
 // SV-NEXT: input  [15:0] x,
 // SV-NEXT: output [15:0] y
