@@ -195,13 +195,15 @@ def _compile(args) -> int:
         raise UsageError(f"--input-shape: the first (batch) dimension must be 1, got {args.input_shape[0]}")
     circuit = hardcore.compile(model, torch.zeros(args.input_shape), weight_bits=args.weight_bits,
                                act_bits=args.act_bits, calibration=calibration, algorithm=args.algorithm,
-                               max_depth=args.max_depth, name=args.name, progress=say)
+                               max_depth=args.max_depth, max_adder_depth=args.max_adder_depth,
+                               clock_enable=args.clock_enable, name=args.name, progress=say)
     files = circuit.write(args.output)
     report = circuit.report
     print(f"{circuit.name}: x {report['ports']['x']['elements']}x{circuit.in_width} bits -> "
           f"y {report['ports']['y']['elements']}x{circuit.out_width} bits, "
           f"{report['adders']} adders ({report['adder_bits']} adder bits), "
-          f"adder depth {report['adder_depth']}")
+          f"adder depth {report['adder_depth']}, "
+          + (f"latency {circuit.latency} cycles" if circuit.latency else "combinational"))
     for path in files:
         if path.suffix in (".sv", ".json"):
             print(f"wrote {path}")
@@ -224,12 +226,36 @@ def _sim(args) -> int:
     workdir = Path(args.directory) / "sim"
     result = simulate(circuit.verilog, circuit.name, inputs, n_in=circuit.n_in, in_width=circuit.in_width,
                       n_out=circuit.n_out, out_width=circuit.out_width, workdir=workdir,
+                      latency=circuit.latency or None, clock_enable=circuit.clock_enable,
                       simulator=args.simulator,
                       progress=lambda message: print(f"hardcore: {message}", file=sys.stderr))
     mismatches = int(np.any(result.outputs != expected, axis=1).sum())
-    print(f"{args.vectors} vectors, {mismatches} mismatches "
-          f"(build {result.build_seconds:.1f} s, run {result.run_seconds:.2f} s)")
+    timing = (f"latency {result.latency} cycles, {result.cycles} cycles, "
+              f"throughput {result.throughput:.2f} inferences/cycle, " if circuit.latency else "combinational, ")
+    print(f"{args.vectors} vectors, {mismatches} mismatches ({timing}"
+          f"build {result.build_seconds:.1f} s, run {result.run_seconds:.2f} s)")
     return 1 if mismatches else 0
+
+
+def _report(args) -> int:
+    import json
+
+    from hardcore.compiler import Circuit
+    from hardcore.report import format_table, plot, synthesize
+
+    circuit = Circuit.load(args.directory)
+    directory = Path(args.directory)
+    if args.synth:
+        synthesize(circuit, directory / "synth", timeout=args.timeout,
+                   progress=lambda message: print(f"hardcore: {message}", file=sys.stderr))
+        circuit.write(directory, stages=False)  # the report JSON now carries the synthesis figures
+    report = circuit.report
+    print(format_table(report))
+    if args.plot:
+        print(f"wrote {plot(report, directory / f'{circuit.name}.png')}")
+    if args.json:
+        print(json.dumps(report, indent=2, sort_keys=True))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -245,6 +271,9 @@ def main(argv: list[str] | None = None) -> int:
     compile_parser.add_argument("--state-dict", help="a torch.save'd state_dict to load into the model")
     compile_parser.add_argument("--algorithm", default="csd", help="weight folding algorithm (default: csd)")
     compile_parser.add_argument("--max-depth", type=int, help="maximum adder depth per layer")
+    compile_parser.add_argument("--max-adder-depth", type=int,
+                                help="pipeline: registers every N adder levels, one inference per clock")
+    compile_parser.add_argument("--clock-enable", action="store_true", help="add a clock enable port ce (pipelined)")
     compile_parser.add_argument("--name", help="Verilog module name (default: the class name in snake case)")
     compile_parser.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
     sim_parser = commands.add_parser("sim", help="simulate a compiled circuit against its reference")
@@ -252,9 +281,15 @@ def main(argv: list[str] | None = None) -> int:
     sim_parser.add_argument("--vectors", type=int, default=1000)
     sim_parser.add_argument("--seed", type=int, default=0)
     sim_parser.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator")
+    report_parser = commands.add_parser("report", help="per-layer figures; Yosys area against plain '*'")
+    report_parser.add_argument("directory", help="an output directory of 'hardcore compile'")
+    report_parser.add_argument("--synth", action="store_true", help="run Yosys on the circuit and the '*' baseline")
+    report_parser.add_argument("--plot", action="store_true", help="write <name>.png: adders and LUTs per layer")
+    report_parser.add_argument("--json", action="store_true", help="also print the report as JSON")
+    report_parser.add_argument("--timeout", type=float, help="seconds Yosys may take per design")
     args = parser.parse_args(argv)
     try:
-        return {"compile": _compile, "sim": _sim}[args.command](args)
+        return {"compile": _compile, "sim": _sim, "report": _report}[args.command](args)
     except HardcoreError as error:
         _print_error("hardcore", error)
         return error.exit_code

@@ -141,7 +141,7 @@ class Circuit:
         if "quantized" not in stages:
             raise UsageError(f"{directory}: {name}.quantized.mlir is missing")
         figures = {k: report[k] for k in ("adders", "adder_bits", "adder_depth", "clamps", "registers",
-                                          "register_bits") if k in report}
+                                          "register_bits", "synthesis") if k in report}
         return cls(name=name, verilog=verilog, stages=stages, in_shape=x["shape"],
                    in_width=x["element_width"], in_frac_bits=x["frac_bits"], in_range=(x["min"], x["max"]),
                    out_shape=y["shape"], out_width=y["element_width"], out_frac_bits=y["frac_bits"],
