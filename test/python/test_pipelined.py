@@ -1,0 +1,83 @@
+"""Pipelined circuits (hardcore-pipeline), the '*' baseline and the report."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import hardcore
+from hardcore.baseline import baseline_verilog
+from hardcore.report import format_table, plot, synthesize
+from hardcore.sim import simulate, tool_available
+
+from conftest import extreme_inputs
+
+
+@pytest.fixture(scope="module")
+def deep_mlp():
+    """The issue's 16-64-32-32-5 MLP, trained briefly."""
+    from mlp import train_mlp
+
+    model, (inputs, _) = train_mlp(sizes=(16, 64, 32, 32, 5), steps=200)
+    return model, inputs
+
+
+@pytest.mark.sim
+@pytest.mark.skipif(not tool_available("verilator"), reason="verilator is not installed")
+@pytest.mark.parametrize("depth", [2, 8])
+def test_streaming_bit_exact(deep_mlp, depth, tmp_path):
+    model, inputs = deep_mlp
+    circuit = hardcore.compile(model, torch.zeros(1, 16), calibration=inputs[:512].numpy(),
+                               max_adder_depth=depth, clock_enable=depth == 2)
+    assert circuit.latency >= 1 and circuit.report["latency_cycles"] == circuit.latency
+    low, high = circuit.in_range
+    vectors = np.concatenate([circuit.quantize_input(inputs[-1000:].numpy()),
+                              extreme_inputs(circuit.n_in, low, high)])
+    # simulate() checks that out_valid first rises exactly `latency` cycles after the first input.
+    result = simulate(circuit.verilog, circuit.name, vectors, n_in=circuit.n_in, in_width=circuit.in_width,
+                      n_out=circuit.n_out, out_width=circuit.out_width, latency=circuit.latency,
+                      clock_enable=circuit.clock_enable, workdir=tmp_path)
+    assert result.throughput == 1.0 and result.cycles == len(vectors) + circuit.latency
+    assert np.array_equal(result.outputs, circuit.reference(vectors))
+    print(f"\nmax-adder-depth {depth}: latency {circuit.latency}, {len(vectors)} vectors back to back, bit-exact")
+
+
+def test_deeper_budget_means_fewer_stages(deep_mlp):
+    model, inputs = deep_mlp
+    latencies = [hardcore.compile(model, torch.zeros(1, 16), calibration=inputs[:256].numpy(),
+                                  max_adder_depth=d).latency for d in (2, 4, 8, 64)]
+    assert latencies == sorted(latencies, reverse=True) and latencies[-1] == 1
+
+
+@pytest.mark.sim
+@pytest.mark.skipif(not tool_available("iverilog"), reason="iverilog is not installed")
+def test_baseline_computes_the_same_integers(mlp_circuit, tmp_path, rng):
+    verilog = baseline_verilog(mlp_circuit.stages["quantized"], "plain")
+    assert " * " in verilog
+    low, high = mlp_circuit.in_range
+    vectors = np.concatenate([rng.integers(low, high + 1, (200, 16)), extreme_inputs(16, low, high)])
+    result = simulate(verilog, "plain", vectors, n_in=16, in_width=8, n_out=5, out_width=8,
+                      workdir=tmp_path, simulator="icarus")
+    assert np.array_equal(result.outputs, mlp_circuit.reference(vectors))
+
+
+@pytest.mark.synth
+@pytest.mark.skipif(not tool_available("yosys"), reason="yosys is not installed")
+def test_report_with_synthesis_and_plot(tmp_path):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 2)).eval()
+    circuit = hardcore.compile(model, torch.zeros(1, 4), weight_bits=4, act_bits=4, max_adder_depth=3)
+    figures = synthesize(circuit, tmp_path / "synth")
+    assert figures["folded"]["luts"] > 0 and figures["plain"]["luts"] > 0
+    assert figures["folded"]["ffs"] > 0  # the pipeline registers
+    assert all(layer["luts"] > 0 for layer in circuit.layers)
+    report = circuit.report
+    assert report["synthesis"]["lut_ratio"] == figures["plain"]["luts"] / figures["folded"]["luts"]
+    table = format_table(report)
+    assert "LUTs" in table.splitlines()[0] and "plain/folded LUTs" in table
+    png = plot(report, tmp_path / "report.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    circuit.write(tmp_path / "out")
+    assert json.loads((tmp_path / "out" / f"{circuit.name}.json").read_text())["synthesis"]["folded"]["luts"] > 0
