@@ -44,8 +44,18 @@ def _csd(matrix, input_ranges, max_depth):
     return graph
 
 
+def _cse(matrix, input_ranges, max_depth):
+    from hardcore import cmvm
+
+    low = min((lo for lo, _ in input_ranges), default=0)
+    high = max((hi for _, hi in input_ranges), default=0)
+    signed = low < 0
+    bits = signed_width(low, high) if signed else max(high.bit_length(), 1)
+    return cmvm.solve(matrix, input_bits=bits, signed=signed, max_depth=max_depth)
+
+
 # algorithm name -> solver(matrix, input ranges, max depth) -> AdderGraph
-ALGORITHMS = {"csd": _csd}
+ALGORITHMS = {"csd": _csd, "cse": _cse}
 _ADDERS = frozenset({"hardcore.add", "hardcore.sub", "hardcore.neg"})
 
 

@@ -123,7 +123,7 @@ def test_unsupported_ops_are_listed_with_locations():
 def test_bad_options():
     with pytest.raises(hardcore.UsageError, match=r"^hardcore-quantize: weight-bits must be between 2 and 16, got 1$"):
         hardcore.compile(Unsupported(), torch.zeros(1, 4), weight_bits=1)
-    with pytest.raises(hardcore.UsageError, match=r"^hardcore-fold-weights: unknown algorithm 'best' \(one of: csd\)$"):
+    with pytest.raises(hardcore.UsageError, match=r"^hardcore-fold-weights: unknown algorithm 'best' \(one of: csd, cse\)$"):
         hardcore.compile(Unsupported(), torch.zeros(1, 4), algorithm="best")
     with pytest.raises(hardcore.UsageError, match=r"^module name '1st' is not a Verilog identifier$"):
         hardcore.compile(Unsupported(), torch.zeros(1, 4), name="1st")
