@@ -240,7 +240,8 @@ class FoldWeightsPass(ModulePass):
                     new.operation.erase()
                     return False
                 tensors[op.results[0]] = result
-            builder.location = ret.location
+            # The outputs' last ops belong to the last layer (one module per layer in hardware).
+            builder.location = ir.Location.name(f"layer{max(len(layers) - 1, 0)}", childLoc=ret.location)
             outputs = [builder.materialize(lin) for lin in tensors[dequantize.operands[0]]]
             width = max(signed_width(*builder.ranges[v]) for v in outputs)
             outputs = [builder.sext(v, width) for v in outputs]

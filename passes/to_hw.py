@@ -174,19 +174,23 @@ def lower_function(function, module_name: str | None = None, hierarchy: bool = T
     layer_of = {}
     for op in ops[:-1]:
         layer_of[op] = layer_index(op.location) if hierarchy and op.operation.name != "hardcore.extract" else -1
-    layers = sorted({k for k in layer_of.values() if k >= 0})
 
     top = _HwText()
     names: dict = {block.arguments[0]: "%x"}
     widths: dict = {block.arguments[0]: in_bits}
     modules = []
     constants = {op.results[0]: op for op in ops[:-1] if op.operation.name == "hardcore.constant"}
-    for op in ops[:-1]:
-        if layer_of[op] < 0:
+    emitted: set = set()
+    for op in ops[:-1]:  # in program order, so every value is defined before its first use
+        layer = layer_of[op]
+        if layer < 0:
             _lower_into(top, op, names, widths, context)
-    for layer in layers:
-        modules.append(_layer_module(f"{module_name}_layer{layer}", layer, ops, layer_of, constants,
-                                     pack, names, widths, top, context))
+        elif layer not in emitted:
+            emitted.add(layer)
+            module = _layer_module(f"{module_name}_layer{layer}", layer, ops, layer_of, constants,
+                                   pack, names, widths, top, context)
+            if module:
+                modules.append(module)
     output = _pack(top, pack, names, widths, out_elem)
     if latency == 0:
         header = f"hw.module @{module_name}(in %x : i{in_bits}, out y : i{y_bits}) {{"
@@ -229,6 +233,11 @@ def _layer_module(name: str, layer: int, ops, layer_of: dict, constants: dict, p
                 inputs.append(value)
     used_outside = {v for op in ops[:-1] if layer_of[op] != layer for v in op.operands} | set(pack.operands)
     outputs = [op.results[0] for op in members if op.results[0] in used_outside]
+    if not outputs:
+        return ""  # nothing of this layer reaches the output (all-zero weights downstream)
+    missing = [value for value in inputs if value not in names]
+    if missing:
+        raise LoweringError(missing[0].owner, f"hardcore-to-hw: layer {layer} uses a value defined after it")
     clocked = any(op.operation.name == "hardcore.reg" for op in members)
     hw = _HwText()
     local_names = {value: f"%i{index}" for index, value in enumerate(inputs)}

@@ -106,7 +106,7 @@ def test_fold_preserves_the_integers(network, seed):
 
 @pytest.mark.sim
 @pytest.mark.skipif(not tool_available("iverilog"), reason="iverilog is not installed")
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                 HealthCheck.function_scoped_fixture])
 @given(network=networks())
 def test_folded_verilog_matches_in_icarus(network, tmp_path):
