@@ -16,12 +16,19 @@ Two algorithms:
   value take part in later patterns.  Each extraction of a pattern found c
   times saves c - 1 adders.  The loop is a lazy greedy: counts only ever
   fall, so a stale count is an upper bound and only the pattern at the top
-  of the queue is ever recounted.  Patterns of two inputs are counted all at
-  once with matrix products (cross-correlations of the digit planes);
+  of the queue is ever recounted.  Counts of patterns of two inputs are kept
+  exact in dense tables (matrix products to start, numpy updates after);
   patterns of a new value are counted when the value could hold the best
   pattern.  A depth bound is exact: a row whose remaining terms have depths
   d_i can be summed within depth D iff sum 2^d_i <= 2^D (Kraft), so a
-  substitution is taken only where it keeps that true.  See docs/cmvm.md.
+  substitution is taken only where it keeps that true.
+
+  Around that core, several plans are built and the one with fewest adders
+  kept: CSE on W; CSE on row differences along a spanning tree of similar
+  rows (y_i = y_parent ± (w_i - w_parent)·x, the idea of H_cmvm and da4ml's
+  decomposition); and the transpose of a CSE graph for W^T (Tellegen: a
+  graph for W^T with A adders gives one for W with A + (columns - rows)).
+  See docs/cmvm.md.
 
 Rows that are equal up to sign and a power of two share one value (output
 shifts and signs are free).
@@ -31,7 +38,9 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections import Counter
+import os
+import sys
+from itertools import chain
 from typing import Optional, Sequence, Union
 
 import numpy as np
@@ -42,23 +51,23 @@ __all__ = ["solve", "ALGORITHMS", "csd_planes", "min_depth"]
 
 ALGORITHMS = ("cse", "csd")
 # Path bounds tried for the row-difference plan (see _difference_tree).
-DIFFERENCE_PATHS = (2, 3, 4, 6, 8, 16, 1 << 30)
+DIFFERENCE_PATHS = (3, 4, 6)
+# A difference plan is tried only if its tree costs at most this share of the rows' digits.
+DIFFERENCE_GAIN = 0.98
+# Up to this many nonzero weights both tie-breaks are tried; up to the next
+# many the transposed problem too.
+SMALL_NONZEROS = 1024
+TRANSPOSE_NONZEROS = 20000
 
 # Weights beyond this magnitude would overflow the int64 digit recoding.
 _MAX_WEIGHT = 1 << 62
 # An expansion materializes the patterns whose count is at least this
 # fraction of the current best; the rest wait behind a placeholder.
-_EXPAND_FRACTION = 0.5
-# A recount of input pairs materializes counts down to this fraction of the best.
-_RECOUNT_FRACTION = 0.5
-
-import os
+_EXPAND_FRACTION = 0.8
+# Input pairs are queued down to this fraction of the best count, then the next band.
+_RECOUNT_FRACTION = 0.8
+# CMVM_DEBUG=1 prints every plan's cost.
 _DEBUG = bool(os.environ.get("CMVM_DEBUG"))
-
-# Queue entry kinds: a placeholder (patterns of a value not yet counted) pops
-# before a pattern of equal count, so no pattern is missed.
-_PLACEHOLDER, _PATTERN = 0, 1
-
 
 def csd_planes(values: np.ndarray) -> np.ndarray:
     """CSD digits of an int64 array: shape values.shape + (S,), entries in {-1, 0, 1}."""
@@ -160,29 +169,39 @@ def _best_plan(W: np.ndarray, magnitudes: list[int], max_depth: Optional[int]):
             continue
         score = (len(builder.nodes), builder.width_sum())
         if _DEBUG:
-            print("plan", label, score, flush=True)
+            print("cmvm plan", label, score, file=sys.stderr, flush=True)
         if best is None or score < best[0]:
             best = (score, builder, outputs)
     return best[1], best[2]
 
 
 def _plans(W: np.ndarray, transposed: bool):
-    """Candidate constructions: (label, function (builder, max_depth) -> outputs)."""
-    yield "direct", lambda builder, max_depth: _cse_rows(builder, W, list(range(W.shape[1])), max_depth)
+    """Candidate constructions: (label, function (builder, max_depth) -> outputs).
+
+    Small problems try more: both tie-breaks, and the transposed problem.
+    Row-difference plans are tried when the difference tree promises to save
+    digits at all.
+    """
+    nonzeros = int(np.count_nonzero(W))
+    ties = ("b", "a") if nonzeros <= SMALL_NONZEROS else ("b",)
+    for tie in ties:
+        yield f"direct tie={tie}", (lambda builder, max_depth, tie=tie:
+                                    _cse_rows(builder, W, list(range(W.shape[1])), max_depth, tie))
     canonical, row_of, scale = _canonical_rows(W)
     if canonical.shape[0] >= 3:
+        direct_digits = int(_naf_weight(canonical).sum())
         for max_path in DIFFERENCE_PATHS:
-            parent, sign, path = _difference_tree(canonical, max_path)
-            if not np.any(parent >= 0):
-                continue
-
-            def plan(builder, max_depth, parent=parent, sign=sign, path=path):
-                outputs = _two_stage(builder, canonical, parent, sign, path, max_depth)
-                return _expand_rows(outputs, row_of, scale)
-            yield f"rows-differences path<={path.max()}", plan
+            parent, sign, path, digits = _difference_tree(canonical, max_path)
+            if digits > DIFFERENCE_GAIN * direct_digits:
+                break  # looser bounds only save a little more
+            for tie in ties:
+                def plan(builder, max_depth, parent=parent, sign=sign, path=path, tie=tie):
+                    outputs = _two_stage(builder, canonical, parent, sign, path, max_depth, tie)
+                    return _expand_rows(outputs, row_of, scale)
+                yield f"rows-differences path<={path.max()} tie={tie}", plan
             if path.max() < max_path:
                 break  # a looser bound gives the same tree
-    if transposed:
+    if transposed and nonzeros <= TRANSPOSE_NONZEROS:
         for label, plan in _plans(W.T, transposed=False):
             def transposed_plan(builder, max_depth, plan=plan):
                 inner = _Builder(W.shape[0], [1 << 7] * W.shape[0])
@@ -304,12 +323,12 @@ def _expand_rows(canonical_outputs: list, row_of: list[int], scale: list) -> lis
 
 
 def _cse_rows(builder: _Builder, matrix: np.ndarray, input_values: list[int],
-              max_depth: Optional[int]) -> list:
+              max_depth: Optional[int], tie: str = "b") -> list:
     """CSE of y = matrix · v[input_values] into builder; output triples per row."""
     canonical, row_of, scale = _canonical_rows(matrix)
     depths = [builder.depth[v] for v in input_values]
     magnitudes = [builder.magnitude[v] for v in input_values]
-    solver = _PairCse(canonical, depths, magnitudes, max_depth)
+    solver = _PairCse(canonical, depths, magnitudes, max_depth, tie)
     solver.run()
     return _expand_rows(solver.export(builder, input_values), row_of, scale)
 
@@ -328,7 +347,8 @@ def _difference_tree(rows: np.ndarray, max_path: int):
     count of its difference with its parent (plus one adder to add the parent
     back), or of itself at the root.  No root-to-row path holds more than
     max_path rows, which bounds the second stage's depth.
-    Returns (parent or -1, sign of the parent's row, path length) per row.
+    Returns (parent or -1, sign of the parent's row, path length) per row and
+    the tree's total cost in digits.
     """
     k = rows.shape[0]
     weights = _naf_weight(rows).sum(axis=1)
@@ -353,11 +373,11 @@ def _difference_tree(rows: np.ndarray, max_path: int):
         best_cost[better] = cost[better]
         best_parent[better] = i
         best_sign[better] = np.where(minus <= plus, 1, -1)[better]
-    return parent, sign, path
+    return parent, sign, path, int(best_cost.sum())
 
 
 def _two_stage(builder: _Builder, rows: np.ndarray, parent: np.ndarray, sign: np.ndarray,
-               path: np.ndarray, max_depth: Optional[int]) -> list:
+               path: np.ndarray, max_depth: Optional[int], tie: str) -> list:
     """Rows as differences along a tree: z = M0·x by CSE, then y = M1·z by CSE."""
     k, n = rows.shape
     differences = rows.copy()
@@ -368,7 +388,7 @@ def _two_stage(builder: _Builder, rows: np.ndarray, parent: np.ndarray, sign: np
         stage0_depth = max_depth - _ceil_log2(int(path.max()))
         if stage0_depth < 0 or min_depth(differences) > stage0_depth:
             raise _Infeasible
-    z = _cse_rows(builder, differences, list(range(n)), stage0_depth)
+    z = _cse_rows(builder, differences, list(range(n)), stage0_depth, tie)
     # y_i = z_i + sign_i * y_parent(i): the path's z's, each z a shifted, signed value
     order = np.argsort(path, kind="stable")
     paths: list[dict] = [dict() for _ in range(k)]
@@ -396,7 +416,7 @@ def _two_stage(builder: _Builder, rows: np.ndarray, parent: np.ndarray, sign: np
                       for v, c in columns.items() if stage1[i, c]]
             if sum(count << d for d, count in digits) > (1 << max_depth):
                 raise _Infeasible
-    return _cse_rows(builder, stage1, list(columns), max_depth)
+    return _cse_rows(builder, stage1, list(columns), max_depth, tie)
 
 
 # -- final adder trees ---------------------------------------------------------
@@ -448,11 +468,6 @@ def _sum_terms(builder: _Builder, terms: list):
 
 # -- the pair-pattern CSE ------------------------------------------------------
 
-def _tie(depth, width, overlap, a, b, d):
-    """Order among patterns of equal count (smaller first); works on arrays too."""
-    return -b, -a
-
-
 class _PairCse:
     """Lazy greedy extraction of the most frequent two-term pattern.
 
@@ -466,7 +481,8 @@ class _PairCse:
     """
 
     def __init__(self, matrix: np.ndarray, depths: list[int], magnitudes: list[int],
-                 max_depth: Optional[int]):
+                 max_depth: Optional[int], tie: str = "b"):
+        self.tie_b_first = tie == "b"
         self.n = n = matrix.shape[1]
         self.m = m = matrix.shape[0]
         planes = csd_planes(matrix) if matrix.size else np.zeros((m, n, 1), np.int8)
@@ -490,53 +506,47 @@ class _PairCse:
         self.occ: list[Optional[dict]] = [None] * n
         self.depth = list(depths)
         self.magnitude = list(magnitudes)
-        self.size = [1] * n
         self.nodes: list[AdderNode] = []
         self.heap: list = []
         self.same, self.opposite = self._count_input_pairs()
         self.input_threshold = math.inf  # input pairs counted >= this are in the heap
         self._push_input_self_pairs()
 
-    # priority of a pattern: (-count, kind, tie-break, tie-break, key)
-    def _entry(self, count, a, b, d, sign):
-        depth = max(self.depth[a], self.depth[b])
-        width = max(self.magnitude[a] << max(0, -d), self.magnitude[b] << max(0, d)).bit_length()
-        overlap = self.size[a] + self.size[b]
-        t1, t2 = _tie(depth, width, overlap, a, b, d)
-        return (-count, _PATTERN, t1, t2, a, b, d, sign)
+    # Queue entries are (-priority, key): priority = count << 42 | placeholder bit << 41 | tie,
+    # key a packed pattern or -1 - value for a placeholder.  Among equal counts a
+    # placeholder comes first (it may hide a pattern of that count), then the
+    # pattern with the newest operand b (or a, the other tie-break tried): growing
+    # the latest shared value further beats starting a fresh one (measured: about
+    # 2% fewer adders than oldest-first).
+    def _tie(self, a, b):
+        return (b << 20) | a if self.tie_b_first else (a << 20) | b
 
-    def _entries(self, counts, a, b, d, sign) -> list:
-        """_entry over arrays, sorted."""
-        depth = np.array(self.depth[:self.n], dtype=np.int64)
-        bits = np.array([mg.bit_length() for mg in self.magnitude[:self.n]], dtype=np.int64)
-        width = np.maximum(bits[a] + np.maximum(0, -d), bits[b] + np.maximum(0, d))
-        overlap = 2
-        t1, t2 = _tie(np.maximum(depth[a], depth[b]), width, overlap, a, b, d)
-        columns = [(-counts).tolist(), [_PATTERN] * len(counts),
-                   np.broadcast_to(t1, counts.shape).tolist(),
-                   np.broadcast_to(t2, counts.shape).tolist(),
-                   a.tolist(), b.tolist(), d.tolist(), sign.tolist()]
-        return list(zip(*columns))
+    def _entry(self, count, a, b, d, sign):
+        return (-((count << 42) | self._tie(a, b)), _pack(a, b, d, sign))
+
+    @staticmethod
+    def _placeholder(count, v):
+        return (-((count << 42) | (1 << 41)), -1 - v)
 
     def _best(self) -> int:
         """An upper bound on every pattern's count."""
-        top = -self.heap[0][0] if self.heap else 0
+        top = (-self.heap[0][0]) >> 42 if self.heap else 0
         return max(top, self.input_threshold - 1 if self.input_threshold > 2 else 0)
 
     def run(self) -> None:
         heap = self.heap
         while True:
-            best = -heap[0][0] if heap else 0
+            best = (-heap[0][0]) >> 42 if heap else 0
             if self.input_threshold > 2 and best < self.input_threshold:
                 self._materialize_input_pairs(best)
                 continue
             if best < 2:
                 break
-            entry = heapq.heappop(heap)
-            if entry[1] == _PLACEHOLDER:
-                self._expand(entry[4])
+            _, key = heapq.heappop(heap)
+            if key < 0:
+                self._expand(-1 - key)
                 continue
-            _, _, _, _, a, b, d, sign = entry
+            a, b, d, sign = _unpack(key)
             matches = None
             if b < self.n and a != b:
                 count = int((self.same if sign > 0 else self.opposite)[a, b, d + self.S - 1])
@@ -609,8 +619,9 @@ class _PairCse:
             parts.append((table[a, b, dd].astype(np.int64), a, b, dd - (S - 1),
                           np.full(len(a), sign)))
         counts, a, b, d, sign = (np.concatenate(c) for c in zip(*parts))
-        for entry in self._entries(counts, a, b, d, sign):
-            heapq.heappush(self.heap, entry)
+        priority = -((counts << 42) | self._tie(a, b))
+        self.heap.extend(zip(priority.tolist(), _pack(a, b, d, sign).tolist()))
+        heapq.heapify(self.heap)
         self.input_threshold = threshold
 
     def _input_correlation(self, rows, shifts, signs):
@@ -619,14 +630,16 @@ class _PairCse:
         Returns two (n, 2S-1) tables indexed [u, d + S - 1].
         """
         S, n = self.S, self.n
-        shifts = np.asarray(shifts)
-        signed = self.planes[:, rows, :] * np.asarray(signs, dtype=np.int8)[None, :, None]
-        u, k, s = np.nonzero(signed)
-        flat = u * (2 * S - 1) + (s - shifts[k] + (S - 1))
-        positive = signed[u, k, s] > 0
-        size = n * (2 * S - 1)
-        return (np.bincount(flat[positive], minlength=size).reshape(n, 2 * S - 1),
-                np.bincount(flat[~positive], minlength=size).reshape(n, 2 * S - 1))
+        k = len(rows)
+        gathered = self.planes[:, rows, :].reshape(n, k * S).astype(np.float32)
+        # scatter[(k, s), s - shift_k + S - 1] = sign_k
+        scatter = np.zeros((k * S, 2 * S - 1), dtype=np.float32)
+        cols = (np.arange(S)[None, :] - np.asarray(shifts)[:, None] + (S - 1)).ravel()
+        scatter[np.arange(k * S), cols] = np.repeat(np.asarray(signs, dtype=np.float32), S)
+        signed_sum = gathered @ scatter
+        total = np.abs(gathered) @ np.abs(scatter)
+        return (np.rint((total + signed_sum) / 2).astype(np.int32),
+                np.rint((total - signed_sum) / 2).astype(np.int32))
 
     def _expand(self, v: int) -> None:
         """Count the patterns of adder value v; queue those that may soon be best."""
@@ -649,10 +662,9 @@ class _PairCse:
                 u, col = np.nonzero(table >= 2)
                 keys.append(_pack(u, np.full(len(u), v), (S - 1) - col, np.full(len(u), sign)))
                 counts.append(table[u, col].astype(np.int64))
-        codes = [np.array(self.codes[r], dtype=np.int64) for r in rows]
-        lengths = np.array([len(c) for c in codes])
+        lengths = np.array([len(self.codes[r]) for r in rows])
         if lengths.sum():
-            code = np.concatenate(codes)
+            code = np.array(list(chain.from_iterable(self.codes[r] for r in rows)), dtype=np.int64)
             s_v = np.repeat(np.array(shifts, dtype=np.int64), lengths)
             g_v = np.repeat(np.array(signs, dtype=np.int64), lengths)
             w = code >> _SHIFT_BITS
@@ -673,12 +685,16 @@ class _PairCse:
         keys, counts = np.concatenate(keys), np.concatenate(counts)
         threshold = max(2, int(self._best() * _EXPAND_FRACTION))
         now = counts >= threshold
-        for key, c in zip(keys[now].tolist(), counts[now].tolist()):
-            heapq.heappush(self.heap, self._entry(c, *_unpack(key)))
+        keys_now = keys[now]
+        a_now = keys_now >> (1 + 10 + _VALUE_BITS)
+        b_now = (keys_now >> 11) & ((1 << _VALUE_BITS) - 1)
+        priority = -((counts[now] << 42) | self._tie(a_now, b_now))
+        for entry in zip(priority.tolist(), keys_now.tolist()):
+            heapq.heappush(self.heap, entry)
         later = counts[~now]
         deferred = int(later.max()) if later.size else 0
         if deferred >= 2:
-            heapq.heappush(self.heap, (-deferred, _PLACEHOLDER, 0, 0, v, 0, 0, 0))
+            heapq.heappush(self.heap, self._placeholder(deferred, v))
 
     # -- matching and substitution ------------------------------------------------
     def _kraft_ok(self, r: int, delta: int, pending: dict) -> bool:
@@ -805,7 +821,6 @@ class _PairCse:
         depth_v = max(self.depth[a], self.depth[b]) + 1
         self.depth.append(depth_v)
         self.magnitude.append((self.magnitude[a] << a_shift) + (self.magnitude[b] << b_shift))
-        self.size.append(self.size[a] + self.size[b])
         delta = (1 << depth_v) - (1 << self.depth[a]) - (1 << self.depth[b])
         self.occ.append({})
         rows = [mt[0] for mt in matches]
@@ -826,7 +841,7 @@ class _PairCse:
         for r, s_a, s_b, g_a in matches:
             self._add_term(v, r, min(s_a, s_b), g_a)
             self.kraft[r] += delta
-        heapq.heappush(self.heap, (-len(matches), _PLACEHOLDER, 0, 0, v, 0, 0, 0))
+        heapq.heappush(self.heap, self._placeholder(len(matches), v))
 
     def export(self, builder: _Builder, input_values: list[int]) -> list:
         """Add the extracted adders and each row's final tree to builder; output triples."""

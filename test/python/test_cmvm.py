@@ -1,0 +1,149 @@
+"""hardcore.cmvm: the adder graph computes W·x bit for bit, within the depth asked for."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hardcore import cmvm
+from hardcore.adder_graph import input_range
+
+SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+# weights as trained layers have them, and the awkward ones: 0, ±2^k, long digit runs
+_WEIGHT = st.one_of(
+    st.integers(-130, 130),
+    st.just(0),
+    st.builds(lambda k, s: s * (1 << k), st.integers(0, 12), st.sampled_from([1, -1])),
+    st.integers(-(1 << 20), 1 << 20),
+)
+
+
+@st.composite
+def matrices(draw, max_rows=7, max_cols=7):
+    """Integer matrices with zero rows/columns, duplicated, negated and scaled columns and rows."""
+    rows = draw(st.integers(1, max_rows))
+    cols = draw(st.integers(1, max_cols))
+    W = np.array(draw(st.lists(_WEIGHT, min_size=rows * cols, max_size=rows * cols)),
+                 dtype=np.int64).reshape(rows, cols)
+    for _ in range(draw(st.integers(0, 3))):
+        kind = draw(st.sampled_from(["zero_row", "zero_col", "dup_col", "neg_col", "dup_row", "scaled_row"]))
+        i, j = draw(st.integers(0, rows - 1)), draw(st.integers(0, rows - 1))
+        p, q = draw(st.integers(0, cols - 1)), draw(st.integers(0, cols - 1))
+        if kind == "zero_row":
+            W[i] = 0
+        elif kind == "zero_col":
+            W[:, p] = 0
+        elif kind == "dup_col":
+            W[:, p] = W[:, q]
+        elif kind == "neg_col":
+            W[:, p] = -W[:, q]
+        elif kind == "dup_row":
+            W[i] = W[j]
+        else:
+            W[i] = -4 * W[j]
+    return W
+
+
+def _extreme_inputs(n: int, bits, signed: bool, rng) -> np.ndarray:
+    """Columns of all-min, all-max, alternating extremes, and random values."""
+    widths = [bits] * n if isinstance(bits, int) else list(bits)
+    lows = np.array([input_range(b, signed)[0] for b in widths], dtype=object)
+    highs = np.array([input_range(b, signed)[1] for b in widths], dtype=object)
+    columns = [lows, highs, np.where(np.arange(n) % 2 == 0, lows, highs),
+               np.where(np.arange(n) % 2 == 1, lows, highs)]
+    for _ in range(4):
+        columns.append(np.array([int(rng.integers(lo, hi + 1)) for lo, hi in zip(lows, highs)], dtype=object))
+    return np.stack(columns, axis=1)
+
+
+def _check_exact(graph, W, bits, signed, seed=0):
+    assert np.array_equal(graph.matrix(), W.astype(object))
+    X = _extreme_inputs(W.shape[1], bits, signed, np.random.default_rng(seed))
+    assert np.array_equal(graph.evaluate(X), W.astype(object) @ X)
+
+
+@SETTINGS
+@given(W=matrices(), algorithm=st.sampled_from(cmvm.ALGORITHMS), bits=st.integers(1, 16),
+       signed=st.booleans())
+def test_graph_computes_w_x_exactly(W, algorithm, bits, signed):
+    graph = cmvm.solve(W, input_bits=bits, signed=signed, algorithm=algorithm)
+    _check_exact(graph, W, bits, signed)
+    assert graph.input_bits == (bits,) * W.shape[1]
+    assert graph.adder_bits == graph.adder_bits_at(bits, signed)
+
+
+@SETTINGS
+@given(W=matrices(), slack=st.integers(0, 2), algorithm=st.sampled_from(cmvm.ALGORITHMS))
+def test_depth_bound_is_honoured(W, slack, algorithm):
+    max_depth = cmvm.min_depth(W) + slack
+    graph = cmvm.solve(W, max_depth=max_depth, algorithm=algorithm)
+    assert graph.depth <= max_depth
+    _check_exact(graph, W, 8, True)
+
+
+@SETTINGS
+@given(W=matrices(max_rows=5, max_cols=5))
+def test_per_input_widths(W):
+    bits = [1 + (3 * j) % 12 for j in range(W.shape[1])]
+    graph = cmvm.solve(W, input_bits=bits, signed=False)
+    _check_exact(graph, W, bits, False)
+    assert graph.adder_bits == graph.adder_bits_at(bits, False)
+
+
+@SETTINGS
+@given(W=matrices())
+def test_sharing_never_costs_more_than_per_weight_digits(W):
+    digits = np.count_nonzero(cmvm.csd_planes(W), axis=(1, 2))
+    per_weight = cmvm.solve(W, algorithm="csd")
+    assert per_weight.adders == sum(max(int(k) - 1, 0) for k in digits)
+    assert cmvm.solve(W).adders <= per_weight.adders
+
+
+def test_min_depth_of_all_zero_and_single_digit_rows():
+    assert cmvm.min_depth(np.zeros((3, 4), dtype=int)) == 0
+    assert cmvm.min_depth(np.array([[1, 0], [0, -8]])) == 0
+    assert cmvm.min_depth(np.array([[3, 1]])) == 2  # 3 = 4 - 1, plus 1: three digits
+
+
+@pytest.mark.parametrize("algorithm", cmvm.ALGORITHMS)
+def test_zero_matrix_has_no_adders(algorithm):
+    graph = cmvm.solve(np.zeros((3, 5), dtype=int), algorithm=algorithm)
+    assert graph.adders == 0
+    assert graph.outputs == [None, None, None]
+    assert np.array_equal(graph.evaluate(np.ones((5, 2), dtype=int)), np.zeros((3, 2), dtype=object))
+
+
+def test_dense_trained_like_matrix_is_exact_and_shares():
+    rng = np.random.default_rng(7)
+    W = np.clip(np.rint(rng.normal(0, 42, size=(24, 40))), -128, 127).astype(np.int64)
+    shared = cmvm.solve(W)
+    per_weight = cmvm.solve(W, algorithm="csd")
+    _check_exact(shared, W, 8, True)
+    assert shared.adders < 0.65 * per_weight.adders
+    assert shared.adder_bits < per_weight.adder_bits
+    bounded = cmvm.solve(W, max_depth=cmvm.min_depth(W))
+    assert bounded.depth == cmvm.min_depth(W)
+    _check_exact(bounded, W, 8, True)
+
+
+def test_infeasible_depth_is_a_clear_error():
+    W = np.array([[1, 1, 1, 1, 1], [1, 0, 0, 0, 0]])
+    with pytest.raises(ValueError, match=r"^max_depth=2 is infeasible: row 0 has 5 canonical "
+                                         r"signed digits and needs adder depth >= 3$"):
+        cmvm.solve(W, max_depth=2)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"W": np.ones(3)}, r"^W must be a 2-D matrix, got shape \(3,\)$"),
+    ({"W": np.array([[0.5]])}, r"^W must hold integers$"),
+    ({"W": np.ones((2, 2), dtype=int), "input_bits": [8]}, r"^input_bits has 1 widths for 2 inputs$"),
+    ({"W": np.ones((2, 2), dtype=int), "algorithm": "rag-n"},
+     r"^unknown algorithm 'rag-n'; expected one of cse, csd$"),
+    ({"W": np.ones((2, 2), dtype=int), "max_depth": -1}, r"^max_depth must be >= 0, got -1$"),
+])
+def test_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        cmvm.solve(**kwargs)
