@@ -1,8 +1,10 @@
 """hardcore-fold-weights: integer layer ops to a scalar shift/add DAG with exact widths.
 
 Each dense layer's weight matrix becomes an adder graph (see
-`hardcore.adder_graph`): per-weight canonical signed digits
-(`algorithm=csd`), so zero weights vanish and ±2^k weights are wires.  The
+`hardcore.adder_graph`): by default (`algorithm=cse`) the CMVM solver of
+`hardcore.cmvm`, which shares subexpressions across the whole matrix; with
+`algorithm=csd` each weight's canonical signed digits on their own, the
+baseline.  Either way zero weights vanish and ±2^k weights are wires.  The
 graph's nodes become `hardcore.shl` + `hardcore.add`/`sub` ops; the bias is
 one constant added per output, with the requantization's rounding constant
 folded into it.  ReLU followed by requantization becomes one `hardcore.clamp`.
@@ -167,7 +169,7 @@ class _DagBuilder:
 @dataclasses.dataclass(frozen=True)
 class FoldWeightsPass(ModulePass):
     name = "hardcore-fold-weights"
-    algorithm: str = "csd"
+    algorithm: str = "cse"
     max_depth: int | None = None
 
     def validate(self) -> None:

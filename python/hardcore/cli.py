@@ -269,7 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     compile_parser.add_argument("--act-bits", type=int, default=8)
     compile_parser.add_argument("--calibration", help=".npy of float inputs (batch, *shape) for activation scales")
     compile_parser.add_argument("--state-dict", help="a torch.save'd state_dict to load into the model")
-    compile_parser.add_argument("--algorithm", default="csd", help="weight folding algorithm (default: csd)")
+    compile_parser.add_argument("--algorithm", default="cse", choices=["cse", "csd"],
+                                help="weight folding: cse (shared subexpressions, default) or csd (each weight on its own)")
     compile_parser.add_argument("--max-depth", type=int, help="maximum adder depth per layer")
     compile_parser.add_argument("--max-adder-depth", type=int,
                                 help="pipeline: registers every N adder levels, one inference per clock")

@@ -226,7 +226,7 @@ def _reproducer(stage_text: str, pipeline: str, error: HardcoreError) -> str:
 
 
 def compile(model, example_input, *, weight_bits: int = 8, act_bits: int = 8, calibration=None,
-            algorithm: str = "csd", max_depth: int | None = None, max_adder_depth: int | None = None,
+            algorithm: str = "cse", max_depth: int | None = None, max_adder_depth: int | None = None,
             clock_enable: bool = False, name: str | None = None,
             progress: Callable[[str], None] | None = None) -> Circuit:
     """Compile a PyTorch model (nn.Module or torch.export ExportedProgram) to a Circuit.

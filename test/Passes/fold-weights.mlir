@@ -1,4 +1,4 @@
-// RUN: hardcore-opt %s --split-input-file --pass-pipeline='builtin.module(hardcore-fold-weights)' | filecheck %s
+// RUN: hardcore-opt %s --split-input-file --pass-pipeline='builtin.module(hardcore-fold-weights{algorithm=csd})' | filecheck %s
 
 // A weight of 0 vanishes, 8 is a wire, 7 is (x << 3) - x; every result is
 // exactly as wide as its range: 8 * [-128, 127] needs 11 bits, 7 * the same
