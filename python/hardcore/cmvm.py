@@ -30,6 +30,10 @@ Two algorithms:
   graph for W^T with A adders gives one for W with A + (columns - rows)).
   See docs/cmvm.md.
 
+  The pair-pattern core runs in C (the extension hardcore._pair_cse, built
+  by ./setup.sh), a step-for-step port of `_PairCse` giving the same graphs;
+  HARDCORE_CMVM_CORE=python selects `_PairCse` itself, the reference.
+
 Rows that are equal up to sign and a power of two share one value (output
 shifts and signs are free).
 """
@@ -37,6 +41,7 @@ shifts and signs are free).
 from __future__ import annotations
 
 import heapq
+import importlib
 import math
 import os
 import sys
@@ -327,10 +332,85 @@ def _cse_rows(builder: _Builder, matrix: np.ndarray, input_values: list[int],
     """CSE of y = matrix · v[input_values] into builder; output triples per row."""
     canonical, row_of, scale = _canonical_rows(matrix)
     depths = [builder.depth[v] for v in input_values]
-    magnitudes = [builder.magnitude[v] for v in input_values]
-    solver = _PairCse(canonical, depths, magnitudes, max_depth, tie)
-    solver.run()
-    return _expand_rows(solver.export(builder, input_values), row_of, scale)
+    outputs = None
+    if _core() == "c":
+        if max_depth is None or max_depth <= _C_MAX_DEPTH:
+            outputs = _c_cse(builder, canonical, input_values, depths, max_depth, tie)
+        else:
+            outputs = _c_cse_deep(builder, canonical, input_values, depths, max_depth, tie)
+    if outputs is None:
+        magnitudes = [builder.magnitude[v] for v in input_values]
+        solver = _PairCse(canonical, depths, magnitudes, max_depth, tie)
+        solver.run()
+        outputs = solver.export(builder, input_values)
+    return _expand_rows(outputs, row_of, scale)
+
+
+# -- the C core ------------------------------------------------------------------
+
+# HARDCORE_CMVM_CORE selects the pair-pattern CSE core: "c" (default, the
+# extension hardcore._pair_cse) or "python" (_PairCse, the reference).
+_CORES = ("c", "python")
+# The C core's Kraft sums are int64: deeper bounds go through _c_cse_deep.
+_C_MAX_DEPTH = 60
+_MISSING_CORE = ("hardcore._pair_cse (the C core of the CMVM solver) is not built or cannot be "
+                 "loaded: re-run ./setup.sh to build it, or set HARDCORE_CMVM_CORE=python for the "
+                 "slow pure-Python core")
+
+
+def _core() -> str:
+    core = os.environ.get("HARDCORE_CMVM_CORE", "c").strip().lower() or "c"
+    if core not in _CORES:
+        raise ValueError(f"HARDCORE_CMVM_CORE={core!r}: expected one of {', '.join(_CORES)}")
+    return core
+
+
+def _c_module():
+    try:
+        return importlib.import_module("hardcore._pair_cse")
+    except ImportError as error:
+        raise ImportError(_MISSING_CORE, name="hardcore._pair_cse") from error
+
+
+def _c_cse(builder: _Builder, canonical: np.ndarray, input_values: list[int], depths: list[int],
+           max_depth: Optional[int], tie: str) -> list:
+    """_PairCse's CSE in C: its adders into builder, each row's rest summed; output triples."""
+    core = _c_module()
+    m, n = canonical.shape
+    planes = csd_planes(canonical) if canonical.size else np.zeros((m, n, 1), np.int8)
+    if planes.shape[2] >= 1 << (_SHIFT_BITS - 1):
+        raise ValueError("weights too wide for the CSE solver")
+    rows, columns, shifts = np.nonzero(planes)
+    terms = np.stack([rows, columns, shifts, planes[rows, columns, shifts]], axis=1).astype(np.int32)
+    result = core.solve(n, depths, m, np.ascontiguousarray(terms),
+                        -1 if max_depth is None else max_depth, tie == "b")
+    if result is None:
+        raise _Infeasible
+    nodes, rows_left = result
+    values = list(input_values)
+    for a, a_shift, b, b_shift, sign in nodes:
+        values.append(builder.add(values[a], a_shift, values[b], b_shift, sign))
+    depth = builder.depth
+    outputs = []
+    for row in rows_left:
+        outputs.append(_sum_terms(builder, [(depth[values[v]], s, values[v], g) for v, s, g in row]))
+    return outputs
+
+
+def _c_cse_deep(builder: _Builder, canonical: np.ndarray, input_values: list[int], depths: list[int],
+                max_depth: int, tie: str) -> Optional[list]:
+    """A bound beyond _C_MAX_DEPTH: solve unbounded, keep it if it meets the bound.
+
+    Otherwise None (the Python core then runs; it takes no 64-bit shortcuts).
+    """
+    trial = _Builder(builder.n_inputs, builder.magnitude[:builder.n_inputs])
+    trial.nodes, trial.depth, trial.magnitude = (list(builder.nodes), list(builder.depth),
+                                                 list(builder.magnitude))
+    outputs = _c_cse(trial, canonical, input_values, depths, None, tie)
+    if any(o is not None and trial.depth[o[0]] > max_depth for o in outputs):
+        return None
+    builder.nodes, builder.depth, builder.magnitude = trial.nodes, trial.depth, trial.magnitude
+    return outputs
 
 
 def _naf_weight(values: np.ndarray) -> np.ndarray:
@@ -478,6 +558,10 @@ class _PairCse:
     inputs are kept exact in dense tables, updated with numpy as digits are
     used up.  Adder values' terms live in per-row dicts and code lists; their
     patterns are counted when the value is expanded and recounted lazily.
+
+    The reference for the C core (_pair_cse.c), which follows it step for
+    step, down to the order occurrences are found in: change both together
+    (test_c_core_matches_python_core checks they give the same graphs).
     """
 
     def __init__(self, matrix: np.ndarray, depths: list[int], magnitudes: list[int],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -147,3 +149,71 @@ def test_infeasible_depth_is_a_clear_error():
 def test_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         cmvm.solve(**kwargs)
+
+
+# -- the C core (hardcore._pair_cse) against the Python reference (_PairCse) ------
+
+def _random_matrix(rng, rows, cols, bits):
+    top = (1 << (bits - 1)) - 1
+    W = rng.integers(-top - 1, top + 1, size=(rows, cols))
+    W[rng.random((rows, cols)) < 0.15] = 0
+    return W.astype(np.int64)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_c_core_matches_python_core(seed, monkeypatch):
+    """Both cores give exact graphs; the C core is a step-for-step port, so the same graph."""
+    rng = np.random.default_rng(seed)
+    shapes = [(12, 20), (20, 12), (5, 32), (32, 5), (16, 16), (9, 40)]
+    W = _random_matrix(rng, *shapes[seed], bits=(8, 4, 6)[seed % 3])
+    for max_depth in (None, cmvm.min_depth(W), cmvm.min_depth(W) + 1):
+        graphs = {}
+        for core in ("python", "c"):
+            monkeypatch.setenv("HARDCORE_CMVM_CORE", core)
+            graphs[core] = graph = cmvm.solve(W, max_depth=max_depth)
+            _check_exact(graph, W, 8, True, seed)
+            if max_depth is not None:
+                assert graph.depth <= max_depth
+        assert graphs["c"].nodes == graphs["python"].nodes
+        assert graphs["c"].outputs == graphs["python"].outputs
+
+
+def test_c_core_with_deep_bound(monkeypatch):
+    """Bounds beyond the C core's 64-bit Kraft sums run unbounded and are checked."""
+    W = _random_matrix(np.random.default_rng(3), 10, 14, 8)
+    monkeypatch.setenv("HARDCORE_CMVM_CORE", "c")
+    graph = cmvm.solve(W, max_depth=200)
+    _check_exact(graph, W, 8, True)
+    assert graph.adders == cmvm.solve(W).adders
+
+
+def test_missing_c_core_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("HARDCORE_CMVM_CORE", "c")
+    monkeypatch.setitem(sys.modules, "hardcore._pair_cse", None)  # import fails
+    with pytest.raises(ImportError, match=r"^hardcore\._pair_cse \(the C core of the CMVM solver\) "
+                                          r"is not built or cannot be loaded: re-run \./setup\.sh to "
+                                          r"build it, or set HARDCORE_CMVM_CORE=python for the slow "
+                                          r"pure-Python core$"):
+        cmvm.solve(np.array([[3, 5], [7, 1]]))
+    monkeypatch.setenv("HARDCORE_CMVM_CORE", "python")  # the reference needs no extension
+    _check_exact(cmvm.solve(np.array([[3, 5], [7, 1]])), np.array([[3, 5], [7, 1]]), 8, True)
+
+
+def test_unknown_core_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("HARDCORE_CMVM_CORE", "fortran")
+    with pytest.raises(ValueError, match=r"^HARDCORE_CMVM_CORE='fortran': expected one of c, python$"):
+        cmvm.solve(np.array([[3, 5], [7, 1]]))
+
+
+def test_c_core_rejects_bad_terms():
+    from hardcore import _pair_cse
+    twice = np.array([[0, 1, 2, 1], [0, 1, 2, -1]], dtype=np.int32)
+    with pytest.raises(ValueError, match=r"^term \(0, 1, 2\) given twice$"):
+        _pair_cse.solve(2, [0, 0], 1, twice, -1, True)
+    with pytest.raises(ValueError, match=r"^terms must be a C-contiguous int32 buffer of shape \(N, 4\)$"):
+        _pair_cse.solve(2, [0, 0], 1, twice.astype(np.int64), -1, True)
+    nodes, rows = _pair_cse.solve(1, [0], 2, np.array([[0, 0, 0, 1], [0, 0, 2, -1], [1, 0, 0, 1],
+                                                      [1, 0, 2, -1]], dtype=np.int32), -1, True)
+    assert nodes == [(0, 0, 0, 2, -1)]  # x - (x << 2), used in both rows
+    assert rows == [[(1, 0, 1)], [(1, 0, 1)]]
+    assert _pair_cse.solve(1, [3], 1, np.array([[0, 0, 0, 1]], dtype=np.int32), 2, True) is None
