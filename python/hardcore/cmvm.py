@@ -64,6 +64,13 @@ DIFFERENCE_GAIN = 0.98
 SMALL_NONZEROS = 1024
 TRANSPOSE_NONZEROS = 20000
 
+# Restarts on shuffled matrices (see _best_plan): as many as RESTART_BUDGET
+# nonzero weights allow, at most MAX_RESTARTS, of the RESTART_PLANS best plans.
+RESTART_BUDGET = 16384
+MAX_RESTARTS = 16
+RESTART_PLANS = 2
+RESTART_SEED = 20261125
+
 # Weights beyond this magnitude would overflow the int64 digit recoding.
 _MAX_WEIGHT = 1 << 62
 # An expansion materializes the patterns whose count is at least this
@@ -103,13 +110,18 @@ def min_depth(W) -> int:
 
 
 def solve(W, input_bits: Union[int, Sequence[int]] = 8, signed: bool = True,
-          max_depth: Optional[int] = None, algorithm: str = "cse") -> AdderGraph:
+          max_depth: Optional[int] = None, algorithm: str = "cse",
+          restarts: Optional[int] = None) -> AdderGraph:
     """An adder graph computing y = W·x exactly, for x of the given widths.
 
     W: integer matrix (m×n).  input_bits: the width of every input, or one
     width per input.  max_depth: the most adders on any input-to-output path
-    (None: unbounded).  The returned graph carries `input_bits` and `signed`,
-    so `graph.adder_bits` is its cost at those widths.
+    (None: unbounded).  restarts: how many times the best plans are run
+    again on the matrix with its rows and columns shuffled (seeded, so the
+    result is deterministic); each run breaks the greedy's ties differently
+    and the best graph is kept.  None: as many as the size allows (see
+    RESTART_BUDGET), 0: none.  The returned graph carries `input_bits` and
+    `signed`, so `graph.adder_bits` is its cost at those widths.
     """
     W = _as_int_matrix(W)
     m, n = W.shape
@@ -121,6 +133,8 @@ def solve(W, input_bits: Union[int, Sequence[int]] = 8, signed: bool = True,
             raise ValueError(f"input_bits has {len(bits)} widths for {n} inputs")
     if any(b < 1 for b in bits):
         raise ValueError("input widths must be at least 1 bit")
+    if restarts is not None and (not isinstance(restarts, (int, np.integer)) or restarts < 0):
+        raise ValueError(f"restarts must be a whole number >= 0, got {restarts!r}")
     if algorithm not in ALGORITHMS:
         raise ValueError(f"unknown algorithm {algorithm!r}; expected one of {', '.join(ALGORITHMS)}")
     if max_depth is not None:
@@ -134,7 +148,7 @@ def solve(W, input_bits: Union[int, Sequence[int]] = 8, signed: bool = True,
         outputs = _sum_rows(builder, csd_planes(W).transpose(1, 0, 2), [dict() for _ in range(m)],
                             list(range(n)))
     else:
-        builder, outputs = _best_plan(W, magnitudes, max_depth)
+        builder, outputs = _best_plan(W, magnitudes, max_depth, restarts)
     return AdderGraph(n_inputs=n, nodes=builder.nodes, outputs=outputs,
                       input_bits=bits, signed=bool(signed))
 
@@ -162,10 +176,17 @@ class _Builder:
         return sum(m.bit_length() + 1 for m in self.magnitude[self.n_inputs:])
 
 
-def _best_plan(W: np.ndarray, magnitudes: list[int], max_depth: Optional[int]):
-    """Try every plan; keep the one with fewest adders (then narrowest)."""
-    n = W.shape[1]
-    best = None
+def _best_plan(W: np.ndarray, magnitudes: list[int], max_depth: Optional[int],
+               restarts: Optional[int] = None):
+    """Try every plan, then rerun the best ones on shuffled matrices; keep the fewest adders.
+
+    Score: (adders, adder width sum).  A shuffle permutes W's rows and
+    columns, which changes every tie the greedy breaks by value number and
+    the difference trees' ties, not the problem: the graph found for the
+    shuffled matrix is relabeled back to W's inputs and rows.
+    """
+    m, n = W.shape
+    results = []  # (score, label, builder, outputs)
     for label, plan in _plans(W, transposed=True):
         builder = _Builder(n, magnitudes)
         try:
@@ -175,9 +196,54 @@ def _best_plan(W: np.ndarray, magnitudes: list[int], max_depth: Optional[int]):
         score = (len(builder.nodes), builder.width_sum())
         if _DEBUG:
             print("cmvm plan", label, score, file=sys.stderr, flush=True)
-        if best is None or score < best[0]:
-            best = (score, builder, outputs)
-    return best[1], best[2]
+        results.append((score, label, builder, outputs))
+    best = min(results, key=lambda r: r[0])
+    nonzeros = int(np.count_nonzero(W))
+    if restarts is None:
+        restarts = min(MAX_RESTARTS, RESTART_BUDGET // max(nonzeros, 1))
+    if restarts and nonzeros > 1:
+        # the two best plan kinds, each on the same shuffles
+        labels = []
+        for _, label, _, _ in sorted(results, key=lambda r: r[0]):
+            if label not in labels:
+                labels.append(label)
+        labels = labels[:RESTART_PLANS]
+        rng = np.random.default_rng(RESTART_SEED)
+        for _ in range(restarts):
+            rows, columns = rng.permutation(m), rng.permutation(n)
+            shuffled = W[rows][:, columns]
+            plans = dict(_plans(shuffled, transposed=True))
+            for label in labels:
+                plan = plans.get(label)
+                if plan is None:
+                    continue
+                inner = _Builder(n, [magnitudes[j] for j in columns])
+                try:
+                    inner_outputs = plan(inner, max_depth)
+                except _Infeasible:
+                    continue
+                score = (len(inner.nodes), inner.width_sum())
+                if _DEBUG:
+                    print("cmvm restart", label, score, file=sys.stderr, flush=True)
+                if score < best[0]:
+                    builder = _Builder(n, magnitudes)
+                    outputs = _relabel_into(builder, inner, inner_outputs, columns, rows)
+                    best = (score, label, builder, outputs)
+    return best[2], best[3]
+
+
+def _relabel_into(builder: _Builder, inner: _Builder, inner_outputs: list,
+                  columns: np.ndarray, rows: np.ndarray) -> list:
+    """Copy a graph of W[rows][:, columns] into builder as a graph of W."""
+    n = inner.n_inputs
+    values = [int(j) for j in columns]
+    for node in inner.nodes:
+        values.append(builder.add(values[node.a], node.a_shift, values[node.b], node.b_shift, node.sign))
+    outputs: list = [None] * len(inner_outputs)
+    for i, out in zip(rows.tolist(), inner_outputs):
+        outputs[i] = None if out is None else (values[out[0]], out[1], out[2])
+    assert len(values) == n + len(inner.nodes)
+    return outputs
 
 
 def _plans(W: np.ndarray, transposed: bool):
@@ -195,10 +261,15 @@ def _plans(W: np.ndarray, transposed: bool):
     canonical, row_of, scale = _canonical_rows(W)
     if canonical.shape[0] >= 3:
         direct_digits = int(_naf_weight(canonical).sum())
+        trees = set()
         for max_path in DIFFERENCE_PATHS:
             parent, sign, path, digits = _difference_tree(canonical, max_path)
             if digits > DIFFERENCE_GAIN * direct_digits:
                 break  # looser bounds only save a little more
+            tree = parent.tobytes() + sign.tobytes()
+            if tree in trees:
+                break  # a looser bound found the same tree
+            trees.add(tree)
             for tie in ties:
                 def plan(builder, max_depth, parent=parent, sign=sign, path=path, tie=tie):
                     outputs = _two_stage(builder, canonical, parent, sign, path, max_depth, tie)

@@ -145,10 +145,27 @@ def test_infeasible_depth_is_a_clear_error():
     ({"W": np.ones((2, 2), dtype=int), "algorithm": "rag-n"},
      r"^unknown algorithm 'rag-n'; expected one of cse, csd$"),
     ({"W": np.ones((2, 2), dtype=int), "max_depth": -1}, r"^max_depth must be >= 0, got -1$"),
+    ({"W": np.ones((2, 2), dtype=int), "restarts": -2}, r"^restarts must be a whole number >= 0, got -2$"),
 ])
 def test_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         cmvm.solve(**kwargs)
+
+
+def test_restarts_relabel_exactly_and_never_cost_adders():
+    """Restarts solve shuffled copies of W; the graph kept must still compute W itself."""
+    rng = np.random.default_rng(7)
+    W = rng.integers(129, 256, size=(12, 12)).astype(np.int64)
+    W[3] = 0
+    W[:, 5] = -W[:, 2]
+    plain = cmvm.solve(W, restarts=0)
+    for max_depth in (None, cmvm.min_depth(W) + 1):
+        graph = cmvm.solve(W, restarts=6, max_depth=max_depth)
+        assert np.array_equal(graph.matrix().astype(object), W.astype(object))
+        assert max_depth is None or graph.depth <= max_depth
+    assert cmvm.solve(W, restarts=6).adders <= plain.adders
+    X = _extreme_inputs(12, 8, True, rng)
+    assert np.array_equal(cmvm.solve(W, restarts=6).evaluate(X), W.astype(object) @ X)
 
 
 # -- the C core (hardcore._pair_cse) against the Python reference (_PairCse) ------
