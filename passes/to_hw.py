@@ -16,6 +16,7 @@ that parses it there.  In a torch-mlir PassManager this pass cannot run;
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import re
 
 import numpy as np
@@ -180,17 +181,14 @@ def lower_function(function, module_name: str | None = None, hierarchy: bool = T
     widths: dict = {block.arguments[0]: in_bits}
     modules = []
     constants = {op.results[0]: op for op in ops[:-1] if op.operation.name == "hardcore.constant"}
-    emitted: set = set()
-    for op in ops[:-1]:  # in program order, so every value is defined before its first use
-        layer = layer_of[op]
-        if layer < 0:
-            _lower_into(top, op, names, widths, context)
-        elif layer not in emitted:
-            emitted.add(layer)
-            module = _layer_module(f"{module_name}_layer{layer}", layer, ops, layer_of, constants,
+    for unit in _emission_order(ops[:-1], layer_of, function):
+        if isinstance(unit, int):
+            module = _layer_module(f"{module_name}_layer{unit}", unit, ops, layer_of, constants,
                                    pack, names, widths, top, context)
             if module:
                 modules.append(module)
+        else:
+            _lower_into(top, unit, names, widths, context)
     output = _pack(top, pack, names, widths, out_elem)
     if latency == 0:
         header = f"hw.module @{module_name}(in %x : i{in_bits}, out y : i{y_bits}) {{"
@@ -204,6 +202,50 @@ def lower_function(function, module_name: str | None = None, hierarchy: bool = T
     header = (f"hw.module @{module_name}(in %clk : !seq.clock, in %rst : i1, in %in_valid : i1, "
               f"in %x : i{in_bits}{ce_port}, out out_valid : i1, out y : i{y_bits}) {{")
     return "\n".join(modules + [header] + top.lines + [f"    hw.output {valid}, {output} : i1, i{y_bits}", "}"])
+
+
+def _emission_order(ops, layer_of: dict, function) -> list:
+    """Top-level ops and layers (as their index) in an order where each comes after what it uses.
+
+    A layer is emitted as one unit (its instance), so it must come after
+    every top-level value it reads, such as an input delayed by pipeline
+    registers, even when some of its ops stand before those in program
+    order.  Among the units ready at once, program order decides.
+    """
+    unit_of, first = {}, {}
+    for index, op in enumerate(ops):
+        unit = layer_of[op] if layer_of[op] >= 0 else op
+        unit_of[op.results[0]] = unit
+        first.setdefault(unit, index)
+    needs: dict = {unit: set() for unit in first}
+    for op in ops:
+        unit = layer_of[op] if layer_of[op] >= 0 else op
+        for value in op.operands:
+            source = unit_of.get(value)
+            if source is not None and source is not unit and source != unit:
+                needs[unit].add(source)
+    users: dict = {unit: [] for unit in first}
+    for unit, sources in needs.items():
+        for source in sources:
+            users[source].append(unit)
+    waiting = {unit: len(sources) for unit, sources in needs.items()}
+    ready = [(first[unit], id(unit)) for unit, count in waiting.items() if count == 0]
+    by_key = {(first[unit], id(unit)): unit for unit in first}
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        unit = by_key[heapq.heappop(ready)]
+        order.append(unit)
+        for user in users[unit]:
+            waiting[user] -= 1
+            if waiting[user] == 0:
+                heapq.heappush(ready, (first[user], id(user)))
+    if len(order) < len(first):
+        stuck = sorted((u for u, count in waiting.items() if count), key=first.get)
+        names = ", ".join(f"layer {u}" if isinstance(u, int) else f"'{u.operation.name}'" for u in stuck[:4])
+        raise LoweringError(function, f"hardcore-to-hw: layers and top-level ops depend on each other "
+                                      f"in a cycle ({names}): cannot keep one module per layer")
+    return order
 
 
 def _lower_into(hw: _HwText, op, names: dict, widths: dict, context: _Context) -> None:

@@ -47,3 +47,26 @@ func.func @requant_relu(%arg0: tensor<1xi12>) -> tensor<1xi8> {
   %3 = "hardcore.pack"(%2) : (i8) -> tensor<1xi8>
   return %3 : tensor<1xi8>
 }
+
+// -----
+
+// A layer reads an input that pipeline registers delay at the top level, and
+// the register stands after the layer's first op in program order (the
+// shared-subexpression folding orders ops so).  The layer's instance goes
+// after the register all the same.
+// CHECK-LABEL: hw.module @late_input_register_layer0(in %clk : !seq.clock, in %i0 : i8, in %i1 : i8, in %i2 : i8, out o0 : i10)
+// CHECK-LABEL: hw.module @late_input_register(
+// CHECK: %[[X1:.+]] = comb.extract %x from 8 : (i16) -> i8
+// CHECK: %[[R:.+]] = seq.compreg %[[X1]], %clk : i8
+// CHECK: hw.instance "layer0" @late_input_register_layer0(clk: %clk: !seq.clock, i0: %{{.+}}: i8, i1: %[[X1]]: i8, i2: %[[R]]: i8)
+func.func @late_input_register(%arg0: tensor<2xi8>) -> tensor<1xi10> attributes {hardcore.input_frac_bits = 0 : i64, hardcore.output_frac_bits = 0 : i64, hardcore.latency = 2 : i64, hardcore.clock_enable = false} {
+  %0 = "hardcore.extract"(%arg0) {index = 0 : i64} : (tensor<2xi8>) -> i8
+  %1 = "hardcore.extract"(%arg0) {index = 1 : i64} : (tensor<2xi8>) -> i8
+  %2 = "hardcore.add"(%0, %1) : (i8, i8) -> i9 loc("layer0")
+  %3 = "hardcore.reg"(%2) : (i9) -> i9 loc("layer0")
+  %4 = "hardcore.reg"(%1) : (i8) -> i8
+  %5 = "hardcore.add"(%3, %4) : (i9, i8) -> i10 loc("layer0")
+  %6 = "hardcore.reg"(%5) : (i10) -> i10 loc("layer0")
+  %7 = "hardcore.pack"(%6) : (i10) -> tensor<1xi10>
+  return %7 : tensor<1xi10>
+}
