@@ -17,7 +17,8 @@ with a time limit.  hardcore then runs with `max_depth` set to the depth of
 the better competitor's graph (fewest adders), so it is compared at equal or
 smaller depth.  Either competitor missing is said so in the table.
 
-da4ml/alkaid are optional, benchmark-only dependencies: `pip install da4ml alkaid`.
+da4ml/alkaid are optional, benchmark-only dependencies, pinned in pyproject.toml:
+`.venv/bin/pip install -e '.[bench]'`.
 """
 
 from __future__ import annotations
