@@ -234,3 +234,13 @@ def test_c_core_rejects_bad_terms():
     assert nodes == [(0, 0, 0, 2, -1)]  # x - (x << 2), used in both rows
     assert rows == [[(1, 0, 1)], [(1, 0, 1)]]
     assert _pair_cse.solve(1, [3], 1, np.array([[0, 0, 0, 1]], dtype=np.int32), 2, True) is None
+
+
+def test_solver_is_reachable_from_the_package():
+    """`import hardcore` is enough for hardcore.cmvm.solve (the README's entry point)."""
+    import hardcore
+
+    graph = hardcore.cmvm.solve(np.array([[3, 3, 0], [1, 1, 4]]), input_bits=8, signed=True)
+    assert (graph.adders, graph.depth) == (3, 2)
+    X = np.array([[1, -128], [2, 127], [3, -1]], dtype=object)
+    assert graph.evaluate(X).tolist() == [[9, -3], [15, -5]]
