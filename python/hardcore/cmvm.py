@@ -188,15 +188,9 @@ def _best_plan(W: np.ndarray, magnitudes: list[int], max_depth: Optional[int],
     m, n = W.shape
     results = []  # (score, label, builder, outputs)
     for label, plan in _plans(W, transposed=True):
-        builder = _Builder(n, magnitudes)
-        try:
-            outputs = plan(builder, max_depth)
-        except _Infeasible:
-            continue
-        score = (len(builder.nodes), builder.width_sum())
-        if _DEBUG:
-            print("cmvm plan", label, score, file=sys.stderr, flush=True)
-        results.append((score, label, builder, outputs))
+        run = _run_plan(plan, _Builder(n, magnitudes), max_depth, "plan " + label)
+        if run is not None:
+            results.append((run[0], label, run[1], run[2]))
     best = min(results, key=lambda r: r[0])
     nonzeros = int(np.count_nonzero(W))
     if restarts is None:
@@ -217,19 +211,28 @@ def _best_plan(W: np.ndarray, magnitudes: list[int], max_depth: Optional[int],
                 plan = plans.get(label)
                 if plan is None:
                     continue
-                inner = _Builder(n, [magnitudes[j] for j in columns])
-                try:
-                    inner_outputs = plan(inner, max_depth)
-                except _Infeasible:
+                run = _run_plan(plan, _Builder(n, [magnitudes[j] for j in columns]), max_depth,
+                                "restart " + label)
+                if run is None:
                     continue
-                score = (len(inner.nodes), inner.width_sum())
-                if _DEBUG:
-                    print("cmvm restart", label, score, file=sys.stderr, flush=True)
+                score, inner, inner_outputs = run
                 if score < best[0]:
                     builder = _Builder(n, magnitudes)
                     outputs = _relabel_into(builder, inner, inner_outputs, columns, rows)
                     best = (score, label, builder, outputs)
     return best[2], best[3]
+
+
+def _run_plan(plan, builder: _Builder, max_depth: Optional[int], label: str):
+    """(score, builder, outputs) of one plan, None if it cannot meet the depth bound."""
+    try:
+        outputs = plan(builder, max_depth)
+    except _Infeasible:
+        return None
+    score = (len(builder.nodes), builder.width_sum())
+    if _DEBUG:
+        print("cmvm", label, score, file=sys.stderr, flush=True)
+    return score, builder, outputs
 
 
 def _relabel_into(builder: _Builder, inner: _Builder, inner_outputs: list,
