@@ -206,20 +206,21 @@ def _best_plan(W: np.ndarray, magnitudes: list[int], max_depth: Optional[int],
         for _ in range(restarts):
             rows, columns = rng.permutation(m), rng.permutation(n)
             shuffled = W[rows][:, columns]
-            plans = dict(_plans(shuffled, transposed=True))
-            for label in labels:
-                plan = plans.get(label)
-                if plan is None:
+            # the plans are generated lazily: stop at the last label wanted
+            wanted = set(labels)
+            for label, plan in _plans(shuffled, transposed=True):
+                if label not in wanted:
                     continue
+                wanted.discard(label)
                 run = _run_plan(plan, _Builder(n, [magnitudes[j] for j in columns]), max_depth,
                                 "restart " + label)
-                if run is None:
-                    continue
-                score, inner, inner_outputs = run
-                if score < best[0]:
+                if run is not None and run[0] < best[0]:
+                    score, inner, inner_outputs = run
                     builder = _Builder(n, magnitudes)
                     outputs = _relabel_into(builder, inner, inner_outputs, columns, rows)
                     best = (score, label, builder, outputs)
+                if not wanted:
+                    break
     return best[2], best[3]
 
 
