@@ -222,24 +222,25 @@ def _emission_order(ops, layer_of: dict, function) -> list:
         unit = layer_of[op] if layer_of[op] >= 0 else op
         for value in op.operands:
             source = unit_of.get(value)
-            if source is not None and source is not unit and source != unit:
+            if source is not None and source != unit:
                 needs[unit].add(source)
     users: dict = {unit: [] for unit in first}
     for unit, sources in needs.items():
         for source in sources:
             users[source].append(unit)
     waiting = {unit: len(sources) for unit, sources in needs.items()}
-    ready = [(first[unit], id(unit)) for unit, count in waiting.items() if count == 0]
-    by_key = {(first[unit], id(unit)): unit for unit in first}
+    # a unit is known by the index of its first op: unique, and program order
+    unit_at = {index: unit for unit, index in first.items()}
+    ready = [first[unit] for unit, count in waiting.items() if count == 0]
     heapq.heapify(ready)
     order = []
     while ready:
-        unit = by_key[heapq.heappop(ready)]
+        unit = unit_at[heapq.heappop(ready)]
         order.append(unit)
         for user in users[unit]:
             waiting[user] -= 1
             if waiting[user] == 0:
-                heapq.heappush(ready, (first[user], id(user)))
+                heapq.heappush(ready, first[user])
     if len(order) < len(first):
         stuck = sorted((u for u, count in waiting.items() if count), key=first.get)
         names = ", ".join(f"layer {u}" if isinstance(u, int) else f"'{u.operation.name}'" for u in stuck[:4])

@@ -239,14 +239,12 @@ def _run_plan(plan, builder: _Builder, max_depth: Optional[int], label: str):
 def _relabel_into(builder: _Builder, inner: _Builder, inner_outputs: list,
                   columns: np.ndarray, rows: np.ndarray) -> list:
     """Copy a graph of W[rows][:, columns] into builder as a graph of W."""
-    n = inner.n_inputs
     values = [int(j) for j in columns]
     for node in inner.nodes:
         values.append(builder.add(values[node.a], node.a_shift, values[node.b], node.b_shift, node.sign))
     outputs: list = [None] * len(inner_outputs)
     for i, out in zip(rows.tolist(), inner_outputs):
         outputs[i] = None if out is None else (values[out[0]], out[1], out[2])
-    assert len(values) == n + len(inner.nodes)
     return outputs
 
 
