@@ -47,7 +47,7 @@ fi
 # 2. The package and its pinned dependencies (pyproject.toml is the one source of versions),
 #    and the C extension hardcore._pair_cse: re-installed when either changes.
 stamp=.venv/.hardcore-installed
-wanted=$(cat pyproject.toml python/hardcore/_pair_cse.c | sha256sum | cut -d' ' -f1)
+wanted=$(cat pyproject.toml python/hardcore/_pair_cse.[ch] python/hardcore/_cmvm_plans.c | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ] ||
    ! .venv/bin/python -c 'import hardcore._pair_cse' 2>/dev/null; then
   say "installing hardcore and its pinned dependencies (torch is large: about a minute)"

@@ -23,10 +23,8 @@
  * Nothing depends on pointer values or hash seeds: the result is a function
  * of the input alone.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
+#include "_pair_cse.h"
 
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -1046,6 +1044,88 @@ static int setup(Solver *P, const int32_t *terms, Py_ssize_t n_terms, const int3
     return rc ? -1 : 0;
 }
 
+/* -- the core's entry point (for _cmvm_plans.c and py_solve) ---------------------------------- */
+
+void cse_result_free(CseResult *result)
+{
+    free(result->nodes);
+    free(result->left);
+    free(result->row_start);
+    memset(result, 0, sizeof *result);
+}
+
+int pair_cse_solve(int n_values, const int32_t *depths, int n_rows, const int32_t *terms, int64_t n_terms,
+                   int max_depth, int tie_b_first, CseResult *out)
+{
+    memset(out, 0, sizeof *out);
+    int S = 1;
+    for (int64_t i = 0; i < n_terms; i++)
+        if (terms[4 * i + 2] + 1 > S)
+            S = terms[4 * i + 2] + 1;
+    if ((int64_t)n_rows * S >= ((int64_t)1 << (63 - COUNT_SHIFT)))
+        return CSE_TOO_MANY_ROWS; /* a pattern occurs at most once per (row, shift): counts stay below this */
+    Solver P;
+    memset(&P, 0, sizeof P);
+    P.n = n_values;
+    P.m = n_rows;
+    P.S = S;
+    P.W = 2 * S - 1;
+    P.max_depth = max_depth;
+    P.bounded = max_depth >= 0;
+    P.budget = P.bounded ? (int64_t)1 << max_depth : 0;
+    P.tie_b_first = tie_b_first;
+    P.uniform = 1;
+    for (int i = 1; i < n_values; i++)
+        if (depths[i] != depths[0])
+            P.uniform = 0;
+    P.input_threshold = NO_THRESHOLD;
+    int rc = setup(&P, terms, (Py_ssize_t)n_terms, depths);
+    if (rc == 0)
+        rc = run(&P);
+    if (rc == 1)
+        rc = CSE_INFEASIBLE;
+    else if (rc == -1)
+        rc = CSE_NO_MEMORY;
+    else if (rc == -2)
+        rc = CSE_TOO_MANY_VALUES;
+    else if (rc)
+        rc = CSE_INTERNAL;
+    if (rc) {
+        solver_free(&P);
+        return rc;
+    }
+    int64_t n_left = 0;
+    for (int r = 0; r < P.m; r++)
+        n_left += (int64_t)(P.row_in[r].n + P.row_nd[r].n);
+    out->nodes = malloc(((size_t)P.n_nodes + 1) * sizeof(CseNode));
+    out->left = malloc(((size_t)n_left + 1) * sizeof(CseTerm));
+    out->row_start = malloc(((size_t)P.m + 1) * sizeof(int64_t));
+    if (!out->nodes || !out->left || !out->row_start) {
+        cse_result_free(out);
+        solver_free(&P);
+        return CSE_NO_MEMORY;
+    }
+    out->n_nodes = P.n_nodes;
+    for (int64_t k = 0; k < P.n_nodes; k++) {
+        CseNode node = {P.nd_a[k], P.nd_ash[k], P.nd_b[k], P.nd_bsh[k], P.nd_sign[k]};
+        out->nodes[k] = node;
+    }
+    int64_t i = 0;
+    for (int r = 0; r < P.m; r++) {
+        out->row_start[r] = i;
+        const RowList *lists[2] = {&P.row_in[r], &P.row_nd[r]};
+        for (int l = 0; l < 2; l++)
+            for (size_t j = 0; j < lists[l]->n; j++) {
+                int32_t t = lists[l]->t[j];
+                CseTerm term = {P.t_value[t], P.t_shift[t], P.t_sign[t]};
+                out->left[i++] = term;
+            }
+    }
+    out->row_start[P.m] = i;
+    solver_free(&P);
+    return 0;
+}
+
 /* -- Python interface ------------------------------------------------------------------------- */
 
 static int buffer_is_int32(const Py_buffer *view)
@@ -1133,8 +1213,8 @@ static PyObject *py_solve(PyObject *self, PyObject *args)
         return NULL;
     }
     PyObject *result = NULL;
-    Solver P;
-    memset(&P, 0, sizeof P);
+    CseResult R;
+    memset(&R, 0, sizeof R);
     if (!buffer_is_int32(&view) || view.len % 16) {
         PyErr_SetString(PyExc_ValueError, "terms must be a C-contiguous int32 buffer of shape (N, 4)");
         goto done;
@@ -1145,7 +1225,6 @@ static PyObject *py_solve(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "too many terms");
         goto done;
     }
-    int S = 1;
     for (Py_ssize_t i = 0; i < n_terms; i++) {
         const int32_t *x = terms + 4 * i;
         if (x[0] < 0 || x[0] >= n_rows || x[1] < 0 || x[1] >= n_values || x[2] < 0 ||
@@ -1154,30 +1233,14 @@ static PyObject *py_solve(PyObject *self, PyObject *args)
                          x[3]);
             goto done;
         }
-        if (x[2] + 1 > S)
-            S = x[2] + 1;
     }
-    if ((int64_t)n_rows * S >= ((int64_t)1 << (63 - COUNT_SHIFT))) {
-        /* a pattern occurs at most once per (row, shift): counts stay below this */
-        PyErr_SetString(PyExc_ValueError, "too many rows for the CSE solver");
-        goto done;
-    }
-    P.n = (int)n_values;
-    P.m = (int)n_rows;
-    P.S = S;
-    P.W = 2 * S - 1;
-    P.max_depth = max_depth;
-    P.bounded = max_depth >= 0;
-    P.budget = P.bounded ? (int64_t)1 << max_depth : 0;
-    P.tie_b_first = tie_b_first;
-    P.uniform = 1;
-    for (Py_ssize_t i = 1; i < n_values; i++)
-        if (depths[i] != depths[0])
-            P.uniform = 0;
-    P.input_threshold = NO_THRESHOLD;
     /* each (row, value, shift) once */
     {
-        size_t planes = (size_t)P.n * (size_t)P.m * (size_t)S;
+        int S = 1;
+        for (Py_ssize_t i = 0; i < n_terms; i++)
+            if (terms[4 * i + 2] + 1 > S)
+                S = terms[4 * i + 2] + 1;
+        size_t planes = (size_t)n_values * (size_t)n_rows * (size_t)S;
         uint8_t *seen = calloc(planes ? planes : 1, 1);
         if (!seen) {
             PyErr_NoMemory();
@@ -1185,7 +1248,7 @@ static PyObject *py_solve(PyObject *self, PyObject *args)
         }
         for (Py_ssize_t i = 0; i < n_terms; i++) {
             const int32_t *x = terms + 4 * i;
-            size_t at = plane_at(&P, x[1], x[0], x[2]);
+            size_t at = ((size_t)x[1] * (size_t)n_rows + (size_t)x[0]) * (size_t)S + (size_t)x[2];
             if (seen[at]) {
                 free(seen);
                 PyErr_Format(PyExc_ValueError, "term (%d, %d, %d) given twice", x[0], x[1], x[2]);
@@ -1198,31 +1261,32 @@ static PyObject *py_solve(PyObject *self, PyObject *args)
 
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = setup(&P, terms, n_terms, depths);
-    if (rc == 0)
-        rc = run(&P);
+    rc = pair_cse_solve((int)n_values, depths, (int)n_rows, terms, n_terms, max_depth, tie_b_first, &R);
     Py_END_ALLOW_THREADS
-    if (rc == 1) {
+    switch (rc) {
+    case 0:
+        break;
+    case CSE_INFEASIBLE:
         result = Py_NewRef(Py_None);
         goto done;
-    }
-    if (rc == -1) {
+    case CSE_NO_MEMORY:
         PyErr_NoMemory();
         goto done;
-    }
-    if (rc == -2) {
+    case CSE_TOO_MANY_VALUES:
         PyErr_Format(PyExc_ValueError, "the CSE needs more than %lld values", (long long)MAX_VALUES);
         goto done;
-    }
-    if (rc) {
+    case CSE_TOO_MANY_ROWS:
+        PyErr_SetString(PyExc_ValueError, "too many rows for the CSE solver");
+        goto done;
+    default:
         PyErr_SetString(PyExc_RuntimeError, "_pair_cse: internal error (occurrences out of row order)");
         goto done;
     }
 
     /* many small tuples: no garbage collection passes while they are made */
     int gc_was_enabled = PyGC_Disable();
-    PyObject *nodes = PyList_New((Py_ssize_t)P.n_nodes);
-    PyObject *rows = PyList_New(P.m);
+    PyObject *nodes = PyList_New((Py_ssize_t)R.n_nodes);
+    PyObject *rows = PyList_New(n_rows);
     if (!nodes || !rows) {
         Py_XDECREF(nodes);
         Py_XDECREF(rows);
@@ -1230,27 +1294,24 @@ static PyObject *py_solve(PyObject *self, PyObject *args)
             PyGC_Enable();
         goto done;
     }
-    for (int64_t k = 0; k < P.n_nodes; k++) {
-        PyObject *node = Py_BuildValue("(iiiii)", P.nd_a[k], P.nd_ash[k], P.nd_b[k], P.nd_bsh[k], P.nd_sign[k]);
+    for (int64_t k = 0; k < R.n_nodes; k++) {
+        const CseNode *x = &R.nodes[k];
+        PyObject *node = Py_BuildValue("(iiiii)", x->a, x->a_shift, x->b, x->b_shift, x->sign);
         if (!node)
             goto fail;
         PyList_SET_ITEM(nodes, (Py_ssize_t)k, node);
     }
-    for (int r = 0; r < P.m; r++) {
-        const RowList *lists[2] = {&P.row_in[r], &P.row_nd[r]};
-        PyObject *row = PyList_New((Py_ssize_t)(lists[0]->n + lists[1]->n));
+    for (Py_ssize_t r = 0; r < n_rows; r++) {
+        PyObject *row = PyList_New((Py_ssize_t)(R.row_start[r + 1] - R.row_start[r]));
         if (!row)
             goto fail;
         PyList_SET_ITEM(rows, r, row);
-        Py_ssize_t i = 0;
-        for (int l = 0; l < 2; l++)
-            for (size_t j = 0; j < lists[l]->n; j++) {
-                int32_t t = lists[l]->t[j];
-                PyObject *term = Py_BuildValue("(iii)", P.t_value[t], P.t_shift[t], P.t_sign[t]);
-                if (!term)
-                    goto fail;
-                PyList_SET_ITEM(row, i++, term);
-            }
+        for (int64_t i = R.row_start[r]; i < R.row_start[r + 1]; i++) {
+            PyObject *term = Py_BuildValue("(iii)", R.left[i].value, R.left[i].shift, R.left[i].sign);
+            if (!term)
+                goto fail;
+            PyList_SET_ITEM(row, (Py_ssize_t)(i - R.row_start[r]), term);
+        }
     }
     result = PyTuple_Pack(2, nodes, rows);
 fail:
@@ -1259,7 +1320,7 @@ fail:
     if (gc_was_enabled)
         PyGC_Enable();
 done:
-    solver_free(&P);
+    cse_result_free(&R);
     PyBuffer_Release(&view);
     free(depths);
     return result;
@@ -1267,6 +1328,7 @@ done:
 
 static PyMethodDef methods[] = {
     {"solve", py_solve, METH_VARARGS, solve_doc},
+    {"plans", py_plans, METH_VARARGS, plans_doc},
     {NULL, NULL, 0, NULL},
 };
 

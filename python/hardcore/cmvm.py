@@ -30,9 +30,10 @@ Two algorithms:
   graph for W^T with A adders gives one for W with A + (columns - rows)).
   See docs/cmvm.md.
 
-  The pair-pattern core runs in C (the extension hardcore._pair_cse, built
-  by ./setup.sh), a step-for-step port of `_PairCse` giving the same graphs;
-  HARDCORE_CMVM_CORE=python selects `_PairCse` itself, the reference.
+  The plans and the pair-pattern core run in C (the extension
+  hardcore._pair_cse, built by ./setup.sh: _cmvm_plans.c and _pair_cse.c), a
+  step-for-step port of `_plans` and `_PairCse` giving the same graphs;
+  HARDCORE_CMVM_CORE=python selects the Python code itself, the reference.
 
 Rows that are equal up to sign and a power of two share one value (output
 shifts and signs are free).
@@ -147,10 +148,11 @@ def solve(W, input_bits: Union[int, Sequence[int]] = 8, signed: bool = True,
         builder = _Builder(n, magnitudes)
         outputs = _sum_rows(builder, csd_planes(W).transpose(1, 0, 2), [dict() for _ in range(m)],
                             list(range(n)))
+        nodes = builder.nodes
     else:
-        builder, outputs = _best_plan(W, magnitudes, max_depth, restarts)
-    return AdderGraph(n_inputs=n, nodes=builder.nodes, outputs=outputs,
-                      input_bits=bits, signed=bool(signed))
+        best_nodes, outputs = _best_plan(W, magnitudes, max_depth, restarts)
+        nodes = [AdderNode(*node) for node in best_nodes]
+    return AdderGraph(n_inputs=n, nodes=nodes, outputs=outputs, input_bits=bits, signed=bool(signed))
 
 
 class _Infeasible(Exception):
@@ -184,87 +186,122 @@ def _best_plan(W: np.ndarray, magnitudes: list[int], max_depth: Optional[int],
     columns, which changes every tie the greedy breaks by value number and
     the difference trees' ties, not the problem: the graph found for the
     shuffled matrix is relabeled back to W's inputs and rows.
+    Returns (nodes as (a, a_shift, b, b_shift, sign) tuples, output triples).
     """
     m, n = W.shape
-    results = []  # (score, label, builder, outputs)
-    for label, plan in _plans(W, transposed=True):
-        run = _run_plan(plan, _Builder(n, magnitudes), max_depth, "plan " + label)
-        if run is not None:
-            results.append((run[0], label, run[1], run[2]))
-    best = min(results, key=lambda r: r[0])
+    scores, best = _run_plans(W, magnitudes, max_depth, None, None)
     nonzeros = int(np.count_nonzero(W))
     if restarts is None:
         restarts = min(MAX_RESTARTS, RESTART_BUDGET // max(nonzeros, 1))
     if restarts and nonzeros > 1:
-        # the two best plan kinds, each on the same shuffles
-        labels = []
-        for _, label, _, _ in sorted(results, key=lambda r: r[0]):
-            if label not in labels:
-                labels.append(label)
-        labels = labels[:RESTART_PLANS]
+        # the best plan kinds, each on the same shuffles
+        codes: list[int] = []
+        for code, _ in sorted(scores, key=lambda r: r[1]):
+            if code not in codes:
+                codes.append(code)
+        codes = codes[:RESTART_PLANS]
         rng = np.random.default_rng(RESTART_SEED)
         for _ in range(restarts):
             rows, columns = rng.permutation(m), rng.permutation(n)
-            shuffled = W[rows][:, columns]
-            # the plans are generated lazily: stop at the last label wanted
-            wanted = set(labels)
-            for label, plan in _plans(shuffled, transposed=True):
-                if label not in wanted:
-                    continue
-                wanted.discard(label)
-                run = _run_plan(plan, _Builder(n, [magnitudes[j] for j in columns]), max_depth,
-                                "restart " + label)
-                if run is not None and run[0] < best[0]:
-                    score, inner, inner_outputs = run
-                    builder = _Builder(n, magnitudes)
-                    outputs = _relabel_into(builder, inner, inner_outputs, columns, rows)
-                    best = (score, label, builder, outputs)
-                if not wanted:
-                    break
-    return best[2], best[3]
+            shuffled = np.ascontiguousarray(W[rows][:, columns])
+            _, found = _run_plans(shuffled, [magnitudes[j] for j in columns], max_depth, codes, best[0])
+            if found is not None:
+                best = (found[0],) + _relabel(found[1], found[2], columns, rows, n)
+    return best[1], best[2]
 
 
-def _run_plan(plan, builder: _Builder, max_depth: Optional[int], label: str):
-    """(score, builder, outputs) of one plan, None if it cannot meet the depth bound."""
-    try:
-        outputs = plan(builder, max_depth)
-    except _Infeasible:
-        return None
-    score = (len(builder.nodes), builder.width_sum())
-    if _DEBUG:
-        print("cmvm", label, score, file=sys.stderr, flush=True)
-    return score, builder, outputs
+def _run_plans(W: np.ndarray, magnitudes: list[int], max_depth: Optional[int],
+               wanted: Optional[list[int]], bound: Optional[tuple]):
+    """Run the plans (all, or the codes wanted) on W.
+
+    Returns (scores, best): (code, (adders, width sum)) per feasible plan in
+    the order run, and (score, nodes, outputs) of the first best plan if it
+    scores below bound (None: no bound), else None.  In C when the core is C
+    and the figures fit its types, else in Python (the reference).
+    """
+    if _core() == "c" and (max_depth is None or max_depth <= _C_MAX_DEPTH) \
+            and int(np.abs(W).max()) < _C_MAX_WEIGHT and max(magnitudes) < _C_MAX_MAGNITUDE:
+        config = (SMALL_NONZEROS, TRANSPOSE_NONZEROS, DIFFERENCE_GAIN, DIFFERENCE_PATHS)
+        c_bound = bound if bound is not None else (1 << 62, 0)
+        result = _c_module().plans(np.ascontiguousarray(W, dtype=np.int64), magnitudes,
+                                   -1 if max_depth is None else max_depth, wanted, c_bound, config)
+        if result is not None:
+            scores, best = result
+            scores = [(code, (adders, width)) for code, adders, width in scores]
+            if _DEBUG:
+                for code, score in scores:
+                    print("cmvm", _plan_label(code), score, file=sys.stderr, flush=True)
+            if best is not None:
+                code, nodes, outputs = best
+                best = (dict(scores)[code], nodes, outputs)
+            return scores, best
+    scores, best = [], None
+    for code, plan in _plans(W, transposed=True, wanted=wanted):
+        builder = _Builder(W.shape[1], magnitudes)
+        try:
+            outputs = plan(builder, max_depth)
+        except _Infeasible:
+            continue
+        score = (len(builder.nodes), builder.width_sum())
+        if _DEBUG:
+            print("cmvm", _plan_label(code), score, file=sys.stderr, flush=True)
+        scores.append((code, score))
+        if (best is None or score < best[0]) and (bound is None or score < bound):
+            best = (score, [(x.a, x.a_shift, x.b, x.b_shift, x.sign) for x in builder.nodes], outputs)
+    return scores, best
 
 
-def _relabel_into(builder: _Builder, inner: _Builder, inner_outputs: list,
-                  columns: np.ndarray, rows: np.ndarray) -> list:
-    """Copy a graph of W[rows][:, columns] into builder as a graph of W."""
-    values = [int(j) for j in columns]
-    for node in inner.nodes:
-        values.append(builder.add(values[node.a], node.a_shift, values[node.b], node.b_shift, node.sign))
-    outputs: list = [None] * len(inner_outputs)
-    for i, out in zip(rows.tolist(), inner_outputs):
-        outputs[i] = None if out is None else (values[out[0]], out[1], out[2])
-    return outputs
+def _relabel(nodes: list, outputs: list, columns: np.ndarray, rows: np.ndarray, n: int):
+    """A graph of W[rows][:, columns] as a graph of W: (nodes, outputs)."""
+    columns = columns.tolist()
+
+    def value(v):
+        return columns[v] if v < n else v
+
+    relabeled = [(value(a), a_shift, value(b), b_shift, sign) for a, a_shift, b, b_shift, sign in nodes]
+    placed: list = [None] * len(outputs)
+    for i, out in zip(rows.tolist(), outputs):
+        placed[i] = None if out is None else (value(out[0]), out[1], out[2])
+    return relabeled, placed
 
 
-def _plans(W: np.ndarray, transposed: bool):
-    """Candidate constructions: (label, function (builder, max_depth) -> outputs).
+# Plan codes (the C plans use the same): + _TRANSPOSED for W^T, kind * 10
+# (0 direct, k: the difference tree of DIFFERENCE_PATHS[k - 1]), + tie (0 b, 1 a).
+_TRANSPOSED = 100
+_TIES = ("b", "a")
+
+
+def _plan_label(code: int) -> str:
+    transposed, kind, tie = code >= _TRANSPOSED, code % _TRANSPOSED // 10, code % 10
+    what = "direct" if kind == 0 else f"rows-differences path<={DIFFERENCE_PATHS[kind - 1]}"
+    return ("transposed " if transposed else "") + f"{what} tie={_TIES[tie]}"
+
+
+def _plans(W: np.ndarray, transposed: bool, wanted: Optional[list[int]] = None):
+    """Candidate constructions: (code, function (builder, max_depth) -> outputs).
 
     Small problems try more: both tie-breaks, and the transposed problem.
     Row-difference plans are tried when the difference tree promises to save
-    digits at all.
+    digits at all.  wanted: only these codes (None: all).
     """
+    offset = 0 if transposed else _TRANSPOSED
+
+    def want(low, high):
+        return wanted is None or any(low <= code < high for code in wanted)
+
     nonzeros = int(np.count_nonzero(W))
-    ties = ("b", "a") if nonzeros <= SMALL_NONZEROS else ("b",)
-    for tie in ties:
-        yield f"direct tie={tie}", (lambda builder, max_depth, tie=tie:
-                                    _cse_rows(builder, W, list(range(W.shape[1])), max_depth, tie))
+    ties = _TIES if nonzeros <= SMALL_NONZEROS else _TIES[:1]
+    for t, tie in enumerate(ties):
+        if want(offset + t, offset + t + 1):
+            yield offset + t, (lambda builder, max_depth, tie=tie:
+                               _cse_rows(builder, W, list(range(W.shape[1])), max_depth, tie))
     canonical, row_of, scale = _canonical_rows(W)
     if canonical.shape[0] >= 3:
         direct_digits = int(_naf_weight(canonical).sum())
         trees = set()
-        for max_path in DIFFERENCE_PATHS:
+        for k, max_path in enumerate(DIFFERENCE_PATHS, start=1):
+            if not want(offset + 10 * k, offset + _TRANSPOSED):
+                break  # nothing wanted from here on
             parent, sign, path, digits = _difference_tree(canonical, max_path)
             if digits > DIFFERENCE_GAIN * direct_digits:
                 break  # looser bounds only save a little more
@@ -272,20 +309,23 @@ def _plans(W: np.ndarray, transposed: bool):
             if tree in trees:
                 break  # a looser bound found the same tree
             trees.add(tree)
-            for tie in ties:
+            for t, tie in enumerate(ties):
+                if not want(offset + 10 * k + t, offset + 10 * k + t + 1):
+                    continue
+
                 def plan(builder, max_depth, parent=parent, sign=sign, path=path, tie=tie):
                     outputs = _two_stage(builder, canonical, parent, sign, path, max_depth, tie)
                     return _expand_rows(outputs, row_of, scale)
-                yield f"rows-differences path<={path.max()} tie={tie}", plan
+                yield offset + 10 * k + t, plan
             if path.max() < max_path:
                 break  # a looser bound gives the same tree
-    if transposed and nonzeros <= TRANSPOSE_NONZEROS:
-        for label, plan in _plans(W.T, transposed=False):
+    if transposed and nonzeros <= TRANSPOSE_NONZEROS and want(_TRANSPOSED, 2 * _TRANSPOSED):
+        for code, plan in _plans(np.ascontiguousarray(W.T), transposed=False, wanted=wanted):
             def transposed_plan(builder, max_depth, plan=plan):
                 inner = _Builder(W.shape[0], [1 << 7] * W.shape[0])
                 inner_outputs = plan(inner, max_depth)
                 return _transpose_into(builder, inner, inner_outputs, max_depth)
-            yield "transposed " + label, transposed_plan
+            yield code, transposed_plan
 
 
 def _transpose_into(builder: _Builder, inner: _Builder, inner_outputs: list,
@@ -426,6 +466,10 @@ def _cse_rows(builder: _Builder, matrix: np.ndarray, input_values: list[int],
 _CORES = ("c", "python")
 # The C core's Kraft sums are int64: deeper bounds go through _c_cse_deep.
 _C_MAX_DEPTH = 60
+# The C plans keep weights' differences and digit sums in int64 and
+# magnitude bounds in 128 bits: beyond these the Python plans run.
+_C_MAX_WEIGHT = 1 << 60
+_C_MAX_MAGNITUDE = 1 << 63
 _MISSING_CORE = ("hardcore._pair_cse (the C core of the CMVM solver) is not built or cannot be "
                  "loaded: re-run ./setup.sh to build it, or set HARDCORE_CMVM_CORE=python for the "
                  "slow pure-Python core")

@@ -168,7 +168,7 @@ def test_restarts_relabel_exactly_and_never_cost_adders():
     assert np.array_equal(cmvm.solve(W, restarts=6).evaluate(X), W.astype(object) @ X)
 
 
-# -- the C core (hardcore._pair_cse) against the Python reference (_PairCse) ------
+# -- the C core and plans (hardcore._pair_cse) against the Python reference -----
 
 def _random_matrix(rng, rows, cols, bits):
     top = (1 << (bits - 1)) - 1
@@ -179,7 +179,7 @@ def _random_matrix(rng, rows, cols, bits):
 
 @pytest.mark.parametrize("seed", range(6))
 def test_c_core_matches_python_core(seed, monkeypatch):
-    """Both cores give exact graphs; the C core is a step-for-step port, so the same graph."""
+    """Both give exact graphs; the C core and plans are a step-for-step port, so the same graph."""
     rng = np.random.default_rng(seed)
     shapes = [(12, 20), (20, 12), (5, 32), (32, 5), (16, 16), (9, 40)]
     W = _random_matrix(rng, *shapes[seed], bits=(8, 4, 6)[seed % 3])
@@ -193,6 +193,35 @@ def test_c_core_matches_python_core(seed, monkeypatch):
                 assert graph.depth <= max_depth
         assert graphs["c"].nodes == graphs["python"].nodes
         assert graphs["c"].outputs == graphs["python"].outputs
+
+
+def test_c_plans_fall_back_beyond_their_types(monkeypatch):
+    """Weights of 2**60 and more outgrow the C plans' int64 sums: the Python plans run (exact)."""
+    W = np.array([[1 << 61, 3, 5], [7, (1 << 60) + 1, 1], [2, 9, 11], [-(1 << 60) - 3, 4, 6]])
+    graphs = {}
+    for core in ("python", "c"):
+        monkeypatch.setenv("HARDCORE_CMVM_CORE", core)
+        graphs[core] = graph = cmvm.solve(W, restarts=2)
+        _check_exact(graph, W, 8, True)
+    assert graphs["c"].nodes == graphs["python"].nodes
+
+
+def test_c_plans_reject_bad_arguments():
+    from hardcore import _pair_cse
+    config = (cmvm.SMALL_NONZEROS, cmvm.TRANSPOSE_NONZEROS, cmvm.DIFFERENCE_GAIN, cmvm.DIFFERENCE_PATHS)
+    with pytest.raises(ValueError, match=r"^W must be a non-empty C-contiguous 2-D int64 array$"):
+        _pair_cse.plans(np.ones((2, 2), np.int32), [128, 128], -1, None, (1 << 62, 0), config)
+    with pytest.raises(ValueError, match=r"^magnitudes must have one entry per column of W$"):
+        _pair_cse.plans(np.ones((2, 2), np.int64), [128], -1, None, (1 << 62, 0), config)
+    with pytest.raises(ValueError, match=r"^max_depth must be -1 \(none\) or 0\.\.60, got 61$"):
+        _pair_cse.plans(np.ones((2, 2), np.int64), [128, 128], 61, None, (1 << 62, 0), config)
+    scores, best = _pair_cse.plans(np.array([[3, 5], [7, 1]], np.int64), [128, 128], -1, None,
+                                   (1 << 62, 0), config)
+    assert [code for code, _, _ in scores] == [0, 1, 100, 101]  # direct and transposed, both ties
+    assert best[0] == 0 and len(best[1]) == scores[0][1]  # the first of the best, with its adders
+    # a bound the best cannot beat: scores, but no graph
+    assert _pair_cse.plans(np.array([[3, 5], [7, 1]], np.int64), [128, 128], -1, None,
+                           (0, 0), config)[1] is None
 
 
 def test_c_core_with_deep_bound(monkeypatch):
