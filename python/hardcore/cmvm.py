@@ -65,11 +65,15 @@ DIFFERENCE_GAIN = 0.98
 SMALL_NONZEROS = 1024
 TRANSPOSE_NONZEROS = 20000
 
-# Restarts on shuffled matrices (see _best_plan): as many as RESTART_BUDGET
-# nonzero weights allow, at most MAX_RESTARTS, of the RESTART_PLANS best plans.
-RESTART_BUDGET = 16384
-MAX_RESTARTS = 16
-RESTART_PLANS = 2
+# Restarts on shuffled matrices (see _best_plan) of the RESTART_PLANS best
+# plans: one per RESTART_NONZEROS nonzero weights, at most MAX_RESTARTS, and
+# at most RESTART_BUDGET // nonzeros.  A restart costs about 3 us per nonzero
+# weight, so tiny matrices get few (a fixed count would dominate their solve
+# time) and large ones few again (they hold most of the total time).
+RESTART_NONZEROS = 6
+MAX_RESTARTS = 64
+RESTART_BUDGET = 1 << 18
+RESTART_PLANS = 1
 RESTART_SEED = 20261125
 
 # Weights beyond this magnitude would overflow the int64 digit recoding.
@@ -192,7 +196,7 @@ def _best_plan(W: np.ndarray, magnitudes: list[int], max_depth: Optional[int],
     scores, best = _run_plans(W, magnitudes, max_depth, None, None)
     nonzeros = int(np.count_nonzero(W))
     if restarts is None:
-        restarts = min(MAX_RESTARTS, RESTART_BUDGET // max(nonzeros, 1))
+        restarts = min(MAX_RESTARTS, nonzeros // RESTART_NONZEROS, RESTART_BUDGET // max(nonzeros, 1))
     if restarts and nonzeros > 1:
         # the best plan kinds, each on the same shuffles
         codes: list[int] = []
