@@ -223,7 +223,7 @@ def _run_plans(W: np.ndarray, magnitudes: list[int], max_depth: Optional[int],
     scores below bound (None: no bound), else None.  In C when the core is C
     and the figures fit its types, else in Python (the reference).
     """
-    if _core() == "c" and (max_depth is None or max_depth <= _C_MAX_DEPTH) \
+    if _core() == "c" and W.size and (max_depth is None or max_depth <= _C_MAX_DEPTH) \
             and int(np.abs(W).max()) < _C_MAX_WEIGHT and max(magnitudes) < _C_MAX_MAGNITUDE:
         config = (SMALL_NONZEROS, TRANSPOSE_NONZEROS, DIFFERENCE_GAIN, DIFFERENCE_PATHS)
         c_bound = bound if bound is not None else (1 << 62, 0)

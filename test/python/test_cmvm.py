@@ -118,6 +118,14 @@ def test_zero_matrix_has_no_adders(algorithm):
     assert np.array_equal(graph.evaluate(np.ones((5, 2), dtype=int)), np.zeros((3, 2), dtype=object))
 
 
+@pytest.mark.parametrize("algorithm", cmvm.ALGORITHMS)
+@pytest.mark.parametrize("shape", [(0, 3), (3, 0), (0, 0)])
+def test_empty_matrix_has_no_adders(algorithm, shape):
+    graph = cmvm.solve(np.zeros(shape, dtype=int), algorithm=algorithm)
+    assert graph.adders == 0
+    assert graph.outputs == [None] * shape[0]
+
+
 def test_dense_trained_like_matrix_is_exact_and_shares():
     rng = np.random.default_rng(7)
     W = np.clip(np.rint(rng.normal(0, 42, size=(24, 40))), -128, 127).astype(np.int64)
