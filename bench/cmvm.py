@@ -3,6 +3,7 @@
     python bench/cmvm.py                  # every case, one table
     python bench/cmvm.py --cases mlp rand16x64_int8
     python bench/cmvm.py --scaling        # hardcore alone on N×N int8, N = 64..512
+    python bench/cmvm.py --scaling --max-depth 12   # the same at a fixed depth budget
 
 Every solver's result is turned into a `hardcore.adder_graph.AdderGraph`
 and checked against W bit for bit (the matrix it computes must equal W), and
@@ -372,21 +373,23 @@ def benchmark(selected: list[str], timeout: float, cache_path: Optional[Path],
     return 0
 
 
-def _scaling_child(size: int) -> None:
+def _scaling_child(size: int, max_depth: Optional[int]) -> None:
     W = trained_like(size, size, 8, seed=size)
     start = time.perf_counter()
-    graph = cmvm.solve(W)
+    graph = cmvm.solve(W, max_depth=max_depth)
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"size": size, "nnz": int(np.count_nonzero(W)), "adders": graph.adders,
                       "depth": graph.depth, "seconds": seconds, "peak_mb": peak}))
 
 
-def scaling() -> int:
+def scaling(max_depth: Optional[int]) -> int:
+    print(f"max_depth: {max_depth if max_depth is not None else 'none'}")
     print("| N×N int8 | nonzero weights | adders | depth | solve time | s per 1k nonzeros | peak RSS |")
     print("|---|---|---|---|---|---|---|", flush=True)
     for size in SCALING_SIZES:
-        out = subprocess.run([sys.executable, __file__, "--scaling-child", str(size)],
+        depth_args = [] if max_depth is None else ["--max-depth", str(max_depth)]
+        out = subprocess.run([sys.executable, __file__, "--scaling-child", str(size)] + depth_args,
                              capture_output=True, text=True, check=True).stdout
         r = json.loads(out.strip().splitlines()[-1])
         print(f"| {size}×{size} | {r['nnz']} | {r['adders']} | {r['depth']} | {r['seconds']:.2f} s | "
@@ -404,13 +407,14 @@ def main(argv=None) -> int:
     parser.add_argument("--competitors-only", action="store_true",
                         help="only run da4ml/alkaid (to fill --cache)")
     parser.add_argument("--scaling", action="store_true", help="hardcore's time and memory for N = 64..512")
+    parser.add_argument("--max-depth", type=int, help="the depth budget of the --scaling runs (default: none)")
     parser.add_argument("--scaling-child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.scaling_child:
-        _scaling_child(args.scaling_child)
+        _scaling_child(args.scaling_child, args.max_depth)
         return 0
     if args.scaling:
-        return scaling()
+        return scaling(args.max_depth)
     return benchmark(args.cases, args.timeout, args.cache, args.competitors_only)
 
 
