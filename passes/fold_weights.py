@@ -16,8 +16,8 @@ independent), interval arithmetic for the rest.
 The function's signature becomes integer: the input is the quantized tensor
 (its `frac_bits` in the function attribute `hardcore.input_frac_bits`), the
 result the integer output (`hardcore.output_frac_bits`).  Per-layer figures
-(weights, nonzero weights, adders, adder bits, adder depth) go to the
-function attribute `hardcore.layers`.
+(weights, nonzero weights, adders, adder bits, adder depth, and the layer's
+`hardcore.kind` when it has one) go to the function attribute `hardcore.layers`.
 """
 
 from __future__ import annotations
@@ -303,6 +303,8 @@ class FoldWeightsPass(ModulePass):
             "adders": builder.adders - adders_before,
             "adder_bits": builder.adder_bits - bits_before, "adder_depth": depth,
         }
+        if "hardcore.kind" in op.attributes:  # set by hardcore-import: "linear 16->64", "conv2d ..."
+            stats["kind"] = ir.StringAttr(op.attributes["hardcore.kind"]).value
         return result, stats
 
     def _relu(self, builder: _DagBuilder, op, source: list[_Lin]):

@@ -1,21 +1,38 @@
 """hardcore-import: torch dialect (torch-mlir's FX importer output) to hardcore layer ops.
 
 Takes the value-semantics torch dialect that `torch_mlir.fx.export_and_import`
-produces with `aten.linear` kept legal, because it keeps one op per layer and
-carries the weights as literals (linalg-on-tensors would have to be
-pattern-matched back into layers).  The batch dimension, which must be 1, is
-dropped: hardcore functions describe one sample.
+produces with `aten.linear` and `aten.batch_norm` kept legal, because it keeps
+one op per layer and carries the weights as literals (linalg-on-tensors would
+have to be pattern-matched back into layers).  The batch dimension, which must
+be 1, is dropped: hardcore functions describe one sample.
 
-Lowered: aten.linear (with or without bias), aten.relu, and the shape-only ops
-aten.view / aten.reshape / aten.flatten.using_ints.  Left alone: torch
-constants and list constructions, which only feed those ops.  Any other op is
-an error at its location, and every unsupported op is reported, not just the
-first.
+Lowered, one function per op (`_LOWERINGS`):
+- aten.linear (with or without bias): a `hardcore.dense`.
+- aten.convolution (not transposed; any stride, padding, dilation and groups;
+  1-D, 2-D or more spatial dimensions): one `hardcore.dense` over the
+  flattened input whose weight is the unrolled (Toeplitz) matrix, one row per
+  output element and one column per input element, zero where the kernel does
+  not reach.  `hardcore.reshape`s around it keep the model's shapes.
+- aten.batch_norm in eval mode (running statistics): folded into the weight and
+  bias of the linear or convolution it follows when it is that layer's only
+  user; otherwise a diagonal `hardcore.dense` (a per-channel scale and shift).
+- aten.dropout with train=false: removed (the identity).
+- aten.relu: a `hardcore.relu`, applied before the reshapes this pass makes, so
+  that a dense layer and its ReLU stay adjacent for hardcore-quantize.
+- the shape-only ops aten.view / aten.reshape / aten.flatten.using_ints: a
+  `hardcore.reshape`, or nothing when the shape is already right.
+
+Each dense op carries a discardable `hardcore.kind` string, e.g. "conv2d 1->8
+3x3 padding 1, 8x8->8x8 positions (dense 512x64)", that hardcore-quantize and
+hardcore-fold-weights pass on to the per-layer figures (`hardcore.layers`).  Left alone: torch constants and list constructions, which
+only feed those ops.  Any other op is an error at its location, and every
+unsupported op is reported, not just the first.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 
 import numpy as np
@@ -24,7 +41,7 @@ from torch_mlir import ir
 from hardcore.irutil import body_ops, create_op, dense_attr, functions, replace_function, tensor_type
 from hardcore.pass_base import ModulePass, PassFailed
 
-__all__ = ["ImportPass"]
+__all__ = ["ImportPass", "unrolled_convolution"]
 
 # Ops that only produce operands (constants, lists) for the lowered ops.
 _OPERAND_PRODUCERS = frozenset({
@@ -35,6 +52,7 @@ _OPERAND_PRODUCERS = frozenset({
 _SHAPE_OPS = frozenset({"torch.aten.view", "torch.aten.reshape", "torch.aten.flatten.using_ints"})
 _DTYPES = {"f32": np.float32, "f64": np.float64, "f16": np.float16}
 _RESOURCE_NAME = re.compile(r"dense_resource<([^>]+)>")
+_KIND = "hardcore.kind"
 
 
 def _vtensor_shape(value_type: ir.Type) -> tuple[list[int], str] | None:
@@ -57,6 +75,291 @@ def _resource_blobs(module: ir.Operation) -> dict[str, bytes]:
     return blobs
 
 
+def _dims(values) -> str:
+    return "x".join(str(v) for v in values)
+
+
+def unrolled_convolution(weight: np.ndarray, in_shape, stride, padding, dilation,
+                         groups: int) -> tuple[np.ndarray, list[int]]:
+    """A convolution as the matrix of a dense layer on the flattened (row-major) tensors.
+
+    `weight` is torch's (out_channels, in_channels / groups, *kernel) and
+    `in_shape` the input's (in_channels, *positions).  Returns the matrix, of
+    shape (out_channels · out positions, in_channels · in positions), and the
+    output positions.  Entry [o·P_out + q, c·P_in + p] is the weight that input
+    element (c, p) gets in output element (o, q), zero where the kernel does
+    not reach (and outside the group).
+    """
+    out_channels, group_in, *kernel = weight.shape
+    channels, *positions = in_shape
+    spatial = len(kernel)
+    if len(positions) != spatial:
+        raise ValueError(f"a {spatial}-D convolution needs an input of {spatial + 1} dimensions "
+                         f"per sample, got {list(in_shape)}")
+    if groups < 1 or out_channels % groups or channels != group_in * groups:
+        raise ValueError(f"convolution weight {list(weight.shape)} with groups={groups} does not fit "
+                         f"{channels} input channels")
+    stride, padding, dilation = (np.array(v, dtype=np.int64) for v in (stride, padding, dilation))
+    if np.any(stride < 1) or np.any(dilation < 1) or np.any(padding < 0):
+        raise ValueError(f"convolution stride {stride.tolist()} and dilation {dilation.tolist()} must be "
+                         f"positive, padding {padding.tolist()} not negative")
+    out_positions = [int(n + 2 * p - d * (k - 1) - 1) // int(s) + 1
+                     for n, p, d, k, s in zip(positions, padding, dilation, kernel, stride)]
+    if min(out_positions, default=1) < 1:
+        raise ValueError(f"convolution kernel {_dims(kernel)} does not fit the padded input {_dims(positions)}")
+    n_in, n_out = math.prod(positions), math.prod(out_positions)
+    matrix = np.zeros((out_channels * n_out, channels * n_in))
+    group_out = out_channels // groups
+    out_channel = np.arange(out_channels)[:, None, None]                             # (O, 1, 1)
+    in_channel = (out_channel // group_out) * group_in + np.arange(group_in)[:, None]  # (O, Cg, 1)
+    grid = np.indices(out_positions).reshape(spatial, -1)                             # (spatial, P_out)
+    for offset in np.ndindex(*kernel):
+        source = grid * stride[:, None] - padding[:, None] + np.array(offset)[:, None] * dilation[:, None]
+        inside = np.all((source >= 0) & (source < np.array(positions)[:, None]), axis=0)
+        if not inside.any():
+            continue
+        rows = out_channel * n_out + np.flatnonzero(inside)
+        columns = in_channel * n_in + np.ravel_multi_index(tuple(source[:, inside]), positions)
+        # Each (row, column) pair occurs for one kernel offset only (a dilation ≥ 1 moves
+        # the source), so plain assignment is exact.
+        matrix[rows, columns] = weight[(slice(None), slice(None)) + offset][:, :, None]
+    return matrix, out_positions
+
+
+@dataclasses.dataclass
+class _Layer:
+    """A dense op this pass made, with its float weights, for folding a batch norm into it."""
+
+    op: ir.Operation
+    weight: np.ndarray
+    bias: np.ndarray
+    kind: str
+
+
+class _FunctionImport:
+    """Lowers one function's ops in order, mapping torch values to hardcore values.
+
+    Every mapped value has the model's shape (batch dropped).  Dense layers work on
+    flat vectors: `flat` and `reshaped` look through the reshapes this pass made,
+    and `finish` erases the ones nothing uses.
+    """
+
+    def __init__(self, module, blobs: dict):
+        self.module = module
+        self.blobs = blobs
+        self.values: dict = {}    # torch value -> hardcore value
+        self.literals: dict = {}  # torch value -> float64 array
+        self.layers: dict = {}    # torch value (a dense layer's result) -> _Layer
+
+    # -- reading the torch IR -------------------------------------------------
+    def literal(self, op) -> np.ndarray:
+        attribute = op.attributes["value"]
+        result_shape = _vtensor_shape(op.results[0].type)
+        if isinstance(attribute, ir.DenseElementsAttr):
+            array = np.array(attribute)
+        else:
+            match = _RESOURCE_NAME.search(str(attribute))
+            if not self.blobs:
+                self.blobs.update(_resource_blobs(self.module))
+            if not match or match.group(1) not in self.blobs:
+                raise ValueError(f"cannot read the literal {str(attribute)[:80]}")
+            dtype = _DTYPES.get(result_shape[1]) if result_shape else None
+            if dtype is None:
+                raise ValueError(f"unsupported literal element type in {op.results[0].type}")
+            array = np.frombuffer(self.blobs[match.group(1)], dtype=dtype)
+        return np.asarray(array, dtype=np.float64).reshape(result_shape[0] if result_shape else array.shape)
+
+    @staticmethod
+    def constant(value, what: str):
+        """The Python value of a torch constant or a list of them."""
+        owner = value.owner if isinstance(value, ir.OpResult) else None
+        name = owner.name if owner is not None else ""
+        if name == "torch.constant.none":
+            return None
+        if name == "torch.constant.int":
+            return int(ir.IntegerAttr(owner.attributes["value"]).value)
+        if name == "torch.constant.float":
+            return float(ir.FloatAttr(owner.attributes["value"]).value)
+        if name == "torch.constant.bool":
+            return bool(ir.BoolAttr(owner.attributes["value"]).value)
+        if name == "torch.prim.ListConstruct":
+            return [_FunctionImport.constant(item, what) for item in owner.operands]
+        raise ValueError(f"{what} must be a constant")
+
+    def tensor(self, value, what: str, optional: bool = False) -> np.ndarray | None:
+        """A constant tensor operand (None for torch.none when `optional`)."""
+        if value in self.literals:
+            array = self.literals[value]
+            if not np.all(np.isfinite(array)):
+                raise ValueError(f"{what} contains NaN or infinity")
+            return array
+        if optional and str(value.type) == "!torch.none":
+            return None
+        raise ValueError(f"{what} must be a constant" + (" or none" if optional else ""))
+
+    def source(self, op):
+        value = self.values.get(op.operands[0])
+        if value is None:
+            raise ValueError(f"'{op.operation.name}' must take the model input or a lowered layer, "
+                             f"not a constant")
+        return value
+
+    @staticmethod
+    def model_shape(value) -> list[int]:
+        """A torch value's shape without the batch dimension."""
+        return _vtensor_shape(value.type)[0][1:]
+
+    # -- building -------------------------------------------------------------
+    @staticmethod
+    def _reshape_source(value):
+        owner = value.owner if isinstance(value, ir.OpResult) else None
+        return owner.operands[0] if owner is not None and owner.name == "hardcore.reshape" else None
+
+    def reshaped(self, value, shape: list[int], location):
+        """`value` in `shape`: through the reshapes this pass made, then at most one new one."""
+        while (inner := self._reshape_source(value)) is not None:
+            value = inner
+        if list(ir.RankedTensorType(value.type).shape) == list(shape):
+            return value
+        return create_op("hardcore.reshape", [value], [tensor_type(shape, ir.F32Type.get())], None,
+                         location).results[0]
+
+    def flat(self, value, location):
+        return self.reshaped(value, [math.prod(ir.RankedTensorType(value.type).shape)], location)
+
+    def dense(self, op, source, weight: np.ndarray, bias: np.ndarray, kind: str):
+        """y = W·flat(x) + b, in the shape of `op`'s result; remembered for batch-norm folding."""
+        location = op.location
+        flat = self.flat(source, location)
+        layer = create_op("hardcore.dense", [flat], [tensor_type([weight.shape[0]], ir.F32Type.get())], {
+            "weight": dense_attr(weight, ir.F32Type.get()), "bias": dense_attr(bias, ir.F32Type.get()),
+            _KIND: ir.StringAttr.get(kind)}, location)
+        self.layers[op.results[0]] = _Layer(layer, weight, bias, kind)
+        return self.reshaped(layer.results[0], self.model_shape(op.results[0]), location)
+
+    def finish(self, block) -> None:
+        """Erase the reshapes that looking through left without users (last first: chains)."""
+        for op in reversed(list(block.operations)):
+            if op.operation.name == "hardcore.reshape" and not list(op.results[0].uses):
+                op.operation.erase()
+
+    # -- one lowering per torch op (see _LOWERINGS) ---------------------------
+    def linear(self, op):
+        source = self.source(op)
+        weight = self.tensor(op.operands[1], "linear weight")
+        in_shape = list(ir.RankedTensorType(source.type).shape)
+        if len(in_shape) != 1 or weight.ndim != 2 or weight.shape[1] != in_shape[0]:
+            raise ValueError(f"linear of input {in_shape} and weight {list(weight.shape)} "
+                             f"is not a matrix-vector product per sample")
+        bias = self.tensor(op.operands[2], "linear bias", optional=True)
+        bias = np.zeros(weight.shape[0]) if bias is None else bias
+        return self.dense(op, source, weight, bias, f"linear {weight.shape[1]}->{weight.shape[0]}")
+
+    def convolution(self, op):
+        # aten.convolution(input, weight, bias, stride, padding, dilation, transposed,
+        #                  output_padding, groups)
+        source = self.source(op)
+        weight = self.tensor(op.operands[1], "convolution weight")
+        bias = self.tensor(op.operands[2], "convolution bias", optional=True)
+        if self.constant(op.operands[6], "convolution 'transposed'"):
+            raise ValueError("transposed convolution is not supported")
+        spatial = weight.ndim - 2
+        options = {}
+        for index, option in ((3, "stride"), (4, "padding"), (5, "dilation")):
+            values = self.constant(op.operands[index], f"convolution {option}")
+            if len(values) == 1:
+                values = values * spatial
+            if len(values) != spatial:
+                raise ValueError(f"convolution {option} {values} does not have {spatial} entries")
+            options[option] = values
+        groups = self.constant(op.operands[8], "convolution groups")
+        in_shape = self.model_shape(op.operands[0])
+        matrix, out_positions = unrolled_convolution(weight, in_shape, groups=groups, **options)
+        out_shape = self.model_shape(op.results[0])
+        if out_shape != [weight.shape[0]] + out_positions:
+            raise ValueError(f"convolution result {out_shape} is not the {[weight.shape[0]] + out_positions} "
+                             f"that padding {options['padding']} gives (padding='same' with an even kernel "
+                             f"pads asymmetrically, which torch-mlir's import loses)")
+        bias = np.zeros(weight.shape[0]) if bias is None else bias
+        details = "".join(f" {option} {_dims(values) if len(set(values)) > 1 else values[0]}"
+                          for option, values in options.items()
+                          if values != [0 if option == "padding" else 1] * spatial)
+        details += f" groups {groups}" if groups != 1 else ""
+        kind = (f"conv{spatial}d {in_shape[0]}->{weight.shape[0]} {_dims(weight.shape[2:])}{details}, "
+                f"{_dims(in_shape[1:])}->{_dims(out_positions)} positions "
+                f"(dense {matrix.shape[0]}x{matrix.shape[1]})")
+        return self.dense(op, source, matrix, np.repeat(bias, math.prod(out_positions)), kind)
+
+    def batch_norm(self, op):
+        # aten.batch_norm(input, weight, bias, running_mean, running_var, training,
+        #                 momentum, eps, cudnn_enabled)
+        source = self.source(op)
+        if self.constant(op.operands[5], "batch_norm 'training'"):
+            raise ValueError("batch_norm in training mode normalizes by the batch's statistics: "
+                             "compile the model in eval mode")
+        mean = self.tensor(op.operands[3], "batch_norm running_mean", optional=True)
+        variance = self.tensor(op.operands[4], "batch_norm running_var", optional=True)
+        if mean is None or variance is None:
+            raise ValueError("batch_norm without running statistics (track_running_stats=False) "
+                             "normalizes by the batch's statistics: not supported")
+        eps = self.constant(op.operands[7], "batch_norm eps")
+        if np.any(variance + eps <= 0):
+            raise ValueError("batch_norm running_var + eps must be positive")
+        shape = self.model_shape(op.operands[0])
+        channels = shape[0] if shape else 0
+        gamma = self.tensor(op.operands[1], "batch_norm weight", optional=True)
+        beta = self.tensor(op.operands[2], "batch_norm bias", optional=True)
+        gamma = np.ones(channels) if gamma is None else gamma
+        beta = np.zeros(channels) if beta is None else beta
+        if any(np.shape(a) != (channels,) for a in (gamma, beta, mean, variance)):
+            raise ValueError(f"batch_norm parameters do not have one entry per channel of {shape}")
+        # y = (x - mean) / sqrt(var + eps) · gamma + beta = x · scale + shift, per channel
+        # (dimension 0 of a sample), repeated over the positions of the flat tensor.
+        scale = gamma / np.sqrt(variance + eps)
+        positions = math.prod(shape[1:])
+        scale_flat = np.repeat(scale, positions)
+        shift_flat = np.repeat(beta - mean * scale, positions)
+        layer = self.layers.get(op.operands[0])
+        if layer is not None and len(list(op.operands[0].uses)) == 1:
+            layer.weight = layer.weight * scale_flat[:, None]
+            layer.bias = layer.bias * scale_flat + shift_flat
+            layer.kind += " + batchnorm"
+            layer.op.attributes["weight"] = dense_attr(layer.weight, ir.F32Type.get())
+            layer.op.attributes["bias"] = dense_attr(layer.bias, ir.F32Type.get())
+            layer.op.attributes[_KIND] = ir.StringAttr.get(layer.kind)
+            self.layers[op.results[0]] = layer
+            return source
+        size = scale_flat.size
+        return self.dense(op, source, np.diag(scale_flat), shift_flat,
+                          f"batchnorm {channels} channels (diagonal {size}x{size})")
+
+    def dropout(self, op):
+        source = self.source(op)
+        if self.constant(op.operands[2], "dropout 'train'"):
+            raise ValueError("dropout in training mode is random: compile the model in eval mode")
+        return source
+
+    def relu(self, op):
+        flat = self.flat(self.source(op), op.location)
+        relu = create_op("hardcore.relu", [flat], [flat.type], None, op.location)
+        return self.reshaped(relu.results[0], self.model_shape(op.results[0]), op.location)
+
+    def reshape(self, op):
+        return self.reshaped(self.source(op), self.model_shape(op.results[0]), op.location)
+
+
+# torch op name -> lowering(importer, op) -> the hardcore value of the op's result
+_LOWERINGS = {
+    "torch.aten.linear": _FunctionImport.linear,
+    "torch.aten.convolution": _FunctionImport.convolution,
+    "torch.aten.batch_norm": _FunctionImport.batch_norm,
+    "torch.aten.dropout": _FunctionImport.dropout,
+    "torch.aten.relu": _FunctionImport.relu,
+    **{name: _FunctionImport.reshape for name in _SHAPE_OPS},
+}
+_SUPPORTED = _OPERAND_PRODUCERS | frozenset(_LOWERINGS) | {"func.return"}
+
+
 @dataclasses.dataclass(frozen=True)
 class ImportPass(ModulePass):
     name = "hardcore-import"
@@ -70,28 +373,9 @@ class ImportPass(ModulePass):
         if failed:
             raise PassFailed()
 
-    # -- reading the torch IR ---------------------------------------------
-    def _literal(self, module, op, blobs: dict) -> np.ndarray:
-        attribute = op.attributes["value"]
-        result_shape = _vtensor_shape(op.results[0].type)
-        if isinstance(attribute, ir.DenseElementsAttr):
-            array = np.array(attribute)
-        else:
-            match = _RESOURCE_NAME.search(str(attribute))
-            if not blobs:
-                blobs.update(_resource_blobs(module))
-            if not match or match.group(1) not in blobs:
-                raise ValueError(f"cannot read the literal {str(attribute)[:80]}")
-            dtype = _DTYPES.get(result_shape[1]) if result_shape else None
-            if dtype is None:
-                raise ValueError(f"unsupported literal element type in {op.results[0].type}")
-            array = np.frombuffer(blobs[match.group(1)], dtype=dtype)
-        return np.asarray(array, dtype=np.float64).reshape(result_shape[0] if result_shape else array.shape)
-
     def _import_function(self, module, function, blobs: dict) -> bool:
         ops = body_ops(function)
-        unsupported = [op for op in ops if op.operation.name not in _OPERAND_PRODUCERS | _SHAPE_OPS
-                       | {"torch.aten.linear", "torch.aten.relu", "func.return"}]
+        unsupported = [op for op in ops if op.operation.name not in _SUPPORTED]
         for op in unsupported:
             self.error(op, f"hardcore-import: unsupported op '{op.operation.name}'")
         if unsupported:
@@ -113,19 +397,19 @@ class ImportPass(ModulePass):
 
         new = replace_function(function, function.name.value, arg_types, result_types)
         new_block = new.regions[0].blocks[0]
-        mapping = dict(zip(block.arguments, new_block.arguments))
-        literals: dict = {}
+        importer = _FunctionImport(module, blobs)
+        importer.values.update(zip(block.arguments, new_block.arguments))
         ok = True
         with ir.InsertionPoint(new_block):
             for op in ops:
                 try:
-                    ok &= self._lower(module, op, mapping, literals, blobs)
+                    self._lower(importer, op)
                 except ValueError as exc:
                     self.error(op, f"hardcore-import: {exc}")
                     ok = False
-                if not ok:
                     break  # later ops may use what this one failed to produce
         if ok:
+            importer.finish(new_block)
             function.operation.erase()
         else:
             new.operation.erase()
@@ -146,47 +430,12 @@ class ImportPass(ModulePass):
             return None
         return dims[1:], dtype
 
-    def _lower(self, module, op, mapping: dict, literals: dict, blobs: dict) -> bool:
+    @staticmethod
+    def _lower(importer: _FunctionImport, op) -> None:
         name = op.operation.name
-        location = op.location
         if name == "torch.vtensor.literal":
-            literals[op.results[0]] = self._literal(module, op, blobs)
-            return True
-        if name in _OPERAND_PRODUCERS:
-            return True
-        if name == "func.return":
-            create_op("func.return", [mapping[v] for v in op.operands], [], None, location)
-            return True
-        source = mapping.get(op.operands[0])
-        if source is None:
-            raise ValueError(f"'{name}' must take the model input or a lowered layer, "
-                             f"not a constant")
-        shape = _vtensor_shape(op.results[0].type)
-        out_type = tensor_type(shape[0][1:], ir.F32Type.get())
-        if name == "torch.aten.linear":
-            weight = literals.get(op.operands[1])
-            if weight is None:
-                raise ValueError("linear weight must be a constant")
-            bias_value = op.operands[2]
-            if bias_value in literals:
-                bias = literals[bias_value]
-            elif str(bias_value.type) == "!torch.none":
-                bias = np.zeros(weight.shape[0])
-            else:
-                raise ValueError("linear bias must be a constant or none")
-            in_shape = list(ir.RankedTensorType(source.type).shape)
-            if len(in_shape) != 1 or weight.ndim != 2 or weight.shape[1] != in_shape[0]:
-                raise ValueError(f"linear of input {in_shape} and weight {list(weight.shape)} "
-                                 f"is not a matrix-vector product per sample")
-            for label, array in (("weight", weight), ("bias", bias)):
-                if not np.all(np.isfinite(array)):
-                    raise ValueError(f"linear {label} contains NaN or infinity")
-            result = create_op("hardcore.dense", [source], [out_type], {
-                "weight": dense_attr(weight, ir.F32Type.get()),
-                "bias": dense_attr(bias, ir.F32Type.get())}, location)
-        elif name == "torch.aten.relu":
-            result = create_op("hardcore.relu", [source], [out_type], None, location)
-        else:  # shape-only ops
-            result = create_op("hardcore.reshape", [source], [out_type], None, location)
-        mapping[op.results[0]] = result.results[0]
-        return True
+            importer.literals[op.results[0]] = importer.literal(op)
+        elif name == "func.return":
+            create_op("func.return", [importer.values[v] for v in op.operands], [], None, op.location)
+        elif name not in _OPERAND_PRODUCERS:
+            importer.values[op.results[0]] = _LOWERINGS[name](importer, op)

@@ -34,6 +34,7 @@ from hardcore.pass_base import ModulePass, PassFailed
 __all__ = ["QuantizePass", "frac_bits_for"]
 
 DEFAULT_CALIBRATION_SAMPLES = 256
+_KIND = "hardcore.kind"
 _FLOAT_LAYER_OPS = frozenset({"hardcore.dense", "hardcore.relu", "hardcore.reshape", "func.return"})
 
 
@@ -184,10 +185,13 @@ class QuantizePass(ModulePass):
         bias_q = bias_q.astype(np.int64)
         bound = int(np.abs(weight_q).sum(axis=1).max(initial=0)) * in_bound + int(np.abs(bias_q).max(initial=0))
         acc_type = tensor_type(out_shape, int_type(_acc_width(bound)))
-        dense = create_op("hardcore.dense", [source], [acc_type], {
+        attributes = {
             # weights are stored in a byte-multiple container (the bindings read no i6 buffers)
             "weight": dense_attr(weight_q, int_type(integer_dtype(self.weight_bits)[0])),
-            "bias": dense_attr(bias_q, int_type(64))}, op.location)
+            "bias": dense_attr(bias_q, int_type(64))}
+        if _KIND in op.attributes:  # what the layer was in the model, for the report
+            attributes[_KIND] = op.attributes[_KIND]
+        dense = create_op("hardcore.dense", [source], [acc_type], attributes, op.location)
         value = dense.results[0]
         if relu is not None:
             value = create_op("hardcore.relu", [value], [acc_type], None, relu.location).results[0]

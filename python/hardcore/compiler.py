@@ -205,6 +205,14 @@ def dag_figures(dag_text: str) -> dict:
             "clamps": comparators}
 
 
+def _layer_figures(dictionary) -> dict:
+    """One entry of `hardcore.layers`: the figures, and the layer's kind when the import named it."""
+    figures = {key: int(ir.IntegerAttr(dictionary[key]).value) for key in _LAYER_KEYS}
+    if "kind" in dictionary:
+        figures = {"kind": ir.StringAttr(dictionary["kind"]).value, **figures}
+    return figures
+
+
 def _module_name(name: str | None, model) -> str:
     """A Verilog-safe module name: the given one, else the model class's in snake case."""
     if name is None:
@@ -277,8 +285,7 @@ def compile(model, example_input, *, weight_bits: int = 8, act_bits: int = 8, ca
     quantize_op = body_ops(find_function(quantized_module.operation))[0]
     block_type = function.type
     in_type, out_type = block_type.inputs[0], block_type.results[0]
-    layers = [{key: int(ir.IntegerAttr(dictionary[key]).value) for key in _LAYER_KEYS}
-              for dictionary in function.attributes["hardcore.layers"]]
+    layers = [_layer_figures(dictionary) for dictionary in function.attributes["hardcore.layers"]]
     figures = dag_figures(stages["dag"])
     if max_adder_depth is not None:
         # Registers of the input extraction (layer -1) are counted with the first layer.

@@ -15,20 +15,44 @@ from hardcore.errors import CompileError, UsageError
 __all__ = ["import_model", "load_model_file"]
 
 
+# Dropouts in eval mode (train=False) are the identity.  torch-mlir imports only
+# aten.dropout; the others (Dropout1d/2d/3d, AlphaDropout) would stop the import.
+_DROPOUTS = ("dropout", "feature_dropout", "alpha_dropout", "feature_alpha_dropout")
+# Kept as one op each for hardcore-import, instead of torch-mlir's decompositions.
+_BACKEND_LEGAL_OPS = ["aten.linear", "aten.batch_norm"]
+
+
 def import_model(model, example_input: torch.Tensor, context: ir.Context) -> ir.Module:
     """Export `model` (an nn.Module or a torch.export ExportedProgram) to the torch dialect.
 
-    `aten.linear` is kept legal so each layer stays one op (see hardcore-import).
+    `aten.linear` and `aten.batch_norm` are kept legal so each layer stays one op
+    (see hardcore-import); eval-mode dropouts are removed from the exported graph.
     """
-    if isinstance(model, torch.nn.Module):
-        model = model.eval()
     try:
+        if isinstance(model, torch.nn.Module):
+            with torch.no_grad():
+                program = torch.export.export(model.eval(), (example_input,), strict=False)
+        else:
+            program = model
+        _remove_eval_dropouts(program.graph_module)
         with torch.no_grad():
             return fx.export_and_import(
-                model, example_input, output_type="torch", decomposition_table={},
-                backend_legal_ops=["aten.linear"], fx_importer=FxImporter(context=context))
+                program, output_type="torch", decomposition_table={},
+                backend_legal_ops=_BACKEND_LEGAL_OPS, fx_importer=FxImporter(context=context))
     except Exception as exc:  # torch.export reports model problems as many exception types
         raise CompileError(f"torch-mlir could not import the model: {type(exc).__name__}: {exc}") from None
+
+
+def _remove_eval_dropouts(graph_module: torch.fx.GraphModule) -> None:
+    targets = {getattr(torch.ops.aten, name).default for name in _DROPOUTS}
+    graph = graph_module.graph
+    for node in list(graph.nodes):
+        if node.op == "call_function" and node.target in targets:
+            train = node.args[2] if len(node.args) > 2 else node.kwargs.get("train")
+            if train is False:
+                node.replace_all_uses_with(node.args[0])
+                graph.erase_node(node)
+    graph_module.recompile()
 
 
 def load_model_file(spec: str):
