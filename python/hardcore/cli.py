@@ -284,8 +284,10 @@ def main(argv: list[str] | None = None) -> int:
     sim_parser.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator")
     report_parser = commands.add_parser("report", help="per-layer figures; Yosys area against plain '*'")
     report_parser.add_argument("directory", help="an output directory of 'hardcore compile'")
-    report_parser.add_argument("--synth", action="store_true", help="run Yosys on the circuit and the '*' baseline")
-    report_parser.add_argument("--plot", action="store_true", help="write <name>.png: adders and LUTs per layer")
+    report_parser.add_argument("--synth", action="store_true",
+                               help="run Yosys on the circuit and the '*' baseline, one module per layer each")
+    report_parser.add_argument("--plot", action="store_true",
+                               help="write <name>.png: adders, folded and plain '*' LUTs per layer")
     report_parser.add_argument("--json", action="store_true", help="also print the report as JSON")
     report_parser.add_argument("--timeout", type=float, help="seconds Yosys may take per design")
     args = parser.parse_args(argv)

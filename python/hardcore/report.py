@@ -3,7 +3,9 @@
 `hardcore report OUT_DIR [--synth] [--plot]` and `Circuit.report` use these.
 Synthesis keeps the design's hierarchy (one module per layer), so the LUTs
 are counted per layer; the baseline is the same quantized network with one
-`*` per weight (`hardcore.baseline`), synthesized the same way.
+`*` per weight (`hardcore.baseline`), one module per layer too, synthesized
+the same way, so each layer has its folded `luts`, its `plain_luts` and their
+`lut_ratio`.
 """
 
 from __future__ import annotations
@@ -15,7 +17,14 @@ __all__ = ["format_table", "synthesize", "plot"]
 
 _COLUMNS = (("weights", "weights"), ("nonzero_weights", "nonzero"), ("adders", "adders"),
             ("adder_bits", "adder bits"), ("adder_depth", "depth"), ("register_bits", "reg bits"),
-            ("stages", "stages"), ("luts", "LUTs"))
+            ("stages", "stages"), ("luts", "LUTs"), ("plain_luts", "plain LUTs"), ("lut_ratio", "plain/folded"))
+_PLOT_SERIES = (("adders", "adders"), ("luts", "6-LUTs, folded"), ("plain_luts", "6-LUTs, plain '*'"))
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    return str(value)
 
 
 def format_table(report: dict) -> str:
@@ -24,7 +33,7 @@ def format_table(report: dict) -> str:
                if any(key in layer for layer in report["layers"])]
     rows = [["layer"] + [title for _, title in columns]]
     for index, layer in enumerate(report["layers"]):
-        rows.append([str(index)] + [str(layer.get(key, "")) for key, _ in columns])
+        rows.append([str(index)] + [_cell(layer.get(key, "")) for key, _ in columns])
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.rjust(width) for cell, width in zip(row, widths)) for row in rows]
     x, y = report["ports"]["x"], report["ports"]["y"]
@@ -39,27 +48,40 @@ def format_table(report: dict) -> str:
     synthesis = report.get("synthesis")
     if synthesis:
         folded, plain = synthesis["folded"], synthesis["plain"]
-        lines.append(f"Yosys (abc -lut 6): folded {folded['luts']} LUTs, {folded['cells']} generic cells, "
-                     f"{folded['logic_levels']} logic levels; plain '*' {plain['luts']} LUTs, "
-                     f"{plain['cells']} cells; plain/folded LUTs = {synthesis['lut_ratio']:.2f}x")
+        lines.append(f"Yosys (abc -lut 6): folded {folded['luts']} LUTs, {folded['ffs']} FFs, "
+                     f"{folded['cells']} generic cells, {folded['logic_levels']} logic levels; "
+                     f"plain '*' {plain['luts']} LUTs, {plain['cells']} cells, {plain['logic_levels']} logic levels; "
+                     f"plain/folded LUTs = {synthesis['lut_ratio']:.2f}x")
     return "\n".join(lines)
 
 
 def synthesize(circuit, workdir, progress: Callable[[str], None] | None = None,
                timeout: float | None = None) -> dict:
-    """Yosys on the folded circuit and on the `*` baseline; per-layer LUTs into the layers."""
+    """Yosys on the folded circuit and on the `*` baseline; per-layer LUTs of both into the layers."""
     from hardcore.baseline import baseline_verilog
     from hardcore.sim import synth_report
 
     workdir = Path(workdir)
-    folded = synth_report(circuit.verilog, circuit.name, workdir=workdir / "folded", flatten=False,
-                          timeout=timeout, progress=progress)
-    plain = synth_report(baseline_verilog(circuit.stages["quantized"], f"{circuit.name}_plain"),
-                         f"{circuit.name}_plain", workdir=workdir / "plain", timeout=timeout, progress=progress)
+
+    def run(verilog: str, top: str, kind: str) -> dict:
+        figures = synth_report(verilog, top, workdir=workdir / kind, flatten=False, timeout=timeout,
+                               progress=progress)
+        if progress is not None:
+            progress(f"yosys: {top}: {figures['luts']} LUTs in {figures['seconds']:.0f} s")
+        return figures
+
+    folded = run(circuit.verilog, circuit.name, "folded")
+    plain_name = f"{circuit.name}_plain"
+    plain = run(baseline_verilog(circuit.stages["quantized"], plain_name, circuit.out_width), plain_name, "plain")
     for index, layer in enumerate(circuit.layers):
         module = folded["modules"].get(f"{circuit.name}_layer{index}")
         if module is not None:
             layer["luts"] = module["luts"]
+        module = plain["modules"].get(f"{circuit.name}_plain_layer{index}")
+        if module is not None:
+            layer["plain_luts"] = module["luts"]
+        if "luts" in layer and "plain_luts" in layer:
+            layer["lut_ratio"] = layer["plain_luts"] / max(layer["luts"], 1)
     keep = ("cells", "luts", "ffs", "logic_levels", "seconds")
     result = {"folded": {k: folded[k] for k in keep}, "plain": {k: plain[k] for k in keep},
               "lut_ratio": plain["luts"] / max(folded["luts"], 1)}
@@ -68,7 +90,7 @@ def synthesize(circuit, workdir, progress: Callable[[str], None] | None = None,
 
 
 def plot(report: dict, path) -> Path:
-    """A PNG of adders and (when synthesized) LUTs per layer."""
+    """A PNG of adders and (when synthesized) folded and plain `*` LUTs per layer."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -76,8 +98,9 @@ def plot(report: dict, path) -> Path:
 
     layers = report["layers"]
     names = [f"layer {i}\n{layer['inputs']}→{layer['outputs']}" for i, layer in enumerate(layers)]
-    series = [("adders", "adders")] + ([("luts", "6-LUTs")] if all("luts" in layer for layer in layers) else [])
-    figure, axis = plt.subplots(figsize=(2 + 1.6 * len(layers), 4))
+    series = [(key, label) for key, label in _PLOT_SERIES
+              if key == "adders" or all(key in layer for layer in layers)]
+    figure, axis = plt.subplots(figsize=(2 + 0.6 * len(series) * len(layers), 4))
     width = 0.8 / len(series)
     for offset, (key, label) in enumerate(series):
         positions = [i + (offset - (len(series) - 1) / 2) * width for i in range(len(layers))]
@@ -87,7 +110,9 @@ def plot(report: dict, path) -> Path:
     axis.set_ylabel("count")
     title = f"{report['module']}: {report['adders']} adders"
     if "synthesis" in report:
-        title += f", {report['synthesis']['folded']['luts']} LUTs ({report['synthesis']['lut_ratio']:.2f}x fewer than '*')"
+        synthesis = report["synthesis"]
+        title += (f"; 6-LUTs: {synthesis['folded']['luts']} folded, {synthesis['plain']['luts']} plain '*' "
+                  f"({synthesis['lut_ratio']:.2f}x)")
     axis.set_title(title, fontsize=10)
     axis.legend()
     figure.tight_layout()

@@ -1,6 +1,7 @@
 """Pipelined circuits (hardcore-pipeline), the '*' baseline and the report."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -51,16 +52,56 @@ def test_deeper_budget_means_fewer_stages(deep_mlp):
     assert latencies == sorted(latencies, reverse=True) and latencies[-1] == 1
 
 
+def _modules(verilog: str) -> list[str]:
+    return re.findall(r"^module (\w+)\(", verilog, re.MULTILINE)
+
+
+def test_baseline_has_the_folded_circuits_modules(mlp_circuit):
+    verilog = baseline_verilog(mlp_circuit.stages["quantized"], "plain", mlp_circuit.out_width)
+    assert _modules(verilog) == ["plain_layer0", "plain_layer1", "plain_layer2", "plain"]
+    assert [name.replace(mlp_circuit.name, "plain") for name in _modules(mlp_circuit.verilog)] == _modules(verilog)
+    top = verilog[verilog.index("module plain("):]
+    assert re.findall(r"^  (\w+) (\w+) \(", top, re.MULTILINE) == [
+        ("plain_layer0", "layer0"), ("plain_layer1", "layer1"), ("plain_layer2", "layer2")]
+    assert " * " not in top  # the top only wires the layers
+
+
+def test_baseline_output_width_too_narrow(mlp_circuit):
+    with pytest.raises(ValueError, match=r"^the outputs need 8 bits, not 4$"):
+        baseline_verilog(mlp_circuit.stages["quantized"], "plain", 4)
+
+
 @pytest.mark.sim
 @pytest.mark.skipif(not tool_available("iverilog"), reason="iverilog is not installed")
 def test_baseline_computes_the_same_integers(mlp_circuit, tmp_path, rng):
-    verilog = baseline_verilog(mlp_circuit.stages["quantized"], "plain")
+    verilog = baseline_verilog(mlp_circuit.stages["quantized"], "plain", mlp_circuit.out_width)
     assert " * " in verilog
     low, high = mlp_circuit.in_range
     vectors = np.concatenate([rng.integers(low, high + 1, (200, 16)), extreme_inputs(16, low, high)])
-    result = simulate(verilog, "plain", vectors, n_in=16, in_width=8, n_out=5, out_width=8,
+    result = simulate(verilog, "plain", vectors, n_in=16, in_width=8, n_out=5, out_width=mlp_circuit.out_width,
                       workdir=tmp_path, simulator="icarus")
     assert np.array_equal(result.outputs, mlp_circuit.reference(vectors))
+
+
+@pytest.mark.sim
+@pytest.mark.skipif(not tool_available("iverilog"), reason="iverilog is not installed")
+def test_baseline_passes_constant_neurons_as_constants(tmp_path, rng):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2)).eval()
+    with torch.no_grad():  # neuron 1 of the first layer: always negative, so ReLU makes it 0
+        model[0].weight[1] = 0.0
+        model[0].bias[1] = -1.0
+    circuit = hardcore.compile(model, torch.zeros(1, 4), weight_bits=6, act_bits=6)
+    verilog = baseline_verilog(circuit.stages["quantized"], "plain", circuit.out_width)
+    layer0 = verilog[verilog.index("module plain_layer0("):verilog.index("endmodule")]
+    assert re.findall(r"^  output signed \[\d+:0\] (\w+)", layer0, re.MULTILINE) == ["o0", "o2"]
+    layer1 = verilog[verilog.index("module plain_layer1("):]
+    assert re.findall(r"^  input signed \[\d+:0\] (\w+)", layer1, re.MULTILINE) == ["i0", "i2"]
+    low, high = circuit.in_range
+    vectors = np.concatenate([rng.integers(low, high + 1, (300, 4)), extreme_inputs(4, low, high)])
+    result = simulate(verilog, "plain", vectors, n_in=4, in_width=circuit.in_width, n_out=2,
+                      out_width=circuit.out_width, workdir=tmp_path, simulator="icarus")
+    assert np.array_equal(result.outputs, circuit.reference(vectors))
 
 
 @pytest.mark.synth
@@ -69,14 +110,28 @@ def test_report_with_synthesis_and_plot(tmp_path):
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 2)).eval()
     circuit = hardcore.compile(model, torch.zeros(1, 4), weight_bits=4, act_bits=4, max_adder_depth=3)
-    figures = synthesize(circuit, tmp_path / "synth")
+    messages = []
+    figures = synthesize(circuit, tmp_path / "synth", progress=messages.append)
+    name = re.escape(circuit.name)
+    patterns = [rf"yosys: synthesizing {name} \(abc -lut 6\)\.\.\.", rf"yosys: {name}: \d+ LUTs in \d+ s",
+                rf"yosys: synthesizing {name}_plain \(abc -lut 6\)\.\.\.", rf"yosys: {name}_plain: \d+ LUTs in \d+ s"]
+    assert len(messages) == len(patterns) and all(map(re.fullmatch, patterns, messages)), messages
     assert figures["folded"]["luts"] > 0 and figures["plain"]["luts"] > 0
     assert figures["folded"]["ffs"] > 0  # the pipeline registers
     assert all(layer["luts"] > 0 for layer in circuit.layers)
+    # the baseline is synthesized per layer too, and its layers add up to its total
+    assert all(layer["plain_luts"] > 0 for layer in circuit.layers)
+    assert sum(layer["plain_luts"] for layer in circuit.layers) == figures["plain"]["luts"]
+    assert [layer["lut_ratio"] for layer in circuit.layers] == [
+        layer["plain_luts"] / layer["luts"] for layer in circuit.layers]
     report = circuit.report
     assert report["synthesis"]["lut_ratio"] == figures["plain"]["luts"] / figures["folded"]["luts"]
     table = format_table(report)
-    assert "LUTs" in table.splitlines()[0] and "plain/folded LUTs" in table
+    assert table.splitlines()[0].split() == ["layer", "weights", "nonzero", "adders", "adder", "bits", "depth",
+                                             "reg", "bits", "stages", "LUTs", "plain", "LUTs", "plain/folded"]
+    assert table.splitlines()[1].split()[-3:] == [str(circuit.layers[0]["luts"]), str(circuit.layers[0]["plain_luts"]),
+                                                  f"{circuit.layers[0]['lut_ratio']:.2f}"]
+    assert "plain/folded LUTs" in table
     png = plot(report, tmp_path / "report.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     circuit.write(tmp_path / "out")

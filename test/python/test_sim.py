@@ -241,6 +241,9 @@ def test_synth_report_combinational(tmp_path):
     assert 1 < report["logic_levels"] < 9
     assert report["seconds"] > 0
     assert messages == ["yosys: synthesizing pair_sum (abc -lut 6)..."]
+    # Yosys' own LUT script, with the SAT sweep bounded (constant multipliers stall it otherwise)
+    assert (tmp_path / "abc_lut.abc").read_text() == ("strash; &get -n; &fraig -x -C 1000; &put; scorr; dc2; dretime; "
+                                                      "strash; dch -f; if; mfs2; lutpack -S 1\n")
 
 
 @pytest.mark.synth
