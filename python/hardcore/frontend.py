@@ -20,13 +20,18 @@ __all__ = ["import_model", "load_model_file"]
 _DROPOUTS = ("dropout", "feature_dropout", "alpha_dropout", "feature_alpha_dropout")
 # Kept as one op each for hardcore-import, instead of torch-mlir's decompositions.
 _BACKEND_LEGAL_OPS = ["aten.linear", "aten.batch_norm"]
+# Activations kept whole too: torch-mlir would decompose them into minimum/maximum
+# and arithmetic, which hardcore-import would have to match back into functions.
+_ACTIVATION_LEGAL_OPS = ["aten.hardtanh", "aten.relu6", "aten.clamp_min", "aten.clamp_max",
+                         "aten.leaky_relu", "aten.hardsigmoid", "aten.hardswish"]
 
 
 def import_model(model, example_input: torch.Tensor, context: ir.Context) -> ir.Module:
     """Export `model` (an nn.Module or a torch.export ExportedProgram) to the torch dialect.
 
-    `aten.linear` and `aten.batch_norm` are kept legal so each layer stays one op
-    (see hardcore-import); eval-mode dropouts are removed from the exported graph.
+    `aten.linear`, `aten.batch_norm` and the activations are kept legal so each
+    layer stays one op (see hardcore-import); eval-mode dropouts are removed from
+    the exported graph.
     """
     try:
         if isinstance(model, torch.nn.Module):
@@ -38,7 +43,8 @@ def import_model(model, example_input: torch.Tensor, context: ir.Context) -> ir.
         with torch.no_grad():
             return fx.export_and_import(
                 program, output_type="torch", decomposition_table={},
-                backend_legal_ops=_BACKEND_LEGAL_OPS, fx_importer=FxImporter(context=context))
+                backend_legal_ops=_BACKEND_LEGAL_OPS + _ACTIVATION_LEGAL_OPS,
+                fx_importer=FxImporter(context=context))
     except Exception as exc:  # torch.export reports model problems as many exception types
         raise CompileError(f"torch-mlir could not import the model: {type(exc).__name__}: {exc}") from None
 
