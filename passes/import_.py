@@ -368,6 +368,8 @@ class _FunctionImport:
             raise ValueError(f"{what} bounds must be numbers, got {low} and {high}")
         if low > high:
             raise ValueError(f"{what} min {low} is greater than max {high}")
+        if low == math.inf or high == -math.inf:
+            raise ValueError(f"{what} to [{low}, {high}] leaves no finite value")
         return self.activation(op, "clamp", {"min": low, "max": high})
 
     def clamp(self, op):  # aten.clamp(x, min, max), aten.hardtanh(x, min_val, max_val)

@@ -257,6 +257,7 @@ class QuantizePass(ModulePass):
         table, out_frac, _ = activation_table(fn, params, in_frac, in_range, self.act_bits)
         out_range = (int(table.min()), int(table.max()))
         kind = " ".join([fn] + [f"{name}={value:g}" for name, value in params.items()])
+        kind += f", {entries} entries, frac bits {in_frac} -> {out_frac}"
         lut = create_op("hardcore.lut", [source], [tensor_type(out_shape, int_type(signed_width(*out_range)))],
                         {"table": dense_attr(table, int_type(64)), "min": i64_attr(low),
                          _KIND: ir.StringAttr.get(kind)}, op.location)
