@@ -38,8 +38,8 @@ from typing import Any
 import numpy as np
 from torch_mlir import ir
 
-from hardcore.errors import UsageError
 from hardcore.adder_graph import signed_width
+from hardcore.errors import UsageError
 from hardcore.interpreter import ACTIVATIONS, activation_params, run_function
 from hardcore.irutil import (array_attr, body_ops, create_op, dense_attr, functions, i64_attr, integer_dtype,
                              int_type, replace_function, tensor_type)

@@ -153,6 +153,42 @@ def test_relu6_after_a_dense_layer_is_unsigned():
     assert circuit.out_frac_bits == 5 and (int_attr(requant, "min"), int_attr(requant, "max")) == (0, 192)
 
 
+class MutatedRead(nn.Module):
+    """An in-place ReLU whose mutated tensor is read afterwards: the read must see relu(y)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        y = self.fc(x)
+        torch.relu_(y)
+        return y
+
+
+IN_PLACE = {
+    "relu_relu6_hardswish": lambda: nn.Sequential(nn.Linear(4, 6), nn.ReLU(inplace=True), nn.Linear(6, 6),
+                                                  nn.ReLU6(inplace=True), nn.Linear(6, 3), nn.Hardswish(inplace=True)),
+    "leaky_relu_hardtanh": lambda: nn.Sequential(nn.Linear(4, 6), nn.LeakyReLU(0.2, inplace=True), nn.Linear(6, 3),
+                                                 nn.Hardtanh(-1.0, 1.0, inplace=True)),
+    "mutated_read": MutatedRead,
+}
+
+
+@pytest.mark.parametrize("name", sorted(IN_PLACE))
+def test_in_place_activations_import_as_functions(name):
+    """inplace=True activations (which torch-mlir cannot import) become their functional form."""
+    torch.manual_seed(0)
+    model = IN_PLACE[name]().eval()
+    module = import_model(model, torch.zeros(1, 4), new_context())
+    run_pipeline(module, "hardcore-import")
+    inputs = 3 * np.random.default_rng(0).standard_normal((256, 4)).astype(np.float32)
+    expected = model(torch.from_numpy(inputs)).detach().numpy()
+    np.testing.assert_allclose(run_function(find_function(module.operation), inputs), expected, rtol=1e-5, atol=1e-6)
+    circuit = hardcore.compile(model, torch.zeros(1, 4), calibration=inputs)
+    assert np.abs(circuit.predict(inputs) - expected).max() < 0.1 * np.abs(expected).max()
+
+
 class LinearSigmoid(nn.Module):
     def __init__(self):
         super().__init__()
