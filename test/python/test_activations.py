@@ -10,9 +10,12 @@ integers bit for bit.
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 import hardcore
+from hardcore import backend
 from hardcore.frontend import import_model
 from hardcore.interpreter import find_function, run_function
 from hardcore.irutil import array_attr, body_ops, int_attr
@@ -264,3 +267,108 @@ def test_bit_exact_in_verilator(name, depth, circuits, tmp_path, rng):
     print(f"\n{name} (max-adder-depth {depth}): {circuit.report['adders']} adders, "
           f"{circuit.report['tables']} tables of {circuit.report['table_entries']} entries, "
           f"latency {circuit.latency}, {len(vectors)} vectors bit-exact")
+
+
+# -- random tables: fold-weights' trimming and to-hw's mux trees, property-based ------------
+
+@st.composite
+def table_networks(draw):
+    """quantize -> dense -> [relu] -> requant -> lut [-> lut] -> dequantize, with random tables.
+
+    The dense layer gives each element its own value range, so fold-weights trims each
+    element's table differently; a second table reads the first's outputs.
+    """
+    act_bits = draw(st.integers(2, 7))
+    n_in, n_out = draw(st.integers(1, 4)), draw(st.integers(1, 5))
+    low, high = -(1 << (act_bits - 1)), (1 << (act_bits - 1)) - 1
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    weight = rng.integers(-3, 4, (n_out, n_in))
+    bias = rng.integers(-20, 21, n_out)
+    relu = draw(st.booleans())
+    shift = draw(st.integers(-1, 3))
+    out_low, out_high = (0, (1 << act_bits) - 1) if relu else (low, high)
+    width = act_bits + relu
+
+    def entries(size):
+        kind = draw(st.sampled_from(["random", "monotone", "steps", "constant"]))
+        if kind == "random":
+            return rng.integers(-40, 41, size)
+        if kind == "monotone":
+            return np.sort(rng.integers(-40, 41, size))
+        if kind == "steps":
+            return np.repeat(rng.integers(-3, 4, -(-size // 4)), 4)[:size]
+        return np.full(size, int(rng.integers(-5, 6)))
+
+    def text(array):
+        return "[" + ", ".join(str(int(v)) for v in np.ravel(array)) + "]"
+
+    lines = [f'%q = "hardcore.quantize"(%arg0) {{frac_bits = 0 : i64, min = {low} : i64, max = {high} : i64}} '
+             f': (tensor<{n_in}xf32>) -> tensor<{n_in}xi{act_bits}>',
+             f'%d = "hardcore.dense"(%q) {{weight = dense<[{", ".join(text(row) for row in weight)}]> : '
+             f'tensor<{n_out}x{n_in}xi8>, bias = dense<{text(bias)}> : tensor<{n_out}xi64>}} '
+             f': (tensor<{n_in}xi{act_bits}>) -> tensor<{n_out}xi32>']
+    value = "%d"
+    if relu:
+        lines.append(f'%r = "hardcore.relu"(%d) : (tensor<{n_out}xi32>) -> tensor<{n_out}xi32>')
+        value = "%r"
+    lines.append(f'%s = "hardcore.requant"({value}) {{shift = {shift} : i64, min = {out_low} : i64, '
+                 f'max = {out_high} : i64}} : (tensor<{n_out}xi32>) -> tensor<{n_out}xi{width}>')
+    first = entries(out_high - out_low + 1)
+    lines.append(f'%t = "hardcore.lut"(%s) {{min = {out_low} : i64, table = dense<{text(first)}> : '
+                 f'tensor<{first.size}xi64>}} : (tensor<{n_out}xi{width}>) -> tensor<{n_out}xi7>')
+    value = "%t"
+    if draw(st.booleans()):
+        second = entries(int(first.max() - first.min()) + 1)
+        lines.append(f'%u = "hardcore.lut"(%t) {{min = {int(first.min())} : i64, table = dense<{text(second)}> : '
+                     f'tensor<{second.size}xi64>}} : (tensor<{n_out}xi7>) -> tensor<{n_out}xi7>')
+        value = "%u"
+    lines.append(f'%f = "hardcore.dequantize"({value}) {{frac_bits = 0 : i64}} '
+                 f': (tensor<{n_out}xi7>) -> tensor<{n_out}xf32>')
+    body = "\n  ".join(lines)
+    module = (f"func.func @net(%arg0: tensor<{n_in}xf32>) -> tensor<{n_out}xf32> {{\n  {body}\n"
+              f"  return %f : tensor<{n_out}xf32>\n}}\n")
+    return module, n_in, (low, high)
+
+
+def _all_inputs(n_in, bounds, seed):
+    """Every input code on every element (and random mixes): each table sees its whole range."""
+    low, high = bounds
+    codes = np.arange(low, high + 1)
+    rng = np.random.default_rng(seed)
+    return np.concatenate([np.repeat(codes[:, None], n_in, axis=1), rng.integers(low, high + 1, (100, n_in))])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(table_networks(), st.integers(0, 1000))
+def test_fold_preserves_random_tables(network, seed):
+    text, n_in, bounds = network
+    quantized = parse_module(text, new_context())
+    folded = parse_module(text, new_context())
+    run_pipeline(folded, "hardcore-fold-weights")
+    x = _all_inputs(n_in, bounds, seed)
+    expected = run_function(find_function(quantized.operation), x, from_quantized=True)
+    actual = run_function(find_function(folded.operation), x)  # checks every width too
+    assert np.array_equal(actual.reshape(expected.shape), expected)
+
+
+@pytest.mark.sim
+@pytest.mark.skipif(not tool_available("iverilog"), reason="iverilog is not installed")
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                HealthCheck.function_scoped_fixture])
+@given(network=table_networks(), pipelined=st.booleans())
+def test_random_tables_match_in_icarus(network, pipelined, tmp_path):
+    """The mux trees (any table minimum, size and contents; trimmed; combinational or pipelined)."""
+    text, n_in, bounds = network
+    quantized = parse_module(text, new_context())
+    folded = parse_module(text, new_context())
+    run_pipeline(folded, "hardcore-fold-weights" + (",hardcore-pipeline{max-adder-depth=1}" if pipelined else ""))
+    function = find_function(folded.operation)
+    latency = int_attr(function, "hardcore.latency") if pipelined else None
+    out_type = function.type.results[0]
+    verilog = backend.export_verilog(run_pipeline(folded, "hardcore-to-hw").module)
+    x = _all_inputs(n_in, bounds, 0)
+    expected = run_function(find_function(quantized.operation), x, from_quantized=True)
+    sim = simulate(verilog, "net", x, n_in=n_in, in_width=bounds[1].bit_length() + 1,
+                   n_out=out_type.shape[0], out_width=out_type.element_type.width, latency=latency,
+                   workdir=tmp_path / f"net{abs(hash((text, pipelined)))}", simulator="icarus")
+    assert np.array_equal(sim.outputs, expected.reshape(sim.outputs.shape))
