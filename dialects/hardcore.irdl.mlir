@@ -4,10 +4,10 @@
 //
 // Two levels:
 //  * layer ops on tensors of one sample (no batch dimension): quantize,
-//    dense, relu, requant, reshape, dequantize;
+//    dense, relu, activation, lut, requant, reshape, dequantize;
 //  * scalar DAG ops on signless integers read as two's complement, each
 //    result exactly as wide as its value range needs: extract, pack,
-//    constant, sext, shl, shr, add, sub, neg, clamp, reg.
+//    constant, sext, shl, shr, add, sub, neg, clamp, table, reg.
 irdl.dialect @hardcore {
   // ---- layer level ------------------------------------------------------
 
@@ -28,6 +28,30 @@ irdl.dialect @hardcore {
     %out = irdl.base "!builtin.tensor"
     irdl.operands(input: %in)
     irdl.results(output: %out)
+  }
+
+  // A float elementwise activation: `fn` names it ("clamp", "leaky_relu",
+  // "hardsigmoid", "hardswish", "sigmoid", "tanh"), `params` holds its f64
+  // parameters (clamp: min, max; leaky_relu: negative_slope).
+  irdl.operation @activation {
+    %in = irdl.base "!builtin.tensor"
+    %out = irdl.base "!builtin.tensor"
+    %fn = irdl.base "#builtin.string"
+    %params = irdl.base "#builtin.dictionary"
+    irdl.operands(input: %in)
+    irdl.results(output: %out)
+    irdl.attributes {"fn" = %fn, "params" = %params}
+  }
+
+  // An integer lookup table, elementwise: y = table[x - min].
+  irdl.operation @lut {
+    %in = irdl.base "!builtin.tensor"
+    %out = irdl.base "!builtin.tensor"
+    %table = irdl.base "#builtin.dense_typed_elements"
+    %min = irdl.base "#builtin.integer"
+    irdl.operands(input: %in)
+    irdl.results(output: %out)
+    irdl.attributes {"table" = %table, "min" = %min}
   }
 
   // Same elements in the same (row-major) order, another shape.
@@ -161,6 +185,17 @@ irdl.dialect @hardcore {
     %out = irdl.base "!builtin.integer"
     irdl.operands(input: %in)
     irdl.results(output: %out)
+  }
+
+  // table[x - min]: a lookup, one mux tree over x's low bits.
+  irdl.operation @table {
+    %in = irdl.base "!builtin.integer"
+    %out = irdl.base "!builtin.integer"
+    %table = irdl.base "#builtin.dense_typed_elements"
+    %min = irdl.base "#builtin.integer"
+    irdl.operands(input: %in)
+    irdl.results(output: %out)
+    irdl.attributes {"table" = %table, "min" = %min}
   }
 
   // min(max(x, min), max): saturation, and relu when min = 0.

@@ -8,6 +8,9 @@ baseline.  Either way zero weights vanish and ±2^k weights are wires.  The
 graph's nodes become `hardcore.shl` + `hardcore.add`/`sub` ops; the bias is
 one constant added per output, with the requantization's rounding constant
 folded into it.  ReLU followed by requantization becomes one `hardcore.clamp`.
+A lookup table (`hardcore.lut`) becomes one `hardcore.table` per element,
+trimmed to the inputs that element's value range can reach (a constant when
+they all give one entry).
 
 Every result's type is the narrowest two's complement width that holds its
 value range: exact linear-form ranges for the adder graph's nodes (inputs are
@@ -31,7 +34,7 @@ from torch_mlir import ir
 from hardcore.adder_graph import AdderGraph, signed_width
 from hardcore.csd import per_weight_graph
 from hardcore.errors import UsageError
-from hardcore.irutil import (array_attr, body_ops, create_op, functions, i64_attr, int_attr,
+from hardcore.irutil import (array_attr, body_ops, create_op, dense_attr, functions, i64_attr, int_attr,
                              int_type, replace_function, tensor_type)
 from hardcore.pass_base import ModulePass, PassFailed
 
@@ -80,6 +83,8 @@ class _DagBuilder:
         self.memo: dict = {}
         self.adders = 0
         self.adder_bits = 0
+        self.tables = 0
+        self.table_entries = 0
 
     def _emit(self, name, operands, value_range, attributes=None):
         key = (name, tuple(operands), tuple(sorted((attributes or {}).items())))
@@ -147,6 +152,27 @@ class _DagBuilder:
         low = low if a < low else -(1 << (width - 1))
         high = high if b > high else (1 << (width - 1)) - 1
         return self._emit("hardcore.clamp", [value], clamped, {"min": low, "max": high})
+
+    def table(self, value, low: int, entries: list[int]) -> _Lin:
+        """entries[value - low], for a value whose range lies in [low, low + len(entries) - 1]."""
+        a, b = self.ranges[value]
+        if a < low or b >= low + len(entries):
+            raise ValueError(f"input range [{a}, {b}] is not inside the table's inputs "
+                             f"[{low}, {low + len(entries) - 1}]")
+        reached = entries[a - low:b - low + 1]  # only what this value can index
+        if min(reached) == max(reached):
+            return _Lin(None, 0, 1, reached[0])
+        key = ("hardcore.table", (value,), (a, tuple(reached)))
+        if key not in self.memo:
+            op = create_op("hardcore.table", [value], [int_type(signed_width(min(reached), max(reached)))],
+                           {"min": i64_attr(a), "table": dense_attr(np.array(reached), int_type(64))},
+                           self.location)
+            self.ranges[op.results[0]] = (min(reached), max(reached))
+            self.depths[op.results[0]] = self.depths.get(value, 0)
+            self.tables += 1
+            self.table_entries += len(reached)
+            self.memo[key] = op.results[0]
+        return _Lin(self.memo[key], 0, 1, 0)
 
     def materialize(self, lin: _Lin):
         if lin.value is None:
@@ -233,6 +259,8 @@ class FoldWeightsPass(ModulePass):
                         result = self._requant(builder, op, source)
                     elif name == "hardcore.reshape":
                         result = source
+                    elif name == "hardcore.lut":
+                        result = self._lut(builder, op, source)
                     else:
                         self.error(op, f"hardcore-fold-weights: cannot fold '{name}'")
                         new.operation.erase()
@@ -321,6 +349,20 @@ class FoldWeightsPass(ModulePass):
                 continue
             value = builder.materialize(lin)
             result.append(_Lin(builder.clamp(value, 0, max(builder.ranges[value][1], 0)), 0, 1, 0))
+        return result
+
+    def _lut(self, builder: _DagBuilder, op, source: list[_Lin]):
+        low = int_attr(op, "min")
+        entries = [int(v) for v in array_attr(op, "table").reshape(-1)]
+        result = []
+        for lin in source:
+            if lin.value is None:
+                if not low <= lin.const < low + len(entries):
+                    raise ValueError(f"constant input {lin.const} is not inside the table's inputs "
+                                     f"[{low}, {low + len(entries) - 1}]")
+                result.append(_Lin(None, 0, 1, entries[lin.const - low]))
+                continue
+            result.append(builder.table(builder.materialize(lin), low, entries))
         return result
 
     def _requant(self, builder: _DagBuilder, op, source: list[_Lin]):

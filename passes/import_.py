@@ -19,6 +19,11 @@ Lowered, one function per op (`_LOWERINGS`):
 - aten.dropout with train=false: removed (the identity).
 - aten.relu: a `hardcore.relu`, applied before the reshapes this pass makes, so
   that a dense layer and its ReLU stay adjacent for hardcore-quantize.
+- activations: aten.hardtanh, aten.relu6, aten.clamp, aten.clamp_min and
+  aten.clamp_max become a `hardcore.activation` "clamp" (min, max);
+  aten.leaky_relu a "leaky_relu" (negative_slope); aten.hardsigmoid,
+  aten.hardswish, aten.sigmoid and aten.tanh the function of that name.
+  Like ReLU, they come before the reshapes this pass makes.
 - the shape-only ops aten.view / aten.reshape / aten.flatten.using_ints: a
   `hardcore.reshape`, or nothing when the shape is already right.
 
@@ -347,6 +352,35 @@ class _FunctionImport:
     def reshape(self, op):
         return self.reshaped(self.source(op), self.model_shape(op.results[0]), op.location)
 
+    def activation(self, op, fn: str, params: dict[str, float]):
+        """A `hardcore.activation` on the flat source, then the model's shape (like relu)."""
+        flat = self.flat(self.source(op), op.location)
+        attributes = {"fn": ir.StringAttr.get(fn),
+                      "params": ir.DictAttr.get({name: ir.FloatAttr.get_f64(value) for name, value in params.items()})}
+        result = create_op("hardcore.activation", [flat], [flat.type], attributes, op.location)
+        return self.reshaped(result.results[0], self.model_shape(op.results[0]), op.location)
+
+    def clamp_between(self, op, low, high, what: str):
+        """clamp(x, low, high); None is no bound on that side (torch.clamp's min=None, max=None)."""
+        low = -math.inf if low is None else float(low)
+        high = math.inf if high is None else float(high)
+        if math.isnan(low) or math.isnan(high):
+            raise ValueError(f"{what} bounds must be numbers, got {low} and {high}")
+        if low > high:
+            raise ValueError(f"{what} min {low} is greater than max {high}")
+        if low == math.inf or high == -math.inf:
+            raise ValueError(f"{what} to [{low}, {high}] leaves no finite value")
+        return self.activation(op, "clamp", {"min": low, "max": high})
+
+    def clamp(self, op):  # aten.clamp(x, min, max), aten.hardtanh(x, min_val, max_val)
+        what = op.operation.name.split(".")[-1]
+        return self.clamp_between(op, self.constant(op.operands[1], f"{what} min"),
+                                  self.constant(op.operands[2], f"{what} max"), what)
+
+    def leaky_relu(self, op):
+        return self.activation(op, "leaky_relu",
+                               {"negative_slope": float(self.constant(op.operands[1], "leaky_relu negative_slope"))})
+
 
 # torch op name -> lowering(importer, op) -> the hardcore value of the op's result
 _LOWERINGS = {
@@ -355,6 +389,16 @@ _LOWERINGS = {
     "torch.aten.batch_norm": _FunctionImport.batch_norm,
     "torch.aten.dropout": _FunctionImport.dropout,
     "torch.aten.relu": _FunctionImport.relu,
+    "torch.aten.relu6": lambda importer, op: importer.clamp_between(op, 0.0, 6.0, "relu6"),
+    "torch.aten.hardtanh": _FunctionImport.clamp,
+    "torch.aten.clamp": _FunctionImport.clamp,
+    "torch.aten.clamp_min": lambda importer, op: importer.clamp_between(
+        op, importer.constant(op.operands[1], "clamp_min min"), None, "clamp_min"),
+    "torch.aten.clamp_max": lambda importer, op: importer.clamp_between(
+        op, None, importer.constant(op.operands[1], "clamp_max max"), "clamp_max"),
+    "torch.aten.leaky_relu": _FunctionImport.leaky_relu,
+    **{f"torch.aten.{fn}": (lambda importer, op, fn=fn: importer.activation(op, fn, {}))
+       for fn in ("hardsigmoid", "hardswish", "sigmoid", "tanh")},
     **{name: _FunctionImport.reshape for name in _SHAPE_OPS},
 }
 _SUPPORTED = _OPERAND_PRODUCERS | frozenset(_LOWERINGS) | {"func.return"}

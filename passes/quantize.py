@@ -10,6 +10,19 @@ circuit is a shift:
 - each dense layer (with its ReLU, if one follows) is requantized to `act-bits`
   at a scale from the calibrated range of its output: unsigned after a ReLU
   (one more bit of precision), signed otherwise;
+- an activation (`hardcore.activation`) becomes exact integer arithmetic on
+  its quantized input:
+  * "clamp" (ReLU6, Hardtanh, clamp) is a saturation: right after a dense
+    layer (its only user) it sets that layer's requantization bounds, at a
+    scale from the calibrated range of the clamped output (unsigned when
+    min >= 0, like ReLU); anywhere else a `hardcore.requant` with shift 0
+    clamps at the bounds rounded to the input's scale.  Both are exactly
+    round(clamp(x)) at the output's scale, because rounding is monotone;
+  * every other function becomes a `hardcore.lut`: one entry per input code
+    of the range the previous op produces (at most MAX_TABLE_ENTRIES), each
+    round-half-up(f(code * 2^-f_in) * 2^f_out) saturated to act-bits, with
+    f_out from the largest |f| over those codes (unsigned when f >= 0 on all
+    of them);
 - the function's result is dequantized back to float (`hardcore.dequantize`).
 
 Calibration inputs come from the Python API (`calibration_data`) or a `.npy`
@@ -25,17 +38,21 @@ from typing import Any
 import numpy as np
 from torch_mlir import ir
 
+from hardcore.adder_graph import signed_width
 from hardcore.errors import UsageError
-from hardcore.interpreter import run_function
+from hardcore.interpreter import ACTIVATIONS, activation_params, run_function
 from hardcore.irutil import (array_attr, body_ops, create_op, dense_attr, functions, i64_attr, integer_dtype,
                              int_type, replace_function, tensor_type)
 from hardcore.pass_base import ModulePass, PassFailed
 
-__all__ = ["QuantizePass", "frac_bits_for"]
+__all__ = ["QuantizePass", "frac_bits_for", "activation_table", "MAX_TABLE_ENTRIES"]
 
 DEFAULT_CALIBRATION_SAMPLES = 256
+# A lookup table has one entry per input code: 2^act_bits entries, so act-bits <= 12.
+MAX_TABLE_ENTRIES = 4096
 _KIND = "hardcore.kind"
-_FLOAT_LAYER_OPS = frozenset({"hardcore.dense", "hardcore.relu", "hardcore.reshape", "func.return"})
+_FLOAT_LAYER_OPS = frozenset({"hardcore.dense", "hardcore.relu", "hardcore.activation", "hardcore.reshape",
+                              "func.return"})
 
 
 def frac_bits_for(magnitude: float, bits: int, signed: bool) -> int:
@@ -48,6 +65,27 @@ def frac_bits_for(magnitude: float, bits: int, signed: bool) -> int:
 
 def _signed_range(bits: int) -> tuple[int, int]:
     return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+
+
+def activation_table(fn: str, params: dict, in_frac: int, in_range: tuple[int, int], act_bits: int):
+    """The integer table of activation `fn` for input codes in_range (frac bits in_frac).
+
+    Returns (entries, out_frac, (out_low, out_high)): entry k is the output code of
+    input code in_range[0] + k, round-half-up(f(code · 2^-in_frac) · 2^out_frac)
+    saturated to the act-bits range (unsigned when f >= 0 on every code).
+    """
+    codes = np.arange(in_range[0], in_range[1] + 1, dtype=np.int64)
+    values = ACTIVATIONS[fn][1](codes.astype(np.float64) * 2.0 ** -in_frac, params)
+    signed = bool(values.min(initial=0.0) < 0)
+    out_low, out_high = _signed_range(act_bits) if signed else (0, (1 << act_bits) - 1)
+    out_frac = frac_bits_for(float(np.abs(values).max(initial=0.0)), act_bits, signed)
+    entries = np.clip(np.floor(values * 2.0 ** out_frac + 0.5), out_low, out_high).astype(np.int64)
+    return entries, out_frac, (out_low, out_high)
+
+
+def _round_bound(bound: float, frac: int, low: int, high: int) -> int:
+    """A clamp bound at `frac` fractional bits, rounded half up and saturated to [low, high]."""
+    return int(np.clip(np.floor(bound * 2.0 ** frac + 0.5), low, high))
 
 
 def _acc_width(bound: int) -> int:
@@ -108,6 +146,15 @@ class QuantizePass(ModulePass):
             if not bad:
                 self.error(function, "hardcore-quantize: expected one input and one result")
             return False
+        for op in ops:
+            if op.operation.name == "hardcore.activation":
+                try:
+                    activation_params(op)
+                except ValueError as exc:
+                    bad.append(op)
+                    self.error(op, f"hardcore-quantize: {exc}")
+        if bad:
+            return False
         calibration = self._calibration(function)
         trace: dict = {}
         run_function(function, calibration, trace=trace)
@@ -151,14 +198,20 @@ class QuantizePass(ModulePass):
                     r = create_op("hardcore.relu", [source], [tensor_type(out_shape, element)],
                                   None, op.location)
                     quantized[op.results[0]] = (r.results[0], frac, (max(low, 0), max(high, 0)))
-                else:
-                    relu = self._following_relu(op)
-                    if relu is not None:
-                        absorbed.add(relu)
-                    result = self._dense(op, relu, source, frac, (low, high), out_shape, trace)
+                elif name == "hardcore.activation":
+                    result = self._activation(op, source, frac, (low, high), out_shape)
                     if result is None:
                         return False
-                    quantized[(relu or op).results[0]] = result
+                    quantized[op.results[0]] = result
+                else:
+                    relu = self._following_relu(op)
+                    clamp = None if relu is not None else self._following_clamp(op)
+                    if relu is not None or clamp is not None:
+                        absorbed.add(relu or clamp)
+                    result = self._dense(op, relu, source, frac, (low, high), out_shape, trace, clamp)
+                    if result is None:
+                        return False
+                    quantized[(relu or clamp or op).results[0]] = result
         function.operation.erase()
         return True
 
@@ -169,7 +222,48 @@ class QuantizePass(ModulePass):
             return uses[0].owner
         return None
 
-    def _dense(self, op, relu, source, in_frac, in_range, out_shape, trace):
+    @staticmethod
+    def _following_clamp(op):
+        uses = list(op.results[0].uses)
+        if len(uses) == 1 and uses[0].owner.operation.name == "hardcore.activation" and \
+                activation_params(uses[0].owner)[0] == "clamp":
+            return uses[0].owner
+        return None
+
+    def _activation(self, op, source, in_frac, in_range, out_shape):
+        """A standalone activation: a saturation (clamp) or a lookup table (the others)."""
+        fn, params = activation_params(op)
+        low, high = in_range
+        if fn == "clamp":
+            # The bounds at the input's scale.  An infinite bound never binds: it becomes the
+            # input's own end, or the other bound when that one lies beyond it.
+            limit = 1 << 62
+            lo = None if params["min"] == -np.inf else _round_bound(params["min"], in_frac, -limit, limit)
+            hi = None if params["max"] == np.inf else _round_bound(params["max"], in_frac, -limit, limit)
+            if lo is None:
+                lo = low if hi is None else min(low, hi)
+            if hi is None:
+                hi = max(high, lo)
+            out_range = (min(max(low, lo), hi), min(max(high, lo), hi))
+            out_type = tensor_type(out_shape, int_type(signed_width(*out_range)))
+            requant = create_op("hardcore.requant", [source], [out_type],
+                                {"shift": i64_attr(0), "min": i64_attr(lo), "max": i64_attr(hi)}, op.location)
+            return requant.results[0], in_frac, out_range
+        entries = high - low + 1
+        if entries > MAX_TABLE_ENTRIES:
+            self.error(op, f"hardcore-quantize: a '{fn}' table on inputs [{low}, {high}] would have {entries} "
+                       f"entries, more than the {MAX_TABLE_ENTRIES} a table may hold (act-bits 12 at most)")
+            return None
+        table, out_frac, _ = activation_table(fn, params, in_frac, in_range, self.act_bits)
+        out_range = (int(table.min()), int(table.max()))
+        kind = " ".join([fn] + [f"{name}={value:g}" for name, value in params.items()])
+        kind += f", {entries} entries, frac bits {in_frac} -> {out_frac}"
+        lut = create_op("hardcore.lut", [source], [tensor_type(out_shape, int_type(signed_width(*out_range)))],
+                        {"table": dense_attr(table, int_type(64)), "min": i64_attr(low),
+                         _KIND: ir.StringAttr.get(kind)}, op.location)
+        return lut.results[0], out_frac, out_range
+
+    def _dense(self, op, relu, source, in_frac, in_range, out_shape, trace, clamp=None):
         weight = array_attr(op, "weight").astype(np.float64)
         bias = array_attr(op, "bias").astype(np.float64)
         w_low, w_high = _signed_range(self.weight_bits)
@@ -198,6 +292,16 @@ class QuantizePass(ModulePass):
             out_low, out_high = 0, (1 << self.act_bits) - 1
             out_frac = frac_bits_for(float(np.abs(trace[relu.results[0]]).max()), self.act_bits, False)
             out_width = self.act_bits + 1
+        elif clamp is not None:
+            # The requantization's saturation is the clamp: its bounds at the output's scale,
+            # which comes from the calibrated range of the clamped output.
+            _, params = activation_params(clamp)
+            signed = params["min"] < 0
+            out_low, out_high = _signed_range(self.act_bits) if signed else (0, (1 << self.act_bits) - 1)
+            out_frac = frac_bits_for(float(np.abs(trace[clamp.results[0]]).max()), self.act_bits, signed)
+            out_low, out_high = (_round_bound(params["min"], out_frac, out_low, out_high),
+                                 _round_bound(params["max"], out_frac, out_low, out_high))
+            out_width = self.act_bits + (not signed)
         else:
             out_low, out_high = _signed_range(self.act_bits)
             out_frac = frac_bits_for(float(np.abs(trace[op.results[0]]).max()), self.act_bits, True)
@@ -205,5 +309,5 @@ class QuantizePass(ModulePass):
         requant = create_op("hardcore.requant", [value],
                             [tensor_type(out_shape, int_type(out_width))],
                             {"shift": i64_attr(acc_frac - out_frac), "min": i64_attr(out_low),
-                             "max": i64_attr(out_high)}, (relu or op).location)
+                             "max": i64_attr(out_high)}, (relu or clamp or op).location)
         return requant.results[0], out_frac, (out_low, out_high)

@@ -4,7 +4,8 @@ Each DAG op keeps its exact width: operands are sign-extended or truncated to
 the result's width (truncation is exact, because the result's width holds the
 value and two's complement addition is exact modulo 2^width), shifts are
 wires (`comb.concat` with zeros, `comb.extract` of the high bits), a clamp is
-a compare and a mux per side that can be exceeded.
+a compare and a mux per side that can be exceeded, and a table is a tree of
+`comb.mux` over the input's low bits (see `_table`).
 
 Ports follow the convention in README: input `x` packs element i at bits
 [i*W +: W], output `y` likewise.  The result is CIRCT IR text: CIRCT's MLIR
@@ -22,7 +23,7 @@ import re
 import numpy as np
 from torch_mlir import ir
 
-from hardcore.irutil import body_ops, functions, int_attr
+from hardcore.irutil import array_attr, body_ops, functions, int_attr
 from hardcore.pass_base import ModulePass, PassFailed
 from hardcore.passes.pipeline import layer_index
 
@@ -38,7 +39,8 @@ class LoweringError(ValueError):
 
 
 _SCALAR_OPS = frozenset({"hardcore.extract", "hardcore.constant", "hardcore.sext", "hardcore.reg", "hardcore.shl",
-                         "hardcore.shr", "hardcore.add", "hardcore.sub", "hardcore.neg", "hardcore.clamp"})
+                         "hardcore.shr", "hardcore.add", "hardcore.sub", "hardcore.neg", "hardcore.clamp",
+                         "hardcore.table"})
 
 
 def _width(value_type) -> int:
@@ -132,6 +134,9 @@ def _lower_op(hw: _HwText, op, name: str, operands: list[tuple[str, int]], width
         return hw.emit(f"comb.{name.split('.')[1]} {lhs}, {rhs} : i{width}")
     if name == "hardcore.neg":
         return hw.emit(f"comb.sub {hw.constant(0, width)}, {hw.resize(*operands[0], width)} : i{width}")
+    if name == "hardcore.table":
+        entries = [int(v) for v in array_attr(op, "table").reshape(-1)]
+        return _table(hw, *operands[0], int_attr(op, "min"), entries, width)
     return _clamp(hw, *operands[0], int_attr(op, "min"), int_attr(op, "max"), width)  # hardcore.clamp
 
 
@@ -328,6 +333,38 @@ def _clamp(hw: _HwText, value: str, width: int, low: int, high: int, out: int) -
         above = hw.emit(f"comb.icmp sgt {value}, {bound} : i{width}")
         value = hw.emit(f"comb.mux {above}, {bound}, {value} : i{width}")
     return hw.resize(value, width, out)
+
+
+def _table(hw: _HwText, value: str, width: int, low: int, entries: list[int], out: int) -> str:
+    """entries[value - low] as a tree of 2:1 muxes on the low k bits of `value`.
+
+    The value lies in [low, low + n - 1] with n = len(entries) <= 2^k, so its low
+    k bits tell its n possible values apart: no subtraction.  Position p of the
+    2^k leaves holds the entry of the value v ≡ p (mod 2^k) in [low, low + 2^k - 1],
+    the last entry for those v past the table (they never occur).  The tree splits
+    on the highest bit first; a subtree whose leaves are all equal is that
+    constant, and equal subtrees are built once: the tree shrinks where the
+    function is flat (the saturated ends of sigmoid and tanh).
+    """
+    bits = max((len(entries) - 1).bit_length(), 1)
+    size = 1 << bits
+    leaves = [0] * size
+    for offset in range(size):
+        leaves[(low + offset) % size] = entries[min(offset, len(entries) - 1)]
+    selects = [hw.extract(value, width, bit, 1) for bit in range(bits)]
+
+    def subtree(level: int, start: int) -> str:
+        chunk = tuple(leaves[start:start + (1 << level)])
+        if min(chunk) == max(chunk):
+            return hw.constant(chunk[0], out)
+        key = ("table", value, level, chunk)
+        if key not in hw.memo:
+            half = 1 << (level - 1)
+            upper, lower = subtree(level - 1, start + half), subtree(level - 1, start)
+            hw.emit(f"comb.mux {selects[level - 1]}, {upper}, {lower} : i{out}", key)
+        return hw.memo[key]
+
+    return subtree(bits, 0)
 
 
 @dataclasses.dataclass(frozen=True)

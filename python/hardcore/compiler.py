@@ -140,8 +140,8 @@ class Circuit:
             raise UsageError(f"{directory}: not a complete 'hardcore compile' output: {exc}") from None
         if "quantized" not in stages:
             raise UsageError(f"{directory}: {name}.quantized.mlir is missing")
-        figures = {k: report[k] for k in ("adders", "adder_bits", "adder_depth", "clamps", "registers",
-                                          "register_bits", "synthesis") if k in report}
+        figures = {k: report[k] for k in ("adders", "adder_bits", "adder_depth", "clamps", "tables",
+                                          "table_entries", "registers", "register_bits", "synthesis") if k in report}
         return cls(name=name, verilog=verilog, stages=stages, in_shape=x["shape"],
                    in_width=x["element_width"], in_frac_bits=x["frac_bits"], in_range=(x["min"], x["max"]),
                    out_shape=y["shape"], out_width=y["element_width"], out_frac_bits=y["frac_bits"],
@@ -182,8 +182,11 @@ def write_files_atomically(directory, files: dict[str, str]) -> list[Path]:
 
 
 def dag_figures(dag_text: str) -> dict:
-    """Adders, adder bits and critical adder depth of a DAG module, from its text."""
-    adders = adder_bits = comparators = 0
+    """Adders, adder bits and critical adder depth of a DAG module, from its text.
+
+    Also its clamps, and its lookup tables (`hardcore.table`) with their entries in all.
+    """
+    adders = adder_bits = comparators = tables = table_entries = 0
     depth: dict[str, int] = {}
     line_pattern = re.compile(r'^\s*(%\S+) = "(hardcore\.\w+)"\(([^)]*)\).*-> (i(\d+)|tensor)')
     critical = 0
@@ -199,10 +202,13 @@ def dag_figures(dag_text: str) -> dict:
             adder_bits += int(match.group(5))
         elif name == "hardcore.clamp":
             comparators += 1
+        elif name == "hardcore.table":
+            tables += 1
+            table_entries += int(re.search(r"tensor<(\d+)xi\d+>", line).group(1))
         depth[result] = level
         critical = max(critical, level)
     return {"adders": adders, "adder_bits": adder_bits, "adder_depth": critical,
-            "clamps": comparators}
+            "clamps": comparators, "tables": tables, "table_entries": table_entries}
 
 
 def _layer_figures(dictionary) -> dict:

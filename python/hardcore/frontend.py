@@ -20,13 +20,22 @@ __all__ = ["import_model", "load_model_file"]
 _DROPOUTS = ("dropout", "feature_dropout", "alpha_dropout", "feature_alpha_dropout")
 # Kept as one op each for hardcore-import, instead of torch-mlir's decompositions.
 _BACKEND_LEGAL_OPS = ["aten.linear", "aten.batch_norm"]
+# Activations kept whole too: torch-mlir would decompose them into minimum/maximum
+# and arithmetic, which hardcore-import would have to match back into functions.
+_ACTIVATION_LEGAL_OPS = ["aten.hardtanh", "aten.relu6", "aten.clamp_min", "aten.clamp_max",
+                         "aten.leaky_relu", "aten.hardsigmoid", "aten.hardswish"]
+# In-place activations (nn.ReLU(inplace=True), Hardswish(inplace=True), F.relu_ ...):
+# torch.export keeps them and torch-mlir cannot import them on value tensors.
+_IN_PLACE_ACTIVATIONS = ("relu", "hardtanh", "leaky_relu", "hardsigmoid", "hardswish", "sigmoid", "tanh",
+                         "clamp", "clamp_min", "clamp_max")
 
 
 def import_model(model, example_input: torch.Tensor, context: ir.Context) -> ir.Module:
     """Export `model` (an nn.Module or a torch.export ExportedProgram) to the torch dialect.
 
-    `aten.linear` and `aten.batch_norm` are kept legal so each layer stays one op
-    (see hardcore-import); eval-mode dropouts are removed from the exported graph.
+    `aten.linear`, `aten.batch_norm` and the activations are kept legal so each
+    layer stays one op (see hardcore-import); eval-mode dropouts are removed from
+    the exported graph.
     """
     try:
         if isinstance(model, torch.nn.Module):
@@ -35,10 +44,12 @@ def import_model(model, example_input: torch.Tensor, context: ir.Context) -> ir.
         else:
             program = model
         _remove_eval_dropouts(program.graph_module)
+        _functionalize_activations(program.graph_module)
         with torch.no_grad():
             return fx.export_and_import(
                 program, output_type="torch", decomposition_table={},
-                backend_legal_ops=_BACKEND_LEGAL_OPS, fx_importer=FxImporter(context=context))
+                backend_legal_ops=_BACKEND_LEGAL_OPS + _ACTIVATION_LEGAL_OPS,
+                fx_importer=FxImporter(context=context))
     except Exception as exc:  # torch.export reports model problems as many exception types
         raise CompileError(f"torch-mlir could not import the model: {type(exc).__name__}: {exc}") from None
 
@@ -53,6 +64,41 @@ def _remove_eval_dropouts(graph_module: torch.fx.GraphModule) -> None:
                 node.replace_all_uses_with(node.args[0])
                 graph.erase_node(node)
     graph_module.recompile()
+
+
+def _returns_alias(target) -> bool:
+    """Whether an op's result may share memory with an operand (views, in-place ops); True if unknown."""
+    schema = getattr(target, "_schema", None)
+    return schema is None or any(ret.alias_info is not None for ret in schema.returns)
+
+
+def _functionalize_activations(graph_module: torch.fx.GraphModule) -> None:
+    """In-place activations become their functional form, and later readers of the mutated
+    tensor read the result instead.  Only where the tensor is a plain intermediate value:
+    not an input or parameter (a mutation the caller sees) and not a view or an in-place
+    result (a mutation of another tensor too); those are left for torch-mlir to refuse."""
+    graph = graph_module.graph
+    in_place = {}
+    for name in _IN_PLACE_ACTIVATIONS:
+        packet = getattr(torch.ops.aten, name + "_", None)
+        if packet is not None:
+            for overload in packet.overloads():
+                in_place[getattr(packet, overload)] = getattr(getattr(torch.ops.aten, name), overload)
+    order = {node: index for index, node in enumerate(graph.nodes)}
+    changed = False
+    for node in list(graph.nodes):
+        if node.op != "call_function" or node.target not in in_place:
+            continue
+        source = node.args[0]
+        if not isinstance(source, torch.fx.Node) or source.op != "call_function" or _returns_alias(source.target):
+            continue
+        for user in list(source.users):
+            if user is not node and order[user] > order[node]:
+                user.replace_input_with(source, node)
+        node.target = in_place[node.target]
+        changed = True
+    if changed:
+        graph_module.recompile()
 
 
 def load_model_file(spec: str):

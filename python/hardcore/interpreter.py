@@ -17,11 +17,60 @@ from hardcore.errors import CompileError
 from hardcore.irutil import array_attr, body_ops, functions, int_attr
 from hardcore.mlir import location_text
 
-__all__ = ["run_function", "find_function", "quantize_array", "InterpreterError"]
+__all__ = ["run_function", "find_function", "quantize_array", "InterpreterError", "ACTIVATIONS",
+           "activation_params", "lookup"]
 
 
 class InterpreterError(CompileError):
     """The IR cannot be run, or a value overflowed its declared type."""
+
+
+def _sigmoid(x, params):
+    # 1 / (1 + e^-x) without overflow for large |x|
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+# `hardcore.activation`'s functions on f64, as torch defines them: fn -> (parameter
+# names, function(x, params)).  hardcore-quantize tabulates the same functions.
+ACTIVATIONS: dict[str, tuple[tuple[str, ...], Callable]] = {
+    "clamp": (("min", "max"), lambda x, p: np.minimum(np.maximum(x, p["min"]), p["max"])),
+    "leaky_relu": (("negative_slope",), lambda x, p: np.where(x >= 0, x, x * p["negative_slope"])),
+    "hardsigmoid": ((), lambda x, p: np.clip(x + 3.0, 0.0, 6.0) / 6.0),
+    "hardswish": ((), lambda x, p: x * np.clip(x + 3.0, 0.0, 6.0) / 6.0),
+    "sigmoid": ((), _sigmoid),
+    "tanh": ((), lambda x, p: np.tanh(x)),
+}
+
+
+def activation_params(op) -> tuple[str, dict[str, float]]:
+    """A `hardcore.activation`'s function name and parameters; ValueError unless ACTIVATIONS has them."""
+    fn = ir.StringAttr(op.attributes["fn"]).value
+    dictionary = ir.DictAttr(op.attributes["params"])
+    params = {}
+    for index in range(len(dictionary)):
+        named = dictionary[index]
+        if not isinstance(named.attr, ir.FloatAttr):
+            raise ValueError(f"activation '{fn}' parameter '{named.name}' must be a float")
+        params[named.name] = float(ir.FloatAttr(named.attr).value)
+    if fn not in ACTIVATIONS:
+        raise ValueError(f"unknown activation '{fn}' (one of: {', '.join(sorted(ACTIVATIONS))})")
+    names = ACTIVATIONS[fn][0]
+    if sorted(params) != sorted(names):
+        raise ValueError(f"activation '{fn}' takes the parameters [{', '.join(names)}], "
+                         f"got [{', '.join(sorted(params))}]")
+    return fn, params
+
+
+def lookup(op, x) -> np.ndarray:
+    """`hardcore.lut`/`hardcore.table`: table[x - min]; an input outside the table is an error."""
+    table = array_attr(op, "table").astype(np.int64).reshape(-1)
+    low = int_attr(op, "min")
+    index = np.asarray(x, dtype=np.int64) - low
+    if index.size and (index.min() < 0 or index.max() >= table.size):
+        bad = int(index.min() if index.min() < 0 else index.max()) + low
+        raise InterpreterError(f"{location_text(op.location)}: '{op.operation.name}' got {bad}, outside its "
+                               f"table's inputs [{low}, {low + table.size - 1}]")
+    return table[index]
 
 
 def find_function(module: ir.Operation, name: str | None = None):
@@ -72,6 +121,14 @@ def _quantize(op, x):
     return quantize_array(x, int_attr(op, "frac_bits"), int_attr(op, "min"), int_attr(op, "max"))
 
 
+def _activation(op, x):
+    try:
+        fn, params = activation_params(op)
+    except ValueError as exc:
+        raise InterpreterError(f"{location_text(op.location)}: {exc}") from None
+    return ACTIVATIONS[fn][1](np.asarray(x, dtype=np.float64), params)
+
+
 def _extract(op, x):
     return x.reshape(x.shape[0], -1)[:, int_attr(op, "index")]
 
@@ -84,6 +141,8 @@ def _clamp(op, x):
 _SEMANTICS: dict[str, Callable] = {
     "hardcore.dense": lambda op, a: _dense(op, a[0]),
     "hardcore.relu": lambda op, a: np.maximum(a[0], 0),
+    "hardcore.activation": lambda op, a: _activation(op, a[0]),
+    "hardcore.lut": lambda op, a: lookup(op, a[0]),
     "hardcore.reshape": lambda op, a: a[0],
     "hardcore.quantize": lambda op, a: _quantize(op, a[0]),
     "hardcore.dequantize": lambda op, a: a[0].astype(np.float64) * 2.0 ** -int_attr(op, "frac_bits"),
@@ -100,6 +159,7 @@ _SEMANTICS: dict[str, Callable] = {
     "hardcore.sub": lambda op, a: a[0] - a[1],
     "hardcore.neg": lambda op, a: -a[0],
     "hardcore.clamp": lambda op, a: _clamp(op, a[0]),
+    "hardcore.table": lambda op, a: lookup(op, a[0]),
 }
 
 

@@ -44,3 +44,21 @@ func.func @scalar_ops(%x: tensor<2xi8>) -> tensor<2xi12> {
   %p = "hardcore.pack"(%n, %w) : (i12, i12) -> tensor<2xi12>
   return %p : tensor<2xi12>
 }
+
+// CHECK-LABEL: func.func @activation_ops
+func.func @activation_ops(%x: tensor<2xf32>) -> tensor<2xf32> {
+  // CHECK: "hardcore.activation"(%{{.*}}) {fn = "leaky_relu", params = {negative_slope = 1.250000e-01 : f64}} : (tensor<2xf32>) -> tensor<2xf32>
+  %a = "hardcore.activation"(%x) {fn = "leaky_relu", params = {negative_slope = 0.125 : f64}} : (tensor<2xf32>) -> tensor<2xf32>
+  %q = "hardcore.quantize"(%a) {frac_bits = 0 : i64, min = -2 : i64, max = 1 : i64} : (tensor<2xf32>) -> tensor<2xi2>
+  // CHECK: "hardcore.lut"(%{{.*}}) {min = -2 : i64, table = dense<[0, 1, 2, 3]> : tensor<4xi64>} : (tensor<2xi2>) -> tensor<2xi3>
+  %l = "hardcore.lut"(%q) {min = -2 : i64, table = dense<[0, 1, 2, 3]> : tensor<4xi64>} : (tensor<2xi2>) -> tensor<2xi3>
+  %f = "hardcore.dequantize"(%l) {frac_bits = 2 : i64} : (tensor<2xi3>) -> tensor<2xf32>
+  return %f : tensor<2xf32>
+}
+
+// CHECK-LABEL: func.func @table_op
+func.func @table_op(%x: i2) -> i3 {
+  // CHECK: "hardcore.table"(%{{.*}}) {min = -2 : i64, table = dense<[3, 1, 0, 1]> : tensor<4xi64>} : (i2) -> i3
+  %t = "hardcore.table"(%x) {min = -2 : i64, table = dense<[3, 1, 0, 1]> : tensor<4xi64>} : (i2) -> i3
+  return %t : i3
+}

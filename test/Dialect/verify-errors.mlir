@@ -15,3 +15,19 @@ func.func @add_takes_integers(%x: tensor<2xi8>) -> tensor<2xi8> {
   %a = "hardcore.add"(%x, %x) : (tensor<2xi8>, tensor<2xi8>) -> i9
   return %x : tensor<2xi8>
 }
+
+// -----
+
+func.func @activation_names_its_function(%x: tensor<2xf32>) -> tensor<2xf32> {
+  // expected-error @+1 {{'hardcore.activation' op}}
+  %a = "hardcore.activation"(%x) {params = {}} : (tensor<2xf32>) -> tensor<2xf32>
+  return %a : tensor<2xf32>
+}
+
+// -----
+
+func.func @table_takes_an_integer(%x: tensor<2xi8>) -> tensor<2xi8> {
+  // expected-error @+1 {{expected base type 'builtin.integer' but got 'builtin.tensor'}}
+  %t = "hardcore.table"(%x) {min = 0 : i64, table = dense<[0, 1]> : tensor<2xi64>} : (tensor<2xi8>) -> i8
+  return %x : tensor<2xi8>
+}

@@ -2,10 +2,10 @@
 
 // Every unsupported op is reported at its own location, not just the first.
 func.func @unsupported(%arg0: !torch.vtensor<[1,4],f32>) -> !torch.vtensor<[1,4],f32> {
-  // expected-error @+1 {{hardcore-import: unsupported op 'torch.aten.sigmoid'}}
-  %0 = torch.aten.sigmoid %arg0 : !torch.vtensor<[1,4],f32> -> !torch.vtensor<[1,4],f32>
-  // expected-error @+1 {{hardcore-import: unsupported op 'torch.aten.tanh'}}
-  %1 = torch.aten.tanh %0 : !torch.vtensor<[1,4],f32> -> !torch.vtensor<[1,4],f32>
+  // expected-error @+1 {{hardcore-import: unsupported op 'torch.aten.sin'}}
+  %0 = torch.aten.sin %arg0 : !torch.vtensor<[1,4],f32> -> !torch.vtensor<[1,4],f32>
+  // expected-error @+1 {{hardcore-import: unsupported op 'torch.aten.cos'}}
+  %1 = torch.aten.cos %0 : !torch.vtensor<[1,4],f32> -> !torch.vtensor<[1,4],f32>
   return %1 : !torch.vtensor<[1,4],f32>
 }
 

@@ -12,3 +12,19 @@ func.func @torch_left(%arg0: tensor<2xf32>) -> tensor<2xf32> {
   %0 = "hardcore.dequantize"(%arg0) {frac_bits = 1 : i64} : (tensor<2xf32>) -> tensor<2xf32>
   return %0 : tensor<2xf32>
 }
+
+// -----
+
+func.func @unknown_activation(%arg0: tensor<2xf32>) -> tensor<2xf32> {
+  // expected-error @+1 {{hardcore-quantize: unknown activation 'gelu' (one of: clamp, hardsigmoid, hardswish, leaky_relu, sigmoid, tanh)}}
+  %0 = "hardcore.activation"(%arg0) {fn = "gelu", params = {}} : (tensor<2xf32>) -> tensor<2xf32>
+  return %0 : tensor<2xf32>
+}
+
+// -----
+
+func.func @activation_parameters(%arg0: tensor<2xf32>) -> tensor<2xf32> {
+  // expected-error @+1 {{hardcore-quantize: activation 'leaky_relu' takes the parameters [negative_slope], got [slope]}}
+  %0 = "hardcore.activation"(%arg0) {fn = "leaky_relu", params = {slope = 0.1 : f64}} : (tensor<2xf32>) -> tensor<2xf32>
+  return %0 : tensor<2xf32>
+}
