@@ -43,7 +43,7 @@ from hardcore.mlir import new_context, parse_module
 __all__ = ["baseline_verilog"]
 
 # Quantized-IR ops that act on each element on its own.
-ELEMENTWISE_OPS = ("hardcore.relu", "hardcore.requant", "hardcore.reshape")
+ELEMENTWISE_OPS = ("hardcore.relu", "hardcore.requant", "hardcore.reshape", "hardcore.lut")
 
 
 @dataclass(frozen=True)
@@ -98,6 +98,8 @@ def _elementwise(body: _Body, op, element: _Element) -> _Element:
     if name == "hardcore.relu":
         ref = body.wire(width, f"{element.ref} < 0 ? {width}'sd0 : {element.ref}")
         return _Element(ref, max(element.low, 0), max(element.high, 0))
+    if name == "hardcore.lut":
+        return _lookup(body, op, element)
     shift, out_low, out_high = int_attr(op, "shift"), int_attr(op, "min"), int_attr(op, "max")
 
     def requant(value: int) -> int:  # monotone, so it maps the range's ends to the result's
@@ -115,6 +117,20 @@ def _elementwise(body: _Body, op, element: _Element) -> _Element:
                                f"{scaled} > {_literal(out_high)} ? {_literal(out_high)} : "
                                f"{scaled}[{out_width - 1}:0]")
     return _Element(ref, low, high)
+
+
+def _lookup(body: _Body, op, element: _Element) -> _Element:
+    """table[x - min] as a plain design writes a table: one comparison per reachable code."""
+    table, first = array_attr(op, "table").astype(np.int64).tolist(), int_attr(op, "min")
+    codes = range(max(element.low, first), min(element.high, first + len(table) - 1) + 1)
+    values = [table[code - first] for code in codes]
+    low, high = min(values), max(values)
+    if low == high:
+        return _Element(_literal(low), low, high)
+    expression = _literal(values[-1])
+    for code, value in zip(reversed(codes[:-1]), reversed(values[:-1])):
+        expression = f"{element.ref} == {_literal(code)} ? {_literal(value)} : {expression}"
+    return _Element(body.wire(signed_width(low, high), expression), low, high)
 
 
 def _layers(ops) -> list[list]:

@@ -104,6 +104,24 @@ def test_baseline_passes_constant_neurons_as_constants(tmp_path, rng):
     assert np.array_equal(result.outputs, circuit.reference(vectors))
 
 
+@pytest.mark.sim
+@pytest.mark.skipif(not tool_available("iverilog"), reason="iverilog is not installed")
+@pytest.mark.parametrize("activation", [nn.Sigmoid, nn.Hardswish])
+def test_baseline_writes_tables_as_comparisons(activation, tmp_path, rng):
+    """A table (hardcore.lut) is one comparison per reachable input code in the baseline."""
+    torch.manual_seed(1)
+    model = nn.Sequential(nn.Linear(4, 3), activation(), nn.Linear(3, 2)).eval()
+    circuit = hardcore.compile(model, torch.zeros(1, 4), weight_bits=6, act_bits=6)
+    assert "hardcore.lut" in circuit.stages["quantized"]
+    verilog = baseline_verilog(circuit.stages["quantized"], "plain", circuit.out_width)
+    assert re.search(r" == -?\d+'sd\d+ \? ", verilog)
+    low, high = circuit.in_range
+    vectors = np.concatenate([rng.integers(low, high + 1, (300, 4)), extreme_inputs(4, low, high)])
+    result = simulate(verilog, "plain", vectors, n_in=4, in_width=circuit.in_width, n_out=2,
+                      out_width=circuit.out_width, workdir=tmp_path, simulator="icarus")
+    assert np.array_equal(result.outputs, circuit.reference(vectors))
+
+
 @pytest.mark.synth
 @pytest.mark.skipif(not tool_available("yosys"), reason="yosys is not installed")
 def test_report_with_synthesis_and_plot(tmp_path):
