@@ -1,7 +1,8 @@
 """hardcore-pipeline: registers in the scalar DAG so no path crosses more than N adder levels.
 
 An adder level is one carry chain: `hardcore.add`, `sub`, `neg`, or a
-`clamp` (a comparator).  Shifts, extensions, extracts and constants are
+comparator and its mux: `clamp`, `max` or `pick` (a comparison is a
+subtraction's carry chain).  Shifts, extensions, extracts and constants are
 wires.  Each op gets its ASAP level; levels 1..N form segment 1, N+1..2N
 segment 2, and so on (inputs belong to segment 1).  A value made in segment
 a and used in segment b passes through b - a registers (`hardcore.reg`),
@@ -34,8 +35,9 @@ def layer_index(location: ir.Location) -> int:
         return int(location.name_str[5:])
     return -1
 
-# Ops that cost one adder level (a carry chain).
-LEVEL_OPS = frozenset({"hardcore.add", "hardcore.sub", "hardcore.neg", "hardcore.clamp"})
+# Ops that cost one adder level (a carry chain): adders, and comparators with their mux.
+LEVEL_OPS = frozenset({"hardcore.add", "hardcore.sub", "hardcore.neg", "hardcore.clamp",
+                       "hardcore.max", "hardcore.pick"})
 # Wires that only widen a value: a delayed copy registers their operand instead.
 _WIDENING_WIRES = frozenset({"hardcore.sext", "hardcore.shl"})
 
