@@ -16,9 +16,10 @@ Lowered, one function per op (`_LOWERINGS`):
 - aten.batch_norm in eval mode (running statistics): folded into the weight and
   bias of the linear or convolution it follows when it is that layer's only
   user; otherwise a diagonal `hardcore.dense` (a per-channel scale and shift).
-- aten.max_pool1d/2d/3d (kernel, stride, padding, dilation, ceil_mode): a
-  `hardcore.maxpool` over the flattened tensor, one row of input indices
-  (its window) per output element; padding is never the maximum.
+- aten.max_pool1d/2d/3d (kernel, stride, padding, dilation, ceil_mode; so
+  AdaptiveMaxPool to 1x1 too): a `hardcore.maxpool` over the flattened
+  tensor, one row of input indices (its window) per output element; padding
+  is never the maximum.
 - aten.avg_pool1d/2d/3d (kernel, stride, padding, ceil_mode,
   count_include_pad, divisor_override) and so AdaptiveAvgPool to 1x1, which
   torch-mlir imports as an avg_pool over the whole input: a

@@ -85,6 +85,8 @@ FLOAT_ONLY = {
     "avgpool3d": (lambda: nn.AvgPool3d(2, padding=1), (1, 2, 4, 4)),
     "adaptive_avgpool1d": (lambda: nn.AdaptiveAvgPool1d(1), (3, 5)),
     "adaptive_avgpool2d_dividing": (lambda: nn.AdaptiveAvgPool2d(2), (3, 4, 6)),
+    "adaptive_maxpool2d": (lambda: nn.AdaptiveMaxPool2d(1), (3, 4, 5)),
+    "adaptive_maxpool2d_dividing": (lambda: nn.AdaptiveMaxPool2d((2, 1)), (2, 4, 3)),
 }
 
 
