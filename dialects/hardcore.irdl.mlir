@@ -4,10 +4,11 @@
 //
 // Two levels:
 //  * layer ops on tensors of one sample (no batch dimension): quantize,
-//    dense, relu, activation, lut, requant, reshape, dequantize;
+//    dense, relu, activation, lut, requant, reshape, dequantize, maxpool,
+//    avgpool, argmax;
 //  * scalar DAG ops on signless integers read as two's complement, each
 //    result exactly as wide as its value range needs: extract, pack,
-//    constant, sext, shl, shr, add, sub, neg, clamp, table, reg.
+//    constant, sext, shl, shr, add, sub, neg, clamp, table, reg, max, pick.
 irdl.dialect @hardcore {
   // ---- layer level ------------------------------------------------------
 
@@ -95,6 +96,39 @@ irdl.dialect @hardcore {
     irdl.operands(input: %in)
     irdl.results(output: %out)
     irdl.attributes {"shift" = %shift, "min" = %min, "max" = %max}
+  }
+
+  // y[i] = max of x[windows[i, j]] over the j with windows[i, j] >= 0 (-1:
+  // padding, never the maximum), on flat float or integer tensors.
+  irdl.operation @maxpool {
+    %in = irdl.base "!builtin.tensor"
+    %out = irdl.base "!builtin.tensor"
+    %windows = irdl.base "#builtin.dense_typed_elements"
+    irdl.operands(input: %in)
+    irdl.results(output: %out)
+    irdl.attributes {"windows" = %windows}
+  }
+
+  // y[i] = (sum of x[windows[i, j]] over the j with windows[i, j] >= 0) /
+  // divisors[i], on flat float tensors (hardcore-quantize makes it a dense
+  // layer of integers and a requantization).
+  irdl.operation @avgpool {
+    %in = irdl.base "!builtin.tensor"
+    %out = irdl.base "!builtin.tensor"
+    %windows = irdl.base "#builtin.dense_typed_elements"
+    %divisors = irdl.base "#builtin.dense_typed_elements"
+    irdl.operands(input: %in)
+    irdl.results(output: %out)
+    irdl.attributes {"windows" = %windows, "divisors" = %divisors}
+  }
+
+  // A one-element tensor holding the index of the first largest element of
+  // x (row-major): float in, float index out; integer in, integer index out.
+  irdl.operation @argmax {
+    %in = irdl.base "!builtin.tensor"
+    %out = irdl.base "!builtin.tensor"
+    irdl.operands(input: %in)
+    irdl.results(output: %out)
   }
 
   // ---- scalar DAG level -------------------------------------------------
@@ -207,5 +241,27 @@ irdl.dialect @hardcore {
     irdl.operands(input: %in)
     irdl.results(output: %out)
     irdl.attributes {"min" = %min, "max" = %max}
+  }
+
+  // max(lhs, rhs): one comparator and a mux.
+  irdl.operation @max {
+    %lhs = irdl.base "!builtin.integer"
+    %rhs = irdl.base "!builtin.integer"
+    %out = irdl.base "!builtin.integer"
+    irdl.operands(lhs: %lhs, rhs: %rhs)
+    irdl.results(output: %out)
+  }
+
+  // rhs > lhs ? if_rhs : if_lhs: the value that goes with max(lhs, rhs),
+  // ties to lhs (an argmax step); one comparator, shared with a max of the
+  // same operands, and a mux.
+  irdl.operation @pick {
+    %lhs = irdl.base "!builtin.integer"
+    %rhs = irdl.base "!builtin.integer"
+    %if_lhs = irdl.base "!builtin.integer"
+    %if_rhs = irdl.base "!builtin.integer"
+    %out = irdl.base "!builtin.integer"
+    irdl.operands(lhs: %lhs, rhs: %rhs, if_lhs: %if_lhs, if_rhs: %if_rhs)
+    irdl.results(output: %out)
   }
 }

@@ -11,6 +11,11 @@ folded into it.  ReLU followed by requantization becomes one `hardcore.clamp`.
 A lookup table (`hardcore.lut`) becomes one `hardcore.table` per element,
 trimmed to the inputs that element's value range can reach (a constant when
 they all give one entry).
+A max pool becomes a balanced tree of `hardcore.max` per window; an argmax a
+tree of `hardcore.pick` (the index) and `hardcore.max` (the value) over
+(value, index) pairs, and its index, in [0, N-1], makes the function
+`hardcore.output_unsigned`.  Both are layers of their own, with comparators
+instead of adders.  A comparison the value ranges decide costs nothing.
 
 Every result's type is the narrowest two's complement width that holds its
 value range: exact linear-form ranges for the adder graph's nodes (inputs are
@@ -25,6 +30,7 @@ result the integer output (`hardcore.output_frac_bits`).  Per-layer figures
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 from typing import NamedTuple
 
@@ -62,6 +68,9 @@ def _cse(matrix, input_ranges, max_depth):
 # algorithm name -> solver(matrix, input ranges, max depth) -> AdderGraph
 ALGORITHMS = {"csd": _csd, "cse": _cse}
 _ADDERS = frozenset({"hardcore.add", "hardcore.sub", "hardcore.neg"})
+# Layer ops that start a layer of their own (a `layerK` location, an entry in `hardcore.layers`);
+# the ops after one (relu, requant, reshape) belong to it.
+_LAYER_OPS = frozenset({"hardcore.dense", "hardcore.maxpool", "hardcore.argmax"})
 
 
 class _Lin(NamedTuple):
@@ -85,6 +94,7 @@ class _DagBuilder:
         self.adder_bits = 0
         self.tables = 0
         self.table_entries = 0
+        self.made: collections.Counter = collections.Counter()  # new ops by name
 
     def _emit(self, name, operands, value_range, attributes=None):
         key = (name, tuple(operands), tuple(sorted((attributes or {}).items())))
@@ -93,6 +103,7 @@ class _DagBuilder:
         low, high = value_range
         attrs = {k: i64_attr(v) for k, v in (attributes or {}).items()}
         op = create_op(name, operands, [int_type(signed_width(low, high))], attrs, self.location)
+        self.made[name] += 1
         result = op.results[0]
         self.ranges[result] = (low, high)
         depth = max((self.depths.get(v, 0) for v in operands), default=0)
@@ -174,6 +185,25 @@ class _DagBuilder:
             self.memo[key] = op.results[0]
         return _Lin(self.memo[key], 0, 1, 0)
 
+    def max(self, lhs, rhs):
+        """max(lhs, rhs); no comparator when the ranges decide it."""
+        (a, b), (c, d) = self.ranges[lhs], self.ranges[rhs]
+        if c >= b:
+            return rhs
+        if a >= d:
+            return lhs
+        return self._emit("hardcore.max", [lhs, rhs], (max(a, c), max(b, d)))
+
+    def pick(self, lhs, rhs, if_lhs, if_rhs):
+        """rhs > lhs ? if_rhs : if_lhs; no comparator when the ranges decide it."""
+        (a, b), (c, d) = self.ranges[lhs], self.ranges[rhs]
+        if c > b:
+            return if_rhs
+        if d <= a:
+            return if_lhs
+        (e, f), (g, h) = self.ranges[if_lhs], self.ranges[if_rhs]
+        return self._emit("hardcore.pick", [lhs, rhs, if_lhs, if_rhs], (min(e, g), max(f, h)))
+
     def materialize(self, lin: _Lin):
         if lin.value is None:
             return self.constant(lin.const)
@@ -246,12 +276,18 @@ class FoldWeightsPass(ModulePass):
                     continue
                 # Name each op's location after its layer (dense k and the ops after it),
                 # so later passes and reports can attribute logic and registers to layers.
-                layer_name = f"layer{max(len(layers) - (name != 'hardcore.dense'), 0)}"
+                layer_name = f"layer{max(len(layers) - (name not in _LAYER_OPS), 0)}"
                 builder.location = ir.Location.name(layer_name, childLoc=op.location)
                 source = tensors[op.operands[0]]
                 try:
                     if name == "hardcore.dense":
                         result, stats = self._dense(builder, op, source)
+                        layers.append(stats)
+                    elif name == "hardcore.maxpool":
+                        result, stats = self._maxpool(builder, op, source)
+                        layers.append(stats)
+                    elif name == "hardcore.argmax":
+                        result, stats = self._argmax(builder, op, source)
                         layers.append(stats)
                     elif name == "hardcore.relu":
                         result = self._relu(builder, op, source)
@@ -274,6 +310,13 @@ class FoldWeightsPass(ModulePass):
             builder.location = ir.Location.name(f"layer{max(len(layers) - 1, 0)}", childLoc=ret.location)
             outputs = [builder.materialize(lin) for lin in tensors[dequantize.operands[0]]]
             width = max(signed_width(*builder.ranges[v]) for v in outputs)
+            index = dequantize.operands[0].owner
+            if index.name == "hardcore.argmax":
+                # An index port: ceil(log2 N) bits, unsigned (hardcore-to-hw drops the sign bit,
+                # always 0), however few indices the value ranges leave possible.
+                size = int(np.prod(ir.RankedTensorType(index.operands[0].type).shape))
+                width = max(width, signed_width(0, size - 1))
+                new.attributes["hardcore.output_unsigned"] = ir.UnitAttr.get()
             outputs = [builder.sext(v, width) for v in outputs]
             out_type = tensor_type(out_shape, int_type(width))
             packed = create_op("hardcore.pack", outputs, [out_type], None, ret.location)
@@ -387,3 +430,52 @@ class FoldWeightsPass(ModulePass):
             value = builder.shr(value, s) if s > 0 else builder.shl(value, -s)
             result.append(_Lin(builder.clamp(value, low, high), 0, 1, 0))
         return result
+
+    def _maxpool(self, builder: _DagBuilder, op, source: list[_Lin]):
+        """Each window's maximum: a balanced tree of `hardcore.max` (a comparator and a mux each)."""
+        windows = array_attr(op, "windows").astype(np.int64)
+        made_before = builder.made["hardcore.max"]
+        result, depth = [], 0
+        for row in windows:
+            level = [(builder.materialize(source[j]), 0) for j in row if j >= 0]
+            while len(level) > 1:
+                paired = []
+                for (a, depth_a), (b, depth_b) in zip(level[0::2], level[1::2]):
+                    value = builder.max(a, b)
+                    paired.append((value, depth_a if value is a else depth_b if value is b
+                                   else max(depth_a, depth_b) + 1))
+                level = paired + level[len(paired) * 2:]
+            result.append(_Lin(level[0][0], 0, 1, 0))
+            depth = max(depth, level[0][1])
+        comparators = builder.made["hardcore.max"] - made_before
+        return result, self._comparator_stats(op, windows.shape[0], len(source), comparators, depth)
+
+    def _argmax(self, builder: _DagBuilder, op, source: list[_Lin]):
+        """The first largest element's index: a comparator tree over (value, index) pairs.
+
+        Neighbours are paired level by level, the lower indices on the left; a
+        pair keeps the right one only when its value is strictly larger, so
+        every subtree yields its first largest element, like torch.argmax.
+        The pair's `hardcore.pick` (index) and `hardcore.max` (value, for the
+        next level; the root needs none) share one comparator in hardware.
+        """
+        made_before = builder.made["hardcore.pick"]
+        level = [(builder.materialize(lin), builder.constant(i), 0) for i, lin in enumerate(source)]
+        while len(level) > 1:
+            paired = []
+            for (value_a, index_a, depth_a), (value_b, index_b, depth_b) in zip(level[0::2], level[1::2]):
+                index = builder.pick(value_a, value_b, index_a, index_b)
+                value = builder.max(value_a, value_b) if len(level) > 2 else None
+                depth = depth_a if index is index_a else depth_b if index is index_b else max(depth_a, depth_b) + 1
+                paired.append((value, index, depth))
+            level = paired + level[len(paired) * 2:]
+        comparators = builder.made["hardcore.pick"] - made_before
+        return [_Lin(level[0][1], 0, 1, 0)], self._comparator_stats(op, 1, len(source), comparators, level[0][2])
+
+    @staticmethod
+    def _comparator_stats(op, outputs: int, inputs: int, comparators: int, depth: int) -> dict:
+        stats = {"inputs": inputs, "outputs": outputs, "weights": 0, "nonzero_weights": 0, "adders": 0,
+                 "adder_bits": 0, "adder_depth": 0, "comparators": comparators, "comparator_depth": depth}
+        if "hardcore.kind" in op.attributes:
+            stats["kind"] = ir.StringAttr(op.attributes["hardcore.kind"]).value
+        return stats

@@ -16,6 +16,18 @@ Lowered, one function per op (`_LOWERINGS`):
 - aten.batch_norm in eval mode (running statistics): folded into the weight and
   bias of the linear or convolution it follows when it is that layer's only
   user; otherwise a diagonal `hardcore.dense` (a per-channel scale and shift).
+- aten.max_pool1d/2d/3d (kernel, stride, padding, dilation, ceil_mode; so
+  AdaptiveMaxPool to 1x1 too): a `hardcore.maxpool` over the flattened
+  tensor, one row of input indices (its window) per output element; padding
+  is never the maximum.
+- aten.avg_pool1d/2d/3d (kernel, stride, padding, ceil_mode,
+  count_include_pad, divisor_override) and so AdaptiveAvgPool to 1x1, which
+  torch-mlir imports as an avg_pool over the whole input: a
+  `hardcore.avgpool`, the window rows and each output's divisor as torch
+  counts it.  hardcore-quantize makes it a dense layer of integers.
+- torch.runtime.assert with a false condition, which torch-mlir's
+  decompositions leave where they cannot express an op (AdaptiveAvgPool to a
+  size whose windows differ): an error quoting its message.
 - aten.dropout with train=false: removed (the identity).
 - aten.relu: a `hardcore.relu`, applied before the reshapes this pass makes, so
   that a dense layer and its ReLU stay adjacent for hardcore-quantize.
@@ -29,7 +41,10 @@ Lowered, one function per op (`_LOWERINGS`):
 
 Each dense op carries a discardable `hardcore.kind` string, e.g. "conv2d 1->8
 3x3 padding 1, 8x8->8x8 positions (dense 512x64)", that hardcore-quantize and
-hardcore-fold-weights pass on to the per-layer figures (`hardcore.layers`).  Left alone: torch constants and list constructions, which
+hardcore-fold-weights pass on to the per-layer figures (`hardcore.layers`).
+With `output=argmax` (`hardcore.compile(..., output="argmax")`) each result
+becomes a `hardcore.argmax`, the index of its largest element: a classifier's
+answer.  Left alone: torch constants and list constructions, which
 only feed those ops.  Any other op is an error at its location, and every
 unsupported op is reported, not just the first.
 """
@@ -43,10 +58,14 @@ import re
 import numpy as np
 from torch_mlir import ir
 
+from hardcore.errors import UsageError
 from hardcore.irutil import body_ops, create_op, dense_attr, functions, replace_function, tensor_type
 from hardcore.pass_base import ModulePass, PassFailed
 
-__all__ = ["ImportPass", "unrolled_convolution"]
+__all__ = ["ImportPass", "unrolled_convolution", "pooling_windows", "OUTPUTS"]
+
+# What the function returns: the model's output, or the index of its largest element.
+OUTPUTS = ("logits", "argmax")
 
 # Ops that only produce operands (constants, lists) for the lowered ops.
 _OPERAND_PRODUCERS = frozenset({
@@ -131,6 +150,54 @@ def unrolled_convolution(weight: np.ndarray, in_shape, stride, padding, dilation
     return matrix, out_positions
 
 
+def _pool_out_size(size: int, kernel: int, stride: int, padding: int, dilation: int, ceil_mode: bool) -> int:
+    """torch's pooling output size (ATen's pooling_output_shape)."""
+    span = size + 2 * padding - dilation * (kernel - 1) - 1 + (stride - 1 if ceil_mode else 0)
+    out = span // stride + 1
+    if ceil_mode and (out - 1) * stride >= size + padding:
+        out -= 1  # the last window must start inside the input or its left padding
+    return out
+
+
+def pooling_windows(in_shape, kernel, stride, padding, dilation, ceil_mode: bool = False
+                    ) -> tuple[np.ndarray, list[int], np.ndarray]:
+    """The windows of a pooling over the flattened (row-major) input, channel by channel.
+
+    `in_shape` is (channels, *positions).  Returns `windows`, an int64 array
+    with one row per output element (channel, then position, row-major) that
+    lists the flat input indices its window covers, -1 where a window tap
+    falls outside the input (padding, or beyond it with ceil_mode); the output
+    positions; and for each output position the number of taps inside the
+    padded input, torch's divisor for `count_include_pad=True`.
+    """
+    channels, *positions = in_shape
+    spatial = len(kernel)
+    if len(positions) != spatial:
+        raise ValueError(f"a {spatial}-D pooling needs an input of {spatial + 1} dimensions "
+                         f"per sample, got {list(in_shape)}")
+    if min(kernel) < 1 or min(stride) < 1 or min(dilation) < 1 or min(padding) < 0:
+        raise ValueError(f"pooling kernel {list(kernel)}, stride {list(stride)} and dilation {list(dilation)} "
+                         f"must be positive, padding {list(padding)} not negative")
+    out_positions = [_pool_out_size(*options, ceil_mode)
+                     for options in zip(positions, kernel, stride, padding, dilation)]
+    if min(out_positions) < 1:
+        raise ValueError(f"pooling kernel {_dims(kernel)} does not fit the padded input {_dims(positions)}")
+    grid = np.indices(out_positions).reshape(spatial, -1)                        # (spatial, P_out)
+    starts = grid * np.array(stride)[:, None] - np.array(padding)[:, None]
+    offsets = np.indices(kernel).reshape(spatial, -1) * np.array(dilation)[:, None]  # (spatial, taps)
+    sources = starts[:, :, None] + offsets[:, None, :]                           # (spatial, P_out, taps)
+    limits = np.array(positions)[:, None, None]
+    inside = np.all((sources >= 0) & (sources < limits), axis=0)                 # (P_out, taps)
+    flat = np.ravel_multi_index(tuple(np.clip(sources, 0, limits - 1)), positions)
+    per_position = np.where(inside, flat, -1)
+    # Taps inside the padded input (never beyond it, which only ceil_mode reaches).
+    padded = np.all(sources < limits + np.array(padding)[:, None, None], axis=0).sum(axis=1)
+    n_in = math.prod(positions)
+    offsets_by_channel = np.arange(channels)[:, None, None] * n_in
+    windows = np.where(per_position[None] >= 0, per_position[None] + offsets_by_channel, -1)
+    return windows.reshape(channels * per_position.shape[0], -1).astype(np.int64), out_positions, padded
+
+
 @dataclasses.dataclass
 class _Layer:
     """A dense op this pass made, with its float weights, for folding a batch norm into it."""
@@ -155,6 +222,7 @@ class _FunctionImport:
         self.values: dict = {}    # torch value -> hardcore value
         self.literals: dict = {}  # torch value -> float64 array
         self.layers: dict = {}    # torch value (a dense layer's result) -> _Layer
+        self.argmax_output = False  # return the index of each result's largest element
 
     # -- reading the torch IR -------------------------------------------------
     def literal(self, op) -> np.ndarray:
@@ -241,6 +309,15 @@ class _FunctionImport:
             _KIND: ir.StringAttr.get(kind)}, location)
         self.layers[op.results[0]] = _Layer(layer, weight, bias, kind)
         return self.reshaped(layer.results[0], self.model_shape(op.results[0]), location)
+
+    def argmax(self, value, location):
+        """The index of `value`'s first largest element (row-major), as a tensor<1xf32>."""
+        flat = self.flat(value, location)
+        size = ir.RankedTensorType(flat.type).shape[0]
+        if size < 2:
+            raise ValueError(f"output=argmax needs a result of at least 2 elements, got {size}")
+        return create_op("hardcore.argmax", [flat], [tensor_type([1], ir.F32Type.get())],
+                         {_KIND: ir.StringAttr.get(f"argmax of {size}")}, location).results[0]
 
     def finish(self, block) -> None:
         """Erase the reshapes that looking through left without users (last first: chains)."""
@@ -344,6 +421,98 @@ class _FunctionImport:
             raise ValueError("dropout in training mode is random: compile the model in eval mode")
         return source
 
+    def _pool_options(self, op, names, kind: str) -> tuple[dict, list[int], list[int]]:
+        """The list options of a pooling op (operands 1...), each with one entry per spatial dimension."""
+        in_shape = self.model_shape(op.operands[0])
+        spatial = len(in_shape) - 1
+        options = {}
+        for index, option in enumerate(names, start=1):
+            values = self.constant(op.operands[index], f"{kind} {option}")
+            if option == "stride" and not values:
+                values = options["kernel"]  # F.max_pool2d(x, 2) leaves the stride to the kernel
+            if len(values) == 1:
+                values = values * spatial
+            if len(values) != spatial:
+                raise ValueError(f"{kind} {option} {values} does not have {spatial} entries")
+            options[option] = values
+        return options, in_shape, self.model_shape(op.results[0])
+
+    @staticmethod
+    def _pool_kind(name: str, options: dict, in_shape, out_positions, ceil_mode: bool) -> str:
+        spatial = len(in_shape) - 1
+        defaults = {"stride": options["kernel"], "padding": [0] * spatial, "dilation": [1] * spatial}
+        details = "".join(f" {option} {_dims(values) if len(set(values)) > 1 else values[0]}"
+                          for option, values in options.items()
+                          if option != "kernel" and values != defaults[option])
+        details += " ceil_mode" if ceil_mode else ""
+        channels = f"{in_shape[0]} channel" + ("s" if in_shape[0] != 1 else "")
+        return (f"{name}{spatial}d {_dims(options['kernel'])}{details}, {channels} "
+                f"{_dims(in_shape[1:])}->{_dims(out_positions)} positions")
+
+    def max_pool(self, op):
+        # aten.max_poolNd(input, kernel_size, stride, padding, dilation, ceil_mode)
+        source = self.source(op)
+        options, in_shape, out_shape = self._pool_options(op, ("kernel", "stride", "padding", "dilation"),
+                                                          "max_pool")
+        ceil_mode = self.constant(op.operands[5], "max_pool ceil_mode")
+        windows, out_positions, _ = pooling_windows(in_shape, options["kernel"], options["stride"],
+                                                    options["padding"], options["dilation"], ceil_mode)
+        if out_shape != [in_shape[0]] + out_positions:
+            raise ValueError(f"max_pool result {out_shape} is not the {[in_shape[0]] + out_positions} "
+                             f"its options give")
+        empty = np.flatnonzero(np.all(windows < 0, axis=1))
+        if empty.size:
+            raise ValueError(f"max_pool window of output element {int(empty[0])} covers no input element")
+        kind = self._pool_kind("maxpool", options, in_shape, out_positions, ceil_mode)
+        flat = self.flat(source, op.location)
+        pool = create_op("hardcore.maxpool", [flat], [tensor_type([windows.shape[0]], ir.F32Type.get())], {
+            "windows": dense_attr(windows, ir.IntegerType.get_signless(64)), _KIND: ir.StringAttr.get(kind)},
+            op.location)
+        return self.reshaped(pool.results[0], out_shape, op.location)
+
+    def avg_pool(self, op):
+        # aten.avg_poolNd(input, kernel_size, stride, padding, ceil_mode, count_include_pad
+        #                 [, divisor_override]); avg_pool1d has no divisor_override.
+        source = self.source(op)
+        options, in_shape, out_shape = self._pool_options(op, ("kernel", "stride", "padding"), "avg_pool")
+        ceil_mode = self.constant(op.operands[4], "avg_pool ceil_mode")
+        count_include_pad = self.constant(op.operands[5], "avg_pool count_include_pad")
+        divisor_override = self.constant(op.operands[6], "avg_pool divisor_override") \
+            if len(op.operands) > 6 else None
+        spatial = len(in_shape) - 1
+        windows, out_positions, padded = pooling_windows(in_shape, options["kernel"], options["stride"],
+                                                         options["padding"], [1] * spatial, ceil_mode)
+        if out_shape != [in_shape[0]] + out_positions:
+            raise ValueError(f"avg_pool result {out_shape} is not the {[in_shape[0]] + out_positions} "
+                             f"its options give")
+        if divisor_override is not None:
+            if divisor_override < 1:
+                raise ValueError(f"avg_pool divisor_override must be positive, got {divisor_override}")
+            divisors = np.full(windows.shape[0], divisor_override)
+        elif count_include_pad:
+            divisors = np.tile(padded, in_shape[0])
+        else:
+            divisors = np.maximum((windows >= 0).sum(axis=1), 1)  # an empty window averages to 0
+        kind = self._pool_kind("avgpool", options, in_shape, out_positions, ceil_mode)
+        if not count_include_pad and any(options["padding"]):
+            kind += " count_include_pad=False"
+        if divisor_override is not None:
+            kind += f" divisor {divisor_override}"
+        flat = self.flat(source, op.location)
+        i64 = ir.IntegerType.get_signless(64)
+        pool = create_op("hardcore.avgpool", [flat], [tensor_type([windows.shape[0]], ir.F32Type.get())], {
+            "windows": dense_attr(windows, i64), "divisors": dense_attr(divisors.astype(np.int64), i64),
+            _KIND: ir.StringAttr.get(kind)}, op.location)
+        return self.reshaped(pool.results[0], out_shape, op.location)
+
+    def runtime_assert(self, op):
+        # torch-mlir's decompositions leave a failing assert where they cannot express
+        # the op (AdaptiveAvgPool2d to sizes that do not divide the input).
+        if self.constant(op.operands[0], "runtime.assert condition") is False:
+            raise ValueError(f"torch-mlir could not lower an op of the model: "
+                             f"{ir.StringAttr(op.attributes['message']).value}")
+        return None
+
     def relu(self, op):
         flat = self.flat(self.source(op), op.location)
         relu = create_op("hardcore.relu", [flat], [flat.type], None, op.location)
@@ -399,6 +568,9 @@ _LOWERINGS = {
     "torch.aten.leaky_relu": _FunctionImport.leaky_relu,
     **{f"torch.aten.{fn}": (lambda importer, op, fn=fn: importer.activation(op, fn, {}))
        for fn in ("hardsigmoid", "hardswish", "sigmoid", "tanh")},
+    **{f"torch.aten.max_pool{n}d": _FunctionImport.max_pool for n in (1, 2, 3)},
+    **{f"torch.aten.avg_pool{n}d": _FunctionImport.avg_pool for n in (1, 2, 3)},
+    "torch.runtime.assert": _FunctionImport.runtime_assert,
     **{name: _FunctionImport.reshape for name in _SHAPE_OPS},
 }
 _SUPPORTED = _OPERAND_PRODUCERS | frozenset(_LOWERINGS) | {"func.return"}
@@ -407,6 +579,11 @@ _SUPPORTED = _OPERAND_PRODUCERS | frozenset(_LOWERINGS) | {"func.return"}
 @dataclasses.dataclass(frozen=True)
 class ImportPass(ModulePass):
     name = "hardcore-import"
+    output: str = "logits"  # "argmax": each result becomes the index of its largest element
+
+    def validate(self) -> None:
+        if self.output not in OUTPUTS:
+            raise UsageError(f"{self.name}: unknown output '{self.output}' (one of: {', '.join(OUTPUTS)})")
 
     def run(self, module: ir.Operation) -> None:
         failed = False
@@ -437,11 +614,12 @@ class ImportPass(ModulePass):
             shape = self._sample_shape(function, value_type)
             if shape is None:
                 return False
-            result_types.append(tensor_type(shape[0], ir.F32Type.get()))
+            result_types.append(tensor_type([1] if self.output == "argmax" else shape[0], ir.F32Type.get()))
 
         new = replace_function(function, function.name.value, arg_types, result_types)
         new_block = new.regions[0].blocks[0]
         importer = _FunctionImport(module, blobs)
+        importer.argmax_output = self.output == "argmax"
         importer.values.update(zip(block.arguments, new_block.arguments))
         ok = True
         with ir.InsertionPoint(new_block):
@@ -480,6 +658,11 @@ class ImportPass(ModulePass):
         if name == "torch.vtensor.literal":
             importer.literals[op.results[0]] = importer.literal(op)
         elif name == "func.return":
-            create_op("func.return", [importer.values[v] for v in op.operands], [], None, op.location)
+            results = [importer.values[v] for v in op.operands]
+            if importer.argmax_output:
+                results = [importer.argmax(v, op.location) for v in results]
+            create_op("func.return", results, [], None, op.location)
         elif name not in _OPERAND_PRODUCERS:
-            importer.values[op.results[0]] = _LOWERINGS[name](importer, op)
+            result = _LOWERINGS[name](importer, op)
+            if len(op.results):  # torch.runtime.assert has none
+                importer.values[op.results[0]] = result

@@ -1,7 +1,8 @@
 """hardcore-pipeline: registers in the scalar DAG so no path crosses more than N adder levels.
 
 An adder level is one carry chain: `hardcore.add`, `sub`, `neg`, or a
-`clamp` (a comparator); a `hardcore.table` (a mux tree over at most 12
+comparator and its mux: `clamp`, `max` or `pick` (a comparison is a
+subtraction's carry chain); a `hardcore.table` (a mux tree over at most 12
 input bits) counts as one level too.  Shifts, extensions, extracts and constants are
 wires.  Each op gets its ASAP level; levels 1..N form segment 1, N+1..2N
 segment 2, and so on (inputs belong to segment 1).  A value made in segment
@@ -35,8 +36,9 @@ def layer_index(location: ir.Location) -> int:
         return int(location.name_str[5:])
     return -1
 
-# Ops that cost one adder level (a carry chain, or a table's mux tree).
-LEVEL_OPS = frozenset({"hardcore.add", "hardcore.sub", "hardcore.neg", "hardcore.clamp", "hardcore.table"})
+# Ops that cost one adder level: adders, comparators with their mux, a table's mux tree.
+LEVEL_OPS = frozenset({"hardcore.add", "hardcore.sub", "hardcore.neg", "hardcore.clamp",
+                       "hardcore.max", "hardcore.pick", "hardcore.table"})
 # Wires that only widen a value: a delayed copy registers their operand instead.
 _WIDENING_WIRES = frozenset({"hardcore.sext", "hardcore.shl"})
 

@@ -23,6 +23,10 @@ circuit is a shift:
     round-half-up(f(code * 2^-f_in) * 2^f_out) saturated to act-bits, with
     f_out from the largest |f| over those codes (unsigned when f >= 0 on all
     of them);
+- a max pool compares integers at its input's scale (`hardcore.maxpool`);
+- an average pool becomes a dense layer of integer multipliers over its
+  windows and a requantization (`_avgpool` says how it divides exactly);
+- an argmax (`hardcore.argmax`) yields an integer index at scale 2^0;
 - the function's result is dequantized back to float (`hardcore.dequantize`).
 
 Calibration inputs come from the Python API (`calibration_data`) or a `.npy`
@@ -45,14 +49,15 @@ from hardcore.irutil import (array_attr, body_ops, create_op, dense_attr, functi
                              int_type, replace_function, tensor_type)
 from hardcore.pass_base import ModulePass, PassFailed
 
-__all__ = ["QuantizePass", "frac_bits_for", "activation_table", "MAX_TABLE_ENTRIES"]
+__all__ = ["QuantizePass", "frac_bits_for", "activation_table", "MAX_TABLE_ENTRIES",
+           "avgpool_multipliers"]
 
 DEFAULT_CALIBRATION_SAMPLES = 256
 # A lookup table has one entry per input code: 2^act_bits entries, so act-bits <= 12.
 MAX_TABLE_ENTRIES = 4096
 _KIND = "hardcore.kind"
 _FLOAT_LAYER_OPS = frozenset({"hardcore.dense", "hardcore.relu", "hardcore.activation", "hardcore.reshape",
-                              "func.return"})
+                              "func.return", "hardcore.maxpool", "hardcore.avgpool", "hardcore.argmax"})
 
 
 def frac_bits_for(magnitude: float, bits: int, signed: bool) -> int:
@@ -90,6 +95,24 @@ def _round_bound(bound: float, frac: int, low: int, high: int) -> int:
 
 def _acc_width(bound: int) -> int:
     return 32 if bound < (1 << 31) else 64
+
+
+def avgpool_multipliers(divisors, act_bits: int) -> tuple[list[int], int]:
+    """(M_i, q) with M_i = round(2^q / d_i) (half up): dividing by d_i is x · M_i / 2^q.
+
+    q = act_bits + 1 + ceil(log2(max d)), then lowered while every M_i is even,
+    so windows of 2^p elements get M = 1, q = p: a plain shift.  Otherwise
+    |M_i · d_i / 2^q - 1| <= 2^-(act_bits + 2), so on an output of at most
+    2^act_bits steps the multiplier errs by at most a quarter step before the
+    requantization rounds.
+    """
+    divisors = [int(d) for d in divisors]
+    shift = act_bits + 1 + (max(divisors) - 1).bit_length()
+    multipliers = [((1 << (shift + 1)) // d + 1) // 2 for d in divisors]
+    while shift > 0 and all(m % 2 == 0 for m in multipliers):
+        multipliers = [m // 2 for m in multipliers]
+        shift -= 1
+    return multipliers, shift
 
 
 @dataclasses.dataclass(frozen=True)
@@ -198,6 +221,16 @@ class QuantizePass(ModulePass):
                     r = create_op("hardcore.relu", [source], [tensor_type(out_shape, element)],
                                   None, op.location)
                     quantized[op.results[0]] = (r.results[0], frac, (max(low, 0), max(high, 0)))
+                elif name == "hardcore.maxpool":
+                    quantized[op.results[0]] = self._maxpool(op, source, frac, (low, high), out_shape)
+                elif name == "hardcore.argmax":
+                    quantized[op.results[0]] = self._argmax(op, source, out_shape)
+                elif name == "hardcore.avgpool":
+                    relu = self._following_relu(op)
+                    if relu is not None:
+                        absorbed.add(relu)
+                    result = self._avgpool(op, relu, source, frac, (low, high), out_shape, trace)
+                    quantized[(relu or op).results[0]] = result
                 elif name == "hardcore.activation":
                     result = self._activation(op, source, frac, (low, high), out_shape)
                     if result is None:
@@ -311,3 +344,60 @@ class QuantizePass(ModulePass):
                             {"shift": i64_attr(acc_frac - out_frac), "min": i64_attr(out_low),
                              "max": i64_attr(out_high)}, (relu or clamp or op).location)
         return requant.results[0], out_frac, (out_low, out_high)
+
+    # -- pooling and argmax ------------------------------------------------
+    @staticmethod
+    def _maxpool(op, source, frac, in_range, out_shape):
+        """A max of integers at the input's scale: exact, no requantization."""
+        element = ir.RankedTensorType(source.type).element_type
+        attributes = {key: op.attributes[key] for key in ("windows", _KIND) if key in op.attributes}
+        pool = create_op("hardcore.maxpool", [source], [tensor_type(out_shape, element)], attributes, op.location)
+        return pool.results[0], frac, in_range
+
+    @staticmethod
+    def _argmax(op, source, out_shape):
+        """The index at scale 2^0, in [0, N-1]: as wide as that range needs, read signed."""
+        size = math.prod(ir.RankedTensorType(source.type).shape)
+        attributes = {_KIND: op.attributes[_KIND]} if _KIND in op.attributes else {}
+        index = create_op("hardcore.argmax", [source], [tensor_type(out_shape, int_type((size - 1).bit_length() + 1))],
+                          attributes, op.location)
+        return index.results[0], 0, (0, size - 1)
+
+    def _avgpool(self, op, relu, source, in_frac, in_range, out_shape, trace):
+        """sum(window) / d as a dense layer with weights M_i on row i's window, requantized by q more."""
+        windows = array_attr(op, "windows").astype(np.int64)
+        multipliers, shift = avgpool_multipliers(array_attr(op, "divisors"), self.act_bits)
+        n_in = math.prod(ir.RankedTensorType(source.type).shape)
+        weight = np.zeros((windows.shape[0], n_in), dtype=np.int64)
+        rows, taps = np.nonzero(windows >= 0)
+        weight[rows, windows[rows, taps]] = np.array(multipliers, dtype=np.int64)[rows]
+        in_bound = max(abs(in_range[0]), abs(in_range[1]))
+        bound = int(np.abs(weight).sum(axis=1).max(initial=0)) * in_bound
+        acc_type = tensor_type(out_shape, int_type(_acc_width(bound)))
+        kind = ir.StringAttr(op.attributes[_KIND]).value if _KIND in op.attributes else "avgpool"
+        if len(set(multipliers)) == 1:
+            kind += f", sum >> {shift}" if multipliers[0] == 1 else f", sum x {multipliers[0]} >> {shift}"
+        else:
+            kind += f", sum x round(2^{shift}/divisor) >> {shift}"
+        container = integer_dtype(signed_width(0, max(multipliers)))[0]
+        dense = create_op("hardcore.dense", [source], [acc_type], {
+            "weight": dense_attr(weight, int_type(container)),
+            "bias": dense_attr(np.zeros(weight.shape[0], dtype=np.int64), int_type(64)),
+            _KIND: ir.StringAttr.get(kind)}, op.location)
+        value = dense.results[0]
+        if relu is not None:
+            value = create_op("hardcore.relu", [value], [acc_type], None, relu.location).results[0]
+        if relu is not None or in_range[0] >= 0:
+            # An average of values >= 0 is >= 0: unsigned, one more bit of precision.
+            out_low, out_high = 0, (1 << self.act_bits) - 1
+            out_frac = frac_bits_for(float(np.abs(trace[(relu or op).results[0]]).max()), self.act_bits, False)
+            out_width = self.act_bits + 1
+        else:
+            out_low, out_high = _signed_range(self.act_bits)
+            out_frac = frac_bits_for(float(np.abs(trace[op.results[0]]).max()), self.act_bits, True)
+            out_width = self.act_bits
+        requant = create_op("hardcore.requant", [value], [tensor_type(out_shape, int_type(out_width))],
+                            {"shift": i64_attr(in_frac + shift - out_frac), "min": i64_attr(out_low),
+                             "max": i64_attr(out_high)}, (relu or op).location)
+        return requant.results[0], out_frac, (out_low, out_high)
+

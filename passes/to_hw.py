@@ -4,11 +4,13 @@ Each DAG op keeps its exact width: operands are sign-extended or truncated to
 the result's width (truncation is exact, because the result's width holds the
 value and two's complement addition is exact modulo 2^width), shifts are
 wires (`comb.concat` with zeros, `comb.extract` of the high bits), a clamp is
-a compare and a mux per side that can be exceeded, and a table is a tree of
-`comb.mux` over the input's low bits (see `_table`).
+a compare and a mux per side that can be exceeded, `max` and `pick` a signed
+compare (shared when both compare the same values) and a mux, and a table is a
+tree of `comb.mux` over the input's low bits (see `_table`).
 
 Ports follow the convention in README: input `x` packs element i at bits
-[i*W +: W], output `y` likewise.  The result is CIRCT IR text: CIRCT's MLIR
+[i*W +: W], output `y` likewise; a `hardcore.output_unsigned` function (an
+argmax index) drops the always-zero sign bit from the port.  The result is CIRCT IR text: CIRCT's MLIR
 is a separate copy of MLIR, and `hardcore.backend.to_circt` is the one place
 that parses it there.  In a torch-mlir PassManager this pass cannot run;
 `hardcore-opt` and `hardcore.compile` run it at the crossing.
@@ -40,7 +42,7 @@ class LoweringError(ValueError):
 
 _SCALAR_OPS = frozenset({"hardcore.extract", "hardcore.constant", "hardcore.sext", "hardcore.reg", "hardcore.shl",
                          "hardcore.shr", "hardcore.add", "hardcore.sub", "hardcore.neg", "hardcore.clamp",
-                         "hardcore.table"})
+                         "hardcore.table", "hardcore.max", "hardcore.pick"})
 
 
 def _width(value_type) -> int:
@@ -84,9 +86,9 @@ class _HwText:
         if out <= width:
             return self.extract(name, width, 0, out)
         sign = self.extract(name, width, width - 1, 1)
-        fill = self.emit(f"comb.replicate {sign} : (i1) -> i{out - width}", ("replicate", sign, out - width))
         if width == 1:
             return self.emit(f"comb.replicate {sign} : (i1) -> i{out}", ("replicate", sign, out))
+        fill = self.emit(f"comb.replicate {sign} : (i1) -> i{out - width}", ("replicate", sign, out - width))
         return self.emit(f"comb.concat {fill}, {name} : i{out - width}, i{width}", ("sext", name, out))
 
 
@@ -137,7 +139,26 @@ def _lower_op(hw: _HwText, op, name: str, operands: list[tuple[str, int]], width
     if name == "hardcore.table":
         entries = [int(v) for v in array_attr(op, "table").reshape(-1)]
         return _table(hw, *operands[0], int_attr(op, "min"), entries, width)
+    if name == "hardcore.max":
+        lhs, rhs, common, rhs_greater = _greater(hw, operands[0], operands[1])
+        return hw.resize(hw.emit(f"comb.mux {rhs_greater}, {rhs}, {lhs} : i{common}"), common, width)
+    if name == "hardcore.pick":
+        rhs_greater = _greater(hw, operands[0], operands[1])[3]
+        if_lhs, if_rhs = hw.resize(*operands[2], width), hw.resize(*operands[3], width)
+        return hw.emit(f"comb.mux {rhs_greater}, {if_rhs}, {if_lhs} : i{width}")
     return _clamp(hw, *operands[0], int_attr(op, "min"), int_attr(op, "max"), width)  # hardcore.clamp
+
+
+def _greater(hw: _HwText, lhs: tuple[str, int], rhs: tuple[str, int]) -> tuple[str, str, int, str]:
+    """Both operands at their common width, and `rhs > lhs` (signed): one comparator.
+
+    Keyed, so a `hardcore.max` and a `hardcore.pick` of the same operands in one
+    module share it.
+    """
+    common = max(lhs[1], rhs[1])
+    lhs_name, rhs_name = hw.resize(*lhs, common), hw.resize(*rhs, common)
+    greater = hw.emit(f"comb.icmp sgt {rhs_name}, {lhs_name} : i{common}", ("sgt", rhs_name, lhs_name))
+    return lhs_name, rhs_name, common, greater
 
 
 def _check_signature(function) -> None:
@@ -162,6 +183,8 @@ def lower_function(function, module_name: str | None = None, hierarchy: bool = T
     in_type = ir.RankedTensorType(block.arguments[0].type)
     out_type = ir.RankedTensorType(function.type.results[0])
     in_elem, out_elem = _width(in_type.element_type), _width(out_type.element_type)
+    if "hardcore.output_unsigned" in function.attributes:
+        out_elem -= 1  # an index (argmax): unsigned, its sign bit always 0
     in_bits = in_elem * int(np.prod(in_type.shape))
     y_bits = out_elem * int(np.prod(out_type.shape))
     latency = int_attr(function, "hardcore.latency") if "hardcore.latency" in function.attributes else 0

@@ -30,6 +30,8 @@ __all__ = ["compile", "Circuit", "write_files_atomically", "dag_figures"]
 STAGES = ("torch", "hardcore", "quantized", "dag", "pipelined", "hw")
 _ADDER_OPS = ("hardcore.add", "hardcore.sub", "hardcore.neg")
 _LAYER_KEYS = ("inputs", "outputs", "weights", "nonzero_weights", "adders", "adder_bits", "adder_depth")
+_COMPARATOR_KEYS = ("comparators", "comparator_depth")  # max-pool and argmax layers
+_COMPARATOR_OPS = ("hardcore.max", "hardcore.pick")
 _PIPELINE_KEYS = ("layer", "registers", "register_bits", "first_stage", "last_stage")
 
 
@@ -52,6 +54,7 @@ class Circuit:
     figures: dict = field(default_factory=dict)
     latency: int = 0  # clock cycles from x to y; 0: combinational
     clock_enable: bool = False
+    out_signed: bool = True  # False: y holds unsigned indices (output="argmax")
 
     # -- numbers in, numbers out -------------------------------------------
     @property
@@ -90,6 +93,14 @@ class Circuit:
         result = run_function(find_function(module.operation), x_int, from_quantized=True)
         return result.reshape(x_int.shape[0], -1)
 
+    def from_port(self, y) -> np.ndarray:
+        """Port y's values as `hardcore.sim` reads them (two's complement) -> what `reference` returns.
+
+        An unsigned port (output="argmax": the index of the largest output) is read unsigned.
+        """
+        y = np.asarray(y, dtype=np.int64)
+        return y if self.out_signed else y & ((1 << self.out_width) - 1)
+
     def predict(self, x) -> np.ndarray:
         """Float in, float out, through the integer reference."""
         return self.dequantize_output(self.reference(self.quantize_input(x)))
@@ -106,8 +117,10 @@ class Circuit:
                       "layout": "element i at bits [i*element_width +: element_width], two's complement"},
                 "y": {"elements": self.n_out, "shape": self.out_shape, "element_width": self.out_width,
                       "bits": self.n_out * self.out_width, "frac_bits": self.out_frac_bits,
-                      "signed": True,
-                      "layout": "element i at bits [i*element_width +: element_width], two's complement"},
+                      "signed": self.out_signed,
+                      "layout": "element i at bits [i*element_width +: element_width], "
+                                + ("two's complement" if self.out_signed else
+                                   "unsigned: the index of the largest output (argmax)")},
             },
             "latency_cycles": self.latency,
             "clocked": self.latency > 0,
@@ -140,14 +153,15 @@ class Circuit:
             raise UsageError(f"{directory}: not a complete 'hardcore compile' output: {exc}") from None
         if "quantized" not in stages:
             raise UsageError(f"{directory}: {name}.quantized.mlir is missing")
-        figures = {k: report[k] for k in ("adders", "adder_bits", "adder_depth", "clamps", "tables",
-                                          "table_entries", "registers", "register_bits", "synthesis") if k in report}
+        figures = {k: report[k] for k in ("adders", "adder_bits", "adder_depth", "clamps", "comparators", "tables",
+                                          "table_entries", "registers", "register_bits", "synthesis")
+                   if k in report}
         return cls(name=name, verilog=verilog, stages=stages, in_shape=x["shape"],
                    in_width=x["element_width"], in_frac_bits=x["frac_bits"], in_range=(x["min"], x["max"]),
                    out_shape=y["shape"], out_width=y["element_width"], out_frac_bits=y["frac_bits"],
                    layers=report["layers"], options=report["options"], figures=figures,
                    latency=report.get("latency_cycles", 0),
-                   clock_enable=bool(report["options"].get("clock_enable")))
+                   clock_enable=bool(report["options"].get("clock_enable")), out_signed=y.get("signed", True))
 
     def write(self, directory, stages: bool = True) -> list[Path]:
         """Write `<name>.sv`, `<name>.json` (and the IR of each stage) into `directory`."""
@@ -182,11 +196,15 @@ def write_files_atomically(directory, files: dict[str, str]) -> list[Path]:
 
 
 def dag_figures(dag_text: str) -> dict:
-    """Adders, adder bits and critical adder depth of a DAG module, from its text.
+    """Adders, adder bits, critical adder depth (adders only), clamps and comparators of a DAG module.
 
-    Also its clamps, and its lookup tables (`hardcore.table`) with their entries in all.
+    `comparators` (only when there are any) counts the max-pool and argmax
+    comparators: one per pair of values a `hardcore.max` or `hardcore.pick`
+    compares, since a max and a pick of the same pair share one.  Also its
+    lookup tables (`hardcore.table`) with their entries in all.
     """
     adders = adder_bits = comparators = tables = table_entries = 0
+    comparisons: set = set()  # (lhs, rhs) of max and pick: one comparator each pair
     depth: dict[str, int] = {}
     line_pattern = re.compile(r'^\s*(%\S+) = "(hardcore\.\w+)"\(([^)]*)\).*-> (i(\d+)|tensor)')
     critical = 0
@@ -205,15 +223,21 @@ def dag_figures(dag_text: str) -> dict:
         elif name == "hardcore.table":
             tables += 1
             table_entries += int(re.search(r"tensor<(\d+)xi\d+>", line).group(1))
+        elif name in _COMPARATOR_OPS:
+            comparisons.add(tuple(o.strip() for o in operands.split(",")[:2]))
         depth[result] = level
         critical = max(critical, level)
-    return {"adders": adders, "adder_bits": adder_bits, "adder_depth": critical,
-            "clamps": comparators, "tables": tables, "table_entries": table_entries}
+    figures = {"adders": adders, "adder_bits": adder_bits, "adder_depth": critical, "clamps": comparators,
+               "tables": tables, "table_entries": table_entries}
+    if comparisons:
+        figures["comparators"] = len(comparisons)
+    return figures
 
 
 def _layer_figures(dictionary) -> dict:
     """One entry of `hardcore.layers`: the figures, and the layer's kind when the import named it."""
-    figures = {key: int(ir.IntegerAttr(dictionary[key]).value) for key in _LAYER_KEYS}
+    figures = {key: int(ir.IntegerAttr(dictionary[key]).value) for key in _LAYER_KEYS + _COMPARATOR_KEYS
+               if key in _LAYER_KEYS or key in dictionary}
     if "kind" in dictionary:
         figures = {"kind": ir.StringAttr(dictionary["kind"]).value, **figures}
     return figures
@@ -241,7 +265,7 @@ def _reproducer(stage_text: str, pipeline: str, error: HardcoreError) -> str:
 
 def compile(model, example_input, *, weight_bits: int = 8, act_bits: int = 8, calibration=None,
             algorithm: str = "cse", max_depth: int | None = None, max_adder_depth: int | None = None,
-            clock_enable: bool = False, name: str | None = None,
+            clock_enable: bool = False, name: str | None = None, output: str = "logits",
             progress: Callable[[str], None] | None = None) -> Circuit:
     """Compile a PyTorch model (nn.Module or torch.export ExportedProgram) to a Circuit.
 
@@ -249,7 +273,9 @@ def compile(model, example_input, *, weight_bits: int = 8, act_bits: int = 8, ca
     float inputs (batch, *shape) used to choose activation scales; without it
     256 seeded standard-normal samples are used.  `max_adder_depth` pipelines
     the circuit (no path crosses more adder levels between registers; one
-    inference per clock); None keeps it combinational.
+    inference per clock); None keeps it combinational.  `output="argmax"`
+    makes the circuit a classifier: y is the index of the largest output
+    (ties to the lowest index, like torch.argmax), ceil(log2 N) bits unsigned.
     """
     from hardcore.frontend import import_model  # torch is heavy: only when compiling a model
 
@@ -258,6 +284,8 @@ def compile(model, example_input, *, weight_bits: int = 8, act_bits: int = 8, ca
     quantize.validate()
     fold = FoldWeightsPass(algorithm=algorithm, max_depth=max_depth)
     fold.validate()
+    importer = ImportPass(output=output)
+    importer.validate()
     context = new_context()
     say("importing the model with torch-mlir")
     module = import_model(model, example_input, context)
@@ -265,7 +293,7 @@ def compile(model, example_input, *, weight_bits: int = 8, act_bits: int = 8, ca
     with context:
         find_function(module.operation).attributes["sym_name"] = ir.StringAttr.get(name)
     stages = {"torch": module.operation.get_asm(large_elements_limit=None)}
-    steps = [("hardcore", ImportPass()), ("quantized", quantize), ("dag", fold)]
+    steps = [("hardcore", importer), ("quantized", quantize), ("dag", fold)]
     if max_adder_depth is not None:
         pipeline = PipelinePass(max_adder_depth=max_adder_depth, clock_enable=clock_enable)
         pipeline.validate()
@@ -292,6 +320,7 @@ def compile(model, example_input, *, weight_bits: int = 8, act_bits: int = 8, ca
     block_type = function.type
     in_type, out_type = block_type.inputs[0], block_type.results[0]
     layers = [_layer_figures(dictionary) for dictionary in function.attributes["hardcore.layers"]]
+    unsigned = "hardcore.output_unsigned" in function.attributes  # the port drops the sign bit
     figures = dag_figures(stages["dag"])
     if max_adder_depth is not None:
         # Registers of the input extraction (layer -1) are counted with the first layer.
@@ -313,14 +342,16 @@ def compile(model, example_input, *, weight_bits: int = 8, act_bits: int = 8, ca
         in_shape=list(in_type.shape), in_width=in_type.element_type.width,
         in_frac_bits=int_attr(function, "hardcore.input_frac_bits"),
         in_range=(int_attr(quantize_op, "min"), int_attr(quantize_op, "max")),
-        out_shape=list(out_type.shape), out_width=out_type.element_type.width,
+        out_shape=list(out_type.shape), out_width=out_type.element_type.width - unsigned,
         out_frac_bits=int_attr(function, "hardcore.output_frac_bits"),
         layers=layers,
         options={"weight_bits": weight_bits, "act_bits": act_bits, "algorithm": algorithm,
-                 "max_depth": max_depth, "max_adder_depth": max_adder_depth, "clock_enable": clock_enable},
+                 "max_depth": max_depth, "max_adder_depth": max_adder_depth, "clock_enable": clock_enable,
+                 "output": output},
         figures=figures,
         latency=int_attr(function, "hardcore.latency") if max_adder_depth is not None else 0,
         clock_enable=clock_enable,
+        out_signed=not unsigned,
     )
 
 

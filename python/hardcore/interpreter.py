@@ -137,6 +137,33 @@ def _clamp(op, x):
     return np.clip(x, int_attr(op, "min"), int_attr(op, "max"))
 
 
+def _windows(op, x):
+    """x's elements in each window of `op` (batch, outputs, taps), and which taps are inside."""
+    windows = array_attr(op, "windows").astype(np.int64)
+    flat = x.reshape(x.shape[0], -1)
+    return flat[:, np.maximum(windows, 0)], windows >= 0
+
+
+def _maxpool(op, x):
+    taps, inside = _windows(op, x)
+    if np.issubdtype(taps.dtype, np.integer):
+        return np.where(inside, taps, np.iinfo(np.int64).min).max(axis=2)
+    return np.where(inside, taps, -np.inf).max(axis=2)
+
+
+def _avgpool(op, x):
+    taps, inside = _windows(op, x)
+    if np.issubdtype(taps.dtype, np.integer):
+        raise InterpreterError("hardcore.avgpool is a float op (hardcore-quantize makes it a dense layer)")
+    return np.where(inside, taps, 0.0).sum(axis=2) / array_attr(op, "divisors").astype(np.float64)
+
+
+def _argmax(op, x):
+    # np.argmax, like torch.argmax, returns the first of equal largest elements.
+    index = np.argmax(x.reshape(x.shape[0], -1), axis=1)[:, None]
+    return index if np.issubdtype(x.dtype, np.integer) else index.astype(np.float64)
+
+
 # Each entry: op name -> function(op, operand arrays) -> result array.
 _SEMANTICS: dict[str, Callable] = {
     "hardcore.dense": lambda op, a: _dense(op, a[0]),
@@ -147,6 +174,9 @@ _SEMANTICS: dict[str, Callable] = {
     "hardcore.quantize": lambda op, a: _quantize(op, a[0]),
     "hardcore.dequantize": lambda op, a: a[0].astype(np.float64) * 2.0 ** -int_attr(op, "frac_bits"),
     "hardcore.requant": lambda op, a: _requant(op, a[0]),
+    "hardcore.maxpool": lambda op, a: _maxpool(op, a[0]),
+    "hardcore.avgpool": lambda op, a: _avgpool(op, a[0]),
+    "hardcore.argmax": lambda op, a: _argmax(op, a[0]),
     "hardcore.extract": lambda op, a: _extract(op, a[0]),
     "hardcore.pack": lambda op, a: np.stack(a, axis=1),
     "hardcore.sext": lambda op, a: a[0],
@@ -160,6 +190,8 @@ _SEMANTICS: dict[str, Callable] = {
     "hardcore.neg": lambda op, a: -a[0],
     "hardcore.clamp": lambda op, a: _clamp(op, a[0]),
     "hardcore.table": lambda op, a: lookup(op, a[0]),
+    "hardcore.max": lambda op, a: np.maximum(a[0], a[1]),
+    "hardcore.pick": lambda op, a: np.where(a[1] > a[0], a[3], a[2]),
 }
 
 
