@@ -52,7 +52,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ] ||
    ! .venv/bin/python -c 'import hardcore._pair_cse' 2>/dev/null; then
   say "installing hardcore and its pinned dependencies (torch is large: about a minute)"
   .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e '.[test]'
+  .venv/bin/python -m pip install --quiet -e '.[test,examples]'
   echo "$wanted" > "$stamp"
 else
   say "python packages up to date"
