@@ -92,7 +92,8 @@ def _check_diagnostics(filename: str, expected, diagnostics) -> list[str]:
     return problems
 
 
-def _run_chunk(chunk: str, offset: int, filename: str, pipeline: str | None, emit: str) -> str:
+def _run_chunk(chunk: str, offset: int, filename: str, pipeline: str | None, emit: str,
+               verify_each: bool = False) -> str:
     from hardcore import backend
     from hardcore.mlir import new_context, parse_module
     from hardcore.pipeline import run_pipeline
@@ -100,7 +101,8 @@ def _run_chunk(chunk: str, offset: int, filename: str, pipeline: str | None, emi
     module = parse_module(chunk, new_context(), filename, offset)
     if not pipeline:
         return str(module)
-    result = run_pipeline(module, pipeline, filename=filename, line_offset=offset)
+    result = run_pipeline(module, pipeline, filename=filename, line_offset=offset, verify_each=verify_each,
+                          verify_report=lambda line: print(f"hardcore-opt: verify-each: {line}", file=sys.stderr))
     if emit == "verilog":
         if not result.in_circt:
             raise UsageError("--emit=verilog needs a pipeline that ends after hardcore-to-hw")
@@ -120,6 +122,9 @@ def opt_main(argv: list[str] | None = None) -> int:
                         help="check diagnostics against '// expected-error @+N {{...}}' comments")
     parser.add_argument("--emit", choices=("mlir", "verilog"), default="mlir",
                         help="print IR (default) or, after hardcore-to-hw, SystemVerilog")
+    parser.add_argument("--verify-each", action="store_true",
+                        help="run the reference interpreter before and after every pass; stop at the first "
+                             "pass that changes the results (docs/verification.md)")
     args = parser.parse_args(argv)
     try:
         from hardcore.pipeline import parse_pipeline
@@ -132,7 +137,7 @@ def opt_main(argv: list[str] | None = None) -> int:
         outputs, problems = [], []
         for chunk, offset in _chunks(text, args.split_input_file):
             try:
-                outputs.append(_run_chunk(chunk, offset, filename, args.pass_pipeline, args.emit))
+                outputs.append(_run_chunk(chunk, offset, filename, args.pass_pipeline, args.emit, args.verify_each))
                 diagnostics = []
             except UsageError:
                 raise

@@ -202,14 +202,17 @@ def quantize_array(x, frac_bits: int, low: int, high: int) -> np.ndarray:
 
 
 def run_function(function, inputs: np.ndarray, trace: dict | None = None,
-                 from_quantized: bool = False) -> np.ndarray:
+                 from_quantized: bool = False, semantics: dict | None = None) -> np.ndarray:
     """Run a one-argument, one-result function on a batch (batch first).
 
     `trace`, when given, receives every op result (batch first) keyed by the
     op result value, for calibration.  `from_quantized` runs integers to integers: `inputs`
     replace the result of the leading `hardcore.quantize`, and a
-    `hardcore.dequantize` passes its integers through.
+    `hardcore.dequantize` passes its integers through.  `semantics` overrides
+    entries of the op table (`hardcore.verify` makes `hardcore.reg` a one-step
+    delay along the batch axis to run a pipelined DAG as a stream).
     """
+    table = {**_SEMANTICS, **semantics} if semantics else _SEMANTICS
     inputs = np.asarray(inputs)
     block = function.regions[0].blocks[0]
     if len(block.arguments) != 1:
@@ -239,11 +242,11 @@ def run_function(function, inputs: np.ndarray, trace: dict | None = None,
         if name == "hardcore.constant":
             result = np.full(batch, int_attr(op, "value"), dtype=np.int64)
         else:
-            semantics = _SEMANTICS.get(name)
-            if semantics is None:
+            op_semantics = table.get(name)
+            if op_semantics is None:
                 raise InterpreterError(
                     f"{location_text(op.location)}: the interpreter cannot run '{name}'")
-            result = semantics(op, [values[v] for v in op.operands])
+            result = op_semantics(op, [values[v] for v in op.operands])
         result_value = op.results[0]
         if isinstance(result_value.type, ir.RankedTensorType):
             result = result.reshape([batch] + _shape(result_value.type))

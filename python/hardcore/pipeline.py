@@ -72,14 +72,16 @@ def parse_pipeline(text: str) -> list[PipelineStep]:
 
 
 def add_hardcore_passes(manager: passmanager.PassManager, pipeline: str | list[PipelineStep],
-                        overrides: dict | None = None) -> None:
+                        overrides: dict | None = None, verify_each: bool = False) -> None:
     """Add hardcore passes (and upstream ones) to a caller's torch-mlir PassManager.
 
     For embedding in other MLIR toolchains: the caller's context must have the
     hardcore dialect (`hardcore.mlir.new_context`, or load
     dialects/hardcore.irdl.mlir with `irdl.load_dialects`).
     `hardcore-to-hw` cannot run there (its output is CIRCT IR): use
-    `run_pipeline` or `hardcore.backend`.
+    `run_pipeline` or `hardcore.backend`.  With `verify_each`, every hardcore
+    pass checks itself with the reference interpreter (`hardcore.verify`;
+    upstream passes in the manager are not checked).
     """
     steps = parse_pipeline(pipeline) if isinstance(pipeline, str) else pipeline
     overrides = overrides or {}
@@ -88,7 +90,11 @@ def add_hardcore_passes(manager: passmanager.PassManager, pipeline: str | list[P
             raise UsageError("hardcore-to-hw produces CIRCT IR and cannot run in a torch-mlir "
                              "PassManager; use hardcore.pipeline.run_pipeline")
         if step.is_hardcore:
-            manager.add(overrides.get(step.name) or step.make_pass(), name=step.name)
+            instance = overrides.get(step.name) or step.make_pass()
+            if verify_each:
+                from hardcore.verify import VerifyingPass
+                instance = VerifyingPass(instance)
+            manager.add(instance, name=step.name)
         else:
             try:
                 manager.add(step.text)
@@ -109,13 +115,25 @@ class PipelineResult:
 
 
 def run_pipeline(module: ir.Module, pipeline: str | list[PipelineStep], filename: str = "<stdin>",
-                 overrides: dict | None = None, line_offset: int = 0) -> PipelineResult:
+                 overrides: dict | None = None, line_offset: int = 0, verify_each: bool = False,
+                 verify_report=None) -> PipelineResult:
     """Run a mixed pipeline; a failing pass raises CompileError with its diagnostics.
+
+    `verify_each` runs one step at a time and checks each with the reference
+    interpreter (`hardcore.verify.run_verified`): the first pass that changes
+    the results raises `VerificationError`.  `verify_report` gets one line per
+    checked step.
 
     `overrides` maps a hardcore pass name to a ready pass instance (the Python
     API uses it to hand over calibration data, which has no textual form).
     """
     steps = parse_pipeline(pipeline) if isinstance(pipeline, str) else pipeline
+    if verify_each:
+        from hardcore.verify import run_verified
+        for step in steps:  # option errors before any work
+            if step.is_hardcore and step.name not in (overrides or {}):
+                step.make_pass()
+        return run_verified(module, steps, filename, overrides, line_offset, report=verify_report)
     split = next((i for i, s in enumerate(steps) if s.name == ToHwPass.name), len(steps))
     before, after = steps[:split], steps[split + 1:]
     for step in after:

@@ -1,0 +1,585 @@
+"""Differential checking of every pass (`--verify-each`): the IR before and after a pass must compute the same.
+
+The reference interpreter (`hardcore.interpreter`) runs the IR before and
+after each pass on the same inputs: random ones and the extreme ones
+(all-minimum, all-maximum, alternating signs both ways, zero).  The first pass
+whose output differs stops the pipeline with a `VerificationError` naming the
+pass, the input vector and both outputs.  What "differs" means depends on the
+stages the pass goes between (docs/verification.md gives the reasons):
+
+| before -> after                      | inputs                  | the check                             |
+| ------------------------------------ | ----------------------- | ------------------------------------- |
+| torch dialect -> anything            | -                       | none here (no interpreter for torch); |
+|                                      |                         | `hardcore.compile` compares the torch |
+|                                      |                         | model with the float layer IR instead |
+| float layers -> float layers         | float vectors           | equal to 1e-9 relative                |
+| float -> quantized (hardcore-quantize) | codes of the input grid | layer by layer within the rounding  |
+|                                      |                         | the scheme allows (`check_quantize`)  |
+| quantized -> quantized               | input codes             | bit-exact                             |
+| quantized -> DAG (fold-weights)      | input codes             | bit-exact                             |
+| DAG -> DAG (pipeline, canonicalize)  | input codes             | bit-exact; a pipelined DAG runs as a  |
+|                                      |                         | stream, each register a 1-cycle delay |
+| DAG -> hw (hardcore-to-hw)           | input codes             | bit-exact in Icarus, when installed   |
+
+The interpreter also checks every integer result against its declared width,
+so an overflow after a pass fails the same way, with the vector that caused it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from torch_mlir import ir
+
+from hardcore.errors import CompileError
+from hardcore.interpreter import _SEMANTICS, InterpreterError, find_function, run_function
+from hardcore.irutil import array_attr, body_ops, int_attr
+from hardcore.mlir import location_text, new_context, parse_module
+
+__all__ = ["VerificationError", "VerifyOptions", "extreme_inputs", "input_vectors", "verify_pass",
+           "check_quantize", "check_import", "run_stream", "stage_of", "VerifyingPass", "run_verified"]
+
+EXTREME_LABELS = ("all-minimum", "all-maximum", "alternating max/min", "alternating min/max", "zero")
+FLOAT_RTOL = 1e-9  # float layer IR to float layer IR: float64 may be reassociated, nothing more
+# torch (float32) against the float layer IR run in float64: float32 rounds each of a few
+# thousand products and sums by 2^-24 relative at most, far below this; a wrong weight,
+# bias or layer moves outputs by much more.
+IMPORT_RTOL = 1e-3
+_MAX_PRINTED = 16  # elements of a vector printed in a message; longer ones are elided
+
+
+class VerificationError(CompileError):
+    """A pass changed what the IR computes (or the IR after it overflows)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class VerifyOptions:
+    vectors: int = 64  # random vectors, besides the 5 extreme ones
+    seed: int = 0
+    simulate_hw: bool = True  # check hardcore-to-hw in Icarus when it is installed
+
+
+def extreme_inputs(n_in: int, low: int, high: int) -> np.ndarray:
+    """All-minimum, all-maximum, alternating signs both ways, and zero (EXTREME_LABELS)."""
+    alternating = np.array([low if i % 2 else high for i in range(n_in)], dtype=np.int64)
+    zero = np.full(n_in, min(max(0, low), high), dtype=np.int64)
+    return np.stack([np.full(n_in, low, dtype=np.int64), np.full(n_in, high, dtype=np.int64), alternating,
+                     np.where(alternating == low, high, low), zero])
+
+
+def input_vectors(n_in: int, low: int, high: int, count: int, seed: int) -> tuple[np.ndarray, list[str]]:
+    """The 5 extreme vectors, then `count` uniform random ones in [low, high]; with a label each."""
+    rng = np.random.default_rng(seed)
+    vectors = np.concatenate([extreme_inputs(n_in, low, high), rng.integers(low, high + 1, (count, n_in))])
+    return vectors, list(EXTREME_LABELS) + [f"random #{i}" for i in range(count)]
+
+
+def stage_of(function) -> str:
+    """'torch', 'float' (float layer ops), 'quantized' (float in, integers inside) or 'integer' (a DAG)."""
+    argument = function.type.inputs[0] if function.type.inputs else None
+    if argument is None or not isinstance(argument, ir.RankedTensorType):
+        return "torch"
+    if any(op.operation.name.startswith("torch.") for op in body_ops(function)):
+        return "torch"
+    if isinstance(argument.element_type, ir.IntegerType):
+        return "integer"
+    ops = body_ops(function)
+    if ops and ops[0].operation.name == "hardcore.quantize":
+        return "quantized"
+    return "float"
+
+
+def _format(vector) -> str:
+    values = np.asarray(vector).reshape(-1)
+    text = ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values[:_MAX_PRINTED].tolist())
+    if values.size > _MAX_PRINTED:
+        text += f", ... ({values.size} elements)"
+    return f"[{text}]"
+
+
+def _element_count(value_type) -> int:
+    return int(np.prod(ir.RankedTensorType(value_type).shape))
+
+
+def _type_bounds(element) -> tuple[int, int]:
+    width = ir.IntegerType(element).width
+    return -(1 << (width - 1)), (1 << (width - 1)) - 1
+
+
+def _delay(op, operands):
+    """`hardcore.reg` in a stream along the batch axis: the value one cycle earlier.
+
+    At cycle 0 the register passes its input through, so every value at the
+    start is the one vector 0 gives: a correctly balanced pipeline never
+    sees a value that no input produces.
+    """
+    value = operands[0]
+    return np.concatenate([value[:1], value[:-1]])
+
+
+def run_stream(function, codes: np.ndarray) -> np.ndarray:
+    """Run a DAG on a batch; a pipelined one (`hardcore.latency` L) as a stream, one vector a cycle.
+
+    The vectors enter at cycles 0..N-1 followed by L copies of the last one;
+    the result for vector i is the output at cycle i + L.
+    """
+    if "hardcore.latency" not in function.attributes:
+        return run_function(function, codes)
+    latency = int_attr(function, "hardcore.latency")
+    stream = np.concatenate([codes, np.repeat(codes[-1:], latency, axis=0)])
+    outputs = run_function(function, stream, semantics={"hardcore.reg": _delay})
+    return outputs[latency:latency + len(codes)]
+
+
+def _run_each(run, inputs: np.ndarray) -> tuple[np.ndarray | None, int | None, str | None]:
+    """run(inputs) -> (outputs, None, None); on an interpreter error (index of the first failing vector, error)."""
+    try:
+        return np.asarray(run(inputs)).reshape(len(inputs), -1), None, None
+    except InterpreterError as error:
+        for index in range(len(inputs)):
+            try:
+                run(inputs[index:index + 1])
+            except InterpreterError as single:
+                return None, index, str(single)
+        return None, 0, str(error)  # only the batch fails (a stream mixes vectors): name the first
+
+
+def _usable(run, inputs: np.ndarray) -> np.ndarray:
+    """The vectors on which the IR before the pass runs (the others are outside its domain)."""
+    try:
+        run(inputs)
+        return np.ones(len(inputs), dtype=bool)
+    except InterpreterError:
+        keep = np.ones(len(inputs), dtype=bool)
+        for index in range(len(inputs)):
+            try:
+                run(inputs[index:index + 1])
+            except InterpreterError:
+                keep[index] = False
+        return keep
+
+
+def _compare_exact(pass_name: str, run_before, run_after, inputs, labels, kind: str) -> str:
+    keep = _usable(run_before, inputs)
+    inputs, labels = inputs[keep], [label for label, k in zip(labels, keep) if k]
+    if not len(inputs):
+        return f"{pass_name}: not checked (the IR before it fails on every input vector)"
+    expected = np.asarray(run_before(inputs)).reshape(len(inputs), -1)
+    actual, index, error = _run_each(run_after, inputs)
+    if actual is None:
+        raise VerificationError(
+            f"{pass_name} broke the IR (--verify-each): on input vector {index} ({labels[index]}) "
+            f"{_format(inputs[index])} the IR after it fails: {error}")
+    if actual.shape != expected.shape:
+        raise VerificationError(f"{pass_name} changed the output size (--verify-each): "
+                                f"{expected.shape[1]} elements before, {actual.shape[1]} after")
+    if kind == "float":
+        scale = np.maximum(np.abs(expected), 1.0)
+        differs = np.abs(actual - expected) > FLOAT_RTOL * scale
+    else:
+        differs = actual != expected
+    bad = np.flatnonzero(differs.any(axis=1))
+    if bad.size:
+        index = int(bad[0])
+        element = int(np.flatnonzero(differs[index])[0])
+        raise VerificationError(
+            f"{pass_name} changed the result (--verify-each): on input vector {index} ({labels[index]}) "
+            f"{_format(inputs[index])}: before {_format(expected[index])}, after {_format(actual[index])} "
+            f"(output element {element}: {expected[index, element]} before, {actual[index, element]} after)")
+    what = "bit-exact" if kind != "float" else f"equal to {FLOAT_RTOL:g} relative"
+    return f"{pass_name}: {what} on {len(inputs)} input vectors"
+
+
+def _code_range(function) -> tuple[int, int, int]:
+    """(frac bits, min, max) of a quantized function's input codes."""
+    quantize = body_ops(function)[0]
+    return int_attr(quantize, "frac_bits"), int_attr(quantize, "min"), int_attr(quantize, "max")
+
+
+def verify_pass(pass_name: str, before_text: str, after, options: VerifyOptions = VerifyOptions(),
+                circt: bool = False) -> str:
+    """Check one pass: `before_text` is the module before it, `after` the module op after it.
+
+    Returns what was checked (one line); raises VerificationError at a difference.
+    With `circt`, `after` is a CIRCT module (after hardcore-to-hw).
+    """
+    before_module = parse_module(before_text, new_context(), "before")  # keeps `before` alive
+    before = find_function(before_module.operation)
+    before_stage = stage_of(before)
+    if before_stage == "torch":
+        return f"{pass_name}: not checked (the torch dialect has no interpreter; hardcore.compile " \
+               f"compares the PyTorch model with the float layer IR instead)"
+    if circt:
+        return _check_hw(pass_name, before, after, options)
+    after_function = find_function(after)
+    after_stage = stage_of(after_function)
+    n_in = _element_count(before.type.inputs[0])
+    if (before_stage, after_stage) == ("float", "float"):
+        rng = np.random.default_rng(options.seed)
+        inputs = np.concatenate([extreme_inputs(n_in, -4, 4).astype(np.float64),
+                                 rng.standard_normal((options.vectors, n_in))])
+        labels = list(EXTREME_LABELS) + [f"random #{i}" for i in range(options.vectors)]
+        return _compare_exact(pass_name, lambda x: run_function(before, x), lambda x: run_function(after_function, x),
+                              inputs, labels, "float")
+    if (before_stage, after_stage) == ("float", "quantized"):
+        return check_quantize(pass_name, before, after_function, options)
+    if before_stage == "quantized" and after_stage in ("quantized", "integer"):
+        _, low, high = _code_range(before)
+        inputs, labels = input_vectors(n_in, low, high, options.vectors, options.seed)
+        run_after = ((lambda x: run_function(after_function, x, from_quantized=True)) if after_stage == "quantized"
+                     else (lambda x: run_stream(after_function, x)))
+        return _compare_exact(pass_name, lambda x: run_function(before, x, from_quantized=True), run_after,
+                              inputs, labels, "integer")
+    if (before_stage, after_stage) == ("integer", "integer"):
+        low, high = _type_bounds(ir.RankedTensorType(before.type.inputs[0]).element_type)
+        inputs, labels = input_vectors(n_in, low, high, options.vectors, options.seed)
+        return _compare_exact(pass_name, lambda x: run_stream(before, x), lambda x: run_stream(after_function, x),
+                              inputs, labels, "integer")
+    return f"{pass_name}: not checked (no comparison between {before_stage} IR and {after_stage} IR)"
+
+
+# -- hardcore-to-hw: the hw IR has no interpreter here; Icarus runs its Verilog ------------------
+
+def _check_hw(pass_name: str, before, after, options: VerifyOptions) -> str:
+    from hardcore import backend
+    from hardcore.sim import simulate, tool_available
+
+    if stage_of(before) != "integer":
+        return f"{pass_name}: not checked (hw IR from {stage_of(before)} IR)"
+    if not options.simulate_hw or not tool_available("iverilog"):
+        return f"{pass_name}: not checked (hw IR has no interpreter; Icarus (iverilog) runs it when installed)"
+    low, high = _type_bounds(ir.RankedTensorType(before.type.inputs[0]).element_type)
+    n_in = _element_count(before.type.inputs[0])
+    out_type = ir.RankedTensorType(before.type.results[0])
+    inputs, labels = input_vectors(n_in, low, high, options.vectors, options.seed)
+    keep = _usable(lambda x: run_stream(before, x), inputs)
+    inputs, labels = inputs[keep], [label for label, k in zip(labels, keep) if k]
+    expected = run_stream(before, inputs).reshape(len(inputs), -1)
+    latency = int_attr(before, "hardcore.latency") if "hardcore.latency" in before.attributes else None
+    clock_enable = bool(latency) and ir.BoolAttr(before.attributes["hardcore.clock_enable"]).value
+    out_width = ir.IntegerType(out_type.element_type).width
+    unsigned = "hardcore.output_unsigned" in before.attributes  # the port drops the sign bit (argmax)
+    out_width -= unsigned
+    verilog = backend.export_verilog(backend.to_circt(str(after)))  # export rewrites: a copy
+    with tempfile.TemporaryDirectory(prefix="hardcore-verify-") as workdir:
+        result = simulate(verilog, before.name.value, inputs, n_in=n_in,
+                          in_width=ir.IntegerType(ir.RankedTensorType(before.type.inputs[0]).element_type).width,
+                          n_out=_element_count(out_type), out_width=out_width, latency=latency or None,
+                          clock_enable=clock_enable, workdir=Path(workdir), simulator="icarus")
+    actual = result.outputs.reshape(len(inputs), -1)
+    if unsigned:
+        actual = actual & ((1 << out_width) - 1)
+    differs = actual != expected
+    bad = np.flatnonzero(differs.any(axis=1))
+    if bad.size:
+        index = int(bad[0])
+        raise VerificationError(
+            f"{pass_name} changed the result (--verify-each, its Verilog in Icarus): on input vector {index} "
+            f"({labels[index]}) {_format(inputs[index])}: before {_format(expected[index])}, "
+            f"after {_format(actual[index])}")
+    return f"{pass_name}: bit-exact on {len(inputs)} input vectors (its Verilog in Icarus)"
+
+
+# -- hardcore-quantize: float layers against exact integer layers --------------------------------
+
+def _single_user(value):
+    uses = list(value.uses)
+    return uses[0].owner if len(uses) == 1 else None
+
+
+def _is_clamp(op) -> bool:
+    return op is not None and op.operation.name == "hardcore.activation" and \
+        ir.StringAttr(op.attributes["fn"]).value == "clamp"
+
+
+def _float_layers(function) -> list[list]:
+    """The float ops grouped as hardcore-quantize groups them: one group per quantized layer output."""
+    groups, absorbed = [], set()
+    for op in body_ops(function):
+        name = op.operation.name
+        if name == "func.return" or op in absorbed:
+            continue
+        group = [op]
+        if name in ("hardcore.dense", "hardcore.avgpool"):
+            follower = _single_user(op.results[0])
+            if follower is not None and follower.operation.name == "hardcore.relu":
+                group.append(follower)
+            elif name == "hardcore.dense" and _is_clamp(follower):
+                group.append(follower)
+        absorbed.update(group)
+        groups.append(group)
+    return groups
+
+
+_QUANTIZED_OUTPUTS = ("hardcore.requant", "hardcore.lut", "hardcore.maxpool", "hardcore.reshape",
+                      "hardcore.argmax")
+
+
+def _quantized_layers(function) -> list:
+    """The ops of the quantized IR that end a layer (their results stand for a float group's result)."""
+    outputs = []
+    for op in body_ops(function)[1:]:
+        name = op.operation.name
+        producer = op.operands[0].owner if len(op.operands) else None
+        if name in _QUANTIZED_OUTPUTS or (name == "hardcore.relu" and
+                                          getattr(producer, "name", "") != "hardcore.dense"):
+            outputs.append(op)
+    return outputs
+
+
+def _float_matrix(op) -> tuple[np.ndarray, np.ndarray]:
+    """(weight, bias) in float64 of a float dense or average pool (1/divisor on each window's taps)."""
+    if op.operation.name == "hardcore.dense":
+        weight = array_attr(op, "weight").astype(np.float64)
+        return weight.reshape(weight.shape[0], -1), array_attr(op, "bias").astype(np.float64).reshape(-1)
+    windows = array_attr(op, "windows").astype(np.int64)
+    divisors = array_attr(op, "divisors").astype(np.float64).reshape(-1)
+    weight = np.zeros((windows.shape[0], _element_count(op.operands[0].type)))
+    rows, taps = np.nonzero(windows >= 0)
+    np.add.at(weight, (rows, windows[rows, taps]), 1.0 / divisors[rows])
+    return weight, np.zeros(windows.shape[0])
+
+
+def _weight_frac(weight_q, bias_q, weight_f, bias_f, frac_in) -> int:
+    """The weight scale 2^-fw at which the integer weights and bias best match the float ones."""
+    best = None
+    for frac_weight in range(-80, 81):
+        error = max(float(np.abs(weight_q * 2.0 ** -frac_weight - weight_f).max(initial=0.0)),
+                    float(np.abs(bias_q * 2.0 ** -(frac_in + frac_weight) - bias_f).max(initial=0.0)))
+        if best is None or error < best[0]:
+            best = (error, frac_weight)
+    return best[1]
+
+
+def _fail(pass_name: str, where: str, message: str):
+    raise VerificationError(f"{pass_name} changed the result (--verify-each): {where}: {message}")
+
+
+def _table_frac(op, group, frac_in, act_range, pass_name: str, where: str) -> int:
+    """Output scale of a `hardcore.lut`; checks every entry against its float function (half a step)."""
+    table = array_attr(op, "table").astype(np.int64).reshape(-1)
+    codes = int_attr(op, "min") + np.arange(table.size)
+    values = _SEMANTICS["hardcore.activation"](group[0], [codes * 2.0 ** -frac_in]).astype(np.float64)
+    low, high = act_range
+    if table.min(initial=0) >= 0:
+        low, high = 0, 2 * high + 1
+    inside = (table > low) & (table < high)  # entries that did not saturate fix the scale
+    fit = inside if inside.any() else np.ones(table.size, dtype=bool)
+    frac_out = min(range(-80, 81), key=lambda f: float(np.abs(table[fit] * 2.0 ** -f - values[fit]).max()))
+    step = 2.0 ** -frac_out
+    error = np.abs(np.clip(values, low * step, high * step) - table * step)
+    bad = np.flatnonzero(error > 0.5 * step * (1 + 1e-9) + 1e-12 * np.abs(values))
+    if bad.size:
+        k = int(bad[0])
+        _fail(pass_name, where, f"the table's entry for input code {int(codes[k])} is {int(table[k])} * 2^-{frac_out}"
+              f" = {table[k] * step:.6g}, the function gives {values[k]:.6g} (more than half a step)")
+    return frac_out
+
+
+def check_quantize(pass_name: str, before, after, options: VerifyOptions) -> str:
+    """hardcore-quantize, layer by layer: each quantized layer computes its float layer on the same input.
+
+    Inputs are codes of the input grid (x = code * 2^-frac_in, so rounding the
+    input is exact).  For each layer output of the quantized IR (requant, lut,
+    maxpool, reshape, relu, argmax) the float ops it stands for run on the
+    dequantized quantized input of that layer, so errors do not accumulate:
+    - a requantized dense or average-pool layer (with its ReLU or clamp): the
+      weight scale 2^-fw is the one at which the integer weights best match
+      the float ones; every integer weight must be within one step of its float
+      weight (half a step rounding, the largest may saturate by one), the
+      bias within half a step of the accumulator (2^-(f_in+fw)).  The output
+      scale is then 2^-(f_in+fw-shift), and the float result, saturated to
+      the requant's range, must be within sum_j |dW_ij x_j| + |db_i| + one
+      output step (half rounding, half a rounded clamp bound) of the
+      dequantized integers, dW and db the actual weight and bias errors;
+    - a requant on its own (a clamp): within one output step;
+    - a table (activation): every entry within half an output step of the
+      function at its input code (saturated to act-bits), the output scale
+      fixed by the entries that did not saturate; the layer's outputs likewise;
+    - max pool, ReLU, reshape, argmax: exactly equal.
+    The last layer's scale must be the dequantize's.
+    """
+    frac_in, low, high = _code_range(after)
+    act_range = (low, high)
+    n_in = _element_count(before.type.inputs[0])
+    codes, labels = input_vectors(n_in, low, high, options.vectors, options.seed)
+    inputs = codes * 2.0 ** -frac_in
+    trace: dict = {}
+    try:
+        run_function(after, inputs, trace=trace)
+    except InterpreterError as error:
+        raise VerificationError(f"{pass_name} broke the IR (--verify-each): the IR after it fails: {error}") from None
+    quantize = body_ops(after)[0]
+    trace[quantize.results[0]] = codes.reshape(trace[quantize.results[0]].shape)
+    groups, layers = _float_layers(before), _quantized_layers(after)
+    if len(groups) != len(layers):
+        raise VerificationError(f"{pass_name}: cannot pair the layers (--verify-each): {len(groups)} float layer "
+                                f"outputs, {len(layers)} quantized ones")
+    dequantize = next(op for op in body_ops(after) if op.operation.name == "hardcore.dequantize")
+    frac = {quantize.results[0]: frac_in}  # quantized value -> its fractional bits
+    argument = before.regions[0].blocks[0].arguments[0]
+    shadow = {argument: inputs.reshape([len(inputs)] + list(ir.RankedTensorType(argument.type).shape))}
+    for index, (group, op) in enumerate(zip(groups, layers)):
+        for float_op in group:  # the float layer on what the quantized IR holds for its input
+            shadow[float_op.results[0]] = _SEMANTICS[float_op.operation.name](
+                float_op, [shadow[v] for v in float_op.operands])
+        expected = np.asarray(shadow[group[-1].results[0]], dtype=np.float64).reshape(len(inputs), -1)
+        actual = np.asarray(trace[op.results[0]]).reshape(len(inputs), -1)
+        name = op.operation.name
+        where = f"layer output {index} ('{name}' at {location_text(op.location)})"
+        layer_ops = [op]
+        while layer_ops[-1].operands[0] not in frac:  # back to the layer's input (requant <- relu <- dense)
+            layer_ops.append(layer_ops[-1].operands[0].owner)
+        source = layer_ops[-1].operands[0]
+        x = np.asarray(trace[source], dtype=np.float64).reshape(len(inputs), -1) * 2.0 ** -frac[source]
+        dense = next((o for o in layer_ops if o.operation.name == "hardcore.dense"), None)
+        if name == "hardcore.requant":
+            bound = np.zeros_like(expected)
+            frac_acc = frac[source]
+            if dense is not None:
+                weight_f, bias_f = _float_matrix(group[0])
+                weight_q = array_attr(dense, "weight").astype(np.float64).reshape(weight_f.shape)
+                bias_q = array_attr(dense, "bias").astype(np.float64).reshape(-1)
+                frac_weight = _weight_frac(weight_q, bias_q, weight_f, bias_f, frac[source])
+                frac_acc = frac[source] + frac_weight
+                weight_error = np.abs(weight_q * 2.0 ** -frac_weight - weight_f)
+                if (weight_error > 2.0 ** -frac_weight * (1 + 1e-9)).any():
+                    i, j = np.argwhere(weight_error > 2.0 ** -frac_weight * (1 + 1e-9))[0]
+                    _fail(pass_name, where, f"weight [{i}, {j}] is {int(weight_q[i, j])} * 2^-{frac_weight} = "
+                          f"{weight_q[i, j] * 2.0 ** -frac_weight:.6g}, the float weight {weight_f[i, j]:.6g} "
+                          f"(more than one step)")
+                bias_error = np.abs(bias_q * 2.0 ** -frac_acc - bias_f)
+                bound = np.abs(x) @ weight_error.T + bias_error
+            frac_out = frac_acc - int_attr(op, "shift")
+            step = 2.0 ** -frac_out
+            low_sat, high_sat = int_attr(op, "min") * step, int_attr(op, "max") * step
+            bound = bound + step
+        elif name == "hardcore.lut":
+            frac_out = _table_frac(op, group, frac[source], act_range, pass_name, where)
+            step = 2.0 ** -frac_out
+            table = array_attr(op, "table")
+            low_sat, high_sat = (0, 2 * high + 1) if table.min(initial=0) >= 0 else act_range
+            low_sat, high_sat = low_sat * step, high_sat * step
+            bound = np.full_like(expected, 0.5 * step)
+        else:  # max pool, relu, reshape, argmax: exact
+            frac_out = 0 if name == "hardcore.argmax" else frac[source]
+            low_sat, high_sat, bound = -np.inf, np.inf, np.zeros_like(expected)
+        if op.results[0] == dequantize.operands[0] and frac_out != int_attr(dequantize, "frac_bits"):
+            _fail(pass_name, where, f"the last layer's scale is 2^-{frac_out}, the dequantize's "
+                  f"2^-{int_attr(dequantize, 'frac_bits')}")
+        scaled = actual * 2.0 ** -frac_out
+        error = np.abs(np.clip(expected, low_sat, high_sat) - scaled)
+        differs = error > bound * (1 + 1e-9) + 1e-12 * np.abs(expected)
+        if differs.any():
+            vector, element = np.argwhere(differs)[0]
+            _fail(pass_name, where,
+                  f"on input vector {vector} ({labels[vector]}) {_format(inputs[vector])}: the float layer gives "
+                  f"{expected[vector, element]:.6g} (saturated to [{low_sat:g}, {high_sat:g}]), the quantized one "
+                  f"{actual[vector, element]} * 2^-{frac_out} = {scaled[vector, element]:.6g} (output element "
+                  f"{element}), more than the rounding bound {bound[vector, element]:.6g}")
+        frac[op.results[0]] = frac_out
+        shadow[group[-1].results[0]] = scaled.reshape(np.shape(shadow[group[-1].results[0]]))
+    return (f"{pass_name}: each of {len(layers)} layers within its rounding bound on {len(inputs)} "
+            f"input vectors of the input grid")
+
+
+def check_import(model, example_input, float_text: str, options: VerifyOptions = VerifyOptions()) -> str:
+    """hardcore-import, from the PyTorch model (the torch dialect has no interpreter): float32 vs float64.
+
+    Inputs: the 5 extreme vectors with elements in [-4, 4] and standard-normal ones.
+    Equal when |torch - interpreter| <= IMPORT_RTOL * (1 + max |torch output| of that vector).
+    """
+    import torch
+
+    float_module = parse_module(float_text, new_context(), "hardcore")  # keeps `function` alive
+    function = find_function(float_module.operation)
+    shape = list(example_input.shape[1:])
+    n_in = int(np.prod(shape))
+    rng = np.random.default_rng(options.seed)
+    inputs = np.concatenate([extreme_inputs(n_in, -4, 4).astype(np.float64),
+                             rng.standard_normal((options.vectors, n_in))])
+    labels = list(EXTREME_LABELS) + [f"random #{i}" for i in range(options.vectors)]
+    with torch.no_grad():
+        expected = model(torch.tensor(inputs.reshape([len(inputs)] + shape), dtype=torch.float32))
+    expected = np.asarray(expected.detach().numpy(), dtype=np.float64).reshape(len(inputs), -1)
+    actual = np.asarray(run_function(function, inputs), dtype=np.float64).reshape(len(inputs), -1)
+    if actual.shape != expected.shape:
+        raise VerificationError(f"hardcore-import changed the output size (--verify-each): {expected.shape[1]} "
+                                f"elements in the model, {actual.shape[1]} in the IR")
+    tolerance = IMPORT_RTOL * (1 + np.abs(expected).max(axis=1, keepdims=True))
+    differs = np.abs(actual - expected) > tolerance
+    bad = np.flatnonzero(differs.any(axis=1))
+    if bad.size:
+        index = int(bad[0])
+        raise VerificationError(
+            f"hardcore-import changed the result (--verify-each): on input vector {index} ({labels[index]}) "
+            f"{_format(inputs[index])}: the model gives {_format(expected[index])}, the IR "
+            f"{_format(actual[index])} (tolerance {float(tolerance[index, 0]):.3g})")
+    return f"hardcore-import: within {IMPORT_RTOL:g} relative of the PyTorch model on {len(inputs)} input vectors"
+
+
+# -- the pass-manager level: a hardcore pass that checks itself -----------------------------------
+
+class VerifyingPass:
+    """Wraps a hardcore ModulePass for a torch-mlir PassManager: runs it, then `verify_pass`.
+
+    A difference is an error diagnostic at the module and a pass failure.
+    """
+
+    def __init__(self, inner, options: VerifyOptions = VerifyOptions(), report=None):
+        self.inner, self.options, self.report = inner, options, report
+        self.name = inner.name
+
+    def __call__(self, op, pass_) -> None:
+        before = op.get_asm(large_elements_limit=None)
+        recorder = _FailureRecorder(pass_)
+        self.inner(op, recorder)
+        if recorder.failed:
+            return  # the pass failed and said why: nothing to compare
+        try:
+            with op.context:
+                summary = verify_pass(self.name, before, op, self.options)
+        except VerificationError as error:
+            op.location.emit_error(str(error))
+            pass_.signal_pass_failure()
+            return
+        if self.report is not None:
+            self.report(summary)
+
+
+class _FailureRecorder:
+    """Stands for the PassManager's pass handle and remembers a failure."""
+
+    def __init__(self, pass_):
+        self.pass_, self.failed = pass_, False
+
+    def signal_pass_failure(self) -> None:
+        self.failed = True
+        self.pass_.signal_pass_failure()
+
+
+def run_verified(module, steps, filename: str, overrides: dict | None, line_offset: int,
+                 options: VerifyOptions = VerifyOptions(), report=None):
+    """`hardcore.pipeline.run_pipeline` one step at a time, each checked by `verify_pass`.
+
+    hardcore-to-hw and the CIRCT passes after it are checked together (their
+    Verilog in Icarus against the DAG before hardcore-to-hw).
+    """
+    from hardcore.pipeline import PipelineResult, run_pipeline
+    from hardcore.passes import ToHwPass
+
+    report = report or (lambda summary: None)
+    result = PipelineResult(module, False)
+    for index, step in enumerate(steps):
+        before = module.operation.get_asm(large_elements_limit=None)
+        if step.name == ToHwPass.name:
+            result = run_pipeline(module, steps[index:], filename=filename, overrides=overrides,
+                                  line_offset=line_offset)
+            report(verify_pass(step.name, before, result.module, options, circt=True))
+            return result
+        result = run_pipeline(module, [step], filename=filename, overrides=overrides, line_offset=line_offset)
+        report(verify_pass(step.name, before, module.operation, options))
+    return result
