@@ -202,7 +202,7 @@ def _compile(args) -> int:
                                act_bits=args.act_bits, calibration=calibration, algorithm=args.algorithm,
                                max_depth=args.max_depth, max_adder_depth=args.max_adder_depth,
                                clock_enable=args.clock_enable, name=args.name, output=args.output,
-                               progress=say)
+                               progress=say, verify_each=args.verify_each)
     files = circuit.write(args.output_dir)
     report = circuit.report
     print(f"{circuit.name}: x {report['ports']['x']['elements']}x{circuit.in_width} bits -> "
@@ -288,6 +288,8 @@ def main(argv: list[str] | None = None) -> int:
     compile_parser.add_argument("--name", help="Verilog module name (default: the class name in snake case)")
     compile_parser.add_argument("--output", choices=("logits", "argmax"), default="logits",
                                 help="y: the model's outputs (default), or the index of the largest (a classifier)")
+    compile_parser.add_argument("--verify-each", action="store_true",
+                                help="check every pass with the reference interpreter (docs/verification.md)")
     compile_parser.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
     sim_parser = commands.add_parser("sim", help="simulate a compiled circuit against its reference")
     sim_parser.add_argument("directory", help="an output directory of 'hardcore compile'")

@@ -253,12 +253,12 @@ def _module_name(name: str | None, model) -> str:
     return name
 
 
-def _reproducer(stage_text: str, pipeline: str, error: HardcoreError) -> str:
+def _reproducer(stage_text: str, pipeline: str, error: HardcoreError, verify_each: bool = False) -> str:
     folder = Path(tempfile.mkdtemp(prefix="hardcore-failure-"))
     (folder / "input.mlir").write_text(stage_text)
     (folder / "reproduce.sh").write_text(
         f"hardcore-opt {shlex.quote(str(folder / 'input.mlir'))} "
-        f"--pass-pipeline={shlex.quote(pipeline)}\n")
+        f"--pass-pipeline={shlex.quote(pipeline)}{' --verify-each' if verify_each else ''}\n")
     (folder / "error.txt").write_text(str(error) + "\n")
     return str(folder)
 
@@ -266,7 +266,7 @@ def _reproducer(stage_text: str, pipeline: str, error: HardcoreError) -> str:
 def compile(model, example_input, *, weight_bits: int = 8, act_bits: int = 8, calibration=None,
             algorithm: str = "cse", max_depth: int | None = None, max_adder_depth: int | None = None,
             clock_enable: bool = False, name: str | None = None, output: str = "logits",
-            progress: Callable[[str], None] | None = None) -> Circuit:
+            progress: Callable[[str], None] | None = None, verify_each: bool = False) -> Circuit:
     """Compile a PyTorch model (nn.Module or torch.export ExportedProgram) to a Circuit.
 
     `example_input` fixes the shape (batch 1).  `calibration` is an array of
@@ -276,6 +276,9 @@ def compile(model, example_input, *, weight_bits: int = 8, act_bits: int = 8, ca
     inference per clock); None keeps it combinational.  `output="argmax"`
     makes the circuit a classifier: y is the index of the largest output
     (ties to the lowest index, like torch.argmax), ceil(log2 N) bits unsigned.
+    `verify_each` checks every pass with the reference interpreter
+    (`hardcore.verify`; the import against the PyTorch model itself) and raises
+    `hardcore.verify.VerificationError` at the first pass that changes the results.
     """
     from hardcore.frontend import import_model  # torch is heavy: only when compiling a model
 
@@ -303,15 +306,21 @@ def compile(model, example_input, *, weight_bits: int = 8, act_bits: int = 8, ca
     for stage, instance in steps:
         say(f"running {instance.name}")
         try:
-            run_pipeline(module, instance.name, filename="model", overrides={instance.name: instance})
+            run_pipeline(module, instance.name, filename="model", overrides={instance.name: instance},
+                         verify_each=verify_each, verify_report=say)
+            if verify_each and stage == "hardcore":
+                from hardcore.verify import check_import
+                say(check_import(model, example_input, module.operation.get_asm(large_elements_limit=None),
+                                 output=output))
         except HardcoreError as error:
-            folder = _reproducer(stages[list(stages)[-1]], instance.pipeline_text(), error)
+            folder = _reproducer(stages[list(stages)[-1]], instance.pipeline_text(), error, verify_each)
             raise type(error)(f"{error}\n(the IR and a command that reproduces this are in {folder})",
                               error.diagnostics) from None
         stages[stage] = module.operation.get_asm(large_elements_limit=None)
     say("running hardcore-to-hw and exporting SystemVerilog")
     function = find_function(module.operation)
-    result = run_pipeline(module, "hardcore-to-hw,hw.module(cse)", filename="model")
+    result = run_pipeline(module, "hardcore-to-hw,hw.module(cse)", filename="model", verify_each=verify_each,
+                          verify_report=say)
     stages["hw"] = str(result.module)
     verilog = backend.export_verilog(result.module)
 

@@ -486,11 +486,14 @@ def check_quantize(pass_name: str, before, after, options: VerifyOptions) -> str
             f"input vectors of the input grid")
 
 
-def check_import(model, example_input, float_text: str, options: VerifyOptions = VerifyOptions()) -> str:
+def check_import(model, example_input, float_text: str, options: VerifyOptions = VerifyOptions(),
+                 output: str = "logits") -> str:
     """hardcore-import, from the PyTorch model (the torch dialect has no interpreter): float32 vs float64.
 
     Inputs: the 5 extreme vectors with elements in [-4, 4] and standard-normal ones.
     Equal when |torch - interpreter| <= IMPORT_RTOL * (1 + max |torch output| of that vector).
+    With output="argmax" the IR's index must pick a model output within that
+    tolerance of the model's largest (near-ties may round either way).
     """
     import torch
 
@@ -502,10 +505,22 @@ def check_import(model, example_input, float_text: str, options: VerifyOptions =
     inputs = np.concatenate([extreme_inputs(n_in, -4, 4).astype(np.float64),
                              rng.standard_normal((options.vectors, n_in))])
     labels = list(EXTREME_LABELS) + [f"random #{i}" for i in range(options.vectors)]
+    forward = model.module() if not isinstance(model, torch.nn.Module) and hasattr(model, "module") else model
     with torch.no_grad():
-        expected = model(torch.tensor(inputs.reshape([len(inputs)] + shape), dtype=torch.float32))
+        expected = forward(torch.tensor(inputs.reshape([len(inputs)] + shape), dtype=torch.float32))
     expected = np.asarray(expected.detach().numpy(), dtype=np.float64).reshape(len(inputs), -1)
     actual = np.asarray(run_function(function, inputs), dtype=np.float64).reshape(len(inputs), -1)
+    if output == "argmax" and actual.shape[1] == 1:
+        tolerance = IMPORT_RTOL * (1 + np.abs(expected).max(axis=1))
+        picked = expected[np.arange(len(inputs)), actual[:, 0].astype(np.int64).clip(0, expected.shape[1] - 1)]
+        bad = np.flatnonzero((picked < expected.max(axis=1) - tolerance) | (actual[:, 0] >= expected.shape[1]))
+        if bad.size:
+            index = int(bad[0])
+            raise VerificationError(
+                f"hardcore-import changed the result (--verify-each): on input vector {index} ({labels[index]}) "
+                f"{_format(inputs[index])}: the model gives {_format(expected[index])}, the IR's argmax "
+                f"{int(actual[index, 0])}")
+        return f"hardcore-import: the model's argmax (within {IMPORT_RTOL:g} relative) on {len(inputs)} input vectors"
     if actual.shape != expected.shape:
         raise VerificationError(f"hardcore-import changed the output size (--verify-each): {expected.shape[1]} "
                                 f"elements in the model, {actual.shape[1]} in the IR")
