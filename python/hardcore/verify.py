@@ -354,6 +354,21 @@ def _weight_frac(weight_q, bias_q, weight_f, bias_f, frac_in) -> int:
     return best[1]
 
 
+def _saturation(op, group, act_range) -> tuple[int, int]:
+    """The codes a requantized layer may saturate to: act-bits signed, or unsigned (one more bit)
+    when its float result cannot be negative (a ReLU, a clamp at >= 0, an average pool).
+
+    Not the requant's own bounds: a pass that saturates too early must not hide behind them.
+    """
+    low, high = act_range
+    last = group[-1]
+    non_negative = last.operation.name == "hardcore.relu" or group[0].operation.name == "hardcore.avgpool" or (
+        _is_clamp(last) and ir.FloatAttr(ir.DictAttr(last.attributes["params"])["min"]).value >= 0)
+    if non_negative and int_attr(op, "min") >= 0:
+        return 0, 2 * high + 1
+    return low, high
+
+
 def _fail(pass_name: str, where: str, message: str):
     raise VerificationError(f"{pass_name} changed the result (--verify-each): {where}: {message}")
 
@@ -389,7 +404,7 @@ def check_quantize(pass_name: str, before, after, options: VerifyOptions) -> str
     - a requantized dense or average-pool layer (with its ReLU or clamp): the
       weight scale 2^-fw is the one at which the integer weights best match
       the float ones; every integer weight must be within one step of its float
-      weight (half a step rounding, the largest may saturate by one), the
+      weight (half a step rounding, the largest may saturate by one), every
       bias within half a step of the accumulator (2^-(f_in+fw)).  The output
       scale is then 2^-(f_in+fw-shift), and the float result, saturated to
       the requant's range, must be within sum_j |dW_ij x_j| + |db_i| + one
@@ -452,10 +467,14 @@ def check_quantize(pass_name: str, before, after, options: VerifyOptions) -> str
                           f"{weight_q[i, j] * 2.0 ** -frac_weight:.6g}, the float weight {weight_f[i, j]:.6g} "
                           f"(more than one step)")
                 bias_error = np.abs(bias_q * 2.0 ** -frac_acc - bias_f)
+                if (bias_error > 0.5 * 2.0 ** -frac_acc * (1 + 1e-9)).any():
+                    i = int(np.argmax(bias_error))
+                    _fail(pass_name, where, f"bias [{i}] is {int(bias_q[i])} * 2^-{frac_acc} = "
+                          f"{bias_q[i] * 2.0 ** -frac_acc:.6g}, the float bias {bias_f[i]:.6g} (more than half a step)")
                 bound = np.abs(x) @ weight_error.T + bias_error
             frac_out = frac_acc - int_attr(op, "shift")
             step = 2.0 ** -frac_out
-            low_sat, high_sat = int_attr(op, "min") * step, int_attr(op, "max") * step
+            low_sat, high_sat = (bound_code * step for bound_code in _saturation(op, group, act_range))
             bound = bound + step
         elif name == "hardcore.lut":
             frac_out = _table_frac(op, group, frac[source], act_range, pass_name, where)

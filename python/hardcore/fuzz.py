@@ -1,0 +1,355 @@
+"""Fuzzing: random small quantized networks, compiled and simulated in Verilator against the interpreter.
+
+A network is drawn with hypothesis (`networks()`): 1-3 dense layers of 1-6
+(or more) outputs, activation width 2-8 bits, each layer's weights 2-8 bits
+wide and of one kind (uniform, ±2^k, very sparse, dense without zeros,
+extreme values only, all zero) with optional all-zero rows and columns, a
+bias, ReLU or not, a requantization (shift of either sign, bounds that may
+saturate), sometimes an activation table (`hardcore.lut`) and an argmax
+output.  Each is folded (`hardcore-fold-weights`, cse or csd) and, in a
+pipelined batch, pipelined with a random `max-adder-depth`, all under
+`--verify-each`; several networks share one Verilator build (`batch_top`
+wires them side by side).  Inputs are random codes plus the extreme vectors
+(all-minimum, all-maximum, alternating signs, zero) and, for the first
+layer, the inputs that drive each row's accumulator to its largest and
+smallest value (the vertices interval arithmetic bounds).  Outputs are
+compared bit for bit with the reference interpreter on the quantized IR.
+
+`python -m hardcore.fuzz --minutes N` (or `bench/fuzz.py`) runs until the
+time is up and prints networks, vectors and mismatches; hypothesis shrinks a
+failure to a minimal batch and it is printed with its seed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from hypothesis import strategies as st
+
+from hardcore import backend
+from hardcore.adder_graph import signed_width
+from hardcore.interpreter import find_function, run_function
+from hardcore.mlir import new_context, parse_module
+from hardcore.pipeline import run_pipeline
+from hardcore.verify import extreme_inputs
+
+__all__ = ["FuzzNetwork", "networks", "batches", "compile_network", "batch_top", "run_batch", "BatchResult",
+           "main"]
+
+EXAMPLES_PER_SEED = 10
+MATRIX_KINDS = ("uniform", "powers", "sparse", "dense", "extreme", "zero")
+
+
+@dataclasses.dataclass
+class FuzzNetwork:
+    """A random quantized network: its IR text and what a test bench needs to know."""
+
+    text: str  # quantized layer IR (`func.func @name`)
+    name: str
+    n_in: int
+    act_bits: int
+    first_weight: np.ndarray  # the first layer's integer weights (for the vertex inputs)
+    algorithm: str = "cse"
+    # set by compile_network:
+    verilog: str = ""
+    n_out: int = 0
+    out_width: int = 0
+    out_signed: bool = True
+    latency: int = 0
+
+    @property
+    def in_range(self) -> tuple[int, int]:
+        return -(1 << (self.act_bits - 1)), (1 << (self.act_bits - 1)) - 1
+
+    def reference(self, codes: np.ndarray) -> np.ndarray:
+        module = parse_module(self.text, new_context(), self.name)
+        return run_function(find_function(module.operation), codes, from_quantized=True).reshape(len(codes), -1)
+
+    def vectors(self, count: int, seed: int) -> np.ndarray:
+        """Extreme vectors, each first-layer row's extreme vertices, then `count` random codes."""
+        low, high = self.in_range
+        rng = np.random.default_rng(seed)
+        vertices = [np.where(row > 0, high, low) for row in self.first_weight] + \
+                   [np.where(row > 0, low, high) for row in self.first_weight]
+        return np.concatenate([extreme_inputs(self.n_in, low, high), np.array(vertices, dtype=np.int64),
+                               rng.integers(low, high + 1, (count, self.n_in))])
+
+
+def _dense_text(array) -> str:
+    return "[" + ", ".join(_dense_text(a) if np.ndim(a) else str(int(a)) for a in array) + "]"
+
+
+@st.composite
+def matrices(draw, rows: int, cols: int, bits: int) -> np.ndarray:
+    kind = draw(st.sampled_from(MATRIX_KINDS))
+    low, high = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    if kind == "uniform":
+        matrix = rng.integers(low, high + 1, (rows, cols))
+    elif kind == "powers":
+        matrix = rng.choice([-1, 1], (rows, cols)) * (1 << rng.integers(0, bits - 1, (rows, cols)))
+    elif kind == "sparse":
+        matrix = rng.integers(low, high + 1, (rows, cols)) * (rng.random((rows, cols)) < 0.1)
+    elif kind == "dense":
+        matrix = rng.choice(np.r_[low:0, 1:high + 1], (rows, cols))
+    elif kind == "extreme":
+        matrix = rng.choice([low, high, 0, -1, 1], (rows, cols))
+    else:
+        matrix = np.zeros((rows, cols), dtype=np.int64)
+    if draw(st.booleans()):
+        matrix[rng.integers(0, rows)] = 0  # an all-zero row
+    if cols > 1 and draw(st.booleans()):
+        matrix[:, rng.integers(0, cols)] = 0  # an all-zero column
+    return matrix.astype(np.int64)
+
+
+@st.composite
+def networks(draw, max_size: int = 6, max_layers: int = 3, name: str = "net") -> FuzzNetwork:
+    """A random quantized network (see the module doc)."""
+    act_bits = draw(st.integers(2, 8))
+    sizes = draw(st.lists(st.integers(1, max_size), min_size=2, max_size=max_layers + 1))
+    low, high = -(1 << (act_bits - 1)), (1 << (act_bits - 1)) - 1
+    lines = [f'%q = "hardcore.quantize"(%arg0) {{frac_bits = 0 : i64, min = {low} : i64, max = {high} : i64}} '
+             f': (tensor<{sizes[0]}xf32>) -> tensor<{sizes[0]}xi{act_bits}>']
+    value, width, value_range = "%q", act_bits, (low, high)
+    first_weight = None
+    for index, (fan_in, fan_out) in enumerate(zip(sizes, sizes[1:])):
+        weight_bits = draw(st.integers(2, 8))
+        matrix = draw(matrices(fan_out, fan_in, weight_bits))
+        first_weight = matrix if first_weight is None else first_weight
+        bias_bound = draw(st.sampled_from([0, 4, 1 << (act_bits + weight_bits)]))
+        bias = draw(st.lists(st.integers(-bias_bound, bias_bound), min_size=fan_out, max_size=fan_out))
+        relu = draw(st.booleans())
+        # a shift near the accumulator's excess width keeps outputs busy; either sign
+        excess = weight_bits + (fan_in - 1).bit_length() - 1
+        shift = draw(st.integers(-2, max(excess, 0) + 2))
+        out_low, out_high = (0, (1 << act_bits) - 1) if relu else (low, high)
+        if draw(st.booleans()):  # a saturation inside the range (a clamp)
+            out_low = draw(st.integers(out_low, out_high))
+            out_high = draw(st.integers(out_low, out_high))
+        out_width = signed_width(out_low, out_high)
+        lines.append(f'%d{index} = "hardcore.dense"({value}) {{weight = dense<{_dense_text(matrix)}> : '
+                     f'tensor<{fan_out}x{fan_in}xi8>, bias = dense<{_dense_text(bias)}> : tensor<{fan_out}xi64>}} '
+                     f': (tensor<{fan_in}xi{width}>) -> tensor<{fan_out}xi64>')
+        value = f"%d{index}"
+        if relu:
+            lines.append(f'%r{index} = "hardcore.relu"({value}) : (tensor<{fan_out}xi64>) -> tensor<{fan_out}xi64>')
+            value = f"%r{index}"
+        lines.append(f'%s{index} = "hardcore.requant"({value}) {{shift = {shift} : i64, min = {out_low} : i64, '
+                     f'max = {out_high} : i64}} : (tensor<{fan_out}xi64>) -> tensor<{fan_out}xi{out_width}>')
+        value, width, value_range = f"%s{index}", out_width, (out_low, out_high)
+        if draw(st.integers(0, 3)) == 0:  # an activation: a random table over the codes it can get
+            entries = value_range[1] - value_range[0] + 1
+            seed = draw(st.integers(0, 2**32 - 1))
+            table = np.random.default_rng(seed).integers(low, high + 1, entries)
+            lines.append(f'%t{index} = "hardcore.lut"({value}) {{min = {value_range[0]} : i64, table = dense<'
+                         f'{_dense_text(table)}> : tensor<{entries}xi64>}} : (tensor<{fan_out}xi{width}>) '
+                         f'-> tensor<{fan_out}xi{act_bits}>')
+            value, width, value_range = f"%t{index}", act_bits, (low, high)
+    n_out = sizes[-1]
+    if n_out > 1 and draw(st.integers(0, 4)) == 0:  # a classifier output
+        index_width = (n_out - 1).bit_length() + 1
+        lines.append(f'%a = "hardcore.argmax"({value}) : (tensor<{n_out}xi{width}>) -> tensor<1xi{index_width}>')
+        value, width, n_out = "%a", index_width, 1
+    lines.append(f'%f = "hardcore.dequantize"({value}) {{frac_bits = 0 : i64}} '
+                 f': (tensor<{n_out}xi{width}>) -> tensor<{n_out}xf32>')
+    body = "\n  ".join(lines)
+    text = (f"func.func @{name}(%arg0: tensor<{sizes[0]}xf32>) -> tensor<{n_out}xf32> {{\n  {body}\n"
+            f"  return %f : tensor<{n_out}xf32>\n}}\n")
+    return FuzzNetwork(text=text, name=name, n_in=sizes[0], act_bits=act_bits, first_weight=first_weight,
+                       algorithm=draw(st.sampled_from(["cse", "csd"])))
+
+
+@st.composite
+def batches(draw, min_networks: int = 2, max_networks: int = 6, max_size: int = 6,
+            pipelined: bool | None = None) -> tuple[list[FuzzNetwork], int | None, bool]:
+    """(networks named net0.., max_adder_depth or None, clock_enable): one Verilator build."""
+    count = draw(st.integers(min_networks, max_networks))
+    nets = [draw(networks(max_size=max_size, name=f"net{i}")) for i in range(count)]
+    if pipelined is None:
+        pipelined = draw(st.booleans())
+    depth = draw(st.integers(1, 6)) if pipelined else None
+    return nets, depth, pipelined and draw(st.booleans())
+
+
+def compile_network(network: FuzzNetwork, max_adder_depth: int | None, clock_enable: bool) -> None:
+    """Fold (and pipeline) under --verify-each, then hardcore-to-hw; fills in verilog and the port figures."""
+    module = parse_module(network.text, new_context(), network.name)
+    steps = f"hardcore-fold-weights{{algorithm={network.algorithm}}}"
+    if max_adder_depth is not None:
+        steps += f",hardcore-pipeline{{max-adder-depth={max_adder_depth} clock-enable={str(clock_enable).lower()}}}"
+    run_pipeline(module, steps, filename=network.name, verify_each=True)
+    function = find_function(module.operation)
+    out_type = function.type.results[0]
+    network.n_out = int(np.prod(out_type.shape))
+    network.out_signed = "hardcore.output_unsigned" not in function.attributes
+    network.out_width = out_type.element_type.width - (not network.out_signed)
+    network.latency = int(function.attributes["hardcore.latency"].value) if max_adder_depth is not None else 0
+    result = run_pipeline(module, "hardcore-to-hw,hw.module(cse)", filename=network.name)
+    network.verilog = backend.export_verilog(result.module)
+
+
+def batch_top(nets: list[FuzzNetwork], pipelined: bool, clock_enable: bool) -> tuple[str, int, int]:
+    """A top module `fuzz_top` running every network side by side: (Verilog, in_width, out_width).
+
+    Input element width 8: network k takes the low act_bits of its elements.
+    Output elements are sign-extended (zero-extended for an argmax) to the
+    widest; a pipelined network whose latency is below the largest is
+    delayed by registers to it, and out_valid is the slowest one's.
+    """
+    in_width = 8
+    out_width = max(n.out_width for n in nets)
+    n_in, n_out = sum(n.n_in for n in nets), sum(n.n_out for n in nets)
+    latency = max(n.latency for n in nets)
+    ports = (["input clk", "input rst", "input in_valid"] if pipelined else []) + [f"input [{n_in * in_width - 1}:0] x"]
+    if pipelined and clock_enable:
+        ports.append("input ce")
+    if pipelined:
+        ports.append("output out_valid")
+    ports.append(f"output [{n_out * out_width - 1}:0] y")
+    lines = [f"module fuzz_top({', '.join(ports)});"]
+    in_offset = out_offset = 0
+    slowest = max(range(len(nets)), key=lambda k: nets[k].latency)
+    for k, net in enumerate(nets):
+        a, w = net.act_bits, net.out_width
+        elements = ", ".join(f"x[{(in_offset + i) * in_width} +: {a}]" for i in reversed(range(net.n_in)))
+        lines.append(f"  wire [{net.n_out * w - 1}:0] y{k};")
+        connections = [f".x({{{elements}}})", f".y(y{k})"]
+        if pipelined:
+            lines.append(f"  wire valid{k};")
+            connections = [".clk(clk)", ".rst(rst)", ".in_valid(in_valid)"] + connections[:1] + \
+                          ([".ce(ce)"] if clock_enable else []) + [f".out_valid(valid{k})"] + connections[1:]
+        lines.append(f"  {net.name} u{k} ({', '.join(connections)});")
+        aligned = f"y{k}"
+        delay = latency - net.latency
+        if pipelined and delay:
+            lines.append(f"  reg [{net.n_out * w - 1}:0] delay{k} [0:{delay - 1}];")
+            lines.append("  always @(posedge clk) begin" + (" if (ce) begin" if clock_enable else ""))
+            lines.append(f"    delay{k}[0] <= y{k};")
+            for stage in range(1, delay):
+                lines.append(f"    delay{k}[{stage}] <= delay{k}[{stage - 1}];")
+            lines.append("  end" + (" end" if clock_enable else ""))
+            aligned = f"delay{k}[{delay - 1}]"
+        for i in range(net.n_out):
+            element = f"{aligned}[{i * w} +: {w}]"
+            fill = f"{aligned}[{i * w + w - 1}]" if net.out_signed else "1'b0"
+            extension = f"{{{out_width - w}{{{fill}}}}}, " if out_width > w else ""
+            lines.append(f"  assign y[{(out_offset + i) * out_width} +: {out_width}] = {{{extension}{element}}};")
+        in_offset += net.n_in
+        out_offset += net.n_out
+    if pipelined:
+        lines.append(f"  assign out_valid = valid{slowest};")
+    lines.append("endmodule")
+    return "\n".join(n.verilog for n in nets) + "\n" + "\n".join(lines) + "\n", in_width, out_width
+
+
+@dataclasses.dataclass
+class BatchResult:
+    networks: int
+    vectors: int  # network evaluations: vectors x networks
+    mismatches: int  # vectors (of one network) whose outputs differ in any element
+    first_mismatch: str | None
+    build_seconds: float
+
+
+def run_batch(nets: list[FuzzNetwork], max_adder_depth: int | None, clock_enable: bool, workdir,
+              vectors: int = 64, seed: int = 0) -> BatchResult:
+    """Compile every network, build them in one Verilator model, compare with the reference interpreter."""
+    from hardcore.sim import simulate
+
+    for net in nets:
+        compile_network(net, max_adder_depth, clock_enable)
+    pipelined = max_adder_depth is not None
+    verilog, in_width, out_width = batch_top(nets, pipelined, clock_enable)
+    per_net = [net.vectors(vectors, seed + k) for k, net in enumerate(nets)]
+    count = max(len(v) for v in per_net)
+    per_net = [np.concatenate([v, np.repeat(v[-1:], count - len(v), axis=0)]) for v in per_net]  # same count
+    inputs = np.concatenate(per_net, axis=1)
+    result = simulate(verilog, "fuzz_top", inputs, n_in=inputs.shape[1], in_width=in_width,
+                      n_out=sum(n.n_out for n in nets), out_width=out_width,
+                      latency=max(n.latency for n in nets) if pipelined else None,
+                      clock_enable=clock_enable, workdir=workdir)
+    mismatches, first, offset = 0, None, 0
+    for net, codes in zip(nets, per_net):
+        actual = result.outputs[:, offset:offset + net.n_out]
+        offset += net.n_out
+        expected = net.reference(codes)
+        bad = np.flatnonzero((actual != expected).any(axis=1))
+        mismatches += int(bad.size)
+        if bad.size and first is None:
+            i = int(bad[0])
+            first = (f"{net.name} ({net.algorithm}, max-adder-depth {max_adder_depth}): input {codes[i].tolist()}: "
+                     f"interpreter {expected[i].tolist()}, Verilator {actual[i].tolist()}\n{net.text}")
+    return BatchResult(len(nets), count * len(nets), mismatches, first, result.build_seconds)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from hypothesis import HealthCheck, given, seed as hypothesis_seed, settings
+
+    parser = argparse.ArgumentParser(prog="python -m hardcore.fuzz", description=__doc__.split("\n")[0])
+    parser.add_argument("--minutes", type=float, default=1.0, help="how long to run (default 1)")
+    parser.add_argument("--seed", type=int, default=0, help="the first hypothesis seed (one per batch)")
+    parser.add_argument("--vectors", type=int, default=500, help="random vectors per network (default 500)")
+    parser.add_argument("--max-size", type=int, default=8, help="largest layer (default 8)")
+    parser.add_argument("--max-networks", type=int, default=8, help="networks per Verilator build (default 8)")
+    args = parser.parse_args(argv)
+    deadline = time.monotonic() + 60 * args.minutes
+    totals = {"batches": 0, "networks": 0, "vectors": 0, "mismatches": 0, "pipelined": 0}
+    failures, seen, state = [], set(), {"failing": False}
+
+    # Hypothesis starts every run with its simplest example: runs of EXAMPLES_PER_SEED
+    # examples, one seed each, and an example seen before is skipped.
+    @settings(max_examples=EXAMPLES_PER_SEED, deadline=None, database=None, print_blob=True,
+              suppress_health_check=list(HealthCheck))
+    @given(batch=batches(min_networks=2, max_networks=args.max_networks, max_size=args.max_size))
+    def fuzz_one(batch):
+        nets, depth, clock_enable = batch
+        key = (tuple(n.text + n.algorithm for n in nets), depth, clock_enable)
+        if key in seen and not state["failing"] or time.monotonic() > deadline and not state["failing"]:
+            return
+        seen.add(key)
+        with tempfile.TemporaryDirectory(prefix="hardcore-fuzz-") as workdir:
+            try:
+                result = run_batch(nets, depth, clock_enable, Path(workdir), vectors=args.vectors,
+                                   seed=current_seed)
+            except Exception:
+                state["failing"] = True  # shrink it even past the deadline
+                raise
+        totals["batches"] += 1
+        totals["networks"] += result.networks
+        totals["vectors"] += result.vectors
+        totals["mismatches"] += result.mismatches
+        totals["pipelined"] += depth is not None
+        if result.mismatches:
+            state["failing"] = True
+        assert result.mismatches == 0, result.first_mismatch
+
+    current_seed = args.seed
+    while time.monotonic() < deadline:
+        state["failing"] = False
+        try:
+            hypothesis_seed(current_seed)(fuzz_one)()
+        except Exception as error:  # hypothesis has shrunk it: report and go on with the next seed
+            failures.append((current_seed, f"{type(error).__name__}: {error}"))
+            print(f"FAILURE at seed {current_seed}:\n{error}", file=sys.stderr)
+        current_seed += 1
+        print(f"{totals['batches']} builds ({totals['pipelined']} pipelined), {totals['networks']} networks, "
+              f"{totals['vectors']} vectors, {totals['mismatches']} mismatches, {len(failures)} failures",
+              file=sys.stderr, flush=True)
+    batch_seed = current_seed
+    print(f"seeds {args.seed}..{batch_seed - 1}: {totals['batches']} Verilator builds "
+          f"({totals['pipelined']} pipelined), {totals['networks']} networks, {totals['vectors']} vectors, "
+          f"{totals['mismatches']} mismatches, {len(failures)} failing batches")
+    for failing_seed, message in failures:
+        print(f"failing seed {failing_seed}: {message}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

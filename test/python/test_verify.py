@@ -1,0 +1,387 @@
+"""--verify-each: every pass checked by the reference interpreter; each pass broken on purpose is caught.
+
+Also the proof by testing that widths do not overflow: an adder made one bit
+narrower than interval arithmetic says is caught by the interpreter's width
+check and, in Verilator, as a mismatch.
+"""
+
+import re
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from torch import nn
+from torch_mlir import ir, passmanager
+
+import hardcore
+from hardcore import backend
+from hardcore.adder_graph import signed_width
+from hardcore.cli import opt_main
+from hardcore.fuzz import FuzzNetwork, batches, run_batch
+from hardcore.interpreter import InterpreterError, find_function, run_function
+from hardcore.irutil import array_attr, body_ops, create_op, dense_attr, i64_attr, int_attr, int_type
+from hardcore.mlir import new_context, parse_module
+from hardcore.passes import FoldWeightsPass, ImportPass, PipelinePass, QuantizePass
+from hardcore.passes import fold_weights, to_hw
+from hardcore.pipeline import add_hardcore_passes, run_pipeline
+from hardcore.sim import simulate, tool_available
+from hardcore.verify import VerificationError, input_vectors, run_stream
+
+# A quantized two-layer network: dense + ReLU + requant, then dense + requant.
+QUANTIZED = '''func.func @net(%arg0: tensor<3xf32>) -> tensor<1xf32> {
+  %0 = "hardcore.quantize"(%arg0) {frac_bits = 4 : i64, min = -128 : i64, max = 127 : i64} : (tensor<3xf32>) -> tensor<3xi8>
+  %1 = "hardcore.dense"(%0) {weight = dense<[[3, 5, -7], [1, 0, 6]]> : tensor<2x3xi8>, bias = dense<[100, -3]> : tensor<2xi64>} : (tensor<3xi8>) -> tensor<2xi32>
+  %2 = "hardcore.relu"(%1) : (tensor<2xi32>) -> tensor<2xi32>
+  %3 = "hardcore.requant"(%2) {shift = 2 : i64, min = 0 : i64, max = 255 : i64} : (tensor<2xi32>) -> tensor<2xi9>
+  %4 = "hardcore.dense"(%3) {weight = dense<[[7, -3]]> : tensor<1x2xi8>, bias = dense<[5]> : tensor<1xi64>} : (tensor<2xi9>) -> tensor<1xi32>
+  %5 = "hardcore.requant"(%4) {shift = 3 : i64, min = -128 : i64, max = 127 : i64} : (tensor<1xi32>) -> tensor<1xi8>
+  %6 = "hardcore.dequantize"(%5) {frac_bits = 4 : i64} : (tensor<1xi8>) -> tensor<1xf32>
+  return %6 : tensor<1xf32>
+}
+'''
+# The float layer IR of test/Passes/quantize.mlir.
+FLOAT = '''func.func @two_layers(%arg0: tensor<2xf32>) -> tensor<1xf32> {
+  %0 = "hardcore.dense"(%arg0) {weight = dense<[[1.0, -1.5], [0.5, 0.25]]> : tensor<2x2xf32>, bias = dense<[0.5, -0.25]> : tensor<2xf32>} : (tensor<2xf32>) -> tensor<2xf32>
+  %1 = "hardcore.relu"(%0) : (tensor<2xf32>) -> tensor<2xf32>
+  %2 = "hardcore.dense"(%1) {weight = dense<[[0.75, -0.5]]> : tensor<1x2xf32>, bias = dense<[0.125]> : tensor<1xf32>} : (tensor<2xf32>) -> tensor<1xf32>
+  return %2 : tensor<1xf32>
+}
+'''
+FULL_PIPELINE = ("builtin.module(canonicalize,hardcore-quantize{weight-bits=4 act-bits=5},hardcore-fold-weights,"
+                 "hardcore-pipeline{max-adder-depth=1},hardcore-to-hw,hw.module(cse))")
+
+
+def break_pass(monkeypatch, pass_class, edit):
+    """Make `pass_class` run as usual and then `edit` its function: a pass broken on purpose."""
+    original = pass_class.run
+
+    def broken(self, module):
+        original(self, module)
+        edit(find_function(module))
+
+    monkeypatch.setattr(pass_class, "run", broken)
+
+
+def first(function, name):
+    return next(op for op in body_ops(function) if op.operation.name == name)
+
+
+def flip_constant(function):
+    op = first(function, "hardcore.constant")
+    op.attributes["value"] = i64_attr(int_attr(op, "value") ^ 1)
+
+
+def drop_adder(function):
+    """x + y becomes x: one adder fewer."""
+    add = first(function, "hardcore.add")
+    with ir.InsertionPoint(add):
+        kept = create_op("hardcore.sext", [add.operands[0]], [add.results[0].type], None, add.location)
+    add.results[0].replace_all_uses_with(kept.results[0])
+    add.operation.erase()
+
+
+def drop_register(function):
+    reg = first(function, "hardcore.reg")
+    reg.results[0].replace_all_uses_with(reg.operands[0])
+    reg.operation.erase()
+
+
+def bump_weight(function):
+    dense = first(function, "hardcore.dense")
+    weight = array_attr(dense, "weight").astype(np.int64)
+    weight[0, 1] += 3
+    dense.attributes["weight"] = dense_attr(weight, int_type(8))
+
+
+def bump_last_shift(function):
+    op = [op for op in body_ops(function) if op.operation.name == "hardcore.requant"][-1]
+    op.attributes["shift"] = i64_attr(int_attr(op, "shift") + 1)
+
+
+def bump_bias(function):
+    dense = first(function, "hardcore.dense")
+    bias = array_attr(dense, "bias").astype(np.int64)
+    bias[1] += 40
+    dense.attributes["bias"] = dense_attr(bias, int_type(64))
+
+
+def quantized_reference(codes):
+    module = parse_module(QUANTIZED, new_context())
+    return run_function(find_function(module.operation), codes, from_quantized=True)
+
+
+def run_verified(text, pipeline):
+    return run_pipeline(parse_module(text, new_context()), pipeline, verify_each=True)
+
+
+# -- a clean pipeline passes, one line per pass ------------------------------------------------
+
+def test_clean_passes_are_checked(capsys):
+    lines = []
+    run_pipeline(parse_module(FLOAT, new_context()), FULL_PIPELINE.replace(",hardcore-to-hw,hw.module(cse)", ""),
+                 verify_each=True, verify_report=lines.append)
+    assert lines == [
+        "canonicalize: equal to 1e-09 relative on 69 input vectors",
+        "hardcore-quantize: each of 2 layers within its rounding bound on 69 input vectors of the input grid",
+        "hardcore-fold-weights: bit-exact on 69 input vectors",
+        "hardcore-pipeline: bit-exact on 69 input vectors",
+    ]
+
+
+@pytest.mark.sim
+@pytest.mark.skipif(not tool_available("iverilog"), reason="no iverilog")
+def test_cli_verify_each_including_to_hw(tmp_path, capsys):
+    (tmp_path / "net.mlir").write_text(FLOAT)
+    assert opt_main([str(tmp_path / "net.mlir"), "--verify-each", f"--pass-pipeline={FULL_PIPELINE}",
+                     "-o", str(tmp_path / "out.mlir")]) == 0
+    assert capsys.readouterr().err.splitlines()[-1] == \
+        "hardcore-opt: verify-each: hardcore-to-hw: bit-exact on 69 input vectors (its Verilog in Icarus)"
+    assert "hw.module @two_layers" in (tmp_path / "out.mlir").read_text()
+
+
+# -- each pass broken on purpose --------------------------------------------------------------
+
+def test_fold_weights_with_a_changed_constant(monkeypatch):
+    break_pass(monkeypatch, FoldWeightsPass, flip_constant)
+    with pytest.raises(VerificationError, match=r"^hardcore-fold-weights changed the result \(--verify-each\): on "
+                       r"input vector 25 \(random #20\) \[87, 48, 52\]: before \[15\], after \[16\] "
+                       r"\(output element 0: 15 before, 16 after\)$"):
+        run_verified(QUANTIZED, "hardcore-fold-weights")
+
+
+def test_fold_weights_without_one_adder(monkeypatch):
+    break_pass(monkeypatch, FoldWeightsPass, drop_adder)
+    with pytest.raises(VerificationError, match=r"^hardcore-fold-weights changed the result \(--verify-each\): on "
+                       r"input vector 0 \(all-minimum\) \[-128, -128, -128\]: before \[1\], after \[107\] "
+                       r"\(output element 0: 1 before, 107 after\)$"):
+        run_verified(QUANTIZED, "hardcore-fold-weights")
+
+
+def test_pipeline_without_one_register(monkeypatch):
+    """The interpreter runs the pipelined DAG as a stream: a missing register mixes two inputs."""
+    break_pass(monkeypatch, PipelinePass, drop_register)
+    with pytest.raises(VerificationError, match=r"^hardcore-pipeline changed the result \(--verify-each\): on "
+                       r"input vector 1 \(all-maximum\) \[127, 127, 127\]: before \[-33\], after \[-83\] "
+                       r"\(output element 0: -33 before, -83 after\)$"):
+        run_verified(QUANTIZED, "hardcore-fold-weights,hardcore-pipeline{max-adder-depth=1}")
+
+
+def test_pipeline_streams_are_needed():
+    """Without the stream (registers as wires) the broken pipeline above would look correct."""
+    module = parse_module(QUANTIZED, new_context())
+    run_pipeline(module, "hardcore-fold-weights,hardcore-pipeline{max-adder-depth=1}")
+    with module.context:
+        drop_register(find_function(module.operation))
+    function = find_function(module.operation)
+    codes, _ = input_vectors(3, -128, 127, 64, 0)
+    reference = quantized_reference(codes)
+    assert np.array_equal(run_function(function, codes), reference)  # wires: no difference
+    assert not np.array_equal(run_stream(function, codes), reference)  # a stream: caught
+
+
+def test_quantize_with_a_weight_three_steps_off(monkeypatch):
+    break_pass(monkeypatch, QuantizePass, bump_weight)
+    with pytest.raises(VerificationError, match=r"^hardcore-quantize changed the result \(--verify-each\): layer "
+                       r"output 0 \('hardcore.requant' at <stdin>:3:8\): weight \[0, 1\] is -93 \* 2\^-6 = -1.45312, "
+                       r"the float weight -1.5 \(more than one step\)$"):
+        run_verified(FLOAT, "hardcore-quantize")
+
+
+def test_quantize_with_a_wrong_bias(monkeypatch):
+    break_pass(monkeypatch, QuantizePass, bump_bias)
+    with pytest.raises(VerificationError, match=r"^hardcore-quantize changed the result \(--verify-each\): layer "
+                       r"output 0 \('hardcore.requant' at <stdin>:3:8\): bias \[1\] is -472 \* 2\^-11 = -0.230469, "
+                       r"the float bias -0.25 \(more than half a step\)$"):
+        run_verified(FLOAT, "hardcore-quantize")
+
+
+def test_quantize_with_a_saturation_too_low(monkeypatch):
+    def lower_the_first_maximum(function):
+        op = first(function, "hardcore.requant")
+        op.attributes["max"] = i64_attr(int_attr(op, "max") // 4)
+
+    break_pass(monkeypatch, QuantizePass, lower_the_first_maximum)
+    with pytest.raises(VerificationError, match=r"^hardcore-quantize changed the result \(--verify-each\): layer "
+                       r"output 0 \('hardcore.requant' at <stdin>:3:8\): on input vector 0 \(all-minimum\) \[-4, -4\]: "
+                       r"the float layer gives 2.5 \(saturated to \[0, 7.96875\]\), the quantized one 63 \* 2\^-5 = "
+                       r"1.96875 \(output element 0\), more than the rounding bound 0.03125$"):
+        run_verified(FLOAT, "hardcore-quantize")
+
+
+def test_quantize_with_a_wrong_output_scale(monkeypatch):
+    break_pass(monkeypatch, QuantizePass, bump_last_shift)
+    with pytest.raises(VerificationError, match=r"^hardcore-quantize changed the result \(--verify-each\): layer "
+                       r"output 1 \('hardcore.requant' at <stdin>:4:8\): the last layer's scale is 2\^-\d+, the "
+                       r"dequantize's 2\^-\d+$"):
+        run_verified(FLOAT, "hardcore-quantize")
+
+
+@pytest.mark.sim
+@pytest.mark.skipif(not tool_available("iverilog"), reason="no iverilog")
+def test_to_hw_with_a_sub_made_an_add(monkeypatch):
+    """hardcore-to-hw's output has no interpreter: its Verilog runs in Icarus."""
+    original = to_hw._lower_op
+    broken = {"done": False}
+
+    def lower_op(hw, op, name, operands, width, context):
+        if name == "hardcore.sub" and not broken["done"]:
+            broken["done"] = True
+            name = "hardcore.add"
+        return original(hw, op, name, operands, width, context)
+
+    monkeypatch.setattr(to_hw, "_lower_op", lower_op)
+    with pytest.raises(VerificationError, match=r"^hardcore-to-hw changed the result \(--verify-each, its Verilog "
+                       r"in Icarus\): on input vector \d+ \(.+\) \[.+\]: before \[-?\d+\], after \[-?\d+\]$"):
+        run_verified(QUANTIZED, "hardcore-fold-weights,hardcore-to-hw")
+
+
+def test_pass_manager_level(monkeypatch):
+    """add_hardcore_passes(verify_each=True) in a caller's own PassManager: a diagnostic and a failed run."""
+    break_pass(monkeypatch, FoldWeightsPass, drop_adder)
+    module = parse_module(QUANTIZED, new_context())
+    with module.context:
+        manager = passmanager.PassManager("builtin.module")
+        add_hardcore_passes(manager, "hardcore-fold-weights", verify_each=True)
+        with pytest.raises(ir.MLIRError) as caught:
+            manager.run(module.operation)
+    messages = [d.message for d in caught.value.error_diagnostics]
+    assert messages == ["hardcore-fold-weights changed the result (--verify-each): on input vector 0 (all-minimum) "
+                        "[-128, -128, -128]: before [1], after [107] (output element 0: 1 before, 107 after)"]
+
+
+def test_cli_stops_at_the_broken_pass(monkeypatch, tmp_path, capsys):
+    break_pass(monkeypatch, FoldWeightsPass, drop_adder)
+    (tmp_path / "net.mlir").write_text(QUANTIZED)
+    output = tmp_path / "out.mlir"
+    assert opt_main([str(tmp_path / "net.mlir"), "--verify-each", "-o", str(output),
+                     "--pass-pipeline=builtin.module(hardcore-fold-weights,hardcore-pipeline)"]) == 1
+    assert capsys.readouterr().err == (
+        "hardcore-opt: error: hardcore-fold-weights changed the result (--verify-each): on input vector 0 "
+        "(all-minimum) [-128, -128, -128]: before [1], after [107] (output element 0: 1 before, 107 after)\n")
+    assert not output.exists()
+
+
+# -- hardcore.compile(verify_each=True): the import against the PyTorch model --------------------
+
+def small_model():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 3), nn.Hardtanh()).eval()
+
+
+def test_compile_verify_each_checks_every_stage():
+    lines = []
+    hardcore.compile(small_model(), torch.zeros(1, 4), weight_bits=6, act_bits=6, max_adder_depth=2,
+                     verify_each=True, progress=lines.append)
+    checked = [line for line in lines if not line.startswith(("running", "importing"))]
+    assert checked[1:5] == [
+        "hardcore-import: within 0.001 relative of the PyTorch model on 69 input vectors",
+        "hardcore-quantize: each of 2 layers within its rounding bound on 69 input vectors of the input grid",
+        "hardcore-fold-weights: bit-exact on 69 input vectors",
+        "hardcore-pipeline: bit-exact on 69 input vectors",
+    ]
+    assert checked[5].startswith("hardcore-to-hw: ")
+
+
+def test_compile_catches_a_broken_import(monkeypatch):
+    def halve_a_bias(function):
+        dense = first(function, "hardcore.dense")
+        bias = array_attr(dense, "bias").astype(np.float64)
+        bias[0] = bias[0] * 0.5 + 1.0
+        dense.attributes["bias"] = dense_attr(bias, ir.F32Type.get())
+
+    break_pass(monkeypatch, ImportPass, halve_a_bias)
+    with pytest.raises(VerificationError, match=r"^hardcore-import changed the result \(--verify-each\): on input "
+                       r"vector \d+ \(.+\) \[.+\]: the model gives \[.+\], the IR \[.+\] \(tolerance .+\)\n"
+                       r"\(the IR and a command that reproduces this are in .+\)$"):
+        hardcore.compile(small_model(), torch.zeros(1, 4), verify_each=True)
+
+
+# -- no overflow, proven by testing: a width one bit too narrow is caught -----------------------
+
+def narrow_first_adder(monkeypatch):
+    """fold-weights' width computation gives the first adder one bit less than interval arithmetic."""
+    original = fold_weights._DagBuilder._emit
+    state = {"narrowed": None}
+
+    def emit(self, name, operands, value_range, attributes=None):
+        if name == "hardcore.add" and state["narrowed"] is None:
+            width = signed_width(*value_range) - 1
+            value_range = (max(value_range[0], -(1 << (width - 1))), min(value_range[1], (1 << (width - 1)) - 1))
+            state["narrowed"] = width
+        return original(self, name, operands, value_range, attributes)
+
+    monkeypatch.setattr(fold_weights._DagBuilder, "_emit", emit)
+    return state
+
+
+def test_narrow_adder_caught_by_the_interpreter(monkeypatch):
+    state = narrow_first_adder(monkeypatch)
+    with pytest.raises(VerificationError, match=r"^hardcore-fold-weights broke the IR \(--verify-each\): on input "
+                       r"vector 0 \(all-minimum\) \[-128, -128, -128\] the IR after it fails: <stdin>:3:8: "
+                       r"'hardcore.add' produced -640, outside its type i10 \(overflow\)$"):
+        run_verified(QUANTIZED, "hardcore-fold-weights")
+    assert state["narrowed"] == 10
+
+
+@pytest.mark.sim
+@pytest.mark.skipif(not tool_available("verilator"), reason="no verilator")
+def test_narrow_adder_caught_in_verilator(monkeypatch, tmp_path):
+    """The same narrowed circuit, built without the check: Verilator's outputs differ from the reference."""
+    narrow_first_adder(monkeypatch)
+    module = parse_module(QUANTIZED, new_context())
+    run_pipeline(module, "hardcore-fold-weights")
+    with pytest.raises(InterpreterError, match=r"'hardcore.add' produced -640, outside its type i10 \(overflow\)"):
+        run_function(find_function(module.operation), np.full((1, 3), -128))
+    verilog = backend.export_verilog(run_pipeline(module, "hardcore-to-hw").module)
+    codes, labels = input_vectors(3, -128, 127, 64, 0)
+    reference = quantized_reference(codes)
+    result = simulate(verilog, "net", codes, n_in=3, in_width=8, n_out=1, out_width=8, workdir=tmp_path)
+    wrong = [labels[i] for i in np.flatnonzero(result.outputs[:, 0] != reference[:, 0])]
+    assert "all-minimum" in wrong
+    print(f"\nnarrowed adder: {len(wrong)} of {len(codes)} vectors differ in Verilator: {wrong[:6]}")
+
+
+# -- fuzzing: random networks in Verilator (CI-sized; `python -m hardcore.fuzz --minutes N` for more) --
+
+FUZZ_SETTINGS = settings(max_examples=3, deadline=None, database=None,
+                         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+def fuzz(batch, vectors=100):
+    nets, depth, clock_enable = batch
+    with tempfile.TemporaryDirectory(prefix="hardcore-fuzz-") as workdir:
+        result = run_batch(nets, depth, clock_enable, Path(workdir), vectors=vectors)
+    assert result.mismatches == 0, result.first_mismatch
+    assert result.vectors >= len(nets) * (vectors + 5)
+
+
+@pytest.mark.sim
+@pytest.mark.skipif(not tool_available("verilator"), reason="no verilator")
+@FUZZ_SETTINGS
+@given(batch=batches(min_networks=3, max_networks=6, pipelined=False))
+def test_fuzz_combinational(batch):
+    fuzz(batch)
+
+
+@pytest.mark.sim
+@pytest.mark.skipif(not tool_available("verilator"), reason="no verilator")
+@FUZZ_SETTINGS
+@given(batch=batches(min_networks=3, max_networks=6, pipelined=True))
+def test_fuzz_pipelined(batch):
+    fuzz(batch)
+
+
+@pytest.mark.sim
+@pytest.mark.skipif(not tool_available("verilator"), reason="no verilator")
+def test_fuzz_finds_a_broken_to_hw(monkeypatch, tmp_path):
+    """The fuzzing harness itself fails when the circuit is wrong (a sub lowered as an add)."""
+    original = to_hw._lower_op
+    monkeypatch.setattr(to_hw, "_lower_op", lambda hw, op, name, *rest: original(
+        hw, op, "hardcore.add" if name == "hardcore.sub" else name, *rest))
+    nets = [FuzzNetwork(text=QUANTIZED.replace("@net", f"@net{k}"), name=f"net{k}", n_in=3, act_bits=8,
+                        first_weight=np.array([[3, 5, -7], [1, 0, 6]])) for k in range(2)]
+    result = run_batch(nets, None, False, tmp_path, vectors=50)
+    assert result.mismatches > 0 and result.first_mismatch.startswith("net0 (cse, max-adder-depth None): input ")
