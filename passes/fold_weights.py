@@ -158,6 +158,8 @@ class _DagBuilder:
         if low <= a and b <= high:
             return value
         clamped = (min(max(a, low), high), max(min(b, high), low))
+        if clamped[0] == clamped[1]:  # the whole range lies on one side of [low, high]: a constant
+            return self.constant(clamped[0])
         # A side the value cannot exceed gets its type's bound, so no comparator is built for it.
         width = signed_width(a, b)
         low = low if a < low else -(1 << (width - 1))

@@ -64,3 +64,21 @@ func.func @zero_row(%arg0: tensor<2xf32>) -> tensor<1xf32> {
   %3 = "hardcore.dequantize"(%2) {frac_bits = 0 : i64} : (tensor<1xi8>) -> tensor<1xf32>
   return %3 : tensor<1xf32>
 }
+
+// -----
+
+// A saturation range the value never reaches (ReLU gives [0, 3], the bounds
+// are [4, 4]) makes the output a constant, not a clamp whose lower bound
+// exceeds its upper one (found by hardcore.fuzz).
+// CHECK-LABEL: func.func @saturation_above_the_range
+// CHECK-NOT: hardcore.clamp
+// CHECK: %[[C:.+]] = "hardcore.constant"() {value = 4 : i64} : () -> i4
+// CHECK: "hardcore.pack"(%[[C]]) : (i4) -> tensor<1xi4>
+func.func @saturation_above_the_range(%arg0: tensor<1xf32>) -> tensor<1xf32> {
+  %q = "hardcore.quantize"(%arg0) {frac_bits = 0 : i64, min = -4 : i64, max = 3 : i64} : (tensor<1xf32>) -> tensor<1xi3>
+  %d0 = "hardcore.dense"(%q) {weight = dense<[[1]]> : tensor<1x1xi8>, bias = dense<[0]> : tensor<1xi64>} : (tensor<1xi3>) -> tensor<1xi64>
+  %r0 = "hardcore.relu"(%d0) : (tensor<1xi64>) -> tensor<1xi64>
+  %s0 = "hardcore.requant"(%r0) {shift = 0 : i64, min = 4 : i64, max = 4 : i64} : (tensor<1xi64>) -> tensor<1xi4>
+  %f = "hardcore.dequantize"(%s0) {frac_bits = 0 : i64} : (tensor<1xi4>) -> tensor<1xf32>
+  return %f : tensor<1xf32>
+}
