@@ -16,6 +16,12 @@ tree of `hardcore.pick` (the index) and `hardcore.max` (the value) over
 (value, index) pairs, and its index, in [0, N-1], makes the function
 `hardcore.output_unsigned`.  Both are layers of their own, with comparators
 instead of adders.  A comparison the value ranges decide costs nothing.
+A residual add (`hardcore.add_tensors`) is a layer of its own too: one adder
+per element (a shift common to both operands applied after it); the left
+shifts that align its operands are wires.  A concat and a gather are wires:
+the elements in their new order.  The model may be a graph: an op that is no
+layer belongs to the latest layer among its operands', so layers only read
+lower layers.
 
 Every result's type is the narrowest two's complement width that holds its
 value range: exact linear-form ranges for the adder graph's nodes (inputs are

@@ -7,12 +7,18 @@ narrow as the exact bound of its sum, so the baseline is not handicapped by
 blanket widths; requantized values are as narrow as their exact range too.
 ReLU, requantization (round half up, shift, saturate) and the port convention
 are those of the folded circuit, so both compute the same integers (the tests
-check it in simulation).
+check it in simulation).  Max pools and the argmax are trees of comparisons
+and muxes (`b > a ? b : a`; ties to the lower index), residual adds one `+` per
+element, concats and gathers wires: everything hardcore-quantize makes.
 
 The hierarchy mirrors the folded circuit's, so Yosys maps and counts LUTs per
-layer on both: layer k is dense k with the ops after it up to the next dense
-(as hardcore-fold-weights groups them), in module `{name}_layer{k}`, and the
-top module `{name}` only slices `x`, wires the layers and packs `y`.  A value
+layer on both: layer k is the k-th layer op (dense, max pool, argmax, residual
+add) with the ops that follow from it (each other op belongs to the latest
+layer among its operands', as hardcore-fold-weights groups them), in module
+`{name}_layer{k}`.  A layer's ports are the elements of the tensors it reads
+from lower layers (in a graph, not only the previous one) and of those it
+makes that others read; the top module `{name}` only slices `x`, wires the
+layers and packs `y`.  A value
 whose range is a single integer (a neuron that ReLU always zeroes) crosses no
 port: the next layer gets it as a constant, as flattening would have.
 
