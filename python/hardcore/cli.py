@@ -251,7 +251,7 @@ def _report(args) -> int:
         try:
             synthesize(circuit, directory / "synth", timeout=args.timeout,
                        progress=lambda message: print(f"hardcore: {message}", file=sys.stderr))
-        except ValueError as exc:  # the '*' baseline has no form for some layers (max pools, argmax)
+        except ValueError as exc:  # the '*' baseline has no form for an op (none hardcore-quantize makes)
             raise CompileError(f"{directory}: report --synth: {exc}") from None
         circuit.write(directory, stages=False)  # the report JSON now carries the synthesis figures
     report = circuit.report
