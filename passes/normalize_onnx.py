@@ -9,7 +9,9 @@ PyTorch or from ONNX, and compiles to the same circuit.
 
 Rewritten, one function per op (`_REWRITES`):
 - aten.mm(x, aten.transpose.int(W, 0, 1)) with W a `torch.vtensor.literal`
-  (ONNX Gemm with transB=1, as `hardcore.onnx` leaves every Gemm), and the
+  (ONNX Gemm with transB=1, as `hardcore.onnx_frontend` leaves every Gemm;
+  or mm(x, Wt) of a dense literal, where canonicalize folded the transpose
+  into it: W is then Wt transposed), and the
   aten.add.Tensor(·, b, 1) of a 1-D literal bias that is its only user:
   `aten.linear(x, W, b)` (bias none without the add).
 - aten.clamp.Tensor(x, min, max) with 0-d literal (or none) bounds (ONNX
@@ -83,15 +85,41 @@ def _scalar_literal(value) -> float | None:
     return float(array.reshape(-1)[0]) if array.size == 1 else None
 
 
+def _transposed_literal(value, location):
+    """A new literal holding the transpose of a 2-D dense (not resource) literal, else None."""
+    owner = _owner(value)
+    attribute = owner.attributes["value"] if owner is not None and owner.name == "torch.vtensor.literal" else None
+    if not isinstance(attribute, ir.DenseElementsAttr) or len(_shape(value) or []) != 2:
+        return None
+    rows, columns = _shape(value)
+    element = ir.RankedTensorType(attribute.type).element_type
+    if attribute.is_splat:
+        transposed = ir.DenseElementsAttr.get_splat(ir.RankedTensorType.get([columns, rows], element),
+                                                    attribute.get_splat_value())
+    else:
+        transposed = ir.DenseElementsAttr.get(np.ascontiguousarray(np.array(attribute).T),
+                                              type=ir.RankedTensorType.get([columns, rows], element))
+    result_type = _torch_type(str(value.type).replace(f"[{rows},{columns}]", f"[{columns},{rows}]"))
+    with ir.InsertionPoint(owner), location:
+        return _create("torch.vtensor.literal", [], [result_type], location, {"value": transposed}).results[0]
+
+
 def rewrite_mm(op) -> bool:
     """mm(x, transpose(W, 0, 1)) [+ b] -> linear(x, W, b)."""
     transpose = _owner(op.operands[1])
-    if transpose is None or transpose.name != "torch.aten.transpose.int":
-        return False
-    weight = transpose.operands[0]
-    dims = sorted(d for d in (_int_constant(transpose.operands[1]), _int_constant(transpose.operands[2]))
-                  if d is not None)
-    if _owner_name(weight) != "torch.vtensor.literal" or dims != [0, 1] or len(_shape(weight) or []) != 2:
+    if transpose is not None and transpose.name == "torch.vtensor.literal":
+        # canonicalize folds the transpose of a splat (or small) literal into the literal
+        weight = _transposed_literal(op.operands[1], op.location)
+        if weight is None:
+            return False
+        transpose = None
+    elif transpose is not None and transpose.name == "torch.aten.transpose.int":
+        weight = transpose.operands[0]
+        dims = sorted(d for d in (_int_constant(transpose.operands[1]), _int_constant(transpose.operands[2]))
+                      if d is not None)
+        if _owner_name(weight) != "torch.vtensor.literal" or dims != [0, 1] or len(_shape(weight) or []) != 2:
+            return False
+    else:
         return False
     out_features = _shape(weight)[0]
     replaced, bias = op, None
@@ -111,9 +139,10 @@ def rewrite_mm(op) -> bool:
     replaced.results[0].replace_all_uses_with(linear.results[0])
     if replaced is not op:
         replaced.erase()
+    weight_source = _owner(op.operands[1])
     op.erase()
-    if not list(transpose.results[0].uses):
-        transpose.erase()
+    if weight_source is not None and not list(weight_source.results[0].uses):
+        weight_source.erase()
     return True
 
 
