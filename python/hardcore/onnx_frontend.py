@@ -33,6 +33,8 @@ SUPPORTED_OPS = frozenset({
     "Relu", "Clip", "LeakyRelu", "Sigmoid", "Tanh", "HardSwish",
     "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
     "Flatten", "Reshape", "Squeeze", "Dropout", "Identity", "Constant",
+    # shape arithmetic (x.view(x.size(0), -1)): constant once the batch is 1, folded away
+    "Shape", "Gather", "Unsqueeze", "Concat",
 })
 # torch-mlir passes, then hardcore's, that turn the imported `torch.operator "onnx.*"` ops into aten ops.
 _CONVERSION = "builtin.module(func.func(convert-torch-onnx-to-torch),canonicalize,hardcore-normalize-onnx)"

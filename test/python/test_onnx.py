@@ -99,6 +99,46 @@ def test_same_circuit_from_torch_and_from_onnx(name, onnx_circuits):
     assert from_torch.verilog == circuit.verilog
 
 
+class ViewNet(nn.Module):
+    """x.view(x.size(0), -1): torch.onnx writes Shape, Gather, Unsqueeze, Concat and Reshape."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 3, 3, padding=1)
+        self.bn = nn.BatchNorm2d(3)
+        self.fc = nn.Linear(3 * 4 * 4, 4)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.bn(self.conv(x))).view(x.size(0), -1))
+
+
+@pytest.mark.parametrize("batch_norm", ["folded", "kept"])
+def test_batch_norm_and_view_give_the_torch_circuit(batch_norm, tmp_path):
+    """torch.onnx folds an eval batch norm into the convolution (in float32); kept, it is a
+    BatchNormalization node that hardcore-import folds (in float64).  Either way the circuit is
+    the one the PyTorch model gives."""
+    torch.manual_seed(0)
+    model = ViewNet().eval()
+    with torch.no_grad():
+        model.bn.running_mean.uniform_(-0.5, 0.5)
+        model.bn.running_var.uniform_(0.5, 2.0)
+        model.bn.weight.uniform_(0.5, 1.5)
+        model.bn.bias.uniform_(-0.5, 0.5)
+    path = tmp_path / "view.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        options = ({} if batch_norm == "folded" else
+                   {"training": torch.onnx.TrainingMode.PRESERVE, "do_constant_folding": False})
+        torch.onnx.export(model, (torch.zeros(1, 1, 4, 4),), str(path), dynamo=False, input_names=["x"],
+                          output_names=["y"], dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}}, **options)
+    ops = [node.op_type for node in onnx.load(str(path)).graph.node]
+    assert ("BatchNormalization" in ops) == (batch_norm == "kept") and "Shape" in ops
+    calibration = np.random.default_rng(1).standard_normal((256, 1, 4, 4))
+    from_onnx = hardcore.compile(path, calibration=calibration)
+    from_torch = hardcore.compile(model, torch.zeros(1, 1, 4, 4), calibration=calibration, name="view")
+    assert from_onnx.verilog == from_torch.verilog
+
+
 @pytest.mark.sim
 @pytest.mark.skipif(not tool_available("verilator"), reason="verilator is not installed")
 @pytest.mark.parametrize("pipelined", [False, True], ids=["combinational", "pipelined"])
@@ -186,10 +226,10 @@ def test_unsupported_ops_are_listed_with_their_nodes(tmp_path):
     assert [str(d) for d in error.value.diagnostics] == [
         f"{tmp_path / 'net.onnx'}: node 'sine' (Sin): error: unsupported ONNX op 'Sin'",
         f"{tmp_path / 'net.onnx'}: node 'probabilities' (Softmax): error: unsupported ONNX op 'Softmax'"]
-    assert str(error.value).endswith("(supported ONNX ops: AveragePool, BatchNormalization, Clip, Constant, "
-                                     "Conv, Dropout, Flatten, Gemm, GlobalAveragePool, GlobalMaxPool, "
-                                     "HardSwish, Identity, LeakyRelu, MatMul, MaxPool, Relu, Reshape, "
-                                     "Sigmoid, Squeeze, Tanh)")
+    assert str(error.value).endswith("(supported ONNX ops: AveragePool, BatchNormalization, Clip, Concat, "
+                                     "Constant, Conv, Dropout, Flatten, Gather, Gemm, GlobalAveragePool, "
+                                     "GlobalMaxPool, HardSwish, Identity, LeakyRelu, MatMul, MaxPool, Relu, "
+                                     "Reshape, Shape, Sigmoid, Squeeze, Tanh, Unsqueeze)")
 
 
 def test_gemm_with_a_computed_weight_is_rejected_at_its_node():
