@@ -7,6 +7,8 @@ runs `convert-torch-onnx-to-torch` and `hardcore-normalize-onnx`, which leave
 the aten ops torch-mlir's FX importer gives for the same PyTorch layers.
 
 Before the import, the graph is put into the forms those passes expect:
+- a Conv, MaxPool or AveragePool with `auto_pad` gets the explicit `pads` it
+  means when they are equal on both sides (odd kernels at stride 1);
 - every Gemm gets its weight as `transB=1` and `alpha = beta = 1` (alpha and
   beta multiplied into new initializers) and its bias C as a 1-D initializer;
 - a MatMul by a 2-D initializer (on a 2-D input) becomes such a Gemm, and an
@@ -151,6 +153,41 @@ def _normalize_gemm(graph, node) -> str | None:
     return None
 
 
+def _explicit_pads(graph, shapes: dict) -> None:
+    """Conv and pools with auto_pad: the explicit pads it means, when they are the same on both sides.
+
+    torch-mlir imports SAME padding as a separate aten.pad, which hardcore-import
+    does not lower; with an odd total padding the sides differ and it stays so.
+    """
+    for node in graph.node:
+        auto_pad = _attribute(node, "auto_pad", b"NOTSET")
+        auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else auto_pad
+        if node.op_type not in ("Conv", "MaxPool", "AveragePool") or auto_pad == "NOTSET":
+            continue
+        shape = shapes.get(node.input[0])
+        kernel = _attribute(node, "kernel_shape", None)
+        if kernel is None and node.op_type == "Conv":
+            weight = _initializer_array(graph, node.input[1])
+            kernel = None if weight is None else list(weight.shape[2:])
+        if shape is None or kernel is None or any(not isinstance(d, int) for d in shape[2:]):
+            continue
+        spatial = len(kernel)
+        strides = _attribute(node, "strides", [1] * spatial)
+        dilations = _attribute(node, "dilations", [1] * spatial)
+        if auto_pad == "VALID":
+            begin = end = [0] * spatial
+        else:
+            totals = [max((-(-size // stride) - 1) * stride + (k - 1) * dilation + 1 - size, 0)
+                      for size, k, stride, dilation in zip(shape[2:], kernel, strides, dilations)]
+            end = [total // 2 if auto_pad == "SAME_LOWER" else total - total // 2 for total in totals]
+            begin = [total - e for total, e in zip(totals, end)]
+        if begin == end:
+            kept = [a for a in node.attribute if a.name != "auto_pad"]
+            del node.attribute[:]
+            node.attribute.extend(kept)
+            _set_attributes(node, pads=list(begin) + list(end))
+
+
 def _matmuls_to_gemms(graph, ranks: dict) -> None:
     """MatMul(x, W) with W a 2-D initializer and x 2-D -> Gemm; a following bias Add becomes its C."""
     import onnx
@@ -287,9 +324,9 @@ def import_onnx(model, context, input_shape=None):
     proto, source = load_onnx(model)
     shape = _fix_batch(proto, source, input_shape)
     proto = _infer_shapes(proto, source)
-    ranks = {v.name: len(v.type.tensor_type.shape.dim)
-             for v in (*proto.graph.value_info, *proto.graph.input, *proto.graph.output)}
-    _matmuls_to_gemms(proto.graph, ranks)
+    shapes = {v.name: _static_shape(v) for v in (*proto.graph.value_info, *proto.graph.input, *proto.graph.output)}
+    _explicit_pads(proto.graph, shapes)
+    _matmuls_to_gemms(proto.graph, {name: len(shape) for name, shape in shapes.items()})
     _prepare_nodes(proto.graph, source)
     proto = _infer_shapes(proto, source)
     try:

@@ -237,6 +237,24 @@ def test_activations_global_max_pool_and_shape_ops():
     assert np.abs(circuit.predict(inputs) - expected).max() < 0.05 * np.abs(expected).max()
 
 
+def test_auto_pad_becomes_explicit_padding():
+    rng = np.random.default_rng(0)
+    proto = make_model([
+        helper.make_node("Conv", ["x", "w"], ["c"], name="conv", kernel_shape=[3, 3], auto_pad="SAME_UPPER"),
+        helper.make_node("MaxPool", ["c"], ["m"], name="max", kernel_shape=[3, 3], auto_pad="SAME_LOWER"),
+        helper.make_node("AveragePool", ["m"], ["y"], name="avg", kernel_shape=[2, 2], strides=[2, 2],
+                         auto_pad="VALID")],
+        {"w": rng.standard_normal((2, 1, 3, 3))}, [1, 1, 4, 4], [1, 2, 2, 2])
+    inputs = rng.standard_normal((100, 1, 4, 4))
+    circuit = hardcore.compile(proto, calibration=inputs)
+    assert [layer["kind"] for layer in circuit.report["layers"]] == [
+        "conv2d 1->2 3x3 padding 1, 4x4->4x4 positions (dense 32x16)",
+        "maxpool2d 3x3 stride 1 padding 1, 2 channels 4x4->4x4 positions",
+        "avgpool2d 2x2, 2 channels 4x4->2x2 positions, sum >> 2"]
+    expected = evaluate(proto, inputs).reshape(len(inputs), -1)
+    assert np.abs(circuit.predict(inputs) - expected).max() < 0.05 * np.abs(expected).max()
+
+
 # -- errors ----------------------------------------------------------------------------------
 
 def test_unsupported_ops_are_listed_with_their_nodes(tmp_path):
@@ -277,7 +295,8 @@ def test_hardcore_import_errors_name_the_onnx_node():
                        {"w": np.ones((1, 1, 2))}, [1, 1, 5], [1, 1, 5])
     with pytest.raises(CompileError) as error:
         hardcore.compile(proto)
-    # torch-mlir pads auto_pad=SAME_UPPER with a separate aten.pad, which hardcore-import does not lower
+    # An even kernel pads one side more: torch-mlir imports that as an aten.pad, which hardcore-import
+    # does not lower
     assert [str(d) for d in error.value.diagnostics] == [
         "ONNX model 'g': node 'conv_same' (Conv): error: hardcore-import: unsupported op 'torch.aten.pad'"]
 
