@@ -8,7 +8,7 @@ the aten ops torch-mlir's FX importer gives for the same PyTorch layers.
 
 Before the import, the graph is put into the forms those passes expect:
 - a Conv, MaxPool or AveragePool with `auto_pad` gets the explicit `pads` it
-  means when they are equal on both sides (odd kernels at stride 1);
+  means when they are equal on both sides (as for odd kernels at stride 1);
 - every Gemm gets its weight as `transB=1` and `alpha = beta = 1` (alpha and
   beta multiplied into new initializers) and its bias C as a 1-D initializer;
 - a MatMul by a 2-D initializer (on a 2-D input) becomes such a Gemm, and an
@@ -326,7 +326,7 @@ def import_onnx(model, context, input_shape=None):
     proto = _infer_shapes(proto, source)
     shapes = {v.name: _static_shape(v) for v in (*proto.graph.value_info, *proto.graph.input, *proto.graph.output)}
     _explicit_pads(proto.graph, shapes)
-    _matmuls_to_gemms(proto.graph, {name: len(shape) for name, shape in shapes.items()})
+    _matmuls_to_gemms(proto.graph, {name: len(dims) for name, dims in shapes.items()})
     _prepare_nodes(proto.graph, source)
     proto = _infer_shapes(proto, source)
     try:
