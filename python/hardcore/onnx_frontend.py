@@ -37,6 +37,7 @@ SUPPORTED_OPS = frozenset({
     "Flatten", "Reshape", "Squeeze", "Dropout", "Identity", "Constant",
     # shape arithmetic (x.view(x.size(0), -1)): constant once the batch is 1, folded away
     "Shape", "Gather", "Unsqueeze", "Concat",
+    "Add", "Transpose", "ReduceMean",
 })
 # torch-mlir passes, then hardcore's, that turn the imported `torch.operator "onnx.*"` ops into aten ops.
 _CONVERSION = "builtin.module(func.func(convert-torch-onnx-to-torch),canonicalize,hardcore-normalize-onnx)"

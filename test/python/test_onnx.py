@@ -99,6 +99,23 @@ def test_same_circuit_from_torch_and_from_onnx(name, onnx_circuits):
     assert from_torch.verilog == circuit.verilog
 
 
+
+@pytest.mark.parametrize("name", ["residual", "concat", "mean", "permute"])
+def test_graph_models_from_onnx_match_torch(name, tmp_path):
+    """Add, Concat, ReduceMean and Transpose of computed tensors give the PyTorch path's circuit."""
+    import test_graph
+
+    factory, shape = test_graph.MODELS[name]
+    torch.manual_seed(0)
+    model = factory().eval()
+    path = export(model, shape, tmp_path / f"{name}.onnx")
+    node_types = {node.op_type for node in onnx.load(str(path)).graph.node}
+    assert node_types & {"Add", "Concat", "ReduceMean", "Transpose"}, node_types
+    calibration = np.random.default_rng(1).standard_normal((256,) + shape)
+    from_onnx = hardcore.compile(path, calibration=calibration)
+    from_torch = hardcore.compile(model, torch.zeros(1, *shape), calibration=calibration, name=from_onnx.name)
+    assert from_torch.verilog == from_onnx.verilog
+
 class ViewNet(nn.Module):
     """x.view(x.size(0), -1): torch.onnx writes Shape, Gather, Unsqueeze, Concat and Reshape."""
 
