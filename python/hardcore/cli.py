@@ -183,8 +183,15 @@ def _compile(args) -> int:
     import hardcore
     from hardcore.frontend import load_model_file
 
+    from hardcore.onnx_frontend import is_onnx_model
+
     say = (lambda message: None) if args.quiet else (lambda message: print(f"hardcore: {message}", file=sys.stderr))
-    model = load_model_file(args.model)
+    onnx_model = is_onnx_model(args.model)
+    if onnx_model and args.state_dict:
+        raise UsageError("--state-dict applies to a PyTorch model class; an ONNX model carries its weights")
+    if not onnx_model and args.input_shape is None:
+        raise UsageError("--input-shape is required for a PyTorch model (an ONNX model brings its own)")
+    model = args.model if onnx_model else load_model_file(args.model)
     if args.state_dict:
         try:
             model.load_state_dict(torch.load(args.state_dict, map_location="cpu", weights_only=True))
@@ -196,9 +203,10 @@ def _compile(args) -> int:
             calibration = np.load(args.calibration)
         except (OSError, ValueError) as exc:
             raise UsageError(f"{args.calibration}: cannot read calibration data: {exc}") from None
-    if args.input_shape[0] != 1:
+    if args.input_shape is not None and args.input_shape[0] != 1:
         raise UsageError(f"--input-shape: the first (batch) dimension must be 1, got {args.input_shape[0]}")
-    circuit = hardcore.compile(model, torch.zeros(args.input_shape), weight_bits=args.weight_bits,
+    example_input = None if args.input_shape is None else torch.zeros(args.input_shape)
+    circuit = hardcore.compile(model, example_input, weight_bits=args.weight_bits,
                                act_bits=args.act_bits, calibration=calibration, algorithm=args.algorithm,
                                max_depth=args.max_depth, max_adder_depth=args.max_adder_depth,
                                clock_enable=args.clock_enable, name=args.name, output=args.output,
@@ -256,7 +264,7 @@ def _report(args) -> int:
         try:
             synthesize(circuit, directory / "synth", timeout=args.timeout,
                        progress=lambda message: print(f"hardcore: {message}", file=sys.stderr))
-        except ValueError as exc:  # the '*' baseline has no form for some layers (max pools, argmax)
+        except ValueError as exc:  # the '*' baseline has no form for an op (none hardcore-quantize makes)
             raise CompileError(f"{directory}: report --synth: {exc}") from None
         circuit.write(directory, stages=False)  # the report JSON now carries the synthesis figures
     report = circuit.report
@@ -271,9 +279,11 @@ def _report(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = _ArgumentParser(prog="hardcore", description="Compile a neural network into a hardwired circuit.")
     commands = parser.add_subparsers(dest="command", required=True)
-    compile_parser = commands.add_parser("compile", help="PyTorch model -> SystemVerilog + JSON report")
-    compile_parser.add_argument("model", help="path/model.py:ClassName or path/model.pt2 (torch.export)")
-    compile_parser.add_argument("--input-shape", type=_shape, required=True, help="e.g. 1,16 (batch first, batch 1)")
+    compile_parser = commands.add_parser("compile", help="PyTorch or ONNX model -> SystemVerilog + JSON report")
+    compile_parser.add_argument("model", help="path/model.py:ClassName, path/model.pt2 (torch.export) "
+                                "or path/model.onnx")
+    compile_parser.add_argument("--input-shape", type=_shape,
+                                help="e.g. 1,16 (batch first, batch 1); an ONNX model brings its own")
     compile_parser.add_argument("-o", "--output-dir", required=True, help="output directory")
     compile_parser.add_argument("--weight-bits", type=int, default=8)
     compile_parser.add_argument("--act-bits", type=int, default=8)

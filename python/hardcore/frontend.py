@@ -19,7 +19,7 @@ __all__ = ["import_model", "load_model_file"]
 # aten.dropout; the others (Dropout1d/2d/3d, AlphaDropout) would stop the import.
 _DROPOUTS = ("dropout", "feature_dropout", "alpha_dropout", "feature_alpha_dropout")
 # Kept as one op each for hardcore-import, instead of torch-mlir's decompositions.
-_BACKEND_LEGAL_OPS = ["aten.linear", "aten.batch_norm"]
+_BACKEND_LEGAL_OPS = ["aten.linear", "aten.batch_norm", "aten.mean.dim"]
 # Activations kept whole too: torch-mlir would decompose them into minimum/maximum
 # and arithmetic, which hardcore-import would have to match back into functions.
 _ACTIVATION_LEGAL_OPS = ["aten.hardtanh", "aten.relu6", "aten.clamp_min", "aten.clamp_max",
