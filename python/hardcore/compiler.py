@@ -317,7 +317,7 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
         say(f"running {instance.name}")
         try:
             run_pipeline(module, instance.name, filename="model", overrides={instance.name: instance},
-                         verify_each=verify_each, verify_report=say)
+                         verify_each=verify_each, verify_report=say if stage != "hardcore" else None)
             if verify_each and stage == "hardcore" and is_onnx_model(model):
                 say("hardcore-import: not checked against the ONNX model (no reference evaluator here)")
             elif verify_each and stage == "hardcore":
