@@ -299,7 +299,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-size", type=int, default=8, help="largest layer (default 8)")
     parser.add_argument("--max-networks", type=int, default=8, help="networks per Verilator build (default 8)")
     args = parser.parse_args(argv)
-    deadline = time.monotonic() + 60 * args.minutes
+    started = time.monotonic()
+    deadline = started + 60 * args.minutes
     totals = {"batches": 0, "networks": 0, "vectors": 0, "mismatches": 0, "pipelined": 0}
     failures, seen, state = [], set(), {"failing": False}
 
@@ -343,9 +344,11 @@ def main(argv: list[str] | None = None) -> int:
               f"{totals['vectors']} vectors, {totals['mismatches']} mismatches, {len(failures)} failures",
               file=sys.stderr, flush=True)
     batch_seed = current_seed
-    print(f"seeds {args.seed}..{batch_seed - 1}: {totals['batches']} Verilator builds "
+    print(f"{(time.monotonic() - started) / 60:.1f} minutes, seeds {args.seed}..{batch_seed - 1}: "
+          f"{totals['batches']} Verilator builds "
           f"({totals['pipelined']} pipelined), {totals['networks']} networks, {totals['vectors']} vectors, "
-          f"{totals['mismatches']} mismatches, {len(failures)} failing batches")
+          f"{totals['mismatches']} mismatches, {len(failures)} failing batches "
+          f"(vectors: input vectors times networks)")
     for failing_seed, message in failures:
         print(f"failing seed {failing_seed}: {message}")
     return 1 if failures else 0

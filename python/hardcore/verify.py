@@ -7,19 +7,19 @@ whose output differs stops the pipeline with a `VerificationError` naming the
 pass, the input vector and both outputs.  What "differs" means depends on the
 stages the pass goes between (docs/verification.md gives the reasons):
 
-| before -> after                      | inputs                  | the check                             |
-| ------------------------------------ | ----------------------- | ------------------------------------- |
-| torch dialect -> anything            | -                       | none here (no interpreter for torch); |
-|                                      |                         | `hardcore.compile` compares the torch |
-|                                      |                         | model with the float layer IR instead |
-| float layers -> float layers         | float vectors           | equal to 1e-9 relative                |
-| float -> quantized (hardcore-quantize) | codes of the input grid | layer by layer within the rounding  |
-|                                      |                         | the scheme allows (`check_quantize`)  |
-| quantized -> quantized               | input codes             | bit-exact                             |
-| quantized -> DAG (fold-weights)      | input codes             | bit-exact                             |
-| DAG -> DAG (pipeline, canonicalize)  | input codes             | bit-exact; a pipelined DAG runs as a  |
-|                                      |                         | stream, each register a 1-cycle delay |
-| DAG -> hw (hardcore-to-hw)           | input codes             | bit-exact in Icarus, when installed   |
+| before -> after                        | inputs                  | the check                             |
+| -------------------------------------- | ----------------------- | ------------------------------------- |
+| torch dialect -> anything              | -                       | none here (no interpreter for torch); |
+|                                        |                         | `hardcore.compile` compares the torch |
+|                                        |                         | model with the float layer IR instead |
+| float layers -> float layers           | float vectors           | equal to 1e-9 relative                |
+| float -> quantized (hardcore-quantize) | codes of the input grid | layer by layer within the rounding    |
+|                                        |                         | the scheme allows (`check_quantize`)  |
+| quantized -> quantized                 | input codes             | bit-exact                             |
+| quantized -> DAG (fold-weights)        | input codes             | bit-exact                             |
+| DAG -> DAG (pipeline, canonicalize)    | input codes             | bit-exact; a pipelined DAG runs as a  |
+|                                        |                         | stream, each register a 1-cycle delay |
+| DAG -> hw (hardcore-to-hw)             | input codes             | bit-exact in Icarus, when installed   |
 
 The interpreter also checks every integer result against its declared width,
 so an overflow after a pass fails the same way, with the vector that caused it.
