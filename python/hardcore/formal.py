@@ -1,0 +1,1055 @@
+"""Formal equivalence, layer by layer: the folded DAG against the quantized layer ops, with Z3.
+
+For every layer, Z3 (bit-vector theory) decides whether some input in the
+layer's input range makes the folded adder graph differ from the exact integer
+layer (`W·x + b`, ReLU, requantization, clamp, table, max pool, argmax, as
+`docs/dialect.md` defines them on the quantized IR).  Every DAG op is encoded
+at its exact width with the hardware semantics `hardcore-to-hw` gives it
+(operands sign-extended or truncated to the result width, two's complement
+wrap-around, shifts as wires, signed comparators, tables as mux trees on the
+input's low bits), so an overflow anywhere is caught.  The specification is
+encoded in bit-vectors wide enough that nothing in it can wrap, so it is the
+exact integer function.  `hardcore.reg` is the identity: the equivalence is
+combinational (`hardcore-pipeline` balances every path; that is not proven here).
+
+How the layers are cut: the quantized function is a chain of layer ops; layer
+k is a dense, max-pool or argmax op with the relu/requant/lut/reshape ops
+after it (`hardcore-fold-weights` numbers its `layerK` locations the same
+way).  The values of the DAG that hold layer k's input elements (its cut) are
+found by running both IRs on sample inputs and matching traces; that only
+proposes the cut: the proof of layer k-1 then shows that each cut value equals
+its element for every input of layer k-1, and layer k's proof, whose DAG cone
+must stop at the cut and at constants, assumes only that each element lies in
+its interval (interval arithmetic over the quantized ops, a sound over-
+approximation).  By induction over the layers, the circuit's output equals the
+quantized function's for every input in the input range.  docs/formal.md has
+the argument in full.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from typing import Callable
+
+import numpy as np
+from torch_mlir import ir
+
+from hardcore.adder_graph import signed_width
+from hardcore.errors import CompileError, UsageError
+from hardcore.interpreter import find_function
+from hardcore.irutil import array_attr, body_ops, int_attr
+from hardcore.mlir import location_text, new_context, parse_module
+
+__all__ = ["verify", "verify_directory", "FormalReport", "LayerResult", "DEFAULT_TIMEOUT",
+           "DEFAULT_MAX_WEIGHTS", "PROVEN", "COUNTEREXAMPLE", "UNKNOWN", "TOO_LARGE", "evaluate_dag"]
+
+DEFAULT_TIMEOUT = 60.0  # seconds Z3 may take per layer
+DEFAULT_MAX_WEIGHTS = 4096  # layers with more nonzero weights (or DAG ops, x4) are skipped
+PROVEN, COUNTEREXAMPLE, UNKNOWN, TOO_LARGE = "proven", "counterexample", "unknown", "too large"
+_LAYER_OPS = frozenset({"hardcore.dense", "hardcore.maxpool", "hardcore.argmax"})
+_SEGMENT_OPS = frozenset({"hardcore.relu", "hardcore.requant", "hardcore.lut", "hardcore.reshape"})
+_SAMPLES = 96  # random inputs that propose the cut between layers
+_SAMPLE_SEED = 0
+
+
+@dataclasses.dataclass
+class LayerResult:
+    """The verdict for one layer.
+
+    For a counterexample: `inputs` is the layer's input vector (the circuit's x for
+    layer 0; the previous layer's output elements, each in its interval, after
+    that), `circuit` the folded DAG's outputs and `expected` the quantized
+    layer's, both as the integers the values mean; `mismatches` their indices.
+    """
+
+    index: int
+    kind: str
+    status: str
+    seconds: float = 0.0
+    reason: str = ""
+    inputs: list[int] | None = None
+    circuit: list[int] | None = None
+    expected: list[int] | None = None
+    outputs: list[int] | None = None  # the output element each entry of circuit/expected is
+    mismatches: list[int] | None = None
+    checked: int = 0  # the layer's output elements that the proof covers (those used downstream)
+    elements: int = 0  # the layer's output elements
+    dag_ops: int = 0  # DAG ops between the layer's input elements and its outputs
+
+    def summary(self) -> str:
+        head = f"layer {self.index} ({self.kind}): {self.status}"
+        if self.status == PROVEN:
+            return (f"{head}: {self.checked} of {self.elements} outputs (the others unused), {self.dag_ops} DAG ops, "
+                    f"in {self.seconds:.2f} s").replace(f" {self.elements} of {self.elements} outputs (the others unused)",
+                                                        f" {self.elements} outputs")
+        if self.status == COUNTEREXAMPLE:
+            return (f"{head} after {self.seconds:.2f} s: {self.reason}\n  input    {self.inputs}\n"
+                    f"  outputs  {self.outputs}\n  circuit  {self.circuit}\n  expected {self.expected}\n"
+                    f"  differ at outputs {self.mismatches}")
+        return f"{head}: {self.reason}" + (f" ({self.seconds:.2f} s)" if self.seconds else "")
+
+
+@dataclasses.dataclass
+class FormalReport:
+    layers: list[LayerResult]
+
+    @property
+    def proven(self) -> bool:
+        """True when every checked layer is proven (skipped, too large layers aside)."""
+        return all(layer.status in (PROVEN, TOO_LARGE) for layer in self.layers) and \
+            any(layer.status == PROVEN for layer in self.layers)
+
+    @property
+    def exit_code(self) -> int:
+        """0 all checked layers proven, 1 a counterexample, 3 otherwise (unknown, or nothing checked)."""
+        if any(layer.status == COUNTEREXAMPLE for layer in self.layers):
+            return 1
+        return 0 if self.proven else 3
+
+    def summary(self) -> str:
+        counts = {status: sum(layer.status == status for layer in self.layers)
+                  for status in (PROVEN, COUNTEREXAMPLE, UNKNOWN, TOO_LARGE)}
+        total = ", ".join(f"{count} {status}" for status, count in counts.items() if count)
+        return "\n".join([layer.summary() for layer in self.layers] + [f"{len(self.layers)} layers: {total}"])
+
+
+# -- exact integer values: linear forms over the layer's inputs, or Z3 terms ------------------------
+def _z3():
+    try:
+        import z3
+    except ImportError:  # pragma: no cover - z3-solver is a pinned dependency
+        raise UsageError("formal verification needs z3-solver (pip install -e .)") from None
+    return z3
+
+
+def _type_range(width: int) -> tuple[int, int]:
+    return -(1 << (width - 1)), (1 << (width - 1)) - 1
+
+
+def _wrap_int(value: int, width: int) -> int:
+    half = 1 << (width - 1)
+    return ((value + half) % (1 << width)) - half
+
+
+class _Value:
+    """An exact integer inside one layer's proof, with its interval over the layer's input box.
+
+    Either a linear form over the layer's inputs (`linear`: {input index: coefficient}, plus
+    `constant`; its interval is exact, the inputs being independent) or a node that `build`s
+    its Z3 term from its operands' terms (its interval from interval arithmetic, sound).
+    """
+
+    __slots__ = ("linear", "constant", "interval", "build")
+
+    def __init__(self, interval, linear=None, constant=0, build=None):
+        self.interval, self.linear, self.constant, self.build = interval, linear, constant, build
+
+
+def _linear(coefficients: dict, constant: int, bounds: list) -> _Value:
+    coefficients = {j: c for j, c in coefficients.items() if c}
+    low = high = constant
+    for j, c in coefficients.items():
+        lo, hi = bounds[j]
+        low += min(c * lo, c * hi)
+        high += max(c * lo, c * hi)
+    return _Value((low, high), coefficients, constant)
+
+
+def _combine(operands, factors, bounds) -> _Value | None:
+    """sum(factor * operand) as a linear form, when every operand is one."""
+    if any(v.linear is None for v in operands):
+        return None
+    coefficients: dict = {}
+    constant = 0
+    for value, factor in zip(operands, factors):
+        for j, c in value.linear.items():
+            coefficients[j] = coefficients.get(j, 0) + factor * c
+        constant += factor * value.constant
+    return _linear(coefficients, constant, bounds)
+
+
+def _affine(z3, operands, factors, bounds, interval) -> _Value:
+    """sum(factor * operand): a linear form if the operands are, else a node with the given interval."""
+    linear = _combine(operands, factors, bounds)
+    if linear is not None:
+        return linear
+    return _Value(interval, build=lambda terms: z3.Sum([f * t for f, t in zip(factors, terms(*operands))]))
+
+
+def _scaled(interval, factor):
+    lo, hi = interval[0] * factor, interval[1] * factor
+    return (min(lo, hi), max(lo, hi))
+
+
+def _sum_interval(intervals):
+    return (sum(lo for lo, _ in intervals), sum(hi for _, hi in intervals))
+
+
+class _Terms:
+    """Z3 terms of `_Value`s, memoized.  `abstract`: each linear form (but single inputs) is
+    g·a + c for a fresh atom `a` ranging over its primitive part's exact interval, the same
+    atom for forms with the same primitive part.  An over-approximation: what holds for all
+    atoms holds for all inputs."""
+
+    def __init__(self, z3, inputs: list, bounds: list, abstract: bool):
+        self.z3, self.inputs, self.bounds, self.abstract = z3, inputs, bounds, abstract
+        self.memo: dict = {}
+        self.atoms: dict = {}
+        self.atom_bounds: list = []
+
+    def __call__(self, *values):
+        return [self.term(value) for value in values]
+
+    def term(self, value: _Value):
+        key = id(value)
+        if key not in self.memo:
+            self.memo[key] = (value, self._linear_term(value) if value.linear is not None else value.build(self))
+        return self.memo[key][1]
+
+    def _linear_term(self, value: _Value):
+        z3 = self.z3
+        if not value.linear:
+            return z3.IntVal(value.constant)
+        items = sorted(value.linear.items())
+        if self.abstract:
+            divisor = 0
+            for _, c in items:
+                divisor = math.gcd(divisor, c)
+            divisor *= 1 if items[0][1] > 0 else -1
+            primitive = tuple((j, c // divisor) for j, c in items)
+            if primitive == ((primitive[0][0], 1),):
+                atom = self.inputs[primitive[0][0]]
+            else:
+                if primitive not in self.atoms:
+                    atom = z3.Int(f"atom{len(self.atoms)}")
+                    lo, hi = _linear(dict(primitive), 0, self.bounds).interval
+                    self.atoms[primitive] = atom
+                    self.atom_bounds.append(z3.And(atom >= lo, atom <= hi))
+                atom = self.atoms[primitive]
+            return divisor * atom + value.constant if divisor != 1 else atom + value.constant
+        return z3.Sum([c * self.inputs[j] for j, c in items] + [z3.IntVal(value.constant)])
+
+
+# -- the DAG ops: exact integers, equal to the hardware's while every value fits its type -------------
+@dataclasses.dataclass
+class _LayerContext:
+    z3: object
+    bounds: list  # each input element's interval
+
+    @staticmethod
+    def width(value) -> int:
+        return ir.IntegerType(value.type).width
+
+
+def _dag_constant(op, operands, ctx):
+    return _linear({}, int_attr(op, "value"), ctx.bounds)
+
+
+def _dag_wire(op, operands, ctx):  # sext; reg (a register is the identity: combinational equivalence)
+    return operands[0]
+
+
+def _dag_shl(op, operands, ctx):
+    factor = 1 << int_attr(op, "amount")
+    return _affine(ctx.z3, operands, [factor], ctx.bounds, _scaled(operands[0].interval, factor))
+
+
+def _dag_shr(op, operands, ctx):
+    amount = int_attr(op, "amount")
+    (lo, hi), (value,) = operands[0].interval, operands
+    return _Value((lo >> amount, hi >> amount), build=lambda terms: terms.term(value) / (1 << amount))  # floor
+
+
+def _dag_add(op, operands, ctx):
+    return _affine(ctx.z3, operands, [1, 1], ctx.bounds, _sum_interval([v.interval for v in operands]))
+
+
+def _dag_sub(op, operands, ctx):
+    return _affine(ctx.z3, operands, [1, -1], ctx.bounds,
+                   _sum_interval([operands[0].interval, _scaled(operands[1].interval, -1)]))
+
+
+def _dag_neg(op, operands, ctx):
+    return _affine(ctx.z3, operands, [-1], ctx.bounds, _scaled(operands[0].interval, -1))
+
+
+def _clamp_bounds(op, width: int) -> tuple[int | None, int | None]:
+    """The bounds hardcore-to-hw compares with, as its constants of the operand's width hold them;
+    None for a side the operand's type cannot exceed (no comparator)."""
+    low, high = int_attr(op, "min"), int_attr(op, "max")
+    type_low, type_high = _type_range(width)
+    return (_wrap_int(low, width) if low > type_low else None,
+            _wrap_int(high, width) if high < type_high else None)
+
+
+def _dag_clamp(op, operands, ctx):
+    z3 = ctx.z3
+    low, high = _clamp_bounds(op, ctx.width(op.operands[0]))
+    (lo, hi), (value,) = operands[0].interval, operands
+    if low is not None:
+        lo, hi = max(lo, low), max(hi, low)
+    if high is not None:
+        lo, hi = min(lo, high), min(hi, high)
+
+    def build(terms):
+        term = terms.term(value)
+        if low is not None:
+            term = z3.If(term < low, z3.IntVal(low), term)
+        if high is not None:
+            term = z3.If(term > high, z3.IntVal(high), term)
+        return term
+    return _Value((lo, hi), build=build)
+
+
+def _table_leaves(op) -> tuple[int, list[int]]:
+    """The mux tree's select bits and leaves (`to_hw._table`): leaf p is the entry of v ≡ p (mod 2^k)."""
+    entries = [int(v) for v in array_attr(op, "table").reshape(-1)]
+    low = int_attr(op, "min")
+    bits = max((len(entries) - 1).bit_length(), 1)
+    size = 1 << bits
+    leaves = [0] * size
+    for offset in range(size):
+        leaves[(low + offset) % size] = entries[min(offset, len(entries) - 1)]
+    return bits, leaves
+
+
+def _dag_table(op, operands, ctx):
+    z3 = ctx.z3
+    bits, leaves = _table_leaves(op)
+    if bits > ctx.width(op.operands[0]):
+        raise _Unsupported(f"{location_text(op.location)}: a table of {len(leaves)} leaves on an "
+                           f"i{ctx.width(op.operands[0])} input")
+    (lo, hi), (value,) = operands[0].interval, operands
+    reached = leaves if hi - lo + 1 >= len(leaves) else [leaves[v % len(leaves)] for v in range(lo, hi + 1)]
+
+    def build(terms):
+        index = terms.term(value) % len(leaves)  # the low k bits (Int mod is non-negative)
+        term = z3.IntVal(leaves[-1])
+        for position in range(len(leaves) - 2, -1, -1):
+            term = z3.If(index == position, z3.IntVal(leaves[position]), term)
+        return term
+    return _Value((min(reached), max(reached)), build=build)
+
+
+def _dag_max(op, operands, ctx):
+    z3 = ctx.z3
+    (lo_a, hi_a), (lo_b, hi_b) = operands[0].interval, operands[1].interval
+
+    def build(terms):
+        a, b = terms(*operands)
+        return z3.If(b > a, b, a)
+    return _Value((max(lo_a, lo_b), max(hi_a, hi_b)), build=build)
+
+
+def _dag_pick(op, operands, ctx):
+    z3 = ctx.z3
+    (lo_c, hi_c), (lo_d, hi_d) = operands[2].interval, operands[3].interval
+
+    def build(terms):
+        a, b, c, d = terms(*operands)
+        return z3.If(b > a, d, c)
+    return _Value((min(lo_c, lo_d), max(hi_c, hi_d)), build=build)
+
+
+# op name -> lower(op, operand _Values, context) -> _Value: the op's exact integer.  It equals what
+# hardcore-to-hw builds whenever every value fits its type (docs/formal.md says why, op by op).
+_DAG_SEMANTICS: dict[str, Callable] = {
+    "hardcore.constant": _dag_constant,
+    "hardcore.sext": _dag_wire,
+    "hardcore.reg": _dag_wire,
+    "hardcore.shl": _dag_shl,
+    "hardcore.shr": _dag_shr,
+    "hardcore.add": _dag_add,
+    "hardcore.sub": _dag_sub,
+    "hardcore.neg": _dag_neg,
+    "hardcore.clamp": _dag_clamp,
+    "hardcore.table": _dag_table,
+    "hardcore.max": _dag_max,
+    "hardcore.pick": _dag_pick,
+}
+
+
+def _wrap(values: np.ndarray, width: int) -> np.ndarray:
+    """Integers read as `width`-bit two's complement."""
+    half = 1 << (width - 1)
+    return ((values + half) & ((1 << width) - 1)) - half
+
+
+def _eval_table(op, value, width):
+    bits, leaves = _table_leaves(op)
+    return np.array(leaves, dtype=np.int64)[value & ((1 << bits) - 1)]
+
+
+def _eval_clamp(op, value, value_width):
+    low, high = _clamp_bounds(op, value_width)
+    if low is not None:
+        value = np.where(value < low, low, value)
+    if high is not None:
+        value = np.where(value > high, high, value)
+    return value
+
+
+# The same semantics on numpy int64 batches: the exact result wrapped to the result width
+# is what the wires and the modulo-2^w adders give (shr: the high bits of the wrapped operand).
+_DAG_NUMPY: dict[str, Callable] = {
+    "hardcore.constant": lambda op, a, w: np.int64(int_attr(op, "value")),
+    "hardcore.sext": lambda op, a, w: a[0][0],
+    "hardcore.reg": lambda op, a, w: a[0][0],
+    "hardcore.shl": lambda op, a, w: a[0][0] << int_attr(op, "amount") if int_attr(op, "amount") < 63 else 0 * a[0][0],
+    "hardcore.shr": lambda op, a, w: a[0][0] >> min(int_attr(op, "amount"), 63),
+    "hardcore.add": lambda op, a, w: _wrap(a[0][0], w) + _wrap(a[1][0], w),
+    "hardcore.sub": lambda op, a, w: _wrap(a[0][0], w) - _wrap(a[1][0], w),
+    "hardcore.neg": lambda op, a, w: -_wrap(a[0][0], w),
+    "hardcore.clamp": lambda op, a, w: _eval_clamp(op, a[0][0], a[0][1]),
+    "hardcore.table": lambda op, a, w: _eval_table(op, a[0][0], w),
+    "hardcore.max": lambda op, a, w: np.where(a[1][0] > a[0][0], a[1][0], a[0][0]),
+    "hardcore.pick": lambda op, a, w: np.where(a[1][0] > a[0][0], _wrap(a[3][0], w), _wrap(a[2][0], w)),
+}
+
+
+def evaluate_dag(function, inputs: np.ndarray, trace: dict | None = None) -> np.ndarray:
+    """Run a DAG function on integer inputs (batch, n) with hardware semantics: values wrap, no range check.
+
+    Returns the port values (batch, m) as the port is read (unsigned for an argmax index);
+    `trace`, when given, receives every scalar op's values (batch,) keyed by its result.
+    """
+    inputs = np.asarray(inputs, dtype=np.int64).reshape(len(inputs), -1)
+    block = function.regions[0].blocks[0]
+    in_width = ir.IntegerType(ir.RankedTensorType(block.arguments[0].type).element_type).width
+    values: dict = {}
+    for op in body_ops(function):
+        name = op.operation.name
+        if name == "func.return":
+            break
+        if name == "hardcore.pack":
+            width = _port_width(function)
+            outputs = [_wrap(values[v][0], width) for v in op.operands]
+            result = np.stack(outputs, axis=1)
+            return result if _port_signed(function) else result & ((1 << width) - 1)
+        width = ir.IntegerType(op.results[0].type).width
+        if name == "hardcore.extract":
+            result = _wrap(inputs[:, int_attr(op, "index")], in_width)
+        else:
+            result = _DAG_NUMPY[name](op, [values[v] for v in op.operands], width)
+        result = _wrap(np.broadcast_to(result, (len(inputs),)).astype(np.int64), width)
+        values[op.results[0]] = (result, width)
+        if trace is not None:
+            trace[op.results[0]] = result
+    raise CompileError(f"@{function.name.value}: no hardcore.pack result")
+
+
+def _port_signed(function) -> bool:
+    return "hardcore.output_unsigned" not in function.attributes
+
+
+def _port_width(function) -> int:
+    element = ir.RankedTensorType(function.type.results[0]).element_type
+    return ir.IntegerType(element).width - (not _port_signed(function))
+
+
+class _Unsupported(Exception):
+    """The layer (or the IR) is outside what this check handles; the message says why."""
+
+
+@dataclasses.dataclass
+class _Segment:
+    """Layer k of the quantized chain: its ops, its input tensor and its output tensor."""
+
+    index: int
+    ops: list
+    source: object  # the ir.Value the first op reads
+    result: object  # the last op's result
+    kind: str
+    weights: int = 0  # nonzero weights
+
+
+def _segments(function) -> list[_Segment]:
+    ops = body_ops(function)
+    if not ops or ops[0].operation.name != "hardcore.quantize":
+        raise UsageError(f"@{function.name.value}: the quantized IR must start with hardcore.quantize "
+                         "(the stage after hardcore-quantize)")
+    segments: list[_Segment] = []
+    current = ops[0].results[0]
+    pending: list = []
+    for op in ops[1:]:
+        name = op.operation.name
+        if name in ("hardcore.dequantize", "func.return"):
+            break
+        if name not in _LAYER_OPS | _SEGMENT_OPS:
+            raise UsageError(f"{location_text(op.location)}: the quantized IR has '{name}', which the formal "
+                             "check does not know (expected the ops of hardcore-quantize's output)")
+        if len(op.operands) != 1 or op.operands[0] != current:
+            raise UsageError(f"{location_text(op.location)}: '{name}' does not read the previous op's result: "
+                             "the formal check needs a chain of layer ops")
+        if name in _LAYER_OPS and any(p.operation.name in _LAYER_OPS for p in pending):
+            segments.append(_make_segment(len(segments), pending))
+            pending = []
+        pending.append(op)
+        current = op.results[0]
+    if pending:
+        segments.append(_make_segment(len(segments), pending))
+    if not segments:
+        raise UsageError(f"@{function.name.value}: no layer to verify")
+    return segments
+
+
+def _make_segment(index: int, ops: list) -> _Segment:
+    layer = next((op for op in ops if op.operation.name in _LAYER_OPS), ops[0])
+    name = layer.operation.name.split(".")[1]
+    if "hardcore.kind" in layer.attributes:
+        kind = ir.StringAttr(layer.attributes["hardcore.kind"]).value
+    elif name == "dense":
+        rows, columns = ir.RankedTensorType(layer.attributes["weight"].type).shape
+        kind = f"dense {columns}->{rows}"
+    else:
+        kind = name
+    weights = int(np.count_nonzero(array_attr(layer, "weight"))) if name == "dense" else 0
+    return _Segment(index, ops, ops[0].operands[0], ops[-1].results[0], kind, weights)
+
+
+def _flat_size(value) -> int:
+    return int(np.prod(ir.RankedTensorType(value.type).shape))
+
+
+def _spec_intervals(segment: _Segment, inputs: list[tuple[int, int]]) -> tuple[list[tuple[int, int]], int]:
+    """Interval of each output element, and the largest magnitude any intermediate reaches."""
+    largest = max((max(abs(lo), abs(hi)) for lo, hi in inputs), default=0)
+    current = inputs
+    for op in segment.ops:
+        current, magnitude = _INTERVALS[op.operation.name](op, current)
+        largest = max(largest, magnitude, *(max(abs(lo), abs(hi)) for lo, hi in current))
+    return current, largest
+
+
+def _dense_intervals(op, inputs):
+    weight = array_attr(op, "weight").astype(object)
+    bias = [int(b) for b in array_attr(op, "bias").reshape(-1)]
+    result, magnitude = [], 0
+    for row, b in zip(weight, bias):
+        low = high = b
+        total = abs(b)
+        for w, (lo, hi) in zip(row, inputs):
+            w = int(w)
+            low += min(w * lo, w * hi)
+            high += max(w * lo, w * hi)
+            total += abs(w) * max(abs(lo), abs(hi))
+        result.append((low, high))
+        magnitude = max(magnitude, total)
+    return result, magnitude
+
+
+def _requant_value(op, value: int) -> tuple[int, int]:
+    """The unclamped requantization of one value, and the largest magnitude on the way."""
+    shift = int_attr(op, "shift")
+    if shift > 0:
+        rounded = value + (1 << (shift - 1))
+        return rounded >> shift, abs(rounded)
+    return value << -shift, abs(value << -shift)
+
+
+def _requant_intervals(op, inputs):
+    low, high = int_attr(op, "min"), int_attr(op, "max")
+    result, magnitude = [], 0
+    for lo, hi in inputs:
+        (a, ma), (b, mb) = _requant_value(op, lo), _requant_value(op, hi)
+        magnitude = max(magnitude, ma, mb, abs(low), abs(high))
+        result.append((min(max(a, low), high), min(max(b, low), high)))
+    return result, magnitude
+
+
+def _lut_intervals(op, inputs):
+    entries = [int(v) for v in array_attr(op, "table").reshape(-1)]
+    low = int_attr(op, "min")
+    result = []
+    for lo, hi in inputs:
+        if lo < low or hi >= low + len(entries):
+            raise _Unsupported(f"{location_text(op.location)}: input range [{lo}, {hi}] is not inside the "
+                               f"table's inputs [{low}, {low + len(entries) - 1}]")
+        reached = entries[lo - low:hi - low + 1]
+        result.append((min(reached), max(reached)))
+    return result, max(abs(e) for e in entries)
+
+
+def _maxpool_intervals(op, inputs):
+    windows = array_attr(op, "windows").astype(np.int64)
+    result = []
+    for row in windows:
+        taps = [inputs[j] for j in row if j >= 0]
+        result.append((max(lo for lo, _ in taps), max(hi for _, hi in taps)))
+    return result, 0
+
+
+_INTERVALS: dict[str, Callable] = {
+    "hardcore.dense": _dense_intervals,
+    "hardcore.relu": lambda op, inputs: ([(max(lo, 0), max(hi, 0)) for lo, hi in inputs], 0),
+    "hardcore.requant": _requant_intervals,
+    "hardcore.lut": _lut_intervals,
+    "hardcore.reshape": lambda op, inputs: (list(inputs), 0),
+    "hardcore.maxpool": _maxpool_intervals,
+    "hardcore.argmax": lambda op, inputs: ([(0, len(inputs) - 1)], len(inputs)),
+}
+
+
+def _spec_dense(op, operands, intervals, ctx):
+    weight = array_attr(op, "weight").astype(np.int64)
+    bias = [int(b) for b in array_attr(op, "bias").reshape(-1)]
+    result = []
+    for row, b, interval in zip(weight, bias, intervals):
+        taps = [(int(w), x) for w, x in zip(row, operands) if w]
+        result.append(_affine(ctx.z3, [x for _, x in taps] + [_linear({}, b, ctx.bounds)],
+                              [w for w, _ in taps] + [1], ctx.bounds, interval))
+    return result
+
+
+def _spec_relu(op, operands, intervals, ctx):
+    z3 = ctx.z3
+    return [_Value(interval, build=lambda terms, x=x: z3.If(terms.term(x) > 0, terms.term(x), z3.IntVal(0)))
+            for x, interval in zip(operands, intervals)]
+
+
+def _spec_requant(op, operands, intervals, ctx):
+    z3 = ctx.z3
+    shift, low, high = int_attr(op, "shift"), int_attr(op, "min"), int_attr(op, "max")
+
+    def build(terms, x):
+        x = terms.term(x)
+        x = (x + (1 << (shift - 1))) / (1 << shift) if shift > 0 else x * (1 << -shift)  # Int div: floor
+        return z3.If(x < low, z3.IntVal(low), z3.If(x > high, z3.IntVal(high), x))
+    return [_Value(interval, build=lambda terms, x=x: build(terms, x)) for x, interval in zip(operands, intervals)]
+
+
+def _spec_lut(op, operands, intervals, ctx):
+    z3 = ctx.z3
+    entries = [int(v) for v in array_attr(op, "table").reshape(-1)]
+    low = int_attr(op, "min")
+
+    def build(terms, x):  # _lut_intervals checked that x's interval lies in the table
+        lo, hi = x.interval
+        term = z3.IntVal(entries[hi - low])
+        for value in range(hi - 1, lo - 1, -1):
+            term = z3.If(terms.term(x) == value, z3.IntVal(entries[value - low]), term)
+        return term
+    return [_Value(interval, build=lambda terms, x=x: build(terms, x)) for x, interval in zip(operands, intervals)]
+
+
+def _spec_maxpool(op, operands, intervals, ctx):
+    z3 = ctx.z3
+
+    def build(terms, taps):
+        best = terms.term(taps[0])
+        for tap in terms(*taps[1:]):
+            best = z3.If(tap > best, tap, best)
+        return best
+    windows = array_attr(op, "windows").astype(np.int64)
+    return [_Value(interval, build=lambda terms, taps=[operands[j] for j in row if j >= 0]: build(terms, taps))
+            for row, interval in zip(windows, intervals)]
+
+
+def _spec_argmax(op, operands, intervals, ctx):
+    z3 = ctx.z3
+
+    def build(terms):
+        values = terms(*operands)
+        best, index = values[0], z3.IntVal(0)
+        for position, value in enumerate(values[1:], start=1):
+            greater = value > best  # strictly: ties keep the lower index, like torch.argmax
+            index = z3.If(greater, z3.IntVal(position), index)
+            best = z3.If(greater, value, best)
+        return index
+    return [_Value(intervals[0], build=build)]
+
+
+# op name -> encode(op, operand _Values, their result intervals, context) -> result _Values (exact).
+_SPEC_SEMANTICS: dict[str, Callable] = {
+    "hardcore.dense": _spec_dense,
+    "hardcore.relu": _spec_relu,
+    "hardcore.requant": _spec_requant,
+    "hardcore.lut": _spec_lut,
+    "hardcore.reshape": lambda op, operands, intervals, ctx: list(operands),
+    "hardcore.maxpool": _spec_maxpool,
+    "hardcore.argmax": _spec_argmax,
+}
+
+
+def _spec_argmax_value(values: list[int]) -> list[int]:
+    return [max(range(len(values)), key=lambda i: (values[i], -i))]
+
+
+# The same ops on Python integers, for a counterexample's expected outputs.
+_SPEC_INTEGERS: dict[str, Callable] = {
+    "hardcore.dense": lambda op, x: [sum(int(w) * v for w, v in zip(row, x)) + int(b) for row, b in
+                                     zip(array_attr(op, "weight"), array_attr(op, "bias").reshape(-1))],
+    "hardcore.relu": lambda op, x: [max(v, 0) for v in x],
+    "hardcore.requant": lambda op, x: [min(max(_requant_value(op, v)[0], int_attr(op, "min")), int_attr(op, "max"))
+                                       for v in x],
+    "hardcore.lut": lambda op, x: [int(array_attr(op, "table").reshape(-1)[v - int_attr(op, "min")]) for v in x],
+    "hardcore.reshape": lambda op, x: list(x),
+    "hardcore.maxpool": lambda op, x: [max(x[j] for j in row if j >= 0) for row in array_attr(op, "windows")],
+    "hardcore.argmax": lambda op, x: _spec_argmax_value(x),
+}
+
+
+def _spec_values(segment: _Segment, operands: list, intervals: list, ctx) -> list:
+    for op in segment.ops:
+        name = op.operation.name
+        intervals = _INTERVALS[name](op, intervals)[0]
+        operands = _SPEC_SEMANTICS[name](op, operands, intervals, ctx)
+    return operands
+
+
+def _spec_integers(segment: _Segment, inputs: list[int]) -> list[int]:
+    for op in segment.ops:
+        inputs = _SPEC_INTEGERS[op.operation.name](op, inputs)
+    return inputs
+
+
+# -- cutting the DAG at the layer boundaries -----------------------------------------------
+def _layer_of(op) -> int:
+    location = op.location
+    if isinstance(location, ir.NameLoc) and location.name_str.startswith("layer"):
+        try:
+            return int(location.name_str[5:])
+        except ValueError:
+            return -1
+    return -1
+
+
+@dataclasses.dataclass
+class _Cone:
+    """What one layer's proof needs from the DAG."""
+
+    required: list  # (DAG value, output element index): prove sext(value) == spec element
+    cut: dict  # DAG value -> input element index (a free variable of the layer)
+    ops: list  # DAG ops of the cone, in program order
+    problem: str = ""
+
+
+def _box_samples(intervals: list, seed: int) -> np.ndarray:
+    """Corners and random points of a box of integer intervals (samples, elements)."""
+    rng = np.random.default_rng(seed)
+    low = np.array([lo for lo, _ in intervals], dtype=np.int64)
+    high = np.array([hi for _, hi in intervals], dtype=np.int64)
+    alternating = np.where(np.arange(len(intervals)) % 2 == 1, low, high)
+    corners = np.stack([low, high, alternating, low + high - alternating])
+    return np.concatenate([corners, rng.integers(low, high + 1, size=(_SAMPLES, len(intervals)))])
+
+
+def _extreme_corners(segment: _Segment, intervals: list) -> np.ndarray:
+    """For a layer that starts with a dense op: the corners of the box where each row's W·x is
+    largest and smallest, so that every output element reaches both ends of its interval (sparse
+    outputs, zero on most of the box, then differ from each other on some point)."""
+    first = segment.ops[0]
+    if first.operation.name != "hardcore.dense":
+        return np.zeros((0, len(intervals)), dtype=np.int64)
+    low = np.array([lo for lo, _ in intervals], dtype=np.int64)
+    high = np.array([hi for _, hi in intervals], dtype=np.int64)
+    weight = array_attr(first, "weight").astype(np.int64)
+    return np.concatenate([np.where(weight > 0, high, low), np.where(weight > 0, low, high)])
+
+
+def _propose_cuts(ops: list, segments: list[_Segment], intervals: list) -> list[dict]:
+    """For each layer k, the DAG values that seem to hold its input elements: {value: element}.
+
+    Layer 0's are the extract ops.  Layer k+1's: the DAG values that, with layer k's cut set to
+    points of layer k's input box, match an output element of the quantized layer k on every point.
+    Only a proposal: the proof of layer k checks each value it relies on.
+    """
+    cuts: list[dict] = [{op.results[0]: int_attr(op, "index") for op in ops
+                         if op.operation.name == "hardcore.extract"}]
+    located = any(_layer_of(op) >= 0 for op in ops)
+    for k, segment in enumerate(segments[:-1]):
+        points = np.concatenate([_box_samples(intervals[k], _SAMPLE_SEED + k),
+                                 _extreme_corners(segment, intervals[k])])
+        expected = np.array([_spec_integers(segment, [int(v) for v in point]) for point in points],
+                            dtype=object).reshape(len(points), -1)
+        columns: dict = {}
+        for j in range(expected.shape[1]):
+            columns.setdefault(tuple(expected[:, j]), j)
+        values: dict = {}
+        for value, j in cuts[k].items():
+            width = ir.IntegerType(value.type).width
+            values[value] = _wrap(points[:, j], width)
+        proposal: dict = {}
+        for op in ops:
+            if op.results[0] in values or op.operation.name == "hardcore.extract":
+                continue
+            if op.operation.name != "hardcore.constant" and not all(v in values for v in op.operands):
+                continue  # reads what layer k's cut does not determine
+            width = ir.IntegerType(op.results[0].type).width
+            result = _DAG_NUMPY[op.operation.name](op, [(values[v], ir.IntegerType(v.type).width)
+                                                        for v in op.operands], width)
+            values[op.results[0]] = _wrap(np.broadcast_to(result, (len(points),)).astype(np.int64), width)
+            if op.operation.name == "hardcore.constant" or (located and _layer_of(op) > k):
+                continue
+            j = columns.get(tuple(int(v) for v in values[op.results[0]]))
+            if j is not None:
+                proposal[op.results[0]] = j
+        cuts.append(proposal)
+    return cuts
+
+
+def _cones(dag, cuts: list[dict]) -> list[_Cone]:
+    """Per layer, the DAG values to prove, the cut values they read, and the ops between."""
+    ops = [op for op in body_ops(dag) if op.operation.name not in ("func.return", "hardcore.pack")]
+    pack = next(op for op in body_ops(dag) if op.operation.name == "hardcore.pack")
+    owner = {op.results[0]: op for op in ops}
+    position = {op.results[0]: index for index, op in enumerate(ops)}
+    cones: list[_Cone] = [None] * len(cuts)  # type: ignore[list-item]
+    required = list(zip(pack.operands, range(len(pack.operands))))
+    for k in range(len(cuts) - 1, -1, -1):
+        cut: dict = {}
+        seen: set = set()
+        problem = ""
+        stack = [value for value, _ in required]
+        while stack:
+            value = stack.pop()
+            if value in seen:
+                continue
+            seen.add(value)
+            if value in cuts[k]:
+                cut[value] = cuts[k][value]
+                continue
+            op = owner.get(value)
+            if op is None:
+                problem = "the folded layer reads a value that is not an op result"
+            elif op.operation.name == "hardcore.extract":
+                problem = (f"the folded layer reads {location_text(op.location)}: '{op.name}', which is none "
+                           "of its input elements")
+            else:
+                stack.extend(op.operands)
+        cone_ops = sorted((owner[v] for v in seen if v not in cut and v in owner), key=lambda o: position[o.results[0]])
+        cones[k] = _Cone(required, cut, cone_ops, problem)
+        required = sorted(cut.items(), key=lambda item: position.get(item[0], -1))
+    return cones
+
+
+# -- one layer's proof ------------------------------------------------------------------------
+def _required_range(value, last: bool, dag) -> tuple[int, int]:
+    """What a value the next layer (or the port) reads must fit."""
+    if not last:
+        return _type_range(_LayerContext.width(value))
+    port = _port_width(dag)
+    return _type_range(port) if _port_signed(dag) else (0, (1 << port) - 1)
+
+
+def _run_cone(cone: _Cone, inputs: np.ndarray, first: bool, in_width: int, last: bool, dag) -> np.ndarray:
+    """The hardware's values of the layer's outputs (batch, outputs) for input vectors (batch, n)."""
+    inputs = np.asarray(inputs, dtype=np.int64)
+    values: dict = {}
+    for value, j in cone.cut.items():
+        width = _LayerContext.width(value)
+        element = _wrap(inputs[:, j], in_width) if first else inputs[:, j]
+        values[value] = (_wrap(element, width), width)
+    for op in cone.ops:
+        width = _LayerContext.width(op.results[0])
+        result = _DAG_NUMPY[op.operation.name](op, [values[v] for v in op.operands], width)
+        values[op.results[0]] = (_wrap(np.broadcast_to(result, (len(inputs),)).astype(np.int64), width), width)
+    outputs = np.stack([values[value][0] for value, _ in cone.required], axis=1) if cone.required \
+        else np.zeros((len(inputs), 0), dtype=np.int64)
+    if last:
+        port = _port_width(dag)
+        outputs = _wrap(outputs, port) if _port_signed(dag) else outputs & ((1 << port) - 1)
+    return outputs
+
+
+def _random_search(cone, segment, intervals, first, in_width, last, dag, count: int = 256) -> list[int] | None:
+    """An input on which the hardware and the spec differ, among corners and random points of the box."""
+    rng = np.random.default_rng(_SAMPLE_SEED)
+    low = np.array([lo for lo, _ in intervals], dtype=np.int64)
+    high = np.array([hi for _, hi in intervals], dtype=np.int64)
+    points = np.concatenate([low[None], high[None], rng.integers(low, high + 1, size=(count, len(intervals)))])
+    circuit = _run_cone(cone, points, first, in_width, last, dag)
+    for point, row in zip(points, circuit):
+        expected = _spec_integers(segment, [int(v) for v in point])
+        if any(int(c) != expected[i] for c, (_, i) in zip(row, cone.required)):
+            return [int(v) for v in point]
+    return None
+
+
+def _prove_layer(z3, segment: _Segment, cone: _Cone, intervals: list, last: bool, dag, in_width: int,
+                 timeout: float) -> LayerResult:
+    """(A) every value of the layer's DAG fits its type, (B) its exact outputs equal the spec's."""
+    started = time.monotonic()
+    result = LayerResult(segment.index, segment.kind, UNKNOWN, checked=len({i for _, i in cone.required}),
+                         elements=_flat_size(segment.result), dag_ops=len(cone.ops))
+    if cone.problem:
+        result.reason = cone.problem
+        return result
+    first = segment.index == 0
+    context = _LayerContext(z3, intervals)
+    inputs = [_linear({j: 1}, 0, intervals) for j in range(len(intervals))]
+    values: dict = {}
+    checks = []  # (DAG value, the range it must stay in)
+    for value, j in cone.cut.items():
+        values[value] = inputs[j]
+        if first:  # the extract op: x's element j at the op's width
+            checks.append((value, _type_range(context.width(value))))
+    try:
+        for op in cone.ops:
+            values[op.results[0]] = _DAG_SEMANTICS[op.operation.name](
+                op, [values[v] for v in op.operands], context)
+            checks.append((op.results[0], _type_range(context.width(op.results[0]))))
+        spec = _spec_values(segment, inputs, intervals, context)
+    except _Unsupported as exc:
+        result.reason = str(exc)
+        return result
+    checks += [(value, _required_range(value, last, dag)) for value, _ in cone.required]
+    variables = [z3.Int(f"x{j}") for j in range(len(intervals))]
+    bounds = [z3.And(x >= lo, x <= hi) for x, (lo, hi) in zip(variables, intervals)]
+
+    def solve(goal, abstract: bool):
+        terms = _Terms(z3, variables, intervals, abstract)
+        formula = goal(terms)
+        solver = z3.SolverFor("QF_LIA")
+        solver.set("timeout", max(1, int((started + timeout - time.monotonic()) * 1000)))
+        solver.add(*bounds, *terms.atom_bounds, formula)
+        verdict = solver.check()
+        return verdict, (solver.model() if verdict == z3.sat else None), terms, solver
+
+    def finish(witness: list[int], why: str) -> LayerResult:
+        result.seconds = time.monotonic() - started
+        circuit = [int(v) for v in _run_cone(cone, np.array([witness]), first, in_width, last, dag)[0]]
+        expected = _spec_integers(segment, witness)
+        expected = [expected[i] for _, i in cone.required]
+        mismatches = sorted({i for (_, i), c, e in zip(cone.required, circuit, expected) if c != e})
+        if not mismatches:
+            result.reason = f"{why}, though the outputs agree on that input {witness}"
+            return result
+        result.status = COUNTEREXAMPLE
+        result.inputs, result.circuit, result.expected = witness, circuit, expected
+        result.outputs, result.mismatches = [i for _, i in cone.required], mismatches
+        result.reason = why
+        return result
+
+    def gave_up(what: str, solver) -> LayerResult:
+        result.seconds = time.monotonic() - started
+        result.reason = f"Z3 gave up on {what} ({solver.reason_unknown()}) within the {timeout:g} s limit"
+        return result
+
+    # (A) ranges: exact for a linear form (its extreme is a corner of the box), else Z3.
+    open_checks = []
+    for value, (low, high) in checks:
+        known = values[value]
+        lo, hi = known.interval
+        if low <= lo and hi <= high:
+            continue
+        owner = value.owner
+        where = f"{location_text(owner.location)}: '{owner.name}' of type {value.type}"
+        if known.linear is not None:
+            too_high = hi > high
+            witness = [bound[1] if (known.linear.get(j, 0) > 0) == too_high else bound[0]
+                       for j, bound in enumerate(intervals)]
+            return finish(witness, f"{where} reaches {hi if too_high else lo}, outside [{low}, {high}]")
+        open_checks.append((values[value], low, high, where))
+    if open_checks:
+        def overflow(terms):
+            return z3.Or([z3.Or(terms.term(v) < low, terms.term(v) > high) for v, low, high, _ in open_checks])
+        verdict = solve(overflow, abstract=True)[0]
+        if verdict != z3.unsat:
+            verdict, model, terms, solver = solve(overflow, abstract=False)
+            if verdict == z3.sat:
+                witness = [model.eval(x, model_completion=True).as_long() for x in variables]
+                for v, low, high, where in open_checks:
+                    reached = model.eval(terms.term(v), model_completion=True).as_long()
+                    if not low <= reached <= high:
+                        return finish(witness, f"{where} reaches {reached}, outside [{low}, {high}]")
+            if verdict != z3.unsat:
+                return gave_up("the value ranges", solver)
+    # (B) every value in range: the hardware computes the exact integers.  Compare them with the spec.
+    def differ(terms):
+        return z3.Or([terms.term(values[value]) != terms.term(spec[i]) for value, i in cone.required]
+                     or [z3.BoolVal(False)])
+    verdict = solve(differ, abstract=True)[0]
+    if verdict != z3.unsat:
+        witness = _random_search(cone, segment, intervals, first, in_width, last, dag)
+        if witness is not None:
+            return finish(witness, "the folded layer computes another function")
+        verdict, model, _, solver = solve(differ, abstract=False)
+        if verdict == z3.sat:
+            witness = [model.eval(x, model_completion=True).as_long() for x in variables]
+            found = finish(witness, "the folded layer computes another function")
+            if found.status != COUNTEREXAMPLE:
+                found.reason = f"Z3's model does not reproduce in the hardware semantics ({found.reason})"
+            return found
+        if verdict != z3.unsat:
+            return gave_up("the outputs", solver)
+    result.seconds = time.monotonic() - started
+    result.status = PROVEN
+    return result
+
+
+def verify(quantized: str, dag: str, *, timeout: float = DEFAULT_TIMEOUT, max_weights: int = DEFAULT_MAX_WEIGHTS,
+           progress: Callable[[str], None] | None = None) -> FormalReport:
+    """Prove the folded DAG (MLIR text after hardcore-fold-weights, or after hardcore-pipeline)
+    equal to the quantized layer ops (the text after hardcore-quantize), layer by layer.
+
+    `timeout` is Z3's limit per layer in seconds; layers with more than `max_weights`
+    nonzero weights (or a DAG cone of more than 4 x max_weights ops) are skipped as too large.
+    """
+    z3 = _z3()
+    if timeout <= 0:
+        raise UsageError(f"timeout must be positive, got {timeout:g}")
+    say = progress or (lambda message: None)
+    spec_module = parse_module(quantized, new_context(), "quantized")
+    dag_module = parse_module(dag, new_context(), "dag")
+    spec_function = find_function(spec_module.operation)
+    dag_function = find_function(dag_module.operation)
+    segments = _segments(spec_function)
+    quantize = body_ops(spec_function)[0]
+    low, high = int_attr(quantize, "min"), int_attr(quantize, "max")
+    size = _flat_size(quantize.results[0])
+    dag_ops = body_ops(dag_function)
+    if not any(op.operation.name == "hardcore.pack" for op in dag_ops):
+        raise UsageError(f"@{dag_function.name.value}: the DAG has no hardcore.pack (expected the IR after "
+                         "hardcore-fold-weights)")
+    in_type = ir.RankedTensorType(dag_function.regions[0].blocks[0].arguments[0].type)
+    in_width = ir.IntegerType(in_type.element_type).width
+    if int(np.prod(in_type.shape)) != size or signed_width(low, high) > in_width:
+        raise UsageError(f"the DAG's input {in_type} does not take the quantized input "
+                         f"({size} elements in [{low}, {high}])")
+    unknown_ops = sorted({op.operation.name for op in dag_ops} - set(_DAG_SEMANTICS)
+                         - {"hardcore.extract", "hardcore.pack", "func.return"})
+    if unknown_ops:
+        raise UsageError(f"the DAG has ops the formal check does not know: {', '.join(unknown_ops)}")
+    outputs = _flat_size(segments[-1].result)
+    pack = next(op for op in dag_ops if op.operation.name == "hardcore.pack")
+    if len(pack.operands) != outputs:
+        raise UsageError(f"the DAG has {len(pack.operands)} outputs, the quantized function {outputs}")
+
+    # Each layer's input box (interval arithmetic over the quantized ops).
+    intervals = [[(low, high)] * size]
+    for segment in segments:
+        try:
+            intervals.append(_spec_intervals(segment, intervals[-1])[0])
+        except _Unsupported as exc:  # a table that its input's range leaves: the quantized IR is not total
+            raise CompileError(f"the quantized IR: {exc}") from None
+    ops = [op for op in dag_ops if op.operation.name not in ("func.return", "hardcore.pack")]
+    cones = _cones(dag_function, _propose_cuts(ops, segments, intervals))
+    results = []
+    for segment, cone, box in zip(segments, cones, intervals):
+        last = segment is segments[-1]
+        if segment.weights > max_weights or len(cone.ops) > 4 * max_weights:
+            results.append(LayerResult(segment.index, segment.kind, TOO_LARGE,
+                                       reason=f"{segment.weights} nonzero weights, {len(cone.ops)} DAG ops "
+                                              f"(limit {max_weights} weights, {4 * max_weights} ops)"))
+        else:
+            say(f"layer {segment.index} ({segment.kind}): {len(cone.ops)} DAG ops")
+            results.append(_prove_layer(z3, segment, cone, box, last, dag_function, in_width, timeout))
+        say(results[-1].summary())
+    return FormalReport(results)
+
+
+def verify_directory(directory, *, timeout: float = DEFAULT_TIMEOUT, max_weights: int = DEFAULT_MAX_WEIGHTS,
+                     progress: Callable[[str], None] | None = None) -> FormalReport:
+    """`verify` on a `hardcore compile` output: its quantized IR against its pipelined IR when it has
+    one (registers as the identity), else its DAG."""
+    from hardcore.compiler import Circuit
+
+    circuit = Circuit.load(directory)
+    stage = "pipelined" if "pipelined" in circuit.stages else "dag"
+    if stage not in circuit.stages:
+        raise UsageError(f"{directory}: {circuit.name}.dag.mlir is missing")
+    return verify(circuit.stages["quantized"], circuit.stages[stage], timeout=timeout, max_weights=max_weights,
+                  progress=progress)
