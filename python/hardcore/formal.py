@@ -46,7 +46,7 @@ __all__ = ["verify", "verify_directory", "FormalReport", "LayerResult", "DEFAULT
            "DEFAULT_MAX_WEIGHTS", "PROVEN", "COUNTEREXAMPLE", "UNKNOWN", "TOO_LARGE", "evaluate_dag"]
 
 DEFAULT_TIMEOUT = 60.0  # seconds Z3 may take per layer
-DEFAULT_MAX_WEIGHTS = 4096  # layers with more nonzero weights (or DAG ops, x4) are skipped
+DEFAULT_MAX_WEIGHTS = 16384  # layers with more nonzero weights (or DAG ops, x4) are skipped
 PROVEN, COUNTEREXAMPLE, UNKNOWN, TOO_LARGE = "proven", "counterexample", "unknown", "too large"
 _LAYER_OPS = frozenset({"hardcore.dense", "hardcore.maxpool", "hardcore.argmax"})
 _SEGMENT_OPS = frozenset({"hardcore.relu", "hardcore.requant", "hardcore.lut", "hardcore.reshape"})
@@ -81,9 +81,9 @@ class LayerResult:
     def summary(self) -> str:
         head = f"layer {self.index} ({self.kind}): {self.status}"
         if self.status == PROVEN:
-            return (f"{head}: {self.checked} of {self.elements} outputs (the others unused), {self.dag_ops} DAG ops, "
-                    f"in {self.seconds:.2f} s").replace(f" {self.elements} of {self.elements} outputs (the others unused)",
-                                                        f" {self.elements} outputs")
+            used = (f"{self.checked} of {self.elements} outputs (the others are unused)"
+                    if self.checked < self.elements else f"{self.elements} outputs")
+            return f"{head}: {used}, {self.dag_ops} DAG ops, in {self.seconds:.2f} s"
         if self.status == COUNTEREXAMPLE:
             return (f"{head} after {self.seconds:.2f} s: {self.reason}\n  input    {self.inputs}\n"
                     f"  outputs  {self.outputs}\n  circuit  {self.circuit}\n  expected {self.expected}\n"
@@ -237,6 +237,7 @@ class _Terms:
 class _LayerContext:
     z3: object
     bounds: list  # each input element's interval
+    filename: str  # the DAG's, for locations
 
     @staticmethod
     def width(value) -> int:
@@ -319,8 +320,7 @@ def _dag_table(op, operands, ctx):
     z3 = ctx.z3
     bits, leaves = _table_leaves(op)
     if bits > ctx.width(op.operands[0]):
-        raise _Unsupported(f"{location_text(op.location)}: a table of {len(leaves)} leaves on an "
-                           f"i{ctx.width(op.operands[0])} input")
+        raise _Unsupported(op, f"a table of {len(leaves)} leaves on an i{ctx.width(op.operands[0])} input")
     (lo, hi), (value,) = operands[0].interval, operands
     reached = leaves if hi - lo + 1 >= len(leaves) else [leaves[v % len(leaves)] for v in range(lo, hi + 1)]
 
@@ -450,7 +450,14 @@ def _port_width(function) -> int:
 
 
 class _Unsupported(Exception):
-    """The layer (or the IR) is outside what this check handles; the message says why."""
+    """The layer (or the IR) is outside what this check handles; `text` says where and why."""
+
+    def __init__(self, op, message: str):
+        super().__init__(message)
+        self.op = op
+
+    def text(self, filename: str) -> str:
+        return f"{location_text(self.op.location, filename)}: {self}"
 
 
 @dataclasses.dataclass
@@ -465,11 +472,11 @@ class _Segment:
     weights: int = 0  # nonzero weights
 
 
-def _segments(function) -> list[_Segment]:
+def _segments(function, filename: str) -> list[_Segment]:
     ops = body_ops(function)
     if not ops or ops[0].operation.name != "hardcore.quantize":
-        raise UsageError(f"@{function.name.value}: the quantized IR must start with hardcore.quantize "
-                         "(the stage after hardcore-quantize)")
+        raise CompileError(f"{filename}: @{function.name.value} does not start with hardcore.quantize "
+                           "(expected the IR after hardcore-quantize)")
     segments: list[_Segment] = []
     current = ops[0].results[0]
     pending: list = []
@@ -478,11 +485,11 @@ def _segments(function) -> list[_Segment]:
         if name in ("hardcore.dequantize", "func.return"):
             break
         if name not in _LAYER_OPS | _SEGMENT_OPS:
-            raise UsageError(f"{location_text(op.location)}: the quantized IR has '{name}', which the formal "
-                             "check does not know (expected the ops of hardcore-quantize's output)")
+            raise CompileError(f"{location_text(op.location, filename)}: '{name}' is not an op of the quantized IR "
+                               "(expected the output of hardcore-quantize)")
         if len(op.operands) != 1 or op.operands[0] != current:
-            raise UsageError(f"{location_text(op.location)}: '{name}' does not read the previous op's result: "
-                             "the formal check needs a chain of layer ops")
+            raise CompileError(f"{location_text(op.location, filename)}: '{name}' does not read the previous op's "
+                               "result: the formal check needs a chain of layer ops")
         if name in _LAYER_OPS and any(p.operation.name in _LAYER_OPS for p in pending):
             segments.append(_make_segment(len(segments), pending))
             pending = []
@@ -491,7 +498,7 @@ def _segments(function) -> list[_Segment]:
     if pending:
         segments.append(_make_segment(len(segments), pending))
     if not segments:
-        raise UsageError(f"@{function.name.value}: no layer to verify")
+        raise CompileError(f"{filename}: @{function.name.value} has no layer to verify")
     return segments
 
 
@@ -565,7 +572,7 @@ def _lut_intervals(op, inputs):
     result = []
     for lo, hi in inputs:
         if lo < low or hi >= low + len(entries):
-            raise _Unsupported(f"{location_text(op.location)}: input range [{lo}, {hi}] is not inside the "
+            raise _Unsupported(op, f"input range [{lo}, {hi}] is not inside the "
                                f"table's inputs [{low}, {low + len(entries) - 1}]")
         reached = entries[lo - low:hi - low + 1]
         result.append((min(reached), max(reached)))
@@ -790,7 +797,7 @@ def _propose_cuts(ops: list, segments: list[_Segment], intervals: list) -> list[
     return cuts
 
 
-def _cones(dag, cuts: list[dict]) -> list[_Cone]:
+def _cones(dag, cuts: list[dict], filename: str) -> list[_Cone]:
     """Per layer, the DAG values to prove, the cut values they read, and the ops between."""
     ops = [op for op in body_ops(dag) if op.operation.name not in ("func.return", "hardcore.pack")]
     pack = next(op for op in body_ops(dag) if op.operation.name == "hardcore.pack")
@@ -815,7 +822,7 @@ def _cones(dag, cuts: list[dict]) -> list[_Cone]:
             if op is None:
                 problem = "the folded layer reads a value that is not an op result"
             elif op.operation.name == "hardcore.extract":
-                problem = (f"the folded layer reads {location_text(op.location)}: '{op.name}', which is none "
+                problem = (f"the folded layer reads {location_text(op.location, filename)}: '{op.name}', which is none "
                            "of its input elements")
             else:
                 stack.extend(op.operands)
@@ -869,7 +876,7 @@ def _random_search(cone, segment, intervals, first, in_width, last, dag, count: 
 
 
 def _prove_layer(z3, segment: _Segment, cone: _Cone, intervals: list, last: bool, dag, in_width: int,
-                 timeout: float) -> LayerResult:
+                 timeout: float, filename: str) -> LayerResult:
     """(A) every value of the layer's DAG fits its type, (B) its exact outputs equal the spec's."""
     started = time.monotonic()
     result = LayerResult(segment.index, segment.kind, UNKNOWN, checked=len({i for _, i in cone.required}),
@@ -878,7 +885,7 @@ def _prove_layer(z3, segment: _Segment, cone: _Cone, intervals: list, last: bool
         result.reason = cone.problem
         return result
     first = segment.index == 0
-    context = _LayerContext(z3, intervals)
+    context = _LayerContext(z3, intervals, filename)
     inputs = [_linear({j: 1}, 0, intervals) for j in range(len(intervals))]
     values: dict = {}
     checks = []  # (DAG value, the range it must stay in)
@@ -893,7 +900,7 @@ def _prove_layer(z3, segment: _Segment, cone: _Cone, intervals: list, last: bool
             checks.append((op.results[0], _type_range(context.width(op.results[0]))))
         spec = _spec_values(segment, inputs, intervals, context)
     except _Unsupported as exc:
-        result.reason = str(exc)
+        result.reason = exc.text(filename)
         return result
     checks += [(value, _required_range(value, last, dag)) for value, _ in cone.required]
     variables = [z3.Int(f"x{j}") for j in range(len(intervals))]
@@ -936,7 +943,7 @@ def _prove_layer(z3, segment: _Segment, cone: _Cone, intervals: list, last: bool
         if low <= lo and hi <= high:
             continue
         owner = value.owner
-        where = f"{location_text(owner.location)}: '{owner.name}' of type {value.type}"
+        where = f"{location_text(owner.location, filename)}: '{owner.name}' of type {value.type}"
         if known.linear is not None:
             too_high = hi > high
             witness = [bound[1] if (known.linear.get(j, 0) > 0) == too_high else bound[0]
@@ -981,6 +988,7 @@ def _prove_layer(z3, segment: _Segment, cone: _Cone, intervals: list, last: bool
 
 
 def verify(quantized: str, dag: str, *, timeout: float = DEFAULT_TIMEOUT, max_weights: int = DEFAULT_MAX_WEIGHTS,
+           quantized_name: str = "quantized", dag_name: str = "dag",
            progress: Callable[[str], None] | None = None) -> FormalReport:
     """Prove the folded DAG (MLIR text after hardcore-fold-weights, or after hardcore-pipeline)
     equal to the quantized layer ops (the text after hardcore-quantize), layer by layer.
@@ -992,31 +1000,31 @@ def verify(quantized: str, dag: str, *, timeout: float = DEFAULT_TIMEOUT, max_we
     if timeout <= 0:
         raise UsageError(f"timeout must be positive, got {timeout:g}")
     say = progress or (lambda message: None)
-    spec_module = parse_module(quantized, new_context(), "quantized")
-    dag_module = parse_module(dag, new_context(), "dag")
+    spec_module = parse_module(quantized, new_context(), quantized_name)
+    dag_module = parse_module(dag, new_context(), dag_name)
     spec_function = find_function(spec_module.operation)
     dag_function = find_function(dag_module.operation)
-    segments = _segments(spec_function)
+    segments = _segments(spec_function, quantized_name)
     quantize = body_ops(spec_function)[0]
     low, high = int_attr(quantize, "min"), int_attr(quantize, "max")
     size = _flat_size(quantize.results[0])
     dag_ops = body_ops(dag_function)
     if not any(op.operation.name == "hardcore.pack" for op in dag_ops):
-        raise UsageError(f"@{dag_function.name.value}: the DAG has no hardcore.pack (expected the IR after "
-                         "hardcore-fold-weights)")
+        raise CompileError(f"{dag_name}: @{dag_function.name.value} has no hardcore.pack (expected the IR after "
+                           "hardcore-fold-weights)")
     in_type = ir.RankedTensorType(dag_function.regions[0].blocks[0].arguments[0].type)
     in_width = ir.IntegerType(in_type.element_type).width
     if int(np.prod(in_type.shape)) != size or signed_width(low, high) > in_width:
-        raise UsageError(f"the DAG's input {in_type} does not take the quantized input "
-                         f"({size} elements in [{low}, {high}])")
+        raise CompileError(f"{dag_name}: the input {in_type} does not take the quantized input of "
+                           f"{quantized_name} ({size} elements in [{low}, {high}])")
     unknown_ops = sorted({op.operation.name for op in dag_ops} - set(_DAG_SEMANTICS)
                          - {"hardcore.extract", "hardcore.pack", "func.return"})
     if unknown_ops:
-        raise UsageError(f"the DAG has ops the formal check does not know: {', '.join(unknown_ops)}")
+        raise CompileError(f"{dag_name}: ops the formal check does not know: {', '.join(unknown_ops)}")
     outputs = _flat_size(segments[-1].result)
     pack = next(op for op in dag_ops if op.operation.name == "hardcore.pack")
     if len(pack.operands) != outputs:
-        raise UsageError(f"the DAG has {len(pack.operands)} outputs, the quantized function {outputs}")
+        raise CompileError(f"{dag_name}: {len(pack.operands)} outputs, but {quantized_name} has {outputs}")
 
     # Each layer's input box (interval arithmetic over the quantized ops).
     intervals = [[(low, high)] * size]
@@ -1024,9 +1032,9 @@ def verify(quantized: str, dag: str, *, timeout: float = DEFAULT_TIMEOUT, max_we
         try:
             intervals.append(_spec_intervals(segment, intervals[-1])[0])
         except _Unsupported as exc:  # a table that its input's range leaves: the quantized IR is not total
-            raise CompileError(f"the quantized IR: {exc}") from None
+            raise CompileError(exc.text(quantized_name)) from None
     ops = [op for op in dag_ops if op.operation.name not in ("func.return", "hardcore.pack")]
-    cones = _cones(dag_function, _propose_cuts(ops, segments, intervals))
+    cones = _cones(dag_function, _propose_cuts(ops, segments, intervals), dag_name)
     results = []
     for segment, cone, box in zip(segments, cones, intervals):
         last = segment is segments[-1]
@@ -1036,7 +1044,7 @@ def verify(quantized: str, dag: str, *, timeout: float = DEFAULT_TIMEOUT, max_we
                                               f"(limit {max_weights} weights, {4 * max_weights} ops)"))
         else:
             say(f"layer {segment.index} ({segment.kind}): {len(cone.ops)} DAG ops")
-            results.append(_prove_layer(z3, segment, cone, box, last, dag_function, in_width, timeout))
+            results.append(_prove_layer(z3, segment, cone, box, last, dag_function, in_width, timeout, dag_name))
         say(results[-1].summary())
     return FormalReport(results)
 
