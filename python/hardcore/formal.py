@@ -52,6 +52,7 @@ _LAYER_OPS = frozenset({"hardcore.dense", "hardcore.maxpool", "hardcore.argmax"}
 _SEGMENT_OPS = frozenset({"hardcore.relu", "hardcore.requant", "hardcore.lut", "hardcore.reshape"})
 _SAMPLES = 96  # random inputs that propose the cut between layers
 _SAMPLE_SEED = 0
+_MAX_ENUMERATED = 1 << 16  # input values an elementwise step (a table) may have to be proven by enumeration
 
 
 @dataclasses.dataclass
@@ -77,13 +78,14 @@ class LayerResult:
     checked: int = 0  # the layer's output elements that the proof covers (those used downstream)
     elements: int = 0  # the layer's output elements
     dag_ops: int = 0  # DAG ops between the layer's input elements and its outputs
+    method: str = "Z3"  # how a proof was found: "Z3", or "enumerated N input values" (tables)
 
     def summary(self) -> str:
         head = f"layer {self.index} ({self.kind}): {self.status}"
         if self.status == PROVEN:
             used = (f"{self.checked} of {self.elements} outputs (the others are unused)"
                     if self.checked < self.elements else f"{self.elements} outputs")
-            return f"{head}: {used}, {self.dag_ops} DAG ops, in {self.seconds:.2f} s"
+            return f"{head}: {used}, {self.dag_ops} DAG ops, {self.method}, in {self.seconds:.2f} s"
         if self.status == COUNTEREXAMPLE:
             return (f"{head} after {self.seconds:.2f} s: {self.reason}\n  input    {self.inputs}\n"
                     f"  outputs  {self.outputs}\n  circuit  {self.circuit}\n  expected {self.expected}\n"
@@ -462,9 +464,11 @@ class _Unsupported(Exception):
 
 @dataclasses.dataclass
 class _Segment:
-    """Layer k of the quantized chain: its ops, its input tensor and its output tensor."""
+    """One step of the quantized chain: a layer (a dense, max-pool or argmax op and the relu,
+    requant and reshape ops after it), or a table (`hardcore.lut`) on its own."""
 
-    index: int
+    step: int  # its place in the chain
+    layer: int  # the layer it belongs to, numbered as hardcore-fold-weights numbers `layerK`
     ops: list
     source: object  # the ir.Value the first op reads
     result: object  # the last op's result
@@ -473,11 +477,13 @@ class _Segment:
 
 
 def _segments(function, filename: str) -> list[_Segment]:
+    """The chain cut before each layer op and around each table (a step of its own: proving the
+    table apart from the arithmetic that feeds it is much faster)."""
     ops = body_ops(function)
     if not ops or ops[0].operation.name != "hardcore.quantize":
         raise CompileError(f"{filename}: @{function.name.value} does not start with hardcore.quantize "
                            "(expected the IR after hardcore-quantize)")
-    segments: list[_Segment] = []
+    groups: list[list] = []
     current = ops[0].results[0]
     pending: list = []
     for op in ops[1:]:
@@ -490,20 +496,27 @@ def _segments(function, filename: str) -> list[_Segment]:
         if len(op.operands) != 1 or op.operands[0] != current:
             raise CompileError(f"{location_text(op.location, filename)}: '{name}' does not read the previous op's "
                                "result: the formal check needs a chain of layer ops")
-        if name in _LAYER_OPS and any(p.operation.name in _LAYER_OPS for p in pending):
-            segments.append(_make_segment(len(segments), pending))
+        closes = pending and (name == "hardcore.lut" or name in _LAYER_OPS and any(
+            p.operation.name in _LAYER_OPS | {"hardcore.lut"} for p in pending))
+        if closes:
+            groups.append(pending)
             pending = []
         pending.append(op)
         current = op.results[0]
     if pending:
-        segments.append(_make_segment(len(segments), pending))
-    if not segments:
+        groups.append(pending)
+    if not groups:
         raise CompileError(f"{filename}: @{function.name.value} has no layer to verify")
+    segments, layers_before = [], 0
+    for step, group in enumerate(groups):
+        has_layer = any(op.operation.name in _LAYER_OPS for op in group)
+        segments.append(_make_segment(step, layers_before if has_layer else max(layers_before - 1, 0), group))
+        layers_before += has_layer
     return segments
 
 
-def _make_segment(index: int, ops: list) -> _Segment:
-    layer = next((op for op in ops if op.operation.name in _LAYER_OPS), ops[0])
+def _make_segment(step: int, layer_index: int, ops: list) -> _Segment:
+    layer = next((op for op in ops if op.operation.name in _LAYER_OPS | {"hardcore.lut"}), ops[0])
     name = layer.operation.name.split(".")[1]
     if "hardcore.kind" in layer.attributes:
         kind = ir.StringAttr(layer.attributes["hardcore.kind"]).value
@@ -513,7 +526,7 @@ def _make_segment(index: int, ops: list) -> _Segment:
     else:
         kind = name
     weights = int(np.count_nonzero(array_attr(layer, "weight"))) if name == "dense" else 0
-    return _Segment(index, ops, ops[0].operands[0], ops[-1].results[0], kind, weights)
+    return _Segment(step, layer_index, ops, ops[0].operands[0], ops[-1].results[0], kind, weights)
 
 
 def _flat_size(value) -> int:
@@ -779,6 +792,7 @@ def _propose_cuts(ops: list, segments: list[_Segment], intervals: list) -> list[
             width = ir.IntegerType(value.type).width
             values[value] = _wrap(points[:, j], width)
         proposal: dict = {}
+        downstream: set = set()  # values computed from a proposed value: they read this cut, not make it
         for op in ops:
             if op.results[0] in values or op.operation.name == "hardcore.extract":
                 continue
@@ -788,7 +802,10 @@ def _propose_cuts(ops: list, segments: list[_Segment], intervals: list) -> list[
             result = _DAG_NUMPY[op.operation.name](op, [(values[v], ir.IntegerType(v.type).width)
                                                         for v in op.operands], width)
             values[op.results[0]] = _wrap(np.broadcast_to(result, (len(points),)).astype(np.int64), width)
-            if op.operation.name == "hardcore.constant" or (located and _layer_of(op) > k):
+            if any(v in proposal or v in downstream for v in op.operands):
+                downstream.add(op.results[0])
+                continue
+            if op.operation.name == "hardcore.constant" or (located and _layer_of(op) > segment.layer):
                 continue
             j = columns.get(tuple(int(v) for v in values[op.results[0]]))
             if j is not None:
@@ -875,16 +892,50 @@ def _random_search(cone, segment, intervals, first, in_width, last, dag, count: 
     return None
 
 
+def _elementwise_points(segment: _Segment, cone: _Cone, intervals: list) -> np.ndarray | None:
+    """For a step of elementwise ops (a table, a clamp) whose every output reads only its own input
+    element in the DAG too: each input element through every value of its interval, the others at
+    their lowest (points, elements).  None when the step is not like that or too large to enumerate."""
+    if any(op.operation.name in _LAYER_OPS for op in segment.ops):
+        return None
+    owner = {op.results[0]: op for op in cone.ops}
+    columns = []
+    for value, i in cone.required:
+        read, stack, seen = set(), [value], set()
+        while stack:
+            current = stack.pop()
+            if current in seen:
+                continue
+            seen.add(current)
+            if current in cone.cut:
+                read.add(cone.cut[current])
+            elif current in owner:
+                stack.extend(owner[current].operands)
+        if not read <= {i}:
+            return None
+        columns.append(i)
+    if sum(intervals[i][1] - intervals[i][0] + 1 for i in set(columns)) > _MAX_ENUMERATED:
+        return None
+    base = [lo for lo, _ in intervals]
+    points = []
+    for i in sorted(set(columns)):
+        for v in range(intervals[i][0], intervals[i][1] + 1):
+            point = list(base)
+            point[i] = v
+            points.append(point)
+    return np.array(points, dtype=np.int64).reshape(len(points), len(intervals))
+
+
 def _prove_layer(z3, segment: _Segment, cone: _Cone, intervals: list, last: bool, dag, in_width: int,
                  timeout: float, filename: str) -> LayerResult:
     """(A) every value of the layer's DAG fits its type, (B) its exact outputs equal the spec's."""
     started = time.monotonic()
-    result = LayerResult(segment.index, segment.kind, UNKNOWN, checked=len({i for _, i in cone.required}),
+    result = LayerResult(segment.layer, segment.kind, UNKNOWN, checked=len({i for _, i in cone.required}),
                          elements=_flat_size(segment.result), dag_ops=len(cone.ops))
     if cone.problem:
         result.reason = cone.problem
         return result
-    first = segment.index == 0
+    first = segment.step == 0
     context = _LayerContext(z3, intervals, filename)
     inputs = [_linear({j: 1}, 0, intervals) for j in range(len(intervals))]
     values: dict = {}
@@ -935,6 +986,18 @@ def _prove_layer(z3, segment: _Segment, cone: _Cone, intervals: list, last: bool
         result.reason = f"Z3 gave up on {what} ({solver.reason_unknown()}) within the {timeout:g} s limit"
         return result
 
+    points = _elementwise_points(segment, cone, intervals)
+    if points is not None:
+        # Every output reads one input element: run the hardware semantics on each of its values.
+        circuit = _run_cone(cone, points, first, in_width, last, dag)
+        for point, row in zip(points, circuit):
+            expected = _spec_integers(segment, [int(v) for v in point])
+            if any(int(c) != expected[i] for c, (_, i) in zip(row, cone.required)):
+                return finish([int(v) for v in point], "the folded step computes another function")
+        result.seconds = time.monotonic() - started
+        result.status = PROVEN
+        result.method = f"enumerated {len(points)} input values"
+        return result
     # (A) ranges: exact for a linear form (its extreme is a corner of the box), else Z3.
     open_checks = []
     for value, (low, high) in checks:
@@ -950,30 +1013,36 @@ def _prove_layer(z3, segment: _Segment, cone: _Cone, intervals: list, last: bool
                        for j, bound in enumerate(intervals)]
             return finish(witness, f"{where} reaches {hi if too_high else lo}, outside [{low}, {high}]")
         open_checks.append((values[value], low, high, where))
+    # Each value on its own over the abstraction first (small, fast queries); what that cannot
+    # settle goes to one query over the inputs themselves.
+    def unsettled(items, goal):
+        return [item for item in items if solve(lambda terms: goal(terms, item), abstract=True)[0] != z3.unsat]
+
+    def overflow(terms, check):
+        value, low, high, _ = check
+        return z3.Or(terms.term(value) < low, terms.term(value) > high)
+    open_checks = unsettled(open_checks, overflow)
     if open_checks:
-        def overflow(terms):
-            return z3.Or([z3.Or(terms.term(v) < low, terms.term(v) > high) for v, low, high, _ in open_checks])
-        verdict = solve(overflow, abstract=True)[0]
+        verdict, model, terms, solver = solve(lambda terms: z3.Or([overflow(terms, c) for c in open_checks]),
+                                              abstract=False)
+        if verdict == z3.sat:
+            witness = [model.eval(x, model_completion=True).as_long() for x in variables]
+            for v, low, high, where in open_checks:
+                reached = model.eval(terms.term(v), model_completion=True).as_long()
+                if not low <= reached <= high:
+                    return finish(witness, f"{where} reaches {reached}, outside [{low}, {high}]")
         if verdict != z3.unsat:
-            verdict, model, terms, solver = solve(overflow, abstract=False)
-            if verdict == z3.sat:
-                witness = [model.eval(x, model_completion=True).as_long() for x in variables]
-                for v, low, high, where in open_checks:
-                    reached = model.eval(terms.term(v), model_completion=True).as_long()
-                    if not low <= reached <= high:
-                        return finish(witness, f"{where} reaches {reached}, outside [{low}, {high}]")
-            if verdict != z3.unsat:
-                return gave_up("the value ranges", solver)
+            return gave_up("the value ranges", solver)
     # (B) every value in range: the hardware computes the exact integers.  Compare them with the spec.
-    def differ(terms):
-        return z3.Or([terms.term(values[value]) != terms.term(spec[i]) for value, i in cone.required]
-                     or [z3.BoolVal(False)])
-    verdict = solve(differ, abstract=True)[0]
-    if verdict != z3.unsat:
+    def differ(terms, output):
+        value, i = output
+        return terms.term(values[value]) != terms.term(spec[i])
+    outputs = unsettled(cone.required, differ)
+    if outputs:
         witness = _random_search(cone, segment, intervals, first, in_width, last, dag)
         if witness is not None:
             return finish(witness, "the folded layer computes another function")
-        verdict, model, _, solver = solve(differ, abstract=False)
+        verdict, model, _, solver = solve(lambda terms: z3.Or([differ(terms, o) for o in outputs]), abstract=False)
         if verdict == z3.sat:
             witness = [model.eval(x, model_completion=True).as_long() for x in variables]
             found = finish(witness, "the folded layer computes another function")
@@ -1039,11 +1108,11 @@ def verify(quantized: str, dag: str, *, timeout: float = DEFAULT_TIMEOUT, max_we
     for segment, cone, box in zip(segments, cones, intervals):
         last = segment is segments[-1]
         if segment.weights > max_weights or len(cone.ops) > 4 * max_weights:
-            results.append(LayerResult(segment.index, segment.kind, TOO_LARGE,
+            results.append(LayerResult(segment.layer, segment.kind, TOO_LARGE,
                                        reason=f"{segment.weights} nonzero weights, {len(cone.ops)} DAG ops "
                                               f"(limit {max_weights} weights, {4 * max_weights} ops)"))
         else:
-            say(f"layer {segment.index} ({segment.kind}): {len(cone.ops)} DAG ops")
+            say(f"layer {segment.layer} ({segment.kind}): {len(cone.ops)} DAG ops")
             results.append(_prove_layer(z3, segment, cone, box, last, dag_function, in_width, timeout, dag_name))
         say(results[-1].summary())
     return FormalReport(results)
