@@ -1,7 +1,8 @@
-"""Command lines: `hardcore-opt` (opt-style pass driver) and `hardcore` (compile, sim).
+"""Command lines: `hardcore-opt` (opt-style pass driver) and `hardcore` (compile, sim, report, verify).
 
 Exit codes: 0 success, 1 a compile/tool error (a message naming the place),
-2 a usage error (bad option, unknown pass, missing file).  Output files are
+2 a usage error (bad option, unknown pass, missing file); `verify --formal`:
+1 a counterexample, 3 a layer not proven (unknown).  Output files are
 written atomically: on failure nothing is left behind.
 """
 

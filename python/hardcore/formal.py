@@ -1,29 +1,25 @@
-"""Formal equivalence, layer by layer: the folded DAG against the quantized layer ops, with Z3.
+"""Formal equivalence, layer by layer: the folded DAG against the quantized layer ops (Z3).
 
-For every layer, Z3 (bit-vector theory) decides whether some input in the
-layer's input range makes the folded adder graph differ from the exact integer
-layer (`W·x + b`, ReLU, requantization, clamp, table, max pool, argmax, as
-`docs/dialect.md` defines them on the quantized IR).  Every DAG op is encoded
-at its exact width with the hardware semantics `hardcore-to-hw` gives it
-(operands sign-extended or truncated to the result width, two's complement
-wrap-around, shifts as wires, signed comparators, tables as mux trees on the
-input's low bits), so an overflow anywhere is caught.  The specification is
-encoded in bit-vectors wide enough that nothing in it can wrap, so it is the
-exact integer function.  `hardcore.reg` is the identity: the equivalence is
-combinational (`hardcore-pipeline` balances every path; that is not proven here).
+`verify` proves, for every input in each layer's input range, that the scalar DAG after
+`hardcore-fold-weights` (or `hardcore-pipeline`; a register is the identity) computes
+what the layer ops after `hardcore-quantize` define (`W·x + b`, ReLU, requantization,
+clamp, table, max pool, argmax), with the hardware semantics `hardcore-to-hw` gives each
+DAG op: fixed-width two's complement, operands resized to the result, so an overflow
+anywhere counts.  Per layer (a step of the quantized chain; a table is a step of its own):
 
-How the layers are cut: the quantized function is a chain of layer ops; layer
-k is a dense, max-pool or argmax op with the relu/requant/lut/reshape ops
-after it (`hardcore-fold-weights` numbers its `layerK` locations the same
-way).  The values of the DAG that hold layer k's input elements (its cut) are
-found by running both IRs on sample inputs and matching traces; that only
-proposes the cut: the proof of layer k-1 then shows that each cut value equals
-its element for every input of layer k-1, and layer k's proof, whose DAG cone
-must stop at the cut and at constants, assumes only that each element lies in
-its interval (interval arithmetic over the quantized ops, a sound over-
-approximation).  By induction over the layers, the circuit's output equals the
-quantized function's for every input in the input range.  docs/formal.md has
-the argument in full.
+- its input box: each input element's interval (interval arithmetic over the quantized
+  ops; exact for dense outputs, sound after);
+- its cut: the DAG values holding its input elements (the extract ops, then values proposed
+  by matching sample runs; the previous step's proof checks each proposal it relies on);
+- (A) every DAG value of the cone fits its type, so the hardware computes exact integers;
+  exact for linear forms (the adder graph: extremes at the box's corners), Z3 for the rest;
+- (B) those exact integers equal the specification's: Z3 in linear integer arithmetic, each
+  output on its own over an abstraction that gives every linear form's primitive part one
+  atom (sound: unsat for all atom values is unsat for all inputs), then, if needed, random
+  points of the box and the unabstracted query.  Table steps are enumerated instead.
+
+By induction over the steps, the circuit's output equals the quantized function's for
+every input in its range.  docs/formal.md has the argument in full, op by op.
 """
 
 from __future__ import annotations
@@ -83,8 +79,9 @@ class LayerResult:
     def summary(self) -> str:
         head = f"layer {self.index} ({self.kind}): {self.status}"
         if self.status == PROVEN:
+            plural = "" if self.elements == 1 else "s"
             used = (f"{self.checked} of {self.elements} outputs (the others are unused)"
-                    if self.checked < self.elements else f"{self.elements} outputs")
+                    if self.checked < self.elements else f"{self.elements} output{plural}")
             return f"{head}: {used}, {self.dag_ops} DAG ops, {self.method}, in {self.seconds:.2f} s"
         if self.status == COUNTEREXAMPLE:
             return (f"{head} after {self.seconds:.2f} s: {self.reason}\n  input    {self.inputs}\n"
@@ -533,50 +530,40 @@ def _flat_size(value) -> int:
     return int(np.prod(ir.RankedTensorType(value.type).shape))
 
 
-def _spec_intervals(segment: _Segment, inputs: list[tuple[int, int]]) -> tuple[list[tuple[int, int]], int]:
-    """Interval of each output element, and the largest magnitude any intermediate reaches."""
-    largest = max((max(abs(lo), abs(hi)) for lo, hi in inputs), default=0)
-    current = inputs
+def _spec_intervals(segment: _Segment, inputs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The interval of each output element of a step, from its input elements' intervals."""
     for op in segment.ops:
-        current, magnitude = _INTERVALS[op.operation.name](op, current)
-        largest = max(largest, magnitude, *(max(abs(lo), abs(hi)) for lo, hi in current))
-    return current, largest
+        inputs = _INTERVALS[op.operation.name](op, inputs)
+    return inputs
 
 
 def _dense_intervals(op, inputs):
-    weight = array_attr(op, "weight").astype(object)
+    """Exact: the extremes of each row's W·x + b over the box are at its corners."""
+    weight = array_attr(op, "weight").astype(np.int64)
     bias = [int(b) for b in array_attr(op, "bias").reshape(-1)]
-    result, magnitude = [], 0
+    result = []
     for row, b in zip(weight, bias):
         low = high = b
-        total = abs(b)
-        for w, (lo, hi) in zip(row, inputs):
-            w = int(w)
-            low += min(w * lo, w * hi)
-            high += max(w * lo, w * hi)
-            total += abs(w) * max(abs(lo), abs(hi))
+        for w, (lo, hi) in zip(row.tolist(), inputs):
+            if w:
+                low += min(w * lo, w * hi)
+                high += max(w * lo, w * hi)
         result.append((low, high))
-        magnitude = max(magnitude, total)
-    return result, magnitude
+    return result
 
 
-def _requant_value(op, value: int) -> tuple[int, int]:
-    """The unclamped requantization of one value, and the largest magnitude on the way."""
+def _requant_value(op, value: int) -> int:
+    """The requantization of one value before its saturation."""
     shift = int_attr(op, "shift")
-    if shift > 0:
-        rounded = value + (1 << (shift - 1))
-        return rounded >> shift, abs(rounded)
-    return value << -shift, abs(value << -shift)
+    return (value + (1 << (shift - 1))) >> shift if shift > 0 else value << -shift
 
 
-def _requant_intervals(op, inputs):
-    low, high = int_attr(op, "min"), int_attr(op, "max")
-    result, magnitude = [], 0
-    for lo, hi in inputs:
-        (a, ma), (b, mb) = _requant_value(op, lo), _requant_value(op, hi)
-        magnitude = max(magnitude, ma, mb, abs(low), abs(high))
-        result.append((min(max(a, low), high), min(max(b, low), high)))
-    return result, magnitude
+def _clip(value: int, op) -> int:
+    return min(max(value, int_attr(op, "min")), int_attr(op, "max"))
+
+
+def _requant_intervals(op, inputs):  # monotone
+    return [(_clip(_requant_value(op, lo), op), _clip(_requant_value(op, hi), op)) for lo, hi in inputs]
 
 
 def _lut_intervals(op, inputs):
@@ -589,26 +576,27 @@ def _lut_intervals(op, inputs):
                                f"table's inputs [{low}, {low + len(entries) - 1}]")
         reached = entries[lo - low:hi - low + 1]
         result.append((min(reached), max(reached)))
-    return result, max(abs(e) for e in entries)
+    return result
 
 
-def _maxpool_intervals(op, inputs):
+def _maxpool_intervals(op, inputs):  # monotone in each tap
     windows = array_attr(op, "windows").astype(np.int64)
     result = []
     for row in windows:
         taps = [inputs[j] for j in row if j >= 0]
         result.append((max(lo for lo, _ in taps), max(hi for _, hi in taps)))
-    return result, 0
+    return result
 
 
+# op name -> (op, input element intervals) -> output element intervals (sound; exact for dense).
 _INTERVALS: dict[str, Callable] = {
     "hardcore.dense": _dense_intervals,
-    "hardcore.relu": lambda op, inputs: ([(max(lo, 0), max(hi, 0)) for lo, hi in inputs], 0),
+    "hardcore.relu": lambda op, inputs: [(max(lo, 0), max(hi, 0)) for lo, hi in inputs],
     "hardcore.requant": _requant_intervals,
     "hardcore.lut": _lut_intervals,
-    "hardcore.reshape": lambda op, inputs: (list(inputs), 0),
+    "hardcore.reshape": lambda op, inputs: list(inputs),
     "hardcore.maxpool": _maxpool_intervals,
-    "hardcore.argmax": lambda op, inputs: ([(0, len(inputs) - 1)], len(inputs)),
+    "hardcore.argmax": lambda op, inputs: [(0, len(inputs) - 1)],
 }
 
 
@@ -693,36 +681,52 @@ _SPEC_SEMANTICS: dict[str, Callable] = {
 }
 
 
-def _spec_argmax_value(values: list[int]) -> list[int]:
-    return [max(range(len(values)), key=lambda i: (values[i], -i))]
+def _batch_dense(op, x):
+    weight = array_attr(op, "weight").astype(np.int64)
+    bias = array_attr(op, "bias").reshape(-1).astype(np.int64)
+    bound = int(np.abs(weight).sum(axis=1).max(initial=0)) * int(np.abs(x).max(initial=0))
+    if bound + int(np.abs(bias).max(initial=0)) < 1 << 62:
+        return x.astype(np.int64) @ weight.T + bias
+    return x.astype(object) @ weight.T.astype(object) + bias.astype(object)  # exact, slower
 
 
-# The same ops on Python integers, for a counterexample's expected outputs.
-_SPEC_INTEGERS: dict[str, Callable] = {
-    "hardcore.dense": lambda op, x: [sum(int(w) * v for w, v in zip(row, x)) + int(b) for row, b in
-                                     zip(array_attr(op, "weight"), array_attr(op, "bias").reshape(-1))],
-    "hardcore.relu": lambda op, x: [max(v, 0) for v in x],
-    "hardcore.requant": lambda op, x: [min(max(_requant_value(op, v)[0], int_attr(op, "min")), int_attr(op, "max"))
-                                       for v in x],
-    "hardcore.lut": lambda op, x: [int(array_attr(op, "table").reshape(-1)[v - int_attr(op, "min")]) for v in x],
-    "hardcore.reshape": lambda op, x: list(x),
-    "hardcore.maxpool": lambda op, x: [max(x[j] for j in row if j >= 0) for row in array_attr(op, "windows")],
-    "hardcore.argmax": lambda op, x: _spec_argmax_value(x),
+def _batch_requant(op, x):
+    shift = int_attr(op, "shift")
+    x = (x + (1 << (shift - 1))) >> shift if shift > 0 else x << -shift
+    return np.clip(x, int_attr(op, "min"), int_attr(op, "max"))
+
+
+def _batch_maxpool(op, x):
+    return np.stack([x[:, [j for j in row if j >= 0]].max(axis=1)
+                     for row in array_attr(op, "windows").astype(np.int64)], axis=1)
+
+
+# The same ops on integer batches (points, elements), for sample runs and counterexamples.
+_SPEC_BATCH: dict[str, Callable] = {
+    "hardcore.dense": _batch_dense,
+    "hardcore.relu": lambda op, x: np.maximum(x, 0),
+    "hardcore.requant": _batch_requant,
+    "hardcore.lut": lambda op, x: array_attr(op, "table").reshape(-1).astype(np.int64)[x - int_attr(op, "min")],
+    "hardcore.reshape": lambda op, x: x,
+    "hardcore.maxpool": _batch_maxpool,
+    "hardcore.argmax": lambda op, x: np.argmax(x, axis=1)[:, None],  # the first largest, like torch.argmax
 }
 
 
 def _spec_values(segment: _Segment, operands: list, intervals: list, ctx) -> list:
     for op in segment.ops:
         name = op.operation.name
-        intervals = _INTERVALS[name](op, intervals)[0]
+        intervals = _INTERVALS[name](op, intervals)
         operands = _SPEC_SEMANTICS[name](op, operands, intervals, ctx)
     return operands
 
 
-def _spec_integers(segment: _Segment, inputs: list[int]) -> list[int]:
+def _spec_batch(segment: _Segment, points: np.ndarray) -> np.ndarray:
+    """The quantized step on integer input points (points, elements) -> (points, outputs)."""
+    values = np.asarray(points, dtype=np.int64)
     for op in segment.ops:
-        inputs = _SPEC_INTEGERS[op.operation.name](op, inputs)
-    return inputs
+        values = _SPEC_BATCH[op.operation.name](op, values)
+    return values
 
 
 # -- cutting the DAG at the layer boundaries -----------------------------------------------
@@ -782,11 +786,10 @@ def _propose_cuts(ops: list, segments: list[_Segment], intervals: list) -> list[
     for k, segment in enumerate(segments[:-1]):
         points = np.concatenate([_box_samples(intervals[k], _SAMPLE_SEED + k),
                                  _extreme_corners(segment, intervals[k])])
-        expected = np.array([_spec_integers(segment, [int(v) for v in point]) for point in points],
-                            dtype=object).reshape(len(points), -1)
+        expected = _spec_batch(segment, points)
         columns: dict = {}
         for j in range(expected.shape[1]):
-            columns.setdefault(tuple(expected[:, j]), j)
+            columns.setdefault(tuple(int(v) for v in expected[:, j]), j)
         values: dict = {}
         for value, j in cuts[k].items():
             width = ir.IntegerType(value.type).width
@@ -884,12 +887,15 @@ def _random_search(cone, segment, intervals, first, in_width, last, dag, count: 
     low = np.array([lo for lo, _ in intervals], dtype=np.int64)
     high = np.array([hi for _, hi in intervals], dtype=np.int64)
     points = np.concatenate([low[None], high[None], rng.integers(low, high + 1, size=(count, len(intervals)))])
+    differ = _differing_points(cone, segment, points, first, in_width, last, dag)
+    return [int(v) for v in points[differ[0]]] if len(differ) else None
+
+
+def _differing_points(cone, segment, points, first, in_width, last, dag) -> np.ndarray:
+    """Indices of the points where the hardware's and the quantized step's outputs differ."""
     circuit = _run_cone(cone, points, first, in_width, last, dag)
-    for point, row in zip(points, circuit):
-        expected = _spec_integers(segment, [int(v) for v in point])
-        if any(int(c) != expected[i] for c, (_, i) in zip(row, cone.required)):
-            return [int(v) for v in point]
-    return None
+    expected = _spec_batch(segment, points)[:, [i for _, i in cone.required]]
+    return np.flatnonzero(np.any(circuit != expected, axis=1))
 
 
 def _elementwise_points(segment: _Segment, cone: _Cone, intervals: list) -> np.ndarray | None:
@@ -969,8 +975,7 @@ def _prove_layer(z3, segment: _Segment, cone: _Cone, intervals: list, last: bool
     def finish(witness: list[int], why: str) -> LayerResult:
         result.seconds = time.monotonic() - started
         circuit = [int(v) for v in _run_cone(cone, np.array([witness]), first, in_width, last, dag)[0]]
-        expected = _spec_integers(segment, witness)
-        expected = [expected[i] for _, i in cone.required]
+        expected = [int(v) for v in _spec_batch(segment, np.array([witness]))[0, [i for _, i in cone.required]]]
         mismatches = sorted({i for (_, i), c, e in zip(cone.required, circuit, expected) if c != e})
         if not mismatches:
             result.reason = f"{why}, though the outputs agree on that input {witness}"
@@ -989,11 +994,9 @@ def _prove_layer(z3, segment: _Segment, cone: _Cone, intervals: list, last: bool
     points = _elementwise_points(segment, cone, intervals)
     if points is not None:
         # Every output reads one input element: run the hardware semantics on each of its values.
-        circuit = _run_cone(cone, points, first, in_width, last, dag)
-        for point, row in zip(points, circuit):
-            expected = _spec_integers(segment, [int(v) for v in point])
-            if any(int(c) != expected[i] for c, (_, i) in zip(row, cone.required)):
-                return finish([int(v) for v in point], "the folded step computes another function")
+        differ = _differing_points(cone, segment, points, first, in_width, last, dag)
+        if len(differ):
+            return finish([int(v) for v in points[differ[0]]], "the folded step computes another function")
         result.seconds = time.monotonic() - started
         result.status = PROVEN
         result.method = f"enumerated {len(points)} input values"
@@ -1099,7 +1102,7 @@ def verify(quantized: str, dag: str, *, timeout: float = DEFAULT_TIMEOUT, max_we
     intervals = [[(low, high)] * size]
     for segment in segments:
         try:
-            intervals.append(_spec_intervals(segment, intervals[-1])[0])
+            intervals.append(_spec_intervals(segment, intervals[-1]))
         except _Unsupported as exc:  # a table that its input's range leaves: the quantized IR is not total
             raise CompileError(exc.text(quantized_name)) from None
     ops = [op for op in dag_ops if op.operation.name not in ("func.return", "hardcore.pack")]
