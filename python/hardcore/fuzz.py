@@ -278,6 +278,8 @@ def run_batch(nets: list[FuzzNetwork], max_adder_depth: int | None, clock_enable
     mismatches, first, offset = 0, None, 0
     for net, codes in zip(nets, per_net):
         actual = result.outputs[:, offset:offset + net.n_out]
+        if not net.out_signed:  # an argmax index is unsigned: read its bits as such (Circuit.from_port)
+            actual = actual & ((1 << net.out_width) - 1)
         offset += net.n_out
         expected = net.reference(codes)
         bad = np.flatnonzero((actual != expected).any(axis=1))
