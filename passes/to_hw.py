@@ -65,6 +65,7 @@ class _HwText:
         self.lines: list[str] = []
         self.count = 0
         self.memo: dict = {}
+        self.extracted: dict = {}  # the name of an extract -> (its source, the source's width, its low bit)
 
     def emit(self, text: str, key=None) -> str:
         if key is not None and key in self.memo:
@@ -83,7 +84,12 @@ class _HwText:
     def extract(self, name: str, width: int, low: int, out: int) -> str:
         if low == 0 and out == width:
             return name
-        return self.emit(f"comb.extract {name} from {low} : (i{width}) -> i{out}", ("extract", name, low, out))
+        if name in self.extracted:  # bits of bits: straight from the source, no wire in between
+            source, source_width, source_low = self.extracted[name]
+            return self.extract(source, source_width, source_low + low, out)
+        result = self.emit(f"comb.extract {name} from {low} : (i{width}) -> i{out}", ("extract", name, low, out))
+        self.extracted[result] = (name, width, low)
+        return result
 
     def resize(self, name: str, width: int, out: int) -> str:
         """Sign-extend or truncate `name` from `width` to `out` bits."""
@@ -148,16 +154,19 @@ def _table_select_bits(op) -> int:
     return max((array_attr(op, "table").size - 1).bit_length(), 1)
 
 
-def _demanded_bits(ops, pack, out_elem: int) -> dict:
-    """Each value's bits that its users read (bits [0, n)); a value absent here has no user.
+def _demanded_bits(ops, pack, out_elem: int) -> tuple[dict, dict]:
+    """Each value's bits that its users read (bits [0, n)), and each op's operands it reads at all.
 
-    The exact widths of the DAG are the widths of the values, but a user may
-    keep fewer bits (a sum whose result type is narrower than an operand, a
-    clamp's result in fewer bits, a table's select bits).  Computing each op at
-    the width its users read leaves no bit that nothing reads: no wasted
-    logic, and a Verilog without unused signal bits.
+    A value absent from the first has no user.  The exact widths of the DAG
+    are the widths of the values, but a user may keep fewer bits (a sum whose
+    result type is narrower than an operand, a clamp's result in fewer bits, a
+    table's select bits, a left shift past the result's width, which reads
+    nothing).  Computing each op at the width its users read leaves no bit
+    that nothing reads: no wasted logic, and a Verilog without unused signal
+    bits.
     """
     demand: dict = {}
+    read_operands: dict = {}
     for value in pack.operands:
         demand[value] = max(demand.get(value, 0), min(_width(value.type), out_elem))
     for op in reversed(ops):
@@ -166,9 +175,12 @@ def _demanded_bits(ops, pack, out_elem: int) -> dict:
             continue
         width = min(_width(result.type), demand[result])
         operand_widths = [_width(v.type) for v in op.operands]
+        read_operands[op] = []
         for value, bits in zip(op.operands, _read_bits(op, op.operation.name, width, operand_widths)):
-            demand[value] = max(demand.get(value, 0), bits)
-    return demand
+            if bits > 0:
+                demand[value] = max(demand.get(value, 0), bits)
+                read_operands[op].append(value)
+    return demand, read_operands
 
 
 def _sanitize(name: str) -> str:
@@ -185,6 +197,7 @@ class _Context:
     register: str  # seq.compreg or seq.compreg.ce
     enable: str  # ", %ce" or ""
     demand: dict = dataclasses.field(default_factory=dict)  # value -> the low bits its users read
+    read_operands: dict = dataclasses.field(default_factory=dict)  # op -> the operands it reads
     shifted_out: set = dataclasses.field(default_factory=set)  # values whose low bits only right shifts drop
 
 
@@ -210,6 +223,8 @@ def _lower_op(hw: _HwText, op, name: str, operands: list[tuple[str, int]], width
         value, value_width = operands[0]
         if amount >= value_width:
             return hw.resize(hw.extract(value, value_width, value_width - 1, 1), 1, width)
+        if amount + width <= value_width:  # one extract: no intermediate wire with unread bits
+            return hw.extract(value, value_width, amount, width)
         high = hw.extract(value, value_width, amount, value_width - amount)
         return hw.resize(high, value_width - amount, width)
     if name in ("hardcore.add", "hardcore.sub"):
@@ -282,7 +297,9 @@ def lower_function(function, module_name: str | None = None, hierarchy: bool = T
     pack = ops[-1] if ops and ops[-1].operation.name == "hardcore.pack" else None
     if pack is None:
         raise LoweringError(function, "hardcore-to-hw: no hardcore.pack result drives the output")
-    context.demand = _demanded_bits(ops[:-1], pack, out_elem)
+    context.demand, context.read_operands = _demanded_bits(ops[:-1], pack, out_elem)
+    # Ops whose result no bit of y depends on (a value only shifted out entirely) are left out.
+    ops = [op for op in ops[:-1] if op.results[0] in context.demand] + [pack]
     context.shifted_out = _shifted_out(ops[:-1], pack)
     layer_of = {}
     for op in ops[:-1]:
@@ -364,7 +381,8 @@ def _emission_order(ops, layer_of: dict, function) -> list:
 def _lower_into(hw: _HwText, op, names: dict, widths: dict, context: _Context) -> None:
     result = op.results[0]
     width = min(_width(result.type), context.demand.get(result, _width(result.type)))
-    operands = [(names[v], widths[v]) for v in op.operands]
+    # an operand the op does not read (a left shift past its width) may have no name here
+    operands = [(names.get(v, ""), widths.get(v, 0)) for v in op.operands]
     names[result] = _lower_op(hw, op, op.operation.name, operands, width, context)
     widths[result] = width
     if result in context.shifted_out and hw.lines and hw.lines[-1].startswith(f"    {names[result]} = "):
@@ -388,10 +406,12 @@ def _layer_module(name: str, layer: int, ops, layer_of: dict, constants: dict, p
     defined = {op.results[0] for op in members}
     inputs, outputs = [], []
     for op in members:
-        for value in op.operands:
+        for value in context.read_operands.get(op, ()):
             if value not in defined and value not in constants and value not in inputs:
                 inputs.append(value)
-    used_outside = {v for op in ops[:-1] if layer_of[op] != layer for v in op.operands} | set(pack.operands)
+    # Other layers repeat the constants they use: a constant leaves a layer only to reach y.
+    used_outside = {v for op in ops[:-1] if layer_of[op] != layer
+                    for v in context.read_operands.get(op, ()) if v not in constants} | set(pack.operands)
     outputs = [op.results[0] for op in members if op.results[0] in used_outside]
     if not outputs:
         return ""  # nothing of this layer reaches the output (all-zero weights downstream)
@@ -403,7 +423,7 @@ def _layer_module(name: str, layer: int, ops, layer_of: dict, constants: dict, p
     local_names = {value: f"%i{index}" for index, value in enumerate(inputs)}
     local_widths = {value: widths[value] for value in inputs}
     for op in members:
-        for value in op.operands:
+        for value in context.read_operands.get(op, ()):
             if value in constants and value not in local_names:
                 _lower_into(hw, constants[value], local_names, local_widths, context)
         _lower_into(hw, op, local_names, local_widths, context)
