@@ -2,12 +2,12 @@
 // RUN: hardcore-opt %s --split-input-file --pass-pipeline='builtin.module(hardcore-to-hw)' --emit=verilog | filecheck %s --check-prefix=SV
 
 // max(a, b) is one signed comparator and a mux at the operands' common
-// width: the narrower operand is sign-extended first.
+// width: the narrower operand is sign-extended first.  Bits of bits (the
+// shifted element, then its sign) come straight from x.
 // CHECK-LABEL: hw.module @max_of_mixed_widths(in %x : i12, out y : i6)
 // CHECK-DAG: %[[A:.+]] = comb.extract %x from 0 : (i12) -> i6
-// CHECK-DAG: %[[X1:.+]] = comb.extract %x from 6 : (i12) -> i6
-// CHECK: %[[B:.+]] = comb.extract %[[X1]] from 2 : (i6) -> i4
-// CHECK: %[[SIGN:.+]] = comb.extract %[[B]] from 3 : (i4) -> i1
+// CHECK: %[[B:.+]] = comb.extract %x from 8 : (i12) -> i4
+// CHECK: %[[SIGN:.+]] = comb.extract %x from 11 : (i12) -> i1
 // CHECK: %[[FILL:.+]] = comb.replicate %[[SIGN]] : (i1) -> i2
 // CHECK: %[[BW:.+]] = comb.concat %[[FILL]], %[[B]] : i2, i4
 // CHECK: %[[GT:.+]] = comb.icmp sgt %[[BW]], %[[A]] : i6

@@ -9,7 +9,7 @@
 // CHECK-DAG: %[[X1:.+]] = comb.extract %x from 8 : (i16) -> i8
 // CHECK-DAG: %[[Z3:.+]] = hw.constant 0 : i3
 // CHECK: %[[S:.+]] = comb.concat %[[X0]], %[[Z3]] : i8, i3
-// CHECK: %[[SIGN:.+]] = comb.extract %[[X0]] from 7 : (i8) -> i1
+// CHECK: %[[SIGN:.+]] = comb.extract %x from 7 : (i16) -> i1
 // CHECK: %[[FILL:.+]] = comb.replicate %[[SIGN]] : (i1) -> i3
 // CHECK: %[[X0W:.+]] = comb.concat %[[FILL]], %[[X0]] : i3, i8
 // CHECK: %[[SEVEN:.+]] = comb.sub %[[S]], %[[X0W]] : i11
@@ -33,10 +33,10 @@ func.func @seven_and_eight(%arg0: tensor<2xi8>) -> tensor<2xi11> {
 // -----
 
 // Requantization is wiring plus one mux: the shift right keeps the high bits,
-// ReLU is the sign bit choosing zero.
+// ReLU is the sign bit choosing zero (taken from x itself: bits of bits are one extract).
 // CHECK-LABEL: hw.module @requant_relu(in %x : i12, out y : i8)
 // CHECK: %[[HIGH:.+]] = comb.extract %x from 4 : (i12) -> i8
-// CHECK: %[[NEG:.+]] = comb.extract %[[HIGH]] from 7 : (i8) -> i1
+// CHECK: %[[NEG:.+]] = comb.extract %x from 11 : (i12) -> i1
 // CHECK: %[[ZERO:.+]] = hw.constant 0 : i8
 // CHECK: %[[R:.+]] = comb.mux %[[NEG]], %[[ZERO]], %[[HIGH]] : i8
 // CHECK: hw.output %[[R]] : i8
@@ -54,11 +54,11 @@ func.func @requant_relu(%arg0: tensor<1xi12>) -> tensor<1xi8> {
 // the register stands after the layer's first op in program order (the
 // shared-subexpression folding orders ops so).  The layer's instance goes
 // after the register all the same.
-// CHECK-LABEL: hw.module @late_input_register_layer0(in %clk : !seq.clock, in %i0 : i8, in %i1 : i8, in %i2 : i8, out o0 : i10)
 // CHECK-LABEL: hw.module @late_input_register(
 // CHECK: %[[X1:.+]] = comb.extract %x from 8 : (i16) -> i8
 // CHECK: %[[R:.+]] = seq.compreg %[[X1]], %clk : i8
 // CHECK: hw.instance "layer0" @late_input_register_layer0(clk: %clk: !seq.clock, i0: %{{.+}}: i8, i1: %[[X1]]: i8, i2: %[[R]]: i8)
+// CHECK-LABEL: hw.module @late_input_register_layer0(in %clk : !seq.clock, in %i0 : i8, in %i1 : i8, in %i2 : i8, out o0 : i10)
 func.func @late_input_register(%arg0: tensor<2xi8>) -> tensor<1xi10> attributes {hardcore.input_frac_bits = 0 : i64, hardcore.output_frac_bits = 0 : i64, hardcore.latency = 2 : i64, hardcore.clock_enable = false} {
   %0 = "hardcore.extract"(%arg0) {index = 0 : i64} : (tensor<2xi8>) -> i8
   %1 = "hardcore.extract"(%arg0) {index = 1 : i64} : (tensor<2xi8>) -> i8
