@@ -8,6 +8,12 @@ a compare and a mux per side that can be exceeded, `max` and `pick` a signed
 compare (shared when both compare the same values) and a mux, and a table is a
 tree of `comb.mux` over the input's low bits (see `_table`).
 
+Each op is computed at the width its users read, which may be below its
+type's (the low bits of a sum are exact modulo 2^width): no wire has bits
+that nothing reads, and ops that no output bit depends on are left out.  The
+top module comes first, then one module per layer.  docs/errors.md says why
+the Verilog has two Verilator lint exceptions (SHIFTED_OUT below).
+
 Ports follow the convention in README: input `x` packs element i at bits
 [i*W +: W], output `y` likewise; a `hardcore.output_unsigned` function (an
 argmax index) drops the always-zero sign bit from the port.  The result is CIRCT IR text: CIRCT's MLIR
