@@ -150,11 +150,14 @@ class QuantizePass(ModulePass):
         else:
             data = np.random.default_rng(0).standard_normal([DEFAULT_CALIBRATION_SAMPLES] + shape)
         size = int(np.prod(shape))
+        # Errors at the function (the model's input): an exception here would be an internal error.
         if data.size == 0 or data.size % size:
-            raise UsageError(f"{self.name}: calibration data of shape {list(data.shape)} "
-                             f"does not hold samples of shape {shape}")
+            self.error(function, f"{self.name}: calibration data of shape {list(data.shape)} "
+                                 f"does not hold samples of shape {shape}")
+            raise PassFailed()
         if not np.all(np.isfinite(data)):
-            raise UsageError(f"{self.name}: calibration data contains NaN or infinity")
+            self.error(function, f"{self.name}: calibration data contains NaN or infinity")
+            raise PassFailed()
         return data.reshape([-1] + shape)
 
     def run(self, module: ir.Operation) -> None:

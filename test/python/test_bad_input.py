@@ -261,3 +261,36 @@ def test_bad_pass_option_value(tmp_path, capsys):
                "-o", tmp_path / "out.mlir") == (
         2, "hardcore-opt: error: hardcore-quantize: option 'act-bits' expects int, got 'x'\n")
     assert not (tmp_path / "out.mlir").exists()
+
+
+def test_calibration_errors(models, tmp_path, capsys):
+    import numpy as np
+
+    np.save(tmp_path / "wrong.npy", np.zeros((10, 5)))
+    with_nan = np.zeros((10, 4))
+    with_nan[3, 1] = np.nan
+    np.save(tmp_path / "nan.npy", with_nan)
+    out = tmp_path / "out"
+    cases = {
+        "missing.npy": "cannot read calibration data: No such file or directory",
+        "wrong.npy": "calibration data of shape [10, 5] does not hold samples of shape [4] (--input-shape)",
+        "nan.npy": "calibration data contains NaN or infinity",
+    }
+    for name, message in cases.items():
+        assert compile_cli(capsys, f"{models}:Net", "--input-shape", "1,4", "-o", out,
+                           "--calibration", tmp_path / name) == (2, f"hardcore: error: {tmp_path / name}: {message}\n")
+        assert_no_output(out)
+
+
+def test_state_dict_that_does_not_fit(models, tmp_path, capsys):
+    import torch
+
+    torch.save({"fc.weight": torch.zeros(2, 2)}, tmp_path / "weights.pt")
+    out = tmp_path / "out"
+    assert compile_cli(capsys, f"{models}:Net", "--input-shape", "1,4", "-o", out,
+                       "--state-dict", tmp_path / "weights.pt") == (
+        1, f"hardcore: error: {tmp_path / 'weights.pt'}: cannot load the state dict: RuntimeError: Error(s) in "
+           f"loading state_dict for Net: Missing key(s) in state_dict: \"fc.bias\". size mismatch for fc.weight: "
+           f"copying a param with shape torch.Size([2, 2]) from checkpoint, the shape in current model is "
+           f"torch.Size([3, 4]).\n")
+    assert_no_output(out)
