@@ -11,7 +11,8 @@ tree of `comb.mux` over the input's low bits (see `_table`).
 Each op is computed at the width its users read, which may be below its
 type's (the low bits of a sum are exact modulo 2^width): no wire has bits
 that nothing reads, and ops that no output bit depends on are left out.  The
-top module comes first, then one module per layer.  docs/errors.md says why
+top module comes first, then one module per layer.  A register that only
+ReLU-like clamps read keeps just the sign and the low bits they read.  docs/errors.md says why
 the Verilog has two Verilator lint exceptions (SHIFTED_OUT below).
 
 Ports follow the convention in README: input `x` packs element i at bits
@@ -72,6 +73,7 @@ class _HwText:
         self.count = 0
         self.memo: dict = {}
         self.extracted: dict = {}  # the name of an extract -> (its source, the source's width, its low bit)
+        self.packed: dict = {}  # the name of a value kept as sign + low bits -> (its register, its low bits)
 
     def emit(self, text: str, key=None) -> str:
         if key is not None and key in self.memo:
@@ -90,6 +92,12 @@ class _HwText:
     def extract(self, name: str, width: int, low: int, out: int) -> str:
         if low == 0 and out == width:
             return name
+        if name in self.packed:  # a register holding only the sign and the low bits (see _sign_and_low_registers)
+            register, low_bits = self.packed[name]
+            if low == width - 1 and out == 1:
+                return self.extract(register, low_bits + 1, low_bits, 1)
+            assert low + out <= low_bits, "a read outside the bits the register keeps"
+            return self.extract(register, low_bits + 1, low, out)
         if name in self.extracted:  # bits of bits: straight from the source, no wire in between
             source, source_width, source_low = self.extracted[name]
             return self.extract(source, source_width, source_low + low, out)
@@ -155,6 +163,37 @@ def _shifted_out(ops, pack) -> set:
                     for reader in readers[op.results[0]])}
 
 
+def _sign_and_low_registers(ops, demand: dict, layer_of: dict) -> dict:
+    """Registers whose readers are all ReLU-like clamps (a lower bound of 0, no upper side): register -> k.
+
+    Such a clamp reads the sign bit and the k low bits its result keeps, not
+    the bits between (the value's range makes them redundant); the register
+    keeps only the bits read, so no flip-flop holds a bit that nothing reads.
+    Readers must be in the register's layer module (they read it by extracts).
+    """
+    readers: dict = {}
+    for op in ops:
+        for value in op.operands:
+            readers.setdefault(value, []).append(op)
+    registers = {}
+    for op in ops:
+        result = op.results[0]
+        if op.operation.name != "hardcore.reg" or result not in demand or not readers.get(result):
+            continue
+        width = min(_width(result.type), demand[result])
+        low_bits = 0
+        for reader in readers[result]:
+            if (reader.operation.name != "hardcore.clamp" or reader.results[0] not in demand
+                    or layer_of.get(reader) != layer_of.get(op) or int_attr(reader, "min") != 0
+                    or int_attr(reader, "max") < (1 << (width - 1)) - 1):
+                break
+            low_bits = max(low_bits, min(_width(reader.results[0].type), demand[reader.results[0]]))
+        else:
+            if low_bits < width - 1:
+                registers[result] = low_bits
+    return registers
+
+
 def _table_select_bits(op) -> int:
     """The low input bits that tell a table's entries apart (see `_table`)."""
     return max((array_attr(op, "table").size - 1).bit_length(), 1)
@@ -205,6 +244,7 @@ class _Context:
     demand: dict = dataclasses.field(default_factory=dict)  # value -> the low bits its users read
     read_operands: dict = dataclasses.field(default_factory=dict)  # op -> the operands it reads
     shifted_out: set = dataclasses.field(default_factory=set)  # values whose low bits only right shifts drop
+    sign_and_low: dict = dataclasses.field(default_factory=dict)  # register -> the low bits it keeps
 
 
 def _lower_op(hw: _HwText, op, name: str, operands: list[tuple[str, int]], width: int, context: _Context) -> str:
@@ -213,7 +253,16 @@ def _lower_op(hw: _HwText, op, name: str, operands: list[tuple[str, int]], width
         element = hw.extract("%x", context.in_bits, int_attr(op, "index") * context.in_elem, context.in_elem)
         return hw.resize(element, context.in_elem, width)
     if name == "hardcore.reg":
-        return hw.emit(f"{context.register} {hw.resize(*operands[0], width)}, %clk{context.enable} : i{width}")
+        value = hw.resize(*operands[0], width)
+        low_bits = context.sign_and_low.get(op.results[0])
+        if low_bits is None:
+            return hw.emit(f"{context.register} {value}, %clk{context.enable} : i{width}")
+        kept = hw.emit(f"comb.concat {hw.extract(value, width, width - 1, 1)}, {hw.extract(value, width, 0, low_bits)}"
+                       f" : i1, i{low_bits}")
+        register = hw.emit(f"{context.register} {kept}, %clk{context.enable} : i{low_bits + 1}")
+        virtual = f"{register}_full"  # never in the IR: its readers only extract (HwText.packed)
+        hw.packed[virtual] = (register, low_bits)
+        return virtual
     if name == "hardcore.sext":
         return hw.resize(*operands[0], width)
     if name == "hardcore.constant":
@@ -310,6 +359,7 @@ def lower_function(function, module_name: str | None = None, hierarchy: bool = T
     layer_of = {}
     for op in ops[:-1]:
         layer_of[op] = layer_index(op.location) if hierarchy and op.operation.name != "hardcore.extract" else -1
+    context.sign_and_low = _sign_and_low_registers(ops[:-1], context.demand, layer_of)
 
     top = _HwText()
     names: dict = {block.arguments[0]: "%x"}

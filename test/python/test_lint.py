@@ -1,5 +1,8 @@
 """The SystemVerilog hardcore writes is clean: no warning from `verilator --lint-only -Wall`, none from Yosys.
 
+(The pipelined README MLP has a register that a ReLU reads only the sign and low
+bits of: hardcore-to-hw keeps just those, else Verilator reports 2 unused bits.)
+
 A spread of circuits: the README MLP (combinational, pipelined, pipelined
 with a clock enable), a CNN with a max pool and an argmax output, a CNN with an
 average pool, and activation tables.  Each is written as `<name>.sv` (as
@@ -72,16 +75,7 @@ def assert_clean(circuit, directory):
     assert len(re.findall(r"verilator lint_on (\w+)", circuit.verilog)) == len(switched_off)
 
 
-# One register of the pipelined README MLP holds a requantized sum of which a ReLU's
-# clamp reads only the sign bit and the low bits: two flip-flops that nothing reads
-# (Verilator: UNUSEDSIGNAL).  Narrowing a register needs hardcore-pipeline's register
-# figures to change with it; not done yet.
-_REGISTER_WITH_UNREAD_BITS = pytest.mark.xfail(strict=True, reason="a pipeline register keeps 2 unread bits")
-
-
-@pytest.mark.parametrize("options", [{}, pytest.param({"max_adder_depth": 3}, marks=_REGISTER_WITH_UNREAD_BITS),
-                                     pytest.param({"max_adder_depth": 3, "clock_enable": True},
-                                                  marks=_REGISTER_WITH_UNREAD_BITS)],
+@pytest.mark.parametrize("options", [{}, {"max_adder_depth": 3}, {"max_adder_depth": 3, "clock_enable": True}],
                          ids=["combinational", "pipelined", "clock_enable"])
 def test_readme_mlp_is_lint_clean(options, trained_mlp, tmp_path):
     model, (inputs, _) = trained_mlp
