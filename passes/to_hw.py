@@ -163,13 +163,14 @@ def _shifted_out(ops, pack) -> set:
                     for reader in readers[op.results[0]])}
 
 
-def _sign_and_low_registers(ops, demand: dict, layer_of: dict) -> dict:
+def _sign_and_low_registers(ops, pack, demand: dict, layer_of: dict) -> dict:
     """Registers whose readers are all ReLU-like clamps (a lower bound of 0, no upper side): register -> k.
 
     Such a clamp reads the sign bit and the k low bits its result keeps, not
     the bits between (the value's range makes them redundant); the register
     keeps only the bits read, so no flip-flop holds a bit that nothing reads.
-    Readers must be in the register's layer module (they read it by extracts).
+    Readers must be in the register's layer module (they read it by extracts),
+    and y must not read it.
     """
     readers: dict = {}
     for op in ops:
@@ -178,7 +179,8 @@ def _sign_and_low_registers(ops, demand: dict, layer_of: dict) -> dict:
     registers = {}
     for op in ops:
         result = op.results[0]
-        if op.operation.name != "hardcore.reg" or result not in demand or not readers.get(result):
+        if op.operation.name != "hardcore.reg" or result not in demand or not readers.get(result) \
+                or result in list(pack.operands):
             continue
         width = min(_width(result.type), demand[result])
         low_bits = 0
@@ -359,7 +361,7 @@ def lower_function(function, module_name: str | None = None, hierarchy: bool = T
     layer_of = {}
     for op in ops[:-1]:
         layer_of[op] = layer_index(op.location) if hierarchy and op.operation.name != "hardcore.extract" else -1
-    context.sign_and_low = _sign_and_low_registers(ops[:-1], context.demand, layer_of)
+    context.sign_and_low = _sign_and_low_registers(ops[:-1], pack, context.demand, layer_of)
 
     top = _HwText()
     names: dict = {block.arguments[0]: "%x"}

@@ -70,3 +70,24 @@ func.func @late_input_register(%arg0: tensor<2xi8>) -> tensor<1xi10> attributes 
   %7 = "hardcore.pack"(%6) : (i10) -> tensor<1xi10>
   return %7 : tensor<1xi10>
 }
+
+// -----
+
+// A register that only a ReLU-like clamp reads (lower bound 0, no upper side:
+// the value is at most 127 though its type reaches 1023) keeps the sign bit
+// and the 8 low bits the clamp reads, not the two bits between.
+// CHECK-LABEL: hw.module @relu_after_a_register(
+// CHECK-DAG: %[[SIGN:.+]] = comb.extract %x from 10 : (i11) -> i1
+// CHECK-DAG: %[[LOW:.+]] = comb.extract %x from 0 : (i11) -> i8
+// CHECK: %[[KEPT:.+]] = comb.concat %[[SIGN]], %[[LOW]] : i1, i8
+// CHECK: %[[R:.+]] = seq.compreg %[[KEPT]], %clk : i9
+// CHECK-DAG: %[[RSIGN:.+]] = comb.extract %[[R]] from 8 : (i9) -> i1
+// CHECK-DAG: %[[RLOW:.+]] = comb.extract %[[R]] from 0 : (i9) -> i8
+// CHECK: comb.mux %[[RSIGN]], %{{.+}}, %[[RLOW]] : i8
+func.func @relu_after_a_register(%arg0: tensor<1xi11>) -> tensor<1xi8> attributes {hardcore.input_frac_bits = 0 : i64, hardcore.output_frac_bits = 0 : i64, hardcore.latency = 1 : i64, hardcore.clock_enable = false} {
+  %0 = "hardcore.extract"(%arg0) {index = 0 : i64} : (tensor<1xi11>) -> i11
+  %1 = "hardcore.reg"(%0) : (i11) -> i11
+  %2 = "hardcore.clamp"(%1) {min = 0 : i64, max = 1023 : i64} : (i11) -> i8
+  %3 = "hardcore.pack"(%2) : (i8) -> tensor<1xi8>
+  return %3 : tensor<1xi8>
+}
