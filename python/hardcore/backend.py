@@ -40,7 +40,8 @@ LOWERING_OPTIONS = "locationInfoStyle=none,disallowLocalVariables"
 #   module, one file per circuit.
 _SHIFTED_OUT_DECLARATION = re.compile(rf"^\s*(wire|reg)\s+(\[\d+:\d+\]\s+)?{SHIFTED_OUT}(_\d+)?\b")
 _MODULE = re.compile(r"^module (\w+)\(")
-_UNUSED_REASON = "  // verilator lint_off UNUSEDSIGNAL\n"  # the low bits carry into the kept ones
+_UNUSEDSIGNAL_OFF = ("  // the low bits only carry into the bits a right shift keeps\n"
+                      "  // verilator lint_off UNUSEDSIGNAL\n")
 _DECLFILENAME_OFF = ("// a layer module, in the file of its top module\n"
                      "// verilator lint_off DECLFILENAME\n")
 
@@ -113,14 +114,13 @@ def mark_lint_exceptions(verilog: str) -> str:
     lines = verilog.splitlines(keepends=True)
     marked, inside_declaration, modules = [], False, 0
     for line in lines:
-        module = _MODULE.match(line)
-        if module:
+        if _MODULE.match(line):
             modules += 1
             if modules > 1:
                 marked += [_DECLFILENAME_OFF, line, "// verilator lint_on DECLFILENAME\n"]
                 continue
         if _SHIFTED_OUT_DECLARATION.match(line):
-            marked.append("  // the low bits only carry into the bits a right shift keeps\n" + _UNUSED_REASON)
+            marked.append(_UNUSEDSIGNAL_OFF)
             inside_declaration = True
         marked.append(line)
         if inside_declaration and line.rstrip().endswith(";"):
