@@ -65,6 +65,9 @@ __all__ = ["QuantizePass", "frac_bits_for", "activation_table", "MAX_TABLE_ENTRI
 DEFAULT_CALIBRATION_SAMPLES = 256
 # A lookup table has one entry per input code: 2^act_bits entries, so act-bits <= 12.
 MAX_TABLE_ENTRIES = 4096
+# Scales are powers of two 2^-f with |f| <= 64 (frac_bits_for): a layer whose largest
+# weight needs more (weights of 1e-30 or 1e30) is an error, not all-zero or saturated weights.
+MAX_FRAC_BITS = 64
 _KIND = "hardcore.kind"
 _FLOAT_LAYER_OPS = frozenset({"hardcore.dense", "hardcore.relu", "hardcore.activation", "hardcore.reshape",
                               "func.return", "hardcore.maxpool", "hardcore.avgpool", "hardcore.argmax",
@@ -76,7 +79,12 @@ def frac_bits_for(magnitude: float, bits: int, signed: bool) -> int:
     limit = 2.0 ** (bits - 1 if signed else bits)
     if not magnitude > 0:
         return bits - 1 if signed else bits
-    return max(-64, min(64, math.floor(math.log2(limit / magnitude))))
+    return max(-MAX_FRAC_BITS, min(MAX_FRAC_BITS, _needed_frac_bits(magnitude, bits, signed)))
+
+
+def _needed_frac_bits(magnitude: float, bits: int, signed: bool) -> int:
+    """The fractional bits that make `magnitude` (> 0) just fit `bits`, without frac_bits_for's bounds."""
+    return math.floor(math.log2(2.0 ** (bits - 1 if signed else bits) / magnitude))
 
 
 def _signed_range(bits: int) -> tuple[int, int]:
@@ -153,11 +161,14 @@ class QuantizePass(ModulePass):
         else:
             data = np.random.default_rng(0).standard_normal([DEFAULT_CALIBRATION_SAMPLES] + shape)
         size = int(np.prod(shape))
+        # Errors at the function (the model's input): an exception here would be an internal error.
         if data.size == 0 or data.size % size:
-            raise UsageError(f"{self.name}: calibration data of shape {list(data.shape)} "
-                             f"does not hold samples of shape {shape}")
+            self.error(function, f"{self.name}: calibration data of shape {list(data.shape)} "
+                                 f"does not hold samples of shape {shape}")
+            raise PassFailed()
         if not np.all(np.isfinite(data)):
-            raise UsageError(f"{self.name}: calibration data contains NaN or infinity")
+            self.error(function, f"{self.name}: calibration data contains NaN or infinity")
+            raise PassFailed()
         return data.reshape([-1] + shape)
 
     def run(self, module: ir.Operation) -> None:
@@ -325,7 +336,13 @@ class QuantizePass(ModulePass):
         weight = array_attr(op, "weight").astype(np.float64)
         bias = array_attr(op, "bias").astype(np.float64)
         w_low, w_high = _signed_range(self.weight_bits)
-        w_frac = frac_bits_for(float(np.abs(weight).max(initial=0)), self.weight_bits, True)
+        magnitude = float(np.abs(weight).max(initial=0))
+        if magnitude > 0 and abs(_needed_frac_bits(magnitude, self.weight_bits, True)) > MAX_FRAC_BITS:
+            self.error(op, f"hardcore-quantize: the largest weight magnitude, {magnitude:.3g}, needs "
+                       f"{_needed_frac_bits(magnitude, self.weight_bits, True)} fractional bits at weight-bits "
+                       f"{self.weight_bits}; the supported range is -{MAX_FRAC_BITS} to {MAX_FRAC_BITS}")
+            return None
+        w_frac = frac_bits_for(magnitude, self.weight_bits, True)
         weight_q = np.clip(np.floor(weight * 2.0 ** w_frac + 0.5), w_low, w_high).astype(np.int64)
         acc_frac = in_frac + w_frac
         bias_q = np.floor(bias * 2.0 ** acc_frac + 0.5)

@@ -352,4 +352,5 @@ def baseline_verilog(quantized_text: str, module_name: str, out_width: int | Non
               ");"]
     packed = ", ".join(reversed(outputs))
     comment = f"// The plain-multiplier baseline of {module_name}: one * per weight (hardcore report)."
-    return "\n".join([comment] + modules + header + top.lines + [f"  assign y = {{{packed}}};", "endmodule", ""])
+    # the top module first, as in the folded circuit's Verilog
+    return "\n".join([comment] + header + top.lines + [f"  assign y = {{{packed}}};", "endmodule", ""] + modules)

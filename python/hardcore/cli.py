@@ -192,13 +192,24 @@ def _compile(args) -> int:
         try:
             model.load_state_dict(torch.load(args.state_dict, map_location="cpu", weights_only=True))
         except Exception as exc:
-            raise CompileError(f"{args.state_dict}: cannot load the state dict: {exc}") from None
+            reason = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())  # one line
+            raise CompileError(f"{args.state_dict}: cannot load the state dict: {type(exc).__name__}: {reason}") from None
     calibration = None
     if args.calibration:
         try:
             calibration = np.load(args.calibration)
         except (OSError, ValueError) as exc:
-            raise UsageError(f"{args.calibration}: cannot read calibration data: {exc}") from None
+            raise UsageError(f"{args.calibration}: cannot read calibration data: "
+                             f"{getattr(exc, 'strerror', None) or exc}") from None
+        if not np.issubdtype(calibration.dtype, np.number):
+            raise UsageError(f"{args.calibration}: calibration data holds {calibration.dtype}, not numbers")
+        if args.input_shape is not None:  # an ONNX model's shape is checked when it is loaded
+            sample = args.input_shape[1:]
+            if calibration.size == 0 or calibration.size % int(np.prod(sample)):
+                raise UsageError(f"{args.calibration}: calibration data of shape {list(calibration.shape)} "
+                                 f"does not hold samples of shape {sample} (--input-shape)")
+        if not np.all(np.isfinite(calibration)):
+            raise UsageError(f"{args.calibration}: calibration data contains NaN or infinity")
     if args.input_shape is not None and args.input_shape[0] != 1:
         raise UsageError(f"--input-shape: the first (batch) dimension must be 1, got {args.input_shape[0]}")
     example_input = None if args.input_shape is None else torch.zeros(args.input_shape)

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -173,26 +174,65 @@ class Circuit:
 
 
 def write_files_atomically(directory, files: dict[str, str]) -> list[Path]:
-    """Write every file or none: each goes to a temporary name first, then all are renamed."""
+    """Write every file or none, never a half-written one.
+
+    A directory that does not exist yet is built whole under a hidden
+    temporary name in its nearest existing ancestor (the same file system),
+    then renamed into place: until then nothing named `directory` exists.
+    Into an existing directory, each file goes to a temporary name in it
+    first; the renames come after every file is written.
+    """
     directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise HardcoreError(f"{directory}: cannot create the output directory: it is a file")
+    if directory.is_dir():
+        return _replace_files(directory, files)
+    base = directory.parent
+    while not base.exists() and base != base.parent:
+        base = base.parent
     try:
-        directory.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=base))
     except OSError as exc:
         raise HardcoreError(f"{directory}: cannot create the output directory: {exc.strerror}") from None
+    try:
+        staging.chmod(0o777 & ~_umask())
+        for name, text in files.items():
+            _write_text(staging / name, text)
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(staging, directory)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise HardcoreError(f"{directory}: cannot write the output: {exc.strerror}") from None
+    return [directory / name for name in files]
+
+
+def _replace_files(directory: Path, files: dict[str, str]) -> list[Path]:
     temporaries = []
     try:
         for name, text in files.items():
             handle, temporary = tempfile.mkstemp(prefix=f".{name}.", dir=directory)
-            temporaries.append((temporary, directory / name))
-            with os.fdopen(handle, "w") as stream:
-                stream.write(text)
+            os.close(handle)
+            temporaries.append((Path(temporary), directory / name))
+            _write_text(Path(temporary), text)
+        for temporary, final in temporaries:
+            os.replace(temporary, final)
     except OSError as exc:
         for temporary, _ in temporaries:
-            Path(temporary).unlink(missing_ok=True)
-        raise HardcoreError(f"{directory}: cannot write output: {exc.strerror}") from None
-    for temporary, final in temporaries:
-        os.replace(temporary, final)
+            temporary.unlink(missing_ok=True)
+        raise HardcoreError(f"{directory}: cannot write the output: {exc.strerror}") from None
     return [final for _, final in temporaries]
+
+
+def _write_text(path: Path, text: str) -> None:
+    """One output file, with the permissions a plain `open` would give it (mkstemp's are 0600)."""
+    path.write_text(text)
+    path.chmod(0o666 & ~_umask())
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def dag_figures(dag_text: str) -> dict:

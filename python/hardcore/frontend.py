@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import importlib.util
+import logging
 import sys
 from pathlib import Path
 
@@ -30,6 +33,22 @@ _IN_PLACE_ACTIVATIONS = ("relu", "hardtanh", "leaky_relu", "hardsigmoid", "hards
                          "clamp", "clamp_min", "clamp_max")
 
 
+@contextlib.contextmanager
+def _quiet_torch_logging():
+    """torch.export logs a failure (warnings, tracebacks) before raising it; the exception is the one message."""
+    previous = logging.root.manager.disable
+    logging.disable(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logging.disable(previous)
+
+
+def _first_line(exc: Exception) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}".rstrip(": ")
+
+
 def import_model(model, example_input: torch.Tensor, context: ir.Context) -> ir.Module:
     """Export `model` (an nn.Module or a torch.export ExportedProgram) to the torch dialect.
 
@@ -39,7 +58,7 @@ def import_model(model, example_input: torch.Tensor, context: ir.Context) -> ir.
     """
     try:
         if isinstance(model, torch.nn.Module):
-            with torch.no_grad():
+            with torch.no_grad(), _quiet_torch_logging():
                 program = torch.export.export(model.eval(), (example_input,), strict=False)
         else:
             program = model
@@ -51,7 +70,8 @@ def import_model(model, example_input: torch.Tensor, context: ir.Context) -> ir.
                 backend_legal_ops=_BACKEND_LEGAL_OPS + _ACTIVATION_LEGAL_OPS,
                 fx_importer=FxImporter(context=context))
     except Exception as exc:  # torch.export reports model problems as many exception types
-        raise CompileError(f"torch-mlir could not import the model: {type(exc).__name__}: {exc}") from None
+        raise CompileError(f"torch-mlir could not import the model for an input of shape "
+                           f"{list(example_input.shape)}: {_first_line(exc)}") from None
 
 
 def _remove_eval_dropouts(graph_module: torch.fx.GraphModule) -> None:
@@ -105,23 +125,30 @@ def load_model_file(spec: str):
     """`path/model.py:ClassName` -> an instance; `path/model.pt2` -> an ExportedProgram."""
     path_text, _, class_name = spec.partition(":") if not spec.endswith(".pt2") else (spec, "", "")
     path = Path(path_text)
-    if not path.is_file():
+    if not path.exists():
         raise UsageError(f"{path}: no such model file")
+    try:
+        with open(path, "rb") as stream:
+            stream.read(1)
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read the model file: {exc.strerror}") from None
     if path.suffix == ".pt2":
         try:
-            return torch.export.load(str(path))
+            with _quiet_torch_logging():
+                return torch.export.load(str(path))
         except Exception as exc:
-            raise CompileError(f"{path}: cannot load the exported program: {exc}") from None
+            raise CompileError(f"{path}: cannot load the exported program: {_first_line(exc)}") from None
     if path.suffix != ".py" or not class_name:
         raise UsageError(f"{spec}: expected path/model.py:ClassName or path/model.pt2")
-    module_name = f"_hardcore_model_{abs(hash(str(path.resolve())))}"
+    # named by a digest of its path, not hash(): the same in every process (PYTHONHASHSEED)
+    module_name = f"_hardcore_model_{hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]}"
     loader = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(loader)
     sys.modules[module_name] = module
     try:
         loader.loader.exec_module(module)
     except Exception as exc:
-        raise CompileError(f"{path}: error while loading: {type(exc).__name__}: {exc}") from None
+        raise CompileError(f"{path}: error while loading: {_first_line(exc)}") from None
     cls = getattr(module, class_name, None)
     if cls is None:
         raise UsageError(f"{path}: no class '{class_name}'")
