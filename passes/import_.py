@@ -42,6 +42,9 @@ Lowered, one function per op (`_LOWERINGS`):
 Each dense op carries a discardable `hardcore.kind` string, e.g. "conv2d 1->8
 3x3 padding 1, 8x8->8x8 positions (dense 512x64)", that hardcore-quantize and
 hardcore-fold-weights pass on to the per-layer figures (`hardcore.layers`).
+A convolution's dense op also carries `hardcore.out_channels` (i64), its
+output channels, each a block of consecutive rows: hardcore-quantize gives
+each one weight scale with `weight-scale=per-channel`.
 With `output=argmax` (`hardcore.compile(..., output="argmax")`) each result
 becomes a `hardcore.argmax`, the index of its largest element: a classifier's
 answer.  Left alone: torch constants and list constructions, which
@@ -77,6 +80,7 @@ _SHAPE_OPS = frozenset({"torch.aten.view", "torch.aten.reshape", "torch.aten.fla
 _DTYPES = {"f32": np.float32, "f64": np.float64, "f16": np.float16}
 _RESOURCE_NAME = re.compile(r"dense_resource<([^>]+)>")
 _KIND = "hardcore.kind"
+_OUT_CHANNELS = "hardcore.out_channels"
 
 
 def _vtensor_shape(value_type: ir.Type) -> tuple[list[int], str] | None:
@@ -300,13 +304,20 @@ class _FunctionImport:
     def flat(self, value, location):
         return self.reshaped(value, [math.prod(ir.RankedTensorType(value.type).shape)], location)
 
-    def dense(self, op, source, weight: np.ndarray, bias: np.ndarray, kind: str):
-        """y = W·flat(x) + b, in the shape of `op`'s result; remembered for batch-norm folding."""
+    def dense(self, op, source, weight: np.ndarray, bias: np.ndarray, kind: str, channels: int | None = None):
+        """y = W·flat(x) + b, in the shape of `op`'s result; remembered for batch-norm folding.
+
+        `channels`: the output channels when each is a block of rows (a convolution's),
+        for per-channel weight scales (`hardcore.out_channels`).
+        """
         location = op.location
         flat = self.flat(source, location)
-        layer = create_op("hardcore.dense", [flat], [tensor_type([weight.shape[0]], ir.F32Type.get())], {
-            "weight": dense_attr(weight, ir.F32Type.get()), "bias": dense_attr(bias, ir.F32Type.get()),
-            _KIND: ir.StringAttr.get(kind)}, location)
+        attributes = {"weight": dense_attr(weight, ir.F32Type.get()), "bias": dense_attr(bias, ir.F32Type.get()),
+                      _KIND: ir.StringAttr.get(kind)}
+        if channels is not None and channels != weight.shape[0]:
+            attributes[_OUT_CHANNELS] = ir.IntegerAttr.get(ir.IntegerType.get_signless(64), channels)
+        layer = create_op("hardcore.dense", [flat], [tensor_type([weight.shape[0]], ir.F32Type.get())],
+                          attributes, location)
         self.layers[op.results[0]] = _Layer(layer, weight, bias, kind)
         return self.reshaped(layer.results[0], self.model_shape(op.results[0]), location)
 
@@ -370,7 +381,8 @@ class _FunctionImport:
         kind = (f"conv{spatial}d {in_shape[0]}->{weight.shape[0]} {_dims(weight.shape[2:])}{details}, "
                 f"{_dims(in_shape[1:])}->{_dims(out_positions)} positions "
                 f"(dense {matrix.shape[0]}x{matrix.shape[1]})")
-        return self.dense(op, source, matrix, np.repeat(bias, math.prod(out_positions)), kind)
+        return self.dense(op, source, matrix, np.repeat(bias, math.prod(out_positions)), kind,
+                          channels=weight.shape[0])
 
     def batch_norm(self, op):
         # aten.batch_norm(input, weight, bias, running_mean, running_var, training,

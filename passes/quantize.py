@@ -45,17 +45,23 @@ from torch_mlir import ir
 from hardcore.adder_graph import signed_width
 from hardcore.errors import UsageError
 from hardcore.interpreter import ACTIVATIONS, activation_params, run_function
-from hardcore.irutil import (array_attr, body_ops, create_op, dense_attr, functions, i64_attr, integer_dtype,
-                             int_type, replace_function, tensor_type)
+from hardcore.irutil import (array_attr, body_ops, create_op, dense_attr, functions, i64_attr, int_attr,
+                             integer_dtype, int_type, replace_function, tensor_type)
 from hardcore.pass_base import ModulePass, PassFailed
+from hardcore.quant_config import WEIGHT_SCALES, LayerQuant, load_quant_config, parse_quant_config
 
 __all__ = ["QuantizePass", "frac_bits_for", "activation_table", "MAX_TABLE_ENTRIES",
-           "avgpool_multipliers"]
+           "avgpool_multipliers", "weight_codes"]
 
 DEFAULT_CALIBRATION_SAMPLES = 256
 # A lookup table has one entry per input code: 2^act_bits entries, so act-bits <= 12.
 MAX_TABLE_ENTRIES = 4096
 _KIND = "hardcore.kind"
+_OUT_CHANNELS = "hardcore.out_channels"  # set by hardcore-import on convolutions
+_SETTING_NAMES = ("weight_bits", "act_bits", "weight_scale")
+# The ops that are layers: hardcore-fold-weights reports one layer for each, in order
+# (an average pool becomes a dense layer), and a config addresses them by that index.
+_LAYER_OPS = ("hardcore.dense", "hardcore.avgpool", "hardcore.maxpool", "hardcore.argmax")
 _FLOAT_LAYER_OPS = frozenset({"hardcore.dense", "hardcore.relu", "hardcore.activation", "hardcore.reshape",
                               "func.return", "hardcore.maxpool", "hardcore.avgpool", "hardcore.argmax"})
 
@@ -115,18 +121,66 @@ def avgpool_multipliers(divisors, act_bits: int) -> tuple[list[int], int]:
     return multipliers, shift
 
 
+def weight_codes(weight: np.ndarray, bits: int, scale: str, channels: int) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, frac bits of each row): round(w · 2^f) (half up), saturated to `bits` signed.
+
+    `scale` "per-layer": one f for the whole matrix, from its largest magnitude;
+    "per-channel": one per output channel, from that channel's largest magnitude.
+    The rows form `channels` equal consecutive blocks (a convolution's output
+    channel is its rows for every position; a linear layer's is its row).
+    """
+    low, high = _signed_range(bits)
+    rows = weight.shape[0]
+    if scale == "per-layer" or rows == 0:
+        frac = np.full(rows, frac_bits_for(float(np.abs(weight).max(initial=0)), bits, True), dtype=np.int64)
+    else:
+        largest = np.abs(weight).reshape(channels, -1).max(axis=1, initial=0)
+        frac = np.repeat([frac_bits_for(float(m), bits, True) for m in largest], rows // channels)
+    codes = np.clip(np.floor(weight * np.exp2(frac)[:, None] + 0.5), low, high).astype(np.int64)
+    return codes, frac.astype(np.int64)
+
+
+def _out_channels(op, rows: int) -> int:
+    """The output channels of a dense layer: `hardcore.out_channels` (a convolution's), else its rows."""
+    if _OUT_CHANNELS in op.attributes:
+        channels = int_attr(op, _OUT_CHANNELS)
+        if channels > 0 and rows % channels == 0:
+            return channels
+    return rows
+
+
+def _shift_attr(shifts: np.ndarray) -> ir.Attribute:
+    """A requantization's shift: one integer when all elements share it, else one per element."""
+    if len(set(shifts.tolist())) <= 1:
+        return i64_attr(int(shifts[0]) if shifts.size else 0)
+    return dense_attr(shifts, int_type(64))
+
+
 @dataclasses.dataclass(frozen=True)
 class QuantizePass(ModulePass):
     name = "hardcore-quantize"
     weight_bits: int = 8
     act_bits: int = 8
     calibration: str | None = None
+    weight_scale: str = "per-layer"
+    config: str | None = None
     calibration_data: Any = dataclasses.field(default=None, metadata={"cli": False}, compare=False)
+    # The Python API's config (a dictionary, `quant_config`): instead of the file `config`.
+    config_data: Any = dataclasses.field(default=None, metadata={"cli": False}, compare=False)
 
     def validate(self) -> None:
         for option, value in (("weight-bits", self.weight_bits), ("act-bits", self.act_bits)):
             if not 2 <= value <= 16:
                 raise UsageError(f"{self.name}: {option} must be between 2 and 16, got {value}")
+        if self.weight_scale not in WEIGHT_SCALES:
+            raise UsageError(f"{self.name}: weight-scale must be one of {', '.join(WEIGHT_SCALES)}, "
+                             f"got '{self.weight_scale}'")
+        config, source = self.config_data, "quant_config"
+        if config is None and self.config is not None:
+            config, source = load_quant_config(self.config), self.config
+        base = LayerQuant(self.weight_bits, self.act_bits, self.weight_scale)
+        # read and checked once, before any work
+        object.__setattr__(self, "_quant", parse_quant_config(config, base, source))
         if self.calibration is not None and self.calibration_data is None:
             try:
                 data = np.load(self.calibration)
@@ -148,6 +202,13 @@ class QuantizePass(ModulePass):
         if not np.all(np.isfinite(data)):
             raise UsageError(f"{self.name}: calibration data contains NaN or infinity")
         return data.reshape([-1] + shape)
+
+    @property
+    def quant(self):
+        """The settings of the network and of each layer (`hardcore.quant_config.QuantConfig`)."""
+        if not hasattr(self, "_quant"):
+            self.validate()
+        return self._quant
 
     def run(self, module: ir.Operation) -> None:
         ok = True
@@ -176,8 +237,10 @@ class QuantizePass(ModulePass):
                 except ValueError as exc:
                     bad.append(op)
                     self.error(op, f"hardcore-quantize: {exc}")
-        if bad:
+        if bad or not self._check_layer_settings(function, ops):
             return False
+        layer_index = {op: k for k, op in enumerate(o for o in ops if o.operation.name in _LAYER_OPS)}
+        act_bits = self.quant.default.act_bits
         calibration = self._calibration(function)
         trace: dict = {}
         run_function(function, calibration, trace=trace)
@@ -187,14 +250,14 @@ class QuantizePass(ModulePass):
         new = replace_function(function, function.name.value, list(function.type.inputs),
                                list(function.type.results))
         new_block = new.regions[0].blocks[0]
-        act_low, act_high = _signed_range(self.act_bits)
+        act_low, act_high = _signed_range(act_bits)
         # float value -> (integer value, frac bits, integer range)
         quantized: dict = {}
         with ir.InsertionPoint(new_block):
-            in_frac = frac_bits_for(float(np.abs(calibration).max()), self.act_bits, True)
+            in_frac = frac_bits_for(float(np.abs(calibration).max()), act_bits, True)
             shape = list(ir.RankedTensorType(argument.type).shape)
             q = create_op("hardcore.quantize", [new_block.arguments[0]],
-                          [tensor_type(shape, int_type(self.act_bits))],
+                          [tensor_type(shape, int_type(act_bits))],
                           {"frac_bits": i64_attr(in_frac), "min": i64_attr(act_low),
                            "max": i64_attr(act_high)}, function.location)
             quantized[argument] = (q.results[0], in_frac, (act_low, act_high))
@@ -229,7 +292,8 @@ class QuantizePass(ModulePass):
                     relu = self._following_relu(op)
                     if relu is not None:
                         absorbed.add(relu)
-                    result = self._avgpool(op, relu, source, frac, (low, high), out_shape, trace)
+                    result = self._avgpool(op, relu, source, frac, (low, high), out_shape, trace,
+                                           self.quant.layer(layer_index[op]).act_bits)
                     quantized[(relu or op).results[0]] = result
                 elif name == "hardcore.activation":
                     result = self._activation(op, source, frac, (low, high), out_shape)
@@ -241,12 +305,35 @@ class QuantizePass(ModulePass):
                     clamp = None if relu is not None else self._following_clamp(op)
                     if relu is not None or clamp is not None:
                         absorbed.add(relu or clamp)
-                    result = self._dense(op, relu, source, frac, (low, high), out_shape, trace, clamp)
+                    result = self._dense(op, relu, source, frac, (low, high), out_shape, trace, clamp,
+                                         self.quant.layer(layer_index[op]))
                     if result is None:
                         return False
                     quantized[(relu or clamp or op).results[0]] = result
         function.operation.erase()
         return True
+
+    def _check_layer_settings(self, function, ops) -> bool:
+        """Every layer the config names exists and has what the config sets."""
+        layers = [op for op in ops if op.operation.name in _LAYER_OPS]
+        ok = True
+        for index, names in sorted(self.quant.named.items()):
+            if index >= len(layers):
+                self.error(function, f"hardcore-quantize: the quantization config sets layer {index}, but the "
+                           f"model has {len(layers)} layers (0 to {len(layers) - 1})")
+                ok = False
+                continue
+            name = layers[index].operation.name
+            allowed = {"hardcore.dense": _SETTING_NAMES, "hardcore.avgpool": ("act_bits",)}.get(name, ())
+            wrong = [n for n in names if n not in allowed]
+            if wrong:
+                kind = {"hardcore.avgpool": "an average pool, which has no weights",
+                        "hardcore.maxpool": "a max pool, which has no weights or requantization",
+                        "hardcore.argmax": "an argmax, which has no weights or requantization"}[name]
+                self.error(layers[index], f"hardcore-quantize: the quantization config sets {wrong[0]} of "
+                           f"layer {index}, {kind}")
+                ok = False
+        return ok
 
     @staticmethod
     def _following_relu(op):
@@ -287,7 +374,7 @@ class QuantizePass(ModulePass):
             self.error(op, f"hardcore-quantize: a '{fn}' table on inputs [{low}, {high}] would have {entries} "
                        f"entries, more than the {MAX_TABLE_ENTRIES} a table may hold (act-bits 12 at most)")
             return None
-        table, out_frac, _ = activation_table(fn, params, in_frac, in_range, self.act_bits)
+        table, out_frac, _ = activation_table(fn, params, in_frac, in_range, self.quant.default.act_bits)
         out_range = (int(table.min()), int(table.max()))
         kind = " ".join([fn] + [f"{name}={value:g}" for name, value in params.items()])
         kind += f", {entries} entries, frac bits {in_frac} -> {out_frac}"
@@ -296,52 +383,52 @@ class QuantizePass(ModulePass):
                          _KIND: ir.StringAttr.get(kind)}, op.location)
         return lut.results[0], out_frac, out_range
 
-    def _dense(self, op, relu, source, in_frac, in_range, out_shape, trace, clamp=None):
+    def _dense(self, op, relu, source, in_frac, in_range, out_shape, trace, clamp, settings: LayerQuant):
         weight = array_attr(op, "weight").astype(np.float64)
         bias = array_attr(op, "bias").astype(np.float64)
-        w_low, w_high = _signed_range(self.weight_bits)
-        w_frac = frac_bits_for(float(np.abs(weight).max(initial=0)), self.weight_bits, True)
-        weight_q = np.clip(np.floor(weight * 2.0 ** w_frac + 0.5), w_low, w_high).astype(np.int64)
-        acc_frac = in_frac + w_frac
-        bias_q = np.floor(bias * 2.0 ** acc_frac + 0.5)
+        weight_q, w_frac = weight_codes(weight, settings.weight_bits, settings.weight_scale,
+                                        _out_channels(op, weight.shape[0]))
+        acc_frac = in_frac + w_frac  # per row
+        bias_q = np.floor(bias * np.exp2(acc_frac) + 0.5)
         in_bound = max(abs(in_range[0]), abs(in_range[1]))
         if np.abs(bias_q).max(initial=0) >= 2.0 ** 62:
             self.error(op, f"hardcore-quantize: bias too large for a 62-bit accumulator at "
-                       f"{acc_frac} fractional bits")
+                       f"{int(acc_frac.max(initial=in_frac))} fractional bits")
             return None
         bias_q = bias_q.astype(np.int64)
         bound = int(np.abs(weight_q).sum(axis=1).max(initial=0)) * in_bound + int(np.abs(bias_q).max(initial=0))
         acc_type = tensor_type(out_shape, int_type(_acc_width(bound)))
         attributes = {
             # weights are stored in a byte-multiple container (the bindings read no i6 buffers)
-            "weight": dense_attr(weight_q, int_type(integer_dtype(self.weight_bits)[0])),
+            "weight": dense_attr(weight_q, int_type(integer_dtype(settings.weight_bits)[0])),
             "bias": dense_attr(bias_q, int_type(64))}
         if _KIND in op.attributes:  # what the layer was in the model, for the report
             attributes[_KIND] = op.attributes[_KIND]
         dense = create_op("hardcore.dense", [source], [acc_type], attributes, op.location)
         value = dense.results[0]
+        act_bits = settings.act_bits
         if relu is not None:
             value = create_op("hardcore.relu", [value], [acc_type], None, relu.location).results[0]
-            out_low, out_high = 0, (1 << self.act_bits) - 1
-            out_frac = frac_bits_for(float(np.abs(trace[relu.results[0]]).max()), self.act_bits, False)
-            out_width = self.act_bits + 1
+            out_low, out_high = 0, (1 << act_bits) - 1
+            out_frac = frac_bits_for(float(np.abs(trace[relu.results[0]]).max()), act_bits, False)
+            out_width = act_bits + 1
         elif clamp is not None:
             # The requantization's saturation is the clamp: its bounds at the output's scale,
             # which comes from the calibrated range of the clamped output.
             _, params = activation_params(clamp)
             signed = params["min"] < 0
-            out_low, out_high = _signed_range(self.act_bits) if signed else (0, (1 << self.act_bits) - 1)
-            out_frac = frac_bits_for(float(np.abs(trace[clamp.results[0]]).max()), self.act_bits, signed)
+            out_low, out_high = _signed_range(act_bits) if signed else (0, (1 << act_bits) - 1)
+            out_frac = frac_bits_for(float(np.abs(trace[clamp.results[0]]).max()), act_bits, signed)
             out_low, out_high = (_round_bound(params["min"], out_frac, out_low, out_high),
                                  _round_bound(params["max"], out_frac, out_low, out_high))
-            out_width = self.act_bits + (not signed)
+            out_width = act_bits + (not signed)
         else:
-            out_low, out_high = _signed_range(self.act_bits)
-            out_frac = frac_bits_for(float(np.abs(trace[op.results[0]]).max()), self.act_bits, True)
-            out_width = self.act_bits
+            out_low, out_high = _signed_range(act_bits)
+            out_frac = frac_bits_for(float(np.abs(trace[op.results[0]]).max()), act_bits, True)
+            out_width = act_bits
         requant = create_op("hardcore.requant", [value],
                             [tensor_type(out_shape, int_type(out_width))],
-                            {"shift": i64_attr(acc_frac - out_frac), "min": i64_attr(out_low),
+                            {"shift": _shift_attr(acc_frac - out_frac), "min": i64_attr(out_low),
                              "max": i64_attr(out_high)}, (relu or clamp or op).location)
         return requant.results[0], out_frac, (out_low, out_high)
 
@@ -363,10 +450,10 @@ class QuantizePass(ModulePass):
                           attributes, op.location)
         return index.results[0], 0, (0, size - 1)
 
-    def _avgpool(self, op, relu, source, in_frac, in_range, out_shape, trace):
+    def _avgpool(self, op, relu, source, in_frac, in_range, out_shape, trace, act_bits: int):
         """sum(window) / d as a dense layer with weights M_i on row i's window, requantized by q more."""
         windows = array_attr(op, "windows").astype(np.int64)
-        multipliers, shift = avgpool_multipliers(array_attr(op, "divisors"), self.act_bits)
+        multipliers, shift = avgpool_multipliers(array_attr(op, "divisors"), act_bits)
         n_in = math.prod(ir.RankedTensorType(source.type).shape)
         weight = np.zeros((windows.shape[0], n_in), dtype=np.int64)
         rows, taps = np.nonzero(windows >= 0)
@@ -389,13 +476,13 @@ class QuantizePass(ModulePass):
             value = create_op("hardcore.relu", [value], [acc_type], None, relu.location).results[0]
         if relu is not None or in_range[0] >= 0:
             # An average of values >= 0 is >= 0: unsigned, one more bit of precision.
-            out_low, out_high = 0, (1 << self.act_bits) - 1
-            out_frac = frac_bits_for(float(np.abs(trace[(relu or op).results[0]]).max()), self.act_bits, False)
-            out_width = self.act_bits + 1
+            out_low, out_high = 0, (1 << act_bits) - 1
+            out_frac = frac_bits_for(float(np.abs(trace[(relu or op).results[0]]).max()), act_bits, False)
+            out_width = act_bits + 1
         else:
-            out_low, out_high = _signed_range(self.act_bits)
-            out_frac = frac_bits_for(float(np.abs(trace[op.results[0]]).max()), self.act_bits, True)
-            out_width = self.act_bits
+            out_low, out_high = _signed_range(act_bits)
+            out_frac = frac_bits_for(float(np.abs(trace[op.results[0]]).max()), act_bits, True)
+            out_width = act_bits
         requant = create_op("hardcore.requant", [value], [tensor_type(out_shape, int_type(out_width))],
                             {"shift": i64_attr(in_frac + shift - out_frac), "min": i64_attr(out_low),
                              "max": i64_attr(out_high)}, (relu or op).location)

@@ -37,7 +37,7 @@ import numpy as np
 
 from hardcore.adder_graph import signed_width
 from hardcore.interpreter import find_function
-from hardcore.irutil import array_attr, body_ops, int_attr
+from hardcore.irutil import array_attr, body_ops, int_attr, requant_shifts
 from hardcore.mlir import new_context, parse_module
 
 __all__ = ["baseline_verilog"]
@@ -90,7 +90,8 @@ def _dense_row(body: _Body, weights: np.ndarray, bias: int, source: list[_Elemen
     return _Element(body.wire(signed_width(low, high), f"{_literal(bias)}{products}"), low, high)
 
 
-def _elementwise(body: _Body, op, element: _Element) -> _Element:
+def _elementwise(body: _Body, op, element: _Element, shift: int = 0) -> _Element:
+    """One element through a relu, lut, reshape or requant (`shift`: this element's requant shift)."""
     name = op.operation.name
     if name == "hardcore.reshape":
         return element
@@ -100,7 +101,7 @@ def _elementwise(body: _Body, op, element: _Element) -> _Element:
         return _Element(ref, max(element.low, 0), max(element.high, 0))
     if name == "hardcore.lut":
         return _lookup(body, op, element)
-    shift, out_low, out_high = int_attr(op, "shift"), int_attr(op, "min"), int_attr(op, "max")
+    out_low, out_high = int_attr(op, "min"), int_attr(op, "max")
 
     def requant(value: int) -> int:  # monotone, so it maps the range's ends to the result's
         scaled = (value + (1 << (shift - 1))) >> shift if shift > 0 else value << -shift
@@ -164,7 +165,9 @@ def _layer(body: _Body, layer_ops, inputs: list[_Element]) -> list[_Element]:
             bias = array_attr(op, "bias").astype(np.int64)
             elements = [_dense_row(body, weight[row], int(bias[row]), elements) for row in range(weight.shape[0])]
         else:
-            elements = [_elementwise(body, op, element) for element in elements]
+            shifts = requant_shifts(op, len(elements)) if op.operation.name == "hardcore.requant" \
+                else [0] * len(elements)
+            elements = [_elementwise(body, op, element, shift) for element, shift in zip(elements, shifts)]
     return elements
 
 
