@@ -58,6 +58,8 @@ DEFAULT_CALIBRATION_SAMPLES = 256
 MAX_TABLE_ENTRIES = 4096
 _KIND = "hardcore.kind"
 _OUT_CHANNELS = "hardcore.out_channels"  # set by hardcore-import on convolutions
+# Set by hardcore-import on a layer whose weights the model fake-quantizes (QAT).
+_WEIGHT_FRAC_BITS, _WEIGHT_MIN, _WEIGHT_MAX = "hardcore.weight_frac_bits", "hardcore.weight_min", "hardcore.weight_max"
 _SETTING_NAMES = ("weight_bits", "act_bits", "weight_scale")
 # The ops that are layers: hardcore-fold-weights reports one layer for each, in order
 # (an average pool becomes a dense layer), and a config addresses them by that index.
@@ -138,6 +140,21 @@ def weight_codes(weight: np.ndarray, bits: int, scale: str, channels: int) -> tu
         frac = np.repeat([frac_bits_for(float(m), bits, True) for m in largest], rows // channels)
     codes = np.clip(np.floor(weight * np.exp2(frac)[:, None] + 0.5), low, high).astype(np.int64)
     return codes, frac.astype(np.int64)
+
+
+def _fake_quant_user(value):
+    """The `hardcore.activation` "fake_quant" that is `value`'s only user, or None."""
+    uses = list(value.uses)
+    if len(uses) == 1 and uses[0].owner.operation.name == "hardcore.activation" and \
+            activation_params(uses[0].owner)[0] == "fake_quant":
+        return uses[0].owner
+    return None
+
+
+def _fake_quant_params(op) -> tuple[int, int, int]:
+    """A fake_quant's (frac bits, lowest code, highest code)."""
+    params = activation_params(op)[1]
+    return int(params["frac_bits"]), int(params["min"]), int(params["max"])
 
 
 def _out_channels(op, rows: int) -> int:
@@ -253,15 +270,21 @@ class QuantizePass(ModulePass):
         act_low, act_high = _signed_range(act_bits)
         # float value -> (integer value, frac bits, integer range)
         quantized: dict = {}
+        absorbed = set()
         with ir.InsertionPoint(new_block):
             in_frac = frac_bits_for(float(np.abs(calibration).max()), act_bits, True)
+            input_fake_quant = _fake_quant_user(argument)
+            if input_fake_quant is not None:  # QAT: the model quantizes its input itself
+                absorbed.add(input_fake_quant)
+                in_frac, act_low, act_high = _fake_quant_params(input_fake_quant)
             shape = list(ir.RankedTensorType(argument.type).shape)
             q = create_op("hardcore.quantize", [new_block.arguments[0]],
-                          [tensor_type(shape, int_type(act_bits))],
+                          [tensor_type(shape, int_type(signed_width(act_low, act_high)))],
                           {"frac_bits": i64_attr(in_frac), "min": i64_attr(act_low),
                            "max": i64_attr(act_high)}, function.location)
             quantized[argument] = (q.results[0], in_frac, (act_low, act_high))
-            absorbed = set()
+            if input_fake_quant is not None:
+                quantized[input_fake_quant.results[0]] = quantized[argument]
             for op in ops:
                 name = op.operation.name
                 if op in absorbed:
@@ -303,13 +326,13 @@ class QuantizePass(ModulePass):
                 else:
                     relu = self._following_relu(op)
                     clamp = None if relu is not None else self._following_clamp(op)
-                    if relu is not None or clamp is not None:
-                        absorbed.add(relu or clamp)
+                    fake_quant = _fake_quant_user((relu or op).results[0]) if clamp is None else None
+                    absorbed.update(o for o in (relu, clamp, fake_quant) if o is not None)
                     result = self._dense(op, relu, source, frac, (low, high), out_shape, trace, clamp,
-                                         self.quant.layer(layer_index[op]))
+                                         self.quant.layer(layer_index[op]), fake_quant)
                     if result is None:
                         return False
-                    quantized[(relu or clamp or op).results[0]] = result
+                    quantized[(fake_quant or relu or clamp or op).results[0]] = result
         function.operation.erase()
         return True
 
@@ -325,9 +348,12 @@ class QuantizePass(ModulePass):
                 continue
             name = layers[index].operation.name
             allowed = {"hardcore.dense": _SETTING_NAMES, "hardcore.avgpool": ("act_bits",)}.get(name, ())
+            if _WEIGHT_FRAC_BITS in layers[index].attributes:
+                allowed = ("act_bits",)
             wrong = [n for n in names if n not in allowed]
             if wrong:
-                kind = {"hardcore.avgpool": "an average pool, which has no weights",
+                kind = {"hardcore.dense": "whose weights the model fake-quantizes (QAT sets them)",
+                        "hardcore.avgpool": "an average pool, which has no weights",
                         "hardcore.maxpool": "a max pool, which has no weights or requantization",
                         "hardcore.argmax": "an argmax, which has no weights or requantization"}[name]
                 self.error(layers[index], f"hardcore-quantize: the quantization config sets {wrong[0]} of "
@@ -354,6 +380,17 @@ class QuantizePass(ModulePass):
         """A standalone activation: a saturation (clamp) or a lookup table (the others)."""
         fn, params = activation_params(op)
         low, high = in_range
+        if fn == "fake_quant":
+            # QAT: requantize to the model's scale, saturating at its code range.
+            out_frac, out_low, out_high = _fake_quant_params(op)
+            shift = in_frac - out_frac
+            scaled = [((v + (1 << (shift - 1))) >> shift) if shift > 0 else v << -shift for v in in_range]
+            out_range = tuple(min(max(v, out_low), out_high) for v in scaled)
+            out_type = tensor_type(out_shape, int_type(signed_width(*out_range)))
+            requant = create_op("hardcore.requant", [source], [out_type],
+                                {"shift": i64_attr(shift), "min": i64_attr(out_low), "max": i64_attr(out_high)},
+                                op.location)
+            return requant.results[0], out_frac, out_range
         if fn == "clamp":
             # The bounds at the input's scale.  An infinite bound never binds: it becomes the
             # input's own end, or the other bound when that one lies beyond it.
@@ -383,11 +420,26 @@ class QuantizePass(ModulePass):
                          _KIND: ir.StringAttr.get(kind)}, op.location)
         return lut.results[0], out_frac, out_range
 
-    def _dense(self, op, relu, source, in_frac, in_range, out_shape, trace, clamp, settings: LayerQuant):
+    def _dense(self, op, relu, source, in_frac, in_range, out_shape, trace, clamp, settings: LayerQuant,
+               fake_quant=None):
         weight = array_attr(op, "weight").astype(np.float64)
         bias = array_attr(op, "bias").astype(np.float64)
-        weight_q, w_frac = weight_codes(weight, settings.weight_bits, settings.weight_scale,
-                                        _out_channels(op, weight.shape[0]))
+        if _WEIGHT_FRAC_BITS in op.attributes:
+            # QAT: the model fake-quantized the weights; hardcore-import stored them as
+            # code · 2^-frac (exact in f32), so the codes come back exactly.
+            w_frac = array_attr(op, _WEIGHT_FRAC_BITS).astype(np.int64).reshape(-1)
+            weight_q = np.floor(weight * np.exp2(w_frac)[:, None] + 0.5).astype(np.int64)
+            w_low, w_high = int_attr(op, _WEIGHT_MIN), int_attr(op, _WEIGHT_MAX)
+            if w_frac.size != weight.shape[0] or np.any(weight_q != weight * np.exp2(w_frac)[:, None]) or \
+                    weight_q.min(initial=w_low) < w_low or weight_q.max(initial=w_high) > w_high:
+                self.error(op, f"hardcore-quantize: the weights are not the codes in [{w_low}, {w_high}] "
+                           f"at the frac bits '{_WEIGHT_FRAC_BITS}' gives")
+                return None
+            container = integer_dtype(signed_width(w_low, w_high))[0]
+        else:
+            weight_q, w_frac = weight_codes(weight, settings.weight_bits, settings.weight_scale,
+                                            _out_channels(op, weight.shape[0]))
+            container = integer_dtype(settings.weight_bits)[0]
         acc_frac = in_frac + w_frac  # per row
         bias_q = np.floor(bias * np.exp2(acc_frac) + 0.5)
         in_bound = max(abs(in_range[0]), abs(in_range[1]))
@@ -400,7 +452,7 @@ class QuantizePass(ModulePass):
         acc_type = tensor_type(out_shape, int_type(_acc_width(bound)))
         attributes = {
             # weights are stored in a byte-multiple container (the bindings read no i6 buffers)
-            "weight": dense_attr(weight_q, int_type(integer_dtype(settings.weight_bits)[0])),
+            "weight": dense_attr(weight_q, int_type(container)),
             "bias": dense_attr(bias_q, int_type(64))}
         if _KIND in op.attributes:  # what the layer was in the model, for the report
             attributes[_KIND] = op.attributes[_KIND]
@@ -409,6 +461,13 @@ class QuantizePass(ModulePass):
         act_bits = settings.act_bits
         if relu is not None:
             value = create_op("hardcore.relu", [value], [acc_type], None, relu.location).results[0]
+        if fake_quant is not None:
+            # QAT: the model's fake quantization sets the output's scale and saturation.
+            out_frac, out_low, out_high = _fake_quant_params(fake_quant)
+            if relu is not None:
+                out_low, out_high = max(out_low, 0), max(out_high, 0)
+            out_width = signed_width(out_low, out_high)
+        elif relu is not None:
             out_low, out_high = 0, (1 << act_bits) - 1
             out_frac = frac_bits_for(float(np.abs(trace[relu.results[0]]).max()), act_bits, False)
             out_width = act_bits + 1
@@ -429,7 +488,7 @@ class QuantizePass(ModulePass):
         requant = create_op("hardcore.requant", [value],
                             [tensor_type(out_shape, int_type(out_width))],
                             {"shift": _shift_attr(acc_frac - out_frac), "min": i64_attr(out_low),
-                             "max": i64_attr(out_high)}, (relu or clamp or op).location)
+                             "max": i64_attr(out_high)}, (fake_quant or relu or clamp or op).location)
         return requant.results[0], out_frac, (out_low, out_high)
 
     # -- pooling and argmax ------------------------------------------------

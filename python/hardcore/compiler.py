@@ -266,6 +266,7 @@ def _reproducer(stage_text: str, pipeline: str, error: HardcoreError) -> str:
 def compile(model, example_input, *, weight_bits: int = 8, act_bits: int = 8, calibration=None,
             algorithm: str = "cse", max_depth: int | None = None, max_adder_depth: int | None = None,
             clock_enable: bool = False, name: str | None = None, output: str = "logits",
+            weight_scale: str = "per-layer", quant_config: dict | str | os.PathLike | None = None,
             progress: Callable[[str], None] | None = None) -> Circuit:
     """Compile a PyTorch model (nn.Module or torch.export ExportedProgram) to a Circuit.
 
@@ -276,11 +277,18 @@ def compile(model, example_input, *, weight_bits: int = 8, act_bits: int = 8, ca
     inference per clock); None keeps it combinational.  `output="argmax"`
     makes the circuit a classifier: y is the index of the largest output
     (ties to the lowest index, like torch.argmax), ceil(log2 N) bits unsigned.
+    `weight_scale` is "per-layer" (one power-of-two scale per weight matrix)
+    or "per-channel" (one per output channel).  `quant_config` sets weight
+    bits, activation bits and weight scales per layer: a dictionary or the
+    path of a JSON file (`hardcore.quant_config` describes it).
     """
     from hardcore.frontend import import_model  # torch is heavy: only when compiling a model
 
     say = progress or (lambda message: None)
-    quantize = QuantizePass(weight_bits=weight_bits, act_bits=act_bits, calibration_data=calibration)
+    if isinstance(quant_config, (str, os.PathLike)):
+        quant_config = load_quant_config(os.fspath(quant_config))
+    quantize = QuantizePass(weight_bits=weight_bits, act_bits=act_bits, calibration_data=calibration,
+                            weight_scale=weight_scale, config_data=quant_config)
     quantize.validate()
     fold = FoldWeightsPass(algorithm=algorithm, max_depth=max_depth)
     fold.validate()
@@ -347,7 +355,9 @@ def compile(model, example_input, *, weight_bits: int = 8, act_bits: int = 8, ca
         layers=layers,
         options={"weight_bits": weight_bits, "act_bits": act_bits, "algorithm": algorithm,
                  "max_depth": max_depth, "max_adder_depth": max_adder_depth, "clock_enable": clock_enable,
-                 "output": output},
+                 "output": output,
+                 **({"weight_scale": weight_scale} if weight_scale != "per-layer" else {}),
+                 **({"quant_config": quant_config} if quant_config is not None else {})},
         figures=figures,
         latency=int_attr(function, "hardcore.latency") if max_adder_depth is not None else 0,
         clock_enable=clock_enable,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import sys
 from pathlib import Path
@@ -20,6 +21,9 @@ __all__ = ["import_model", "load_model_file"]
 _DROPOUTS = ("dropout", "feature_dropout", "alpha_dropout", "feature_alpha_dropout")
 # Kept as one op each for hardcore-import, instead of torch-mlir's decompositions.
 _BACKEND_LEGAL_OPS = ["aten.linear", "aten.batch_norm"]
+# Fake quantization (quantization-aware training) kept whole: its scale sets the circuit's
+# (hardcore-import); decomposed it would be a division, a rounding and a clamp.
+_FAKE_QUANT_LEGAL_OPS = ["aten.fake_quantize_per_tensor_affine", "aten.fake_quantize_per_channel_affine"]
 # Activations kept whole too: torch-mlir would decompose them into minimum/maximum
 # and arithmetic, which hardcore-import would have to match back into functions.
 _ACTIVATION_LEGAL_OPS = ["aten.hardtanh", "aten.relu6", "aten.clamp_min", "aten.clamp_max",
@@ -39,6 +43,7 @@ def import_model(model, example_input: torch.Tensor, context: ir.Context) -> ir.
     """
     try:
         if isinstance(model, torch.nn.Module):
+            model = _freeze_fake_quantizers(model)
             with torch.no_grad():
                 program = torch.export.export(model.eval(), (example_input,), strict=False)
         else:
@@ -48,10 +53,55 @@ def import_model(model, example_input: torch.Tensor, context: ir.Context) -> ir.
         with torch.no_grad():
             return fx.export_and_import(
                 program, output_type="torch", decomposition_table={},
-                backend_legal_ops=_BACKEND_LEGAL_OPS + _ACTIVATION_LEGAL_OPS,
+                backend_legal_ops=_BACKEND_LEGAL_OPS + _FAKE_QUANT_LEGAL_OPS + _ACTIVATION_LEGAL_OPS,
                 fx_importer=FxImporter(context=context))
     except Exception as exc:  # torch.export reports model problems as many exception types
         raise CompileError(f"torch-mlir could not import the model: {type(exc).__name__}: {exc}") from None
+
+
+class _FrozenFakeQuantize(torch.nn.Module):
+    """A torch.ao fake quantizer at its current scale and zero point, its observer off.
+
+    torch.ao's FakeQuantize modules decide in Python whether to observe and
+    whether to fake-quantize (`if self.observer_enabled[0] == 1`), which
+    torch.export cannot trace; an inference never observes, so this module
+    calls the fake-quantize function the trained module would call.
+    """
+
+    def __init__(self, quantizer):
+        super().__init__()
+        self.quant_min, self.quant_max = int(quantizer.quant_min), int(quantizer.quant_max)
+        self.axis = int(getattr(quantizer, "ch_axis", -1))
+        self.per_channel = quantizer.qscheme in (torch.per_channel_symmetric, torch.per_channel_affine)
+        scale, zero_point = quantizer.calculate_qparams()
+        if self.per_channel:
+            self.register_buffer("scale", scale.detach().to(torch.float32).clone())
+            self.register_buffer("zero_point", zero_point.detach().to(torch.int32).clone())
+        else:  # Python numbers: export traces no tensor-to-number conversion
+            self.scale = float(scale.reshape(-1)[0])
+            self.zero_point = int(zero_point.reshape(-1)[0])
+
+    def forward(self, x):
+        if self.per_channel:
+            return torch.fake_quantize_per_channel_affine(x, self.scale, self.zero_point, self.axis,
+                                                          self.quant_min, self.quant_max)
+        return torch.fake_quantize_per_tensor_affine(x, self.scale, self.zero_point, self.quant_min, self.quant_max)
+
+
+def _freeze_fake_quantizers(model: torch.nn.Module) -> torch.nn.Module:
+    """A copy of `model` whose torch.ao fake quantizers are `_FrozenFakeQuantize` (or nothing when
+    disabled); `model` itself when it has none."""
+    from torch.ao.quantization import FakeQuantizeBase
+
+    if not any(isinstance(m, FakeQuantizeBase) for m in model.modules()):
+        return model
+    model = copy.deepcopy(model)
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, FakeQuantizeBase):
+                enabled = bool(child.fake_quant_enabled[0])
+                setattr(parent, name, _FrozenFakeQuantize(child) if enabled else torch.nn.Identity())
+    return model
 
 
 def _remove_eval_dropouts(graph_module: torch.fx.GraphModule) -> None:

@@ -39,6 +39,9 @@ ACTIVATIONS: dict[str, tuple[tuple[str, ...], Callable]] = {
     "hardswish": ((), lambda x, p: x * np.clip(x + 3.0, 0.0, 6.0) / 6.0),
     "sigmoid": ((), _sigmoid),
     "tanh": ((), lambda x, p: np.tanh(x)),
+    # torch.fake_quantize_per_tensor_affine at scale 2^-frac_bits, zero point 0: it rounds half to even.
+    "fake_quant": (("frac_bits", "min", "max"),
+                   lambda x, p: np.clip(np.rint(x * 2.0 ** p["frac_bits"]), p["min"], p["max"]) * 2.0 ** -p["frac_bits"]),
 }
 
 
