@@ -285,10 +285,10 @@ def compile(model, example_input, *, weight_bits: int = 8, act_bits: int = 8, ca
     from hardcore.frontend import import_model  # torch is heavy: only when compiling a model
 
     say = progress or (lambda message: None)
-    if isinstance(quant_config, (str, os.PathLike)):
-        quant_config = load_quant_config(os.fspath(quant_config))
+    config_path = os.fspath(quant_config) if isinstance(quant_config, (str, os.PathLike)) else None
     quantize = QuantizePass(weight_bits=weight_bits, act_bits=act_bits, calibration_data=calibration,
-                            weight_scale=weight_scale, config_data=quant_config)
+                            weight_scale=weight_scale, config=config_path,
+                            config_data=None if config_path else quant_config)
     quantize.validate()
     fold = FoldWeightsPass(algorithm=algorithm, max_depth=max_depth)
     fold.validate()
@@ -357,7 +357,7 @@ def compile(model, example_input, *, weight_bits: int = 8, act_bits: int = 8, ca
                  "max_depth": max_depth, "max_adder_depth": max_adder_depth, "clock_enable": clock_enable,
                  "output": output,
                  **({"weight_scale": weight_scale} if weight_scale != "per-layer" else {}),
-                 **({"quant_config": quant_config} if quant_config is not None else {})},
+                 **({"quant_config": config_path or quant_config} if quant_config is not None else {})},
         figures=figures,
         latency=int_attr(function, "hardcore.latency") if max_adder_depth is not None else 0,
         clock_enable=clock_enable,

@@ -60,7 +60,8 @@ def import_model(model, example_input: torch.Tensor, context: ir.Context) -> ir.
 
 
 class _FrozenFakeQuantize(torch.nn.Module):
-    """A torch.ao fake quantizer at its current scale and zero point, its observer off.
+    """A torch.ao fake quantizer at its current scale and zero point (its `scale` and
+    `zero_point` buffers), its observer off.
 
     torch.ao's FakeQuantize modules decide in Python whether to observe and
     whether to fake-quantize (`if self.observer_enabled[0] == 1`), which
@@ -73,7 +74,7 @@ class _FrozenFakeQuantize(torch.nn.Module):
         self.quant_min, self.quant_max = int(quantizer.quant_min), int(quantizer.quant_max)
         self.axis = int(getattr(quantizer, "ch_axis", -1))
         self.per_channel = quantizer.qscheme in (torch.per_channel_symmetric, torch.per_channel_affine)
-        scale, zero_point = quantizer.calculate_qparams()
+        scale, zero_point = quantizer.scale, quantizer.zero_point  # what its forward uses
         if self.per_channel:
             self.register_buffer("scale", scale.detach().to(torch.float32).clone())
             self.register_buffer("zero_point", zero_point.detach().to(torch.int32).clone())
