@@ -25,6 +25,12 @@ Lowered, one function per op (`_LOWERINGS`):
   torch-mlir imports as an avg_pool over the whole input: a
   `hardcore.avgpool`, the window rows and each output's divisor as torch
   counts it.  hardcore-quantize makes it a dense layer of integers.
+- aten.fake_quantize_per_tensor_affine / per_channel_affine (QAT) with
+  power-of-two scales and zero point 0 (anything else is an error naming the
+  scale): on constant weights, the fake-quantized weights, and the layer that
+  uses them carries their frac bits per row (`hardcore.weight_frac_bits`) and
+  code range (`hardcore.weight_min`, `hardcore.weight_max`); on a value, a
+  `hardcore.activation` "fake_quant" (frac_bits, min, max).
 - torch.runtime.assert with a false condition, which torch-mlir's
   decompositions leave where they cannot express an op (AdaptiveAvgPool to a
   size whose windows differ): an error quoting its message.

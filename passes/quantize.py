@@ -4,9 +4,13 @@ Post-training quantization with power-of-two scales, so every rescaling in the
 circuit is a shift:
 - the input gets `frac_bits` from the calibration inputs' largest magnitude,
   signed `act-bits` wide (`hardcore.quantize`);
-- each dense layer's weights get a per-layer `frac_bits` from their largest
-  magnitude, signed `weight-bits` wide; the bias is rounded at the
-  accumulator's scale (input + weight frac bits), so it is exact;
+- each dense layer's weights get a `frac_bits` from their largest magnitude,
+  signed `weight-bits` wide: one for the layer (`weight-scale=per-layer`, the
+  default) or one per output channel (`weight-scale=per-channel`; a
+  convolution's channel is the block of rows `hardcore.out_channels` gives);
+  the bias is rounded at the accumulator's scale (input + weight frac bits of
+  its row), so it is exact, and the requantization shifts each output by its
+  own amount when the rows' frac bits differ (a shift array);
 - each dense layer (with its ReLU, if one follows) is requantized to `act-bits`
   at a scale from the calibrated range of its output: unsigned after a ReLU
   (one more bit of precision), signed otherwise;
@@ -31,6 +35,16 @@ circuit is a shift:
 
 Calibration inputs come from the Python API (`calibration_data`) or a `.npy`
 file (`calibration=path`); without either, 256 seeded standard-normal samples.
+
+Per-layer settings (weight bits, activation bits, weight scale) come from a
+JSON file (`config=path`) or the Python API (`config_data`), layer K being the
+K-th of `_LAYER_OPS` (`hardcore.quant_config`, `docs/quantization.md`).
+
+A quantization-aware trained model brings its own scales (hardcore-import):
+a dense op with `hardcore.weight_frac_bits` keeps the model's weight codes,
+and a `hardcore.activation` "fake_quant" sets the scale and saturation where
+it stands: on the input the `hardcore.quantize`, after a dense layer (or its
+ReLU) that layer's requantization, elsewhere a `hardcore.requant` of its own.
 """
 
 from __future__ import annotations

@@ -37,9 +37,10 @@ _IN_PLACE_ACTIVATIONS = ("relu", "hardtanh", "leaky_relu", "hardsigmoid", "hards
 def import_model(model, example_input: torch.Tensor, context: ir.Context) -> ir.Module:
     """Export `model` (an nn.Module or a torch.export ExportedProgram) to the torch dialect.
 
-    `aten.linear`, `aten.batch_norm` and the activations are kept legal so each
-    layer stays one op (see hardcore-import); eval-mode dropouts are removed from
-    the exported graph.
+    `aten.linear`, `aten.batch_norm`, fake quantization and the activations are kept
+    legal so each layer stays one op (see hardcore-import); eval-mode dropouts are
+    removed from the exported graph, and torch.ao fake quantizers are frozen at their
+    scales first (`_FrozenFakeQuantize`).
     """
     try:
         if isinstance(model, torch.nn.Module):
