@@ -165,6 +165,17 @@ def _fake_quant_user(value):
     return None
 
 
+def _input_fake_quant(argument):
+    """The fake_quant that the function's input reaches through reshapes only (hardcore-import
+    flattens a tensor before an activation), each the only user of the one before; or None."""
+    value = argument
+    while True:
+        uses = list(value.uses)
+        if len(uses) != 1 or uses[0].owner.operation.name != "hardcore.reshape":
+            return _fake_quant_user(value)
+        value = uses[0].owner.results[0]
+
+
 def _fake_quant_params(op) -> tuple[int, int, int]:
     """A fake_quant's (frac bits, lowest code, highest code)."""
     params = activation_params(op)[1]
@@ -287,9 +298,8 @@ class QuantizePass(ModulePass):
         absorbed = set()
         with ir.InsertionPoint(new_block):
             in_frac = frac_bits_for(float(np.abs(calibration).max()), act_bits, True)
-            input_fake_quant = _fake_quant_user(argument)
+            input_fake_quant = _input_fake_quant(argument)
             if input_fake_quant is not None:  # QAT: the model quantizes its input itself
-                absorbed.add(input_fake_quant)
                 in_frac, act_low, act_high = _fake_quant_params(input_fake_quant)
             shape = list(ir.RankedTensorType(argument.type).shape)
             q = create_op("hardcore.quantize", [new_block.arguments[0]],
@@ -297,11 +307,12 @@ class QuantizePass(ModulePass):
                           {"frac_bits": i64_attr(in_frac), "min": i64_attr(act_low),
                            "max": i64_attr(act_high)}, function.location)
             quantized[argument] = (q.results[0], in_frac, (act_low, act_high))
-            if input_fake_quant is not None:
-                quantized[input_fake_quant.results[0]] = quantized[argument]
             for op in ops:
                 name = op.operation.name
                 if op in absorbed:
+                    continue
+                if op == input_fake_quant:  # done by the hardcore.quantize
+                    quantized[op.results[0]] = quantized[op.operands[0]]
                     continue
                 if name == "func.return":
                     value, frac, _ = quantized[op.operands[0]]
