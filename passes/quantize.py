@@ -311,7 +311,7 @@ class QuantizePass(ModulePass):
                 name = op.operation.name
                 if op in absorbed:
                     continue
-                if op == input_fake_quant:  # done by the hardcore.quantize
+                if input_fake_quant is not None and op == input_fake_quant:  # done by the hardcore.quantize
                     quantized[op.results[0]] = quantized[op.operands[0]]
                     continue
                 if name == "func.return":
