@@ -350,6 +350,7 @@ def test_qat_cnn_bit_exact_in_verilator(qat_cnn, max_adder_depth, tmp_path, rng)
     model, inputs, circuit = qat_cnn
     if max_adder_depth is not None:
         circuit = hardcore.compile(model, torch.zeros(1, 1, 6, 6), max_adder_depth=max_adder_depth)
+        assert circuit.latency > 1
     low, high = circuit.in_range
     vectors = np.concatenate([circuit.quantize_input(inputs[:150].numpy()),
                               rng.integers(low, high + 1, (150, circuit.n_in)),
