@@ -8,7 +8,7 @@ import re
 import shlex
 import sys
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -253,9 +253,14 @@ def _module_name(name: str | None, model) -> str:
     return name
 
 
-def _reproducer(stage_text: str, pipeline: str, error: HardcoreError) -> str:
+def _reproducer(stage_text: str, instance, error: HardcoreError) -> str:
     folder = Path(tempfile.mkdtemp(prefix="hardcore-failure-"))
     (folder / "input.mlir").write_text(stage_text)
+    pipeline = instance.pipeline_text()
+    if getattr(instance, "config_data", None) is not None:  # a quant_config dictionary: as a file
+        config = folder / "quant_config.json"
+        config.write_text(json.dumps(instance.config_data, indent=1) + "\n")
+        pipeline = replace(instance, config=str(config), config_data=None).pipeline_text()
     (folder / "reproduce.sh").write_text(
         f"hardcore-opt {shlex.quote(str(folder / 'input.mlir'))} "
         f"--pass-pipeline={shlex.quote(pipeline)}\n")
@@ -313,7 +318,7 @@ def compile(model, example_input, *, weight_bits: int = 8, act_bits: int = 8, ca
         try:
             run_pipeline(module, instance.name, filename="model", overrides={instance.name: instance})
         except HardcoreError as error:
-            folder = _reproducer(stages[list(stages)[-1]], instance.pipeline_text(), error)
+            folder = _reproducer(stages[list(stages)[-1]], instance, error)
             raise type(error)(f"{error}\n(the IR and a command that reproduces this are in {folder})",
                               error.diagnostics) from None
         stages[stage] = module.operation.get_asm(large_elements_limit=None)

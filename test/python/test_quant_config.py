@@ -12,6 +12,7 @@
 """
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -230,8 +231,17 @@ def test_bad_config_files(tmp_path, text, message):
 
 def test_config_layer_past_the_last():
     with pytest.raises(CompileError, match=r"^.+: error: hardcore-quantize: the quantization config sets layer 2, "
-                                           r"but the model has 2 layers \(0 to 1\)\n"):
+                                           r"but the model has 2 layers \(0 to 1\)\n") as raised:
         hardcore.compile(uneven_rows(), torch.zeros(1, 6), quant_config={"layers": {"2": {"act_bits": 6}}})
+    # The reproducer holds the config as a file, and its command reads it (and fails the same way).
+    folder = Path(re.search(r"are in (\S+)\)$", str(raised.value)).group(1))
+    assert json.loads((folder / "quant_config.json").read_text()) == {"layers": {"2": {"act_bits": 6}}}
+    command = (folder / "reproduce.sh").read_text()
+    assert f"hardcore-quantize{{config={folder / 'quant_config.json'}}}" in command
+    result = subprocess.run(["sh", str(folder / "reproduce.sh")], capture_output=True, text=True,
+                            env={**os.environ, "PATH": f"{BIN}:{os.environ.get('PATH', '')}"})
+    assert result.returncode == 1
+    assert "hardcore-quantize: the quantization config sets layer 2, but the model has 2 layers (0 to 1)" in result.stderr
 
 
 def test_config_weight_bits_of_a_max_pool():
