@@ -70,6 +70,8 @@ __all__ = ["QuantizePass", "frac_bits_for", "activation_table", "MAX_TABLE_ENTRI
 DEFAULT_CALIBRATION_SAMPLES = 256
 # A lookup table has one entry per input code: 2^act_bits entries, so act-bits <= 12.
 MAX_TABLE_ENTRIES = 4096
+# A channel's weight frac bits exceed the layer's (its largest channel's) by at most this.
+MAX_CHANNEL_FRAC_ABOVE_LAYER = 16
 _KIND = "hardcore.kind"
 _OUT_CHANNELS = "hardcore.out_channels"  # set by hardcore-import on convolutions
 # Set by hardcore-import on a layer whose weights the model fake-quantizes (QAT).
@@ -141,17 +143,23 @@ def weight_codes(weight: np.ndarray, bits: int, scale: str, channels: int) -> tu
     """(codes, frac bits of each row): round(w · 2^f) (half up), saturated to `bits` signed.
 
     `scale` "per-layer": one f for the whole matrix, from its largest magnitude;
-    "per-channel": one per output channel, from that channel's largest magnitude.
+    "per-channel": one per output channel, from that channel's largest magnitude,
+    but at most MAX_CHANNEL_FRAC_ABOVE_LAYER more than the layer's f, so that a
+    channel of near-zero weights (a dead neuron) does not make its accumulator
+    and bias tens of bits wide (its weights' contribution is then below the
+    step of any output of <= 16 bits that the layer's largest channel fills).
     The rows form `channels` equal consecutive blocks (a convolution's output
     channel is its rows for every position; a linear layer's is its row).
     """
     low, high = _signed_range(bits)
     rows = weight.shape[0]
+    layer_frac = frac_bits_for(float(np.abs(weight).max(initial=0)), bits, True)
     if scale == "per-layer" or rows == 0:
-        frac = np.full(rows, frac_bits_for(float(np.abs(weight).max(initial=0)), bits, True), dtype=np.int64)
+        frac = np.full(rows, layer_frac, dtype=np.int64)
     else:
         largest = np.abs(weight).reshape(channels, -1).max(axis=1, initial=0)
-        frac = np.repeat([frac_bits_for(float(m), bits, True) for m in largest], rows // channels)
+        frac = np.repeat([min(frac_bits_for(float(m), bits, True), layer_frac + MAX_CHANNEL_FRAC_ABOVE_LAYER)
+                          for m in largest], rows // channels)
     codes = np.clip(np.floor(weight * np.exp2(frac)[:, None] + 0.5), low, high).astype(np.int64)
     return codes, frac.astype(np.int64)
 

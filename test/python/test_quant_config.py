@@ -29,6 +29,7 @@ from hardcore.baseline import baseline_verilog
 from hardcore.errors import CompileError, UsageError
 from hardcore.interpreter import find_function, run_function
 from hardcore.mlir import new_context, parse_module
+from hardcore.passes.quantize import weight_codes
 from hardcore.sim import simulate, tool_available
 
 from conftest import extreme_inputs
@@ -95,6 +96,17 @@ def test_per_channel_is_more_accurate_on_the_trained_mlp(trained_mlp):
                                                       calibration=inputs[:512].numpy()), model, x)
               for scale in ("per-layer", "per-channel")}
     assert errors["per-channel"] < 0.95 * errors["per-layer"], errors
+
+
+def test_per_channel_frac_bits_at_most_16_above_the_layers():
+    weight = np.array([[1.0, -0.5], [1e-3, 2e-3], [1e-12, 0.0], [0.0, 0.0]])
+    codes, frac = weight_codes(weight, 8, "per-channel", 4)
+    # the layer's: 7 (1.0 -> 128, saturated to 127); row 1: 15 (2e-3 -> 66); row 2 capped
+    # at 7 + 16 (1e-12 would get 46); an all-zero row gets 7, like an all-zero layer
+    assert frac.tolist() == [7, 15, 23, 7]
+    assert codes.tolist() == [[127, -64], [33, 66], [0, 0], [0, 0]]
+    codes, frac = weight_codes(weight, 8, "per-layer", 4)
+    assert frac.tolist() == [7] * 4 and codes[1].tolist() == [0, 0]
 
 
 def test_per_channel_convolution_scales_whole_channels():
