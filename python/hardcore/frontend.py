@@ -74,8 +74,12 @@ class _FrozenFakeQuantize(torch.nn.Module):
         super().__init__()
         self.quant_min, self.quant_max = int(quantizer.quant_min), int(quantizer.quant_max)
         self.axis = int(getattr(quantizer, "ch_axis", -1))
-        self.per_channel = quantizer.qscheme in (torch.per_channel_symmetric, torch.per_channel_affine)
         scale, zero_point = quantizer.scale, quantizer.zero_point  # what its forward uses
+        if quantizer.qscheme == torch.per_channel_affine_float_qparams:
+            raise ValueError("fake quantization with float zero points (per_channel_affine_float_qparams) "
+                             "is not supported")
+        self.per_channel = quantizer.qscheme in (torch.per_channel_symmetric, torch.per_channel_affine) \
+            or scale.numel() > 1
         if self.per_channel:
             self.register_buffer("scale", scale.detach().to(torch.float32).clone())
             self.register_buffer("zero_point", zero_point.detach().to(torch.int32).clone())
