@@ -62,7 +62,7 @@ from hardcore.interpreter import ACTIVATIONS, activation_params, run_function
 from hardcore.irutil import (array_attr, body_ops, create_op, dense_attr, functions, i64_attr, int_attr,
                              integer_dtype, int_type, replace_function, tensor_type)
 from hardcore.pass_base import ModulePass, PassFailed
-from hardcore.quant_config import WEIGHT_SCALES, LayerQuant, load_quant_config, parse_quant_config
+from hardcore.quant_config import SETTINGS, WEIGHT_SCALES, LayerQuant, load_quant_config, parse_quant_config
 
 __all__ = ["QuantizePass", "frac_bits_for", "activation_table", "MAX_TABLE_ENTRIES",
            "avgpool_multipliers", "weight_codes"]
@@ -76,7 +76,6 @@ _KIND = "hardcore.kind"
 _OUT_CHANNELS = "hardcore.out_channels"  # set by hardcore-import on convolutions
 # Set by hardcore-import on a layer whose weights the model fake-quantizes (QAT).
 _WEIGHT_FRAC_BITS, _WEIGHT_MIN, _WEIGHT_MAX = "hardcore.weight_frac_bits", "hardcore.weight_min", "hardcore.weight_max"
-_SETTING_NAMES = ("weight_bits", "act_bits", "weight_scale")
 # The ops that are layers: hardcore-fold-weights reports one layer for each, in order
 # (an average pool becomes a dense layer), and a config addresses them by that index.
 _LAYER_OPS = ("hardcore.dense", "hardcore.avgpool", "hardcore.maxpool", "hardcore.argmax")
@@ -380,7 +379,7 @@ class QuantizePass(ModulePass):
                 ok = False
                 continue
             name = layers[index].operation.name
-            allowed = {"hardcore.dense": _SETTING_NAMES, "hardcore.avgpool": ("act_bits",)}.get(name, ())
+            allowed = {"hardcore.dense": SETTINGS, "hardcore.avgpool": ("act_bits",)}.get(name, ())
             if _WEIGHT_FRAC_BITS in layers[index].attributes:
                 allowed = ("act_bits",)
             wrong = [n for n in names if n not in allowed]

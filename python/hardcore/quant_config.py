@@ -25,13 +25,14 @@ from typing import Any
 
 from hardcore.errors import UsageError
 
-__all__ = ["LayerQuant", "QuantConfig", "WEIGHT_SCALES", "parse_quant_config", "load_quant_config"]
+__all__ = ["LayerQuant", "QuantConfig", "WEIGHT_SCALES", "SETTINGS", "parse_quant_config", "load_quant_config"]
 
 # "per-layer": one power-of-two scale for a layer's whole weight matrix;
 # "per-channel": one per output channel (a row of a linear layer, the rows of
 # one output channel of a convolution).
 WEIGHT_SCALES = ("per-layer", "per-channel")
-_SETTINGS = ("weight_bits", "act_bits", "weight_scale")
+# The settings a layer (or the whole network) may have.
+SETTINGS = ("weight_bits", "act_bits", "weight_scale")
 _BITS = (2, 16)
 
 
@@ -70,10 +71,10 @@ def _setting(name: str, value: Any, where: str) -> Any:
 def _settings(entry: Any, base: LayerQuant, where: str) -> tuple[LayerQuant, tuple[str, ...]]:
     if not isinstance(entry, dict):
         raise UsageError(f"{where}: expected an object of settings, got {entry!r}")
-    unknown = sorted(str(key) for key in entry if key not in _SETTINGS)
+    unknown = sorted(str(key) for key in entry if key not in SETTINGS)
     if unknown:
-        raise UsageError(f"{where}: unknown setting '{unknown[0]}' (settings: {', '.join(_SETTINGS)})")
-    values = {name: _setting(name, entry[name], where) for name in _SETTINGS if name in entry}
+        raise UsageError(f"{where}: unknown setting '{unknown[0]}' (settings: {', '.join(SETTINGS)})")
+    values = {name: _setting(name, entry[name], where) for name in SETTINGS if name in entry}
     return dataclasses.replace(base, **values), tuple(values)
 
 
@@ -91,7 +92,7 @@ def parse_quant_config(config: dict | None, base: LayerQuant, source: str = "qua
     if config is None:
         return QuantConfig(base, {}, {})
     if not isinstance(config, dict):
-        raise UsageError(f"{source}: expected an object with the keys {', '.join(_SETTINGS)}, layers; "
+        raise UsageError(f"{source}: expected an object with the keys {', '.join(SETTINGS)}, layers; "
                          f"got {type(config).__name__}")
     top = {key: value for key, value in config.items() if key != "layers"}
     default, _ = _settings(top, base, source)

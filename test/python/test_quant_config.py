@@ -465,3 +465,14 @@ def test_config_cannot_change_qat_weights(qat_cnn):
                                            r"weight_bits of layer 0, whose weights the model fake-quantizes "
                                            r"\(QAT sets them\)\n"):
         hardcore.compile(model, torch.zeros(1, 1, 6, 6), quant_config={"layers": {"0": {"weight_bits": 4}}})
+
+
+def test_config_average_pool_takes_act_bits_only():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.AvgPool2d(2), nn.Flatten(), nn.Linear(8, 2)).eval()
+    circuit = hardcore.compile(model, torch.zeros(1, 1, 6, 6), quant_config={"layers": {"1": {"act_bits": 5}}})
+    assert re.search(r'"hardcore.requant"\(%\w+\) \{max = 15 : i64, min = -16 : i64, shift = -?\d+ : i64\} : '
+                     r'\(tensor<8xi32>\) -> tensor<8xi5>', circuit.stages["quantized"]), circuit.stages["quantized"]
+    with pytest.raises(CompileError, match=r"^.+: error: hardcore-quantize: the quantization config sets "
+                                           r"weight_scale of layer 1, an average pool, which has no weights\n"):
+        hardcore.compile(model, torch.zeros(1, 1, 6, 6), quant_config={"layers": {"1": {"weight_scale": "per-channel"}}})
