@@ -5,7 +5,7 @@
 // Two levels:
 //  * layer ops on tensors of one sample (no batch dimension): quantize,
 //    dense, relu, activation, lut, requant, reshape, dequantize, maxpool,
-//    avgpool, argmax;
+//    avgpool, argmax, add_tensors, concat, gather;
 //  * scalar DAG ops on signless integers read as two's complement, each
 //    result exactly as wide as its value range needs: extract, pack,
 //    constant, sext, shl, shr, add, sub, neg, clamp, table, reg, max, pick.
@@ -133,6 +133,40 @@ irdl.dialect @hardcore {
     %out = irdl.base "!builtin.tensor"
     irdl.operands(input: %in)
     irdl.results(output: %out)
+  }
+
+  // y = a + b, elementwise on two tensors of one shape (a residual add).  Not
+  // the scalar `hardcore.add`: integer operands are at one scale (exact).
+  irdl.operation @add_tensors {
+    %lhs = irdl.base "!builtin.tensor"
+    %rhs = irdl.base "!builtin.tensor"
+    %out = irdl.base "!builtin.tensor"
+    irdl.operands(lhs: %lhs, rhs: %rhs)
+    irdl.results(output: %out)
+  }
+
+  // lhs and rhs joined along dimension `dim` (of one sample), like torch.cat
+  // of two (a cat of more is a chain); integer operands share one element
+  // type and scale.  (Binary: IRDL gives variadic operands one type.)
+  irdl.operation @concat {
+    %lhs = irdl.base "!builtin.tensor"
+    %rhs = irdl.base "!builtin.tensor"
+    %out = irdl.base "!builtin.tensor"
+    %dim = irdl.base "#builtin.integer"
+    irdl.operands(lhs: %lhs, rhs: %rhs)
+    irdl.results(output: %out)
+    irdl.attributes {"dim" = %dim}
+  }
+
+  // Element i (row-major) of y is element indices[i] (row-major) of x: a
+  // constant permutation or selection (permute, transpose).
+  irdl.operation @gather {
+    %in = irdl.base "!builtin.tensor"
+    %out = irdl.base "!builtin.tensor"
+    %indices = irdl.base "#builtin.dense_typed_elements"
+    irdl.operands(input: %in)
+    irdl.results(output: %out)
+    irdl.attributes {"indices" = %indices}
   }
 
   // ---- scalar DAG level -------------------------------------------------

@@ -16,6 +16,12 @@ tree of `hardcore.pick` (the index) and `hardcore.max` (the value) over
 (value, index) pairs, and its index, in [0, N-1], makes the function
 `hardcore.output_unsigned`.  Both are layers of their own, with comparators
 instead of adders.  A comparison the value ranges decide costs nothing.
+A residual add (`hardcore.add_tensors`) is a layer of its own too: one adder
+per element (a shift common to both operands applied after it); the left
+shifts that align its operands are wires.  A concat and a gather are wires:
+the elements in their new order.  The model may be a graph: an op that is no
+layer belongs to the latest layer among its operands', so layers only read
+lower layers.
 
 Every result's type is the narrowest two's complement width that holds its
 value range: exact linear-form ranges for the adder graph's nodes (inputs are
@@ -70,7 +76,7 @@ ALGORITHMS = {"csd": _csd, "cse": _cse}
 _ADDERS = frozenset({"hardcore.add", "hardcore.sub", "hardcore.neg"})
 # Layer ops that start a layer of their own (a `layerK` location, an entry in `hardcore.layers`);
 # the ops after one (relu, requant, reshape) belong to it.
-_LAYER_OPS = frozenset({"hardcore.dense", "hardcore.maxpool", "hardcore.argmax"})
+_LAYER_OPS = frozenset({"hardcore.dense", "hardcore.maxpool", "hardcore.argmax", "hardcore.add_tensors"})
 
 
 class _Lin(NamedTuple):
@@ -270,17 +276,28 @@ class FoldWeightsPass(ModulePass):
                 value = builder._emit("hardcore.extract", [block.arguments[0]], (low, high), {"index": index})
                 elements.append(_Lin(value, 0, 1, 0))
             tensors = {quantize.results[0]: elements}
+            layer_of = {quantize.results[0]: 0}  # tensor -> the layer that makes it
             for op in ops[1:]:
                 name = op.operation.name
                 if name in ("func.return", "hardcore.dequantize"):
                     continue
-                # Name each op's location after its layer (dense k and the ops after it),
-                # so later passes and reports can attribute logic and registers to layers.
-                layer_name = f"layer{max(len(layers) - (name not in _LAYER_OPS), 0)}"
-                builder.location = ir.Location.name(layer_name, childLoc=op.location)
+                # Name each op's location after its layer (a layer op k, and the ops that
+                # follow from it: the latest layer among their operands'), so later passes
+                # and reports can attribute logic and registers to layers.  In a graph,
+                # layers only ever read lower layers.
+                layer = len(layers) if name in _LAYER_OPS else max(layer_of[v] for v in op.operands)
+                layer_of[op.results[0]] = layer
+                builder.location = ir.Location.name(f"layer{layer}", childLoc=op.location)
                 source = tensors[op.operands[0]]
                 try:
-                    if name == "hardcore.dense":
+                    if name == "hardcore.add_tensors":
+                        result, stats = self._add_tensors(builder, op, source, tensors[op.operands[1]])
+                        layers.append(stats)
+                    elif name == "hardcore.concat":
+                        result = self._concat(op, source, tensors[op.operands[1]])
+                    elif name == "hardcore.gather":
+                        result = [source[int(i)] for i in array_attr(op, "indices").reshape(-1)]
+                    elif name == "hardcore.dense":
                         result, stats = self._dense(builder, op, source)
                         layers.append(stats)
                     elif name == "hardcore.maxpool":
@@ -307,7 +324,7 @@ class FoldWeightsPass(ModulePass):
                     return False
                 tensors[op.results[0]] = result
             # The outputs' last ops belong to the last layer (one module per layer in hardware).
-            builder.location = ir.Location.name(f"layer{max(len(layers) - 1, 0)}", childLoc=ret.location)
+            builder.location = ir.Location.name(f"layer{layer_of[dequantize.operands[0]]}", childLoc=ret.location)
             outputs = [builder.materialize(lin) for lin in tensors[dequantize.operands[0]]]
             width = max(signed_width(*builder.ranges[v]) for v in outputs)
             index = dequantize.operands[0].owner
@@ -378,6 +395,54 @@ class FoldWeightsPass(ModulePass):
             stats["kind"] = ir.StringAttr(op.attributes["hardcore.kind"]).value
         return result, stats
 
+    def _add_tensors(self, builder: _DagBuilder, op, lhs: list[_Lin], rhs: list[_Lin]):
+        """A residual add: one adder per element (none where an operand is a constant), a layer of its own.
+
+        Operands at one scale are `±(v << m) + c`: the shift both have in common is
+        applied after the adder (narrower), the constants join the next rounding.
+        """
+        adders_before, bits_before = builder.adders, builder.adder_bits
+        inputs = {lin.value for lin in lhs + rhs if lin.value is not None}
+        saved_depths = {v: builder.depths.get(v, 0) for v in inputs}
+        for v in inputs:  # depth is counted from this layer's inputs
+            builder.depths[v] = 0
+        result, depth = [], 0
+        for a, b in zip(lhs, rhs):
+            const = a.const + b.const
+            if a.value is None or b.value is None:
+                lin = b if a.value is None else a
+                result.append(_Lin(lin.value, lin.shift, lin.sign, const))
+                continue
+            common = min(a.shift, b.shift)
+            a_value, b_value = builder.shl(a.value, a.shift - common), builder.shl(b.value, b.shift - common)
+            if a.sign == b.sign:
+                value, sign = builder.add(a_value, b_value), a.sign
+            elif a.sign > 0:
+                value, sign = builder.sub(a_value, b_value), 1
+            else:
+                value, sign = builder.sub(b_value, a_value), 1
+            result.append(_Lin(value, common, sign, const))
+            depth = max(depth, builder.depths.get(value, 0))
+        for v, d in saved_depths.items():
+            builder.depths[v] = d
+        stats = {"inputs": len(lhs) + len(rhs), "outputs": len(result), "weights": 0, "nonzero_weights": 0,
+                 "adders": builder.adders - adders_before, "adder_bits": builder.adder_bits - bits_before,
+                 "adder_depth": depth}
+        if "hardcore.kind" in op.attributes:
+            stats["kind"] = ir.StringAttr(op.attributes["hardcore.kind"]).value
+        return result, stats
+
+    @staticmethod
+    def _concat(op, lhs: list[_Lin], rhs: list[_Lin]) -> list[_Lin]:
+        """lhs and rhs joined along `dim`: the elements in their new row-major order (wires)."""
+        dim = int_attr(op, "dim")
+        lhs_shape = list(ir.RankedTensorType(op.operands[0].type).shape)
+        rhs_shape = list(ir.RankedTensorType(op.operands[1].type).shape)
+        order = np.concatenate([np.arange(len(lhs)).reshape(lhs_shape),
+                                len(lhs) + np.arange(len(rhs)).reshape(rhs_shape)], axis=dim)
+        elements = lhs + rhs
+        return [elements[int(i)] for i in order.reshape(-1)]
+
     def _relu(self, builder: _DagBuilder, op, source: list[_Lin]):
         uses = list(op.results[0].uses)
         if len(uses) == 1 and uses[0].owner.operation.name == "hardcore.requant" \
@@ -416,6 +481,12 @@ class FoldWeightsPass(ModulePass):
                 c = lin.const
                 c = ((c + (1 << (shift - 1))) >> shift) if shift > 0 else c << -shift
                 result.append(_Lin(None, 0, 1, min(max(c, low), high)))
+                continue
+            lin_low, lin_high = builder.lin_range(lin)
+            if shift <= 0 and low <= lin_low << -shift and lin_high << -shift <= high:
+                # An exact left shift that cannot saturate (aligning a residual add's operands,
+                # or a concat's): a wire, left for the op that uses it to build.
+                result.append(_Lin(lin.value, lin.shift - shift, lin.sign, lin.const << -shift))
                 continue
             s = shift
             if s > 0:

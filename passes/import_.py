@@ -42,6 +42,17 @@ Lowered, one function per op (`_LOWERINGS`):
   aten.leaky_relu a "leaky_relu" (negative_slope); aten.hardsigmoid,
   aten.hardswish, aten.sigmoid and aten.tanh the function of that name.
   Like ReLU, they come before the reshapes this pass makes.
+- aten.add.Tensor of two tensors the model computes, of one shape, alpha 1
+  (a residual add): a `hardcore.add_tensors` (a "layer" of its own, kind
+  "residual add ...").  A constant operand, broadcasting or another alpha is
+  an error.
+- aten.cat along a dimension other than the batch's: `hardcore.concat`s
+  (binary: a cat of n tensors is a chain of n - 1).
+- aten.mean.dim (keepdim or not; frontend keeps it legal): a
+  `hardcore.avgpool` with one window per output element, the elements it
+  averages, and their count as the divisor.
+- aten.permute and aten.transpose.int that keep the batch dimension first: a
+  `hardcore.gather` with the constant index map (nothing for the identity).
 - the shape-only ops aten.view / aten.reshape / aten.flatten.using_ints: a
   `hardcore.reshape`, or nothing when the shape is already right.
 
@@ -615,6 +626,119 @@ class _FunctionImport:
         return self.activation(op, "fake_quant", {"frac_bits": float(frac[0]), "min": float(low),
                                                   "max": float(high)})
 
+    # -- graphs: residual adds, concatenation, means and permutations ---------
+    def model_value(self, value, what: str):
+        """The hardcore value of a model tensor (not a constant) operand."""
+        mapped = self.values.get(value)
+        if mapped is None:
+            raise ValueError(f"{what} of a constant tensor is not supported (only of tensors the model computes)")
+        return mapped
+
+    @staticmethod
+    def sample_dims(dims, rank: int, what: str) -> list[int]:
+        """torch dims (negative ones counted from the end) of a rank-`rank` tensor, as dims of one sample."""
+        normalized = []
+        for dim in dims:
+            if not -rank <= dim < rank:
+                raise ValueError(f"{what} dim {dim} is out of range for {rank} dimensions")
+            dim %= rank
+            if dim == 0:
+                raise ValueError(f"{what} over the batch dimension is not supported")
+            normalized.append(dim - 1)
+        return normalized
+
+    def add_tensor(self, op):
+        # aten.add.Tensor(a, b, alpha): a + alpha * b
+        alpha = self.constant(op.operands[2], "add.Tensor alpha")
+        if alpha != 1:
+            raise ValueError(f"add.Tensor with alpha {alpha} is not supported (only a + b)")
+        lhs = self.model_value(op.operands[0], "add.Tensor")
+        rhs = self.model_value(op.operands[1], "add.Tensor")
+        shapes = [self.model_shape(v) for v in (op.operands[0], op.operands[1], op.results[0])]
+        if not shapes[0] == shapes[1] == shapes[2]:
+            raise ValueError(f"add.Tensor of shapes {shapes[0]} and {shapes[1]} is not supported "
+                             f"(no broadcasting: both operands must have one shape)")
+        flat_lhs, flat_rhs = self.flat(lhs, op.location), self.flat(rhs, op.location)
+        kind = f"residual add {_dims(shapes[2]) or '1'}"
+        add = create_op("hardcore.add_tensors", [flat_lhs, flat_rhs], [flat_lhs.type],
+                        {_KIND: ir.StringAttr.get(kind)}, op.location)
+        return self.reshaped(add.results[0], shapes[2], op.location)
+
+    def cat(self, op):
+        # aten.cat(list of tensors, dim)
+        items = op.operands[0].owner if isinstance(op.operands[0], ir.OpResult) else None
+        if items is None or items.name != "torch.prim.ListConstruct":
+            raise ValueError("cat needs a list of tensors")
+        out_shape = self.model_shape(op.results[0])
+        (dim,) = self.sample_dims([self.constant(op.operands[1], "cat dim")], len(out_shape) + 1, "cat")
+        inputs = [self.model_value(item, "cat") for item in items.operands]
+        inputs = [self.reshaped(value, self.model_shape(item), op.location)
+                  for value, item in zip(inputs, items.operands)]
+        # A chain of binary concats, left to right.
+        result = inputs[0]
+        for value in inputs[1:]:
+            shape = list(ir.RankedTensorType(result.type).shape)
+            shape[dim] += ir.RankedTensorType(value.type).shape[dim]
+            result = create_op("hardcore.concat", [result, value], [tensor_type(shape, ir.F32Type.get())],
+                               {"dim": ir.IntegerAttr.get(ir.IntegerType.get_signless(64), dim)},
+                               op.location).results[0]
+        if list(ir.RankedTensorType(result.type).shape) != out_shape:
+            raise ValueError(f"cat result {out_shape} is not the concatenation of its inputs")
+        return result
+
+    def mean_dim(self, op):
+        # aten.mean.dim(input, dims, keepdim, dtype): an average pool with one window per output element
+        source = self.source(op)
+        in_shape = self.model_shape(op.operands[0])
+        dims = self.constant(op.operands[1], "mean dims")
+        if self.constant(op.operands[3], "mean dtype") is not None:
+            raise ValueError("mean with a dtype is not supported")
+        if not dims:  # torch: no dims means all of them, the batch's too
+            dims = list(range(len(in_shape) + 1))
+        axes = sorted(set(self.sample_dims(dims, len(in_shape) + 1, "mean")))
+        kept = [d for d in range(len(in_shape)) if d not in axes]
+        flat_index = np.arange(math.prod(in_shape), dtype=np.int64).reshape(in_shape)
+        # Kept dims first, in order (the output's row-major order), the averaged ones last.
+        windows = flat_index.transpose(kept + axes).reshape(math.prod([in_shape[d] for d in kept]), -1)
+        divisors = np.full(windows.shape[0], windows.shape[1], dtype=np.int64)
+        kind = (f"mean over dims {','.join(str(d + 1) for d in axes)}, {_dims(in_shape)}->"
+                f"{_dims([in_shape[d] for d in kept]) or '1'}")
+        flat = self.flat(source, op.location)
+        i64 = ir.IntegerType.get_signless(64)
+        pool = create_op("hardcore.avgpool", [flat], [tensor_type([windows.shape[0]], ir.F32Type.get())], {
+            "windows": dense_attr(windows, i64), "divisors": dense_attr(divisors, i64),
+            _KIND: ir.StringAttr.get(kind)}, op.location)
+        return self.reshaped(pool.results[0], self.model_shape(op.results[0]), op.location)
+
+    def permuted(self, op, order: list[int]):
+        """The source with its sample dims in `order` (a `hardcore.gather`; nothing when in order)."""
+        source = self.source(op)
+        in_shape = self.model_shape(op.operands[0])
+        if order == list(range(len(in_shape))):
+            return source
+        indices = np.arange(math.prod(in_shape), dtype=np.int64).reshape(in_shape).transpose(order).reshape(-1)
+        flat = self.flat(source, op.location)
+        gather = create_op("hardcore.gather", [flat], [flat.type],
+                           {"indices": dense_attr(indices, ir.IntegerType.get_signless(64))}, op.location)
+        return self.reshaped(gather.results[0], self.model_shape(op.results[0]), op.location)
+
+    def permute(self, op):
+        dims = self.constant(op.operands[1], "permute dims")
+        rank = len(self.model_shape(op.operands[0])) + 1
+        if len(dims) != rank or sorted(d % rank for d in dims) != list(range(rank)):
+            raise ValueError(f"permute dims {dims} are not a permutation of {rank} dimensions")
+        if dims[0] % rank != 0:
+            raise ValueError("permute that moves the batch dimension is not supported")
+        return self.permuted(op, self.sample_dims(dims[1:], rank, "permute"))
+
+    def transpose(self, op):
+        rank = len(self.model_shape(op.operands[0])) + 1
+        first, second = self.sample_dims([self.constant(op.operands[1], "transpose dim0"),
+                                          self.constant(op.operands[2], "transpose dim1")], rank, "transpose")
+        order = list(range(rank - 1))
+        order[first], order[second] = second, first
+        return self.permuted(op, order)
+
     def relu(self, op):
         flat = self.flat(self.source(op), op.location)
         relu = create_op("hardcore.relu", [flat], [flat.type], None, op.location)
@@ -675,6 +799,11 @@ _LOWERINGS = {
     "torch.runtime.assert": _FunctionImport.runtime_assert,
     "torch.aten.fake_quantize_per_tensor_affine": _FunctionImport.fake_quantize,
     "torch.aten.fake_quantize_per_channel_affine": _FunctionImport.fake_quantize,
+    "torch.aten.add.Tensor": _FunctionImport.add_tensor,
+    "torch.aten.cat": _FunctionImport.cat,
+    "torch.aten.mean.dim": _FunctionImport.mean_dim,
+    "torch.aten.permute": _FunctionImport.permute,
+    "torch.aten.transpose.int": _FunctionImport.transpose,
     **{name: _FunctionImport.reshape for name in _SHAPE_OPS},
 }
 _SUPPORTED = _OPERAND_PRODUCERS | frozenset(_LOWERINGS) | {"func.return"}

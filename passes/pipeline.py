@@ -7,8 +7,9 @@ input bits) counts as one level too.  Shifts, extensions, extracts and constants
 wires.  Each op gets its ASAP level; levels 1..N form segment 1, N+1..2N
 segment 2, and so on (inputs belong to segment 1).  A value made in segment
 a and used in segment b passes through b - a registers (`hardcore.reg`),
-shared by all its users; every output is registered once more after the last
-segment L.  So every path from input to output crosses exactly L registers:
+shared by all its users (so a skip path of a graph, such as a residual add's
+input, is delayed to the stage of the adder that uses it); every output is
+registered once more after the last segment L.  So every path from input to output crosses exactly L registers:
 the latency is L cycles and a new input can enter every cycle.
 
 The function gets `hardcore.latency = L` (and `hardcore.clock_enable`);

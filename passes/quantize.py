@@ -31,6 +31,16 @@ circuit is a shift:
 - an average pool becomes a dense layer of integer multipliers over its
   windows and a requantization (`_avgpool` says how it divides exactly);
 - an argmax (`hardcore.argmax`) yields an integer index at scale 2^0;
+- a residual add (`hardcore.add_tensors`) shifts the operand with fewer
+  fractional bits left to the other's scale (exact), adds exactly, and
+  requantizes the sum to act-bits at the scale of its calibrated range,
+  absorbing a following ReLU (unsigned then) like a dense layer;
+- a concat (`hardcore.concat`, a chain of them for a cat of more than two)
+  requantizes every input to one scale, from the calibrated range of the
+  chain's output (signed when any input can be negative), rounding half up
+  and saturating; inputs already at that scale pass unchanged;
+- a gather (`hardcore.gather`, permute) and a reshape keep their input's
+  integers, scale and range;
 - the function's result is dequantized back to float (`hardcore.dequantize`).
 
 Calibration inputs come from the Python API (`calibration_data`) or a `.npy`
@@ -78,9 +88,10 @@ _OUT_CHANNELS = "hardcore.out_channels"  # set by hardcore-import on convolution
 _WEIGHT_FRAC_BITS, _WEIGHT_MIN, _WEIGHT_MAX = "hardcore.weight_frac_bits", "hardcore.weight_min", "hardcore.weight_max"
 # The ops that are layers: hardcore-fold-weights reports one layer for each, in order
 # (an average pool becomes a dense layer), and a config addresses them by that index.
-_LAYER_OPS = ("hardcore.dense", "hardcore.avgpool", "hardcore.maxpool", "hardcore.argmax")
+_LAYER_OPS = ("hardcore.dense", "hardcore.avgpool", "hardcore.maxpool", "hardcore.argmax", "hardcore.add_tensors")
 _FLOAT_LAYER_OPS = frozenset({"hardcore.dense", "hardcore.relu", "hardcore.activation", "hardcore.reshape",
-                              "func.return", "hardcore.maxpool", "hardcore.avgpool", "hardcore.argmax"})
+                              "func.return", "hardcore.maxpool", "hardcore.avgpool", "hardcore.argmax",
+                              "hardcore.add_tensors", "hardcore.concat", "hardcore.gather"})
 
 
 def frac_bits_for(magnitude: float, bits: int, signed: bool) -> int:
@@ -327,6 +338,16 @@ class QuantizePass(ModulePass):
                                     {"frac_bits": i64_attr(frac)}, op.location)
                     create_op("func.return", [out.results[0]], [], None, op.location)
                     continue
+                if name == "hardcore.add_tensors":
+                    relu = self._following_relu(op)
+                    if relu is not None:
+                        absorbed.add(relu)
+                    quantized[(relu or op).results[0]] = self._add_tensors(op, relu, quantized, trace,
+                                                                             self.quant.layer(layer_index[op]).act_bits)
+                    continue
+                if name == "hardcore.concat":
+                    quantized[op.results[0]] = self._concat(op, quantized, trace)
+                    continue
                 source, frac, (low, high) = quantized[op.operands[0]]
                 out_shape = list(ir.RankedTensorType(op.results[0].type).shape)
                 if name == "hardcore.reshape":
@@ -334,6 +355,11 @@ class QuantizePass(ModulePass):
                     r = create_op("hardcore.reshape", [source], [tensor_type(out_shape, element)],
                                   None, op.location)
                     quantized[op.results[0]] = (r.results[0], frac, (low, high))
+                elif name == "hardcore.gather":
+                    element = ir.RankedTensorType(source.type).element_type
+                    g = create_op("hardcore.gather", [source], [tensor_type(out_shape, element)],
+                                  {"indices": op.attributes["indices"]}, op.location)
+                    quantized[op.results[0]] = (g.results[0], frac, (low, high))
                 elif name == "hardcore.relu":
                     element = ir.RankedTensorType(source.type).element_type
                     r = create_op("hardcore.relu", [source], [tensor_type(out_shape, element)],
@@ -379,13 +405,15 @@ class QuantizePass(ModulePass):
                 ok = False
                 continue
             name = layers[index].operation.name
-            allowed = {"hardcore.dense": SETTINGS, "hardcore.avgpool": ("act_bits",)}.get(name, ())
+            allowed = {"hardcore.dense": SETTINGS, "hardcore.avgpool": ("act_bits",),
+                       "hardcore.add_tensors": ("act_bits",)}.get(name, ())
             if _WEIGHT_FRAC_BITS in layers[index].attributes:
                 allowed = ("act_bits",)
             wrong = [n for n in names if n not in allowed]
             if wrong:
                 kind = {"hardcore.dense": "whose weights the model fake-quantizes (QAT sets them)",
                         "hardcore.avgpool": "an average pool, which has no weights",
+                        "hardcore.add_tensors": "a residual add, which has no weights",
                         "hardcore.maxpool": "a max pool, which has no weights or requantization",
                         "hardcore.argmax": "an argmax, which has no weights or requantization"}[name]
                 self.error(layers[index], f"hardcore-quantize: the quantization config sets {wrong[0]} of "
@@ -579,3 +607,97 @@ class QuantizePass(ModulePass):
                              "max": i64_attr(out_high)}, (relu or op).location)
         return requant.results[0], out_frac, (out_low, out_high)
 
+
+    # -- graphs: residual adds and concatenation -----------------------------
+    def _rescaled(self, value, frac: int, value_range, to_frac: int, low: int, high: int, location):
+        """`value` at `to_frac` fractional bits, saturated to [low, high], typed for that range.
+
+        A `hardcore.requant` by frac - to_frac (rounding half up when it drops bits, an exact
+        left shift otherwise); none when the value is already there and fits its type.
+        """
+        shift = frac - to_frac
+        scaled = [(v + (1 << (shift - 1))) >> shift if shift > 0 else v << -shift for v in value_range]
+        out_range = (min(max(scaled[0], low), high), min(max(scaled[1], low), high))
+        width = signed_width(low, high)
+        if shift == 0 and value_range == out_range and \
+                ir.IntegerType(ir.RankedTensorType(value.type).element_type).width == width:
+            return value, out_range
+        shape = list(ir.RankedTensorType(value.type).shape)
+        requant = create_op("hardcore.requant", [value], [tensor_type(shape, int_type(width))],
+                            {"shift": i64_attr(shift), "min": i64_attr(low), "max": i64_attr(high)}, location)
+        return requant.results[0], out_range
+
+    def _add_tensors(self, op, relu, quantized, trace, act_bits: int):
+        """a + b: both exactly at the finer of their scales (left shifts), added, then requantized.
+
+        The sum is exact; the requantization to act-bits at the scale of the sum's
+        calibrated range (unsigned when a ReLU follows, which it absorbs) rounds half
+        up and saturates, like a dense layer's.
+        """
+        operands = [quantized[v] for v in op.operands]
+        frac = max(f for _, f, _ in operands)
+        aligned, low, high = [], 0, 0
+        for value, value_frac, (a, b) in operands:
+            shift = frac - value_frac
+            if shift:
+                value, _ = self._rescaled(value, value_frac, (a, b), frac, a << shift, b << shift, op.location)
+            aligned.append(value)
+            low, high = low + (a << shift), high + (b << shift)
+        out_shape = list(ir.RankedTensorType(op.results[0].type).shape)
+        sum_type = tensor_type(out_shape, int_type(signed_width(low, high)))
+        attributes = {_KIND: op.attributes[_KIND]} if _KIND in op.attributes else {}
+        value = create_op("hardcore.add_tensors", aligned, [sum_type], attributes, op.location).results[0]
+        if relu is not None:
+            value = create_op("hardcore.relu", [value], [sum_type], None, relu.location).results[0]
+            out_low, out_high = 0, (1 << act_bits) - 1
+            out_frac = frac_bits_for(float(np.abs(trace[relu.results[0]]).max()), act_bits, False)
+        else:
+            out_low, out_high = _signed_range(act_bits)
+            out_frac = frac_bits_for(float(np.abs(trace[op.results[0]]).max()), act_bits, True)
+        requant = create_op("hardcore.requant", [value], [tensor_type(out_shape, int_type(signed_width(out_low, out_high)))],
+                            {"shift": i64_attr(frac - out_frac), "min": i64_attr(out_low),
+                             "max": i64_attr(out_high)}, (relu or op).location)
+        return requant.results[0], out_frac, (out_low, out_high)
+
+    @staticmethod
+    def _concat_root(op):
+        """The last concat of the chain `op` is in (a cat of n tensors is n - 1 binary concats)."""
+        while True:
+            uses = list(op.results[0].uses)
+            if len(uses) != 1 or uses[0].owner.operation.name != "hardcore.concat":
+                return op
+            op = uses[0].owner
+
+    def _concat(self, op, quantized, trace):
+        """Both operands requantized to one scale, from the calibrated range of the whole chain's output.
+
+        Signed act-bits when any input of the chain can be negative, unsigned
+        otherwise.  An operand already at that scale and type passes unchanged (so
+        the inner concats of a chain, at the same scale, are never requantized
+        twice); others are shifted, rounding half up, and saturated.
+        """
+        root = self._concat_root(op)
+        leaves, pending = [], [root]
+        while pending:
+            current = pending.pop()
+            for value in current.operands:
+                owner = value.owner if isinstance(value, ir.OpResult) else None
+                if owner is not None and owner.operation.name == "hardcore.concat" and \
+                        self._concat_root(owner) == root:
+                    pending.append(owner)
+                else:
+                    leaves.append(quantized[value])
+        signed = any(low < 0 for _, _, (low, _) in leaves)
+        out_low, out_high = _signed_range(self.quant.default.act_bits) if signed else (0, (1 << self.quant.default.act_bits) - 1)
+        out_frac = frac_bits_for(float(np.abs(trace[root.results[0]]).max()), self.quant.default.act_bits, signed)
+        operands, low, high = [], None, None
+        for value in op.operands:
+            source, frac, value_range = quantized[value]
+            source, (a, b) = self._rescaled(source, frac, value_range, out_frac, out_low, out_high, op.location)
+            operands.append(source)
+            low, high = (a, b) if low is None else (min(low, a), max(high, b))
+        out_shape = list(ir.RankedTensorType(op.results[0].type).shape)
+        concat = create_op("hardcore.concat", operands,
+                           [tensor_type(out_shape, int_type(signed_width(out_low, out_high)))],
+                           {"dim": op.attributes["dim"]}, op.location)
+        return concat.results[0], out_frac, (low, high)

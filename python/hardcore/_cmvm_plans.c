@@ -290,6 +290,21 @@ static void canonical_free(Canonical *C)
     memset(C, 0, sizeof *C);
 }
 
+/* cmvm._expand_rows: each original row is its canonical row's output, shifted and signed. */
+static void expand_rows(const Canonical *C, const Out *canonical_outs, int rows, Out *outs)
+{
+    for (int i = 0; i < rows; i++) {
+        outs[i] = NO_OUT;
+        if (C->row_of[i] >= 0 && canonical_outs[C->row_of[i]].value >= 0) {
+            Out o = canonical_outs[C->row_of[i]];
+            o.shift += C->shift[i];
+            o.sign *= C->sign[i];
+            outs[i] = o;
+        }
+    }
+}
+
+
 static uint64_t row_hash(const int64_t *row, int cols)
 {
     uint64_t h = 1469598103934665603ULL;
@@ -426,16 +441,7 @@ static int cse_rows(Builder *B, const int64_t *X, int rows, int cols, const int3
         if (rc)
             goto done;
     }
-    /* cmvm._expand_rows */
-    for (int i = 0; i < rows; i++) {
-        outs[i] = NO_OUT;
-        if (C.row_of[i] >= 0 && canonical_outs[C.row_of[i]].value >= 0) {
-            Out o = canonical_outs[C.row_of[i]];
-            o.shift += C.shift[i];
-            o.sign *= C.sign[i];
-            outs[i] = o;
-        }
-    }
+    expand_rows(&C, canonical_outs, rows, outs);
 done:
     canonical_free(&C);
     cse_result_free(&R);
@@ -824,15 +830,7 @@ static int plan_body(Builder *B, const int64_t *X, int rows, int cols, const Can
         return CSE_NO_MEMORY;
     int rc = two_stage(B, C->rows, C->k, cols, T, max_depth, tie_b, canonical_outs);
     if (!rc)
-        for (int i = 0; i < rows; i++) {
-            outs[i] = NO_OUT;
-            if (C->row_of[i] >= 0 && canonical_outs[C->row_of[i]].value >= 0) {
-                Out o = canonical_outs[C->row_of[i]];
-                o.shift += C->shift[i];
-                o.sign *= C->sign[i];
-                outs[i] = o;
-            }
-        }
+        expand_rows(C, canonical_outs, rows, outs);
     free(canonical_outs);
     return rc;
 }
@@ -1090,17 +1088,8 @@ PyObject *py_plans(PyObject *self, PyObject *args)
     case PLAN_OVERFLOW:
         result = Py_NewRef(Py_None);
         goto done;
-    case CSE_NO_MEMORY:
-        PyErr_NoMemory();
-        goto done;
-    case CSE_TOO_MANY_VALUES:
-        PyErr_SetString(PyExc_ValueError, "the CSE needs more than 2**21 values");
-        goto done;
-    case CSE_TOO_MANY_ROWS:
-        PyErr_SetString(PyExc_ValueError, "too many rows for the CSE solver");
-        goto done;
     default:
-        PyErr_SetString(PyExc_RuntimeError, "_pair_cse.plans: internal error");
+        set_cse_error(rc, "_pair_cse.plans");
         goto done;
     }
     int gc_was_enabled = PyGC_Disable();

@@ -1159,6 +1159,24 @@ PyDoc_STRVAR(solve_doc,
 "row's remaining terms (value, shift, sign).  None: a row's terms cannot be\n"
 "summed within max_depth.");
 
+void set_cse_error(int rc, const char *where)
+{
+    switch (rc) {
+    case CSE_NO_MEMORY:
+        PyErr_NoMemory();
+        break;
+    case CSE_TOO_MANY_VALUES:
+        PyErr_Format(PyExc_ValueError, "the CSE needs more than %lld values", (long long)MAX_VALUES);
+        break;
+    case CSE_TOO_MANY_ROWS:
+        PyErr_SetString(PyExc_ValueError, "too many rows for the CSE solver");
+        break;
+    default:
+        PyErr_Format(PyExc_RuntimeError, "%s: internal error (code %d)", where, rc);
+        break;
+    }
+}
+
 static PyObject *py_solve(PyObject *self, PyObject *args)
 {
     (void)self;
@@ -1269,17 +1287,8 @@ static PyObject *py_solve(PyObject *self, PyObject *args)
     case CSE_INFEASIBLE:
         result = Py_NewRef(Py_None);
         goto done;
-    case CSE_NO_MEMORY:
-        PyErr_NoMemory();
-        goto done;
-    case CSE_TOO_MANY_VALUES:
-        PyErr_Format(PyExc_ValueError, "the CSE needs more than %lld values", (long long)MAX_VALUES);
-        goto done;
-    case CSE_TOO_MANY_ROWS:
-        PyErr_SetString(PyExc_ValueError, "too many rows for the CSE solver");
-        goto done;
     default:
-        PyErr_SetString(PyExc_RuntimeError, "_pair_cse: internal error (occurrences out of row order)");
+        set_cse_error(rc, "_pair_cse.solve");
         goto done;
     }
 

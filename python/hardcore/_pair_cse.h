@@ -43,6 +43,10 @@ int pair_cse_solve(int n_values, const int32_t *depths, int n_rows, const int32_
                    int max_depth, int tie_b_first, CseResult *out);
 void cse_result_free(CseResult *result);
 
+/* Sets the Python exception for a pair_cse_solve/run_plans error code (one of the
+ * negative codes above); `where` names the caller in the internal-error message. */
+void set_cse_error(int rc, const char *where);
+
 PyObject *py_plans(PyObject *self, PyObject *args);
 extern const char plans_doc[];
 

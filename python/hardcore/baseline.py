@@ -7,12 +7,18 @@ narrow as the exact bound of its sum, so the baseline is not handicapped by
 blanket widths; requantized values are as narrow as their exact range too.
 ReLU, requantization (round half up, shift, saturate) and the port convention
 are those of the folded circuit, so both compute the same integers (the tests
-check it in simulation).
+check it in simulation).  Max pools and the argmax are trees of comparisons
+and muxes (`b > a ? b : a`; ties to the lower index), residual adds one `+` per
+element, concats and gathers wires: everything hardcore-quantize makes.
 
 The hierarchy mirrors the folded circuit's, so Yosys maps and counts LUTs per
-layer on both: layer k is dense k with the ops after it up to the next dense
-(as hardcore-fold-weights groups them), in module `{name}_layer{k}`, and the
-top module `{name}` only slices `x`, wires the layers and packs `y`.  A value
+layer on both: layer k is the k-th layer op (dense, max pool, argmax, residual
+add) with the ops that follow from it (each other op belongs to the latest
+layer among its operands', as hardcore-fold-weights groups them), in module
+`{name}_layer{k}`.  A layer's ports are the elements of the tensors it reads
+from lower layers (in a graph, not only the previous one) and of those it
+makes that others read; the top module `{name}` only slices `x`, wires the
+layers and packs `y`.  A value
 whose range is a single integer (a neuron that ReLU always zeroes) crosses no
 port: the next layer gets it as a constant, as flattening would have.
 
@@ -44,6 +50,9 @@ __all__ = ["baseline_verilog"]
 
 # Quantized-IR ops that act on each element on its own.
 ELEMENTWISE_OPS = ("hardcore.relu", "hardcore.requant", "hardcore.reshape", "hardcore.lut")
+# Ops that start a layer (as in hardcore-fold-weights), and ops that only move elements.
+LAYER_OPS = ("hardcore.dense", "hardcore.maxpool", "hardcore.argmax", "hardcore.add_tensors")
+WIRING_OPS = ("hardcore.concat", "hardcore.gather")
 
 
 @dataclass(frozen=True)
@@ -135,17 +144,31 @@ def _lookup(body: _Body, op, element: _Element) -> _Element:
 
 
 def _layers(ops) -> list[list]:
-    """The ops between quantize and dequantize, grouped as hardcore-fold-weights groups layers."""
+    """The ops between quantize and dequantize, grouped as hardcore-fold-weights groups layers.
+
+    A layer op (dense, max pool, argmax, residual add) starts layer k; any other op
+    belongs to the latest layer among its operands' (layer 0 before any layer op),
+    so in a graph a layer reads only lower layers.
+    """
     layers: list[list] = [[]]
+    layer_of = {}
     for op in ops:
         name = op.operation.name
-        if name in ("func.return", "hardcore.dequantize", "hardcore.quantize"):
+        if name in ("func.return", "hardcore.dequantize"):
             continue
-        if name != "hardcore.dense" and name not in ELEMENTWISE_OPS:
+        if name == "hardcore.quantize":
+            layer_of[op.results[0]] = 0
+            continue
+        if name not in LAYER_OPS and name not in ELEMENTWISE_OPS and name not in WIRING_OPS:
             raise ValueError(f"the baseline cannot express '{name}'")
-        if name == "hardcore.dense" and any(o.operation.name == "hardcore.dense" for o in layers[-1]):
-            layers.append([])
-        layers[-1].append(op)
+        if name in LAYER_OPS:
+            if any(o.operation.name in LAYER_OPS for o in layers[-1]):
+                layers.append([])
+            layer = len(layers) - 1
+        else:
+            layer = max(layer_of[v] for v in op.operands)
+        layer_of[op.results[0]] = layer
+        layers[layer].append(op)
     return layers
 
 
@@ -156,33 +179,110 @@ def _ports(elements: list[_Element], prefix: str) -> list[_Element]:
             for index, element in enumerate(elements)]
 
 
-def _layer(body: _Body, layer_ops, inputs: list[_Element]) -> list[_Element]:
-    """The wires of one layer in `body`: its dense, one row at a time, then its elementwise ops."""
-    elements = inputs
+def _max(body: _Body, a: _Element, b: _Element) -> _Element:
+    """max(a, b) as a plain design writes it: a comparison and a mux (none when the ranges decide)."""
+    if b.low >= a.high:
+        return b
+    if a.low >= b.high:
+        return a
+    low, high = max(a.low, b.low), max(a.high, b.high)
+    return _Element(body.wire(signed_width(low, high), f"{b.ref} > {a.ref} ? {b.ref} : {a.ref}"), low, high)
+
+
+def _pick(body: _Body, a: _Element, b: _Element, if_a: _Element, if_b: _Element) -> _Element:
+    """b > a ? if_b : if_a (ties to a), like `hardcore.pick`."""
+    if b.low > a.high:
+        return if_b
+    if b.high <= a.low:
+        return if_a
+    low, high = min(if_a.low, if_b.low), max(if_a.high, if_b.high)
+    return _Element(body.wire(signed_width(low, high), f"{b.ref} > {a.ref} ? {if_b.ref} : {if_a.ref}"), low, high)
+
+
+def _maxpool(body: _Body, op, source: list[_Element]) -> list[_Element]:
+    """Each window's maximum: a balanced tree of comparisons."""
+    result = []
+    for row in array_attr(op, "windows").astype(np.int64).tolist():
+        level = [source[j] for j in row if j >= 0]
+        while len(level) > 1:
+            level = [_max(body, a, b) for a, b in zip(level[0::2], level[1::2])] + level[len(level) // 2 * 2:]
+        result.append(level[0])
+    return result
+
+
+def _argmax(body: _Body, source: list[_Element]) -> list[_Element]:
+    """The first largest element's index: a tree over (value, index) pairs, ties to the lower index."""
+    level = [(element, _Element(_literal(index), index, index)) for index, element in enumerate(source)]
+    while len(level) > 1:
+        paired = [(_max(body, a, b) if len(level) > 2 else None, _pick(body, a, b, index_a, index_b))
+                  for (a, index_a), (b, index_b) in zip(level[0::2], level[1::2])]
+        level = paired + level[len(level) // 2 * 2:]
+    return [level[0][1]]
+
+
+def _add(body: _Body, a: _Element, b: _Element) -> _Element:
+    low, high = a.low + b.low, a.high + b.high
+    if low == high:
+        return _Element(_literal(low), low, high)
+    # Both signed: Verilog sign-extends them to the sum's width.
+    return _Element(body.wire(signed_width(low, high), f"{a.ref} + {b.ref}"), low, high)
+
+
+def _concat(op, lhs: list[_Element], rhs: list[_Element]) -> list[_Element]:
+    dim = int_attr(op, "dim")
+    shapes = [list(operand.type.shape) for operand in op.operands]
+    order = np.concatenate([np.arange(len(lhs)).reshape(shapes[0]),
+                            len(lhs) + np.arange(len(rhs)).reshape(shapes[1])], axis=dim)
+    elements = lhs + rhs
+    return [elements[i] for i in order.reshape(-1).tolist()]
+
+
+def _layer(body: _Body, layer_ops, values: dict) -> None:
+    """The wires of one layer's ops in `body`; `values` maps each tensor to its elements (and gets the new ones)."""
     for op in layer_ops:
-        if op.operation.name == "hardcore.dense":
+        name = op.operation.name
+        source = values[op.operands[0]]
+        if name == "hardcore.dense":
             weight = array_attr(op, "weight").astype(np.int64)
             bias = array_attr(op, "bias").astype(np.int64)
-            elements = [_dense_row(body, weight[row], int(bias[row]), elements) for row in range(weight.shape[0])]
+            elements = [_dense_row(body, weight[row], int(bias[row]), source) for row in range(weight.shape[0])]
+        elif name == "hardcore.maxpool":
+            elements = _maxpool(body, op, source)
+        elif name == "hardcore.argmax":
+            elements = _argmax(body, source)
+        elif name == "hardcore.add_tensors":
+            elements = [_add(body, a, b) for a, b in zip(source, values[op.operands[1]])]
+        elif name == "hardcore.concat":
+            elements = _concat(op, source, values[op.operands[1]])
+        elif name == "hardcore.gather":
+            elements = [source[i] for i in array_attr(op, "indices").astype(np.int64).reshape(-1).tolist()]
         else:
-            shifts = requant_shifts(op, len(elements)) if op.operation.name == "hardcore.requant" \
-                else [0] * len(elements)
-            elements = [_elementwise(body, op, element, shift) for element, shift in zip(elements, shifts)]
-    return elements
+            shifts = requant_shifts(op, len(source)) if name == "hardcore.requant" else [0] * len(source)
+            elements = [_elementwise(body, op, element, shift) for element, shift in zip(source, shifts)]
+        values[op.results[0]] = elements
 
 
-def _layer_module(name: str, layer_ops, inputs: list[_Element]) -> tuple[str, list[_Element]]:
-    """Module `name` computing one layer from `inputs`: its text and its outputs.
+def _layer_module(name: str, layer_ops, inputs: list, outputs: list, values: dict) -> tuple[str, list[_Element]]:
+    """Module `name` computing one layer: its text and its output ports.
 
-    Ports are `i<k>` and `o<k>`; constants among the inputs and outputs are no ports.
+    `inputs` are the tensors it reads from other layers (their elements in
+    `values`), `outputs` the tensors it makes that others read.  Ports are
+    `i<k>` and `o<k>`, over those tensors' elements in order; constants among
+    them are no ports.
     """
-    in_ports = _ports(inputs, "i")
+    in_elements = [element for value in inputs for element in values[value]]
+    in_ports = _ports(in_elements, "i")
+    local, offset = {}, 0
+    for value in inputs:
+        local[value] = in_ports[offset:offset + len(values[value])]
+        offset += len(values[value])
     body = _Body()
-    outputs = _layer(body, layer_ops, in_ports)
-    out_ports = _ports(outputs, "o")
+    _layer(body, layer_ops, local)
+    out_elements = [element for value in outputs for element in local[value]]
+    out_ports = _ports(out_elements, "o")
     declarations = [f"  input signed [{p.width - 1}:0] {p.ref}" for p in in_ports if p.low != p.high]
     declarations += [f"  output signed [{p.width - 1}:0] {p.ref}" for p in out_ports if p.low != p.high]
-    assigns = [f"  assign {p.ref} = {e.ref};" for p, e in zip(out_ports, outputs) if p.low != p.high]
+    assigns = [f"  assign {p.ref} = {e.ref};" for p, e in zip(out_ports, out_elements) if p.low != p.high]
     text = "\n".join([f"module {name}(", ",\n".join(declarations), ");"] + body.lines + assigns + ["endmodule", ""])
     return text, out_ports
 
@@ -209,7 +309,8 @@ def baseline_verilog(quantized_text: str, module_name: str, out_width: int | Non
     """Verilog of the quantized layer IR with one `*` per weight (combinational), one module per layer.
 
     `y` holds each output in `out_width` bits (the folded circuit's, so both
-    have the same ports), by default in as few as hold them all.
+    have the same ports), by default in as few as hold them all (unsigned for
+    an argmax index, like the folded circuit's port).
     """
     module = parse_module(quantized_text, new_context(), "quantized")
     ops = body_ops(find_function(module.operation))
@@ -218,15 +319,30 @@ def baseline_verilog(quantized_text: str, module_name: str, out_width: int | Non
     in_width = signed_width(low, high)
     n_in = int(np.prod(list(quantize.results[0].type.shape)))
     top = _Body()
-    elements = [_Element(top.wire(in_width, f"x[{i * in_width} +: {in_width}]", name=f"in_{i}"), low, high)
-                for i in range(n_in)]
+    values = {quantize.results[0]: [
+        _Element(top.wire(in_width, f"x[{i * in_width} +: {in_width}]", name=f"in_{i}"), low, high)
+        for i in range(n_in)]}
+    result = next(op for op in ops if op.operation.name == "func.return").operands[0]
+    result = result.owner.operands[0] if result.owner.name == "hardcore.dequantize" else result
+    layers = _layers(ops)
     modules: list[str] = []
-    for index, layer_ops in enumerate(_layers(ops)):
+    for index, layer_ops in enumerate(layers):
+        defined = {op.results[0] for op in layer_ops}
+        inputs = list(dict.fromkeys(v for op in layer_ops for v in op.operands if v not in defined))
+        read_elsewhere = {v for other in layers if other is not layer_ops for op in other for v in op.operands}
+        outputs = [v for v in defined if v in read_elsewhere or v == result]
+        outputs.sort(key=lambda v: layer_ops.index(v.owner))
         layer_name = f"{module_name}_layer{index}"
-        text, ports = _layer_module(layer_name, layer_ops, elements)
+        text, ports = _layer_module(layer_name, layer_ops, inputs, outputs, values)
         modules.append(text)
-        elements = _instance(top, layer_name, f"layer{index}", elements, ports)
-    narrowest = max(element.width for element in elements)
+        in_elements = [element for value in inputs for element in values[value]]
+        wires = _instance(top, layer_name, f"layer{index}", in_elements, ports)
+        for value in outputs:
+            size = int(np.prod(list(value.type.shape)))
+            values[value], wires = wires[:size], wires[size:]
+    elements = values[result]
+    unsigned = result.owner.name == "hardcore.argmax"
+    narrowest = max(max(e.high.bit_length(), 1) if unsigned else e.width for e in elements)
     if out_width is None:
         out_width = narrowest
     elif out_width < narrowest:

@@ -1,7 +1,8 @@
-"""Command lines: `hardcore-opt` (opt-style pass driver) and `hardcore` (compile, sim).
+"""Command lines: `hardcore-opt` (opt-style pass driver) and `hardcore` (compile, sim, report, verify).
 
 Exit codes: 0 success, 1 a compile/tool error (a message naming the place),
-2 a usage error (bad option, unknown pass, missing file).  Output files are
+2 a usage error (bad option, unknown pass, missing file); `verify --formal`:
+1 a counterexample, 3 a layer not proven (unknown).  Output files are
 written atomically: on failure nothing is left behind.
 """
 
@@ -178,8 +179,15 @@ def _compile(args) -> int:
     import hardcore
     from hardcore.frontend import load_model_file
 
+    from hardcore.onnx_frontend import is_onnx_model
+
     say = (lambda message: None) if args.quiet else (lambda message: print(f"hardcore: {message}", file=sys.stderr))
-    model = load_model_file(args.model)
+    onnx_model = is_onnx_model(args.model)
+    if onnx_model and args.state_dict:
+        raise UsageError("--state-dict applies to a PyTorch model class; an ONNX model carries its weights")
+    if not onnx_model and args.input_shape is None:
+        raise UsageError("--input-shape is required for a PyTorch model (an ONNX model brings its own)")
+    model = args.model if onnx_model else load_model_file(args.model)
     if args.state_dict:
         try:
             model.load_state_dict(torch.load(args.state_dict, map_location="cpu", weights_only=True))
@@ -191,9 +199,10 @@ def _compile(args) -> int:
             calibration = np.load(args.calibration)
         except (OSError, ValueError) as exc:
             raise UsageError(f"{args.calibration}: cannot read calibration data: {exc}") from None
-    if args.input_shape[0] != 1:
+    if args.input_shape is not None and args.input_shape[0] != 1:
         raise UsageError(f"--input-shape: the first (batch) dimension must be 1, got {args.input_shape[0]}")
-    circuit = hardcore.compile(model, torch.zeros(args.input_shape), weight_bits=args.weight_bits,
+    example_input = None if args.input_shape is None else torch.zeros(args.input_shape)
+    circuit = hardcore.compile(model, example_input, weight_bits=args.weight_bits,
                                act_bits=args.act_bits, calibration=calibration, algorithm=args.algorithm,
                                max_depth=args.max_depth, max_adder_depth=args.max_adder_depth,
                                clock_enable=args.clock_enable, name=args.name, output=args.output,
@@ -251,7 +260,7 @@ def _report(args) -> int:
         try:
             synthesize(circuit, directory / "synth", timeout=args.timeout,
                        progress=lambda message: print(f"hardcore: {message}", file=sys.stderr))
-        except ValueError as exc:  # the '*' baseline has no form for some layers (max pools, argmax)
+        except ValueError as exc:  # the '*' baseline has no form for an op (none hardcore-quantize makes)
             raise CompileError(f"{directory}: report --synth: {exc}") from None
         circuit.write(directory, stages=False)  # the report JSON now carries the synthesis figures
     report = circuit.report
@@ -263,12 +272,38 @@ def _report(args) -> int:
     return 0
 
 
+def _verify(args) -> int:
+    from hardcore import formal
+
+    if not args.formal:
+        raise UsageError("verify: choose a method: --formal (the only one so far)")
+    if args.timeout is not None and args.timeout <= 0:
+        raise UsageError(f"--timeout must be positive, got {args.timeout:g}")
+    say = (lambda message: None) if args.quiet else (lambda message: print(f"hardcore: {message}", file=sys.stderr))
+    options = {"timeout": args.timeout or formal.DEFAULT_TIMEOUT,
+               "max_weights": formal.DEFAULT_MAX_WEIGHTS if args.max_weights is None else args.max_weights}
+    if args.directory is not None:
+        if args.quantized or args.dag:
+            raise UsageError("verify: give either a compiled directory or --quantized and --dag")
+        report = formal.verify_directory(args.directory, progress=say, **options)
+    elif args.quantized and args.dag:
+        (quantized, quantized_name), (dag, dag_name) = _read_input(args.quantized), _read_input(args.dag)
+        report = formal.verify(quantized, dag, quantized_name=quantized_name, dag_name=dag_name,
+                               progress=say, **options)
+    else:
+        raise UsageError("verify: give a 'hardcore compile' output directory, or --quantized and --dag")
+    print(report.summary())
+    return report.exit_code
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _ArgumentParser(prog="hardcore", description="Compile a neural network into a hardwired circuit.")
     commands = parser.add_subparsers(dest="command", required=True)
-    compile_parser = commands.add_parser("compile", help="PyTorch model -> SystemVerilog + JSON report")
-    compile_parser.add_argument("model", help="path/model.py:ClassName or path/model.pt2 (torch.export)")
-    compile_parser.add_argument("--input-shape", type=_shape, required=True, help="e.g. 1,16 (batch first, batch 1)")
+    compile_parser = commands.add_parser("compile", help="PyTorch or ONNX model -> SystemVerilog + JSON report")
+    compile_parser.add_argument("model", help="path/model.py:ClassName, path/model.pt2 (torch.export) "
+                                "or path/model.onnx")
+    compile_parser.add_argument("--input-shape", type=_shape,
+                                help="e.g. 1,16 (batch first, batch 1); an ONNX model brings its own")
     compile_parser.add_argument("-o", "--output-dir", required=True, help="output directory")
     compile_parser.add_argument("--weight-bits", type=int, default=8)
     compile_parser.add_argument("--act-bits", type=int, default=8)
@@ -301,9 +336,21 @@ def main(argv: list[str] | None = None) -> int:
                                help="write <name>.png: adders, folded and plain '*' LUTs per layer")
     report_parser.add_argument("--json", action="store_true", help="also print the report as JSON")
     report_parser.add_argument("--timeout", type=float, help="seconds Yosys may take per design")
+    verify_parser = commands.add_parser(
+        "verify", help="prove the folded circuit equal to the quantized network (--formal: Z3, layer by layer)")
+    verify_parser.add_argument("directory", nargs="?", help="an output directory of 'hardcore compile'")
+    verify_parser.add_argument("--formal", action="store_true",
+                               help="prove every layer with Z3 for every input in its range (docs/formal.md)")
+    verify_parser.add_argument("--quantized", help="instead of a directory: the IR after hardcore-quantize (.mlir)")
+    verify_parser.add_argument("--dag", help="... and the IR after hardcore-fold-weights or hardcore-pipeline")
+    verify_parser.add_argument("--timeout", type=float,
+                               help="seconds Z3 may take per layer (default 60; a layer that needs more is unknown)")
+    verify_parser.add_argument("--max-weights", type=int,
+                               help="skip layers with more nonzero weights as too large (default 16384)")
+    verify_parser.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
     args = parser.parse_args(argv)
     try:
-        return {"compile": _compile, "sim": _sim, "report": _report}[args.command](args)
+        return {"compile": _compile, "sim": _sim, "report": _report, "verify": _verify}[args.command](args)
     except HardcoreError as error:
         _print_error("hardcore", error)
         return error.exit_code

@@ -193,7 +193,9 @@ def _best_plan(W: np.ndarray, magnitudes: list[int], max_depth: Optional[int],
     Returns (nodes as (a, a_shift, b, b_shift, sign) tuples, output triples).
     """
     m, n = W.shape
-    scores, best = _run_plans(W, magnitudes, max_depth, None, None)
+    # A shuffle keeps the weights and magnitudes, so the core chosen here serves the restarts too.
+    use_c = _c_core_fits(W, magnitudes, max_depth)
+    scores, best = _run_plans(W, magnitudes, max_depth, None, None, use_c)
     nonzeros = int(np.count_nonzero(W))
     if restarts is None:
         restarts = min(MAX_RESTARTS, nonzeros // RESTART_NONZEROS, RESTART_BUDGET // max(nonzeros, 1))
@@ -208,23 +210,28 @@ def _best_plan(W: np.ndarray, magnitudes: list[int], max_depth: Optional[int],
         for _ in range(restarts):
             rows, columns = rng.permutation(m), rng.permutation(n)
             shuffled = np.ascontiguousarray(W[rows][:, columns])
-            _, found = _run_plans(shuffled, [magnitudes[j] for j in columns], max_depth, codes, best[0])
+            _, found = _run_plans(shuffled, [magnitudes[j] for j in columns], max_depth, codes, best[0], use_c)
             if found is not None:
                 best = (found[0],) + _relabel(found[1], found[2], columns, rows, n)
     return best[1], best[2]
 
 
+def _c_core_fits(W: np.ndarray, magnitudes: list[int], max_depth: Optional[int]) -> bool:
+    """Whether the plans run in C: the core is C and the figures fit its types."""
+    return (_core() == "c" and W.size > 0 and (max_depth is None or max_depth <= _C_MAX_DEPTH)
+            and int(np.abs(W).max()) < _C_MAX_WEIGHT and max(magnitudes) < _C_MAX_MAGNITUDE)
+
+
 def _run_plans(W: np.ndarray, magnitudes: list[int], max_depth: Optional[int],
-               wanted: Optional[list[int]], bound: Optional[tuple]):
+               wanted: Optional[list[int]], bound: Optional[tuple], use_c: bool):
     """Run the plans (all, or the codes wanted) on W.
 
     Returns (scores, best): (code, (adders, width sum)) per feasible plan in
     the order run, and (score, nodes, outputs) of the first best plan if it
-    scores below bound (None: no bound), else None.  In C when the core is C
-    and the figures fit its types, else in Python (the reference).
+    scores below bound (None: no bound), else None.  In C when use_c
+    (see _c_core_fits) and C's magnitude bounds hold, else in Python (the reference).
     """
-    if _core() == "c" and W.size and (max_depth is None or max_depth <= _C_MAX_DEPTH) \
-            and int(np.abs(W).max()) < _C_MAX_WEIGHT and max(magnitudes) < _C_MAX_MAGNITUDE:
+    if use_c:
         config = (SMALL_NONZEROS, TRANSPOSE_NONZEROS, DIFFERENCE_GAIN, DIFFERENCE_PATHS)
         c_bound = bound if bound is not None else (1 << 62, 0)
         result = _c_module().plans(np.ascontiguousarray(W, dtype=np.int64), magnitudes,

@@ -268,14 +268,16 @@ def _reproducer(stage_text: str, instance, error: HardcoreError) -> str:
     return str(folder)
 
 
-def compile(model, example_input, *, weight_bits: int = 8, act_bits: int = 8, calibration=None,
+def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 8, calibration=None,
             algorithm: str = "cse", max_depth: int | None = None, max_adder_depth: int | None = None,
             clock_enable: bool = False, name: str | None = None, output: str = "logits",
             weight_scale: str = "per-layer", quant_config: dict | str | os.PathLike | None = None,
             progress: Callable[[str], None] | None = None) -> Circuit:
-    """Compile a PyTorch model (nn.Module or torch.export ExportedProgram) to a Circuit.
+    """Compile a PyTorch model (nn.Module or torch.export ExportedProgram) or an ONNX model to a Circuit.
 
-    `example_input` fixes the shape (batch 1).  `calibration` is an array of
+    `example_input` fixes the shape (batch 1).  An ONNX model (a path ending
+    in `.onnx`, or an `onnx.ModelProto`) brings its input shape, batch fixed
+    to 1: `example_input` may then be None, else its shape must match.  `calibration` is an array of
     float inputs (batch, *shape) used to choose activation scales; without it
     256 seeded standard-normal samples are used.  `max_adder_depth` pipelines
     the circuit (no path crosses more adder levels between registers; one
@@ -288,6 +290,7 @@ def compile(model, example_input, *, weight_bits: int = 8, act_bits: int = 8, ca
     path of a JSON file (`hardcore.quant_config` describes it).
     """
     from hardcore.frontend import import_model  # torch is heavy: only when compiling a model
+    from hardcore.onnx_frontend import import_onnx, is_onnx_model, onnx_module_name
 
     say = progress or (lambda message: None)
     config_path = os.fspath(quant_config) if isinstance(quant_config, (str, os.PathLike)) else None
@@ -300,9 +303,16 @@ def compile(model, example_input, *, weight_bits: int = 8, act_bits: int = 8, ca
     importer = ImportPass(output=output)
     importer.validate()
     context = new_context()
-    say("importing the model with torch-mlir")
-    module = import_model(model, example_input, context)
-    name = _module_name(name, model)
+    if is_onnx_model(model):
+        say("importing the ONNX model with torch-mlir")
+        module, _ = import_onnx(model, context, None if example_input is None else list(np.shape(example_input)))
+        name = _module_name(name if name is not None else onnx_module_name(model), model)
+    elif example_input is None:
+        raise UsageError("compile: a PyTorch model needs an example_input (batch 1) for its shape")
+    else:
+        say("importing the model with torch-mlir")
+        module = import_model(model, example_input, context)
+        name = _module_name(name, model)
     with context:
         find_function(module.operation).attributes["sym_name"] = ir.StringAttr.get(name)
     stages = {"torch": module.operation.get_asm(large_elements_limit=None)}

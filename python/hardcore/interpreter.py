@@ -172,6 +172,16 @@ def _argmax(op, x):
     return index if np.issubdtype(x.dtype, np.integer) else index.astype(np.float64)
 
 
+def _concat(op, operands):
+    # Operands are batch first: the op's `dim` (of one sample) is axis dim + 1.
+    return np.concatenate(operands, axis=int_attr(op, "dim") + 1)
+
+
+def _gather(op, x):
+    indices = array_attr(op, "indices").astype(np.int64).reshape(-1)
+    return x.reshape(x.shape[0], -1)[:, indices]
+
+
 # Each entry: op name -> function(op, operand arrays) -> result array.
 _SEMANTICS: dict[str, Callable] = {
     "hardcore.dense": lambda op, a: _dense(op, a[0]),
@@ -185,6 +195,9 @@ _SEMANTICS: dict[str, Callable] = {
     "hardcore.maxpool": lambda op, a: _maxpool(op, a[0]),
     "hardcore.avgpool": lambda op, a: _avgpool(op, a[0]),
     "hardcore.argmax": lambda op, a: _argmax(op, a[0]),
+    "hardcore.add_tensors": lambda op, a: a[0] + a[1],
+    "hardcore.concat": _concat,
+    "hardcore.gather": lambda op, a: _gather(op, a[0]),
     "hardcore.extract": lambda op, a: _extract(op, a[0]),
     "hardcore.pack": lambda op, a: np.stack(a, axis=1),
     "hardcore.sext": lambda op, a: a[0],

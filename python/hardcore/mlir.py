@@ -82,6 +82,8 @@ def location_text(location: ir.Location, filename: str | None = None, line_offse
             return f"{filename or '<stdin>'}:{location.start_line + line_offset}:{location.start_col}"
         return f"{name}:{location.start_line}:{location.start_col}"
     if isinstance(location, ir.NameLoc):
+        if str(location.child_loc) == "loc(unknown)":  # a name alone (the ONNX frontend's nodes)
+            return location.name_str
         return location_text(location.child_loc, filename, line_offset)
     if isinstance(location, ir.FusedLoc):
         inner = location.locations

@@ -40,8 +40,12 @@ def format_table(report: dict) -> str:
     lines.append("")
     lines.append(f"module {report['module']}: x {x['elements']} x {x['element_width']} bits "
                  f"(frac {x['frac_bits']}), y {y['elements']} x {y['element_width']} bits (frac {y['frac_bits']})")
-    lines.append(f"adders {report['adders']}, adder bits {report['adder_bits']}, "
-                 f"critical adder depth {report['adder_depth']}")
+    outside = report["adders"] - sum(layer.get("adders", 0) for layer in report["layers"])
+    # The layers' adders are their weight arithmetic; each output's bias and rounding
+    # constant costs one more adder, counted in the total only.
+    lines.append(f"adders {report['adders']}" + (f" ({outside} of them add biases and rounding constants)"
+                                                  if outside > 0 else "")
+                 + f", adder bits {report['adder_bits']}, critical adder depth {report['adder_depth']}")
     latency = report.get("latency_cycles", 0)
     lines.append(f"latency {latency} cycles" + (f", register bits {report.get('register_bits', 0)}, "
                                                "one inference per clock" if latency else " (combinational)"))

@@ -132,3 +132,57 @@ def test_sim_command(compiled):
     result = run(BIN / "hardcore", "sim", out, "--vectors", "1000")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("1000 vectors, 0 mismatches")
+
+
+def _onnx_linear(path, op_type="Relu"):
+    """A Gemm (4 -> 3) and one more op, batch dimension symbolic, saved to `path`."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weight = numpy_helper.from_array(np.arange(12, dtype=np.float32).reshape(3, 4) / 10 - 0.5, "w")
+    graph = helper.make_graph(
+        [helper.make_node("Gemm", ["x", "w"], ["h"], name="fc", transB=1), helper.make_node(op_type, ["h"], ["y"],
+                                                                                           name="act")],
+        "net", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3])], initializer=[weight])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path
+
+
+def test_compile_onnx(tmp_path):
+    model = _onnx_linear(tmp_path / "net.onnx")
+    result = run(BIN / "hardcore", "compile", model, "-o", tmp_path / "out", "-q")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("net: x 4x8 bits -> y 3x9 bits")
+    report = json.loads((tmp_path / "out" / "net.json").read_text())
+    assert report["ports"]["x"]["shape"] == [4]
+    assert report["layers"][0]["kind"] == "linear 4->3"
+    result = run(BIN / "hardcore", "compile", model, "--input-shape", "1,4", "-o", tmp_path / "same", "-q")
+    assert result.returncode == 0, result.stderr
+
+
+def test_compile_onnx_errors(tmp_path):
+    model = _onnx_linear(tmp_path / "net.onnx")
+    result = run(BIN / "hardcore", "compile", model, "--input-shape", "1,5", "-o", tmp_path / "out")
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1] == (f"hardcore: error: {model}: the input shape [1, 5] differs from the "
+                                              f"model's input 'x' [1, 4]")
+    unsupported = _onnx_linear(tmp_path / "sine.onnx", "Sin")
+    result = run(BIN / "hardcore", "compile", unsupported, "-o", tmp_path / "out")
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1] == f"{unsupported}: node 'act' (Sin): error: unsupported ONNX op 'Sin'"
+    (tmp_path / "broken.onnx").write_bytes(b"\x0a\x05abc")
+    result = run(BIN / "hardcore", "compile", tmp_path / "broken.onnx", "-o", tmp_path / "out")
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1] == (f"hardcore: error: {tmp_path / 'broken.onnx'}: not a readable ONNX "
+                                              f"model: DecodeError: Error parsing message with type "
+                                              f"'onnx.ModelProto': Wire format was corrupt")
+    result = run(BIN / "hardcore", "compile", model, "--state-dict", tmp_path / "w.pt", "-o", tmp_path / "out")
+    assert result.returncode == 2
+    assert "an ONNX model carries its weights" in result.stderr
+    assert not (tmp_path / "out").exists()  # no partial output
+    result = run(BIN / "hardcore", "compile", ROOT / "examples" / "mlp.py:MLP", "-o", tmp_path / "out")
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1] == ("hardcore: error: --input-shape is required for a PyTorch model "
+                                              "(an ONNX model brings its own)")

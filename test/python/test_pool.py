@@ -21,7 +21,6 @@ from hypothesis import strategies as st
 from torch import nn
 
 import hardcore
-from hardcore.baseline import baseline_verilog
 from hardcore.frontend import import_model
 from hardcore.interpreter import find_function, run_function
 from hardcore.mlir import new_context, parse_module
@@ -430,19 +429,17 @@ def test_uneven_adaptive_avgpool_is_reported():
         "unimplemented: only support cases with fixed stride size."]
 
 
-def test_baseline_cannot_express_max_pool():
-    # The plain '*' baseline (hardcore report --synth) has no comparators yet.
-    _, _, circuit = compiled("conv_relu_maxpool")
-    with pytest.raises(ValueError, match=r"^the baseline cannot express 'hardcore.maxpool'$"):
-        baseline_verilog(circuit.stages["quantized"], "plain")
-
-
 @pytest.mark.synth
 @pytest.mark.skipif(not tool_available("yosys"), reason="yosys is not installed")
-def test_report_synth_says_what_the_baseline_lacks(tmp_path):
+def test_report_synth_has_a_baseline_for_max_pools_and_argmax(tmp_path):
+    # The plain '*' baseline writes max pools and the argmax as comparisons (test_graph.py checks its integers).
     model = nn.Sequential(nn.MaxPool1d(2), nn.Flatten(), nn.Linear(2, 2)).eval()
-    hardcore.compile(model, torch.zeros(1, 1, 4), name="pooled").write(tmp_path)
-    result = subprocess.run([BIN / "hardcore", "report", tmp_path, "--synth"], capture_output=True, text=True)
-    assert result.returncode == 1
-    assert result.stderr.splitlines()[-1] == \
-        f"hardcore: error: {tmp_path}: report --synth: the baseline cannot express 'hardcore.maxpool'"
+    hardcore.compile(model, torch.zeros(1, 1, 4), name="pooled", output="argmax").write(tmp_path)
+    result = subprocess.run([BIN / "hardcore", "report", tmp_path, "--synth", "--json"], capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout[result.stdout.index("{"):])
+    assert [layer["kind"] for layer in report["layers"]] == ["maxpool1d 2, 1 channel 4->2 positions", "linear 2->2",
+                                                             "argmax of 2"]
+    assert all(layer["plain_luts"] >= 0 for layer in report["layers"])
+    assert report["synthesis"]["plain"]["luts"] > 0

@@ -476,3 +476,21 @@ def test_config_average_pool_takes_act_bits_only():
     with pytest.raises(CompileError, match=r"^.+: error: hardcore-quantize: the quantization config sets "
                                            r"weight_scale of layer 1, an average pool, which has no weights\n"):
         hardcore.compile(model, torch.zeros(1, 1, 6, 6), quant_config={"layers": {"1": {"weight_scale": "per-channel"}}})
+
+
+def test_config_addresses_a_residual_add_by_its_report_index():
+    from test_graph import ResidualBlock
+
+    torch.manual_seed(0)
+    config = {"layers": {"2": {"act_bits": 5}, "3": {"weight_bits": 4}}}
+    circuit = hardcore.compile(ResidualBlock().eval(), torch.zeros(1, 2, 3, 3), quant_config=config)
+    assert circuit.layers[2]["kind"] == "residual add 2x3x3" and circuit.layers[3]["kind"] == "linear 18->3"
+    quantized = circuit.stages["quantized"]
+    # layer 2, the add with its ReLU: unsigned 5 bits; layer 3's weights: 4 bits
+    assert re.search(r'"hardcore.add_tensors".*\n.*"hardcore.relu".*\n.*"hardcore.requant".*max = 31 : i64, min = 0',
+                     quantized), quantized
+    assert np.abs(_dense_weights(quantized)[2]).max() <= 8
+    with pytest.raises(CompileError, match=r"^.+: error: hardcore-quantize: the quantization config sets "
+                                           r"weight_bits of layer 2, a residual add, which has no weights\n"):
+        hardcore.compile(ResidualBlock().eval(), torch.zeros(1, 2, 3, 3),
+                         quant_config={"layers": {"2": {"weight_bits": 4}}})
