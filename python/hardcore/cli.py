@@ -217,7 +217,7 @@ def _compile(args) -> int:
                                act_bits=args.act_bits, calibration=calibration, algorithm=args.algorithm,
                                max_depth=args.max_depth, max_adder_depth=args.max_adder_depth,
                                clock_enable=args.clock_enable, name=args.name, output=args.output,
-                               progress=say)
+                               weight_scale=args.weight_scale, quant_config=args.quant_config, progress=say)
     files = circuit.write(args.output_dir)
     report = circuit.report
     print(f"{circuit.name}: x {report['ports']['x']['elements']}x{circuit.in_width} bits -> "
@@ -318,6 +318,10 @@ def main(argv: list[str] | None = None) -> int:
     compile_parser.add_argument("-o", "--output-dir", required=True, help="output directory")
     compile_parser.add_argument("--weight-bits", type=int, default=8)
     compile_parser.add_argument("--act-bits", type=int, default=8)
+    compile_parser.add_argument("--weight-scale", choices=("per-layer", "per-channel"), default="per-layer",
+                                help="one power-of-two weight scale per layer (default) or per output channel")
+    compile_parser.add_argument("--quant-config", help="JSON: weight bits, activation bits and weight scale "
+                                                       "per layer (docs/quantization.md)")
     compile_parser.add_argument("--calibration", help=".npy of float inputs (batch, *shape) for activation scales")
     compile_parser.add_argument("--state-dict", help="a torch.save'd state_dict to load into the model")
     compile_parser.add_argument("--algorithm", default="cse", choices=["cse", "csd"],

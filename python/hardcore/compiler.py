@@ -9,7 +9,7 @@ import shlex
 import shutil
 import sys
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -293,9 +293,14 @@ def _module_name(name: str | None, model) -> str:
     return name
 
 
-def _reproducer(stage_text: str, pipeline: str, error: HardcoreError) -> str:
+def _reproducer(stage_text: str, instance, error: HardcoreError) -> str:
     folder = Path(tempfile.mkdtemp(prefix="hardcore-failure-"))
     (folder / "input.mlir").write_text(stage_text)
+    pipeline = instance.pipeline_text()
+    if getattr(instance, "config_data", None) is not None:  # a quant_config dictionary: as a file
+        config = folder / "quant_config.json"
+        config.write_text(json.dumps(instance.config_data, indent=1) + "\n")
+        pipeline = replace(instance, config=str(config), config_data=None).pipeline_text()
     (folder / "reproduce.sh").write_text(
         f"hardcore-opt {shlex.quote(str(folder / 'input.mlir'))} "
         f"--pass-pipeline={shlex.quote(pipeline)}\n")
@@ -306,6 +311,7 @@ def _reproducer(stage_text: str, pipeline: str, error: HardcoreError) -> str:
 def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 8, calibration=None,
             algorithm: str = "cse", max_depth: int | None = None, max_adder_depth: int | None = None,
             clock_enable: bool = False, name: str | None = None, output: str = "logits",
+            weight_scale: str = "per-layer", quant_config: dict | str | os.PathLike | None = None,
             progress: Callable[[str], None] | None = None) -> Circuit:
     """Compile a PyTorch model (nn.Module or torch.export ExportedProgram) or an ONNX model to a Circuit.
 
@@ -318,12 +324,19 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
     inference per clock); None keeps it combinational.  `output="argmax"`
     makes the circuit a classifier: y is the index of the largest output
     (ties to the lowest index, like torch.argmax), ceil(log2 N) bits unsigned.
+    `weight_scale` is "per-layer" (one power-of-two scale per weight matrix)
+    or "per-channel" (one per output channel).  `quant_config` sets weight
+    bits, activation bits and weight scales per layer: a dictionary or the
+    path of a JSON file (`hardcore.quant_config` describes it).
     """
     from hardcore.frontend import import_model  # torch is heavy: only when compiling a model
     from hardcore.onnx_frontend import import_onnx, is_onnx_model, onnx_module_name
 
     say = progress or (lambda message: None)
-    quantize = QuantizePass(weight_bits=weight_bits, act_bits=act_bits, calibration_data=calibration)
+    config_path = os.fspath(quant_config) if isinstance(quant_config, (str, os.PathLike)) else None
+    quantize = QuantizePass(weight_bits=weight_bits, act_bits=act_bits, calibration_data=calibration,
+                            weight_scale=weight_scale, config=config_path,
+                            config_data=None if config_path else quant_config)
     quantize.validate()
     fold = FoldWeightsPass(algorithm=algorithm, max_depth=max_depth)
     fold.validate()
@@ -355,7 +368,7 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
         try:
             run_pipeline(module, instance.name, filename="model", overrides={instance.name: instance})
         except HardcoreError as error:
-            folder = _reproducer(stages[list(stages)[-1]], instance.pipeline_text(), error)
+            folder = _reproducer(stages[list(stages)[-1]], instance, error)
             raise type(error)(f"{error}\n(the IR and a command that reproduces this are in {folder})",
                               error.diagnostics) from None
         stages[stage] = module.operation.get_asm(large_elements_limit=None)
@@ -397,7 +410,9 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
         layers=layers,
         options={"weight_bits": weight_bits, "act_bits": act_bits, "algorithm": algorithm,
                  "max_depth": max_depth, "max_adder_depth": max_adder_depth, "clock_enable": clock_enable,
-                 "output": output},
+                 "output": output,
+                 **({"weight_scale": weight_scale} if weight_scale != "per-layer" else {}),
+                 **({"quant_config": config_path or quant_config} if quant_config is not None else {})},
         figures=figures,
         latency=int_attr(function, "hardcore.latency") if max_adder_depth is not None else 0,
         clock_enable=clock_enable,
