@@ -87,10 +87,14 @@ irdl.dialect @hardcore {
 
   // Shift right with rounding half up, then saturate:
   // clamp(floor((x + 2^(shift-1)) / 2^shift), min, max); shift <= 0 shifts left.
+  // `shift` is one integer for every element, or a dense array of i64 with one
+  // shift per element (row-major): per-channel weight scales.
   irdl.operation @requant {
     %in = irdl.base "!builtin.tensor"
     %out = irdl.base "!builtin.tensor"
-    %shift = irdl.base "#builtin.integer"
+    %shift_scalar = irdl.base "#builtin.integer"
+    %shift_array = irdl.base "#builtin.dense_typed_elements"
+    %shift = irdl.any_of(%shift_scalar, %shift_array)
     %min = irdl.base "#builtin.integer"
     %max = irdl.base "#builtin.integer"
     irdl.operands(input: %in)

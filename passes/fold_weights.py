@@ -47,7 +47,7 @@ from hardcore.adder_graph import AdderGraph, signed_width
 from hardcore.csd import per_weight_graph
 from hardcore.errors import UsageError
 from hardcore.irutil import (array_attr, body_ops, create_op, dense_attr, functions, i64_attr, int_attr,
-                             int_type, replace_function, tensor_type)
+                             int_type, replace_function, requant_shifts, tensor_type)
 from hardcore.pass_base import ModulePass, PassFailed
 
 __all__ = ["FoldWeightsPass", "ALGORITHMS"]
@@ -476,9 +476,9 @@ class FoldWeightsPass(ModulePass):
         return result
 
     def _requant(self, builder: _DagBuilder, op, source: list[_Lin]):
-        shift, low, high = int_attr(op, "shift"), int_attr(op, "min"), int_attr(op, "max")
+        low, high = int_attr(op, "min"), int_attr(op, "max")
         result = []
-        for lin in source:
+        for lin, shift in zip(source, requant_shifts(op, len(source))):  # one shift per element
             if lin.value is None:
                 c = lin.const
                 c = ((c + (1 << (shift - 1))) >> shift) if shift > 0 else c << -shift

@@ -25,6 +25,12 @@ Lowered, one function per op (`_LOWERINGS`):
   torch-mlir imports as an avg_pool over the whole input: a
   `hardcore.avgpool`, the window rows and each output's divisor as torch
   counts it.  hardcore-quantize makes it a dense layer of integers.
+- aten.fake_quantize_per_tensor_affine / per_channel_affine (QAT) with
+  power-of-two scales and zero point 0 (anything else is an error naming the
+  scale): on constant weights, the fake-quantized weights, and the layer that
+  uses them carries their frac bits per row (`hardcore.weight_frac_bits`) and
+  code range (`hardcore.weight_min`, `hardcore.weight_max`); on a value, a
+  `hardcore.activation` "fake_quant" (frac_bits, min, max).
 - torch.runtime.assert with a false condition, which torch-mlir's
   decompositions leave where they cannot express an op (AdaptiveAvgPool to a
   size whose windows differ): an error quoting its message.
@@ -53,6 +59,9 @@ Lowered, one function per op (`_LOWERINGS`):
 Each dense op carries a discardable `hardcore.kind` string, e.g. "conv2d 1->8
 3x3 padding 1, 8x8->8x8 positions (dense 512x64)", that hardcore-quantize and
 hardcore-fold-weights pass on to the per-layer figures (`hardcore.layers`).
+A convolution's dense op also carries `hardcore.out_channels` (i64), its
+output channels, each a block of consecutive rows: hardcore-quantize gives
+each one weight scale with `weight-scale=per-channel`.
 With `output=argmax` (`hardcore.compile(..., output="argmax")`) each result
 becomes a `hardcore.argmax`, the index of its largest element: a classifier's
 answer.  Left alone: torch constants and list constructions, which
@@ -86,8 +95,13 @@ _OPERAND_PRODUCERS = frozenset({
 })
 _SHAPE_OPS = frozenset({"torch.aten.view", "torch.aten.reshape", "torch.aten.flatten.using_ints"})
 _DTYPES = {"f32": np.float32, "f64": np.float64, "f16": np.float16}
+# Literals may be integers too: a fake quantizer's zero points.
+_LITERAL_DTYPES = {**_DTYPES, "si32": np.int32, "si64": np.int64}
 _RESOURCE_NAME = re.compile(r"dense_resource<([^>]+)>")
 _KIND = "hardcore.kind"
+_OUT_CHANNELS = "hardcore.out_channels"
+# The weights' fake quantization (QAT): frac bits of each row, and the codes' range.
+_WEIGHT_FRAC_BITS, _WEIGHT_MIN, _WEIGHT_MAX = "hardcore.weight_frac_bits", "hardcore.weight_min", "hardcore.weight_max"
 
 
 def _vtensor_shape(value_type: ir.Type) -> tuple[list[int], str] | None:
@@ -219,6 +233,32 @@ class _Layer:
     kind: str
 
 
+@dataclasses.dataclass(frozen=True)
+class _WeightQuant:
+    """The fake quantization of a weight tensor: frac bits per output channel (axis 0), code range."""
+
+    frac_bits: np.ndarray
+    low: int
+    high: int
+
+
+def _power_of_two_frac_bits(scale: np.ndarray, zero_point: np.ndarray, what: str) -> np.ndarray:
+    """-log2(scale) per entry; ValueError unless every scale is 2^-k and every zero point 0."""
+    scale = np.asarray(scale, dtype=np.float64).reshape(-1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frac = -np.round(np.log2(scale))
+    exact = np.isfinite(frac) & (scale > 0) & (np.exp2(-frac) == scale)
+    if not np.all(exact):
+        bad = float(scale[np.argmin(exact)])
+        raise ValueError(f"{what} with scale {bad:.9g}: hardcore supports only power-of-two scales "
+                         f"(2^-k) with zero point 0")
+    if np.any(np.asarray(zero_point).reshape(-1) != 0):
+        bad = int(np.asarray(zero_point).reshape(-1)[np.argmax(np.asarray(zero_point).reshape(-1) != 0)])
+        raise ValueError(f"{what} with zero point {bad}: hardcore supports only power-of-two scales "
+                         f"(2^-k) with zero point 0")
+    return frac.astype(np.int64)
+
+
 class _FunctionImport:
     """Lowers one function's ops in order, mapping torch values to hardcore values.
 
@@ -233,6 +273,7 @@ class _FunctionImport:
         self.values: dict = {}    # torch value -> hardcore value
         self.literals: dict = {}  # torch value -> float64 array
         self.layers: dict = {}    # torch value (a dense layer's result) -> _Layer
+        self.weight_quant: dict = {}  # torch value (fake-quantized weights) -> _WeightQuant
         self.argmax_output = False  # return the index of each result's largest element
 
     # -- reading the torch IR -------------------------------------------------
@@ -247,7 +288,7 @@ class _FunctionImport:
                 self.blobs.update(_resource_blobs(self.module))
             if not match or match.group(1) not in self.blobs:
                 raise ValueError(f"cannot read the literal {str(attribute)[:80]}")
-            dtype = _DTYPES.get(result_shape[1]) if result_shape else None
+            dtype = _LITERAL_DTYPES.get(result_shape[1]) if result_shape else None
             if dtype is None:
                 raise ValueError(f"unsupported literal element type in {op.results[0].type}")
             array = np.frombuffer(self.blobs[match.group(1)], dtype=dtype)
@@ -311,13 +352,29 @@ class _FunctionImport:
     def flat(self, value, location):
         return self.reshaped(value, [math.prod(ir.RankedTensorType(value.type).shape)], location)
 
-    def dense(self, op, source, weight: np.ndarray, bias: np.ndarray, kind: str):
-        """y = W·flat(x) + b, in the shape of `op`'s result; remembered for batch-norm folding."""
+    def dense(self, op, source, weight: np.ndarray, bias: np.ndarray, kind: str, channels: int | None = None,
+              weight_quant: _WeightQuant | None = None):
+        """y = W·flat(x) + b, in the shape of `op`'s result; remembered for batch-norm folding.
+
+        `channels`: the output channels when each is a block of rows (a convolution's),
+        for per-channel weight scales (`hardcore.out_channels`).  `weight_quant`: the
+        weights' fake quantization (one frac bits per channel), which sets the codes.
+        """
         location = op.location
         flat = self.flat(source, location)
-        layer = create_op("hardcore.dense", [flat], [tensor_type([weight.shape[0]], ir.F32Type.get())], {
-            "weight": dense_attr(weight, ir.F32Type.get()), "bias": dense_attr(bias, ir.F32Type.get()),
-            _KIND: ir.StringAttr.get(kind)}, location)
+        attributes = {"weight": dense_attr(weight, ir.F32Type.get()), "bias": dense_attr(bias, ir.F32Type.get()),
+                      _KIND: ir.StringAttr.get(kind)}
+        i64 = ir.IntegerType.get_signless(64)
+        if channels is not None and channels != weight.shape[0]:
+            attributes[_OUT_CHANNELS] = ir.IntegerAttr.get(i64, channels)
+        if weight_quant is not None:
+            rows = np.repeat(np.broadcast_to(weight_quant.frac_bits, (channels or weight.shape[0],)),
+                             weight.shape[0] // (channels or weight.shape[0]))
+            attributes[_WEIGHT_FRAC_BITS] = dense_attr(rows, i64)
+            attributes[_WEIGHT_MIN] = ir.IntegerAttr.get(i64, weight_quant.low)
+            attributes[_WEIGHT_MAX] = ir.IntegerAttr.get(i64, weight_quant.high)
+        layer = create_op("hardcore.dense", [flat], [tensor_type([weight.shape[0]], ir.F32Type.get())],
+                          attributes, location)
         self.layers[op.results[0]] = _Layer(layer, weight, bias, kind)
         return self.reshaped(layer.results[0], self.model_shape(op.results[0]), location)
 
@@ -346,7 +403,8 @@ class _FunctionImport:
                              f"is not a matrix-vector product per sample")
         bias = self.tensor(op.operands[2], "linear bias", optional=True)
         bias = np.zeros(weight.shape[0]) if bias is None else bias
-        return self.dense(op, source, weight, bias, f"linear {weight.shape[1]}->{weight.shape[0]}")
+        return self.dense(op, source, weight, bias, f"linear {weight.shape[1]}->{weight.shape[0]}",
+                          weight_quant=self.weight_quant.get(op.operands[1]))
 
     def convolution(self, op):
         # aten.convolution(input, weight, bias, stride, padding, dilation, transposed,
@@ -381,7 +439,8 @@ class _FunctionImport:
         kind = (f"conv{spatial}d {in_shape[0]}->{weight.shape[0]} {_dims(weight.shape[2:])}{details}, "
                 f"{_dims(in_shape[1:])}->{_dims(out_positions)} positions "
                 f"(dense {matrix.shape[0]}x{matrix.shape[1]})")
-        return self.dense(op, source, matrix, np.repeat(bias, math.prod(out_positions)), kind)
+        return self.dense(op, source, matrix, np.repeat(bias, math.prod(out_positions)), kind,
+                          channels=weight.shape[0], weight_quant=self.weight_quant.get(op.operands[1]))
 
     def batch_norm(self, op):
         # aten.batch_norm(input, weight, bias, running_mean, running_var, training,
@@ -413,6 +472,10 @@ class _FunctionImport:
         scale_flat = np.repeat(scale, positions)
         shift_flat = np.repeat(beta - mean * scale, positions)
         layer = self.layers.get(op.operands[0])
+        if layer is not None and _WEIGHT_FRAC_BITS in layer.op.attributes:
+            raise ValueError("batch_norm after a layer with fake-quantized weights would change the "
+                             "quantized weights: fold the batch norm into the layer before quantization-aware "
+                             "training (torch.ao.quantization.fuse_modules_qat)")
         if layer is not None and len(list(op.operands[0].uses)) == 1:
             layer.weight = layer.weight * scale_flat[:, None]
             layer.bias = layer.bias * scale_flat + shift_flat
@@ -523,6 +586,45 @@ class _FunctionImport:
             raise ValueError(f"torch-mlir could not lower an op of the model: "
                              f"{ir.StringAttr(op.attributes['message']).value}")
         return None
+
+    def fake_quantize(self, op):
+        """torch's fake quantization (QAT) with power-of-two scales and zero point 0.
+
+        On constant weights: the fake-quantized weights, whose codes and frac bits the
+        layer that uses them keeps (`hardcore.weight_frac_bits`).  On a value: a
+        `hardcore.activation` "fake_quant" (frac_bits, min, max) that sets the
+        quantization there.
+        """
+        name = op.operation.name.split(".")[-1]
+        per_channel = name == "fake_quantize_per_channel_affine"
+        if per_channel:  # (x, scale, zero_point, axis, quant_min, quant_max)
+            scale = self.tensor(op.operands[1], f"{name} scale")
+            zero_point = self.tensor(op.operands[2], f"{name} zero_point")
+            axis = self.constant(op.operands[3], f"{name} axis")
+            low, high = (self.constant(op.operands[i], f"{name} quant bound") for i in (4, 5))
+        else:  # (x, scale, zero_point, quant_min, quant_max)
+            scale = np.array([self.constant(op.operands[1], f"{name} scale")])
+            zero_point = np.array([self.constant(op.operands[2], f"{name} zero_point")])
+            axis = 0
+            low, high = (self.constant(op.operands[i], f"{name} quant bound") for i in (3, 4))
+        frac = _power_of_two_frac_bits(scale, zero_point, name)
+        if low > high:
+            raise ValueError(f"{name} quant_min {low} is greater than quant_max {high}")
+        if op.operands[0] in self.literals:  # weights
+            weight = self.literals[op.operands[0]]
+            if per_channel and axis != 0:
+                raise ValueError(f"{name} on weights along axis {axis}: hardcore needs the output "
+                                 f"channels' axis 0")
+            shape = [-1] + [1] * (weight.ndim - 1)
+            scaled = np.exp2(np.broadcast_to(frac, (weight.shape[0],))).reshape(shape)
+            codes = np.clip(np.rint(weight * scaled), low, high)  # torch rounds half to even
+            self.literals[op.results[0]] = codes / scaled
+            self.weight_quant[op.results[0]] = _WeightQuant(frac, int(low), int(high))
+            return None
+        if per_channel:
+            raise ValueError(f"{name} on activations: hardcore supports one scale per activation tensor")
+        return self.activation(op, "fake_quant", {"frac_bits": float(frac[0]), "min": float(low),
+                                                  "max": float(high)})
 
     # -- graphs: residual adds, concatenation, means and permutations ---------
     def model_value(self, value, what: str):
@@ -695,6 +797,8 @@ _LOWERINGS = {
     **{f"torch.aten.max_pool{n}d": _FunctionImport.max_pool for n in (1, 2, 3)},
     **{f"torch.aten.avg_pool{n}d": _FunctionImport.avg_pool for n in (1, 2, 3)},
     "torch.runtime.assert": _FunctionImport.runtime_assert,
+    "torch.aten.fake_quantize_per_tensor_affine": _FunctionImport.fake_quantize,
+    "torch.aten.fake_quantize_per_channel_affine": _FunctionImport.fake_quantize,
     "torch.aten.add.Tensor": _FunctionImport.add_tensor,
     "torch.aten.cat": _FunctionImport.cat,
     "torch.aten.mean.dim": _FunctionImport.mean_dim,

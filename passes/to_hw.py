@@ -8,6 +8,13 @@ a compare and a mux per side that can be exceeded, `max` and `pick` a signed
 compare (shared when both compare the same values) and a mux, and a table is a
 tree of `comb.mux` over the input's low bits (see `_table`).
 
+Each op is computed at the width its users read, which may be below its
+type's (the low bits of a sum are exact modulo 2^width): no wire has bits
+that nothing reads, and ops that no output bit depends on are left out.  The
+top module comes first, then one module per layer.  A register that only
+ReLU-like clamps read keeps just the sign and the low bits they read.  docs/errors.md says why
+the Verilog has two Verilator lint exceptions (SHIFTED_OUT below).
+
 Ports follow the convention in README: input `x` packs element i at bits
 [i*W +: W], output `y` likewise; a `hardcore.output_unsigned` function (an
 argmax index) drops the always-zero sign bit from the port.  The result is CIRCT IR text: CIRCT's MLIR
@@ -29,7 +36,7 @@ from hardcore.irutil import array_attr, body_ops, functions, int_attr
 from hardcore.pass_base import ModulePass, PassFailed
 from hardcore.passes.pipeline import layer_index
 
-__all__ = ["ToHwPass", "lower_function", "LoweringError"]
+__all__ = ["ToHwPass", "lower_function", "LoweringError", "SHIFTED_OUT"]
 
 
 class LoweringError(ValueError):
@@ -39,6 +46,11 @@ class LoweringError(ValueError):
         super().__init__(message)
         self.where = where
 
+
+# The name of every wire or register whose low bits only a right shift drops (a
+# requantization's sum): Verilator's lint reports them as unused bits, though
+# they carry into the rest; `hardcore.backend` marks these declarations alone.
+SHIFTED_OUT = "shifted_out"
 
 _SCALAR_OPS = frozenset({"hardcore.extract", "hardcore.constant", "hardcore.sext", "hardcore.reg", "hardcore.shl",
                          "hardcore.shr", "hardcore.add", "hardcore.sub", "hardcore.neg", "hardcore.clamp",
@@ -60,6 +72,8 @@ class _HwText:
         self.lines: list[str] = []
         self.count = 0
         self.memo: dict = {}
+        self.extracted: dict = {}  # the name of an extract -> (its source, the source's width, its low bit)
+        self.packed: dict = {}  # the name of a value kept as sign + low bits -> (its register, its low bits)
 
     def emit(self, text: str, key=None) -> str:
         if key is not None and key in self.memo:
@@ -72,14 +86,24 @@ class _HwText:
         return name
 
     def constant(self, value: int, width: int) -> str:
-        if width == 1:
-            value = -1 if value & 1 else 0
+        value = _wrap(value, width)
         return self.emit(f"hw.constant {value} : i{width}", ("const", value, width))
 
     def extract(self, name: str, width: int, low: int, out: int) -> str:
         if low == 0 and out == width:
             return name
-        return self.emit(f"comb.extract {name} from {low} : (i{width}) -> i{out}", ("extract", name, low, out))
+        if name in self.packed:  # a register holding only the sign and the low bits (see _sign_and_low_registers)
+            register, low_bits = self.packed[name]
+            if low == width - 1 and out == 1:
+                return self.extract(register, low_bits + 1, low_bits, 1)
+            assert low + out <= low_bits, "a read outside the bits the register keeps"
+            return self.extract(register, low_bits + 1, low, out)
+        if name in self.extracted:  # bits of bits: straight from the source, no wire in between
+            source, source_width, source_low = self.extracted[name]
+            return self.extract(source, source_width, source_low + low, out)
+        result = self.emit(f"comb.extract {name} from {low} : (i{width}) -> i{out}", ("extract", name, low, out))
+        self.extracted[result] = (name, width, low)
+        return result
 
     def resize(self, name: str, width: int, out: int) -> str:
         """Sign-extend or truncate `name` from `width` to `out` bits."""
@@ -90,6 +114,120 @@ class _HwText:
             return self.emit(f"comb.replicate {sign} : (i1) -> i{out}", ("replicate", sign, out))
         fill = self.emit(f"comb.replicate {sign} : (i1) -> i{out - width}", ("replicate", sign, out - width))
         return self.emit(f"comb.concat {fill}, {name} : i{out - width}, i{width}", ("sext", name, out))
+
+
+def _wrap(value: int, width: int) -> int:
+    """`value` modulo 2^width, read as a signed `width`-bit integer: the low bits of its two's complement."""
+    value &= (1 << width) - 1
+    return value - (1 << width) if value >> (width - 1) else value
+
+
+def _read_bits(op, name: str, width: int, operand_widths: list[int]) -> list[int]:
+    """How many low bits of each operand an op computed at `width` bits (maybe below its type's) reads.
+
+    Two's complement addition, negation, shifts and sign extension are exact
+    modulo 2^width, so the low `width` bits of the result need only the low
+    bits of the operands; comparisons need all of theirs.  A right shift by
+    `a` reads bits up to `a + width` (the bits below `a` are dropped by the op
+    itself); a table reads only the low bits that tell its entries apart.
+    """
+    if name in ("hardcore.add", "hardcore.sub", "hardcore.neg", "hardcore.sext", "hardcore.reg"):
+        return [min(w, width) for w in operand_widths]
+    if name == "hardcore.shl":
+        return [min(operand_widths[0], max(width - int_attr(op, "amount"), 0))]
+    if name == "hardcore.shr":
+        return [min(operand_widths[0], int_attr(op, "amount") + width)]
+    if name == "hardcore.table":
+        return [min(operand_widths[0], _table_select_bits(op))]
+    if name == "hardcore.pick":
+        return operand_widths[:2] + [min(w, width) for w in operand_widths[2:]]
+    return list(operand_widths)  # clamp, max: comparisons read every bit
+
+
+def _shifted_out(ops, pack) -> set:
+    """The sums (and registers) whose every reader is a right shift: their low bits are read by nothing.
+
+    Those bits are not waste: they carry into the bits the shift keeps (the
+    requantization's round-half-up division by 2^shift needs the exact sum).
+    """
+    readers: dict = {}
+    for op in ops:
+        for value in op.operands:
+            readers.setdefault(value, []).append(op)
+    for value in pack.operands:
+        readers.setdefault(value, []).append(pack)
+    return {op.results[0] for op in ops
+            if op.operation.name in ("hardcore.add", "hardcore.sub", "hardcore.neg", "hardcore.reg")
+            and readers.get(op.results[0])
+            and all(reader.operation.name == "hardcore.shr" and int_attr(reader, "amount") > 0
+                    for reader in readers[op.results[0]])}
+
+
+def _sign_and_low_registers(ops, pack, demand: dict, layer_of: dict) -> dict:
+    """Registers whose readers are all ReLU-like clamps (a lower bound of 0, no upper side): register -> k.
+
+    Such a clamp reads the sign bit and the k low bits its result keeps, not
+    the bits between (the value's range makes them redundant); the register
+    keeps only the bits read, so no flip-flop holds a bit that nothing reads.
+    Readers must be in the register's layer module (they read it by extracts),
+    and y must not read it.
+    """
+    readers: dict = {}
+    for op in ops:
+        for value in op.operands:
+            readers.setdefault(value, []).append(op)
+    registers = {}
+    for op in ops:
+        result = op.results[0]
+        if op.operation.name != "hardcore.reg" or result not in demand or not readers.get(result) \
+                or result in list(pack.operands):
+            continue
+        width = min(_width(result.type), demand[result])
+        low_bits = 0
+        for reader in readers[result]:
+            if (reader.operation.name != "hardcore.clamp" or reader.results[0] not in demand
+                    or layer_of.get(reader) != layer_of.get(op) or int_attr(reader, "min") != 0
+                    or int_attr(reader, "max") < (1 << (width - 1)) - 1):
+                break
+            low_bits = max(low_bits, min(_width(reader.results[0].type), demand[reader.results[0]]))
+        else:
+            if low_bits < width - 1:
+                registers[result] = low_bits
+    return registers
+
+
+def _table_select_bits(op) -> int:
+    """The low input bits that tell a table's entries apart (see `_table`)."""
+    return max((array_attr(op, "table").size - 1).bit_length(), 1)
+
+
+def _demanded_bits(ops, pack, out_elem: int) -> tuple[dict, dict]:
+    """Each value's bits that its users read (bits [0, n)), and each op's operands it reads at all.
+
+    A value absent from the first has no user.  The exact widths of the DAG
+    are the widths of the values, but a user may keep fewer bits (a sum whose
+    result type is narrower than an operand, a clamp's result in fewer bits, a
+    table's select bits, a left shift past the result's width, which reads
+    nothing).  Computing each op at the width its users read leaves no bit
+    that nothing reads: no wasted logic, and a Verilog without unused signal
+    bits.
+    """
+    demand: dict = {}
+    read_operands: dict = {}
+    for value in pack.operands:
+        demand[value] = max(demand.get(value, 0), min(_width(value.type), out_elem))
+    for op in reversed(ops):
+        result = op.results[0]
+        if result not in demand or op.operation.name == "hardcore.extract":  # x's element: always whole
+            continue
+        width = min(_width(result.type), demand[result])
+        operand_widths = [_width(v.type) for v in op.operands]
+        read_operands[op] = []
+        for value, bits in zip(op.operands, _read_bits(op, op.operation.name, width, operand_widths)):
+            if bits > 0:
+                demand[value] = max(demand.get(value, 0), bits)
+                read_operands[op].append(value)
+    return demand, read_operands
 
 
 def _sanitize(name: str) -> str:
@@ -105,6 +243,10 @@ class _Context:
     in_elem: int
     register: str  # seq.compreg or seq.compreg.ce
     enable: str  # ", %ce" or ""
+    demand: dict = dataclasses.field(default_factory=dict)  # value -> the low bits its users read
+    read_operands: dict = dataclasses.field(default_factory=dict)  # op -> the operands it reads
+    shifted_out: set = dataclasses.field(default_factory=set)  # values whose low bits only right shifts drop
+    sign_and_low: dict = dataclasses.field(default_factory=dict)  # register -> the low bits it keeps
 
 
 def _lower_op(hw: _HwText, op, name: str, operands: list[tuple[str, int]], width: int, context: _Context) -> str:
@@ -113,7 +255,16 @@ def _lower_op(hw: _HwText, op, name: str, operands: list[tuple[str, int]], width
         element = hw.extract("%x", context.in_bits, int_attr(op, "index") * context.in_elem, context.in_elem)
         return hw.resize(element, context.in_elem, width)
     if name == "hardcore.reg":
-        return hw.emit(f"{context.register} {hw.resize(*operands[0], width)}, %clk{context.enable} : i{width}")
+        value = hw.resize(*operands[0], width)
+        low_bits = context.sign_and_low.get(op.results[0])
+        if low_bits is None:
+            return hw.emit(f"{context.register} {value}, %clk{context.enable} : i{width}")
+        kept = hw.emit(f"comb.concat {hw.extract(value, width, width - 1, 1)}, {hw.extract(value, width, 0, low_bits)}"
+                       f" : i1, i{low_bits}")
+        register = hw.emit(f"{context.register} {kept}, %clk{context.enable} : i{low_bits + 1}")
+        virtual = f"{register}_full"  # never in the IR: its readers only extract (HwText.packed)
+        hw.packed[virtual] = (register, low_bits)
+        return virtual
     if name == "hardcore.sext":
         return hw.resize(*operands[0], width)
     if name == "hardcore.constant":
@@ -129,6 +280,8 @@ def _lower_op(hw: _HwText, op, name: str, operands: list[tuple[str, int]], width
         value, value_width = operands[0]
         if amount >= value_width:
             return hw.resize(hw.extract(value, value_width, value_width - 1, 1), 1, width)
+        if amount + width <= value_width:  # one extract: no intermediate wire with unread bits
+            return hw.extract(value, value_width, amount, width)
         high = hw.extract(value, value_width, amount, value_width - amount)
         return hw.resize(high, value_width - amount, width)
     if name in ("hardcore.add", "hardcore.sub"):
@@ -140,8 +293,9 @@ def _lower_op(hw: _HwText, op, name: str, operands: list[tuple[str, int]], width
         entries = [int(v) for v in array_attr(op, "table").reshape(-1)]
         return _table(hw, *operands[0], int_attr(op, "min"), entries, width)
     if name == "hardcore.max":
-        lhs, rhs, common, rhs_greater = _greater(hw, operands[0], operands[1])
-        return hw.resize(hw.emit(f"comb.mux {rhs_greater}, {rhs}, {lhs} : i{common}"), common, width)
+        rhs_greater = _greater(hw, operands[0], operands[1])[3]
+        lhs, rhs = hw.resize(*operands[0], width), hw.resize(*operands[1], width)
+        return hw.emit(f"comb.mux {rhs_greater}, {rhs}, {lhs} : i{width}")
     if name == "hardcore.pick":
         rhs_greater = _greater(hw, operands[0], operands[1])[3]
         if_lhs, if_rhs = hw.resize(*operands[2], width), hw.resize(*operands[3], width)
@@ -200,9 +354,14 @@ def lower_function(function, module_name: str | None = None, hierarchy: bool = T
     pack = ops[-1] if ops and ops[-1].operation.name == "hardcore.pack" else None
     if pack is None:
         raise LoweringError(function, "hardcore-to-hw: no hardcore.pack result drives the output")
+    context.demand, context.read_operands = _demanded_bits(ops[:-1], pack, out_elem)
+    # Ops whose result no bit of y depends on (a value only shifted out entirely) are left out.
+    ops = [op for op in ops[:-1] if op.results[0] in context.demand] + [pack]
+    context.shifted_out = _shifted_out(ops[:-1], pack)
     layer_of = {}
     for op in ops[:-1]:
         layer_of[op] = layer_index(op.location) if hierarchy and op.operation.name != "hardcore.extract" else -1
+    context.sign_and_low = _sign_and_low_registers(ops[:-1], pack, context.demand, layer_of)
 
     top = _HwText()
     names: dict = {block.arguments[0]: "%x"}
@@ -220,7 +379,7 @@ def lower_function(function, module_name: str | None = None, hierarchy: bool = T
     output = _pack(top, pack, names, widths, out_elem)
     if latency == 0:
         header = f"hw.module @{module_name}(in %x : i{in_bits}, out y : i{y_bits}) {{"
-        return "\n".join(modules + [header] + top.lines + [f"    hw.output {output} : i{y_bits}", "}"])
+        return "\n".join([header] + top.lines + [f"    hw.output {output} : i{y_bits}", "}"] + modules)
     # The valid chain: L registers, the only ones with a (synchronous) reset.
     false = top.constant(0, 1)
     valid = "%in_valid"
@@ -229,7 +388,7 @@ def lower_function(function, module_name: str | None = None, hierarchy: bool = T
     ce_port = ", in %ce : i1" if clock_enable else ""
     header = (f"hw.module @{module_name}(in %clk : !seq.clock, in %rst : i1, in %in_valid : i1, "
               f"in %x : i{in_bits}{ce_port}, out out_valid : i1, out y : i{y_bits}) {{")
-    return "\n".join(modules + [header] + top.lines + [f"    hw.output {valid}, {output} : i1, i{y_bits}", "}"])
+    return "\n".join([header] + top.lines + [f"    hw.output {valid}, {output} : i1, i{y_bits}", "}"] + modules)
 
 
 def _emission_order(ops, layer_of: dict, function) -> list:
@@ -279,10 +438,16 @@ def _emission_order(ops, layer_of: dict, function) -> list:
 
 def _lower_into(hw: _HwText, op, names: dict, widths: dict, context: _Context) -> None:
     result = op.results[0]
-    width = _width(result.type)
-    operands = [(names[v], widths[v]) for v in op.operands]
+    width = min(_width(result.type), context.demand.get(result, _width(result.type)))
+    # an operand the op does not read (a left shift past its width) may have no name here
+    operands = [(names.get(v, ""), widths.get(v, 0)) for v in op.operands]
     names[result] = _lower_op(hw, op, op.operation.name, operands, width, context)
     widths[result] = width
+    if result in context.shifted_out and hw.lines and hw.lines[-1].startswith(f"    {names[result]} = "):
+        # Name the wire (or register) so that the back end can mark it: see SHIFTED_OUT.
+        attribute = "name" if op.operation.name == "hardcore.reg" else "sv.namehint"
+        head, _, result_type = hw.lines[-1].rpartition(" : ")
+        hw.lines[-1] = f'{head} {{{attribute} = "{SHIFTED_OUT}"}} : {result_type}'
 
 
 def _pack(hw: _HwText, pack, names: dict, widths: dict, out_elem: int) -> str:
@@ -299,10 +464,12 @@ def _layer_module(name: str, layer: int, ops, layer_of: dict, constants: dict, p
     defined = {op.results[0] for op in members}
     inputs, outputs = [], []
     for op in members:
-        for value in op.operands:
+        for value in context.read_operands.get(op, ()):
             if value not in defined and value not in constants and value not in inputs:
                 inputs.append(value)
-    used_outside = {v for op in ops[:-1] if layer_of[op] != layer for v in op.operands} | set(pack.operands)
+    # Other layers repeat the constants they use: a constant leaves a layer only to reach y.
+    used_outside = {v for op in ops[:-1] if layer_of[op] != layer
+                    for v in context.read_operands.get(op, ()) if v not in constants} | set(pack.operands)
     outputs = [op.results[0] for op in members if op.results[0] in used_outside]
     if not outputs:
         return ""  # nothing of this layer reaches the output (all-zero weights downstream)
@@ -314,7 +481,7 @@ def _layer_module(name: str, layer: int, ops, layer_of: dict, constants: dict, p
     local_names = {value: f"%i{index}" for index, value in enumerate(inputs)}
     local_widths = {value: widths[value] for value in inputs}
     for op in members:
-        for value in op.operands:
+        for value in context.read_operands.get(op, ()):
             if value in constants and value not in local_names:
                 _lower_into(hw, constants[value], local_names, local_widths, context)
         _lower_into(hw, op, local_names, local_widths, context)
@@ -343,19 +510,23 @@ def _layer_module(name: str, layer: int, ops, layer_of: dict, constants: dict, p
 
 
 def _clamp(hw: _HwText, value: str, width: int, low: int, high: int, out: int) -> str:
-    """min(max(value, low), high), skipping a side the type cannot exceed."""
+    """min(max(value, low), high) in `out` bits, skipping a side the type cannot exceed.
+
+    Both comparisons read the whole input; the muxes choose among `out` bits
+    (the result fits them, or its users read no more), so no mux computes bits
+    that nothing reads.
+    """
+    result = hw.resize(value, width, out)
     if low > -(1 << (width - 1)):
         if low == 0:  # the sign bit is the whole comparison
             below = hw.extract(value, width, width - 1, 1)
         else:
-            bound = hw.constant(low, width)
-            below = hw.emit(f"comb.icmp slt {value}, {bound} : i{width}")
-        value = hw.emit(f"comb.mux {below}, {hw.constant(low, width)}, {value} : i{width}")
+            below = hw.emit(f"comb.icmp slt {value}, {hw.constant(low, width)} : i{width}")
+        result = hw.emit(f"comb.mux {below}, {hw.constant(low, out)}, {result} : i{out}")
     if high < (1 << (width - 1)) - 1:
-        bound = hw.constant(high, width)
-        above = hw.emit(f"comb.icmp sgt {value}, {bound} : i{width}")
-        value = hw.emit(f"comb.mux {above}, {bound}, {value} : i{width}")
-    return hw.resize(value, width, out)
+        above = hw.emit(f"comb.icmp sgt {value}, {hw.constant(high, width)} : i{width}")
+        result = hw.emit(f"comb.mux {above}, {hw.constant(high, out)}, {result} : i{out}")
+    return result
 
 
 def _table(hw: _HwText, value: str, width: int, low: int, entries: list[int], out: int) -> str:
@@ -369,12 +540,13 @@ def _table(hw: _HwText, value: str, width: int, low: int, entries: list[int], ou
     constant, and equal subtrees are built once: the tree shrinks where the
     function is flat (the saturated ends of sigmoid and tanh).
     """
-    bits = max((len(entries) - 1).bit_length(), 1)
+    bits = min(max((len(entries) - 1).bit_length(), 1), width)  # = _table_select_bits
     size = 1 << bits
     leaves = [0] * size
     for offset in range(size):
         leaves[(low + offset) % size] = entries[min(offset, len(entries) - 1)]
     selects = [hw.extract(value, width, bit, 1) for bit in range(bits)]
+    entries = [_wrap(entry, out) for entry in entries]
 
     def subtree(level: int, start: int) -> str:
         chunk = tuple(leaves[start:start + (1 << level)])

@@ -9,10 +9,12 @@ runs there.
 from __future__ import annotations
 
 import io
+import re
 import sys
 import types
 
 from hardcore.errors import CompileError, Diagnostic
+from hardcore.passes.to_hw import SHIFTED_OUT
 
 # CIRCT's builders retry a failing `import circt.dialects.builtin` for every
 # op they create (~10x slower); an empty module under that name stops it.
@@ -22,11 +24,26 @@ import circt  # noqa: E402
 from circt import ir as circt_ir  # noqa: E402
 from circt import passmanager as circt_passmanager  # noqa: E402
 
-__all__ = ["to_circt", "run_circt_pipeline", "export_verilog", "LOWERING_OPTIONS"]
+__all__ = ["to_circt", "run_circt_pipeline", "export_verilog", "mark_lint_exceptions", "LOWERING_OPTIONS"]
 
 # Clean, tool-friendly SystemVerilog: no source locations, no local variables
 # in procedural blocks (Yosys 0.23 and Icarus read the result).
 LOWERING_OPTIONS = "locationInfoStyle=none,disallowLocalVariables"
+
+
+# The two warnings of `verilator --lint-only -Wall` that the circuit cannot avoid,
+# each switched off around exactly the declarations it concerns (docs/errors.md):
+# - UNUSEDSIGNAL on a sum whose low bits a right shift drops (hardcore-to-hw names
+#   them SHIFTED_OUT): the bits are needed, they carry into the bits the
+#   requantization keeps.
+# - DECLFILENAME on the layer modules: they live in the file named after the top
+#   module, one file per circuit.
+_SHIFTED_OUT_DECLARATION = re.compile(rf"^\s*(wire|reg)\s+(\[\d+:\d+\]\s+)?{SHIFTED_OUT}(_\d+)?\b")
+_MODULE = re.compile(r"^module (\w+)\(")
+_UNUSEDSIGNAL_OFF = ("  // the low bits only carry into the bits a right shift keeps\n"
+                      "  // verilator lint_off UNUSEDSIGNAL\n")
+_DECLFILENAME_OFF = ("// a layer module, in the file of its top module\n"
+                     "// verilator lint_off DECLFILENAME\n")
 
 
 def _new_context():
@@ -83,4 +100,30 @@ def export_verilog(module) -> str:
     text = buffer.getvalue()
     if "endmodule" not in text:
         raise CompileError("CIRCT's Verilog export produced no module (unlowered ops left?)")
-    return text
+    return mark_lint_exceptions(text)
+
+
+def mark_lint_exceptions(verilog: str) -> str:
+    """CIRCT's Verilog with Verilator lint comments around the two unavoidable warnings.
+
+    Every module after the first (the top module) is a layer module: its
+    name cannot match the file's.  A declaration named SHIFTED_OUT holds a sum
+    whose low bits only carry into the bits a right shift keeps.  Both get a
+    `lint_off` for that one warning, switched back on right after.
+    """
+    lines = verilog.splitlines(keepends=True)
+    marked, inside_declaration, modules = [], False, 0
+    for line in lines:
+        if _MODULE.match(line):
+            modules += 1
+            if modules > 1:
+                marked += [_DECLFILENAME_OFF, line, "// verilator lint_on DECLFILENAME\n"]
+                continue
+        if _SHIFTED_OUT_DECLARATION.match(line):
+            marked.append(_UNUSEDSIGNAL_OFF)
+            inside_declaration = True
+        marked.append(line)
+        if inside_declaration and line.rstrip().endswith(";"):
+            marked.append("  // verilator lint_on UNUSEDSIGNAL\n")
+            inside_declaration = False
+    return "".join(marked)

@@ -43,7 +43,7 @@ import numpy as np
 
 from hardcore.adder_graph import signed_width
 from hardcore.interpreter import find_function
-from hardcore.irutil import array_attr, body_ops, int_attr
+from hardcore.irutil import array_attr, body_ops, int_attr, requant_shifts
 from hardcore.mlir import new_context, parse_module
 
 __all__ = ["baseline_verilog"]
@@ -99,7 +99,8 @@ def _dense_row(body: _Body, weights: np.ndarray, bias: int, source: list[_Elemen
     return _Element(body.wire(signed_width(low, high), f"{_literal(bias)}{products}"), low, high)
 
 
-def _elementwise(body: _Body, op, element: _Element) -> _Element:
+def _elementwise(body: _Body, op, element: _Element, shift: int = 0) -> _Element:
+    """One element through a relu, lut, reshape or requant (`shift`: this element's requant shift)."""
     name = op.operation.name
     if name == "hardcore.reshape":
         return element
@@ -109,7 +110,7 @@ def _elementwise(body: _Body, op, element: _Element) -> _Element:
         return _Element(ref, max(element.low, 0), max(element.high, 0))
     if name == "hardcore.lut":
         return _lookup(body, op, element)
-    shift, out_low, out_high = int_attr(op, "shift"), int_attr(op, "min"), int_attr(op, "max")
+    out_low, out_high = int_attr(op, "min"), int_attr(op, "max")
 
     def requant(value: int) -> int:  # monotone, so it maps the range's ends to the result's
         scaled = (value + (1 << (shift - 1))) >> shift if shift > 0 else value << -shift
@@ -256,7 +257,8 @@ def _layer(body: _Body, layer_ops, values: dict) -> None:
         elif name == "hardcore.gather":
             elements = [source[i] for i in array_attr(op, "indices").astype(np.int64).reshape(-1).tolist()]
         else:
-            elements = [_elementwise(body, op, element) for element in source]
+            shifts = requant_shifts(op, len(source)) if name == "hardcore.requant" else [0] * len(source)
+            elements = [_elementwise(body, op, element, shift) for element, shift in zip(source, shifts)]
         values[op.results[0]] = elements
 
 
@@ -352,4 +354,5 @@ def baseline_verilog(quantized_text: str, module_name: str, out_width: int | Non
               ");"]
     packed = ", ".join(reversed(outputs))
     comment = f"// The plain-multiplier baseline of {module_name}: one * per weight (hardcore report)."
-    return "\n".join([comment] + modules + header + top.lines + [f"  assign y = {{{packed}}};", "endmodule", ""])
+    # the top module first, as in the folded circuit's Verilog
+    return "\n".join([comment] + header + top.lines + [f"  assign y = {{{packed}}};", "endmodule", ""] + modules)

@@ -197,13 +197,24 @@ def _compile(args) -> int:
         try:
             model.load_state_dict(torch.load(args.state_dict, map_location="cpu", weights_only=True))
         except Exception as exc:
-            raise CompileError(f"{args.state_dict}: cannot load the state dict: {exc}") from None
+            reason = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())  # one line
+            raise CompileError(f"{args.state_dict}: cannot load the state dict: {type(exc).__name__}: {reason}") from None
     calibration = None
     if args.calibration:
         try:
             calibration = np.load(args.calibration)
         except (OSError, ValueError) as exc:
-            raise UsageError(f"{args.calibration}: cannot read calibration data: {exc}") from None
+            raise UsageError(f"{args.calibration}: cannot read calibration data: "
+                             f"{getattr(exc, 'strerror', None) or exc}") from None
+        if not np.issubdtype(calibration.dtype, np.number):
+            raise UsageError(f"{args.calibration}: calibration data holds {calibration.dtype}, not numbers")
+        if args.input_shape is not None:  # an ONNX model's shape is checked when it is loaded
+            sample = args.input_shape[1:]
+            if calibration.size == 0 or calibration.size % int(np.prod(sample)):
+                raise UsageError(f"{args.calibration}: calibration data of shape {list(calibration.shape)} "
+                                 f"does not hold samples of shape {sample} (--input-shape)")
+        if not np.all(np.isfinite(calibration)):
+            raise UsageError(f"{args.calibration}: calibration data contains NaN or infinity")
     if args.input_shape is not None and args.input_shape[0] != 1:
         raise UsageError(f"--input-shape: the first (batch) dimension must be 1, got {args.input_shape[0]}")
     example_input = None if args.input_shape is None else torch.zeros(args.input_shape)
@@ -211,7 +222,8 @@ def _compile(args) -> int:
                                act_bits=args.act_bits, calibration=calibration, algorithm=args.algorithm,
                                max_depth=args.max_depth, max_adder_depth=args.max_adder_depth,
                                clock_enable=args.clock_enable, name=args.name, output=args.output,
-                               progress=say, verify_each=args.verify_each)
+                               weight_scale=args.weight_scale, quant_config=args.quant_config, progress=say,
+                               verify_each=args.verify_each)
     files = circuit.write(args.output_dir)
     report = circuit.report
     print(f"{circuit.name}: x {report['ports']['x']['elements']}x{circuit.in_width} bits -> "
@@ -312,6 +324,10 @@ def main(argv: list[str] | None = None) -> int:
     compile_parser.add_argument("-o", "--output-dir", required=True, help="output directory")
     compile_parser.add_argument("--weight-bits", type=int, default=8)
     compile_parser.add_argument("--act-bits", type=int, default=8)
+    compile_parser.add_argument("--weight-scale", choices=("per-layer", "per-channel"), default="per-layer",
+                                help="one power-of-two weight scale per layer (default) or per output channel")
+    compile_parser.add_argument("--quant-config", help="JSON: weight bits, activation bits and weight scale "
+                                                       "per layer (docs/quantization.md)")
     compile_parser.add_argument("--calibration", help=".npy of float inputs (batch, *shape) for activation scales")
     compile_parser.add_argument("--state-dict", help="a torch.save'd state_dict to load into the model")
     compile_parser.add_argument("--algorithm", default="cse", choices=["cse", "csd"],

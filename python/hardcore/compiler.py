@@ -6,9 +6,10 @@ import json
 import os
 import re
 import shlex
+import shutil
 import sys
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -173,26 +174,65 @@ class Circuit:
 
 
 def write_files_atomically(directory, files: dict[str, str]) -> list[Path]:
-    """Write every file or none: each goes to a temporary name first, then all are renamed."""
+    """Write every file or none, never a half-written one.
+
+    A directory that does not exist yet is built whole under a hidden
+    temporary name in its nearest existing ancestor (the same file system),
+    then renamed into place: until then nothing named `directory` exists.
+    Into an existing directory, each file goes to a temporary name in it
+    first; the renames come after every file is written.
+    """
     directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise HardcoreError(f"{directory}: cannot create the output directory: it is a file")
+    if directory.is_dir():
+        return _replace_files(directory, files)
+    base = directory.parent
+    while not base.exists() and base != base.parent:
+        base = base.parent
     try:
-        directory.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=base))
     except OSError as exc:
         raise HardcoreError(f"{directory}: cannot create the output directory: {exc.strerror}") from None
+    try:
+        staging.chmod(0o777 & ~_umask())
+        for name, text in files.items():
+            _write_text(staging / name, text)
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(staging, directory)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise HardcoreError(f"{directory}: cannot write the output: {exc.strerror}") from None
+    return [directory / name for name in files]
+
+
+def _replace_files(directory: Path, files: dict[str, str]) -> list[Path]:
     temporaries = []
     try:
         for name, text in files.items():
             handle, temporary = tempfile.mkstemp(prefix=f".{name}.", dir=directory)
-            temporaries.append((temporary, directory / name))
-            with os.fdopen(handle, "w") as stream:
-                stream.write(text)
+            os.close(handle)
+            temporaries.append((Path(temporary), directory / name))
+            _write_text(Path(temporary), text)
+        for temporary, final in temporaries:
+            os.replace(temporary, final)
     except OSError as exc:
         for temporary, _ in temporaries:
-            Path(temporary).unlink(missing_ok=True)
-        raise HardcoreError(f"{directory}: cannot write output: {exc.strerror}") from None
-    for temporary, final in temporaries:
-        os.replace(temporary, final)
+            temporary.unlink(missing_ok=True)
+        raise HardcoreError(f"{directory}: cannot write the output: {exc.strerror}") from None
     return [final for _, final in temporaries]
+
+
+def _write_text(path: Path, text: str) -> None:
+    """One output file, with the permissions a plain `open` would give it (mkstemp's are 0600)."""
+    path.write_text(text)
+    path.chmod(0o666 & ~_umask())
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def dag_figures(dag_text: str) -> dict:
@@ -253,9 +293,14 @@ def _module_name(name: str | None, model) -> str:
     return name
 
 
-def _reproducer(stage_text: str, pipeline: str, error: HardcoreError, verify_each: bool = False) -> str:
+def _reproducer(stage_text: str, instance, error: HardcoreError, verify_each: bool = False) -> str:
     folder = Path(tempfile.mkdtemp(prefix="hardcore-failure-"))
     (folder / "input.mlir").write_text(stage_text)
+    pipeline = instance.pipeline_text()
+    if getattr(instance, "config_data", None) is not None:  # a quant_config dictionary: as a file
+        config = folder / "quant_config.json"
+        config.write_text(json.dumps(instance.config_data, indent=1) + "\n")
+        pipeline = replace(instance, config=str(config), config_data=None).pipeline_text()
     (folder / "reproduce.sh").write_text(
         f"hardcore-opt {shlex.quote(str(folder / 'input.mlir'))} "
         f"--pass-pipeline={shlex.quote(pipeline)}{' --verify-each' if verify_each else ''}\n")
@@ -266,6 +311,7 @@ def _reproducer(stage_text: str, pipeline: str, error: HardcoreError, verify_eac
 def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 8, calibration=None,
             algorithm: str = "cse", max_depth: int | None = None, max_adder_depth: int | None = None,
             clock_enable: bool = False, name: str | None = None, output: str = "logits",
+            weight_scale: str = "per-layer", quant_config: dict | str | os.PathLike | None = None,
             progress: Callable[[str], None] | None = None, verify_each: bool = False) -> Circuit:
     """Compile a PyTorch model (nn.Module or torch.export ExportedProgram) or an ONNX model to a Circuit.
 
@@ -278,6 +324,10 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
     inference per clock); None keeps it combinational.  `output="argmax"`
     makes the circuit a classifier: y is the index of the largest output
     (ties to the lowest index, like torch.argmax), ceil(log2 N) bits unsigned.
+    `weight_scale` is "per-layer" (one power-of-two scale per weight matrix)
+    or "per-channel" (one per output channel).  `quant_config` sets weight
+    bits, activation bits and weight scales per layer: a dictionary or the
+    path of a JSON file (`hardcore.quant_config` describes it).
     `verify_each` checks every pass with the reference interpreter
     (`hardcore.verify`; the import against the PyTorch model itself) and raises
     `hardcore.verify.VerificationError` at the first pass that changes the results.
@@ -286,7 +336,10 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
     from hardcore.onnx_frontend import import_onnx, is_onnx_model, onnx_module_name
 
     say = progress or (lambda message: None)
-    quantize = QuantizePass(weight_bits=weight_bits, act_bits=act_bits, calibration_data=calibration)
+    config_path = os.fspath(quant_config) if isinstance(quant_config, (str, os.PathLike)) else None
+    quantize = QuantizePass(weight_bits=weight_bits, act_bits=act_bits, calibration_data=calibration,
+                            weight_scale=weight_scale, config=config_path,
+                            config_data=None if config_path else quant_config)
     quantize.validate()
     fold = FoldWeightsPass(algorithm=algorithm, max_depth=max_depth)
     fold.validate()
@@ -325,7 +378,7 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
                 say(check_import(model, example_input, module.operation.get_asm(large_elements_limit=None),
                                  output=output))
         except HardcoreError as error:
-            folder = _reproducer(stages[list(stages)[-1]], instance.pipeline_text(), error, verify_each)
+            folder = _reproducer(stages[list(stages)[-1]], instance, error, verify_each)
             raise type(error)(f"{error}\n(the IR and a command that reproduces this are in {folder})",
                               error.diagnostics) from None
         stages[stage] = module.operation.get_asm(large_elements_limit=None)
@@ -368,7 +421,9 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
         layers=layers,
         options={"weight_bits": weight_bits, "act_bits": act_bits, "algorithm": algorithm,
                  "max_depth": max_depth, "max_adder_depth": max_adder_depth, "clock_enable": clock_enable,
-                 "output": output},
+                 "output": output,
+                 **({"weight_scale": weight_scale} if weight_scale != "per-layer" else {}),
+                 **({"quant_config": config_path or quant_config} if quant_config is not None else {})},
         figures=figures,
         latency=int_attr(function, "hardcore.latency") if max_adder_depth is not None else 0,
         clock_enable=clock_enable,

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import hashlib
 import importlib.util
+import logging
 import sys
 from pathlib import Path
 
@@ -20,6 +24,9 @@ __all__ = ["import_model", "load_model_file"]
 _DROPOUTS = ("dropout", "feature_dropout", "alpha_dropout", "feature_alpha_dropout")
 # Kept as one op each for hardcore-import, instead of torch-mlir's decompositions.
 _BACKEND_LEGAL_OPS = ["aten.linear", "aten.batch_norm", "aten.mean.dim"]
+# Fake quantization (quantization-aware training) kept whole: its scale sets the circuit's
+# (hardcore-import); decomposed it would be a division, a rounding and a clamp.
+_FAKE_QUANT_LEGAL_OPS = ["aten.fake_quantize_per_tensor_affine", "aten.fake_quantize_per_channel_affine"]
 # Activations kept whole too: torch-mlir would decompose them into minimum/maximum
 # and arithmetic, which hardcore-import would have to match back into functions.
 _ACTIVATION_LEGAL_OPS = ["aten.hardtanh", "aten.relu6", "aten.clamp_min", "aten.clamp_max",
@@ -30,16 +37,34 @@ _IN_PLACE_ACTIVATIONS = ("relu", "hardtanh", "leaky_relu", "hardsigmoid", "hards
                          "clamp", "clamp_min", "clamp_max")
 
 
+@contextlib.contextmanager
+def _quiet_torch_logging():
+    """torch.export logs a failure (warnings, tracebacks) before raising it; the exception is the one message."""
+    previous = logging.root.manager.disable
+    logging.disable(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logging.disable(previous)
+
+
+def _first_line(exc: Exception) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}".rstrip(": ")
+
+
 def import_model(model, example_input: torch.Tensor, context: ir.Context) -> ir.Module:
     """Export `model` (an nn.Module or a torch.export ExportedProgram) to the torch dialect.
 
-    `aten.linear`, `aten.batch_norm` and the activations are kept legal so each
-    layer stays one op (see hardcore-import); eval-mode dropouts are removed from
-    the exported graph.
+    `aten.linear`, `aten.batch_norm`, fake quantization and the activations are kept
+    legal so each layer stays one op (see hardcore-import); eval-mode dropouts are
+    removed from the exported graph, and torch.ao fake quantizers are frozen at their
+    scales first (`_FrozenFakeQuantize`).
     """
     try:
         if isinstance(model, torch.nn.Module):
-            with torch.no_grad():
+            model = _freeze_fake_quantizers(model)
+            with torch.no_grad(), _quiet_torch_logging():
                 program = torch.export.export(model.eval(), (example_input,), strict=False)
         else:
             program = model
@@ -48,10 +73,61 @@ def import_model(model, example_input: torch.Tensor, context: ir.Context) -> ir.
         with torch.no_grad():
             return fx.export_and_import(
                 program, output_type="torch", decomposition_table={},
-                backend_legal_ops=_BACKEND_LEGAL_OPS + _ACTIVATION_LEGAL_OPS,
+                backend_legal_ops=_BACKEND_LEGAL_OPS + _FAKE_QUANT_LEGAL_OPS + _ACTIVATION_LEGAL_OPS,
                 fx_importer=FxImporter(context=context))
     except Exception as exc:  # torch.export reports model problems as many exception types
-        raise CompileError(f"torch-mlir could not import the model: {type(exc).__name__}: {exc}") from None
+        raise CompileError(f"torch-mlir could not import the model for an input of shape "
+                           f"{list(example_input.shape)}: {_first_line(exc)}") from None
+
+
+class _FrozenFakeQuantize(torch.nn.Module):
+    """A torch.ao fake quantizer at its current scale and zero point (its `scale` and
+    `zero_point` buffers), its observer off.
+
+    torch.ao's FakeQuantize modules decide in Python whether to observe and
+    whether to fake-quantize (`if self.observer_enabled[0] == 1`), which
+    torch.export cannot trace; an inference never observes, so this module
+    calls the fake-quantize function the trained module would call.
+    """
+
+    def __init__(self, quantizer):
+        super().__init__()
+        self.quant_min, self.quant_max = int(quantizer.quant_min), int(quantizer.quant_max)
+        self.axis = int(getattr(quantizer, "ch_axis", -1))
+        scale, zero_point = quantizer.scale, quantizer.zero_point  # what its forward uses
+        if quantizer.qscheme == torch.per_channel_affine_float_qparams:
+            raise ValueError("fake quantization with float zero points (per_channel_affine_float_qparams) "
+                             "is not supported")
+        self.per_channel = quantizer.qscheme in (torch.per_channel_symmetric, torch.per_channel_affine) \
+            or scale.numel() > 1
+        if self.per_channel:
+            self.register_buffer("scale", scale.detach().to(torch.float32).clone())
+            self.register_buffer("zero_point", zero_point.detach().to(torch.int32).clone())
+        else:  # Python numbers: export traces no tensor-to-number conversion
+            self.scale = float(scale.reshape(-1)[0])
+            self.zero_point = int(zero_point.reshape(-1)[0])
+
+    def forward(self, x):
+        if self.per_channel:
+            return torch.fake_quantize_per_channel_affine(x, self.scale, self.zero_point, self.axis,
+                                                          self.quant_min, self.quant_max)
+        return torch.fake_quantize_per_tensor_affine(x, self.scale, self.zero_point, self.quant_min, self.quant_max)
+
+
+def _freeze_fake_quantizers(model: torch.nn.Module) -> torch.nn.Module:
+    """A copy of `model` whose torch.ao fake quantizers are `_FrozenFakeQuantize` (or nothing when
+    disabled); `model` itself when it has none."""
+    from torch.ao.quantization import FakeQuantizeBase
+
+    if not any(isinstance(m, FakeQuantizeBase) for m in model.modules()):
+        return model
+    model = copy.deepcopy(model)
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, FakeQuantizeBase):
+                enabled = bool(child.fake_quant_enabled[0])
+                setattr(parent, name, _FrozenFakeQuantize(child) if enabled else torch.nn.Identity())
+    return model
 
 
 def _remove_eval_dropouts(graph_module: torch.fx.GraphModule) -> None:
@@ -105,23 +181,30 @@ def load_model_file(spec: str):
     """`path/model.py:ClassName` -> an instance; `path/model.pt2` -> an ExportedProgram."""
     path_text, _, class_name = spec.partition(":") if not spec.endswith(".pt2") else (spec, "", "")
     path = Path(path_text)
-    if not path.is_file():
+    if not path.exists():
         raise UsageError(f"{path}: no such model file")
+    try:
+        with open(path, "rb") as stream:
+            stream.read(1)
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read the model file: {exc.strerror}") from None
     if path.suffix == ".pt2":
         try:
-            return torch.export.load(str(path))
+            with _quiet_torch_logging():
+                return torch.export.load(str(path))
         except Exception as exc:
-            raise CompileError(f"{path}: cannot load the exported program: {exc}") from None
+            raise CompileError(f"{path}: cannot load the exported program: {_first_line(exc)}") from None
     if path.suffix != ".py" or not class_name:
         raise UsageError(f"{spec}: expected path/model.py:ClassName or path/model.pt2")
-    module_name = f"_hardcore_model_{abs(hash(str(path.resolve())))}"
+    # named by a digest of its path, not hash(): the same in every process (PYTHONHASHSEED)
+    module_name = f"_hardcore_model_{hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]}"
     loader = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(loader)
     sys.modules[module_name] = module
     try:
         loader.loader.exec_module(module)
     except Exception as exc:
-        raise CompileError(f"{path}: error while loading: {type(exc).__name__}: {exc}") from None
+        raise CompileError(f"{path}: error while loading: {_first_line(exc)}") from None
     cls = getattr(module, class_name, None)
     if cls is None:
         raise UsageError(f"{path}: no class '{class_name}'")

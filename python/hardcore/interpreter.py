@@ -14,7 +14,7 @@ import numpy as np
 from torch_mlir import ir
 
 from hardcore.errors import CompileError
-from hardcore.irutil import array_attr, body_ops, functions, int_attr
+from hardcore.irutil import array_attr, body_ops, functions, int_attr, requant_shifts
 from hardcore.mlir import location_text
 
 __all__ = ["run_function", "find_function", "quantize_array", "InterpreterError", "ACTIVATIONS",
@@ -39,6 +39,9 @@ ACTIVATIONS: dict[str, tuple[tuple[str, ...], Callable]] = {
     "hardswish": ((), lambda x, p: x * np.clip(x + 3.0, 0.0, 6.0) / 6.0),
     "sigmoid": ((), _sigmoid),
     "tanh": ((), lambda x, p: np.tanh(x)),
+    # torch.fake_quantize_per_tensor_affine at scale 2^-frac_bits, zero point 0: it rounds half to even.
+    "fake_quant": (("frac_bits", "min", "max"),
+                   lambda x, p: np.clip(np.rint(x * 2.0 ** p["frac_bits"]), p["min"], p["max"]) * 2.0 ** -p["frac_bits"]),
 }
 
 
@@ -108,13 +111,18 @@ def _dense(op, x):
 
 
 def _requant(op, x):
-    shift, low, high = int_attr(op, "shift"), int_attr(op, "min"), int_attr(op, "max")
+    low, high = int_attr(op, "min"), int_attr(op, "max")
     x = x.astype(np.int64)
-    if shift > 0:
-        x = (x + (1 << (shift - 1))) >> shift
-    elif shift < 0:
-        x = x << -shift
-    return np.clip(x, low, high)
+    flat = x.reshape(x.shape[0], -1)
+    try:
+        shifts = np.array(requant_shifts(op, flat.shape[1]), dtype=np.int64)
+    except ValueError as exc:
+        raise InterpreterError(f"{location_text(op.location)}: {exc}") from None
+    right = np.maximum(shifts, 0)
+    # x + 2^(s-1) for s > 0 (round half up), nothing for s <= 0
+    rounding = np.where(shifts > 0, np.left_shift(1, np.maximum(shifts - 1, 0)), 0)
+    flat = np.where(shifts > 0, (flat + rounding) >> right, flat << np.maximum(-shifts, 0))
+    return np.clip(flat.reshape(x.shape), low, high)
 
 
 def _quantize(op, x):

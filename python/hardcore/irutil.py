@@ -20,6 +20,7 @@ __all__ = [
     "create_op",
     "replace_function",
     "integer_dtype",
+    "requant_shifts",
 ]
 
 
@@ -46,6 +47,21 @@ def array_attr(op, name: str) -> np.ndarray:
         if attribute.is_splat:
             return np.full(shape, int(attribute.get_splat_value().value), dtype=np.int64)
         return np.array([int(attribute[i]) for i in range(len(attribute))], dtype=np.int64).reshape(shape)
+
+
+def requant_shifts(op, count: int) -> list[int]:
+    """A `hardcore.requant`'s shift for each of its `count` elements (row-major).
+
+    `shift` is one integer for all, or a dense array of one per element
+    (per-channel weight scales); ValueError when the array's size is not `count`.
+    """
+    attribute = op.attributes["shift"]
+    if isinstance(attribute, ir.IntegerAttr):
+        return [int(attribute.value)] * count
+    shifts = [int(v) for v in np.asarray(array_attr(op, "shift")).reshape(-1)]
+    if len(shifts) != count:
+        raise ValueError(f"'hardcore.requant' has {len(shifts)} shifts for {count} elements")
+    return shifts
 
 
 def i64_attr(value: int) -> ir.IntegerAttr:

@@ -22,6 +22,14 @@ from hardcore.passes import PASSES, ToHwPass
 __all__ = ["PipelineStep", "parse_pipeline", "run_pipeline", "add_hardcore_passes", "PipelineResult"]
 
 
+def _mlir_pipeline_error(element: str, error: Exception) -> str:
+    """The one line of MLIR's pipeline parser error that says what is wrong (not its source excerpt)."""
+    for line in str(error).splitlines():
+        if "error: " in line:
+            return line.split("error: ", 1)[1].strip()
+    return f"bad pipeline element '{element}'"
+
+
 @dataclass(frozen=True)
 class PipelineStep:
     text: str  # as written, e.g. `hardcore-quantize{act-bits=4}` or `func.func(cse)`
@@ -99,8 +107,7 @@ def add_hardcore_passes(manager: passmanager.PassManager, pipeline: str | list[P
             try:
                 manager.add(step.text)
             except ValueError as error:
-                raise UsageError(f"unknown pass or bad pipeline element '{step.text}': "
-                                 f"{str(error).strip()}") from None
+                raise UsageError(f"--pass-pipeline: {_mlir_pipeline_error(step.text, error)}") from None
 
 
 @dataclass

@@ -345,15 +345,26 @@ def _float_matrix(op) -> tuple[np.ndarray, np.ndarray]:
     return weight, np.zeros(windows.shape[0])
 
 
-def _weight_frac(weight_q, bias_q, weight_f, bias_f, frac_in) -> int:
-    """The weight scale 2^-fw at which the integer weights and bias best match the float ones."""
-    best = None
+def _shifts(op, outputs: int) -> np.ndarray:
+    """A requant's shift for each output (one integer, or an array with per-channel weight scales)."""
+    attribute = op.attributes["shift"]
+    if isinstance(attribute, ir.IntegerAttr):
+        return np.full(outputs, int(ir.IntegerAttr(attribute).value), dtype=np.int64)
+    return np.broadcast_to(array_attr(op, "shift").astype(np.int64).reshape(-1), (outputs,)).copy()
+
+
+def _row_weight_fracs(weight_q, bias_q, weight_f, bias_f, frac_in) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's weight scale 2^-fw at which its integers and bias best match the float ones,
+    and which rows fix it (rows of integer zeros fit any scale)."""
+    rows = weight_q.shape[0]
+    best_error, best = np.full(rows, np.inf), np.zeros(rows, dtype=np.int64)
     for frac_weight in range(-80, 81):
-        error = max(float(np.abs(weight_q * 2.0 ** -frac_weight - weight_f).max(initial=0.0)),
-                    float(np.abs(bias_q * 2.0 ** -(frac_in + frac_weight) - bias_f).max(initial=0.0)))
-        if best is None or error < best[0]:
-            best = (error, frac_weight)
-    return best[1]
+        error = np.maximum(np.abs(weight_q * 2.0 ** -frac_weight - weight_f).max(axis=1, initial=0.0),
+                           np.abs(bias_q * 2.0 ** -(frac_in + frac_weight) - bias_f))
+        better = error < best_error
+        best_error[better], best[better] = error[better], frac_weight
+    fixed = (weight_q != 0).any(axis=1) | (bias_q != 0)
+    return best, fixed
 
 
 def _saturation(op, group, act_range) -> tuple[int, int]:
@@ -422,6 +433,9 @@ def check_quantize(pass_name: str, before, after, options: VerifyOptions) -> str
     rescalings the pairing by order does not follow.
     """
     graph_ops = sorted({op.operation.name for op in body_ops(before)} & set(_GRAPH_OPS))
+    if any(op.operation.name == "hardcore.activation" and ir.StringAttr(op.attributes["fn"]).value == "fake_quant"
+           for op in body_ops(before)):
+        graph_ops.append("fake_quant")  # quantization-aware scales: the pass absorbs them into layers
     if graph_ops:
         return (f"{pass_name}: not checked ({', '.join(graph_ops)}: the layer-by-layer check follows chains "
                 f"of layers only)")
@@ -461,26 +475,40 @@ def check_quantize(pass_name: str, before, after, options: VerifyOptions) -> str
         dense = next((o for o in layer_ops if o.operation.name == "hardcore.dense"), None)
         if name == "hardcore.requant":
             bound = np.zeros_like(expected)
-            frac_acc = frac[source]
+            shifts = _shifts(op, expected.shape[1])
+            frac_out = frac[source] - int(shifts[0])
             if dense is not None:
                 weight_f, bias_f = _float_matrix(group[0])
                 weight_q = array_attr(dense, "weight").astype(np.float64).reshape(weight_f.shape)
                 bias_q = array_attr(dense, "bias").astype(np.float64).reshape(-1)
-                frac_weight = _weight_frac(weight_q, bias_q, weight_f, bias_f, frac[source])
+                # one weight scale per row (weight-scale=per-channel: each row its own, and
+                # the requant shifts each output by its own amount)
+                frac_weight, fixed = _row_weight_fracs(weight_q, bias_q, weight_f, bias_f, frac[source])
+                outputs = frac[source] + frac_weight - shifts
+                if fixed.any():
+                    if len(set(outputs[fixed].tolist())) > 1:
+                        _fail(pass_name, where, f"its outputs are at different scales 2^-{sorted(set(outputs[fixed].tolist()))}")
+                    frac_out = int(outputs[fixed][0])
+                frac_weight = np.where(fixed, frac_weight, frac_out + shifts - frac[source])
                 frac_acc = frac[source] + frac_weight
-                weight_error = np.abs(weight_q * 2.0 ** -frac_weight - weight_f)
-                if (weight_error > 2.0 ** -frac_weight * (1 + 1e-9)).any():
-                    i, j = np.argwhere(weight_error > 2.0 ** -frac_weight * (1 + 1e-9))[0]
-                    _fail(pass_name, where, f"weight [{i}, {j}] is {int(weight_q[i, j])} * 2^-{frac_weight} = "
-                          f"{weight_q[i, j] * 2.0 ** -frac_weight:.6g}, the float weight {weight_f[i, j]:.6g} "
+                row_unit = 2.0 ** -frac_weight.astype(np.float64)
+                weight_error = np.abs(weight_q * row_unit[:, None] - weight_f)
+                # A row whose integers are all multiples of 2^k was rounded with a step 2^k coarser.
+                row_gcd = np.gcd.reduce(np.abs(weight_q).astype(np.int64), axis=1)
+                row_step = np.where(row_gcd > 0, row_gcd & -row_gcd, 1) * row_unit
+                too_far = weight_error > row_step[:, None] * (1 + 1e-9)
+                if too_far.any():
+                    i, j = np.argwhere(too_far)[0]
+                    _fail(pass_name, where, f"weight [{i}, {j}] is {int(weight_q[i, j])} * 2^-{frac_weight[i]} = "
+                          f"{weight_q[i, j] * row_unit[i]:.6g}, the float weight {weight_f[i, j]:.6g} "
                           f"(more than one step)")
-                bias_error = np.abs(bias_q * 2.0 ** -frac_acc - bias_f)
-                if (bias_error > 0.5 * 2.0 ** -frac_acc * (1 + 1e-9)).any():
-                    i = int(np.argmax(bias_error))
-                    _fail(pass_name, where, f"bias [{i}] is {int(bias_q[i])} * 2^-{frac_acc} = "
-                          f"{bias_q[i] * 2.0 ** -frac_acc:.6g}, the float bias {bias_f[i]:.6g} (more than half a step)")
+                acc_unit = 2.0 ** -frac_acc.astype(np.float64)
+                bias_error = np.abs(bias_q * acc_unit - bias_f)
+                if (bias_error > 0.5 * acc_unit * (1 + 1e-9)).any():
+                    i = int(np.argmax(bias_error / acc_unit))
+                    _fail(pass_name, where, f"bias [{i}] is {int(bias_q[i])} * 2^-{frac_acc[i]} = "
+                          f"{bias_q[i] * acc_unit[i]:.6g}, the float bias {bias_f[i]:.6g} (more than half a step)")
                 bound = np.abs(x) @ weight_error.T + bias_error
-            frac_out = frac_acc - int_attr(op, "shift")
             step = 2.0 ** -frac_out
             low_sat, high_sat = (bound_code * step for bound_code in _saturation(op, group, act_range))
             bound = bound + step

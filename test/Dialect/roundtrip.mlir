@@ -13,6 +13,9 @@ func.func @layer_ops(%x: tensor<2xf32>) -> tensor<3xf32> {
   %r = "hardcore.relu"(%d) : (tensor<3xi32>) -> tensor<3xi32>
   // CHECK: "hardcore.requant"(%{{.*}}) {max = 255 : i64, min = 0 : i64, shift = 4 : i64}
   %s = "hardcore.requant"(%r) {shift = 4 : i64, min = 0 : i64, max = 255 : i64} : (tensor<3xi32>) -> tensor<3xi9>
+  // One shift per element (per-channel weight scales).
+  // CHECK: "hardcore.requant"(%{{.*}}) {max = 255 : i64, min = 0 : i64, shift = dense<[4, 6, 5]> : tensor<3xi64>}
+  %s2 = "hardcore.requant"(%r) {shift = dense<[4, 6, 5]> : tensor<3xi64>, min = 0 : i64, max = 255 : i64} : (tensor<3xi32>) -> tensor<3xi9>
   // CHECK: "hardcore.reshape"
   %t = "hardcore.reshape"(%s) : (tensor<3xi9>) -> tensor<1x3xi9>
   // CHECK: "hardcore.dequantize"(%{{.*}}) {frac_bits = 4 : i64}

@@ -31,3 +31,11 @@ func.func @table_takes_an_integer(%x: tensor<2xi8>) -> tensor<2xi8> {
   %t = "hardcore.table"(%x) {min = 0 : i64, table = dense<[0, 1]> : tensor<2xi64>} : (tensor<2xi8>) -> i8
   return %x : tensor<2xi8>
 }
+
+// -----
+
+func.func @requant_shift_is_an_integer_or_an_array(%x: tensor<2xi32>) -> tensor<2xi8> {
+  // expected-error @+1 {{'"4"' does not satisfy the constraint}}
+  %r = "hardcore.requant"(%x) {shift = "4", min = -128 : i64, max = 127 : i64} : (tensor<2xi32>) -> tensor<2xi8>
+  return %r : tensor<2xi8>
+}

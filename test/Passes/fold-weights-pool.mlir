@@ -22,14 +22,15 @@
 // CHECK: %[[I1:.+]] = "hardcore.constant"() {value = 1 : i64} : () -> i2
 // CHECK: %[[I:.+]] = "hardcore.pick"(%[[M0]], %[[M1]], %[[I0]], %[[I1]]) : (i4, i4, i1, i2) -> i2
 // CHECK: "hardcore.pack"(%[[I]]) : (i2) -> tensor<1xi2>
-// Each layer is a module of its own: the pool's three comparators, then the
-// argmax's one, whose index is the 1-bit port.
+// Each layer is a module of its own (after the top module): the pool's three
+// comparators, then the argmax's one, whose index is the 1-bit port (the
+// index's sign bit, always 0, is not computed).
+// HW-LABEL: hw.module @maxpool_argmax(in %x : i16, out y : i1)
 // HW-LABEL: hw.module @maxpool_argmax_layer0(in %i0 : i4, in %i1 : i4, in %i2 : i4, in %i3 : i4, out o0 : i4, out o1 : i4)
 // HW-COUNT-3: comb.icmp sgt
-// HW-LABEL: hw.module @maxpool_argmax_layer1(in %i0 : i4, in %i1 : i4, out o0 : i2)
+// HW-LABEL: hw.module @maxpool_argmax_layer1(in %i0 : i4, in %i1 : i4, out o0 : i1)
 // HW: %[[GT:.+]] = comb.icmp sgt %i1, %i0 : i4
-// HW: comb.mux %[[GT]], %{{.+}}, %{{.+}} : i2
-// HW-LABEL: hw.module @maxpool_argmax(in %x : i16, out y : i1)
+// HW: comb.mux %[[GT]], %{{.+}}, %{{.+}} : i1
 func.func @maxpool_argmax(%arg0: tensor<4xf32>) -> tensor<1xf32> {
   %0 = "hardcore.quantize"(%arg0) {frac_bits = 0 : i64, min = -8 : i64, max = 7 : i64} : (tensor<4xf32>) -> tensor<4xi4>
   %1 = "hardcore.maxpool"(%0) {hardcore.kind = "maxpool", windows = dense<[[0, 1, 2], [2, 3, -1]]> : tensor<2x3xi64>} : (tensor<4xi4>) -> tensor<2xi4>

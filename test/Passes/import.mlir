@@ -56,12 +56,14 @@ func.func @resource_weights(%arg0: !torch.vtensor<[1,1],f32>) -> !torch.vtensor<
 // position q of the 2x2 output) holds the kernel taps that reach the input,
 // scaled by the batch norm; each output channel sees only its own group's
 // input channel.  The ReLU comes before any reshape, right after the dense.
+// `hardcore.out_channels`: 2 blocks of 4 rows (per-channel weight scales).
 // CHECK-LABEL: func.func @conv2d_batchnorm_relu
 // CHECK-SAME: (%[[X:.+]]: tensor<2x2x3xf32>) -> tensor<8xf32>
 // CHECK: %[[F:.+]] = "hardcore.reshape"(%[[X]]) : (tensor<2x2x3xf32>) -> tensor<12xf32>
 // CHECK: %[[D:.+]] = "hardcore.dense"(%[[F]])
 // CHECK-SAME: bias = dense<[-2.500000e-01, -2.500000e-01, -2.500000e-01, -2.500000e-01, -1.000000e+00, -1.000000e+00, -1.000000e+00, -1.000000e+00]> : tensor<8xf32>
 // CHECK-SAME: hardcore.kind = "conv2d 2->2 2x2 stride 2 padding 1 groups 2, 2x3->2x2 positions (dense 8x12) + batchnorm"
+// CHECK-SAME: hardcore.out_channels = 2 : i64
 // CHECK-SAME: weight = dense<{{\[}}[2.000000e+00, 0.000000e+00, 0.000000e+00, 0.000000e+00, 0.000000e+00, 0.000000e+00, 0.000000e+00, 0.000000e+00, 0.000000e+00, 0.000000e+00, 0.000000e+00, 0.000000e+00],
 // CHECK-SAME: [0.000000e+00, 1.500000e+00, 2.000000e+00, 0.000000e+00, 0.000000e+00, 0.000000e+00, 0.000000e+00, 0.000000e+00, 0.000000e+00, 0.000000e+00, 0.000000e+00, 0.000000e+00],
 // CHECK-SAME: [0.000000e+00, 0.000000e+00, 0.000000e+00, 1.000000e+00, 0.000000e+00, 0.000000e+00, 0.000000e+00, 0.000000e+00, 0.000000e+00, 0.000000e+00, 0.000000e+00, 0.000000e+00],

@@ -29,7 +29,8 @@
 // DEPTH2-NOT: "hardcore.reg"
 // HW-LABEL: hw.module @sum_then_argmax(in %clk : !seq.clock, in %rst : i1, in %in_valid : i1, in %x : i24, out out_valid : i1, out y : i1)
 // HW: comb.icmp sgt
-// HW: seq.compreg %{{.+}}, %clk : i2
+// The output register holds the index's one bit that the port reads (its sign is always 0).
+// HW: seq.compreg %{{.+}}, %clk : i1
 func.func @sum_then_argmax(%arg0: tensor<3xi8>) -> tensor<1xi2> attributes {hardcore.output_unsigned} {
   %0 = "hardcore.extract"(%arg0) {index = 0 : i64} : (tensor<3xi8>) -> i8
   %1 = "hardcore.extract"(%arg0) {index = 1 : i64} : (tensor<3xi8>) -> i8

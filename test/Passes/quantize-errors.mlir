@@ -4,7 +4,7 @@
 // RUN: not hardcore-opt %s --pass-pipeline='builtin.module(hardcore-quantize{calibration=%t.missing.npy})' 2>&1 | filecheck %s --check-prefix=CALIB
 
 // BITS: hardcore-opt: error: hardcore-quantize: weight-bits must be between 2 and 16, got 1
-// OPTION: hardcore-opt: error: hardcore-quantize: unknown option 'bits' (options: weight-bits, act-bits, calibration)
+// OPTION: hardcore-opt: error: hardcore-quantize: unknown option 'bits' (options: weight-bits, act-bits, calibration, weight-scale, config)
 // CALIB: hardcore-opt: error: hardcore-quantize: cannot read calibration file '{{.*}}.missing.npy'
 
 func.func @torch_left(%arg0: tensor<2xf32>) -> tensor<2xf32> {
@@ -16,7 +16,7 @@ func.func @torch_left(%arg0: tensor<2xf32>) -> tensor<2xf32> {
 // -----
 
 func.func @unknown_activation(%arg0: tensor<2xf32>) -> tensor<2xf32> {
-  // expected-error @+1 {{hardcore-quantize: unknown activation 'gelu' (one of: clamp, hardsigmoid, hardswish, leaky_relu, sigmoid, tanh)}}
+  // expected-error @+1 {{hardcore-quantize: unknown activation 'gelu' (one of: clamp, fake_quant, hardsigmoid, hardswish, leaky_relu, sigmoid, tanh)}}
   %0 = "hardcore.activation"(%arg0) {fn = "gelu", params = {}} : (tensor<2xf32>) -> tensor<2xf32>
   return %0 : tensor<2xf32>
 }

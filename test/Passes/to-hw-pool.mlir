@@ -2,12 +2,12 @@
 // RUN: hardcore-opt %s --split-input-file --pass-pipeline='builtin.module(hardcore-to-hw)' --emit=verilog | filecheck %s --check-prefix=SV
 
 // max(a, b) is one signed comparator and a mux at the operands' common
-// width: the narrower operand is sign-extended first.
+// width: the narrower operand is sign-extended first.  Bits of bits (the
+// shifted element, then its sign) come straight from x.
 // CHECK-LABEL: hw.module @max_of_mixed_widths(in %x : i12, out y : i6)
 // CHECK-DAG: %[[A:.+]] = comb.extract %x from 0 : (i12) -> i6
-// CHECK-DAG: %[[X1:.+]] = comb.extract %x from 6 : (i12) -> i6
-// CHECK: %[[B:.+]] = comb.extract %[[X1]] from 2 : (i6) -> i4
-// CHECK: %[[SIGN:.+]] = comb.extract %[[B]] from 3 : (i4) -> i1
+// CHECK: %[[B:.+]] = comb.extract %x from 8 : (i12) -> i4
+// CHECK: %[[SIGN:.+]] = comb.extract %x from 11 : (i12) -> i1
 // CHECK: %[[FILL:.+]] = comb.replicate %[[SIGN]] : (i1) -> i2
 // CHECK: %[[BW:.+]] = comb.concat %[[FILL]], %[[B]] : i2, i4
 // CHECK: %[[GT:.+]] = comb.icmp sgt %[[BW]], %[[A]] : i6
@@ -27,7 +27,8 @@ func.func @max_of_mixed_widths(%arg0: tensor<2xi6>) -> tensor<1xi6> {
 // An argmax of three: the pick and the max of elements 0 and 1 share one
 // comparator; the root compares that max with element 2.  The index (i3 read
 // signed, in [0, 2]) leaves through a 2-bit unsigned port: the function is
-// `hardcore.output_unsigned`, so the sign bit, always 0, is dropped.
+// `hardcore.output_unsigned`, so the sign bit, always 0, is dropped: the
+// root's mux chooses among the 2 bits the port reads.
 // CHECK-LABEL: hw.module @argmax_of_3(in %x : i24, out y : i2)
 // CHECK-DAG: %[[X0:.+]] = comb.extract %x from 0 : (i24) -> i8
 // CHECK-DAG: %[[X1:.+]] = comb.extract %x from 8 : (i24) -> i8
@@ -37,9 +38,8 @@ func.func @max_of_mixed_widths(%arg0: tensor<2xi6>) -> tensor<1xi6> {
 // CHECK-NOT: comb.icmp sgt %[[X1]], %[[X0]]
 // CHECK: %[[M01:.+]] = comb.mux %[[GT01]], %[[X1]], %[[X0]] : i8
 // CHECK: %[[GT:.+]] = comb.icmp sgt %[[X2]], %[[M01]] : i8
-// CHECK: %[[P:.+]] = comb.mux %[[GT]], %{{.+}}, %{{.+}} : i3
-// CHECK: %[[Y:.+]] = comb.extract %[[P]] from 0 : (i3) -> i2
-// CHECK: hw.output %[[Y]] : i2
+// CHECK: %[[P:.+]] = comb.mux %[[GT]], %{{.+}}, %{{.+}} : i2
+// CHECK: hw.output %[[P]] : i2
 // SV-LABEL: module argmax_of_3(
 // SV: input  [23:0] x,
 // SV: output [1:0]  y

@@ -9,7 +9,7 @@
 // CHECK-DAG: %[[X1:.+]] = comb.extract %x from 8 : (i16) -> i8
 // CHECK-DAG: %[[Z3:.+]] = hw.constant 0 : i3
 // CHECK: %[[S:.+]] = comb.concat %[[X0]], %[[Z3]] : i8, i3
-// CHECK: %[[SIGN:.+]] = comb.extract %[[X0]] from 7 : (i8) -> i1
+// CHECK: %[[SIGN:.+]] = comb.extract %x from 7 : (i16) -> i1
 // CHECK: %[[FILL:.+]] = comb.replicate %[[SIGN]] : (i1) -> i3
 // CHECK: %[[X0W:.+]] = comb.concat %[[FILL]], %[[X0]] : i3, i8
 // CHECK: %[[SEVEN:.+]] = comb.sub %[[S]], %[[X0W]] : i11
@@ -33,10 +33,10 @@ func.func @seven_and_eight(%arg0: tensor<2xi8>) -> tensor<2xi11> {
 // -----
 
 // Requantization is wiring plus one mux: the shift right keeps the high bits,
-// ReLU is the sign bit choosing zero.
+// ReLU is the sign bit choosing zero (taken from x itself: bits of bits are one extract).
 // CHECK-LABEL: hw.module @requant_relu(in %x : i12, out y : i8)
 // CHECK: %[[HIGH:.+]] = comb.extract %x from 4 : (i12) -> i8
-// CHECK: %[[NEG:.+]] = comb.extract %[[HIGH]] from 7 : (i8) -> i1
+// CHECK: %[[NEG:.+]] = comb.extract %x from 11 : (i12) -> i1
 // CHECK: %[[ZERO:.+]] = hw.constant 0 : i8
 // CHECK: %[[R:.+]] = comb.mux %[[NEG]], %[[ZERO]], %[[HIGH]] : i8
 // CHECK: hw.output %[[R]] : i8
@@ -54,11 +54,11 @@ func.func @requant_relu(%arg0: tensor<1xi12>) -> tensor<1xi8> {
 // the register stands after the layer's first op in program order (the
 // shared-subexpression folding orders ops so).  The layer's instance goes
 // after the register all the same.
-// CHECK-LABEL: hw.module @late_input_register_layer0(in %clk : !seq.clock, in %i0 : i8, in %i1 : i8, in %i2 : i8, out o0 : i10)
 // CHECK-LABEL: hw.module @late_input_register(
 // CHECK: %[[X1:.+]] = comb.extract %x from 8 : (i16) -> i8
 // CHECK: %[[R:.+]] = seq.compreg %[[X1]], %clk : i8
 // CHECK: hw.instance "layer0" @late_input_register_layer0(clk: %clk: !seq.clock, i0: %{{.+}}: i8, i1: %[[X1]]: i8, i2: %[[R]]: i8)
+// CHECK-LABEL: hw.module @late_input_register_layer0(in %clk : !seq.clock, in %i0 : i8, in %i1 : i8, in %i2 : i8, out o0 : i10)
 func.func @late_input_register(%arg0: tensor<2xi8>) -> tensor<1xi10> attributes {hardcore.input_frac_bits = 0 : i64, hardcore.output_frac_bits = 0 : i64, hardcore.latency = 2 : i64, hardcore.clock_enable = false} {
   %0 = "hardcore.extract"(%arg0) {index = 0 : i64} : (tensor<2xi8>) -> i8
   %1 = "hardcore.extract"(%arg0) {index = 1 : i64} : (tensor<2xi8>) -> i8
@@ -69,4 +69,25 @@ func.func @late_input_register(%arg0: tensor<2xi8>) -> tensor<1xi10> attributes 
   %6 = "hardcore.reg"(%5) : (i10) -> i10 loc("layer0")
   %7 = "hardcore.pack"(%6) : (i10) -> tensor<1xi10>
   return %7 : tensor<1xi10>
+}
+
+// -----
+
+// A register that only a ReLU-like clamp reads (lower bound 0, no upper side:
+// the value is at most 127 though its type reaches 1023) keeps the sign bit
+// and the 8 low bits the clamp reads, not the two bits between.
+// CHECK-LABEL: hw.module @relu_after_a_register(
+// CHECK-DAG: %[[SIGN:.+]] = comb.extract %x from 10 : (i11) -> i1
+// CHECK-DAG: %[[LOW:.+]] = comb.extract %x from 0 : (i11) -> i8
+// CHECK: %[[KEPT:.+]] = comb.concat %[[SIGN]], %[[LOW]] : i1, i8
+// CHECK: %[[R:.+]] = seq.compreg %[[KEPT]], %clk : i9
+// CHECK-DAG: %[[RSIGN:.+]] = comb.extract %[[R]] from 8 : (i9) -> i1
+// CHECK-DAG: %[[RLOW:.+]] = comb.extract %[[R]] from 0 : (i9) -> i8
+// CHECK: comb.mux %[[RSIGN]], %{{.+}}, %[[RLOW]] : i8
+func.func @relu_after_a_register(%arg0: tensor<1xi11>) -> tensor<1xi8> attributes {hardcore.input_frac_bits = 0 : i64, hardcore.output_frac_bits = 0 : i64, hardcore.latency = 1 : i64, hardcore.clock_enable = false} {
+  %0 = "hardcore.extract"(%arg0) {index = 0 : i64} : (tensor<1xi11>) -> i11
+  %1 = "hardcore.reg"(%0) : (i11) -> i11
+  %2 = "hardcore.clamp"(%1) {min = 0 : i64, max = 1023 : i64} : (i11) -> i8
+  %3 = "hardcore.pack"(%2) : (i8) -> tensor<1xi8>
+  return %3 : tensor<1xi8>
 }

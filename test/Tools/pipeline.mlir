@@ -7,25 +7,25 @@
 // RUN: not hardcore-opt %s --pass-pipeline='builtin.module(hardcore-import,no-such-pass)' -o %t.never 2>&1 | filecheck %s --check-prefix=UNKNOWN
 // RUN: not test -e %t.never
 
-// Each layer is a module of its own; the top instantiates them.
-// CHECK: hw.module @tiny_layer0(in %i0 : i6, in %i1 : i6, out o0 : i{{[0-9]+}}
-// CHECK: comb.sub
-// CHECK: hw.module @tiny_layer1(
-// CHECK: comb.add
+// Each layer is a module of its own; the top, first, instantiates them.
 // CHECK: hw.module @tiny(in %x : i12, out y : i12)
 // CHECK: hw.instance "layer0" @tiny_layer0(
 // CHECK: hw.instance "layer1" @tiny_layer1(
 // CHECK: hw.output
-// SV: module tiny_layer0(
-// SV: module tiny_layer1(
+// CHECK: hw.module @tiny_layer0(in %i0 : i6, in %i1 : i6, out o0 : i{{[0-9]+}}
+// CHECK: comb.sub
+// CHECK: hw.module @tiny_layer1(
+// CHECK: comb.add
 // SV: module tiny(
 // SV-NEXT: input  [15:0] x,
 // SV-NEXT: output [15:0] y
 // SV: endmodule
+// SV: module tiny_layer0(
+// SV: module tiny_layer1(
 // STDIN: "hardcore.quantize"
 // STDIN: "hardcore.requant"
 // STDIN: "hardcore.dequantize"
-// UNKNOWN: hardcore-opt: error: unknown pass or bad pipeline element 'no-such-pass'
+// UNKNOWN: hardcore-opt: error: --pass-pipeline: 'no-such-pass' does not refer to a registered pass or pass pipeline
 func.func @tiny(%arg0: !torch.vtensor<[1,2],f32>) -> !torch.vtensor<[1,2],f32> {
   %w1 = torch.vtensor.literal(dense<[[0.75, -0.5], [0.25, 1.0], [-1.0, 0.125]]> : tensor<3x2xf32>) : !torch.vtensor<[3,2],f32>
   %b1 = torch.vtensor.literal(dense<[0.1, -0.2, 0.3]> : tensor<3xf32>) : !torch.vtensor<[3],f32>

@@ -286,10 +286,10 @@ def test_unsupported_ops_are_listed_with_their_nodes(tmp_path):
     assert [str(d) for d in error.value.diagnostics] == [
         f"{tmp_path / 'net.onnx'}: node 'sine' (Sin): error: unsupported ONNX op 'Sin'",
         f"{tmp_path / 'net.onnx'}: node 'probabilities' (Softmax): error: unsupported ONNX op 'Softmax'"]
-    assert str(error.value).endswith("(supported ONNX ops: AveragePool, BatchNormalization, Clip, Concat, "
+    assert str(error.value).endswith("(supported ONNX ops: Add, AveragePool, BatchNormalization, Clip, Concat, "
                                      "Constant, Conv, Dropout, Flatten, Gather, Gemm, GlobalAveragePool, "
-                                     "GlobalMaxPool, HardSwish, Identity, LeakyRelu, MatMul, MaxPool, Relu, "
-                                     "Reshape, Shape, Sigmoid, Squeeze, Tanh, Unsqueeze)")
+                                     "GlobalMaxPool, HardSwish, Identity, LeakyRelu, MatMul, MaxPool, ReduceMean, "
+                                     "Relu, Reshape, Shape, Sigmoid, Squeeze, Tanh, Transpose, Unsqueeze)")
 
 
 def test_gemm_with_a_computed_weight_is_rejected_at_its_node():

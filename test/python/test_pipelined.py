@@ -58,9 +58,9 @@ def _modules(verilog: str) -> list[str]:
 
 def test_baseline_has_the_folded_circuits_modules(mlp_circuit):
     verilog = baseline_verilog(mlp_circuit.stages["quantized"], "plain", mlp_circuit.out_width)
-    assert _modules(verilog) == ["plain_layer0", "plain_layer1", "plain_layer2", "plain"]
+    assert _modules(verilog) == ["plain", "plain_layer0", "plain_layer1", "plain_layer2"]
     assert [name.replace(mlp_circuit.name, "plain") for name in _modules(mlp_circuit.verilog)] == _modules(verilog)
-    top = verilog[verilog.index("module plain("):]
+    top = verilog[verilog.index("module plain("):verilog.index("module plain_layer0(")]
     assert re.findall(r"^  (\w+) (\w+) \(", top, re.MULTILINE) == [
         ("plain_layer0", "layer0"), ("plain_layer1", "layer1"), ("plain_layer2", "layer2")]
     assert " * " not in top  # the top only wires the layers
@@ -93,7 +93,7 @@ def test_baseline_passes_constant_neurons_as_constants(tmp_path, rng):
         model[0].bias[1] = -1.0
     circuit = hardcore.compile(model, torch.zeros(1, 4), weight_bits=6, act_bits=6)
     verilog = baseline_verilog(circuit.stages["quantized"], "plain", circuit.out_width)
-    layer0 = verilog[verilog.index("module plain_layer0("):verilog.index("endmodule")]
+    layer0 = verilog[verilog.index("module plain_layer0("):verilog.index("module plain_layer1(")]
     assert re.findall(r"^  output signed \[\d+:0\] (\w+)", layer0, re.MULTILINE) == ["o0", "o2"]
     layer1 = verilog[verilog.index("module plain_layer1("):]
     assert re.findall(r"^  input signed \[\d+:0\] (\w+)", layer1, re.MULTILINE) == ["i0", "i2"]
