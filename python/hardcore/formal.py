@@ -18,6 +18,7 @@ anywhere counts.  Per layer (a step of the quantized chain; a table is a step of
   atom (sound: unsat for all atom values is unsat for all inputs), then, if needed, random
   points of the box and the unabstracted query.  Table steps are enumerated instead.
 
+Graphs (residual add, concat, gather): see docs/formal.md, "Graphs and per-element shifts".
 By induction over the steps, the circuit's output equals the quantized function's for
 every input in its range.  docs/formal.md has the argument in full, op by op.
 """
@@ -980,6 +981,16 @@ def _propose_cuts(ops: list, segments: list[_Segment], intervals: list, final: _
                 j = columns.get(tuple(int(v) for v in values[value]))
                 if j is not None:
                     proposal[value] = j
+        # An output element no value matches (a broken DAG): the value of this step that agrees with
+        # it on most points, so that the step's proof finds where they differ.
+        missing = sorted(set(range(expected.shape[1])) - set(proposal.values()))
+        candidates = [value for value in values if value not in cuts[k] and value not in proposal
+                      and value not in downstream and value.owner.name != "hardcore.constant"]
+        for j in missing:
+            scores = [(int(np.sum(values[value] == expected[:, j])), index) for index, value in enumerate(candidates)]
+            best = max(scores, default=(0, -1))
+            if best[0] > 0:
+                proposal[candidates[best[1]]] = j
         proposals[k] = proposal
     return cuts
 
