@@ -18,6 +18,7 @@ anywhere counts.  Per layer (a step of the quantized chain; a table is a step of
   atom (sound: unsat for all atom values is unsat for all inputs), then, if needed, random
   points of the box and the unabstracted query.  Table steps are enumerated instead.
 
+Graphs (residual add, concat, gather): see docs/formal.md, "Graphs and per-element shifts".
 By induction over the steps, the circuit's output equals the quantized function's for
 every input in its range.  docs/formal.md has the argument in full, op by op.
 """
@@ -35,7 +36,7 @@ from torch_mlir import ir
 from hardcore.adder_graph import signed_width
 from hardcore.errors import CompileError, UsageError
 from hardcore.interpreter import find_function
-from hardcore.irutil import array_attr, body_ops, int_attr
+from hardcore.irutil import array_attr, body_ops, int_attr, requant_shifts
 from hardcore.mlir import location_text, new_context, parse_module
 
 __all__ = ["verify", "verify_directory", "FormalReport", "LayerResult", "DEFAULT_TIMEOUT",
@@ -44,8 +45,8 @@ __all__ = ["verify", "verify_directory", "FormalReport", "LayerResult", "DEFAULT
 DEFAULT_TIMEOUT = 60.0  # seconds Z3 may take per layer
 DEFAULT_MAX_WEIGHTS = 16384  # layers with more nonzero weights (or DAG ops, x4) are skipped
 PROVEN, COUNTEREXAMPLE, UNKNOWN, TOO_LARGE = "proven", "counterexample", "unknown", "too large"
-_LAYER_OPS = frozenset({"hardcore.dense", "hardcore.maxpool", "hardcore.argmax"})
-_SEGMENT_OPS = frozenset({"hardcore.relu", "hardcore.requant", "hardcore.lut", "hardcore.reshape"})
+_LAYER_OPS = frozenset({"hardcore.dense", "hardcore.maxpool", "hardcore.argmax", "hardcore.add_tensors"})
+_STEP_OPS = _LAYER_OPS | {"hardcore.lut"}  # each starts a step
 _SAMPLES = 96  # random inputs that propose the cut between layers
 _SAMPLE_SEED = 0
 _MAX_ENUMERATED = 1 << 16  # input values an elementwise step (a table) may have to be proven by enumeration
@@ -461,59 +462,113 @@ class _Unsupported(Exception):
 
 @dataclasses.dataclass
 class _Segment:
-    """One step of the quantized chain: a layer (a dense, max-pool or argmax op and the relu,
-    requant and reshape ops after it), or a table (`hardcore.lut`) on its own."""
+    """One step of the quantized graph: a layer op (dense, max pool, argmax, residual add, or a
+    table on its own) with the ops that compute its operands from earlier steps' results (free
+    ops: relu, requant, reshape, gather, concat; evaluated anew in every step that reads them)
+    and the unary ops after it whose every value has one user.  Its input vector is its external
+    tensors (the quantized input, or earlier steps' results) concatenated, each in full."""
 
-    step: int  # its place in the chain
+    step: int  # its place in program order
     layer: int  # the layer it belongs to, numbered as hardcore-fold-weights numbers `layerK`
-    ops: list
-    source: object  # the ir.Value the first op reads
+    ops: list  # in program order
+    externals: list  # (ir.Value, source step or -1 for the quantized input, offset in the input vector)
     result: object  # the last op's result
     kind: str
     weights: int = 0  # nonzero weights
+    inputs: list = dataclasses.field(default_factory=list)  # input index -> (source step or -1, element)
 
 
-def _segments(function, filename: str) -> list[_Segment]:
-    """The chain cut before each layer op and around each table (a step of its own: proving the
-    table apart from the arithmetic that feeds it is much faster)."""
+_FREE_OPS = frozenset({"hardcore.relu", "hardcore.requant", "hardcore.reshape", "hardcore.gather", "hardcore.concat"})
+_UNARY_OPS = _FREE_OPS - {"hardcore.concat"}
+
+
+def _segments(function, filename: str) -> tuple[list[_Segment], object]:
+    """The graph cut at each layer op (a table is a step of its own: proving the table apart from
+    the arithmetic that feeds it is much faster).  Returns the steps and the final value."""
     ops = body_ops(function)
     if not ops or ops[0].operation.name != "hardcore.quantize":
         raise CompileError(f"{filename}: @{function.name.value} does not start with hardcore.quantize "
                            "(expected the IR after hardcore-quantize)")
-    groups: list[list] = []
-    current = ops[0].results[0]
-    pending: list = []
+    quantized_input = ops[0].results[0]
+    body, final = [], None
     for op in ops[1:]:
         name = op.operation.name
         if name in ("hardcore.dequantize", "func.return"):
+            final = op.operands[0]
             break
-        if name not in _LAYER_OPS | _SEGMENT_OPS:
+        if name not in _STEP_OPS | _FREE_OPS:
             raise CompileError(f"{location_text(op.location, filename)}: '{name}' is not an op of the quantized IR "
                                "(expected the output of hardcore-quantize)")
-        if len(op.operands) != 1 or op.operands[0] != current:
-            raise CompileError(f"{location_text(op.location, filename)}: '{name}' does not read the previous op's "
-                               "result: the formal check needs a chain of layer ops")
-        closes = pending and (name == "hardcore.lut" or name in _LAYER_OPS and any(
-            p.operation.name in _LAYER_OPS | {"hardcore.lut"} for p in pending))
-        if closes:
-            groups.append(pending)
-            pending = []
-        pending.append(op)
-        current = op.results[0]
-    if pending:
-        groups.append(pending)
-    if not groups:
+        body.append(op)
+    if final is None or final == quantized_input:
         raise CompileError(f"{filename}: @{function.name.value} has no layer to verify")
-    segments, layers_before = [], 0
-    for step, group in enumerate(groups):
-        has_layer = any(op.operation.name in _LAYER_OPS for op in group)
-        segments.append(_make_segment(step, layers_before if has_layer else max(layers_before - 1, 0), group))
-        layers_before += has_layer
-    return segments
+    users: dict = {}
+    for op in ops[1:]:
+        for value in op.operands:
+            users.setdefault(value, []).append(op)
+    owner = {op.results[0]: op for op in body}
+    position = {op.results[0]: index for index, op in enumerate(body)}
+    source = {quantized_input: -1}  # materialized tensors: the input, each step's result
+    in_post_chain: set = set()
+    segments: list[_Segment] = []
+    layers_before = 0
+
+    def free_ancestors(roots) -> tuple[list, list]:
+        found, externals, stack, seen = [], [], list(roots), set()
+        while stack:
+            value = stack.pop()
+            if value in seen:
+                continue
+            seen.add(value)
+            if value in source:
+                externals.append(value)
+                continue
+            op = owner[value]
+            if op.operation.name not in _FREE_OPS or op.results[0] in in_post_chain:
+                raise CompileError(f"{location_text(op.location, filename)}: '{op.operation.name}' is read before "
+                                   "its step's result: the formal check cannot cut the graph there")
+            found.append(op)
+            stack.extend(op.operands)
+        return sorted(found, key=lambda o: position[o.results[0]]), sorted(externals, key=lambda v: source[v])
+
+    def add_segment(layer_op, root_values, chain) -> None:
+        nonlocal layers_before
+        free, externals = free_ancestors(root_values)
+        segment_ops = free + ([layer_op] if layer_op is not None else []) + chain
+        if layer_op is not None and layer_op.operation.name != "hardcore.lut":
+            layer, layers_before = layers_before, layers_before + 1
+        else:
+            layer = max(layers_before - 1, 0)
+        segment = _make_segment(len(segments), layer, segment_ops, layer_op)
+        offset = 0
+        for value in externals:
+            size = _flat_size(value)
+            segment.externals.append((value, source[value], offset))
+            segment.inputs += [(source[value], e) for e in range(size)]
+            offset += size
+        source[segment.result] = segment.step
+        segments.append(segment)
+
+    for op in body:
+        if op.operation.name not in _STEP_OPS:
+            continue
+        chain, value = [], op.results[0]
+        while len(users.get(value, [])) == 1 and value != final:
+            user = users[value][0]
+            if user.operation.name not in _UNARY_OPS:
+                break
+            chain.append(user)
+            in_post_chain.add(user.results[0])
+            value = user.results[0]
+        add_segment(op, list(op.operands), chain)
+    if final not in source:
+        add_segment(None, [final], [])
+    final_step = source[final]
+    return segments, segments[final_step]
 
 
-def _make_segment(step: int, layer_index: int, ops: list) -> _Segment:
-    layer = next((op for op in ops if op.operation.name in _LAYER_OPS | {"hardcore.lut"}), ops[0])
+def _make_segment(step: int, layer_index: int, ops: list, layer) -> _Segment:
+    layer = layer if layer is not None else ops[-1]
     name = layer.operation.name.split(".")[1]
     if "hardcore.kind" in layer.attributes:
         kind = ir.StringAttr(layer.attributes["hardcore.kind"]).value
@@ -523,18 +578,78 @@ def _make_segment(step: int, layer_index: int, ops: list) -> _Segment:
     else:
         kind = name
     weights = int(np.count_nonzero(array_attr(layer, "weight"))) if name == "dense" else 0
-    return _Segment(step, layer_index, ops, ops[0].operands[0], ops[-1].results[0], kind, weights)
+    return _Segment(step, layer_index, ops, [], ops[-1].results[0], kind, weights)
 
 
 def _flat_size(value) -> int:
     return int(np.prod(ir.RankedTensorType(value.type).shape))
 
 
+def _shifts(op) -> list[int]:
+    """A requant's shift per element (one for all, or per-channel weight scales)."""
+    count = _flat_size(op.results[0])
+    try:
+        return requant_shifts(op, count)
+    except ValueError as exc:
+        raise _Unsupported(op, str(exc)) from None
+
+
+def _index_map(op) -> np.ndarray:
+    """A data-movement op's result element i is element map[i] of its operands, flattened and
+    concatenated in operand order."""
+    name = op.operation.name
+    if name == "hardcore.reshape":
+        return np.arange(_flat_size(op.results[0]))
+    if name == "hardcore.gather":
+        indices = array_attr(op, "indices").reshape(-1).astype(np.int64)
+        if len(indices) != _flat_size(op.results[0]) or indices.size and (
+                indices.min() < 0 or indices.max() >= _flat_size(op.operands[0])):
+            raise _Unsupported(op, "gather indices outside the operand")
+        return indices
+    shapes = [list(ir.RankedTensorType(v.type).shape) for v in op.operands]  # hardcore.concat
+    dim, offset, parts = int_attr(op, "dim"), 0, []
+    for shape in shapes:
+        size = int(np.prod(shape))
+        parts.append(np.arange(offset, offset + size).reshape(shape))
+        offset += size
+    try:
+        return np.concatenate(parts, axis=dim).reshape(-1)
+    except (ValueError, np.exceptions.AxisError) as exc:
+        raise _Unsupported(op, f"concat of shapes {shapes} on dim {dim}: {exc}") from None
+
+
+_MOVES = frozenset({"hardcore.reshape", "hardcore.gather", "hardcore.concat"})
+
+
+def _check_same_size(op):
+    sizes = [_flat_size(v) for v in op.operands]
+    if len(set(sizes)) != 1 or sizes[0] != _flat_size(op.results[0]):
+        raise _Unsupported(op, f"operands of {sizes} elements for {_flat_size(op.results[0])} (no broadcasting)")
+
+
+def _run_segment(segment: _Segment, inputs, apply, take):
+    """The step's result: `take(inputs, offset, size)` gives each external tensor, `apply(op, operand
+    results)` each op's."""
+    env = {value: take(inputs, offset, _flat_size(value)) for value, _, offset in segment.externals}
+    for op in segment.ops:
+        env[op.results[0]] = apply(op, [env[v] for v in op.operands])
+    return env[segment.result]
+
+
+def _apply_intervals(op, args):
+    name = op.operation.name
+    if name in _MOVES:
+        flat = [x for arg in args for x in arg]
+        return [flat[i] for i in _index_map(op)]
+    if name == "hardcore.add_tensors":
+        _check_same_size(op)
+        return [(a[0] + b[0], a[1] + b[1]) for a, b in zip(*args)]
+    return _INTERVALS[name](op, args[0])
+
+
 def _spec_intervals(segment: _Segment, inputs: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """The interval of each output element of a step, from its input elements' intervals."""
-    for op in segment.ops:
-        inputs = _INTERVALS[op.operation.name](op, inputs)
-    return inputs
+    return _run_segment(segment, inputs, _apply_intervals, lambda x, offset, size: x[offset:offset + size])
 
 
 def _dense_intervals(op, inputs):
@@ -552,9 +667,8 @@ def _dense_intervals(op, inputs):
     return result
 
 
-def _requant_value(op, value: int) -> int:
+def _requant_value(shift: int, value: int) -> int:
     """The requantization of one value before its saturation."""
-    shift = int_attr(op, "shift")
     return (value + (1 << (shift - 1))) >> shift if shift > 0 else value << -shift
 
 
@@ -563,7 +677,8 @@ def _clip(value: int, op) -> int:
 
 
 def _requant_intervals(op, inputs):  # monotone
-    return [(_clip(_requant_value(op, lo), op), _clip(_requant_value(op, hi), op)) for lo, hi in inputs]
+    return [(_clip(_requant_value(s, lo), op), _clip(_requant_value(s, hi), op))
+            for s, (lo, hi) in zip(_shifts(op), inputs)]
 
 
 def _lut_intervals(op, inputs):
@@ -619,13 +734,14 @@ def _spec_relu(op, operands, intervals, ctx):
 
 def _spec_requant(op, operands, intervals, ctx):
     z3 = ctx.z3
-    shift, low, high = int_attr(op, "shift"), int_attr(op, "min"), int_attr(op, "max")
+    low, high = int_attr(op, "min"), int_attr(op, "max")
 
-    def build(terms, x):
+    def build(terms, x, shift):
         x = terms.term(x)
         x = (x + (1 << (shift - 1))) / (1 << shift) if shift > 0 else x * (1 << -shift)  # Int div: floor
         return z3.If(x < low, z3.IntVal(low), z3.If(x > high, z3.IntVal(high), x))
-    return [_Value(interval, build=lambda terms, x=x: build(terms, x)) for x, interval in zip(operands, intervals)]
+    return [_Value(interval, build=lambda terms, x=x, s=s: build(terms, x, s))
+            for x, interval, s in zip(operands, intervals, _shifts(op))]
 
 
 def _spec_lut(op, operands, intervals, ctx):
@@ -691,8 +807,9 @@ def _batch_dense(op, x):
 
 
 def _batch_requant(op, x):
-    shift = int_attr(op, "shift")
-    x = (x + (1 << (shift - 1))) >> shift if shift > 0 else x << -shift
+    shift = np.array(_shifts(op), dtype=np.int64)
+    rounding = np.where(shift > 0, np.left_shift(1, np.maximum(shift - 1, 0)), 0)
+    x = np.where(shift > 0, (x + rounding) >> np.maximum(shift, 0), x << np.maximum(-shift, 0))
     return np.clip(x, int_attr(op, "min"), int_attr(op, "max"))
 
 
@@ -714,19 +831,35 @@ _SPEC_BATCH: dict[str, Callable] = {
 
 
 def _spec_values(segment: _Segment, operands: list, intervals: list, ctx) -> list:
-    for op in segment.ops:
+    """The step's outputs as exact `_Value`s over its inputs."""
+    def apply(op, args):
         name = op.operation.name
-        intervals = _INTERVALS[name](op, intervals)
-        operands = _SPEC_SEMANTICS[name](op, operands, intervals, ctx)
-    return operands
+        result_intervals = _apply_intervals(op, [i for _, i in args])
+        if name in _MOVES:
+            flat = [x for values, _ in args for x in values]
+            return [flat[i] for i in _index_map(op)], result_intervals
+        if name == "hardcore.add_tensors":
+            return [_affine(ctx.z3, [a, b], [1, 1], ctx.bounds, interval)
+                    for a, b, interval in zip(args[0][0], args[1][0], result_intervals)], result_intervals
+        return _SPEC_SEMANTICS[name](op, args[0][0], result_intervals, ctx), result_intervals
+    return _run_segment(segment, (operands, intervals), apply,
+                        lambda x, offset, size: (x[0][offset:offset + size], x[1][offset:offset + size]))[0]
+
+
+def _apply_batch(op, args):
+    name = op.operation.name
+    if name in _MOVES:
+        return np.concatenate(args, axis=1)[:, _index_map(op)]
+    if name == "hardcore.add_tensors":
+        _check_same_size(op)
+        return args[0] + args[1]
+    return _SPEC_BATCH[name](op, args[0])
 
 
 def _spec_batch(segment: _Segment, points: np.ndarray) -> np.ndarray:
     """The quantized step on integer input points (points, elements) -> (points, outputs)."""
-    values = np.asarray(points, dtype=np.int64)
-    for op in segment.ops:
-        values = _SPEC_BATCH[op.operation.name](op, values)
-    return values
+    return _run_segment(segment, np.asarray(points, dtype=np.int64), _apply_batch,
+                        lambda x, offset, size: x[:, offset:offset + size])
 
 
 # -- cutting the DAG at the layer boundaries -----------------------------------------------
@@ -748,6 +881,7 @@ class _Cone:
     cut: dict  # DAG value -> input element index (a free variable of the layer)
     ops: list  # DAG ops of the cone, in program order
     problem: str = ""
+    from_input: set = dataclasses.field(default_factory=set)  # cut values that are extracts of x
 
 
 def _box_samples(intervals: list, seed: int) -> np.ndarray:
@@ -761,29 +895,58 @@ def _box_samples(intervals: list, seed: int) -> np.ndarray:
 
 
 def _extreme_corners(segment: _Segment, intervals: list) -> np.ndarray:
-    """For a layer that starts with a dense op: the corners of the box where each row's W·x is
+    """For a step whose layer op is a dense: the corners of the box where each row's W·x is
     largest and smallest, so that every output element reaches both ends of its interval (sparse
-    outputs, zero on most of the box, then differ from each other on some point)."""
-    first = segment.ops[0]
-    if first.operation.name != "hardcore.dense":
+    outputs, zero on most of the box, then differ from each other on some point).  The free ops
+    before the dense (moves, relu, requant) are monotone: each operand element follows one input."""
+    dense = next((op for op in segment.ops if op.operation.name == "hardcore.dense"), None)
+    if dense is None:
+        return np.zeros((0, len(intervals)), dtype=np.int64)
+    leaves: dict = {value: np.arange(offset, offset + _flat_size(value)) for value, _, offset in segment.externals}
+    for op in segment.ops:
+        if op is dense:
+            break
+        if op.operation.name in _MOVES and all(v in leaves for v in op.operands):
+            leaves[op.results[0]] = np.concatenate([leaves[v] for v in op.operands])[_index_map(op)]
+        elif op.operation.name in ("hardcore.relu", "hardcore.requant") and op.operands[0] in leaves:
+            leaves[op.results[0]] = leaves[op.operands[0]]
+    if dense.operands[0] not in leaves:
         return np.zeros((0, len(intervals)), dtype=np.int64)
     low = np.array([lo for lo, _ in intervals], dtype=np.int64)
     high = np.array([hi for _, hi in intervals], dtype=np.int64)
-    weight = array_attr(first, "weight").astype(np.int64)
-    return np.concatenate([np.where(weight > 0, high, low), np.where(weight > 0, low, high)])
+    weight = array_attr(dense, "weight").astype(np.int64)
+    mapped = np.zeros((weight.shape[0], len(intervals)), dtype=np.int64)
+    for column, leaf in enumerate(leaves[dense.operands[0]]):
+        mapped[:, leaf] += weight[:, column]
+    return np.concatenate([np.where(mapped > 0, high, low), np.where(mapped > 0, low, high)])
 
 
-def _propose_cuts(ops: list, segments: list[_Segment], intervals: list) -> list[dict]:
-    """For each layer k, the DAG values that seem to hold its input elements: {value: element}.
+def _step_cut(segment: _Segment, proposals: dict) -> dict:
+    """The step's cut: each DAG value proposed for an element of one of its external tensors ->
+    that element's index in the step's input vector."""
+    cut: dict = {}
+    for _, source, offset in segment.externals:
+        for value, element in proposals.get(source, {}).items():
+            cut.setdefault(value, offset + element)
+    return cut
 
-    Layer 0's are the extract ops.  Layer k+1's: the DAG values that, with layer k's cut set to
-    points of layer k's input box, match an output element of the quantized layer k on every point.
-    Only a proposal: the proof of layer k checks each value it relies on.
+
+def _propose_cuts(ops: list, segments: list[_Segment], intervals: list, final: _Segment) -> list[dict]:
+    """For each step, its cut: the DAG values that seem to hold its input elements {value: index}.
+
+    The quantized input's elements are the extract ops.  Step k's result elements: the DAG values
+    that, with step k's cut set to points of its input box, match an output element of the
+    quantized step k on every point.  Only a proposal: the proof of step k checks each value a
+    later step relies on.
     """
-    cuts: list[dict] = [{op.results[0]: int_attr(op, "index") for op in ops
-                         if op.operation.name == "hardcore.extract"}]
+    proposals: dict = {-1: {op.results[0]: int_attr(op, "index") for op in ops
+                            if op.operation.name == "hardcore.extract"}}
     located = any(_layer_of(op) >= 0 for op in ops)
-    for k, segment in enumerate(segments[:-1]):
+    cuts = []
+    for k, segment in enumerate(segments):
+        cuts.append(_step_cut(segment, proposals))
+        if segment is final:
+            continue
         points = np.concatenate([_box_samples(intervals[k], _SAMPLE_SEED + k),
                                  _extreme_corners(segment, intervals[k])])
         expected = _spec_batch(segment, points)
@@ -800,7 +963,7 @@ def _propose_cuts(ops: list, segments: list[_Segment], intervals: list) -> list[
             if op.results[0] in values or op.operation.name == "hardcore.extract":
                 continue
             if op.operation.name != "hardcore.constant" and not all(v in values for v in op.operands):
-                continue  # reads what layer k's cut does not determine
+                continue  # reads what step k's cut does not determine
             width = ir.IntegerType(op.results[0].type).width
             result = _DAG_NUMPY[op.operation.name](op, [(values[v], ir.IntegerType(v.type).width)
                                                         for v in op.operands], width)
@@ -813,23 +976,39 @@ def _propose_cuts(ops: list, segments: list[_Segment], intervals: list) -> list[
             j = columns.get(tuple(int(v) for v in values[op.results[0]]))
             if j is not None:
                 proposal[op.results[0]] = j
-        cuts.append(proposal)
+        if not proposal:  # a step the DAG has no ops for (its outputs are some of its inputs)
+            for value in cuts[k]:
+                j = columns.get(tuple(int(v) for v in values[value]))
+                if j is not None:
+                    proposal[value] = j
+        # An output element no value matches (a broken DAG): the value of this step that agrees with
+        # it on most points, so that the step's proof finds where they differ.
+        missing = sorted(set(range(expected.shape[1])) - set(proposal.values()))
+        candidates = [value for value in values if value not in cuts[k] and value not in proposal
+                      and value not in downstream and value.owner.name != "hardcore.constant"]
+        for j in missing:
+            scores = [(int(np.sum(values[value] == expected[:, j])), index) for index, value in enumerate(candidates)]
+            best = max(scores, default=(0, -1))
+            if best[0] > 0:
+                proposal[candidates[best[1]]] = j
+        proposals[k] = proposal
     return cuts
 
 
-def _cones(dag, cuts: list[dict], filename: str) -> list[_Cone]:
-    """Per layer, the DAG values to prove, the cut values they read, and the ops between."""
+def _cones(dag, segments: list[_Segment], cuts: list[dict], final: _Segment, filename: str) -> list[_Cone]:
+    """Per step, the DAG values to prove, the cut values they read, and the ops between.  A step's
+    values to prove are those the later steps' cuts (or the output port) read."""
     ops = [op for op in body_ops(dag) if op.operation.name not in ("func.return", "hardcore.pack")]
     pack = next(op for op in body_ops(dag) if op.operation.name == "hardcore.pack")
     owner = {op.results[0]: op for op in ops}
     position = {op.results[0]: index for index, op in enumerate(ops)}
     cones: list[_Cone] = [None] * len(cuts)  # type: ignore[list-item]
-    required = list(zip(pack.operands, range(len(pack.operands))))
+    required: dict = {final.step: list(zip(pack.operands, range(len(pack.operands))))}
     for k in range(len(cuts) - 1, -1, -1):
         cut: dict = {}
         seen: set = set()
         problem = ""
-        stack = [value for value, _ in required]
+        stack = [value for value, _ in required.get(k, [])]
         while stack:
             value = stack.pop()
             if value in seen:
@@ -847,8 +1026,13 @@ def _cones(dag, cuts: list[dict], filename: str) -> list[_Cone]:
             else:
                 stack.extend(op.operands)
         cone_ops = sorted((owner[v] for v in seen if v not in cut and v in owner), key=lambda o: position[o.results[0]])
-        cones[k] = _Cone(required, cut, cone_ops, problem)
-        required = sorted(cut.items(), key=lambda item: position.get(item[0], -1))
+        from_input = {value for value, j in cut.items() if segments[k].inputs[j][0] == -1}
+        cones[k] = _Cone(sorted(set(required.get(k, [])), key=lambda item: (position.get(item[0], -1), item[1])),
+                         cut, cone_ops, problem, from_input)
+        for value, j in sorted(cut.items(), key=lambda item: position.get(item[0], -1)):
+            source, element = segments[k].inputs[j]
+            if source >= 0 and (value, element) not in required.setdefault(source, []):
+                required[source].append((value, element))
     return cones
 
 
@@ -867,7 +1051,7 @@ def _run_cone(cone: _Cone, inputs: np.ndarray, first: bool, in_width: int, last:
     values: dict = {}
     for value, j in cone.cut.items():
         width = _LayerContext.width(value)
-        element = _wrap(inputs[:, j], in_width) if first else inputs[:, j]
+        element = _wrap(inputs[:, j], in_width) if value in cone.from_input else inputs[:, j]
         values[value] = (_wrap(element, width), width)
     for op in cone.ops:
         width = _LayerContext.width(op.results[0])
@@ -948,7 +1132,7 @@ def _prove_layer(z3, segment: _Segment, cone: _Cone, intervals: list, last: bool
     checks = []  # (DAG value, the range it must stay in)
     for value, j in cone.cut.items():
         values[value] = inputs[j]
-        if first:  # the extract op: x's element j at the op's width
+        if value in cone.from_input:  # an extract op: x's element at the op's width
             checks.append((value, _type_range(context.width(value))))
     try:
         for op in cone.ops:
@@ -1076,7 +1260,7 @@ def verify(quantized: str, dag: str, *, timeout: float = DEFAULT_TIMEOUT, max_we
     dag_module = parse_module(dag, new_context(), dag_name)
     spec_function = find_function(spec_module.operation)
     dag_function = find_function(dag_module.operation)
-    segments = _segments(spec_function, quantized_name)
+    segments, final = _segments(spec_function, quantized_name)
     quantize = body_ops(spec_function)[0]
     low, high = int_attr(quantize, "min"), int_attr(quantize, "max")
     size = _flat_size(quantize.results[0])
@@ -1093,23 +1277,25 @@ def verify(quantized: str, dag: str, *, timeout: float = DEFAULT_TIMEOUT, max_we
                          - {"hardcore.extract", "hardcore.pack", "func.return"})
     if unknown_ops:
         raise CompileError(f"{dag_name}: ops the formal check does not know: {', '.join(unknown_ops)}")
-    outputs = _flat_size(segments[-1].result)
+    outputs = _flat_size(final.result)
     pack = next(op for op in dag_ops if op.operation.name == "hardcore.pack")
     if len(pack.operands) != outputs:
         raise CompileError(f"{dag_name}: {len(pack.operands)} outputs, but {quantized_name} has {outputs}")
 
     # Each layer's input box (interval arithmetic over the quantized ops).
-    intervals = [[(low, high)] * size]
+    tensors = {-1: [(low, high)] * size}  # each materialized tensor's element intervals
+    intervals = []  # each step's input box
     for segment in segments:
+        intervals.append([tensors[source][element] for source, element in segment.inputs])
         try:
-            intervals.append(_spec_intervals(segment, intervals[-1]))
-        except _Unsupported as exc:  # a table that its input's range leaves: the quantized IR is not total
+            tensors[segment.step] = _spec_intervals(segment, intervals[-1])
+        except _Unsupported as exc:  # e.g. a table that its input's range leaves: the quantized IR is not total
             raise CompileError(exc.text(quantized_name)) from None
     ops = [op for op in dag_ops if op.operation.name not in ("func.return", "hardcore.pack")]
-    cones = _cones(dag_function, _propose_cuts(ops, segments, intervals), dag_name)
+    cones = _cones(dag_function, segments, _propose_cuts(ops, segments, intervals, final), final, dag_name)
     results = []
     for segment, cone, box in zip(segments, cones, intervals):
-        last = segment is segments[-1]
+        last = segment is final
         if segment.weights > max_weights or len(cone.ops) > 4 * max_weights:
             results.append(LayerResult(segment.layer, segment.kind, TOO_LARGE,
                                        reason=f"{segment.weights} nonzero weights, {len(cone.ops)} DAG ops "

@@ -232,3 +232,82 @@ def test_cli_errors(dense16, tmp_path, capsys):
     assert main(["verify", "--formal", "--quantized", str(tmp_path / "q.mlir"), "--dag", str(tmp_path / "d.mlir"),
                  "-q"]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == "1 layers: 1 proven"
+
+
+# -- graphs, per-element shifts ---------------------------------------------------------------
+def _graph_model(name: str):
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
+    import test_graph
+    return test_graph.compiled(name)[2]
+
+
+@pytest.mark.parametrize("name", ["residual", "concat", "mean", "permute"])
+def test_graph_models_proven(name):
+    """test_graph's models: residual add, concat chains, means, permutes (gather) all proven."""
+    circuit = _graph_model(name)
+    report = timed_verify(circuit.stages["quantized"], circuit.stages["dag"], f"graph model {name}")
+    assert report.proven and report.exit_code == 0, report.summary()
+    assert all(layer.status == formal.PROVEN for layer in report.layers)
+
+
+def test_a_residual_add_turned_into_a_sub_is_a_counterexample():
+    circuit = _graph_model("residual")
+    quantized, dag = circuit.stages["quantized"], circuit.stages["dag"]
+    defs = {m.group(1): (m.group(2), m.group(3)) for m in re.finditer(r'(%\d+) = "hardcore\.(\w+)"\(([^)]*)\)', dag)}
+
+    def reads_x(value, depth=2):  # an extract of the input, or a shift of one
+        kind, args = defs.get(value, (None, ""))
+        return kind == "extract" or depth > 0 and kind in ("shl", "sext") and reads_x(args.strip(), depth - 1)
+    # The last adder with an input element as an operand: the skip path's adder of the residual add.
+    name = [n for n, (kind, args) in defs.items() if kind == "add" and any(reads_x(a.strip()) for a in args.split(","))][-1]
+    broken = dag.replace(f'{name} = "hardcore.add"', f'{name} = "hardcore.sub"')
+    assert broken != dag
+    report = timed_verify(quantized, broken, "residual with one adder of the add turned into a sub")
+    assert statuses(report)[:3] == [formal.PROVEN, formal.PROVEN, formal.COUNTEREXAMPLE]
+    layer = report.layers[2]
+    assert layer.kind == "residual add 2x3x3" and report.exit_code == 1
+    assert len(layer.inputs) == 36  # the second convolution's 18 outputs, then the 18 input elements
+    assert layer.mismatches and all(layer.circuit[layer.outputs.index(i)] != layer.expected[layer.outputs.index(i)]
+                                    for i in layer.mismatches)
+
+
+def _per_channel_circuit():
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
+    from test_quant_config import uneven_rows
+    return hardcore.compile(uneven_rows(), torch.zeros(1, 6), weight_bits=4, weight_scale="per-channel")
+
+
+def test_per_channel_shifts_proven_and_a_changed_shift_caught():
+    circuit = _per_channel_circuit()
+    quantized, dag = circuit.stages["quantized"], circuit.stages["dag"]
+    match = re.search(r"shift = dense<\[(-?\d+), (-?\d+)", quantized)
+    assert match and match.group(1) != match.group(2), "expected a per-element shift array"
+    report = timed_verify(quantized, dag, "per-channel 6->4->3")
+    assert statuses(report) == [formal.PROVEN, formal.PROVEN]
+    # One element's shift one larger in the quantized IR: the DAG (folded with the old one) differs.
+    broken = quantized[:match.start(2)] + str(int(match.group(2)) + 1) + quantized[match.end(2):]
+    report = timed_verify(broken, dag, "per-channel with shift[1] + 1")
+    layer = report.layers[0]
+    assert layer.status == formal.COUNTEREXAMPLE and report.exit_code == 1
+    assert 1 in layer.mismatches
+
+
+GRAPH_ERRORS = [
+    ('"hardcore.add_tensors"(%6, %8) {hardcore.kind = "residual add 2x3x3"} : (tensor<18xi8>, tensor<18xi9>)',
+     '"hardcore.add_tensors"(%6, %x) {hardcore.kind = "residual add 2x3x3"} : (tensor<18xi8>, tensor<9xi9>)',
+     r"^quantized:\d+:\d+: operands of \[18, 9\] elements for 18 \(no broadcasting\)$"),
+]
+
+
+@pytest.mark.parametrize("old, new, message", GRAPH_ERRORS)
+def test_unsupported_graph_ops_are_errors(old, new, message):
+    circuit = _graph_model("residual")
+    quantized = re.sub(r" loc\([^)]*\)", "", circuit.stages["quantized"])
+    assert old in quantized
+    quantized = quantized.replace(old, new)
+    if "%x" in new:
+        quantized = quantized.replace('    %9 = "hardcore.add_tensors"',
+                                      '    %x = "hardcore.gather"(%8) {indices = dense<[0, 1, 2, 3, 4, 5, 6, 7, 8]> : '
+                                      'tensor<9xi64>} : (tensor<18xi9>) -> tensor<9xi9>\n    %9 = "hardcore.add_tensors"')
+    with pytest.raises(hardcore.CompileError, match=message):
+        formal.verify(quantized, circuit.stages["dag"])
