@@ -5,7 +5,8 @@ bits of: hardcore-to-hw keeps just those, else Verilator reports 2 unused bits.)
 
 A spread of circuits: the README MLP (combinational, pipelined, pipelined
 with a clock enable), a CNN with a max pool and an argmax output, a CNN with an
-average pool, and activation tables.  Each is written as `<name>.sv` (as
+average pool (and per-channel weight scales), activation tables, and a
+residual block with a concat.  Each is written as `<name>.sv` (as
 `Circuit.write` names it) and linted as it stands.  The only lint exceptions
 are the two `lint_off` comments `hardcore.backend` places around single
 declarations (docs/errors.md says why), and the test checks that nothing else
@@ -43,8 +44,29 @@ def tables():
     return nn.Sequential(nn.Linear(4, 6), nn.Sigmoid(), nn.Linear(6, 3), nn.Tanh()).eval()
 
 
+def residual():
+    """A residual block (a skip path the pipeline delays) with a concat of two branches."""
+    torch.manual_seed(3)
+
+    class Residual(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1, self.conv2 = nn.Conv2d(2, 2, 3, padding=1), nn.Conv2d(2, 2, 3, padding=1)
+            self.side = nn.Conv2d(2, 1, 1)
+            self.fc = nn.Linear(3 * 3 * 3, 3)
+
+        def forward(self, x):
+            y = torch.relu(self.conv2(torch.relu(self.conv1(x))) + x)
+            return self.fc(torch.flatten(torch.cat([y, self.side(x)], dim=1), 1))
+
+    return Residual().eval()
+
+
 # name -> (model factory, input shape, compile options)
 CIRCUITS = {
+    "residual_concat": (residual, (1, 2, 3, 3), {}),
+    "residual_concat_pipelined": (residual, (1, 2, 3, 3), {"max_adder_depth": 2}),
+    "per_channel_pipelined": (cnn_avgpool, (1, 2, 4, 4), {"weight_scale": "per-channel", "max_adder_depth": 3}),
     "cnn_maxpool_argmax": (cnn_maxpool, (1, 1, 6, 6), {"output": "argmax"}),
     "cnn_maxpool_pipelined": (cnn_maxpool, (1, 1, 6, 6), {"max_adder_depth": 2, "clock_enable": True}),
     "cnn_avgpool": (cnn_avgpool, (1, 2, 4, 4), {}),
