@@ -13,6 +13,7 @@ sys.path.insert(0, str(ROOT / "examples"))
 from mlp import train_mlp  # noqa: E402
 
 import hardcore  # noqa: E402
+from hardcore.verify import extreme_inputs  # noqa: E402,F401  (the tests import it from here)
 
 
 @pytest.fixture(scope="session")
@@ -31,10 +32,3 @@ def mlp_circuit(trained_mlp):
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
-
-
-def extreme_inputs(n_in: int, low: int, high: int) -> np.ndarray:
-    """All-minimum, all-maximum, alternating signs both ways, and zero."""
-    alternating = np.array([low if i % 2 else high for i in range(n_in)])
-    return np.stack([np.full(n_in, low), np.full(n_in, high), alternating,
-                     np.where(alternating == low, high, low), np.zeros(n_in, dtype=np.int64)])
