@@ -25,7 +25,7 @@ from hardcore.mlir import new_context, parse_module
 from hardcore.pipeline import run_pipeline
 from hardcore.sim import simulate, tool_available
 
-from conftest import extreme_inputs
+from conftest import extreme_inputs, simulated
 
 requires_verilator = pytest.mark.skipif(not tool_available("verilator"), reason="verilator is not installed")
 requires_icarus = pytest.mark.skipif(not tool_available("iverilog"), reason="iverilog is not installed")
@@ -188,15 +188,6 @@ def test_concat_chain_has_one_scale():
     # Only the ReLU branch (unsigned, i9) needs a requantization to the chain's signed scale.
     assert [(str(op.operands[0].type), str(op.results[0].type)) for op in requants_into_concats] == \
         [("tensor<1x3x3xi9>", "tensor<1x3x3xi8>")]
-
-
-def simulated(circuit, vectors, workdir):
-    result = simulate(circuit.verilog, circuit.name, vectors, n_in=circuit.n_in, in_width=circuit.in_width,
-                      n_out=circuit.n_out, out_width=circuit.out_width, workdir=workdir,
-                      latency=circuit.latency or None)
-    if circuit.latency:
-        assert result.throughput == 1.0 and result.cycles == len(vectors) + circuit.latency
-    return circuit.from_port(result.outputs)
 
 
 @pytest.mark.sim

@@ -27,9 +27,9 @@ from hardcore.mlir import new_context, parse_module
 from hardcore.passes.import_ import pooling_windows
 from hardcore.passes.quantize import avgpool_multipliers
 from hardcore.pipeline import run_pipeline
-from hardcore.sim import simulate, tool_available
+from hardcore.sim import tool_available
 
-from conftest import extreme_inputs
+from conftest import extreme_inputs, simulated
 
 BIN = Path(sys.executable).parent
 requires_verilator = pytest.mark.skipif(not tool_available("verilator"), reason="verilator is not installed")
@@ -218,15 +218,6 @@ def test_circuit_tracks_float_and_dag_matches_reference(name, rng):
     dag_module = parse_module(circuit.stages["dag"], new_context())
     dag = run_function(find_function(dag_module.operation), x).reshape(len(x), -1)
     assert np.array_equal(dag, circuit.reference(x))
-
-
-def simulated(circuit, vectors, workdir):
-    result = simulate(circuit.verilog, circuit.name, vectors, n_in=circuit.n_in, in_width=circuit.in_width,
-                      n_out=circuit.n_out, out_width=circuit.out_width, workdir=workdir,
-                      latency=circuit.latency or None)
-    if circuit.latency:
-        assert result.throughput == 1.0 and result.cycles == len(vectors) + circuit.latency
-    return circuit.from_port(result.outputs)
 
 
 @pytest.mark.sim
