@@ -295,8 +295,27 @@ def _is_clamp(op) -> bool:
         ir.StringAttr(op.attributes["fn"]).value == "clamp"
 
 
+def _is_fake_quant(op) -> bool:
+    return op is not None and op.operation.name == "hardcore.activation" and \
+        ir.StringAttr(op.attributes["fn"]).value == "fake_quant"
+
+
+def _input_fake_quant(function):
+    """The fake_quant the input reaches through reshapes only, each the only user of the one before
+    (hardcore-quantize takes the input's scale from it and emits nothing for it); or None."""
+    value = function.regions[0].blocks[0].arguments[0]
+    while (user := _single_user(value)) is not None and user.operation.name == "hardcore.reshape":
+        value = user.results[0]
+    user = _single_user(value)
+    return user if _is_fake_quant(user) else None
+
+
 def _float_layers(function) -> list[list]:
-    """The float ops grouped as hardcore-quantize groups them: one group per quantized layer output."""
+    """The float ops grouped as hardcore-quantize groups them: one group per quantized layer output.
+
+    A dense layer takes its ReLU or clamp and then a fake_quant (QAT) that is
+    the only user; an average pool and a residual add their ReLU.
+    """
     groups, absorbed = [], set()
     for op in body_ops(function):
         name = op.operation.name
@@ -308,6 +327,9 @@ def _float_layers(function) -> list[list]:
             if follower is not None and follower.operation.name == "hardcore.relu":
                 group.append(follower)
             elif name == "hardcore.dense" and _is_clamp(follower):
+                group.append(follower)
+            if name == "hardcore.dense" and not _is_clamp(group[-1]) and \
+                    _is_fake_quant(follower := _single_user(group[-1].results[0])):
                 group.append(follower)
         absorbed.update(group)
         groups.append(group)
@@ -337,11 +359,17 @@ def _ends_group(group, op, seen_add: bool) -> bool:
 _GRAPH_OPS = ("hardcore.add_tensors", "hardcore.concat")
 
 
-def _pair_layers(groups, function) -> list | None:
-    """The quantized op ending each float group (the pairing through the DAG); None if they do not pair."""
+def _pair_layers(groups, function, input_fake_quant) -> list | None:
+    """The quantized op ending each float group (the pairing through the DAG); None if they do not pair.
+
+    The input's fake_quant (`input_fake_quant`) has no op of its own: None stands for it.
+    """
     ops = [op for op in body_ops(function)[1:] if op.operation.name not in ("hardcore.dequantize", "func.return")]
     pairs, position = [], 0
     for group in groups:
+        if input_fake_quant is not None and group[0] == input_fake_quant:
+            pairs.append(None)
+            continue
         seen_add = False
         while position < len(ops) and not _ends_group(group, ops[position], seen_add):
             seen_add = seen_add or ops[position].operation.name == "hardcore.add_tensors"
@@ -555,7 +583,18 @@ def _layer_scale(pass_name: str, where: str, group, op, frac: dict, trace: dict,
     else:  # max pool, relu, reshape, gather, argmax: exact
         frac_out = 0 if name == "hardcore.argmax" else frac[source]
         low_sat, high_sat, bound = -np.inf, np.inf, np.zeros_like(expected)
+    if _is_fake_quant(group[-1]):  # QAT: the model's own scale; its float op saturates at its codes itself
+        model_frac = _fake_quant_codes(group[-1])[0]
+        if frac_out != model_frac:
+            _fail(pass_name, where, f"its scale is 2^-{frac_out}, the model's fake_quant's 2^-{model_frac}")
+        low_sat, high_sat = -np.inf, np.inf
     return frac_out, low_sat, high_sat, bound
+
+
+def _fake_quant_codes(op) -> tuple[int, int, int]:
+    """A fake_quant's (frac bits, lowest code, highest code)."""
+    params = ir.DictAttr(op.attributes["params"])
+    return tuple(int(ir.FloatAttr(params[key]).value) for key in ("frac_bits", "min", "max"))
 
 
 def check_quantize(pass_name: str, before, after, options: VerifyOptions) -> str:
@@ -583,10 +622,6 @@ def check_quantize(pass_name: str, before, after, options: VerifyOptions) -> str
     adds or concats (graphs) are not checked here: the pass inserts operand
     rescalings the pairing by order does not follow.
     """
-    if any(op.operation.name == "hardcore.activation" and ir.StringAttr(op.attributes["fn"]).value == "fake_quant"
-           for op in body_ops(before)):
-        return (f"{pass_name}: not checked (fake_quant: quantization-aware scales, which the pass absorbs into "
-                f"the layers around them)")
     frac_in, low, high = _code_range(after)
     act_range = (low, high)
     n_in = _element_count(before.type.inputs[0])
@@ -600,7 +635,8 @@ def check_quantize(pass_name: str, before, after, options: VerifyOptions) -> str
     quantize = body_ops(after)[0]
     trace[quantize.results[0]] = codes.reshape(trace[quantize.results[0]].shape)
     groups = _float_layers(before)
-    layers = _pair_layers(groups, after)
+    input_fake_quant = _input_fake_quant(before)
+    layers = _pair_layers(groups, after, input_fake_quant)
     if layers is None:
         raise VerificationError(f"{pass_name}: cannot pair the layers (--verify-each): the quantized ops do not "
                                 f"follow the {len(groups)} float layer outputs in order")
@@ -610,11 +646,21 @@ def check_quantize(pass_name: str, before, after, options: VerifyOptions) -> str
     paired = {argument: quantize.results[0]}  # float value -> the quantized value that stands for it
     quantize_width = ir.IntegerType(ir.RankedTensorType(quantize.results[0].type).element_type).width
     shadow = {argument: inputs.reshape([len(inputs)] + list(ir.RankedTensorType(argument.type).shape))}
-    for index, (group, op) in enumerate(zip(groups, layers)):
+    index = -1
+    for group, op in zip(groups, layers):
         for float_op in group:  # the float layer on what the quantized IR holds for its input
             shadow[float_op.results[0]] = np.reshape(_SEMANTICS[float_op.operation.name](
                 float_op, [shadow[v] for v in float_op.operands]),
                 [len(inputs)] + list(ir.RankedTensorType(float_op.results[0].type).shape))
+        if op is None:  # the input's fake_quant: the hardcore.quantize must be exactly it
+            model = _fake_quant_codes(group[0])
+            if (frac_in, low, high) != model:
+                _fail(pass_name, f"the input's fake_quant at {location_text(group[0].location)}",
+                      f"the input is quantized at 2^-{frac_in} to [{low}, {high}], the model's fake_quant at "
+                      f"2^-{model[0]} to [{model[1]}, {model[2]}]")
+            paired[group[0].results[0]] = paired[group[0].operands[0]]
+            continue
+        index += 1
         expected = np.asarray(shadow[group[-1].results[0]], dtype=np.float64).reshape(len(inputs), -1)
         actual = np.asarray(trace[op.results[0]]).reshape(len(inputs), -1)
         name = op.operation.name
@@ -641,7 +687,7 @@ def check_quantize(pass_name: str, before, after, options: VerifyOptions) -> str
         frac[op.results[0]] = frac_out
         paired[group[-1].results[0]] = op.results[0]
         shadow[group[-1].results[0]] = scaled.reshape(np.shape(shadow[group[-1].results[0]]))
-    return (f"{pass_name}: each of {len(layers)} layers within its rounding bound on {len(inputs)} "
+    return (f"{pass_name}: each of {index + 1} layers within its rounding bound on {len(inputs)} "
             f"input vectors of the input grid")
 
 

@@ -366,12 +366,55 @@ def test_quantize_with_a_concat_saturating_too_early(monkeypatch):
         run_verified(GRAPH, "hardcore-quantize")
 
 
-def test_quantize_of_fake_quant_is_not_checked():
-    text = Path(__file__).parents[1].joinpath("Passes", "quantize-qat.mlir").read_text().split("// -----")[0]
+def qat_float_ir():
+    """test/Passes/quantize-qat.mlir: the input's fake_quant (after a reshape), a dense layer with the
+    model's weight codes, ReLU and fake_quant, a reshape, and a fake_quant of its own."""
+    return (Path(__file__).parents[1] / "Passes" / "quantize-qat.mlir").read_text()
+
+
+def test_quantize_of_fake_quant_is_checked():
     lines = []
-    run_pipeline(parse_module(text, new_context()), "hardcore-quantize", verify_each=True, verify_report=lines.append)
-    assert lines == ["hardcore-quantize: not checked (fake_quant: quantization-aware scales, which the pass absorbs "
-                     "into the layers around them)"]
+    run_pipeline(parse_module(qat_float_ir(), new_context()), "hardcore-quantize", verify_each=True,
+                 verify_report=lines.append)
+    assert lines == ["hardcore-quantize: each of 4 layers within its rounding bound on 69 input vectors of the input "
+                     "grid"]
+
+
+def test_quantize_with_the_input_off_its_fake_quant(monkeypatch):
+    def bump_the_input_scale(function):
+        op = first(function, "hardcore.quantize")
+        op.attributes["frac_bits"] = i64_attr(int_attr(op, "frac_bits") + 1)
+
+    break_pass(monkeypatch, QuantizePass, bump_the_input_scale)
+    with pytest.raises(VerificationError, match=r"^hardcore-quantize changed the result \(--verify-each\): the "
+                       r"input's fake_quant at <stdin>:4:10: the input is quantized at 2\^-5 to \[-128, 127\], the "
+                       r"model's fake_quant at 2\^-4 to \[-128, 127\]$"):
+        run_verified(qat_float_ir(), "hardcore-quantize")
+
+
+def test_quantize_with_a_layer_off_its_fake_quant(monkeypatch):
+    def bump_the_shifts(function):
+        op = first(function, "hardcore.requant")
+        op.attributes["shift"] = dense_attr(array_attr(op, "shift") + 1, int_type(64))
+
+    break_pass(monkeypatch, QuantizePass, bump_the_shifts)
+    with pytest.raises(VerificationError, match=r"^hardcore-quantize changed the result \(--verify-each\): layer "
+                       r"output 1 \('hardcore.requant' at <stdin>:25:8\): its scale is 2\^-2, the model's "
+                       r"fake_quant's 2\^-3$"):
+        run_verified(qat_float_ir(), "hardcore-quantize")
+
+
+def test_quantize_with_a_fake_quant_saturating_too_early(monkeypatch):
+    def lower_the_last_maximum(function):
+        op = [op for op in body_ops(function) if op.operation.name == "hardcore.requant"][-1]
+        op.attributes["max"] = i64_attr(int_attr(op, "max") // 4)
+
+    break_pass(monkeypatch, QuantizePass, lower_the_last_maximum)
+    with pytest.raises(VerificationError, match=r"^hardcore-quantize changed the result \(--verify-each\): layer "
+                       r"output 3 \('hardcore.requant' at <stdin>:27:8\): on input vector 3 \(alternating min/max\) "
+                       r"\[-8, 7.9375, -8, 7.9375\]: the float layer gives 3 \(saturated to \[-inf, inf\]\), the "
+                       r"quantized one 3 \* 2\^-1 = 1.5 \(output element 1\), more than the rounding bound 0.5$"):
+        run_verified(qat_float_ir(), "hardcore-quantize")
 
 
 @pytest.mark.sim
