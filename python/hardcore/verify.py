@@ -416,19 +416,29 @@ def _row_weight_fracs(weight_q, bias_q, weight_f, bias_f, frac_in) -> tuple[np.n
     return best, fixed
 
 
-def _saturation(op, group, act_range) -> tuple[int, int]:
+def _requant_act_bits(op, unsigned: bool) -> int:
+    """A requantized layer's act-bits, from its integer type: act-bits wide, one more bit when unsigned
+    (so a layer a quantization config gives other act-bits is checked at its own)."""
+    width = ir.IntegerType(ir.RankedTensorType(op.results[0].type).element_type).width
+    return width - 1 if unsigned else width
+
+
+def _saturation(op, group) -> tuple[int, int]:
     """The codes a requantized layer may saturate to: act-bits signed, or unsigned (one more bit)
     when its float result cannot be negative (a ReLU, a clamp at >= 0, an average pool).
 
     Not the requant's own bounds: a pass that saturates too early must not hide behind them.
     """
-    low, high = act_range
     last = group[-1]
     non_negative = last.operation.name == "hardcore.relu" or group[0].operation.name == "hardcore.avgpool" or (
         _is_clamp(last) and ir.FloatAttr(ir.DictAttr(last.attributes["params"])["min"]).value >= 0)
-    if non_negative and int_attr(op, "min") >= 0:
-        return 0, 2 * high + 1
-    return low, high
+    unsigned = non_negative and int_attr(op, "min") >= 0
+    act_bits = _requant_act_bits(op, unsigned)
+    return (0, (1 << act_bits) - 1) if unsigned else _signed_bounds(act_bits)
+
+
+def _signed_bounds(bits: int) -> tuple[int, int]:
+    return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
 
 
 def _fail(pass_name: str, where: str, message: str):
@@ -515,6 +525,8 @@ def _graph_op_scale(pass_name: str, where: str, group, op, frac: dict, trace: di
                       f"{float_value[vector, element]:.6g} (input vector {vector}, element {element}): "
                       f"the alignment must be exact")
         frac_out = fracs[0] - int(_shifts(op, 1)[0])
+        # act-bits from the requant's type; the lower bound act-bits' signed one even after a ReLU
+        low, high = _signed_bounds(_requant_act_bits(op, relu is not None))
         high_sat = 2 * high + 1 if relu is not None else high
     step = 2.0 ** -frac_out
     expected = np.asarray(shadow[group[-1].results[0]])
@@ -571,7 +583,7 @@ def _layer_scale(pass_name: str, where: str, group, op, frac: dict, trace: dict,
                       f"{bias_q[i] * acc_unit[i]:.6g}, the float bias {bias_f[i]:.6g} (more than half a step)")
             bound = np.abs(x) @ weight_error.T + bias_error
         step = 2.0 ** -frac_out
-        low_sat, high_sat = (bound_code * step for bound_code in _saturation(op, group, act_range))
+        low_sat, high_sat = (bound_code * step for bound_code in _saturation(op, group))
         bound = bound + step
     elif name == "hardcore.lut":
         frac_out = _table_frac(op, group, frac[source], act_range, pass_name, where)
@@ -602,7 +614,7 @@ def check_quantize(pass_name: str, before, after, options: VerifyOptions) -> str
 
     Inputs are codes of the input grid (x = code * 2^-frac_in, so rounding the
     input is exact).  For each layer output of the quantized IR (requant, lut,
-    maxpool, reshape, relu, argmax) the float ops it stands for run on the
+    maxpool, reshape, gather, relu, argmax, add, concat) the float ops it stands for run on the
     dequantized quantized input of that layer, so errors do not accumulate:
     - a requantized dense or average-pool layer (with its ReLU or clamp): the
       weight scale 2^-fw is the one at which the integer weights best match
@@ -618,9 +630,21 @@ def check_quantize(pass_name: str, before, after, options: VerifyOptions) -> str
       function at its input code (saturated to act-bits), the output scale
       fixed by the entries that did not saturate; the layer's outputs likewise;
     - max pool, ReLU, reshape, gather, argmax: exactly equal.
-    The last layer's scale must be the dequantize's.  Networks with residual
-    adds or concats (graphs) are not checked here: the pass inserts operand
-    rescalings the pairing by order does not follow.
+    - a residual add (with its ReLU): each operand, as the add reads it (after
+      the pass's aligning requant, if any), must be exactly its float operand
+      (the paired dequantized value) and both at one scale, so the sum is
+      exact; the requantized sum within half an output step of the float sum
+      (saturated to act-bits, unsigned after a ReLU);
+    - a concat: its operands at one scale; within half an output step;
+    - a fake_quant (QAT): on the input, the hardcore.quantize must have its
+      scale and codes; absorbed into a dense layer or on its own, the layer's
+      output scale must be the fake_quant's, the float op saturating itself.
+    Pairing goes through the DAG: the float ops are grouped as the pass groups
+    them, each group is paired with the quantized op that ends its contiguous
+    run of emitted ops, and every quantized layer must read the quantized
+    values paired with its float operands (directly, or through the requants
+    the pass inserts before an add or a concat).  The last layer's scale must
+    be the dequantize's.
     """
     frac_in, low, high = _code_range(after)
     act_range = (low, high)

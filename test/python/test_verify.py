@@ -278,6 +278,17 @@ def test_quantize_of_an_aligned_residual_add_is_checked():
                      "grid"]
 
 
+@pytest.mark.parametrize("layer", [0, 1])  # the first dense layer, the residual add
+def test_quantize_with_per_layer_act_bits_is_checked(layer, tmp_path):
+    """A layer's act-bits from a quantization config: its saturation is checked at its own act-bits."""
+    (tmp_path / "quant.json").write_text(f'{{"layers": {{"{layer}": {{"act_bits": 12}}}}}}')
+    lines = []
+    run_pipeline(parse_module(GRAPH, new_context()), f"hardcore-quantize{{config={tmp_path / 'quant.json'}}}",
+                 verify_each=True, verify_report=lines.append)
+    assert lines == ["hardcore-quantize: each of 4 layers within its rounding bound on 69 input vectors of the input "
+                     "grid"]
+
+
 def test_quantize_with_an_add_saturating_too_early(monkeypatch):
     def lower_the_maximum(function):
         op = requant_after(function, "hardcore.add_tensors")
