@@ -371,9 +371,9 @@ def test_quantize_with_a_concat_saturating_too_early(monkeypatch):
 
     break_pass(monkeypatch, QuantizePass, lower_the_maximum)
     with pytest.raises(VerificationError, match=r"^hardcore-quantize changed the result \(--verify-each\): layer "
-                       r"output 2 \('hardcore.concat' at <stdin>:5:8\): on input vector 1 \(all-maximum\) \[3.96875, 3.96875\]: "
-                       r"the float layer gives 19 \(saturated to \[-32, 31.75\]\), the quantized one 31 \* 2\^-2 = 7.75 "
-                       r"\(output element 1\), more than the rounding bound 0.125$"):
+                       r"output 2 \('hardcore.concat' at <stdin>:5:8\): on input vector 1 \(all-maximum\) "
+                       r"\[3.96875, 3.96875\]: the float layer gives 19 \(saturated to \[-32, 31.75\]\), the "
+                       r"quantized one 31 \* 2\^-2 = 7.75 \(output element 1\), more than the rounding bound 0.125$"):
         run_verified(GRAPH, "hardcore-quantize")
 
 
