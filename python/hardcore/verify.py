@@ -643,8 +643,8 @@ def check_quantize(pass_name: str, before, after, options: VerifyOptions) -> str
     them, each group is paired with the quantized op that ends its contiguous
     run of emitted ops, and every quantized layer must read the quantized
     values paired with its float operands (directly, or through the requants
-    the pass inserts before an add or a concat).  The last layer's scale must
-    be the dequantize's.
+    the pass inserts before an add or a concat).  The dequantize must read the
+    value paired with the float result, at its scale.
     """
     frac_in, low, high = _code_range(after)
     act_range = (low, high)
@@ -711,6 +711,10 @@ def check_quantize(pass_name: str, before, after, options: VerifyOptions) -> str
         frac[op.results[0]] = frac_out
         paired[group[-1].results[0]] = op.results[0]
         shadow[group[-1].results[0]] = scaled.reshape(np.shape(shadow[group[-1].results[0]]))
+    result = next(op for op in body_ops(before) if op.operation.name == "func.return").operands[0]
+    if paired.get(result) != dequantize.operands[0]:
+        _fail(pass_name, f"the dequantize at {location_text(dequantize.location)}",
+              "its input is not the quantized value of the float result")
     return (f"{pass_name}: each of {index + 1} layers within its rounding bound on {len(inputs)} "
             f"input vectors of the input grid")
 

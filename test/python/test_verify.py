@@ -352,6 +352,18 @@ def test_quantize_with_an_add_of_the_wrong_operand(monkeypatch):
         run_verified(GRAPH, "hardcore-quantize")
 
 
+def test_quantize_dequantizing_the_wrong_value(monkeypatch):
+    def dequantize_the_first_layer(function):
+        dequantize = first(function, "hardcore.dequantize")
+        dequantize.operands[0] = first(function, "hardcore.requant").results[0]  # same type as the last
+        dequantize.attributes["frac_bits"] = i64_attr(2)  # and its scale: only the pairing tells
+
+    break_pass(monkeypatch, QuantizePass, dequantize_the_first_layer)
+    with pytest.raises(VerificationError, match=r"^hardcore-quantize changed the result \(--verify-each\): the "
+                       r"dequantize at <stdin>:\d+:\d+: its input is not the quantized value of the float result$"):
+        run_verified(GRAPH, "hardcore-quantize")
+
+
 def test_quantize_with_a_concat_operand_at_another_scale(monkeypatch):
     def bump_the_rescaling(function):
         op = requant_into(function, "hardcore.concat")
