@@ -295,41 +295,90 @@ def _is_clamp(op) -> bool:
         ir.StringAttr(op.attributes["fn"]).value == "clamp"
 
 
+def _is_fake_quant(op) -> bool:
+    return op is not None and op.operation.name == "hardcore.activation" and \
+        ir.StringAttr(op.attributes["fn"]).value == "fake_quant"
+
+
+def _input_fake_quant(function):
+    """The fake_quant the input reaches through reshapes only, each the only user of the one before
+    (hardcore-quantize takes the input's scale from it and emits nothing for it); or None."""
+    value = function.regions[0].blocks[0].arguments[0]
+    while (user := _single_user(value)) is not None and user.operation.name == "hardcore.reshape":
+        value = user.results[0]
+    user = _single_user(value)
+    return user if _is_fake_quant(user) else None
+
+
 def _float_layers(function) -> list[list]:
-    """The float ops grouped as hardcore-quantize groups them: one group per quantized layer output."""
+    """The float ops grouped as hardcore-quantize groups them: one group per quantized layer output.
+
+    A dense layer takes its ReLU or clamp and then a fake_quant (QAT) that is
+    the only user; an average pool and a residual add their ReLU.
+    """
     groups, absorbed = [], set()
     for op in body_ops(function):
         name = op.operation.name
         if name == "func.return" or op in absorbed:
             continue
         group = [op]
-        if name in ("hardcore.dense", "hardcore.avgpool"):
+        if name in ("hardcore.dense", "hardcore.avgpool", "hardcore.add_tensors"):
             follower = _single_user(op.results[0])
             if follower is not None and follower.operation.name == "hardcore.relu":
                 group.append(follower)
             elif name == "hardcore.dense" and _is_clamp(follower):
+                group.append(follower)
+            if name == "hardcore.dense" and not _is_clamp(group[-1]) and \
+                    _is_fake_quant(follower := _single_user(group[-1].results[0])):
                 group.append(follower)
         absorbed.update(group)
         groups.append(group)
     return groups
 
 
-_QUANTIZED_OUTPUTS = ("hardcore.requant", "hardcore.lut", "hardcore.maxpool", "hardcore.reshape",
-                      "hardcore.gather", "hardcore.argmax")
-# Graph ops hardcore-quantize rescales operands for: the layer-by-layer pairing follows chains only.
+def _ends_group(group, op, seen_add: bool) -> bool:
+    """Whether quantized `op` is the one whose result stands for float `group`'s result.
+
+    hardcore-quantize emits each group's ops in order and contiguously: a dense
+    or average pool (with its ReLU) and a clamp end in their requant, an
+    activation in its table or requant, a residual add in the requant after the
+    add (the requants before it align the operands), a concat in the concat
+    (the requants before it rescale the operands), every other op in itself.
+    """
+    first, name = group[0].operation.name, op.operation.name
+    if first in ("hardcore.dense", "hardcore.avgpool"):
+        return name == "hardcore.requant"
+    if first == "hardcore.activation":
+        return name in ("hardcore.requant", "hardcore.lut")
+    if first == "hardcore.add_tensors":
+        return seen_add and name == "hardcore.requant"
+    return name == first
+
+
+# Graph ops: several operands, each brought to one scale by the pass (requants before the op).
 _GRAPH_OPS = ("hardcore.add_tensors", "hardcore.concat")
 
 
-def _quantized_layers(function) -> list:
-    """The ops of the quantized IR that end a layer (their results stand for a float group's result)."""
-    outputs = []
-    for op in body_ops(function)[1:]:
-        name = op.operation.name
-        producer = op.operands[0].owner if len(op.operands) else None
-        if name in _QUANTIZED_OUTPUTS or (name == "hardcore.relu" and
-                                          getattr(producer, "name", "") != "hardcore.dense"):
-            outputs.append(op)
-    return outputs
+def _pair_layers(groups, function, input_fake_quant) -> list | None:
+    """The quantized op ending each float group (the pairing through the DAG); None if they do not pair.
+
+    The input's fake_quant (`input_fake_quant`) has no op of its own: None stands for it.
+    """
+    ops = [op for op in body_ops(function)[1:] if op.operation.name not in ("hardcore.dequantize", "func.return")]
+    pairs, position = [], 0
+    for group in groups:
+        if input_fake_quant is not None and group[0] == input_fake_quant:
+            pairs.append(None)
+            continue
+        seen_add = False
+        while position < len(ops) and not _ends_group(group, ops[position], seen_add):
+            seen_add = seen_add or ops[position].operation.name == "hardcore.add_tensors"
+            position += 1
+        if position == len(ops):
+            return None
+        pairs.append(ops[position])
+        position += 1
+    return pairs if position == len(ops) else None
 
 
 def _float_matrix(op) -> tuple[np.ndarray, np.ndarray]:
@@ -367,19 +416,29 @@ def _row_weight_fracs(weight_q, bias_q, weight_f, bias_f, frac_in) -> tuple[np.n
     return best, fixed
 
 
-def _saturation(op, group, act_range) -> tuple[int, int]:
+def _requant_act_bits(op, unsigned: bool) -> int:
+    """A requantized layer's act-bits, from its integer type: act-bits wide, one more bit when unsigned
+    (so a layer a quantization config gives other act-bits is checked at its own)."""
+    width = ir.IntegerType(ir.RankedTensorType(op.results[0].type).element_type).width
+    return width - 1 if unsigned else width
+
+
+def _saturation(op, group) -> tuple[int, int]:
     """The codes a requantized layer may saturate to: act-bits signed, or unsigned (one more bit)
     when its float result cannot be negative (a ReLU, a clamp at >= 0, an average pool).
 
     Not the requant's own bounds: a pass that saturates too early must not hide behind them.
     """
-    low, high = act_range
     last = group[-1]
     non_negative = last.operation.name == "hardcore.relu" or group[0].operation.name == "hardcore.avgpool" or (
         _is_clamp(last) and ir.FloatAttr(ir.DictAttr(last.attributes["params"])["min"]).value >= 0)
-    if non_negative and int_attr(op, "min") >= 0:
-        return 0, 2 * high + 1
-    return low, high
+    unsigned = non_negative and int_attr(op, "min") >= 0
+    act_bits = _requant_act_bits(op, unsigned)
+    return (0, (1 << act_bits) - 1) if unsigned else _signed_bounds(act_bits)
+
+
+def _signed_bounds(bits: int) -> tuple[int, int]:
+    return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
 
 
 def _fail(pass_name: str, where: str, message: str):
@@ -407,12 +466,155 @@ def _table_frac(op, group, frac_in, act_range, pass_name: str, where: str) -> in
     return frac_out
 
 
+def _operand_scales(pass_name: str, where: str, float_op, quantized_op, frac: dict, trace: dict, paired: dict,
+                    count: int) -> list:
+    """Each operand of a quantized add or concat: the paired quantized value of the float operand,
+    or a requant of it; returns (integers, frac bits) of each as the op reads them."""
+    operands = []
+    for k, (float_value, value) in enumerate(zip(float_op.operands, quantized_op.operands)):
+        source, shift = value, 0
+        if value != paired.get(float_value) and isinstance(value, ir.OpResult) and \
+                value.owner.name == "hardcore.requant":
+            source, shift = value.owner.operands[0], int(_shifts(value.owner, 1)[0])
+        if source != paired.get(float_value):
+            _fail(pass_name, where, f"its operand {k} is not the quantized value of the float operand {k}")
+        operands.append((np.asarray(trace[value], dtype=np.float64).reshape(count, -1), frac[source] - shift))
+    return operands
+
+
+def _graph_op_scale(pass_name: str, where: str, group, op, frac: dict, trace: dict, paired: dict, shadow: dict,
+                    act_range, quantize_width: int) -> tuple:
+    """A residual add (with its ReLU) or a concat: (output frac bits, saturation, error bound a value).
+
+    The operands must reach one scale; for an add exactly (left shifts: each
+    aligned operand equals its float operand, the dequantized value of the
+    layer before), so the sum is exact and only its requantization rounds;
+    for a concat each operand is rounded (half up) to the common scale.
+    Either way the result is within half an output step of the float op on
+    the dequantized inputs, saturated to act-bits (unsigned, one more bit,
+    after a ReLU or when the concat's type is that wide; the lower bound is
+    always act-bits' signed one, so negative values clamped to 0 are caught).
+    """
+    count = len(next(iter(shadow.values())))
+    low, high = act_range
+    if group[0].operation.name == "hardcore.concat":
+        operands = _operand_scales(pass_name, where, group[0], op, frac, trace, paired, count)
+        fracs = sorted({f for _, f in operands})
+        if len(fracs) > 1:
+            _fail(pass_name, where, f"its operands are at different scales 2^-{fracs}")
+        frac_out = fracs[0]
+        width = ir.IntegerType(ir.RankedTensorType(op.results[0].type).element_type).width
+        high_sat = 2 * high + 1 if width > quantize_width else high
+    else:
+        add = op.operands[0].owner
+        relu = None
+        if add.name == "hardcore.relu":
+            relu, add = add, add.operands[0].owner
+        if add.name != "hardcore.add_tensors" or (relu is None) != (len(group) == 1):
+            _fail(pass_name, where, "it is not the requantized add (and ReLU) of the float residual add")
+        operands = _operand_scales(pass_name, where, group[0], add, frac, trace, paired, count)
+        fracs = sorted({f for _, f in operands})
+        if len(fracs) > 1:
+            _fail(pass_name, where, f"its operands are added at different scales 2^-{fracs}")
+        for k, (integers, operand_frac) in enumerate(operands):
+            float_value = np.asarray(shadow[group[0].operands[k]], dtype=np.float64).reshape(count, -1)
+            if not np.array_equal(integers * 2.0 ** -operand_frac, float_value):
+                vector, element = np.argwhere(integers * 2.0 ** -operand_frac != float_value)[0]
+                _fail(pass_name, where, f"operand {k} aligned to 2^-{operand_frac} is "
+                      f"{integers[vector, element] * 2.0 ** -operand_frac:.6g}, not its input "
+                      f"{float_value[vector, element]:.6g} (input vector {vector}, element {element}): "
+                      f"the alignment must be exact")
+        frac_out = fracs[0] - int(_shifts(op, 1)[0])
+        # act-bits from the requant's type; the lower bound act-bits' signed one even after a ReLU
+        low, high = _signed_bounds(_requant_act_bits(op, relu is not None))
+        high_sat = 2 * high + 1 if relu is not None else high
+    step = 2.0 ** -frac_out
+    expected = np.asarray(shadow[group[-1].results[0]])
+    return frac_out, low * step, high_sat * step, np.full((count, expected.size // count), 0.5 * step)
+
+
+def _layer_scale(pass_name: str, where: str, group, op, frac: dict, trace: dict, paired: dict, expected,
+                 act_range) -> tuple:
+    """A layer of a chain (dense, pool, table, clamp, shape op): its weights, bias and table checked;
+    (output frac bits, lowest and highest float value it may saturate to, error bound a value)."""
+    name = op.operation.name
+    layer_ops = [op]
+    while layer_ops[-1].operands[0] not in frac:  # back to the layer's input (requant <- relu <- dense)
+        layer_ops.append(layer_ops[-1].operands[0].owner)
+    source = layer_ops[-1].operands[0]
+    if group[0].operands and source != paired.get(group[0].operands[0]):
+        _fail(pass_name, where, "its input is not the quantized value of the float layer's input")
+    x = np.asarray(trace[source], dtype=np.float64).reshape(len(expected), -1) * 2.0 ** -frac[source]
+    dense = next((o for o in layer_ops if o.operation.name == "hardcore.dense"), None)
+    if name == "hardcore.requant":
+        bound = np.zeros_like(expected)
+        shifts = _shifts(op, expected.shape[1])
+        frac_out = frac[source] - int(shifts[0])
+        if dense is not None:
+            weight_f, bias_f = _float_matrix(group[0])
+            weight_q = array_attr(dense, "weight").astype(np.float64).reshape(weight_f.shape)
+            bias_q = array_attr(dense, "bias").astype(np.float64).reshape(-1)
+            # one weight scale per row (weight-scale=per-channel: each row its own, and
+            # the requant shifts each output by its own amount)
+            frac_weight, fixed = _row_weight_fracs(weight_q, bias_q, weight_f, bias_f, frac[source])
+            outputs = frac[source] + frac_weight - shifts
+            if fixed.any():
+                if len(set(outputs[fixed].tolist())) > 1:
+                    _fail(pass_name, where, f"its outputs are at different scales 2^-{sorted(set(outputs[fixed].tolist()))}")
+                frac_out = int(outputs[fixed][0])
+            frac_weight = np.where(fixed, frac_weight, frac_out + shifts - frac[source])
+            frac_acc = frac[source] + frac_weight
+            row_unit = 2.0 ** -frac_weight.astype(np.float64)
+            weight_error = np.abs(weight_q * row_unit[:, None] - weight_f)
+            # A row whose integers are all multiples of 2^k was rounded with a step 2^k coarser.
+            row_gcd = np.gcd.reduce(np.abs(weight_q).astype(np.int64), axis=1)
+            row_step = np.where(row_gcd > 0, row_gcd & -row_gcd, 1) * row_unit
+            too_far = weight_error > row_step[:, None] * (1 + 1e-9)
+            if too_far.any():
+                i, j = np.argwhere(too_far)[0]
+                _fail(pass_name, where, f"weight [{i}, {j}] is {int(weight_q[i, j])} * 2^-{frac_weight[i]} = "
+                      f"{weight_q[i, j] * row_unit[i]:.6g}, the float weight {weight_f[i, j]:.6g} "
+                      f"(more than one step)")
+            acc_unit = 2.0 ** -frac_acc.astype(np.float64)
+            bias_error = np.abs(bias_q * acc_unit - bias_f)
+            if (bias_error > 0.5 * acc_unit * (1 + 1e-9)).any():
+                i = int(np.argmax(bias_error / acc_unit))
+                _fail(pass_name, where, f"bias [{i}] is {int(bias_q[i])} * 2^-{frac_acc[i]} = "
+                      f"{bias_q[i] * acc_unit[i]:.6g}, the float bias {bias_f[i]:.6g} (more than half a step)")
+            bound = np.abs(x) @ weight_error.T + bias_error
+        step = 2.0 ** -frac_out
+        low_sat, high_sat = (bound_code * step for bound_code in _saturation(op, group))
+        bound = bound + step
+    elif name == "hardcore.lut":
+        frac_out = _table_frac(op, group, frac[source], act_range, pass_name, where)
+        step = 2.0 ** -frac_out
+        table = array_attr(op, "table")
+        low_sat, high_sat = (0, 2 * high + 1) if table.min(initial=0) >= 0 else act_range
+        low_sat, high_sat = low_sat * step, high_sat * step
+        bound = np.full_like(expected, 0.5 * step)
+    else:  # max pool, relu, reshape, gather, argmax: exact
+        frac_out = 0 if name == "hardcore.argmax" else frac[source]
+        low_sat, high_sat, bound = -np.inf, np.inf, np.zeros_like(expected)
+    if _is_fake_quant(group[-1]):  # QAT: the model's own scale; its float op saturates at its codes itself
+        model_frac = _fake_quant_codes(group[-1])[0]
+        if frac_out != model_frac:
+            _fail(pass_name, where, f"its scale is 2^-{frac_out}, the model's fake_quant's 2^-{model_frac}")
+        low_sat, high_sat = -np.inf, np.inf
+    return frac_out, low_sat, high_sat, bound
+
+
+def _fake_quant_codes(op) -> tuple[int, int, int]:
+    """A fake_quant's (frac bits, lowest code, highest code)."""
+    params = ir.DictAttr(op.attributes["params"])
+    return tuple(int(ir.FloatAttr(params[key]).value) for key in ("frac_bits", "min", "max"))
+
+
 def check_quantize(pass_name: str, before, after, options: VerifyOptions) -> str:
     """hardcore-quantize, layer by layer: each quantized layer computes its float layer on the same input.
 
     Inputs are codes of the input grid (x = code * 2^-frac_in, so rounding the
     input is exact).  For each layer output of the quantized IR (requant, lut,
-    maxpool, reshape, relu, argmax) the float ops it stands for run on the
+    maxpool, reshape, gather, relu, argmax, add, concat) the float ops it stands for run on the
     dequantized quantized input of that layer, so errors do not accumulate:
     - a requantized dense or average-pool layer (with its ReLU or clamp): the
       weight scale 2^-fw is the one at which the integer weights best match
@@ -428,17 +630,22 @@ def check_quantize(pass_name: str, before, after, options: VerifyOptions) -> str
       function at its input code (saturated to act-bits), the output scale
       fixed by the entries that did not saturate; the layer's outputs likewise;
     - max pool, ReLU, reshape, gather, argmax: exactly equal.
-    The last layer's scale must be the dequantize's.  Networks with residual
-    adds or concats (graphs) are not checked here: the pass inserts operand
-    rescalings the pairing by order does not follow.
+    - a residual add (with its ReLU): each operand, as the add reads it (after
+      the pass's aligning requant, if any), must be exactly its float operand
+      (the paired dequantized value) and both at one scale, so the sum is
+      exact; the requantized sum within half an output step of the float sum
+      (saturated to act-bits, unsigned after a ReLU);
+    - a concat: its operands at one scale; within half an output step;
+    - a fake_quant (QAT): on the input, the hardcore.quantize must have its
+      scale and codes; absorbed into a dense layer or on its own, the layer's
+      output scale must be the fake_quant's, the float op saturating itself.
+    Pairing goes through the DAG: the float ops are grouped as the pass groups
+    them, each group is paired with the quantized op that ends its contiguous
+    run of emitted ops, and every quantized layer must read the quantized
+    values paired with its float operands (directly, or through the requants
+    the pass inserts before an add or a concat).  The dequantize must read the
+    value paired with the float result, at its scale.
     """
-    graph_ops = sorted({op.operation.name for op in body_ops(before)} & set(_GRAPH_OPS))
-    if any(op.operation.name == "hardcore.activation" and ir.StringAttr(op.attributes["fn"]).value == "fake_quant"
-           for op in body_ops(before)):
-        graph_ops.append("fake_quant")  # quantization-aware scales: the pass absorbs them into layers
-    if graph_ops:
-        return (f"{pass_name}: not checked ({', '.join(graph_ops)}: the layer-by-layer check follows chains "
-                f"of layers only)")
     frac_in, low, high = _code_range(after)
     act_range = (low, high)
     n_in = _element_count(before.type.inputs[0])
@@ -451,77 +658,43 @@ def check_quantize(pass_name: str, before, after, options: VerifyOptions) -> str
         raise VerificationError(f"{pass_name} broke the IR (--verify-each): the IR after it fails: {error}") from None
     quantize = body_ops(after)[0]
     trace[quantize.results[0]] = codes.reshape(trace[quantize.results[0]].shape)
-    groups, layers = _float_layers(before), _quantized_layers(after)
-    if len(groups) != len(layers):
-        raise VerificationError(f"{pass_name}: cannot pair the layers (--verify-each): {len(groups)} float layer "
-                                f"outputs, {len(layers)} quantized ones")
+    groups = _float_layers(before)
+    input_fake_quant = _input_fake_quant(before)
+    layers = _pair_layers(groups, after, input_fake_quant)
+    if layers is None:
+        raise VerificationError(f"{pass_name}: cannot pair the layers (--verify-each): the quantized ops do not "
+                                f"follow the {len(groups)} float layer outputs in order")
     dequantize = next(op for op in body_ops(after) if op.operation.name == "hardcore.dequantize")
     frac = {quantize.results[0]: frac_in}  # quantized value -> its fractional bits
     argument = before.regions[0].blocks[0].arguments[0]
+    paired = {argument: quantize.results[0]}  # float value -> the quantized value that stands for it
+    quantize_width = ir.IntegerType(ir.RankedTensorType(quantize.results[0].type).element_type).width
     shadow = {argument: inputs.reshape([len(inputs)] + list(ir.RankedTensorType(argument.type).shape))}
-    for index, (group, op) in enumerate(zip(groups, layers)):
+    index = -1
+    for group, op in zip(groups, layers):
         for float_op in group:  # the float layer on what the quantized IR holds for its input
-            shadow[float_op.results[0]] = _SEMANTICS[float_op.operation.name](
-                float_op, [shadow[v] for v in float_op.operands])
+            shadow[float_op.results[0]] = np.reshape(_SEMANTICS[float_op.operation.name](
+                float_op, [shadow[v] for v in float_op.operands]),
+                [len(inputs)] + list(ir.RankedTensorType(float_op.results[0].type).shape))
+        if op is None:  # the input's fake_quant: the hardcore.quantize must be exactly it
+            model = _fake_quant_codes(group[0])
+            if (frac_in, low, high) != model:
+                _fail(pass_name, f"the input's fake_quant at {location_text(group[0].location)}",
+                      f"the input is quantized at 2^-{frac_in} to [{low}, {high}], the model's fake_quant at "
+                      f"2^-{model[0]} to [{model[1]}, {model[2]}]")
+            paired[group[0].results[0]] = paired[group[0].operands[0]]
+            continue
+        index += 1
         expected = np.asarray(shadow[group[-1].results[0]], dtype=np.float64).reshape(len(inputs), -1)
         actual = np.asarray(trace[op.results[0]]).reshape(len(inputs), -1)
         name = op.operation.name
         where = f"layer output {index} ('{name}' at {location_text(op.location)})"
-        layer_ops = [op]
-        while layer_ops[-1].operands[0] not in frac:  # back to the layer's input (requant <- relu <- dense)
-            layer_ops.append(layer_ops[-1].operands[0].owner)
-        source = layer_ops[-1].operands[0]
-        x = np.asarray(trace[source], dtype=np.float64).reshape(len(inputs), -1) * 2.0 ** -frac[source]
-        dense = next((o for o in layer_ops if o.operation.name == "hardcore.dense"), None)
-        if name == "hardcore.requant":
-            bound = np.zeros_like(expected)
-            shifts = _shifts(op, expected.shape[1])
-            frac_out = frac[source] - int(shifts[0])
-            if dense is not None:
-                weight_f, bias_f = _float_matrix(group[0])
-                weight_q = array_attr(dense, "weight").astype(np.float64).reshape(weight_f.shape)
-                bias_q = array_attr(dense, "bias").astype(np.float64).reshape(-1)
-                # one weight scale per row (weight-scale=per-channel: each row its own, and
-                # the requant shifts each output by its own amount)
-                frac_weight, fixed = _row_weight_fracs(weight_q, bias_q, weight_f, bias_f, frac[source])
-                outputs = frac[source] + frac_weight - shifts
-                if fixed.any():
-                    if len(set(outputs[fixed].tolist())) > 1:
-                        _fail(pass_name, where, f"its outputs are at different scales 2^-{sorted(set(outputs[fixed].tolist()))}")
-                    frac_out = int(outputs[fixed][0])
-                frac_weight = np.where(fixed, frac_weight, frac_out + shifts - frac[source])
-                frac_acc = frac[source] + frac_weight
-                row_unit = 2.0 ** -frac_weight.astype(np.float64)
-                weight_error = np.abs(weight_q * row_unit[:, None] - weight_f)
-                # A row whose integers are all multiples of 2^k was rounded with a step 2^k coarser.
-                row_gcd = np.gcd.reduce(np.abs(weight_q).astype(np.int64), axis=1)
-                row_step = np.where(row_gcd > 0, row_gcd & -row_gcd, 1) * row_unit
-                too_far = weight_error > row_step[:, None] * (1 + 1e-9)
-                if too_far.any():
-                    i, j = np.argwhere(too_far)[0]
-                    _fail(pass_name, where, f"weight [{i}, {j}] is {int(weight_q[i, j])} * 2^-{frac_weight[i]} = "
-                          f"{weight_q[i, j] * row_unit[i]:.6g}, the float weight {weight_f[i, j]:.6g} "
-                          f"(more than one step)")
-                acc_unit = 2.0 ** -frac_acc.astype(np.float64)
-                bias_error = np.abs(bias_q * acc_unit - bias_f)
-                if (bias_error > 0.5 * acc_unit * (1 + 1e-9)).any():
-                    i = int(np.argmax(bias_error / acc_unit))
-                    _fail(pass_name, where, f"bias [{i}] is {int(bias_q[i])} * 2^-{frac_acc[i]} = "
-                          f"{bias_q[i] * acc_unit[i]:.6g}, the float bias {bias_f[i]:.6g} (more than half a step)")
-                bound = np.abs(x) @ weight_error.T + bias_error
-            step = 2.0 ** -frac_out
-            low_sat, high_sat = (bound_code * step for bound_code in _saturation(op, group, act_range))
-            bound = bound + step
-        elif name == "hardcore.lut":
-            frac_out = _table_frac(op, group, frac[source], act_range, pass_name, where)
-            step = 2.0 ** -frac_out
-            table = array_attr(op, "table")
-            low_sat, high_sat = (0, 2 * high + 1) if table.min(initial=0) >= 0 else act_range
-            low_sat, high_sat = low_sat * step, high_sat * step
-            bound = np.full_like(expected, 0.5 * step)
-        else:  # max pool, relu, reshape, gather, argmax: exact
-            frac_out = 0 if name == "hardcore.argmax" else frac[source]
-            low_sat, high_sat, bound = -np.inf, np.inf, np.zeros_like(expected)
+        if group[0].operation.name in _GRAPH_OPS:
+            frac_out, low_sat, high_sat, bound = _graph_op_scale(pass_name, where, group, op, frac, trace, paired,
+                                                                 shadow, act_range, quantize_width)
+        else:
+            frac_out, low_sat, high_sat, bound = _layer_scale(pass_name, where, group, op, frac, trace, paired,
+                                                              expected, act_range)
         if op.results[0] == dequantize.operands[0] and frac_out != int_attr(dequantize, "frac_bits"):
             _fail(pass_name, where, f"the last layer's scale is 2^-{frac_out}, the dequantize's "
                   f"2^-{int_attr(dequantize, 'frac_bits')}")
@@ -536,8 +709,13 @@ def check_quantize(pass_name: str, before, after, options: VerifyOptions) -> str
                   f"{actual[vector, element]} * 2^-{frac_out} = {scaled[vector, element]:.6g} (output element "
                   f"{element}), more than the rounding bound {bound[vector, element]:.6g}")
         frac[op.results[0]] = frac_out
+        paired[group[-1].results[0]] = op.results[0]
         shadow[group[-1].results[0]] = scaled.reshape(np.shape(shadow[group[-1].results[0]]))
-    return (f"{pass_name}: each of {len(layers)} layers within its rounding bound on {len(inputs)} "
+    result = next(op for op in body_ops(before) if op.operation.name == "func.return").operands[0]
+    if paired.get(result) != dequantize.operands[0]:
+        _fail(pass_name, f"the dequantize at {location_text(dequantize.location)}",
+              "its input is not the quantized value of the float result")
+    return (f"{pass_name}: each of {index + 1} layers within its rounding bound on {len(inputs)} "
             f"input vectors of the input grid")
 
 

@@ -20,6 +20,7 @@ import hardcore
 from hardcore import backend
 from hardcore.adder_graph import signed_width
 from hardcore.cli import opt_main
+from hardcore.frontend import import_model
 from hardcore.fuzz import FuzzNetwork, batches, run_batch
 from hardcore.interpreter import InterpreterError, find_function, run_function
 from hardcore.irutil import array_attr, body_ops, create_op, dense_attr, i64_attr, int_attr, int_type
@@ -217,6 +218,226 @@ def test_quantize_with_a_wrong_output_scale(monkeypatch):
                        r"output 1 \('hardcore.requant' at <stdin>:4:8\): the last layer's scale is 2\^-\d+, the "
                        r"dequantize's 2\^-\d+$"):
         run_verified(FLOAT, "hardcore-quantize")
+
+
+# -- hardcore-quantize on graphs: each float value paired with its quantized value through the DAG ---
+
+# A residual add of the input (5 frac bits) and a dense layer (2 frac bits: the pass aligns it
+# with a left shift by 3), with a ReLU, then a concat of that with the input, then a dense layer.
+GRAPH = '''func.func @residual(%arg0: tensor<2xf32>) -> tensor<2xf32> {
+  %0 = "hardcore.dense"(%arg0) {weight = dense<[[2.0, -4.0], [1.0, 3.0]]> : tensor<2x2xf32>, bias = dense<[0.5, -1.0]> : tensor<2xf32>} : (tensor<2xf32>) -> tensor<2xf32>
+  %1 = "hardcore.add_tensors"(%arg0, %0) : (tensor<2xf32>, tensor<2xf32>) -> tensor<2xf32>
+  %2 = "hardcore.relu"(%1) : (tensor<2xf32>) -> tensor<2xf32>
+  %3 = "hardcore.concat"(%2, %arg0) {dim = 0 : i64} : (tensor<2xf32>, tensor<2xf32>) -> tensor<4xf32>
+  %4 = "hardcore.dense"(%3) {weight = dense<[[0.5, -0.25, 1.0, 0.75], [0.25, 0.5, -0.5, 0.125]]> : tensor<2x4xf32>, bias = dense<[0.0, 0.25]> : tensor<2xf32>} : (tensor<4xf32>) -> tensor<2xf32>
+  return %4 : tensor<2xf32>
+}
+'''
+
+
+def graph_float_ir(name):
+    """test_graph's model `name` imported to float layer IR."""
+    from test_graph import model_for
+
+    model, shape = model_for(name)
+    module = import_model(model, torch.zeros(1, *shape), new_context())
+    run_pipeline(module, "hardcore-import,canonicalize")
+    return module.operation.get_asm(large_elements_limit=None)
+
+
+def requant_after(function, name):
+    """The requant of the `name` op's result (through its ReLU)."""
+    for op in body_ops(function):
+        if op.operation.name == "hardcore.requant":
+            owner = op.operands[0].owner
+            owner = owner.operands[0].owner if owner.name == "hardcore.relu" else owner
+            if owner.name == name:
+                return op
+
+
+def requant_into(function, name):
+    """The first requant that is an operand of a `name` op."""
+    op = first(function, name)
+    return next(v.owner for v in op.operands if v.owner.name == "hardcore.requant")
+
+
+@pytest.mark.parametrize("name, layers", [("concat", 12), ("mean", 6), ("permute", 5), ("residual", 6)])
+def test_quantize_of_graphs_is_checked(name, layers):
+    """Residual adds, concat chains, means and permutes: every layer output within its bound."""
+    lines = []
+    run_pipeline(parse_module(graph_float_ir(name), new_context()), "hardcore-quantize", verify_each=True,
+                 verify_report=lines.append)
+    assert lines == [f"hardcore-quantize: each of {layers} layers within its rounding bound on 69 input vectors "
+                     f"of the input grid"]
+
+
+def test_quantize_of_an_aligned_residual_add_is_checked():
+    lines = []
+    run_pipeline(parse_module(GRAPH, new_context()), "hardcore-quantize", verify_each=True, verify_report=lines.append)
+    assert lines == ["hardcore-quantize: each of 4 layers within its rounding bound on 69 input vectors of the input "
+                     "grid"]
+
+
+@pytest.mark.parametrize("layer", [0, 1])  # the first dense layer, the residual add
+def test_quantize_with_per_layer_act_bits_is_checked(layer, tmp_path):
+    """A layer's act-bits from a quantization config: its saturation is checked at its own act-bits."""
+    (tmp_path / "quant.json").write_text(f'{{"layers": {{"{layer}": {{"act_bits": 12}}}}}}')
+    lines = []
+    run_pipeline(parse_module(GRAPH, new_context()), f"hardcore-quantize{{config={tmp_path / 'quant.json'}}}",
+                 verify_each=True, verify_report=lines.append)
+    assert lines == ["hardcore-quantize: each of 4 layers within its rounding bound on 69 input vectors of the input "
+                     "grid"]
+
+
+def test_quantize_with_an_add_saturating_too_early(monkeypatch):
+    def lower_the_maximum(function):
+        op = requant_after(function, "hardcore.add_tensors")
+        op.attributes["max"] = i64_attr(int_attr(op, "max") // 4)
+
+    break_pass(monkeypatch, QuantizePass, lower_the_maximum)
+    with pytest.raises(VerificationError, match=r"^hardcore-quantize changed the result \(--verify-each\): layer "
+                       r"output 4 \('hardcore.requant' at <stdin>:9:10\): on input vector 1 \(all-maximum\) "
+                       r"\[3.96875, .+\]: the float layer gives 4.28125 \(saturated to \[-2, 3.98438\]\), the "
+                       r"quantized one 63 \* 2\^-6 = 0.984375 \(output element 0\), more than the rounding bound "
+                       r"0.0078125$"):
+        run_verified(graph_float_ir("residual"), "hardcore-quantize")
+
+
+def test_quantize_with_an_add_output_scale_off(monkeypatch):
+    """The add's output scale is not in the IR: a shift off by one shows at the next layer's scales."""
+    def bump_the_shift(function):
+        op = requant_after(function, "hardcore.add_tensors")
+        op.attributes["shift"] = i64_attr(int_attr(op, "shift") + 1)
+
+    break_pass(monkeypatch, QuantizePass, bump_the_shift)
+    with pytest.raises(VerificationError, match=r"^hardcore-quantize changed the result \(--verify-each\): layer "
+                       r"output 5 \('hardcore.requant' at <stdin>:10:10\): its outputs are at different scales "
+                       r"2\^-\[5, 6\]$"):
+        run_verified(graph_float_ir("residual"), "hardcore-quantize")
+
+
+def test_quantize_with_an_add_operand_at_another_scale(monkeypatch):
+    def bump_the_operand_shift(function):
+        op = requant_into(function, "hardcore.add_tensors")  # conv2's requant: no alignment needed
+        op.attributes["shift"] = i64_attr(int_attr(op, "shift") + 1)
+
+    break_pass(monkeypatch, QuantizePass, bump_the_operand_shift)
+    with pytest.raises(VerificationError, match=r"^hardcore-quantize changed the result \(--verify-each\): layer "
+                       r"output 4 \('hardcore.requant' at <stdin>:9:10\): its operands are added at different "
+                       r"scales 2\^-\[5, 6\]$"):
+        run_verified(graph_float_ir("residual"), "hardcore-quantize")
+
+
+def test_quantize_with_an_inexact_alignment(monkeypatch):
+    def saturate_the_alignment(function):
+        op = requant_into(function, "hardcore.add_tensors")
+        op.attributes["max"] = i64_attr(100)
+
+    break_pass(monkeypatch, QuantizePass, saturate_the_alignment)
+    with pytest.raises(VerificationError, match=r"^hardcore-quantize changed the result \(--verify-each\): layer "
+                       r"output 1 \('hardcore.requant' at <stdin>:4:8\): operand 1 aligned to 2\^-5 is 3.125, not "
+                       r"its input 8.5 \(input vector 0, element 0\): the alignment must be exact$"):
+        run_verified(GRAPH, "hardcore-quantize")
+
+
+def test_quantize_with_an_add_of_the_wrong_operand(monkeypatch):
+    def add_the_input_twice(function):
+        add = first(function, "hardcore.add_tensors")
+        add.operands[1] = add.operands[0]
+
+    break_pass(monkeypatch, QuantizePass, add_the_input_twice)
+    with pytest.raises(VerificationError, match=r"^hardcore-quantize changed the result \(--verify-each\): layer "
+                       r"output 1 \('hardcore.requant' at <stdin>:4:8\): its operand 1 is not the quantized value "
+                       r"of the float operand 1$"):
+        run_verified(GRAPH, "hardcore-quantize")
+
+
+def test_quantize_dequantizing_the_wrong_value(monkeypatch):
+    def dequantize_the_first_layer(function):
+        dequantize = first(function, "hardcore.dequantize")
+        dequantize.operands[0] = first(function, "hardcore.requant").results[0]  # same type as the last
+        dequantize.attributes["frac_bits"] = i64_attr(2)  # and its scale: only the pairing tells
+
+    break_pass(monkeypatch, QuantizePass, dequantize_the_first_layer)
+    with pytest.raises(VerificationError, match=r"^hardcore-quantize changed the result \(--verify-each\): the "
+                       r"dequantize at <stdin>:\d+:\d+: its input is not the quantized value of the float result$"):
+        run_verified(GRAPH, "hardcore-quantize")
+
+
+def test_quantize_with_a_concat_operand_at_another_scale(monkeypatch):
+    def bump_the_rescaling(function):
+        op = requant_into(function, "hardcore.concat")
+        op.attributes["shift"] = i64_attr(int_attr(op, "shift") + 1)
+
+    break_pass(monkeypatch, QuantizePass, bump_the_rescaling)
+    with pytest.raises(VerificationError, match=r"^hardcore-quantize changed the result \(--verify-each\): layer "
+                       r"output 6 \('hardcore.concat' at <stdin>:10:10\): its operands are at different scales "
+                       r"2\^-\[4, 5\]$"):
+        run_verified(graph_float_ir("concat"), "hardcore-quantize")
+
+
+def test_quantize_with_a_concat_saturating_too_early(monkeypatch):
+    def lower_the_maximum(function):
+        op = requant_into(function, "hardcore.concat")
+        op.attributes["max"] = i64_attr(int_attr(op, "max") // 4)
+
+    break_pass(monkeypatch, QuantizePass, lower_the_maximum)
+    with pytest.raises(VerificationError, match=r"^hardcore-quantize changed the result \(--verify-each\): layer "
+                       r"output 2 \('hardcore.concat' at <stdin>:5:8\): on input vector 1 \(all-maximum\) "
+                       r"\[3.96875, 3.96875\]: the float layer gives 19 \(saturated to \[-32, 31.75\]\), the "
+                       r"quantized one 31 \* 2\^-2 = 7.75 \(output element 1\), more than the rounding bound 0.125$"):
+        run_verified(GRAPH, "hardcore-quantize")
+
+
+def qat_float_ir():
+    """test/Passes/quantize-qat.mlir: the input's fake_quant (after a reshape), a dense layer with the
+    model's weight codes, ReLU and fake_quant, a reshape, and a fake_quant of its own."""
+    return (Path(__file__).parents[1] / "Passes" / "quantize-qat.mlir").read_text()
+
+
+def test_quantize_of_fake_quant_is_checked():
+    lines = []
+    run_pipeline(parse_module(qat_float_ir(), new_context()), "hardcore-quantize", verify_each=True,
+                 verify_report=lines.append)
+    assert lines == ["hardcore-quantize: each of 4 layers within its rounding bound on 69 input vectors of the input "
+                     "grid"]
+
+
+def test_quantize_with_the_input_off_its_fake_quant(monkeypatch):
+    def bump_the_input_scale(function):
+        op = first(function, "hardcore.quantize")
+        op.attributes["frac_bits"] = i64_attr(int_attr(op, "frac_bits") + 1)
+
+    break_pass(monkeypatch, QuantizePass, bump_the_input_scale)
+    with pytest.raises(VerificationError, match=r"^hardcore-quantize changed the result \(--verify-each\): the "
+                       r"input's fake_quant at <stdin>:4:10: the input is quantized at 2\^-5 to \[-128, 127\], the "
+                       r"model's fake_quant at 2\^-4 to \[-128, 127\]$"):
+        run_verified(qat_float_ir(), "hardcore-quantize")
+
+
+def test_quantize_with_a_layer_off_its_fake_quant(monkeypatch):
+    def bump_the_shifts(function):
+        op = first(function, "hardcore.requant")
+        op.attributes["shift"] = dense_attr(array_attr(op, "shift") + 1, int_type(64))
+
+    break_pass(monkeypatch, QuantizePass, bump_the_shifts)
+    with pytest.raises(VerificationError, match=r"^hardcore-quantize changed the result \(--verify-each\): layer "
+                       r"output 1 \('hardcore.requant' at <stdin>:25:8\): its scale is 2\^-2, the model's "
+                       r"fake_quant's 2\^-3$"):
+        run_verified(qat_float_ir(), "hardcore-quantize")
+
+
+def test_quantize_with_a_fake_quant_saturating_too_early(monkeypatch):
+    def lower_the_last_maximum(function):
+        op = [op for op in body_ops(function) if op.operation.name == "hardcore.requant"][-1]
+        op.attributes["max"] = i64_attr(int_attr(op, "max") // 4)
+
+    break_pass(monkeypatch, QuantizePass, lower_the_last_maximum)
+    with pytest.raises(VerificationError, match=r"^hardcore-quantize changed the result \(--verify-each\): layer "
+                       r"output 3 \('hardcore.requant' at <stdin>:27:8\): on input vector 3 \(alternating min/max\) "
+                       r"\[-8, 7.9375, -8, 7.9375\]: the float layer gives 3 \(saturated to \[-inf, inf\]\), the "
+                       r"quantized one 3 \* 2\^-1 = 1.5 \(output element 1\), more than the rounding bound 0.5$"):
+        run_verified(qat_float_ir(), "hardcore-quantize")
 
 
 @pytest.mark.sim
