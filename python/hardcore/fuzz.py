@@ -5,8 +5,16 @@ A network is drawn with hypothesis (`networks()`): 1-3 dense layers of 1-6
 wide and of one kind (uniform, ±2^k, very sparse, dense without zeros,
 extreme values only, all zero) with optional all-zero rows and columns, a
 bias, ReLU or not, a requantization (shift of either sign, bounds that may
-saturate), sometimes an activation table (`hardcore.lut`) and an argmax
-output.  Each is folded (`hardcore-fold-weights`, cse or csd) and, in a
+saturate; one time in three a shift per element), sometimes an activation
+table (`hardcore.lut`) and an argmax output.  It is a graph, not only a
+chain: after a layer, half the time when an earlier value has its size, a
+skip connection (`hardcore.add_tensors` of the layer's output and that value,
+each aligned by an exact left-shift requant of 0-3 bits, an optional ReLU and
+a requant after); one time in four a concat of two earlier values (each
+requantized to the act-bits type unless it has it; flat, or interleaved
+along dimension 1 of Nx1 reshapes), and one time in four a gather (a random
+permutation, or a selection with repeats).  `networks(graph=True)` takes
+every such chance.  Each is folded (`hardcore-fold-weights`, cse or csd) and, in a
 pipelined batch, pipelined with a random `max-adder-depth`, all under
 `--verify-each`; several networks share one Verilator build (`batch_top`
 wires them side by side).  Inputs are random codes plus the extreme vectors
@@ -16,7 +24,8 @@ smallest value (the vertices interval arithmetic bounds).  Outputs are
 compared bit for bit with the reference interpreter on the quantized IR.
 
 `python -m hardcore.fuzz --minutes N` (or `bench/fuzz.py`) runs until the
-time is up and prints networks, vectors and mismatches; hypothesis shrinks a
+time is up and prints networks, vectors and mismatches, and how many networks
+had each graph feature (FEATURES); hypothesis shrinks a
 failure to a minimal batch and it is printed with its seed.
 """
 
