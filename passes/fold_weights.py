@@ -93,6 +93,8 @@ class _DagBuilder:
 
     def __init__(self, location):
         self.location = location
+        self.layer = -1  # the layer the ops made now belong to (their location says so)
+        self.layer_of: dict = {}  # op result -> the layer it was made in
         self.ranges: dict = {}
         self.depths: dict = {}
         self.memo: dict = {}
@@ -104,7 +106,7 @@ class _DagBuilder:
 
     def _emit(self, name, operands, value_range, attributes=None):
         key = (name, tuple(operands), tuple(sorted((attributes or {}).items())))
-        if key in self.memo:
+        if self._reusable(key):
             return self.memo[key]
         low, high = value_range
         attrs = {k: i64_attr(v) for k, v in (attributes or {}).items()}
@@ -119,7 +121,18 @@ class _DagBuilder:
             self.adder_bits += signed_width(low, high)
         self.depths[result] = depth
         self.memo[key] = result
+        self.layer_of[result] = self.layer
         return result
+
+    def _reusable(self, key) -> bool:
+        """Whether an identical op was made, in this layer or a lower one.
+
+        One made in a higher layer is not reused: an op of a lower layer (a
+        requantization of an earlier value, processed after a later layer)
+        would then read a higher layer, and layers must only read lower ones
+        (hardcore-to-hw keeps one module per layer).
+        """
+        return key in self.memo and self.layer_of[self.memo[key]] <= self.layer
 
     def sext(self, value, width: int):
         if signed_width(*self.ranges[value]) == width:
@@ -182,7 +195,7 @@ class _DagBuilder:
         if min(reached) == max(reached):
             return _Lin(None, 0, 1, reached[0])
         key = ("hardcore.table", (value,), (a, tuple(reached)))
-        if key not in self.memo:
+        if not self._reusable(key):
             op = create_op("hardcore.table", [value], [int_type(signed_width(min(reached), max(reached)))],
                            {"min": i64_attr(a), "table": dense_attr(np.array(reached), int_type(64))},
                            self.location)
@@ -191,6 +204,7 @@ class _DagBuilder:
             self.tables += 1
             self.table_entries += len(reached)
             self.memo[key] = op.results[0]
+            self.layer_of[op.results[0]] = self.layer
         return _Lin(self.memo[key], 0, 1, 0)
 
     def max(self, lhs, rhs):
@@ -290,6 +304,7 @@ class FoldWeightsPass(ModulePass):
                 layer = len(layers) if name in _LAYER_OPS else max(layer_of[v] for v in op.operands)
                 layer_of[op.results[0]] = layer
                 builder.location = ir.Location.name(f"layer{layer}", childLoc=op.location)
+                builder.layer = layer
                 source = tensors[op.operands[0]]
                 try:
                     if name == "hardcore.add_tensors":
@@ -327,6 +342,7 @@ class FoldWeightsPass(ModulePass):
                 tensors[op.results[0]] = result
             # The outputs' last ops belong to the last layer (one module per layer in hardware).
             builder.location = ir.Location.name(f"layer{layer_of[dequantize.operands[0]]}", childLoc=ret.location)
+            builder.layer = layer_of[dequantize.operands[0]]
             outputs = [builder.materialize(lin) for lin in tensors[dequantize.operands[0]]]
             width = max(signed_width(*builder.ranges[v]) for v in outputs)
             index = dequantize.operands[0].owner

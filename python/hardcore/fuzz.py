@@ -5,8 +5,16 @@ A network is drawn with hypothesis (`networks()`): 1-3 dense layers of 1-6
 wide and of one kind (uniform, ±2^k, very sparse, dense without zeros,
 extreme values only, all zero) with optional all-zero rows and columns, a
 bias, ReLU or not, a requantization (shift of either sign, bounds that may
-saturate), sometimes an activation table (`hardcore.lut`) and an argmax
-output.  Each is folded (`hardcore-fold-weights`, cse or csd) and, in a
+saturate; one time in three a shift per element), sometimes an activation
+table (`hardcore.lut`) and an argmax output.  It is a graph, not only a
+chain: after a layer, half the time when an earlier value has its size, a
+skip connection (`hardcore.add_tensors` of the layer's output and that value,
+each aligned by an exact left-shift requant of 0-3 bits, an optional ReLU and
+a requant after); one time in four a concat of two earlier values (each
+requantized to the act-bits type unless it has it; flat, or interleaved
+along dimension 1 of Nx1 reshapes), and one time in four a gather (a random
+permutation, or a selection with repeats).  `networks(graph=True)` takes
+every such chance.  Each is folded (`hardcore-fold-weights`, cse or csd) and, in a
 pipelined batch, pipelined with a random `max-adder-depth`, all under
 `--verify-each`; several networks share one Verilator build (`batch_top`
 wires them side by side).  Inputs are random codes plus the extreme vectors
@@ -16,7 +24,8 @@ smallest value (the vertices interval arithmetic bounds).  Outputs are
 compared bit for bit with the reference interpreter on the quantized IR.
 
 `python -m hardcore.fuzz --minutes N` (or `bench/fuzz.py`) runs until the
-time is up and prints networks, vectors and mismatches; hypothesis shrinks a
+time is up and prints networks, vectors and mismatches, and how many networks
+had each graph feature (FEATURES); hypothesis shrinks a
 failure to a minimal batch and it is printed with its seed.
 """
 
@@ -39,7 +48,7 @@ from hardcore.mlir import new_context, parse_module
 from hardcore.pipeline import run_pipeline
 from hardcore.verify import extreme_inputs
 
-__all__ = ["FuzzNetwork", "networks", "batches", "compile_network", "batch_top", "run_batch", "BatchResult",
+__all__ = ["FEATURES", "FuzzNetwork", "networks", "batches", "compile_network", "batch_top", "run_batch", "BatchResult",
            "main"]
 
 EXAMPLES_PER_SEED = 10
@@ -56,6 +65,7 @@ class FuzzNetwork:
     act_bits: int
     first_weight: np.ndarray  # the first layer's integer weights (for the vertex inputs)
     algorithm: str = "cse"
+    features: frozenset = frozenset()  # the graph features it has (FEATURES)
     # set by compile_network:
     verilog: str = ""
     n_out: int = 0
@@ -109,17 +119,74 @@ def matrices(draw, rows: int, cols: int, bits: int) -> np.ndarray:
     return matrix.astype(np.int64)
 
 
+FEATURES = ("residual add", "concat", "gather", "per-element shifts")
+
+
+@dataclasses.dataclass
+class _Value:
+    """An SSA value of the network under construction: its name, element count, width and range."""
+
+    name: str
+    size: int
+    width: int
+    low: int
+    high: int
+
+    @property
+    def type(self) -> str:
+        return f"tensor<{self.size}xi{self.width}>"
+
+
 @st.composite
-def networks(draw, max_size: int = 6, max_layers: int = 3, name: str = "net") -> FuzzNetwork:
-    """A random quantized network (see the module doc)."""
+def _shifts(draw, count: int, low: int, high: int, per_element: bool = False) -> tuple[str, bool]:
+    """A requant's `shift` attribute: one shift in [low, high], or (one time in three, always when
+    `per_element`) one per element."""
+    if count > 1 and (per_element or draw(st.integers(0, 2)) == 0):
+        shifts = draw(st.lists(st.integers(low, high), min_size=count, max_size=count))
+        return f"dense<{_dense_text(shifts)}> : tensor<{count}xi64>", True
+    return f"{draw(st.integers(low, high))} : i64", False
+
+
+@st.composite
+def networks(draw, max_size: int = 6, max_layers: int = 3, name: str = "net", graph: bool = False) -> FuzzNetwork:
+    """A random quantized network (see the module doc).
+
+    With `graph`, every chance of a graph feature is taken: a residual add after every layer
+    that has an earlier value of its size, a concat and a gather after every layer, and a
+    shift per element on every requant of more than one element.
+    """
     act_bits = draw(st.integers(2, 8))
     sizes = draw(st.lists(st.integers(1, max_size), min_size=2, max_size=max_layers + 1))
     low, high = -(1 << (act_bits - 1)), (1 << (act_bits - 1)) - 1
     lines = [f'%q = "hardcore.quantize"(%arg0) {{frac_bits = 0 : i64, min = {low} : i64, max = {high} : i64}} '
              f': (tensor<{sizes[0]}xf32>) -> tensor<{sizes[0]}xi{act_bits}>']
-    value, width, value_range = "%q", act_bits, (low, high)
+    value = _Value("%q", sizes[0], act_bits, low, high)
+    earlier = [value]  # every value a skip connection or a concat may read
+    features: set[str] = set()
     first_weight = None
-    for index, (fan_in, fan_out) in enumerate(zip(sizes, sizes[1:])):
+    counter = iter(range(10**6))
+
+    def chance(one_in: int) -> bool:
+        return graph or draw(st.integers(0, one_in - 1)) == 0
+
+    def fresh(prefix: str) -> str:
+        return f"%{prefix}{next(counter)}"
+
+    def requant(operand: _Value, shift: str, out_low: int, out_high: int, size: int | None = None) -> _Value:
+        result = _Value(fresh("s"), operand.size, signed_width(out_low, out_high), out_low, out_high)
+        lines.append(f'{result.name} = "hardcore.requant"({operand.name}) {{shift = {shift}, min = {out_low} : i64, '
+                     f'max = {out_high} : i64}} : ({operand.type}) -> {result.type}')
+        return result
+
+    def saturation(relu: bool) -> tuple[int, int]:
+        out_low, out_high = (0, (1 << act_bits) - 1) if relu else (low, high)
+        if draw(st.booleans()):  # a saturation inside the range (a clamp)
+            out_low = draw(st.integers(out_low, out_high))
+            out_high = draw(st.integers(out_low, out_high))
+        return out_low, out_high
+
+    for index, fan_out in enumerate(sizes[1:]):
+        fan_in = value.size
         weight_bits = draw(st.integers(2, 8))
         matrix = draw(matrices(fan_out, fan_in, weight_bits))
         first_weight = matrix if first_weight is None else first_weight
@@ -128,50 +195,114 @@ def networks(draw, max_size: int = 6, max_layers: int = 3, name: str = "net") ->
         relu = draw(st.booleans())
         # a shift near the accumulator's excess width keeps outputs busy; either sign
         excess = weight_bits + (fan_in - 1).bit_length() - 1
-        shift = draw(st.integers(-2, max(excess, 0) + 2))
-        out_low, out_high = (0, (1 << act_bits) - 1) if relu else (low, high)
-        if draw(st.booleans()):  # a saturation inside the range (a clamp)
-            out_low = draw(st.integers(out_low, out_high))
-            out_high = draw(st.integers(out_low, out_high))
-        out_width = signed_width(out_low, out_high)
-        lines.append(f'%d{index} = "hardcore.dense"({value}) {{weight = dense<{_dense_text(matrix)}> : '
+        shift, per_element = draw(_shifts(fan_out, -2, max(excess, 0) + 2, graph))
+        features |= {"per-element shifts"} if per_element else set()
+        out_low, out_high = saturation(relu)
+        accumulator = f"tensor<{fan_out}xi64>"
+        lines.append(f'%d{index} = "hardcore.dense"({value.name}) {{weight = dense<{_dense_text(matrix)}> : '
                      f'tensor<{fan_out}x{fan_in}xi8>, bias = dense<{_dense_text(bias)}> : tensor<{fan_out}xi64>}} '
-                     f': (tensor<{fan_in}xi{width}>) -> tensor<{fan_out}xi64>')
-        value = f"%d{index}"
+                     f': ({value.type}) -> {accumulator}')
+        layer = _Value(f"%d{index}", fan_out, 64, 0, 0)
         if relu:
-            lines.append(f'%r{index} = "hardcore.relu"({value}) : (tensor<{fan_out}xi64>) -> tensor<{fan_out}xi64>')
-            value = f"%r{index}"
-        lines.append(f'%s{index} = "hardcore.requant"({value}) {{shift = {shift} : i64, min = {out_low} : i64, '
-                     f'max = {out_high} : i64}} : (tensor<{fan_out}xi64>) -> tensor<{fan_out}xi{out_width}>')
-        value, width, value_range = f"%s{index}", out_width, (out_low, out_high)
+            lines.append(f'%r{index} = "hardcore.relu"(%d{index}) : ({accumulator}) -> {accumulator}')
+            layer.name = f"%r{index}"
+        value = requant(layer, shift, out_low, out_high)
         if draw(st.integers(0, 3)) == 0:  # an activation: a random table over the codes it can get
-            entries = value_range[1] - value_range[0] + 1
+            entries = value.high - value.low + 1
             seed = draw(st.integers(0, 2**32 - 1))
             table = np.random.default_rng(seed).integers(low, high + 1, entries)
-            lines.append(f'%t{index} = "hardcore.lut"({value}) {{min = {value_range[0]} : i64, table = dense<'
-                         f'{_dense_text(table)}> : tensor<{entries}xi64>}} : (tensor<{fan_out}xi{width}>) '
-                         f'-> tensor<{fan_out}xi{act_bits}>')
-            value, width, value_range = f"%t{index}", act_bits, (low, high)
-    n_out = sizes[-1]
+            result = _Value(f"%t{index}", value.size, act_bits, low, high)
+            lines.append(f'{result.name} = "hardcore.lut"({value.name}) {{min = {value.low} : i64, table = dense<'
+                         f'{_dense_text(table)}> : tensor<{entries}xi64>}} : ({value.type}) -> {result.type}')
+            value = result
+        same_size = [v for v in earlier if v.size == value.size]
+        if same_size and chance(2):
+            # a skip connection: the earlier value and this one aligned by exact left shifts (requants
+            # that cannot saturate, on one side as hardcore-quantize emits them, sometimes on both),
+            # added, an optional ReLU, requantized
+            skip = draw(st.sampled_from(same_size))
+            operands = []
+            for operand in (value, skip):
+                amount = draw(st.integers(0, 3))
+                if amount:
+                    operand = requant(operand, f"{-amount} : i64", operand.low << amount, operand.high << amount)
+                operands.append(operand)
+            a, b = operands
+            total = _Value(fresh("a"), a.size, 0, a.low + b.low, a.high + b.high)
+            total.width = signed_width(total.low, total.high)
+            lines.append(f'{total.name} = "hardcore.add_tensors"({a.name}, {b.name}) {{hardcore.kind = '
+                         f'"residual add {a.size}"}} : ({a.type}, {b.type}) -> {total.type}')
+            relu = draw(st.booleans())
+            if relu:
+                rectified = _Value(fresh("r"), total.size, total.width, max(total.low, 0), max(total.high, 0))
+                lines.append(f'{rectified.name} = "hardcore.relu"({total.name}) : ({total.type}) -> {total.type}')
+                total = rectified
+            shift, per_element = draw(_shifts(total.size, -1, 4, graph))
+            features |= {"residual add"} | ({"per-element shifts"} if per_element else set())
+            value = requant(total, shift, *saturation(relu))
+        earlier.append(value)
+        if chance(4):
+            # a concat of two earlier values, each requantized to one type unless it has it already
+            first, second = draw(st.sampled_from(earlier)), draw(st.sampled_from(earlier))
+            operands = []
+            for operand in (first, second):
+                if operand.width != act_bits or operand.low < low or operand.high > high or draw(st.booleans()):
+                    shift, per_element = draw(_shifts(operand.size, -2, 2, graph))
+                    features |= {"per-element shifts"} if per_element else set()
+                    operand = requant(operand, shift, low, high)
+                operands.append(operand)
+            a, b = operands
+            result = _Value(fresh("c"), a.size + b.size, act_bits, min(a.low, b.low), max(a.high, b.high))
+            if a.size == b.size and draw(st.booleans()):  # interleaved: along dimension 1 of Nx1 tensors
+                shaped = []
+                for operand in (a, b):
+                    column = fresh("v")
+                    lines.append(f'{column} = "hardcore.reshape"({operand.name}) : ({operand.type}) -> '
+                                 f'tensor<{operand.size}x1xi{act_bits}>')
+                    shaped.append(column)
+                joined = fresh("c")
+                lines.append(f'{joined} = "hardcore.concat"({shaped[0]}, {shaped[1]}) {{dim = 1 : i64}} : '
+                             f'(tensor<{a.size}x1xi{act_bits}>, tensor<{a.size}x1xi{act_bits}>) -> '
+                             f'tensor<{a.size}x2xi{act_bits}>')
+                lines.append(f'{result.name} = "hardcore.reshape"({joined}) : (tensor<{a.size}x2xi{act_bits}>) '
+                             f'-> {result.type}')
+            else:
+                lines.append(f'{result.name} = "hardcore.concat"({a.name}, {b.name}) {{dim = 0 : i64}} : '
+                             f'({a.type}, {b.type}) -> {result.type}')
+            features.add("concat")
+            value = result
+            earlier.append(value)
+        if chance(4):  # a gather: a random permutation, sometimes with repeats
+            rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+            indices = rng.permutation(value.size) if draw(st.booleans()) else rng.integers(0, value.size,
+                                                                                           value.size)
+            result = dataclasses.replace(value, name=fresh("g"))
+            lines.append(f'{result.name} = "hardcore.gather"({value.name}) {{indices = dense<{_dense_text(indices)}> '
+                         f': tensor<{value.size}xi64>}} : ({value.type}) -> {result.type}')
+            features.add("gather")
+            value = result
+            earlier.append(value)
+    n_out, width = value.size, value.width
+    result_name = value.name
     if n_out > 1 and draw(st.integers(0, 4)) == 0:  # a classifier output
         index_width = (n_out - 1).bit_length() + 1
-        lines.append(f'%a = "hardcore.argmax"({value}) : (tensor<{n_out}xi{width}>) -> tensor<1xi{index_width}>')
-        value, width, n_out = "%a", index_width, 1
-    lines.append(f'%f = "hardcore.dequantize"({value}) {{frac_bits = 0 : i64}} '
+        lines.append(f'%a = "hardcore.argmax"({result_name}) : (tensor<{n_out}xi{width}>) -> tensor<1xi{index_width}>')
+        result_name, width, n_out = "%a", index_width, 1
+    lines.append(f'%f = "hardcore.dequantize"({result_name}) {{frac_bits = 0 : i64}} '
                  f': (tensor<{n_out}xi{width}>) -> tensor<{n_out}xf32>')
     body = "\n  ".join(lines)
     text = (f"func.func @{name}(%arg0: tensor<{sizes[0]}xf32>) -> tensor<{n_out}xf32> {{\n  {body}\n"
             f"  return %f : tensor<{n_out}xf32>\n}}\n")
     return FuzzNetwork(text=text, name=name, n_in=sizes[0], act_bits=act_bits, first_weight=first_weight,
-                       algorithm=draw(st.sampled_from(["cse", "csd"])))
+                       algorithm=draw(st.sampled_from(["cse", "csd"])), features=frozenset(features))
 
 
 @st.composite
 def batches(draw, min_networks: int = 2, max_networks: int = 6, max_size: int = 6,
-            pipelined: bool | None = None) -> tuple[list[FuzzNetwork], int | None, bool]:
+            pipelined: bool | None = None, graph: bool = False) -> tuple[list[FuzzNetwork], int | None, bool]:
     """(networks named net0.., max_adder_depth or None, clock_enable): one Verilator build."""
     count = draw(st.integers(min_networks, max_networks))
-    nets = [draw(networks(max_size=max_size, name=f"net{i}")) for i in range(count)]
+    nets = [draw(networks(max_size=max_size, name=f"net{i}", graph=graph)) for i in range(count)]
     if pipelined is None:
         pipelined = draw(st.booleans())
     depth = draw(st.integers(1, 6)) if pipelined else None
@@ -304,6 +435,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     deadline = started + 60 * args.minutes
     totals = {"batches": 0, "networks": 0, "vectors": 0, "mismatches": 0, "pipelined": 0}
+    with_feature = dict.fromkeys(FEATURES, 0)  # networks simulated that have it
     failures, seen, state = [], set(), {"failing": False}
 
     # Hypothesis starts every run with its simplest example: runs of EXAMPLES_PER_SEED
@@ -329,6 +461,9 @@ def main(argv: list[str] | None = None) -> int:
         totals["vectors"] += result.vectors
         totals["mismatches"] += result.mismatches
         totals["pipelined"] += depth is not None
+        for net in nets:
+            for feature in net.features:
+                with_feature[feature] += 1
         if result.mismatches:
             state["failing"] = True
         assert result.mismatches == 0, result.first_mismatch
@@ -351,6 +486,7 @@ def main(argv: list[str] | None = None) -> int:
           f"({totals['pipelined']} pipelined), {totals['networks']} networks, {totals['vectors']} vectors, "
           f"{totals['mismatches']} mismatches, {len(failures)} failing batches "
           f"(vectors: input vectors times networks)")
+    print("networks with " + ", ".join(f"{feature}: {with_feature[feature]}" for feature in FEATURES))
     for failing_seed, message in failures:
         print(f"failing seed {failing_seed}: {message}")
     return 1 if failures else 0

@@ -597,6 +597,16 @@ def test_fuzz_pipelined(batch):
 
 @pytest.mark.sim
 @pytest.mark.skipif(not tool_available("verilator"), reason="no verilator")
+@settings(FUZZ_SETTINGS, max_examples=3)
+@given(batch=batches(min_networks=3, max_networks=5, graph=True))
+def test_fuzz_graph(batch):
+    """Every network with a concat and a gather (and a residual add where a size repeats)."""
+    assert all({"concat", "gather"} <= net.features for net in batch[0])
+    fuzz(batch)
+
+
+@pytest.mark.sim
+@pytest.mark.skipif(not tool_available("verilator"), reason="no verilator")
 def test_fuzz_finds_a_broken_to_hw(monkeypatch, tmp_path):
     """The fuzzing harness itself fails when the circuit is wrong (a sub lowered as an add)."""
     original = to_hw._lower_op
