@@ -44,3 +44,15 @@ def simulated(circuit, vectors, workdir):
     if circuit.latency:
         assert result.throughput == 1.0 and result.cycles == len(vectors) + circuit.latency
     return circuit.from_port(result.outputs)
+
+
+def assert_dag_is_reference(circuit, rng, count: int = 300):
+    """The folded DAG (stage "dag") in the interpreter equals the circuit's reference on random and extreme inputs."""
+    from hardcore.interpreter import find_function, run_function
+    from hardcore.mlir import new_context, parse_module
+
+    low, high = circuit.in_range
+    x = np.concatenate([rng.integers(low, high + 1, (count, circuit.n_in)), extreme_inputs(circuit.n_in, low, high)])
+    dag_module = parse_module(circuit.stages["dag"], new_context())
+    dag = run_function(find_function(dag_module.operation), x).reshape(len(x), -1)
+    assert np.array_equal(dag, circuit.reference(x))

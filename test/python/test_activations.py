@@ -23,7 +23,7 @@ from hardcore.mlir import new_context, parse_module
 from hardcore.pipeline import run_pipeline
 from hardcore.sim import simulate, tool_available
 
-from conftest import extreme_inputs
+from conftest import assert_dag_is_reference, extreme_inputs
 
 
 class Clamp(nn.Module):
@@ -239,11 +239,7 @@ def circuits():
 @pytest.mark.parametrize("name", SIMULATED)
 def test_dag_matches_reference_and_tracks_float(name, circuits, rng):
     circuit = circuits[(name, None)]
-    low, high = circuit.in_range
-    x = np.concatenate([rng.integers(low, high + 1, (500, 4)), extreme_inputs(4, low, high)])
-    dag_module = parse_module(circuit.stages["dag"], new_context())
-    dag = run_function(find_function(dag_module.operation), x).reshape(len(x), -1)
-    assert np.array_equal(dag, circuit.reference(x))
+    assert_dag_is_reference(circuit, rng, 500)
     inputs = 2 * np.random.default_rng(2).standard_normal((500, 4))
     expected = sandwich(name)(torch.from_numpy(inputs).float()).detach().numpy()
     assert np.abs(circuit.predict(inputs) - expected).max() < 0.05 * np.abs(expected).max()

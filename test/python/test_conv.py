@@ -17,12 +17,12 @@ from torch import nn
 import hardcore
 from hardcore.frontend import import_model
 from hardcore.interpreter import find_function, run_function
-from hardcore.mlir import new_context, parse_module
+from hardcore.mlir import new_context
 from hardcore.passes.import_ import unrolled_convolution
 from hardcore.pipeline import run_pipeline
 from hardcore.sim import simulate, tool_available
 
-from conftest import extreme_inputs
+from conftest import assert_dag_is_reference, extreme_inputs
 
 
 def with_batch_statistics(model: nn.Module, seed: int = 0) -> nn.Module:
@@ -234,11 +234,7 @@ def test_cnn_tracks_float_and_dag_matches_reference(name, cnn_circuits, rng):
     expected = model(torch.from_numpy(inputs).float()).detach().numpy().reshape(len(inputs), -1)
     predicted = circuit.predict(inputs)
     assert np.abs(predicted - expected).max() < 0.1 * np.abs(expected).max()
-    low, high = circuit.in_range
-    x = np.concatenate([rng.integers(low, high + 1, (300, circuit.n_in)), extreme_inputs(circuit.n_in, low, high)])
-    dag_module = parse_module(circuit.stages["dag"], new_context())
-    dag = run_function(find_function(dag_module.operation), x).reshape(len(x), -1)
-    assert np.array_equal(dag, circuit.reference(x))
+    assert_dag_is_reference(circuit, rng)
 
 
 @pytest.mark.sim

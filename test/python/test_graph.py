@@ -25,7 +25,7 @@ from hardcore.mlir import new_context, parse_module
 from hardcore.pipeline import run_pipeline
 from hardcore.sim import simulate, tool_available
 
-from conftest import extreme_inputs, simulated
+from conftest import assert_dag_is_reference, extreme_inputs, simulated
 
 requires_verilator = pytest.mark.skipif(not tool_available("verilator"), reason="verilator is not installed")
 requires_icarus = pytest.mark.skipif(not tool_available("iverilog"), reason="iverilog is not installed")
@@ -148,11 +148,7 @@ def test_circuit_tracks_float_and_dag_matches_reference(name, rng):
     expected = model(torch.from_numpy(inputs).float()).detach().numpy().reshape(len(inputs), -1)
     error = np.abs(circuit.predict(inputs) - expected).max()
     assert error < 0.1 * np.abs(expected).max(), error
-    low, high = circuit.in_range
-    x = np.concatenate([rng.integers(low, high + 1, (300, circuit.n_in)), extreme_inputs(circuit.n_in, low, high)])
-    dag_module = parse_module(circuit.stages["dag"], new_context())
-    dag = run_function(find_function(dag_module.operation), x).reshape(len(x), -1)
-    assert np.array_equal(dag, circuit.reference(x))
+    assert_dag_is_reference(circuit, rng)
 
 
 def test_residual_add_is_a_layer():

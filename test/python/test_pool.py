@@ -29,7 +29,7 @@ from hardcore.passes.quantize import avgpool_multipliers
 from hardcore.pipeline import run_pipeline
 from hardcore.sim import tool_available
 
-from conftest import extreme_inputs, simulated
+from conftest import assert_dag_is_reference, extreme_inputs, simulated
 
 BIN = Path(sys.executable).parent
 requires_verilator = pytest.mark.skipif(not tool_available("verilator"), reason="verilator is not installed")
@@ -213,11 +213,7 @@ def test_circuit_tracks_float_and_dag_matches_reference(name, rng):
     inputs = np.random.default_rng(2).standard_normal((500,) + shape)
     expected = model(torch.from_numpy(inputs).float()).detach().numpy().reshape(len(inputs), -1)
     assert np.abs(circuit.predict(inputs) - expected).max() < 0.1 * np.abs(expected).max()
-    low, high = circuit.in_range
-    x = np.concatenate([rng.integers(low, high + 1, (300, circuit.n_in)), extreme_inputs(circuit.n_in, low, high)])
-    dag_module = parse_module(circuit.stages["dag"], new_context())
-    dag = run_function(find_function(dag_module.operation), x).reshape(len(x), -1)
-    assert np.array_equal(dag, circuit.reference(x))
+    assert_dag_is_reference(circuit, rng)
 
 
 @pytest.mark.sim
