@@ -5,14 +5,18 @@
 // Two levels:
 //  * layer ops on tensors of one sample (no batch dimension): quantize,
 //    dense, relu, activation, lut, requant, reshape, dequantize, maxpool,
-//    avgpool, argmax, add_tensors, concat, gather;
+//    avgpool, argmax, add_tensors, concat, gather, and for sequence models
+//    embedding, sub_tensors, mul_tensors, matmul, softmax, layernorm (float)
+//    and qsoftmax, qnorm (their exact integer forms);
 //  * scalar DAG ops on signless integers read as two's complement, each
 //    result exactly as wide as its value range needs: extract, pack,
-//    constant, sext, shl, shr, add, sub, neg, clamp, table, reg, max, pick.
+//    constant, sext, shl, shr, add, sub, neg, mul, clamp, table, reg, max, pick.
 irdl.dialect @hardcore {
   // ---- layer level ------------------------------------------------------
 
-  // y = W x + b, on float or integer tensors.
+  // y = W x + b, on float or integer tensors.  W is N x K; an operand of R*K
+  // elements is R rows of K (row-major), each mapped to its N outputs:
+  // y[r] = W x[r] + b (a Linear on a sequence; R = 1 for a flat vector).
   irdl.operation @dense {
     %in = irdl.base "!builtin.tensor"
     %out = irdl.base "!builtin.tensor"
@@ -169,6 +173,113 @@ irdl.dialect @hardcore {
     irdl.attributes {"indices" = %indices}
   }
 
+  // ---- sequence models (docs/dialect.md, "Sequence models") ---------------
+
+  // Token embedding: y[t, :] = table[p, clip(x[t], 0, V-1), :] with table
+  // P x V x D, p = t when P > 1 (a learned position embedding folded in),
+  // p = 0 when P = 1.  x holds token ids (integers); y is float or integer.
+  irdl.operation @embedding {
+    %in = irdl.base "!builtin.tensor"
+    %out = irdl.base "!builtin.tensor"
+    %table = irdl.base "#builtin.dense_typed_elements"
+    irdl.operands(input: %in)
+    irdl.results(output: %out)
+    irdl.attributes {"table" = %table}
+  }
+
+  // y = a - b, elementwise on two tensors of one shape (integer: one scale).
+  irdl.operation @sub_tensors {
+    %lhs = irdl.base "!builtin.tensor"
+    %rhs = irdl.base "!builtin.tensor"
+    %out = irdl.base "!builtin.tensor"
+    irdl.operands(lhs: %lhs, rhs: %rhs)
+    irdl.results(output: %out)
+  }
+
+  // y = a * b, elementwise on two tensors of one shape: an exact product of
+  // two activations (integer: scale 2^-(fa+fb)), a multiplier in hardware.
+  irdl.operation @mul_tensors {
+    %lhs = irdl.base "!builtin.tensor"
+    %rhs = irdl.base "!builtin.tensor"
+    %out = irdl.base "!builtin.tensor"
+    irdl.operands(lhs: %lhs, rhs: %rhs)
+    irdl.results(output: %out)
+  }
+
+  // Batched product of two activations: lhs [..., M, K] x rhs [..., K, N] ->
+  // [..., M, N], the same leading dimensions; exact on integers.
+  irdl.operation @matmul {
+    %lhs = irdl.base "!builtin.tensor"
+    %rhs = irdl.base "!builtin.tensor"
+    %out = irdl.base "!builtin.tensor"
+    irdl.operands(lhs: %lhs, rhs: %rhs)
+    irdl.results(output: %out)
+  }
+
+  // Float softmax of scale * x over the last dimension; with causal = 1 an
+  // operand [..., M, N] keeps, in row i, only the j <= i + N - M (the others
+  // are 0).  hardcore-quantize makes it a `qsoftmax`.
+  irdl.operation @softmax {
+    %in = irdl.base "!builtin.tensor"
+    %out = irdl.base "!builtin.tensor"
+    %scale = irdl.base "#builtin.float"
+    %causal = irdl.base "#builtin.integer"
+    irdl.operands(input: %in)
+    irdl.results(output: %out)
+    irdl.attributes {"scale" = %scale, "causal" = %causal}
+  }
+
+  // Float normalization over the last dimension, no affine part:
+  // rms = 0: (x - mean) / sqrt(var + eps) (LayerNorm, biased variance);
+  // rms = 1: x / sqrt(mean(x^2) + eps) (RMSNorm).  -> `qnorm`.
+  irdl.operation @layernorm {
+    %in = irdl.base "!builtin.tensor"
+    %out = irdl.base "!builtin.tensor"
+    %eps = irdl.base "#builtin.float"
+    %rms = irdl.base "#builtin.integer"
+    irdl.operands(input: %in)
+    irdl.results(output: %out)
+    irdl.attributes {"eps" = %eps, "rms" = %rms}
+  }
+
+  // Integer softmax over the last dimension, exactly as docs/dialect.md
+  // defines it: max, exp table, sum, reciprocal table, product, requant.
+  irdl.operation @qsoftmax {
+    %in = irdl.base "!builtin.tensor"
+    %out = irdl.base "!builtin.tensor"
+    %causal = irdl.base "#builtin.integer"
+    %exp_table = irdl.base "#builtin.dense_typed_elements"
+    %exp_min = irdl.base "#builtin.integer"
+    %sum_shift = irdl.base "#builtin.integer"
+    %recip_table = irdl.base "#builtin.dense_typed_elements"
+    %shift = irdl.base "#builtin.integer"
+    %min = irdl.base "#builtin.integer"
+    %max = irdl.base "#builtin.integer"
+    irdl.operands(input: %in)
+    irdl.results(output: %out)
+    irdl.attributes {"causal" = %causal, "exp_table" = %exp_table, "exp_min" = %exp_min,
+                     "sum_shift" = %sum_shift, "recip_table" = %recip_table, "shift" = %shift,
+                     "min" = %min, "max" = %max}
+  }
+
+  // Integer LayerNorm / RMSNorm over the last dimension, exactly as
+  // docs/dialect.md defines it: centring, sum of squares, rsqrt table,
+  // product, requant.
+  irdl.operation @qnorm {
+    %in = irdl.base "!builtin.tensor"
+    %out = irdl.base "!builtin.tensor"
+    %rms = irdl.base "#builtin.integer"
+    %sq_shift = irdl.base "#builtin.integer"
+    %rsqrt_table = irdl.base "#builtin.dense_typed_elements"
+    %shift = irdl.base "#builtin.integer"
+    %min = irdl.base "#builtin.integer"
+    %max = irdl.base "#builtin.integer"
+    irdl.operands(input: %in)
+    irdl.results(output: %out)
+    irdl.attributes {"rms" = %rms, "sq_shift" = %sq_shift, "rsqrt_table" = %rsqrt_table,
+                     "shift" = %shift, "min" = %min, "max" = %max}
+  }
+
   // ---- scalar DAG level -------------------------------------------------
 
   // Element `index` (row-major) of an integer tensor.
@@ -236,6 +347,15 @@ irdl.dialect @hardcore {
 
   // lhs - rhs: one subtractor.
   irdl.operation @sub {
+    %lhs = irdl.base "!builtin.integer"
+    %rhs = irdl.base "!builtin.integer"
+    %out = irdl.base "!builtin.integer"
+    irdl.operands(lhs: %lhs, rhs: %rhs)
+    irdl.results(output: %out)
+  }
+
+  // lhs * rhs: one multiplier (a product of two activations).
+  irdl.operation @mul {
     %lhs = irdl.base "!builtin.integer"
     %rhs = irdl.base "!builtin.integer"
     %out = irdl.base "!builtin.integer"

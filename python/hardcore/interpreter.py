@@ -8,21 +8,27 @@ width too narrow for its value is an error here, not a silent wrap.
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import numpy as np
 from torch_mlir import ir
 
 from hardcore.errors import CompileError
-from hardcore.irutil import array_attr, body_ops, functions, int_attr, requant_shifts
+from hardcore.irutil import array_attr, body_ops, float_attr, functions, int_attr, requant_shifts
 from hardcore.mlir import location_text
 
 __all__ = ["run_function", "find_function", "quantize_array", "InterpreterError", "ACTIVATIONS",
-           "activation_params", "lookup"]
+           "activation_params", "lookup", "requant_values", "causal_mask", "qsoftmax", "qnorm"]
 
 
 class InterpreterError(CompileError):
     """The IR cannot be run, or a value overflowed its declared type."""
+
+
+def _erf(x):
+    # math.erf on every element: exact to f64, no scipy.
+    return np.vectorize(math.erf, otypes=[np.float64])(np.asarray(x, dtype=np.float64))
 
 
 def _sigmoid(x, params):
@@ -39,6 +45,10 @@ ACTIVATIONS: dict[str, tuple[tuple[str, ...], Callable]] = {
     "hardswish": ((), lambda x, p: x * np.clip(x + 3.0, 0.0, 6.0) / 6.0),
     "sigmoid": ((), _sigmoid),
     "tanh": ((), lambda x, p: np.tanh(x)),
+    # GELU as torch defines it: approximate="none" (erf) and "tanh"; SiLU x * sigmoid(x).
+    "gelu": ((), lambda x, p: 0.5 * x * (1.0 + _erf(x / np.sqrt(2.0)))),
+    "gelu_tanh": ((), lambda x, p: 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x ** 3)))),
+    "silu": ((), lambda x, p: x * _sigmoid(x, p)),
     # torch.fake_quantize_per_tensor_affine at scale 2^-frac_bits, zero point 0: it rounds half to even.
     "fake_quant": (("frac_bits", "min", "max"),
                    lambda x, p: np.clip(np.rint(x * 2.0 ** p["frac_bits"]), p["min"], p["max"]) * 2.0 ** -p["frac_bits"]),
@@ -98,16 +108,24 @@ def _shape(value_type: ir.Type) -> list[int]:
 
 
 def _dense(op, x):
+    """y[r] = W x[r] + b for each row r of K elements (R = 1: a flat vector)."""
     weight = array_attr(op, "weight")
     bias = array_attr(op, "bias")
+    columns = weight.shape[1]
     flat = x.reshape(x.shape[0], -1)
+    if columns == 0 or flat.shape[1] % columns:
+        raise InterpreterError(f"{location_text(op.location)}: 'hardcore.dense' operand of {flat.shape[1]} "
+                               f"elements is not rows of the weight's {columns} columns")
+    rows = flat.reshape(x.shape[0], -1, columns)
     if np.issubdtype(weight.dtype, np.integer):
         weight = weight.astype(np.int64)
         bound = int(np.abs(weight).sum(axis=1).max(initial=0)) * int(np.abs(flat).max(initial=0))
         if bound + int(np.abs(bias).max(initial=0)) >= 1 << 62:
             raise InterpreterError("dense accumulator may exceed 62 bits")
-        return flat.astype(np.int64) @ weight.T + bias.astype(np.int64)
-    return flat.astype(np.float64) @ weight.astype(np.float64).T + bias.astype(np.float64)
+        out = rows.astype(np.int64) @ weight.T + bias.astype(np.int64)
+    else:
+        out = rows.astype(np.float64) @ weight.astype(np.float64).T + bias.astype(np.float64)
+    return out.reshape(x.shape[0], -1)
 
 
 def _requant(op, x):
@@ -182,6 +200,111 @@ def _gather(op, x):
     return x.reshape(x.shape[0], -1)[:, indices]
 
 
+# ---- sequence models -------------------------------------------------------
+
+def requant_values(x, shift: int, low: int, high: int) -> np.ndarray:
+    """`hardcore.requant` with one shift: clamp(floor((x + 2^(s-1)) / 2^s), low, high); s <= 0 shifts left."""
+    x = np.asarray(x, dtype=np.int64)
+    scaled = (x + (1 << (shift - 1))) >> shift if shift > 0 else x << -shift
+    return np.clip(scaled, low, high)
+
+
+def causal_mask(shape) -> np.ndarray:
+    """Which elements of a [..., M, N] tensor a causal softmax keeps: j <= i + N - M (M = 1 for rank 1)."""
+    rows = shape[-2] if len(shape) > 1 else 1
+    columns = shape[-1]
+    keep = np.arange(columns)[None, :] <= np.arange(rows)[:, None] + (columns - rows)
+    return np.broadcast_to(keep if len(shape) > 1 else keep[0], tuple(shape))
+
+
+def _embedding(op, x):
+    table = array_attr(op, "table")
+    positions, vocabulary, _ = table.shape
+    ids = np.clip(np.asarray(x, dtype=np.int64), 0, vocabulary - 1)
+    if not np.issubdtype(np.asarray(x).dtype, np.integer) and not np.array_equal(ids, x):
+        raise InterpreterError(f"{location_text(op.location)}: 'hardcore.embedding' got a non-integer token id")
+    flat = ids.reshape(ids.shape[0], -1)
+    if positions not in (1, flat.shape[1]):
+        raise InterpreterError(f"{location_text(op.location)}: 'hardcore.embedding' table has {positions} "
+                               f"positions for {flat.shape[1]} tokens")
+    position = np.arange(flat.shape[1]) if positions > 1 else np.zeros(flat.shape[1], dtype=np.int64)
+    out = table[position[None, :], flat]  # (batch, tokens, D)
+    return out.astype(np.int64) if np.issubdtype(table.dtype, np.integer) else out.astype(np.float64)
+
+
+def _matmul(op, lhs, rhs):
+    if np.issubdtype(lhs.dtype, np.integer) and np.issubdtype(rhs.dtype, np.integer):
+        depth = lhs.shape[-1]
+        if depth and int(np.abs(lhs).max(initial=0)) * int(np.abs(rhs).max(initial=0)) * depth >= 1 << 62:
+            raise InterpreterError(f"{location_text(op.location)}: 'hardcore.matmul' may exceed 62 bits")
+        return np.matmul(lhs.astype(np.int64), rhs.astype(np.int64))
+    return np.matmul(lhs.astype(np.float64), rhs.astype(np.float64))
+
+
+def _softmax(op, x):
+    scaled = np.asarray(x, dtype=np.float64) * float_attr(op, "scale")
+    keep = causal_mask(x.shape[1:]) if int_attr(op, "causal") else np.ones(x.shape[1:], dtype=bool)
+    keep = np.broadcast_to(keep, x.shape)
+    scaled = np.where(keep, scaled, -np.inf)
+    shifted = np.exp(scaled - scaled.max(axis=-1, keepdims=True))
+    return np.where(keep, shifted / shifted.sum(axis=-1, keepdims=True), 0.0)
+
+
+def _layernorm(op, x):
+    x = np.asarray(x, dtype=np.float64)
+    eps = float_attr(op, "eps")
+    if int_attr(op, "rms"):
+        return x / np.sqrt((x * x).mean(axis=-1, keepdims=True) + eps)
+    centred = x - x.mean(axis=-1, keepdims=True)
+    return centred / np.sqrt((centred * centred).mean(axis=-1, keepdims=True) + eps)
+
+
+def qsoftmax(x, causal: bool, exp_table, exp_min: int, sum_shift: int, recip_table, shift: int,
+             low: int, high: int) -> np.ndarray:
+    """`hardcore.qsoftmax` on integers x (batch first), over the last axis (docs/dialect.md)."""
+    x = np.asarray(x, dtype=np.int64)
+    exp_table = np.asarray(exp_table, dtype=np.int64).reshape(-1)
+    recip_table = np.asarray(recip_table, dtype=np.int64).reshape(-1)
+    keep = np.broadcast_to(causal_mask(x.shape[1:]) if causal else np.ones(x.shape[1:], dtype=bool), x.shape)
+    floor = np.iinfo(np.int64).min
+    row_max = np.where(keep, x, floor).max(axis=-1, keepdims=True)
+    d = np.maximum(x - row_max, exp_min)
+    if exp_min + exp_table.size - 1 != 0:
+        raise InterpreterError(f"qsoftmax: the exp table covers [{exp_min}, {exp_min + exp_table.size - 1}], "
+                               f"not [exp_min, 0]")
+    e = np.where(keep, exp_table[np.where(keep, d, 0) - exp_min], 0)
+    total = e.sum(axis=-1, keepdims=True)
+    index = np.minimum(requant_values(total, sum_shift, 0, np.iinfo(np.int64).max) if sum_shift > 0 else total,
+                       recip_table.size - 1)
+    r = recip_table[index]
+    return np.where(keep, requant_values(e * r, shift, low, high), 0)
+
+
+def qnorm(x, rms: bool, sq_shift: int, rsqrt_table, shift: int, low: int, high: int) -> np.ndarray:
+    """`hardcore.qnorm` on integers x (batch first), over the last axis (docs/dialect.md)."""
+    x = np.asarray(x, dtype=np.int64)
+    rsqrt_table = np.asarray(rsqrt_table, dtype=np.int64).reshape(-1)
+    size = x.shape[-1]
+    centred = x if rms else size * x - x.sum(axis=-1, keepdims=True)
+    if int(np.abs(centred).max(initial=0)) ** 2 * size >= 1 << 62:
+        raise InterpreterError("qnorm: the sum of squares may exceed 62 bits")
+    squares = (centred * centred).sum(axis=-1, keepdims=True)
+    index = np.minimum(requant_values(squares, sq_shift, 0, np.iinfo(np.int64).max) if sq_shift > 0 else squares,
+                       rsqrt_table.size - 1)
+    return requant_values(centred * rsqrt_table[index], shift, low, high)
+
+
+def _qsoftmax(op, x):
+    return qsoftmax(x, bool(int_attr(op, "causal")), array_attr(op, "exp_table"), int_attr(op, "exp_min"),
+                    int_attr(op, "sum_shift"), array_attr(op, "recip_table"), int_attr(op, "shift"),
+                    int_attr(op, "min"), int_attr(op, "max"))
+
+
+def _qnorm(op, x):
+    return qnorm(x, bool(int_attr(op, "rms")), int_attr(op, "sq_shift"), array_attr(op, "rsqrt_table"),
+                 int_attr(op, "shift"), int_attr(op, "min"), int_attr(op, "max"))
+
+
 # Each entry: op name -> function(op, operand arrays) -> result array.
 _SEMANTICS: dict[str, Callable] = {
     "hardcore.dense": lambda op, a: _dense(op, a[0]),
@@ -198,6 +321,14 @@ _SEMANTICS: dict[str, Callable] = {
     "hardcore.add_tensors": lambda op, a: a[0] + a[1],
     "hardcore.concat": _concat,
     "hardcore.gather": lambda op, a: _gather(op, a[0]),
+    "hardcore.embedding": lambda op, a: _embedding(op, a[0]),
+    "hardcore.sub_tensors": lambda op, a: a[0] - a[1],
+    "hardcore.mul_tensors": lambda op, a: a[0] * a[1],
+    "hardcore.matmul": lambda op, a: _matmul(op, a[0], a[1]),
+    "hardcore.softmax": lambda op, a: _softmax(op, a[0]),
+    "hardcore.layernorm": lambda op, a: _layernorm(op, a[0]),
+    "hardcore.qsoftmax": lambda op, a: _qsoftmax(op, a[0]),
+    "hardcore.qnorm": lambda op, a: _qnorm(op, a[0]),
     "hardcore.extract": lambda op, a: _extract(op, a[0]),
     "hardcore.pack": lambda op, a: np.stack(a, axis=1),
     "hardcore.sext": lambda op, a: a[0],
@@ -209,6 +340,7 @@ _SEMANTICS: dict[str, Callable] = {
     "hardcore.add": lambda op, a: a[0] + a[1],
     "hardcore.sub": lambda op, a: a[0] - a[1],
     "hardcore.neg": lambda op, a: -a[0],
+    "hardcore.mul": lambda op, a: a[0] * a[1],
     "hardcore.clamp": lambda op, a: _clamp(op, a[0]),
     "hardcore.table": lambda op, a: lookup(op, a[0]),
     "hardcore.max": lambda op, a: np.maximum(a[0], a[1]),

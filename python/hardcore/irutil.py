@@ -12,6 +12,7 @@ __all__ = [
     "functions",
     "body_ops",
     "int_attr",
+    "float_attr",
     "array_attr",
     "i64_attr",
     "dense_attr",
@@ -36,6 +37,10 @@ def body_ops(function) -> list:
 
 def int_attr(op, name: str) -> int:
     return int(ir.IntegerAttr(op.attributes[name]).value)
+
+
+def float_attr(op, name: str) -> float:
+    return float(ir.FloatAttr(op.attributes[name]).value)
 
 
 def array_attr(op, name: str) -> np.ndarray:
