@@ -217,7 +217,8 @@ def _compile(args) -> int:
             raise UsageError(f"{args.calibration}: calibration data contains NaN or infinity")
     if args.input_shape is not None and args.input_shape[0] != 1:
         raise UsageError(f"--input-shape: the first (batch) dimension must be 1, got {args.input_shape[0]}")
-    example_input = None if args.input_shape is None else torch.zeros(args.input_shape)
+    dtype = torch.long if args.input_dtype == "int64" else torch.float32
+    example_input = None if args.input_shape is None else torch.zeros(args.input_shape, dtype=dtype)
     circuit = hardcore.compile(model, example_input, weight_bits=args.weight_bits,
                                act_bits=args.act_bits, calibration=calibration, algorithm=args.algorithm,
                                max_depth=args.max_depth, max_adder_depth=args.max_adder_depth,
@@ -252,8 +253,8 @@ def _sim(args) -> int:
                                        [low if i % 2 else high for i in range(circuit.n_in)]][: min(3, args.vectors)]
     expected = circuit.reference(inputs)
     workdir = Path(args.directory) / "sim"
-    result = simulate(circuit.verilog, circuit.name, inputs, n_in=circuit.n_in, in_width=circuit.in_width,
-                      n_out=circuit.n_out, out_width=circuit.out_width, workdir=workdir,
+    result = simulate(circuit.verilog, circuit.name, circuit.to_port(inputs), n_in=circuit.n_in,
+                      in_width=circuit.in_width, n_out=circuit.n_out, out_width=circuit.out_width, workdir=workdir,
                       latency=circuit.latency or None, clock_enable=circuit.clock_enable,
                       simulator=args.simulator,
                       progress=lambda message: print(f"hardcore: {message}", file=sys.stderr))
@@ -321,6 +322,8 @@ def main(argv: list[str] | None = None) -> int:
                                 "or path/model.onnx")
     compile_parser.add_argument("--input-shape", type=_shape,
                                 help="e.g. 1,16 (batch first, batch 1); an ONNX model brings its own")
+    compile_parser.add_argument("--input-dtype", choices=("float32", "int64"), default="float32",
+                                help="the example input's type: int64 for token ids (a language model's input)")
     compile_parser.add_argument("-o", "--output-dir", required=True, help="output directory")
     compile_parser.add_argument("--weight-bits", type=int, default=8)
     compile_parser.add_argument("--act-bits", type=int, default=8)

@@ -56,6 +56,7 @@ class Circuit:
     latency: int = 0  # clock cycles from x to y; 0: combinational
     clock_enable: bool = False
     out_signed: bool = True  # False: y holds unsigned indices (output="argmax")
+    in_signed: bool = True  # False: x holds unsigned token ids (a model whose input is int64 ids)
 
     # -- numbers in, numbers out -------------------------------------------
     @property
@@ -67,7 +68,10 @@ class Circuit:
         return int(np.prod(self.out_shape))
 
     def quantize_input(self, x) -> np.ndarray:
-        """Float inputs (batch, *shape) to the integers the circuit's `x` takes."""
+        """Float inputs (batch, *shape) to the integers the circuit's `x` takes.
+
+        Token ids (a circuit whose `x` is unsigned) come back unchanged when they lie in
+        [0, V-1]; an id >= V becomes V - 1, as the circuit reads it."""
         x = np.asarray(x, dtype=np.float64)
         return quantize_array(x.reshape(x.shape[0], -1) if x.ndim > 1 else x[None, :],
                               self.in_frac_bits, *self.in_range)
@@ -94,6 +98,15 @@ class Circuit:
         result = run_function(find_function(module.operation), x_int, from_quantized=True)
         return result.reshape(x_int.shape[0], -1)
 
+    def to_port(self, x_int) -> np.ndarray:
+        """Integers for port x (what `reference` takes) -> the two's complement values `hardcore.sim` drives.
+
+        An unsigned port (token ids) carries ids of up to in_width bits: the same bits, read signed."""
+        x_int = np.asarray(x_int, dtype=np.int64)
+        if self.in_signed:
+            return x_int
+        return np.where(x_int >= 1 << (self.in_width - 1), x_int - (1 << self.in_width), x_int)
+
     def from_port(self, y) -> np.ndarray:
         """Port y's values as `hardcore.sim` reads them (two's complement) -> what `reference` returns.
 
@@ -114,8 +127,10 @@ class Circuit:
             "ports": {
                 "x": {"elements": self.n_in, "shape": self.in_shape, "element_width": self.in_width,
                       "bits": self.n_in * self.in_width, "frac_bits": self.in_frac_bits,
-                      "min": self.in_range[0], "max": self.in_range[1], "signed": True,
-                      "layout": "element i at bits [i*element_width +: element_width], two's complement"},
+                      "min": self.in_range[0], "max": self.in_range[1], "signed": self.in_signed,
+                      "layout": "element i at bits [i*element_width +: element_width], "
+                                + ("two's complement" if self.in_signed else
+                                   "unsigned: a token id (an id >= max reads as max)")},
                 "y": {"elements": self.n_out, "shape": self.out_shape, "element_width": self.out_width,
                       "bits": self.n_out * self.out_width, "frac_bits": self.out_frac_bits,
                       "signed": self.out_signed,
@@ -162,7 +177,8 @@ class Circuit:
                    out_shape=y["shape"], out_width=y["element_width"], out_frac_bits=y["frac_bits"],
                    layers=report["layers"], options=report["options"], figures=figures,
                    latency=report.get("latency_cycles", 0),
-                   clock_enable=bool(report["options"].get("clock_enable")), out_signed=y.get("signed", True))
+                   clock_enable=bool(report["options"].get("clock_enable")), out_signed=y.get("signed", True),
+                   in_signed=x.get("signed", True))
 
     def write(self, directory, stages: bool = True) -> list[Path]:
         """Write `<name>.sv`, `<name>.json` (and the IR of each stage) into `directory`."""
@@ -395,6 +411,7 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
     in_type, out_type = block_type.inputs[0], block_type.results[0]
     layers = [_layer_figures(dictionary) for dictionary in function.attributes["hardcore.layers"]]
     unsigned = "hardcore.output_unsigned" in function.attributes  # the port drops the sign bit
+    in_unsigned = "hardcore.input_unsigned" in function.attributes  # token ids: x drops the sign bit
     figures = dag_figures(stages["dag"])
     if max_adder_depth is not None:
         # Registers of the input extraction (layer -1) are counted with the first layer.
@@ -413,7 +430,7 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
         name=name,
         verilog=verilog,
         stages=stages,
-        in_shape=list(in_type.shape), in_width=in_type.element_type.width,
+        in_shape=list(in_type.shape), in_width=in_type.element_type.width - in_unsigned,
         in_frac_bits=int_attr(function, "hardcore.input_frac_bits"),
         in_range=(int_attr(quantize_op, "min"), int_attr(quantize_op, "max")),
         out_shape=list(out_type.shape), out_width=out_type.element_type.width - unsigned,
@@ -428,6 +445,7 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
         latency=int_attr(function, "hardcore.latency") if max_adder_depth is not None else 0,
         clock_enable=clock_enable,
         out_signed=not unsigned,
+        in_signed=not in_unsigned,
     )
 
 
