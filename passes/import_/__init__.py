@@ -4,12 +4,18 @@ Takes the value-semantics torch dialect that `torch_mlir.fx.export_and_import`
 produces with `aten.linear` and `aten.batch_norm` kept legal, because it keeps
 one op per layer and carries the weights as literals (linalg-on-tensors would
 have to be pattern-matched back into layers).  The batch dimension, which must
-be 1, is dropped: hardcore functions describe one sample.
+be 1, is dropped: hardcore functions describe one sample.  An integer input
+(int64 token ids) becomes a `tensor<...xi64>` argument that only embeddings read.
 
 Lowered, one function per op (`_LOWERINGS`, the one table; each op family's
 lowerings in a module of this package: `dense`, `pool`, `activations`, `graph`,
-`fake_quant`, with the shared state and helpers in `importer`):
-- aten.linear (with or without bias): a `hardcore.dense`.
+`arith`, `sequence`, `fake_quant`, with the shared state and helpers in
+`importer`).  An op whose tensor operands are all constants is folded into a
+constant first (`constants.FOLDS`: masks, position ids, sliced parameters), and
+`sequence.plan` finds the ops that fold into a later one (a softmax's scale and
+causal mask, an RMSNorm written out):
+- aten.linear (with or without bias): a `hardcore.dense`; on a sequence (an
+  input [..., K] of several rows) a dense over rows, the same weights on each.
 - aten.convolution (not transposed; any stride, padding, dilation and groups;
   1-D, 2-D or more spatial dimensions): one `hardcore.dense` over the
   flattened input whose weight is the unrolled (Toeplitz) matrix, one row per
@@ -46,17 +52,34 @@ lowerings in a module of this package: `dense`, `pool`, `activations`, `graph`,
   Like ReLU, they come before the reshapes this pass makes.
 - aten.add.Tensor of two tensors the model computes, of one shape, alpha 1
   (a residual add): a `hardcore.add_tensors` (a "layer" of its own, kind
-  "residual add ...").  A constant operand, broadcasting or another alpha is
-  an error.
+  "residual add ...").  Broadcasting or another alpha is an error.
+- arithmetic with constants (`arith`): add/sub/mul/div.Tensor by a constant that
+  is the same in every row of the last dimension, and the `Scalar` forms
+  (x * c, x / c, x + c, x - c, c - x): a diagonal `hardcore.dense` over rows.
+  A constant added to an embedding (a learned position embedding) folds into
+  its table instead.  mul.Tensor and sub.Tensor of two tensors the model
+  computes: `hardcore.mul_tensors` / `hardcore.sub_tensors`, broadcast by
+  gathers.
+- sequence models (`sequence`): aten.embedding of the integer input (a
+  `hardcore.embedding`), aten.matmul/bmm/mm of two tensors the model computes
+  (a `hardcore.matmul`; x @ W with a constant W is a dense over rows),
+  aten.softmax.int/_softmax over the last dim (a `hardcore.softmax`),
+  aten.scaled_dot_product_attention (a gather for kᵀ, two matmuls and a
+  softmax), aten.layer_norm and aten.rms_norm over the last dim (a
+  `hardcore.layernorm`, then γ and β as a diagonal dense over rows); aten.gelu
+  and aten.silu are activations "gelu", "gelu_tanh" and "silu".
 - aten.cat along a dimension other than the batch's: `hardcore.concat`s
   (binary: a cat of n tensors is a chain of n - 1).
 - aten.mean.dim (keepdim or not; frontend keeps it legal): a
   `hardcore.avgpool` with one window per output element, the elements it
   averages, and their count as the divisor.
-- aten.permute and aten.transpose.int that keep the batch dimension first: a
-  `hardcore.gather` with the constant index map (nothing for the identity).
-- the shape-only ops aten.view / aten.reshape / aten.flatten.using_ints: a
-  `hardcore.reshape`, or nothing when the shape is already right.
+- aten.permute, aten.transpose.int, aten.slice.Tensor, aten.select.int and
+  aten.expand, on any dims (the batch's has size 1, so moving it moves no
+  element): a `hardcore.gather` with the constant index map (nothing when no
+  element moves).
+- the shape-only ops (`graph.RESHAPES`: view, reshape, flatten, unflatten,
+  unsqueeze, squeeze, contiguous, clone, ...): a `hardcore.reshape`, or nothing
+  when the shape is already right.
 
 Each dense op carries a discardable `hardcore.kind` string, e.g. "conv2d 1->8
 3x3 padding 1, 8x8->8x8 positions (dense 512x64)", that hardcore-quantize and
@@ -68,7 +91,8 @@ With `output=argmax` (`hardcore.compile(..., output="argmax")`) each result
 becomes a `hardcore.argmax`, the index of its largest element: a classifier's
 answer.  Left alone: torch constants and list constructions, which
 only feed those ops.  Any other op is an error at its location, and every
-unsupported op is reported, not just the first.
+unsupported op is reported, not just the first.  Ops whose results nothing
+uses are not kept.
 """
 
 from __future__ import annotations
@@ -80,9 +104,9 @@ from torch_mlir import ir
 from hardcore.errors import UsageError
 from hardcore.irutil import body_ops, create_op, functions, replace_function, tensor_type
 from hardcore.pass_base import ModulePass, PassFailed
-from hardcore.passes.import_ import activations, dense, fake_quant, graph, pool
+from hardcore.passes.import_ import activations, arith, constants, dense, fake_quant, graph, pool, sequence
 from hardcore.passes.import_.dense import unrolled_convolution
-from hardcore.passes.import_.importer import DTYPES, FunctionImport, vtensor_shape
+from hardcore.passes.import_.importer import DTYPES, TOKEN_DTYPES, FunctionImport, vtensor_shape
 from hardcore.passes.import_.pool import pooling_windows
 
 __all__ = ["ImportPass", "unrolled_convolution", "pooling_windows", "OUTPUTS"]
@@ -96,7 +120,6 @@ _OPERAND_PRODUCERS = frozenset({
     "torch.constant.float", "torch.constant.str", "torch.constant.device",
     "torch.prim.ListConstruct", "torch.vtensor.literal",
 })
-_SHAPE_OPS = frozenset({"torch.aten.view", "torch.aten.reshape", "torch.aten.flatten.using_ints"})
 
 
 _LOWERINGS = {
@@ -114,20 +137,31 @@ _LOWERINGS = {
         importer, op, None, importer.constant(op.operands[1], "clamp_max max"), "clamp_max"),
     "torch.aten.leaky_relu": activations.lower_leaky_relu,
     **{f"torch.aten.{fn}": (lambda importer, op, fn=fn: importer.activation(op, fn, {}))
-       for fn in ("hardsigmoid", "hardswish", "sigmoid", "tanh")},
+       for fn in ("hardsigmoid", "hardswish", "sigmoid", "tanh", "silu")},
+    "torch.aten.gelu": activations.lower_gelu,
     **{f"torch.aten.max_pool{n}d": pool.lower_max_pool for n in (1, 2, 3)},
     **{f"torch.aten.avg_pool{n}d": pool.lower_avg_pool for n in (1, 2, 3)},
     "torch.runtime.assert": graph.lower_runtime_assert,
     "torch.aten.fake_quantize_per_tensor_affine": fake_quant.lower_fake_quantize,
     "torch.aten.fake_quantize_per_channel_affine": fake_quant.lower_fake_quantize,
-    "torch.aten.add.Tensor": graph.lower_add_tensor,
+    "torch.aten.add.Tensor": arith.lower_add_tensor,
+    "torch.aten.sub.Tensor": arith.lower_sub_tensor,
+    "torch.aten.mul.Tensor": arith.lower_mul_tensor,
+    "torch.aten.div.Tensor": arith.lower_div_tensor,
+    **{f"torch.aten.{name}.Scalar": arith.lower_scalar_op for name in ("mul", "div", "add", "sub", "rsub")},
     "torch.aten.cat": graph.lower_cat,
     "torch.aten.mean.dim": graph.lower_mean_dim,
-    "torch.aten.permute": graph.lower_permute,
-    "torch.aten.transpose.int": graph.lower_transpose,
-    **{name: graph.lower_reshape for name in _SHAPE_OPS},
+    **{name: graph.lower_picked for name in graph.PICKS},
+    **{name: graph.lower_reshape for name in graph.RESHAPES},
+    "torch.aten.embedding": sequence.lower_embedding,
+    **{f"torch.aten.{name}": sequence.lower_matmul for name in ("matmul", "bmm", "mm")},
+    "torch.aten.softmax.int": sequence.lower_softmax,
+    "torch.aten._softmax": sequence.lower_softmax,
+    "torch.aten.scaled_dot_product_attention": sequence.lower_scaled_dot_product_attention,
+    "torch.aten.layer_norm": sequence.lower_layer_norm,
+    "torch.aten.rms_norm": sequence.lower_rms_norm,
 }
-_SUPPORTED = _OPERAND_PRODUCERS | frozenset(_LOWERINGS) | {"func.return"}
+_SUPPORTED = _OPERAND_PRODUCERS | frozenset(_LOWERINGS) | frozenset(constants.FOLDS) | {"func.return"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,10 +193,11 @@ class ImportPass(ModulePass):
         block = function.regions[0].blocks[0]
         arg_types = []
         for argument in block.arguments:
-            shape = self._sample_shape(function, argument.type)
+            shape = self._sample_shape(function, argument.type, tokens=True)
             if shape is None:
                 return False
-            arg_types.append(tensor_type(shape[0], ir.F32Type.get()))
+            element = ir.IntegerType.get_signless(64) if shape[1] in TOKEN_DTYPES else ir.F32Type.get()
+            arg_types.append(tensor_type(shape[0], element))
         result_types = []
         for value_type in function.type.results:
             shape = self._sample_shape(function, value_type)
@@ -175,6 +210,7 @@ class ImportPass(ModulePass):
         importer = FunctionImport(module, blobs)
         importer.argmax_output = self.output == "argmax"
         importer.values.update(zip(block.arguments, new_block.arguments))
+        sequence.plan(importer, ops, constants.FOLDS)
         ok = True
         with ir.InsertionPoint(new_block):
             for op in ops:
@@ -191,9 +227,11 @@ class ImportPass(ModulePass):
             new.operation.erase()
         return ok
 
-    def _sample_shape(self, function, value_type):
+    def _sample_shape(self, function, value_type, tokens: bool = False):
+        """(shape without the batch, dtype) of an argument's or result's type; None after an error.
+        `tokens`: an integer tensor (token ids) is accepted too."""
         shape = vtensor_shape(value_type)
-        if shape is None or shape[1] not in DTYPES:
+        if shape is None or shape[1] not in DTYPES and not (tokens and shape[1] in TOKEN_DTYPES):
             self.error(function, f"hardcore-import: expected a float tensor, got {value_type}")
             return None
         dims, dtype = shape
@@ -212,11 +250,20 @@ class ImportPass(ModulePass):
         if name == "torch.vtensor.literal":
             importer.literals[op.results[0]] = importer.literal(op)
         elif name == "func.return":
-            results = [importer.values[v] for v in op.operands]
+            results = [importer.model_value(v, "returning the result") for v in op.operands]
             if importer.argmax_output:
                 results = [importer.argmax(v, op.location) for v in results]
             create_op("func.return", results, [], None, op.location)
-        elif name not in _OPERAND_PRODUCERS:
+        elif op.results and op.results[0] in importer.planned:  # folded into a later op
+            lowering = importer.planned[op.results[0]]
+            result = lowering(importer, op) if lowering is not None else None
+            if result is not None:
+                importer.values[op.results[0]] = result
+        elif name in constants.FOLDS and constants.foldable(importer, op):
+            importer.literals[op.results[0]] = constants.fold(importer, op)
+        elif name in _LOWERINGS:
             result = _LOWERINGS[name](importer, op)
             if len(op.results):  # torch.runtime.assert has none
                 importer.values[op.results[0]] = result
+        elif name in constants.FOLDS:
+            raise ValueError(constants.not_foldable(op))

@@ -6,7 +6,10 @@ import math
 
 from hardcore.irutil import create_op
 
-__all__ = ["lower_relu", "lower_clamp", "lower_leaky_relu", "clamp_between"]
+__all__ = ["lower_relu", "lower_clamp", "lower_leaky_relu", "lower_gelu", "clamp_between"]
+
+# aten.gelu's `approximate` -> the activation
+_GELUS = {"none": "gelu", "tanh": "gelu_tanh"}
 
 
 def lower_relu(importer, op):
@@ -37,3 +40,10 @@ def lower_clamp(importer, op):  # aten.clamp(x, min, max), aten.hardtanh(x, min_
 def lower_leaky_relu(importer, op):
     slope = importer.constant(op.operands[1], "leaky_relu negative_slope")
     return importer.activation(op, "leaky_relu", {"negative_slope": float(slope)})
+
+
+def lower_gelu(importer, op):
+    approximate = importer.constant(op.operands[1], "gelu approximate")
+    if approximate not in _GELUS:
+        raise ValueError(f"gelu with approximate='{approximate}' is not supported (only 'none' and 'tanh')")
+    return importer.activation(op, _GELUS[approximate], {})

@@ -64,13 +64,17 @@ def lower_linear(importer, op):
     source = importer.source(op)
     weight = importer.tensor(op.operands[1], "linear weight")
     in_shape = list(ir.RankedTensorType(source.type).shape)
-    if len(in_shape) != 1 or weight.ndim != 2 or weight.shape[1] != in_shape[0]:
+    if not in_shape or weight.ndim != 2 or weight.shape[1] != in_shape[-1]:
         raise ValueError(f"linear of input {in_shape} and weight {list(weight.shape)} "
                          f"is not a matrix-vector product per sample")
     bias = importer.tensor(op.operands[2], "linear bias", optional=True)
     bias = np.zeros(weight.shape[0]) if bias is None else bias
-    return importer.dense(op, source, weight, bias, f"linear {weight.shape[1]}->{weight.shape[0]}",
-                          weight_quant=importer.weight_quant.get(op.operands[1]))
+    kind = f"linear {weight.shape[1]}->{weight.shape[0]}"
+    weight_quant = importer.weight_quant.get(op.operands[1])
+    if len(in_shape) == 1:
+        return importer.dense(op, source, weight, bias, kind, weight_quant=weight_quant)
+    # On a sequence [T, K] (or any [..., K]): the same weights on each row.
+    return importer.dense_rows(op, source, weight, bias, kind, weight_quant=weight_quant)
 
 
 def lower_convolution(importer, op):
@@ -144,7 +148,7 @@ def lower_batch_norm(importer, op):
         raise ValueError("batch_norm after a layer with fake-quantized weights would change the "
                          "quantized weights: fold the batch norm into the layer before quantization-aware "
                          "training (torch.ao.quantization.fuse_modules_qat)")
-    if layer is not None and len(list(op.operands[0].uses)) == 1:
+    if layer is not None and layer.rows == 1 and len(list(op.operands[0].uses)) == 1:
         layer.weight = layer.weight * scale_flat[:, None]
         layer.bias = layer.bias * scale_flat + shift_flat
         layer.kind += " + batchnorm"

@@ -1,4 +1,4 @@
-"""hardcore-import's graph and shape ops: residual adds, concatenation, means, permutations, reshapes."""
+"""hardcore-import's graph and shape ops: concatenation, means, permutations, slices, reshapes."""
 
 from __future__ import annotations
 
@@ -8,28 +8,10 @@ import numpy as np
 from torch_mlir import ir
 
 from hardcore.irutil import create_op, dense_attr, tensor_type
-from hardcore.passes.import_.importer import KIND, dims_text
+from hardcore.passes.import_.importer import KIND, dims_text, full_shape
 
-__all__ = ["lower_add_tensor", "lower_cat", "lower_mean_dim", "lower_permute", "lower_transpose", "lower_reshape",
-           "lower_dropout", "lower_runtime_assert"]
-
-
-def lower_add_tensor(importer, op):
-    # aten.add.Tensor(a, b, alpha): a + alpha * b
-    alpha = importer.constant(op.operands[2], "add.Tensor alpha")
-    if alpha != 1:
-        raise ValueError(f"add.Tensor with alpha {alpha} is not supported (only a + b)")
-    lhs = importer.model_value(op.operands[0], "add.Tensor")
-    rhs = importer.model_value(op.operands[1], "add.Tensor")
-    shapes = [importer.model_shape(v) for v in (op.operands[0], op.operands[1], op.results[0])]
-    if not shapes[0] == shapes[1] == shapes[2]:
-        raise ValueError(f"add.Tensor of shapes {shapes[0]} and {shapes[1]} is not supported "
-                         f"(no broadcasting: both operands must have one shape)")
-    flat_lhs, flat_rhs = importer.flat(lhs, op.location), importer.flat(rhs, op.location)
-    kind = f"residual add {dims_text(shapes[2]) or '1'}"
-    add = create_op("hardcore.add_tensors", [flat_lhs, flat_rhs], [flat_lhs.type],
-                    {KIND: ir.StringAttr.get(kind)}, op.location)
-    return importer.reshaped(add.results[0], shapes[2], op.location)
+__all__ = ["lower_cat", "lower_mean_dim", "lower_picked", "lower_reshape",
+           "lower_dropout", "lower_runtime_assert", "RESHAPES", "PICKS", "picked_indices"]
 
 
 def lower_cat(importer, op):
@@ -38,7 +20,7 @@ def lower_cat(importer, op):
     if items is None or items.name != "torch.prim.ListConstruct":
         raise ValueError("cat needs a list of tensors")
     out_shape = importer.model_shape(op.results[0])
-    (dim,) = importer.sample_dims([importer.constant(op.operands[1], "cat dim")], len(out_shape) + 1, "cat")
+    (dim,) = importer.sample_dims(items.operands[0], [importer.constant(op.operands[1], "cat dim")], "cat")
     inputs = [importer.model_value(item, "cat") for item in items.operands]
     inputs = [importer.reshaped(value, importer.model_shape(item), op.location)
               for value, item in zip(inputs, items.operands)]
@@ -64,7 +46,7 @@ def lower_mean_dim(importer, op):
         raise ValueError("mean with a dtype is not supported")
     if not dims:  # torch: no dims means all of them, the batch's too
         dims = list(range(len(in_shape) + 1))
-    axes = sorted(set(importer.sample_dims(dims, len(in_shape) + 1, "mean")))
+    axes = sorted(set(importer.sample_dims(op.operands[0], dims, "mean")))
     kept = [d for d in range(len(in_shape)) if d not in axes]
     flat_index = np.arange(math.prod(in_shape), dtype=np.int64).reshape(in_shape)
     # Kept dims first, in order (the output's row-major order), the averaged ones last.
@@ -80,36 +62,86 @@ def lower_mean_dim(importer, op):
     return importer.reshaped(pool.results[0], importer.model_shape(op.results[0]), op.location)
 
 
-def _permuted(importer, op, order: list[int]):
-    """The source with its sample dims in `order` (a `hardcore.gather`; nothing when in order)."""
-    source = importer.source(op)
-    in_shape = importer.model_shape(op.operands[0])
-    if order == list(range(len(in_shape))):
-        return source
-    indices = np.arange(math.prod(in_shape), dtype=np.int64).reshape(in_shape).transpose(order).reshape(-1)
-    flat = importer.flat(source, op.location)
-    gather = create_op("hardcore.gather", [flat], [flat.type],
-                       {"indices": dense_attr(indices, ir.IntegerType.get_signless(64))}, op.location)
-    return importer.reshaped(gather.results[0], importer.model_shape(op.results[0]), op.location)
+def _slice(importer, op, elements: np.ndarray) -> np.ndarray:
+    # aten.slice.Tensor(x, dim, start, end, step): x[..., start:end:step, ...], Python's bounds
+    (dim,) = importer.full_dims([importer.constant(op.operands[1], "slice dim")], elements.ndim, "slice")
+    start, end = (importer.constant(op.operands[i], "slice bounds") for i in (2, 3))
+    step = importer.constant(op.operands[4], "slice step")
+    if step is not None and step < 1:
+        raise ValueError(f"slice step must be positive, got {step}")
+    return elements[(slice(None),) * dim + (slice(start, end, step),)]
 
 
-def lower_permute(importer, op):
+def _select(importer, op, elements: np.ndarray) -> np.ndarray:
+    # aten.select.int(x, dim, index): x[..., index, ...], the dim dropped
+    (dim,) = importer.full_dims([importer.constant(op.operands[1], "select dim")], elements.ndim, "select")
+    index = importer.constant(op.operands[2], "select index")
+    if not -elements.shape[dim] <= index < elements.shape[dim]:
+        raise ValueError(f"select index {index} is out of range for a dimension of {elements.shape[dim]}")
+    return np.take(elements, index, axis=dim)
+
+
+def _expand(importer, op, elements: np.ndarray) -> np.ndarray:
+    # aten.expand(x, sizes, implicit) and aten.broadcast_to(x, sizes): -1 keeps a size
+    sizes = importer.constant(op.operands[1], "expand sizes")
+    kept = [0] * (len(sizes) - elements.ndim) + list(elements.shape)
+    target = [old if new == -1 else new for new, old in zip(sizes, kept)]
+    try:
+        return np.broadcast_to(elements, target)
+    except ValueError:
+        raise ValueError(f"expand of {list(elements.shape)} to {sizes} is not a broadcast") from None
+
+
+def _permute(importer, op, elements: np.ndarray) -> np.ndarray:
     dims = importer.constant(op.operands[1], "permute dims")
-    rank = len(importer.model_shape(op.operands[0])) + 1
+    rank = elements.ndim
     if len(dims) != rank or sorted(d % rank for d in dims) != list(range(rank)):
         raise ValueError(f"permute dims {dims} are not a permutation of {rank} dimensions")
-    if dims[0] % rank != 0:
-        raise ValueError("permute that moves the batch dimension is not supported")
-    return _permuted(importer, op, importer.sample_dims(dims[1:], rank, "permute"))
+    return elements.transpose([d % rank for d in dims])
 
 
-def lower_transpose(importer, op):
-    rank = len(importer.model_shape(op.operands[0])) + 1
-    first, second = importer.sample_dims([importer.constant(op.operands[1], "transpose dim0"),
-                                          importer.constant(op.operands[2], "transpose dim1")], rank, "transpose")
-    order = list(range(rank - 1))
-    order[first], order[second] = second, first
-    return _permuted(importer, op, order)
+def _transpose(importer, op, elements: np.ndarray) -> np.ndarray:
+    first, second = importer.full_dims([importer.constant(op.operands[1], "transpose dim0"),
+                                        importer.constant(op.operands[2], "transpose dim1")],
+                                       elements.ndim, "transpose")
+    return elements.swapaxes(first, second)
+
+
+# Ops that keep the elements in order, in another shape.
+RESHAPES = frozenset({
+    "torch.aten.view", "torch.aten.reshape", "torch.aten.flatten.using_ints", "torch.aten.unflatten.int",
+    "torch.aten._unsafe_view", "torch.aten.unsqueeze", "torch.aten.squeeze", "torch.aten.squeeze.dim",
+    "torch.aten.contiguous", "torch.aten.clone", "torch.aten.alias", "torch.aten.detach",
+})
+# Ops whose result picks elements of their first operand: name -> picks(importer, op, the
+# operand's element indices, in its full shape) -> the indices of the result's elements.
+PICKS = {
+    "torch.aten.slice.Tensor": _slice,
+    "torch.aten.select.int": _select,
+    "torch.aten.expand": _expand,
+    "torch.aten.broadcast_to": _expand,
+    "torch.aten.permute": _permute,
+    "torch.aten.transpose.int": _transpose,
+}
+
+
+def picked_indices(importer, op) -> np.ndarray:
+    """For each element of `op`'s result (a `PICKS` op), the flat index of the operand element it is."""
+    shape = full_shape(op.operands[0])
+    indices = PICKS[op.operation.name](importer, op, np.arange(math.prod(shape), dtype=np.int64).reshape(shape))
+    if list(indices.shape) != full_shape(op.results[0]):
+        raise ValueError(f"{op.operation.name.removeprefix('torch.aten.')} of {shape} gives {list(indices.shape)}, "
+                         f"not the {full_shape(op.results[0])} torch-mlir says")
+    return indices
+
+
+def lower_picked(importer, op):
+    """permute, transpose, slice, select (`x[:, -1]`), expand: a `hardcore.gather` of the elements
+    picked, or nothing when that is every element in order (the identity, a move of dims of size 1).
+
+    Any dim may move, the batch's too: it has size 1, so the result holds the sample's elements.
+    """
+    return importer.gather(op, importer.source(op), picked_indices(importer, op))
 
 
 def lower_reshape(importer, op):
