@@ -149,6 +149,7 @@ _LOWERINGS = {
     "torch.aten.mul.Tensor": arith.lower_mul_tensor,
     "torch.aten.div.Tensor": arith.lower_div_tensor,
     **{f"torch.aten.{name}.Scalar": arith.lower_scalar_op for name in ("mul", "div", "add", "sub", "rsub")},
+    "torch.aten.neg": arith.lower_neg,
     "torch.aten.cat": graph.lower_cat,
     "torch.aten.mean.dim": graph.lower_mean_dim,
     **{name: graph.lower_picked for name in graph.PICKS},
@@ -184,6 +185,12 @@ class ImportPass(ModulePass):
 
     def _import_function(self, module, function, blobs: dict) -> bool:
         ops = body_ops(function)
+        # A dynamic shape first: the ops that compute sizes would be reported as unsupported.
+        for value_type in list(function.type.inputs) + list(function.type.results):
+            shape = vtensor_shape(value_type)
+            if shape is not None and any(d < 0 for d in shape[0]):
+                self.error(function, f"hardcore-import: dynamic shapes are not supported: {value_type}")
+                return False
         unsupported = [op for op in ops if op.operation.name not in _SUPPORTED]
         for op in unsupported:
             self.error(op, f"hardcore-import: unsupported op '{op.operation.name}'")
@@ -238,9 +245,6 @@ class ImportPass(ModulePass):
         if not dims or dims[0] != 1:
             self.error(function, f"hardcore-import: expected batch size 1 as the first dimension, "
                        f"got {value_type}")
-            return None
-        if any(d < 0 for d in dims):
-            self.error(function, f"hardcore-import: dynamic shapes are not supported: {value_type}")
             return None
         return dims[1:], dtype
 

@@ -10,7 +10,8 @@ from hardcore.irutil import create_op
 from hardcore.passes.import_ import sequence
 from hardcore.passes.import_.importer import KIND, dims_text, full_shape
 
-__all__ = ["lower_add_tensor", "lower_sub_tensor", "lower_mul_tensor", "lower_div_tensor", "lower_scalar_op"]
+__all__ = ["lower_add_tensor", "lower_sub_tensor", "lower_mul_tensor", "lower_div_tensor", "lower_scalar_op",
+           "lower_neg"]
 
 
 def _what(op) -> str:
@@ -136,6 +137,10 @@ _SCALAR_OPS = {
     "torch.aten.sub.Scalar": lambda c, alpha: (1.0, -alpha * c),
     "torch.aten.rsub.Scalar": lambda c, alpha: (-alpha, c),
 }
+
+
+def lower_neg(importer, op):
+    return _affine(importer, op, op.operands[0], -1.0, 0.0, "negate")
 
 
 def lower_scalar_op(importer, op):

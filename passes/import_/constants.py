@@ -57,6 +57,19 @@ def _alpha(importer, op) -> float:
     return _number(importer, op, 2) if len(op.operands) > 2 else 1.0
 
 
+_COMPARISONS = {"eq": np.equal, "ne": np.not_equal, "gt": np.greater, "ge": np.greater_equal, "lt": np.less,
+                "le": np.less_equal}
+
+
+def _converted(importer, op) -> np.ndarray:
+    """aten.to.dtype / _to_copy: the values in the result's element type (booleans, integers, floats)."""
+    values = _operand(importer, op, 0)
+    element = vtensor_shape(op.results[0].type)[1]
+    if element == "i1":
+        return (values != 0) * 1.0
+    return np.trunc(values) if element.startswith(("si", "ui")) else values
+
+
 # torch op -> fold(importer, op) -> the result's elements (float64; booleans as 0 and 1)
 FOLDS = {
     **{name: (lambda importer, op: _operand(importer, op, 0).reshape(full_shape(op.results[0])))
@@ -66,8 +79,13 @@ FOLDS = {
     "torch.aten.triu": lambda importer, op: np.triu(_operand(importer, op, 0), _number(importer, op, 1)),
     "torch.aten.bitwise_not": lambda importer, op: (_operand(importer, op, 0) == 0).astype(np.float64),
     "torch.aten.logical_not": lambda importer, op: (_operand(importer, op, 0) == 0).astype(np.float64),
-    "torch.aten.eq.Scalar": lambda importer, op: (_operand(importer, op, 0) == _number(importer, op, 1)) * 1.0,
-    "torch.aten.ne.Scalar": lambda importer, op: (_operand(importer, op, 0) != _number(importer, op, 1)) * 1.0,
+    **{f"torch.aten.{name}.{form}": (lambda importer, op, compare=compare: compare(_value(importer, op, 0),
+                                                                               _value(importer, op, 1)) * 1.0)
+       for name, compare in _COMPARISONS.items() for form in ("Scalar", "Tensor")},
+    "torch.aten.logical_and": lambda importer, op: ((_operand(importer, op, 0) != 0)
+                                                    & (_operand(importer, op, 1) != 0)) * 1.0,
+    "torch.aten.logical_or": lambda importer, op: ((_operand(importer, op, 0) != 0)
+                                                   | (_operand(importer, op, 1) != 0)) * 1.0,
     "torch.aten.where.self": lambda importer, op: np.where(_operand(importer, op, 0) != 0, _value(importer, op, 1),
                                                            _value(importer, op, 2)),
     "torch.aten.masked_fill.Scalar": _masked_fill,
@@ -89,6 +107,8 @@ FOLDS = {
     "torch.aten.pow.Tensor_Scalar": lambda importer, op: _operand(importer, op, 0) ** _number(importer, op, 1),
     "torch.aten.sqrt": lambda importer, op: np.sqrt(_operand(importer, op, 0)),
     "torch.aten.rsqrt": lambda importer, op: 1.0 / np.sqrt(_operand(importer, op, 0)),
+    "torch.aten.to.dtype": _converted,
+    "torch.aten._to_copy": _converted,
 }
 
 # What an op of FOLDS without a lowering of its own does on tensors the model computes.

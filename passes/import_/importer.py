@@ -33,11 +33,11 @@ WEIGHT_FRAC_BITS, WEIGHT_MIN, WEIGHT_MAX = "hardcore.weight_frac_bits", "hardcor
 
 
 def vtensor_shape(value_type: ir.Type) -> tuple[list[int], str] | None:
-    """`!torch.vtensor<[1,16],f32>` -> ([1, 16], "f32")."""
-    match = re.fullmatch(r"!torch\.vtensor<\[([-\d,]*)\],(\w+)>", str(value_type))
+    """`!torch.vtensor<[1,16],f32>` -> ([1, 16], "f32"); a dynamic dim (`?`) is -1."""
+    match = re.fullmatch(r"!torch\.vtensor<\[([-\d,?]*)\],(\w+)>", str(value_type))
     if not match:
         return None
-    dims = [int(d) for d in match.group(1).split(",") if d]
+    dims = [-1 if d == "?" else int(d) for d in match.group(1).split(",") if d]
     return dims, match.group(2)
 
 

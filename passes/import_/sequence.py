@@ -171,10 +171,10 @@ def _causal(masked: np.ndarray, what: str) -> bool:
     keep = causal_mask(masked.shape)
     if np.array_equal(~masked, keep):
         return True
-    index = [int(i) for i in np.argwhere(masked == keep)[0]]
+    index = tuple(int(i) for i in np.argwhere(masked == keep)[0])
     raise ValueError(f"{what}: only a causal mask of softmax scores is supported (query i keeps the keys "
-                     f"j <= i + N - M); this one {'masks' if masked[tuple(index)] else 'keeps'} "
-                     f"[{', '.join(map(str, index))}]")
+                     f"j <= i + N - M); this one {'masks' if masked[index] else 'keeps'} key {index[-1]} of "
+                     f"query {index[-2] if len(index) > 1 else 0}")
 
 
 def _plan_rms_norm(importer, op) -> None:

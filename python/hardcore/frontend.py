@@ -22,8 +22,10 @@ __all__ = ["import_model", "load_model_file"]
 # Dropouts in eval mode (train=False) are the identity.  torch-mlir imports only
 # aten.dropout; the others (Dropout1d/2d/3d, AlphaDropout) would stop the import.
 _DROPOUTS = ("dropout", "feature_dropout", "alpha_dropout", "feature_alpha_dropout")
-# Kept as one op each for hardcore-import, instead of torch-mlir's decompositions.
-_BACKEND_LEGAL_OPS = ["aten.linear", "aten.batch_norm", "aten.mean.dim"]
+# Kept as one op each for hardcore-import, instead of torch-mlir's decompositions.  A dropout
+# that is left (in training mode) stays one op that hardcore-import refuses by name, not
+# random-number ops.
+_BACKEND_LEGAL_OPS = ["aten.linear", "aten.batch_norm", "aten.mean.dim", "aten.dropout"]
 # Fake quantization (quantization-aware training) kept whole: its scale sets the circuit's
 # (hardcore-import); decomposed it would be a division, a rounding and a clamp.
 _FAKE_QUANT_LEGAL_OPS = ["aten.fake_quantize_per_tensor_affine", "aten.fake_quantize_per_channel_affine"]

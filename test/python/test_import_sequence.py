@@ -272,3 +272,99 @@ def test_import_matches_torch(name):
     got = run_function(function, inputs.numpy()).reshape(len(inputs), -1)
     assert got.shape == expected.shape
     assert np.max(np.abs(got - expected)) < TOLERANCE
+
+
+def softmaxes(function) -> list[tuple[int, float]]:
+    return [(int_attr(op, "causal"), round(float_attr(op, "scale"), 6)) for op in ops_named(function, "hardcore.softmax")]
+
+
+# name -> (argument type, softmaxes (causal, scale), LayerNorms' rms, embedding tables' shapes, products)
+SHAPES = {
+    "encoder_layer": ("tensor<8x16xf32>", [(0, round(8 ** -0.5, 6))], [0, 0], [], 0),
+    "causal_attention": ("tensor<4x8xf32>", [(1, round(8 ** -0.5, 6))], [0], [], 0),
+    "additive_mask": ("tensor<5x8xf32>", [(1, 0.25)], [], [], 0),
+    "multihead_attention_causal": ("tensor<4x16xf32>", [(1, round(8 ** -0.5, 6))], [], [], 0),
+    "embedding_last": ("tensor<8xi64>", [], [], [(8, VOCABULARY, 8)], 0),
+    "position_ids": ("tensor<6xi64>", [], [], [(6, VOCABULARY, 8)], 0),
+    "rms_norm_written_out": ("tensor<3x16xf32>", [], [1, 1], [], 0),
+    "gated_mlp": ("tensor<4x16xf32>", [], [], [], 1),
+    "char_gpt_last": ("tensor<8xi64>", [(1, round(8 ** -0.5, 6))] * 2, [0] * 5, [(8, VOCABULARY, 16)], 0),
+    "char_gpt_shorter": ("tensor<5xi64>", [(1, round(8 ** -0.5, 6))] * 2, [0] * 5, [(5, VOCABULARY, 16)], 0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SHAPES))
+def test_what_each_model_becomes(name):
+    """Masks and scales fold into the softmaxes, positions into the embedding's table (one per position),
+    LayerNorms and RMSNorms are one op each, and the batch dimension is gone from the argument."""
+    argument, expected_softmaxes, rms, tables, products = SHAPES[name]
+    factory, example = MODELS[name]
+    _, function = imported(randomized(factory()), example)
+    assert str(function.type.inputs[0]) == argument
+    assert softmaxes(function) == expected_softmaxes
+    assert [int_attr(op, "rms") for op in ops_named(function, "hardcore.layernorm")] == rms
+    assert [array_attr(op, "table").shape for op in ops_named(function, "hardcore.embedding")] == tables
+    assert len(ops_named(function, "hardcore.mul_tensors")) == products
+
+
+class Function(nn.Module):
+    def __init__(self, function):
+        super().__init__()
+        self.function = function
+
+    def forward(self, x):
+        return self.function(x)
+
+
+def scores(x):
+    return x @ x.transpose(1, 2)
+
+
+@pytest.mark.parametrize("function,message", [
+    (lambda x: F.softmax(scores(x).masked_fill(torch.tril(torch.ones(4, 4, dtype=torch.bool)), float("-inf")), -1),
+     "hardcore-import: where.self: only a causal mask of softmax scores is supported (query i keeps the keys "
+     "j <= i + N - M); this one masks key 0 of query 0"),
+    (lambda x: F.softmax(scores(x).masked_fill(x[:, :, :4] > 0, float("-inf")), -1),
+     "hardcore-import: 'torch.aten.gt.Scalar' is supported on constants only, not on a tensor the model computes"),
+    (lambda x: F.softmax(scores(x) + torch.arange(16.0).reshape(4, 4), -1),
+     "hardcore-import: add.Tensor of softmax scores and a constant other than a mask of 0 and -inf is not supported"),
+    (lambda x: F.softmax(x, 1), "hardcore-import: softmax over dim 1 of 3 is not supported (only over the last one)"),
+    (lambda x: F.scaled_dot_product_attention(x, x, x, dropout_p=0.1),
+     "hardcore-import: scaled_dot_product_attention with dropout_p > 0 is random: compile the model in eval mode, "
+     "with dropout_p=0"),
+    (lambda x: F.scaled_dot_product_attention(x, x, x, attn_mask=torch.eye(4, dtype=torch.bool)),
+     "hardcore-import: scaled_dot_product_attention attn_mask: only a causal mask of softmax scores is supported "
+     "(query i keeps the keys j <= i + N - M); this one masks key 0 of query 1"),
+    (lambda x: F.dropout(x, 0.1, training=True),
+     "hardcore-import: dropout in training mode is random: compile the model in eval mode"),
+    (lambda x: torch.multinomial(F.softmax(x[:, -1], -1), 1), "hardcore-import: unsupported op 'torch.aten.multinomial'"),
+    (lambda x: x * torch.arange(32.0).reshape(4, 8),
+     "hardcore-import: mul.Tensor of a constant tensor of shape [4, 8] is not supported (only a constant that is the "
+     "same for every row of the last dimension, or a position embedding added to a token embedding)"),
+    (lambda x: x * torch.cos(torch.arange(32.0).reshape(4, 8)), "hardcore-import: unsupported op 'torch.aten.cos'"),
+    (lambda x: F.layer_norm(x, (4, 8)),
+     "hardcore-import: layer_norm over [4, 8] is not supported (only over the last dimension, [8])"),
+    (lambda x: x / torch.sigmoid(x),
+     "hardcore-import: div.Tensor by a tensor the model computes is not supported (only by constants)"),
+])
+def test_unsupported_sequence_models_are_errors(function, message):
+    with pytest.raises(hardcore.CompileError) as info:
+        hardcore.compile(Function(function).eval(), torch.zeros(1, 4, 8))
+    assert [d.message for d in info.value.diagnostics] == [message]
+
+
+def test_token_ids_feed_only_embeddings():
+    with pytest.raises(hardcore.CompileError) as info:
+        hardcore.compile(Function(lambda ids: ids.float() * 2).eval(), tokens(4))
+    assert [d.message for d in info.value.diagnostics] == [
+        "hardcore-import: 'torch.aten.to.dtype' is supported on constants only, not on a tensor the model computes"]
+
+
+def test_dynamic_sequence_length_is_an_error():
+    model = CausalAttention().eval()
+    program = torch.export.export(model, (torch.zeros(1, 4, 8),),
+                                  dynamic_shapes={"x": {1: torch.export.Dim("length", min=2, max=16)}})
+    with pytest.raises(hardcore.CompileError) as info:
+        hardcore.compile(program, torch.zeros(1, 4, 8))
+    assert [d.message for d in info.value.diagnostics] == [
+        "hardcore-import: dynamic shapes are not supported: !torch.vtensor<[1,?,8],f32>"]
