@@ -22,19 +22,27 @@ __all__ = ["import_model", "load_model_file"]
 # Dropouts in eval mode (train=False) are the identity.  torch-mlir imports only
 # aten.dropout; the others (Dropout1d/2d/3d, AlphaDropout) would stop the import.
 _DROPOUTS = ("dropout", "feature_dropout", "alpha_dropout", "feature_alpha_dropout")
-# Kept as one op each for hardcore-import, instead of torch-mlir's decompositions.
-_BACKEND_LEGAL_OPS = ["aten.linear", "aten.batch_norm", "aten.mean.dim"]
+# Kept as one op each for hardcore-import, instead of torch-mlir's decompositions.  A dropout
+# that is left (in training mode) stays one op that hardcore-import refuses by name, not
+# random-number ops.
+_BACKEND_LEGAL_OPS = ["aten.linear", "aten.batch_norm", "aten.mean.dim", "aten.dropout"]
 # Fake quantization (quantization-aware training) kept whole: its scale sets the circuit's
 # (hardcore-import); decomposed it would be a division, a rounding and a clamp.
 _FAKE_QUANT_LEGAL_OPS = ["aten.fake_quantize_per_tensor_affine", "aten.fake_quantize_per_channel_affine"]
 # Activations kept whole too: torch-mlir would decompose them into minimum/maximum
 # and arithmetic, which hardcore-import would have to match back into functions.
 _ACTIVATION_LEGAL_OPS = ["aten.hardtanh", "aten.relu6", "aten.clamp_min", "aten.clamp_max",
-                         "aten.leaky_relu", "aten.hardsigmoid", "aten.hardswish"]
-# In-place activations (nn.ReLU(inplace=True), Hardswish(inplace=True), F.relu_ ...):
-# torch.export keeps them and torch-mlir cannot import them on value tensors.
-_IN_PLACE_ACTIVATIONS = ("relu", "hardtanh", "leaky_relu", "hardsigmoid", "hardswish", "sigmoid", "tanh",
-                         "clamp", "clamp_min", "clamp_max")
+                         "aten.leaky_relu", "aten.hardsigmoid", "aten.hardswish", "aten.gelu", "aten.silu"]
+# Sequence models' ops kept whole: decomposed, a LayerNorm is mean/var/rsqrt, a softmax
+# max/sub/exp/sum/div and attention matmul/broadcast/mul, which hardcore-import would have
+# to match back (docs/dialect.md, "Sequence models").
+_SEQUENCE_LEGAL_OPS = ["aten.layer_norm", "aten.rms_norm", "aten.softmax.int", "aten._softmax",
+                       "aten.scaled_dot_product_attention", "aten.embedding"]
+# In-place activations (nn.ReLU(inplace=True), Hardswish(inplace=True), F.relu_ ...), and the
+# masked_fill_ nn.MultiheadAttention builds a float mask with: torch.export keeps them and
+# torch-mlir cannot import them on value tensors.
+_IN_PLACE_OPS = ("relu", "hardtanh", "leaky_relu", "hardsigmoid", "hardswish", "sigmoid", "tanh",
+                         "clamp", "clamp_min", "clamp_max", "gelu", "silu", "masked_fill")
 
 
 @contextlib.contextmanager
@@ -56,7 +64,10 @@ def _first_line(exc: Exception) -> str:
 def import_model(model, example_input: torch.Tensor, context: ir.Context) -> ir.Module:
     """Export `model` (an nn.Module or a torch.export ExportedProgram) to the torch dialect.
 
-    `aten.linear`, `aten.batch_norm`, fake quantization and the activations are kept
+    `example_input` is a float tensor, or an int64 tensor of token ids for a model that
+    starts with an embedding (`torch.zeros(1, T, dtype=torch.long)`).
+    `aten.linear`, `aten.batch_norm`, fake quantization, the activations and the
+    sequence models' ops (LayerNorm, softmax, attention, embedding) are kept
     legal so each layer stays one op (see hardcore-import); eval-mode dropouts are
     removed from the exported graph, and torch.ao fake quantizers are frozen at their
     scales first (`_FrozenFakeQuantize`).
@@ -73,7 +84,8 @@ def import_model(model, example_input: torch.Tensor, context: ir.Context) -> ir.
         with torch.no_grad():
             return fx.export_and_import(
                 program, output_type="torch", decomposition_table={},
-                backend_legal_ops=_BACKEND_LEGAL_OPS + _FAKE_QUANT_LEGAL_OPS + _ACTIVATION_LEGAL_OPS,
+                backend_legal_ops=(_BACKEND_LEGAL_OPS + _FAKE_QUANT_LEGAL_OPS + _ACTIVATION_LEGAL_OPS
+                                   + _SEQUENCE_LEGAL_OPS),
                 fx_importer=FxImporter(context=context))
     except Exception as exc:  # torch.export reports model problems as many exception types
         raise CompileError(f"torch-mlir could not import the model for an input of shape "
@@ -155,7 +167,7 @@ def _functionalize_activations(graph_module: torch.fx.GraphModule) -> None:
     result (a mutation of another tensor too); those are left for torch-mlir to refuse."""
     graph = graph_module.graph
     in_place = {}
-    for name in _IN_PLACE_ACTIVATIONS:
+    for name in _IN_PLACE_OPS:
         packet = getattr(torch.ops.aten, name + "_", None)
         if packet is not None:
             for overload in packet.overloads():

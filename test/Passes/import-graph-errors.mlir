@@ -24,13 +24,15 @@ func.func @add_broadcast(%arg0: !torch.vtensor<[1,4],f32>) -> !torch.vtensor<[1,
 
 // -----
 
-// x + a constant tensor (a bias the model adds by hand) is not supported.
-func.func @add_constant(%arg0: !torch.vtensor<[1,2],f32>) -> !torch.vtensor<[1,2],f32> {
+// x + a constant tensor that differs between rows (and is not added to an
+// embedding) is not supported; a constant the same in every row is a bias
+// (import-sequence.mlir).
+func.func @add_constant(%arg0: !torch.vtensor<[1,2,2],f32>) -> !torch.vtensor<[1,2,2],f32> {
   %int1 = torch.constant.int 1
-  %0 = torch.vtensor.literal(dense<[1.0, 2.0]> : tensor<2xf32>) : !torch.vtensor<[2],f32>
-  // expected-error @+1 {{hardcore-import: add.Tensor of a constant tensor is not supported (only of tensors the model computes)}}
-  %1 = torch.aten.add.Tensor %arg0, %0, %int1 : !torch.vtensor<[1,2],f32>, !torch.vtensor<[2],f32>, !torch.int -> !torch.vtensor<[1,2],f32>
-  return %1 : !torch.vtensor<[1,2],f32>
+  %0 = torch.vtensor.literal(dense<[[1.0, 2.0], [3.0, 4.0]]> : tensor<2x2xf32>) : !torch.vtensor<[2,2],f32>
+  // expected-error @+1 {{hardcore-import: add.Tensor of a constant tensor of shape [2, 2] is not supported (only a constant that is the same for every row of the last dimension, or a position embedding added to a token embedding)}}
+  %1 = torch.aten.add.Tensor %arg0, %0, %int1 : !torch.vtensor<[1,2,2],f32>, !torch.vtensor<[2,2],f32>, !torch.int -> !torch.vtensor<[1,2,2],f32>
+  return %1 : !torch.vtensor<[1,2,2],f32>
 }
 
 // -----
