@@ -8,7 +8,7 @@ import numpy as np
 from torch_mlir import ir
 
 from hardcore.adder_graph import signed_width
-from hardcore.interpreter import activation_params
+from hardcore.interpreter import _SEMANTICS, activation_params
 from hardcore.irutil import create_op, dense_attr, i64_attr, int_type, tensor_type
 from hardcore.quant_config import LayerQuant
 
@@ -109,6 +109,9 @@ class Lowering:
         self.quant = pass_.quant
         self.quantized: dict = {}
         self.absorbed: set = set()
+        # value of the function being built -> its values on the calibration inputs (integer_values);
+        # the pass puts the new function's argument here
+        self.integers: dict = {}
 
     def error(self, op, message: str) -> None:
         self.pass_.error(op, message)
@@ -121,3 +124,25 @@ class Lowering:
         """The largest magnitude float `value` reaches on the calibration inputs."""
         return float(np.abs(self.trace[value]).max())
 
+    def integer_values(self, value) -> np.ndarray:
+        """What `value`, of the function being built, holds on the calibration inputs (batch first).
+
+        The ops built so far run in the reference interpreter, each once, when
+        a rewrite needs the integers themselves (a qnorm's largest sum of squares).
+        """
+        pending = [value]
+        while pending:
+            current = pending[-1]
+            if current in self.integers:
+                pending.pop()
+                continue
+            owner = current.owner
+            missing = [v for v in owner.operands if v not in self.integers]
+            if missing:
+                pending.extend(missing)
+                continue
+            result = _SEMANTICS[owner.name](owner, [self.integers[v] for v in owner.operands])
+            batch = len(self.integers[owner.operands[0]])
+            self.integers[current] = np.reshape(result, [batch] + shape_of(current))
+            pending.pop()
+        return self.integers[value]

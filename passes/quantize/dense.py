@@ -6,7 +6,8 @@ or one per output channel (`weight-scale=per-channel`; a convolution's
 channel is the block of rows `hardcore.out_channels` gives).  The bias is
 rounded at the accumulator's scale (input + weight frac bits of its row), so
 it is exact, and the requantization shifts each output by its own amount when
-the rows' frac bits differ (a shift array).  The output is requantized to
+the rows' frac bits differ (a shift array, repeated for each of the R rows
+of a dense over a sequence).  The output is requantized to
 `act-bits` at a scale from its calibrated range: unsigned after a ReLU (one
 more bit of precision), signed otherwise; a clamp right after the layer sets
 the requantization's bounds, a fake_quant (QAT) its scale and bounds.
@@ -161,8 +162,10 @@ def _dense(lowering: Lowering, op, relu, clamp, fake_quant):
         out_low, out_high = signed_range(act_bits)
         out_frac = frac_bits_for(lowering.magnitude(op.results[0]), act_bits, True)
         out_width = act_bits
+    # a dense over R rows (a sequence) shifts each row's outputs alike
+    rows = int(np.prod(out_shape)) // max(weight.shape[0], 1)
     requant = create_op("hardcore.requant", [value],
                         [tensor_type(out_shape, int_type(out_width))],
-                        {"shift": shift_attr(acc_frac - out_frac), "min": i64_attr(out_low),
+                        {"shift": shift_attr(np.tile(acc_frac - out_frac, rows)), "min": i64_attr(out_low),
                          "max": i64_attr(out_high)}, (fake_quant or relu or clamp or op).location)
     return requant.results[0], out_frac, (out_low, out_high)

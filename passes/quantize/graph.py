@@ -3,7 +3,8 @@
 - a residual add (`hardcore.add_tensors`) shifts the operand with fewer
   fractional bits left to the other's scale (exact), adds exactly, and
   requantizes the sum to act-bits at the scale of its calibrated range,
-  absorbing a following ReLU (unsigned then) like a dense layer;
+  absorbing a following ReLU (unsigned then) like a dense layer; a
+  difference (`hardcore.sub_tensors`) likewise;
 - a concat (`hardcore.concat`, a chain of them for a cat of more than two)
   requantizes every input to one scale, from the calibrated range of the
   chain's output (signed when any input can be negative), rounding half up
@@ -52,12 +53,14 @@ def lower_relu(lowering: Lowering, op) -> bool:
 
 
 def lower_add_tensors(lowering: Lowering, op) -> bool:
-    """a + b: both exactly at the finer of their scales (left shifts), added, then requantized.
+    """a + b (`add_tensors`) or a - b (`sub_tensors`): both exactly at the finer of their scales
+    (left shifts), added or subtracted, then requantized.
 
     The sum is exact; the requantization to act-bits at the scale of the sum's
     calibrated range (unsigned when a ReLU follows, which it absorbs) rounds half
     up and saturates, like a dense layer's.
     """
+    subtract = op.operation.name == "hardcore.sub_tensors"
     relu = following_relu(op)
     if relu is not None:
         lowering.absorbed.add(relu)
@@ -65,16 +68,19 @@ def lower_add_tensors(lowering: Lowering, op) -> bool:
     operands = [lowering.quantized[v] for v in op.operands]
     frac = max(f for _, f, _ in operands)
     aligned, low, high = [], 0, 0
-    for value, value_frac, (a, b) in operands:
+    for k, (value, value_frac, (a, b)) in enumerate(operands):
         shift = frac - value_frac
         if shift:
             value, _ = rescaled(value, value_frac, (a, b), frac, a << shift, b << shift, op.location)
         aligned.append(value)
-        low, high = low + (a << shift), high + (b << shift)
+        if subtract and k == 1:
+            low, high = low - (b << shift), high - (a << shift)
+        else:
+            low, high = low + (a << shift), high + (b << shift)
     out_shape = shape_of(op.results[0])
     sum_type = tensor_type(out_shape, int_type(signed_width(low, high)))
     attributes = {KIND: op.attributes[KIND]} if KIND in op.attributes else {}
-    value = create_op("hardcore.add_tensors", aligned, [sum_type], attributes, op.location).results[0]
+    value = create_op(op.operation.name, aligned, [sum_type], attributes, op.location).results[0]
     if relu is not None:
         value = create_op("hardcore.relu", [value], [sum_type], None, relu.location).results[0]
         out_low, out_high = 0, (1 << act_bits) - 1

@@ -26,13 +26,18 @@ from hardcore.passes.quantize.dense import WEIGHT_FRAC_BITS, lower_dense
 from hardcore.passes.quantize.fake_quant import fake_quant_params, input_fake_quant
 from hardcore.passes.quantize.graph import lower_add_tensors, lower_concat, lower_gather, lower_relu, lower_reshape
 from hardcore.passes.quantize.pools import lower_argmax, lower_avgpool, lower_maxpool
+from hardcore.passes.quantize.sequence import (lower_embedding, lower_layernorm, lower_product, lower_softmax,
+                                               token_reader)
 
 __all__ = ["QuantizePass", "LOWERINGS", "DEFAULT_CALIBRATION_SAMPLES"]
 
 DEFAULT_CALIBRATION_SAMPLES = 256
 # The ops that are layers: hardcore-fold-weights reports one layer for each, in order
-# (an average pool becomes a dense layer), and a config addresses them by that index.
-_LAYER_OPS = ("hardcore.dense", "hardcore.avgpool", "hardcore.maxpool", "hardcore.argmax", "hardcore.add_tensors")
+# (an average pool becomes a dense layer, a softmax a qsoftmax, a layer norm a qnorm),
+# and a config addresses them by that index.
+_LAYER_OPS = ("hardcore.dense", "hardcore.avgpool", "hardcore.maxpool", "hardcore.argmax", "hardcore.add_tensors",
+              "hardcore.embedding", "hardcore.sub_tensors", "hardcore.mul_tensors", "hardcore.matmul",
+              "hardcore.softmax", "hardcore.layernorm")
 # Each float op -> its rewrite function(lowering, op) -> False after an error (a diagnostic).
 # A ReLU, clamp or fake_quant right after a layer is absorbed by that layer's rewrite.
 LOWERINGS = {
@@ -46,13 +51,25 @@ LOWERINGS = {
     "hardcore.add_tensors": lower_add_tensors,
     "hardcore.concat": lower_concat,
     "hardcore.gather": lower_gather,
+    "hardcore.embedding": lower_embedding,
+    "hardcore.sub_tensors": lower_add_tensors,
+    "hardcore.mul_tensors": lower_product,
+    "hardcore.matmul": lower_product,
+    "hardcore.softmax": lower_softmax,
+    "hardcore.layernorm": lower_layernorm,
 }
 # The settings a layer may take from a config, and what the error calls a layer that cannot.
 _LAYER_KINDS = {"hardcore.dense": "whose weights the model fake-quantizes (QAT sets them)",
                 "hardcore.avgpool": "an average pool, which has no weights",
                 "hardcore.add_tensors": "a residual add, which has no weights",
                 "hardcore.maxpool": "a max pool, which has no weights or requantization",
-                "hardcore.argmax": "an argmax, which has no weights or requantization"}
+                "hardcore.argmax": "an argmax, which has no weights or requantization",
+                "hardcore.embedding": "an embedding, a table without weights",
+                "hardcore.sub_tensors": "a subtraction, which has no weights",
+                "hardcore.mul_tensors": "a product of two activations, which has no weights",
+                "hardcore.matmul": "a matrix product of two activations, which has no weights",
+                "hardcore.softmax": "a softmax, which has no weights",
+                "hardcore.layernorm": "a layer norm, which has no weights (its affine part is a dense layer)"}
 _LAYER_SETTINGS = {name: ("act_bits",) for name in _LAYER_KINDS if name not in ("hardcore.maxpool", "hardcore.argmax")}
 _LAYER_SETTINGS["hardcore.dense"] = SETTINGS
 
@@ -90,12 +107,16 @@ class QuantizePass(ModulePass):
                                  f"'{self.calibration}': {exc}") from None
             object.__setattr__(self, "calibration_data", data)  # read once, before any work
 
-    def _calibration(self, function) -> np.ndarray:
+    def _calibration(self, function, vocabulary: int | None) -> np.ndarray:
+        """The calibration inputs, batch first: floats, or token ids in [0, vocabulary - 1] (int64)."""
         shape = list(ir.RankedTensorType(function.type.inputs[0]).shape)
+        rng = np.random.default_rng(0)
         if self.calibration_data is not None:
             data = np.asarray(self.calibration_data, dtype=np.float64)
+        elif vocabulary is not None:
+            data = rng.integers(0, vocabulary, [DEFAULT_CALIBRATION_SAMPLES] + shape)
         else:
-            data = np.random.default_rng(0).standard_normal([DEFAULT_CALIBRATION_SAMPLES] + shape)
+            data = rng.standard_normal([DEFAULT_CALIBRATION_SAMPLES] + shape)
         size = int(np.prod(shape))
         # Errors at the function (the model's input): an exception here would be an internal error.
         if data.size == 0 or data.size % size:
@@ -105,7 +126,14 @@ class QuantizePass(ModulePass):
         if not np.all(np.isfinite(data)):
             self.error(function, f"{self.name}: calibration data contains NaN or infinity")
             raise PassFailed()
-        return data.reshape([-1] + shape)
+        if vocabulary is None:
+            return data.reshape([-1] + shape)
+        bad = (data != np.floor(data)) | (data < 0) | (data > vocabulary - 1)
+        if bad.any():
+            self.error(function, f"{self.name}: calibration data for token ids must hold integers in "
+                                 f"[0, {vocabulary - 1}] (the vocabulary), got {data.reshape(-1)[np.argmax(bad)]:g}")
+            raise PassFailed()
+        return data.astype(np.int64).reshape([-1] + shape)
 
     @property
     def quant(self):
@@ -117,12 +145,28 @@ class QuantizePass(ModulePass):
     def run(self, module: ir.Operation) -> None:
         ok = True
         for function in functions(module):
-            if any(isinstance(t, ir.RankedTensorType) and isinstance(t.element_type, ir.IntegerType)
-                   for t in function.type.inputs):
-                continue  # already quantized
-            ok &= self._quantize_function(function)
+            if not _already_quantized(function):
+                ok &= self._quantize_function(function)
         if not ok:
             raise PassFailed()
+
+    def _vocabulary(self, function) -> int | None:
+        """For a function of token ids (an integer input): the smallest vocabulary of the embeddings
+        that read them; None for a float input.  PassFailed when anything else reads them."""
+        argument = function.regions[0].blocks[0].arguments[0]
+        if not isinstance(ir.RankedTensorType(argument.type).element_type, ir.IntegerType):
+            return None
+        readers = [use.owner for use in argument.uses]
+        for reader in readers:
+            if reader.operation.name != "hardcore.embedding":
+                self.error(reader, f"hardcore-quantize: the token input ({argument.type}) is read by "
+                                   f"'{reader.operation.name}'; only a 'hardcore.embedding' reads token ids")
+        if not readers:
+            self.error(function, f"hardcore-quantize: the token input ({argument.type}) is read by no "
+                                 f"'hardcore.embedding'")
+        if not readers or any(r.operation.name != "hardcore.embedding" for r in readers):
+            raise PassFailed()
+        return min(ir.RankedTensorType(r.attributes["table"].type).shape[1] for r in readers)
 
     def _quantize_function(self, function) -> bool:
         ops = body_ops(function)
@@ -141,11 +185,16 @@ class QuantizePass(ModulePass):
                 except ValueError as exc:
                     bad.append(op)
                     self.error(op, f"hardcore-quantize: {exc}")
+            elif op.operation.name == "hardcore.embedding" and not token_reader(op):
+                bad.append(op)
+                self.error(op, "hardcore-quantize: an embedding reads token ids: its operand must be the model's "
+                               "integer input or an argmax")
         if bad or not self._check_layer_settings(function, ops):
             return False
         layer_index = {op: k for k, op in enumerate(o for o in ops if o.operation.name in _LAYER_OPS)}
         act_bits = self.quant.default.act_bits
-        calibration = self._calibration(function)
+        vocabulary = self._vocabulary(function)
+        calibration = self._calibration(function, vocabulary)
         trace: dict = {}
         run_function(function, calibration, trace=trace)
         lowering = Lowering(self, trace, layer_index)
@@ -154,11 +203,14 @@ class QuantizePass(ModulePass):
         new = replace_function(function, function.name.value, list(function.type.inputs),
                                list(function.type.results))
         new_block = new.regions[0].blocks[0]
+        lowering.integers[new_block.arguments[0]] = calibration
         act_low, act_high = signed_range(act_bits)
         with ir.InsertionPoint(new_block):
             in_frac = frac_bits_for(float(np.abs(calibration).max()), act_bits, True)
             fake_quant = input_fake_quant(argument)
-            if fake_quant is not None:  # QAT: the model quantizes its input itself
+            if vocabulary is not None:  # token ids pass unchanged; an id past the vocabulary reads its last row
+                in_frac, act_low, act_high = 0, 0, vocabulary - 1
+            elif fake_quant is not None:  # QAT: the model quantizes its input itself
                 in_frac, act_low, act_high = fake_quant_params(fake_quant)
                 lowering.absorbed.add(fake_quant)
             q = create_op("hardcore.quantize", [new_block.arguments[0]],
@@ -203,3 +255,13 @@ class QuantizePass(ModulePass):
                 ok = False
         return ok
 
+
+def _already_quantized(function) -> bool:
+    """Integer layer ops (a `hardcore.quantize`) or a DAG (integer results): nothing to quantize.
+
+    A function of token ids has an integer input but float layer ops and a float result.
+    """
+    if any(isinstance(t, ir.RankedTensorType) and isinstance(t.element_type, ir.IntegerType)
+           for t in function.type.results):
+        return True
+    return any(op.operation.name == "hardcore.quantize" for op in body_ops(function))
