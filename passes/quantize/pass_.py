@@ -1,0 +1,267 @@
+"""hardcore-quantize: the pass, its options and calibration, and the table from float op to rewrite function.
+
+Each function of float layer ops is run on the calibration inputs (the
+trace every scale comes from), then rebuilt op by op: a `hardcore.quantize`
+of the input, each float op's rewrite (one function per op, gathered in
+LOWERINGS), and a `hardcore.dequantize` of the result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+from torch_mlir import ir
+
+from hardcore.adder_graph import signed_width
+from hardcore.errors import UsageError
+from hardcore.interpreter import activation_params, run_function
+from hardcore.irutil import body_ops, create_op, functions, i64_attr, int_type, replace_function, tensor_type
+from hardcore.pass_base import ModulePass, PassFailed
+from hardcore.quant_config import SETTINGS, WEIGHT_SCALES, LayerQuant, load_quant_config, parse_quant_config
+from hardcore.passes.quantize.activations import lower_activation
+from hardcore.passes.quantize.common import Lowering, frac_bits_for, signed_range
+from hardcore.passes.quantize.dense import WEIGHT_FRAC_BITS, lower_dense
+from hardcore.passes.quantize.fake_quant import fake_quant_params, input_fake_quant
+from hardcore.passes.quantize.graph import lower_add_tensors, lower_concat, lower_gather, lower_relu, lower_reshape
+from hardcore.passes.quantize.pools import lower_argmax, lower_avgpool, lower_maxpool
+from hardcore.passes.quantize.sequence import (lower_embedding, lower_layernorm, lower_product, lower_softmax,
+                                               token_reader)
+
+__all__ = ["QuantizePass", "LOWERINGS", "DEFAULT_CALIBRATION_SAMPLES"]
+
+DEFAULT_CALIBRATION_SAMPLES = 256
+# The ops that are layers: hardcore-fold-weights reports one layer for each, in order
+# (an average pool becomes a dense layer, a softmax a qsoftmax, a layer norm a qnorm),
+# and a config addresses them by that index.
+_LAYER_OPS = ("hardcore.dense", "hardcore.avgpool", "hardcore.maxpool", "hardcore.argmax", "hardcore.add_tensors",
+              "hardcore.embedding", "hardcore.sub_tensors", "hardcore.mul_tensors", "hardcore.matmul",
+              "hardcore.softmax", "hardcore.layernorm")
+# Each float op -> its rewrite function(lowering, op) -> False after an error (a diagnostic).
+# A ReLU, clamp or fake_quant right after a layer is absorbed by that layer's rewrite.
+LOWERINGS = {
+    "hardcore.dense": lower_dense,
+    "hardcore.relu": lower_relu,
+    "hardcore.activation": lower_activation,
+    "hardcore.reshape": lower_reshape,
+    "hardcore.maxpool": lower_maxpool,
+    "hardcore.avgpool": lower_avgpool,
+    "hardcore.argmax": lower_argmax,
+    "hardcore.add_tensors": lower_add_tensors,
+    "hardcore.concat": lower_concat,
+    "hardcore.gather": lower_gather,
+    "hardcore.embedding": lower_embedding,
+    "hardcore.sub_tensors": lower_add_tensors,
+    "hardcore.mul_tensors": lower_product,
+    "hardcore.matmul": lower_product,
+    "hardcore.softmax": lower_softmax,
+    "hardcore.layernorm": lower_layernorm,
+}
+# The settings a layer may take from a config, and what the error calls a layer that cannot.
+_LAYER_KINDS = {"hardcore.dense": "whose weights the model fake-quantizes (QAT sets them)",
+                "hardcore.avgpool": "an average pool, which has no weights",
+                "hardcore.add_tensors": "a residual add, which has no weights",
+                "hardcore.maxpool": "a max pool, which has no weights or requantization",
+                "hardcore.argmax": "an argmax, which has no weights or requantization",
+                "hardcore.embedding": "an embedding, a table without weights",
+                "hardcore.sub_tensors": "a subtraction, which has no weights",
+                "hardcore.mul_tensors": "a product of two activations, which has no weights",
+                "hardcore.matmul": "a matrix product of two activations, which has no weights",
+                "hardcore.softmax": "a softmax, which has no weights",
+                "hardcore.layernorm": "a layer norm, which has no weights (its affine part is a dense layer)"}
+_LAYER_SETTINGS = {name: ("act_bits",) for name in _LAYER_KINDS if name not in ("hardcore.maxpool", "hardcore.argmax")}
+_LAYER_SETTINGS["hardcore.dense"] = SETTINGS
+
+
+@dataclasses.dataclass(frozen=True)
+class QuantizePass(ModulePass):
+    name = "hardcore-quantize"
+    weight_bits: int = 8
+    act_bits: int = 8
+    calibration: str | None = None
+    weight_scale: str = "per-layer"
+    config: str | None = None
+    calibration_data: Any = dataclasses.field(default=None, metadata={"cli": False}, compare=False)
+    # The Python API's config (a dictionary, `quant_config`): instead of the file `config`.
+    config_data: Any = dataclasses.field(default=None, metadata={"cli": False}, compare=False)
+
+    def validate(self) -> None:
+        for option, value in (("weight-bits", self.weight_bits), ("act-bits", self.act_bits)):
+            if not 2 <= value <= 16:
+                raise UsageError(f"{self.name}: {option} must be between 2 and 16, got {value}")
+        if self.weight_scale not in WEIGHT_SCALES:
+            raise UsageError(f"{self.name}: weight-scale must be one of {', '.join(WEIGHT_SCALES)}, "
+                             f"got '{self.weight_scale}'")
+        config, source = self.config_data, "quant_config"
+        if config is None and self.config is not None:
+            config, source = load_quant_config(self.config), self.config
+        base = LayerQuant(self.weight_bits, self.act_bits, self.weight_scale)
+        # read and checked once, before any work
+        object.__setattr__(self, "_quant", parse_quant_config(config, base, source))
+        if self.calibration is not None and self.calibration_data is None:
+            try:
+                data = np.load(self.calibration)
+            except (OSError, ValueError) as exc:
+                raise UsageError(f"{self.name}: cannot read calibration file "
+                                 f"'{self.calibration}': {exc}") from None
+            object.__setattr__(self, "calibration_data", data)  # read once, before any work
+
+    def _calibration(self, function, vocabulary: int | None) -> np.ndarray:
+        """The calibration inputs, batch first: floats, or token ids in [0, vocabulary - 1] (int64)."""
+        shape = list(ir.RankedTensorType(function.type.inputs[0]).shape)
+        rng = np.random.default_rng(0)
+        if self.calibration_data is not None:
+            data = np.asarray(self.calibration_data, dtype=np.float64)
+        elif vocabulary is not None:
+            data = rng.integers(0, vocabulary, [DEFAULT_CALIBRATION_SAMPLES] + shape)
+        else:
+            data = rng.standard_normal([DEFAULT_CALIBRATION_SAMPLES] + shape)
+        size = int(np.prod(shape))
+        # Errors at the function (the model's input): an exception here would be an internal error.
+        if data.size == 0 or data.size % size:
+            self.error(function, f"{self.name}: calibration data of shape {list(data.shape)} "
+                                 f"does not hold samples of shape {shape}")
+            raise PassFailed()
+        if not np.all(np.isfinite(data)):
+            self.error(function, f"{self.name}: calibration data contains NaN or infinity")
+            raise PassFailed()
+        if vocabulary is None:
+            return data.reshape([-1] + shape)
+        bad = (data != np.floor(data)) | (data < 0) | (data > vocabulary - 1)
+        if bad.any():
+            self.error(function, f"{self.name}: calibration data for token ids must hold integers in "
+                                 f"[0, {vocabulary - 1}] (the vocabulary), got {data.reshape(-1)[np.argmax(bad)]:g}")
+            raise PassFailed()
+        return data.astype(np.int64).reshape([-1] + shape)
+
+    @property
+    def quant(self):
+        """The settings of the network and of each layer (`hardcore.quant_config.QuantConfig`)."""
+        if not hasattr(self, "_quant"):
+            self.validate()
+        return self._quant
+
+    def run(self, module: ir.Operation) -> None:
+        ok = True
+        for function in functions(module):
+            if not _already_quantized(function):
+                ok &= self._quantize_function(function)
+        if not ok:
+            raise PassFailed()
+
+    def _vocabulary(self, function) -> int | None:
+        """For a function of token ids (an integer input): the smallest vocabulary of the embeddings
+        that read them; None for a float input.  PassFailed when anything else reads them."""
+        argument = function.regions[0].blocks[0].arguments[0]
+        if not isinstance(ir.RankedTensorType(argument.type).element_type, ir.IntegerType):
+            return None
+        readers = [use.owner for use in argument.uses]
+        for reader in readers:
+            if reader.operation.name != "hardcore.embedding":
+                self.error(reader, f"hardcore-quantize: the token input ({argument.type}) is read by "
+                                   f"'{reader.operation.name}'; only a 'hardcore.embedding' reads token ids")
+        if not readers:
+            self.error(function, f"hardcore-quantize: the token input ({argument.type}) is read by no "
+                                 f"'hardcore.embedding'")
+        if not readers or any(r.operation.name != "hardcore.embedding" for r in readers):
+            raise PassFailed()
+        return min(ir.RankedTensorType(r.attributes["table"].type).shape[1] for r in readers)
+
+    def _quantize_function(self, function) -> bool:
+        ops = body_ops(function)
+        bad = [op for op in ops if op.operation.name not in LOWERINGS and op.operation.name != "func.return"]
+        for op in bad:
+            self.error(op, f"hardcore-quantize: cannot quantize '{op.operation.name}' "
+                       f"(run hardcore-import first)")
+        if bad or len(function.type.inputs) != 1 or len(function.type.results) != 1:
+            if not bad:
+                self.error(function, "hardcore-quantize: expected one input and one result")
+            return False
+        for op in ops:
+            if op.operation.name == "hardcore.activation":
+                try:
+                    activation_params(op)
+                except ValueError as exc:
+                    bad.append(op)
+                    self.error(op, f"hardcore-quantize: {exc}")
+            elif op.operation.name == "hardcore.embedding" and not token_reader(op):
+                bad.append(op)
+                self.error(op, "hardcore-quantize: an embedding reads token ids: its operand must be the model's "
+                               "integer input or an argmax")
+        if bad or not self._check_layer_settings(function, ops):
+            return False
+        layer_index = {op: k for k, op in enumerate(o for o in ops if o.operation.name in _LAYER_OPS)}
+        act_bits = self.quant.default.act_bits
+        vocabulary = self._vocabulary(function)
+        calibration = self._calibration(function, vocabulary)
+        trace: dict = {}
+        run_function(function, calibration, trace=trace)
+        lowering = Lowering(self, trace, layer_index)
+
+        argument = function.regions[0].blocks[0].arguments[0]
+        new = replace_function(function, function.name.value, list(function.type.inputs),
+                               list(function.type.results))
+        new_block = new.regions[0].blocks[0]
+        lowering.integers[new_block.arguments[0]] = calibration
+        act_low, act_high = signed_range(act_bits)
+        with ir.InsertionPoint(new_block):
+            in_frac = frac_bits_for(float(np.abs(calibration).max()), act_bits, True)
+            fake_quant = input_fake_quant(argument)
+            if vocabulary is not None:  # token ids pass unchanged; an id past the vocabulary reads its last row
+                in_frac, act_low, act_high = 0, 0, vocabulary - 1
+            elif fake_quant is not None:  # QAT: the model quantizes its input itself
+                in_frac, act_low, act_high = fake_quant_params(fake_quant)
+                lowering.absorbed.add(fake_quant)
+            q = create_op("hardcore.quantize", [new_block.arguments[0]],
+                          [tensor_type(list(ir.RankedTensorType(argument.type).shape),
+                                       int_type(signed_width(act_low, act_high)))],
+                          {"frac_bits": i64_attr(in_frac), "min": i64_attr(act_low),
+                           "max": i64_attr(act_high)}, function.location)
+            lowering.quantized[argument] = (q.results[0], in_frac, (act_low, act_high))
+            for op in ops:
+                if op in lowering.absorbed:
+                    if fake_quant is not None and op == fake_quant:  # done by the hardcore.quantize
+                        lowering.quantized[op.results[0]] = lowering.quantized[op.operands[0]]
+                    continue
+                if op.operation.name == "func.return":
+                    value, frac, _ = lowering.quantized[op.operands[0]]
+                    out = create_op("hardcore.dequantize", [value], list(function.type.results),
+                                    {"frac_bits": i64_attr(frac)}, op.location)
+                    create_op("func.return", [out.results[0]], [], None, op.location)
+                elif not LOWERINGS[op.operation.name](lowering, op):
+                    return False
+        function.operation.erase()
+        return True
+
+    def _check_layer_settings(self, function, ops) -> bool:
+        """Every layer the config names exists and has what the config sets."""
+        layers = [op for op in ops if op.operation.name in _LAYER_OPS]
+        ok = True
+        for index, names in sorted(self.quant.named.items()):
+            if index >= len(layers):
+                self.error(function, f"hardcore-quantize: the quantization config sets layer {index}, but the "
+                           f"model has {len(layers)} layers (0 to {len(layers) - 1})")
+                ok = False
+                continue
+            name = layers[index].operation.name
+            allowed = _LAYER_SETTINGS.get(name, ())
+            if WEIGHT_FRAC_BITS in layers[index].attributes:
+                allowed = ("act_bits",)
+            wrong = [n for n in names if n not in allowed]
+            if wrong:
+                self.error(layers[index], f"hardcore-quantize: the quantization config sets {wrong[0]} of "
+                           f"layer {index}, {_LAYER_KINDS[name]}")
+                ok = False
+        return ok
+
+
+def _already_quantized(function) -> bool:
+    """Integer layer ops (a `hardcore.quantize`) or a DAG (integer results): nothing to quantize.
+
+    A function of token ids has an integer input but float layer ops and a float result.
+    """
+    if any(isinstance(t, ir.RankedTensorType) and isinstance(t.element_type, ir.IntegerType)
+           for t in function.type.results):
+        return True
+    return any(op.operation.name == "hardcore.quantize" for op in body_ops(function))
