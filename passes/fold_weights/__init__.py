@@ -53,13 +53,17 @@ from hardcore.passes.fold_weights.builder import _DagBuilder, _Lin
 from hardcore.passes.fold_weights.compare import fold_argmax, fold_maxpool
 from hardcore.passes.fold_weights.dense import ALGORITHMS, fold_dense
 from hardcore.passes.fold_weights.elementwise import (fold_add_tensors, fold_concat, fold_gather, fold_lut, fold_relu,
-                                                      fold_requant, fold_reshape)
+                                                      fold_requant, fold_reshape, fold_sub_tensors)
+from hardcore.passes.fold_weights.normalize import fold_qnorm, fold_qsoftmax
+from hardcore.passes.fold_weights.sequence import fold_embedding, fold_matmul, fold_mul_tensors
 
 __all__ = ["FoldWeightsPass", "ALGORITHMS", "FOLDS"]
 
 # Layer ops that start a layer of their own (a `layerK` location, an entry in `hardcore.layers`);
 # the ops after one (relu, requant, reshape) belong to it.
-_LAYER_OPS = frozenset({"hardcore.dense", "hardcore.maxpool", "hardcore.argmax", "hardcore.add_tensors"})
+_LAYER_OPS = frozenset({"hardcore.dense", "hardcore.maxpool", "hardcore.argmax", "hardcore.add_tensors",
+                        "hardcore.embedding", "hardcore.sub_tensors", "hardcore.mul_tensors", "hardcore.matmul",
+                        "hardcore.qsoftmax", "hardcore.qnorm"})
 # op name -> fold(pass, builder, op, operands' elements) -> (result elements, layer figures or None).
 # A fold that returns figures makes a layer (its op is in _LAYER_OPS).
 FOLDS = {
@@ -73,7 +77,23 @@ FOLDS = {
     "hardcore.requant": fold_requant,
     "hardcore.reshape": fold_reshape,
     "hardcore.lut": fold_lut,
+    "hardcore.embedding": fold_embedding,
+    "hardcore.sub_tensors": fold_sub_tensors,
+    "hardcore.mul_tensors": fold_mul_tensors,
+    "hardcore.matmul": fold_matmul,
+    "hardcore.qsoftmax": fold_qsoftmax,
+    "hardcore.qnorm": fold_qnorm,
 }
+
+
+def _token_input(quantize) -> bool:
+    """Whether the function's input is token ids: integers (not floats) quantized to [0, max], max >= 1.
+
+    Port x then holds each in ceil(log2(max + 1)) unsigned bits (hardcore-to-hw
+    drops the always-zero sign bit).  A float input keeps its signed port, whatever its range.
+    """
+    element = ir.RankedTensorType(quantize.operands[0].type).element_type
+    return isinstance(element, ir.IntegerType) and int_attr(quantize, "min") >= 0 and int_attr(quantize, "max") >= 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -168,6 +188,8 @@ class FoldWeightsPass(ModulePass):
             packed = create_op("hardcore.pack", outputs, [out_type], None, ret.location)
             create_op("func.return", [packed.results[0]], [], None, ret.location)
         new.attributes["function_type"] = ir.TypeAttr.get(ir.FunctionType.get([in_type], [out_type]))
+        if _token_input(quantize):
+            new.attributes["hardcore.input_unsigned"] = ir.UnitAttr.get()
         new.attributes["hardcore.input_frac_bits"] = i64_attr(int_attr(quantize, "frac_bits"))
         new.attributes["hardcore.output_frac_bits"] = i64_attr(int_attr(dequantize, "frac_bits"))
         new.attributes["hardcore.layers"] = ir.ArrayAttr.get([

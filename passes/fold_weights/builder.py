@@ -18,9 +18,11 @@ import numpy as np
 from hardcore.adder_graph import signed_width
 from hardcore.irutil import create_op, dense_attr, i64_attr, int_type
 
-__all__ = ["_Lin", "_DagBuilder", "ADDERS"]
+__all__ = ["_Lin", "_DagBuilder", "ADDERS", "COUNTERS"]
 
 ADDERS = frozenset({"hardcore.add", "hardcore.sub", "hardcore.neg"})
+# The builder's running totals that a layer's figures are the growth of (`_DagBuilder.snapshot`).
+COUNTERS = ("adders", "adder_bits", "multipliers", "multiplier_bits", "tables", "table_entries")
 
 
 class _Lin(NamedTuple):
@@ -46,6 +48,8 @@ class _DagBuilder:
         self.adder_bits = 0
         self.tables = 0
         self.table_entries = 0
+        self.multipliers = 0
+        self.multiplier_bits = 0
         self.made: collections.Counter = collections.Counter()  # new ops by name
 
     def _emit(self, name, operands, value_range, attributes=None):
@@ -63,6 +67,9 @@ class _DagBuilder:
             depth += 1
             self.adders += 1
             self.adder_bits += signed_width(low, high)
+        elif name == "hardcore.mul":
+            self.multipliers += 1
+            self.multiplier_bits += signed_width(low, high)
         self.depths[result] = depth
         self.memo[key] = result
         self.layer_of[result] = self.layer
@@ -111,6 +118,20 @@ class _DagBuilder:
             (a, b), (c, d) = self.ranges[lhs], self.ranges[rhs]
             value_range = (a - d, b - c)
         return self._emit("hardcore.sub", [lhs, rhs], value_range)
+
+    def mul(self, lhs, rhs):
+        """lhs * rhs: one multiplier, as wide as the product's interval (a square when lhs is rhs).
+
+        For products of two values; a constant factor is a shift/add constant
+        multiply instead (`hardcore.passes.fold_weights.products`).
+        """
+        (a, b), (c, d) = self.ranges[lhs], self.ranges[rhs]
+        if lhs == rhs:
+            value_range = (0 if a <= 0 <= b else min(a * a, b * b), max(a * a, b * b))
+        else:
+            corners = (a * c, a * d, b * c, b * d)
+            value_range = (min(corners), max(corners))
+        return self._emit("hardcore.mul", [lhs, rhs], value_range)
 
     def neg(self, value):
         low, high = self.ranges[value]
@@ -186,3 +207,14 @@ class _DagBuilder:
         if lin.sign < 0:
             low, high = -high, -low
         return low + lin.const, high + lin.const
+
+    def snapshot(self) -> dict:
+        """The running totals (COUNTERS) and the comparators made so far: a layer's figures are their growth."""
+        totals = {name: getattr(self, name) for name in COUNTERS}
+        totals["comparators"] = sum(self.made[name] for name in ("hardcore.max", "hardcore.pick", "hardcore.clamp"))
+        return totals
+
+    def since(self, snapshot: dict) -> dict:
+        """What was made after `snapshot`, by its keys."""
+        now = self.snapshot()
+        return {name: now[name] - snapshot[name] for name in snapshot}

@@ -44,49 +44,66 @@ def _cse(matrix, input_ranges, max_depth):
 ALGORITHMS = {"csd": _csd, "cse": _cse}
 
 
-def fold_dense(options, builder: _DagBuilder, op, operands: list[list[_Lin]]):
-    source = operands[0]
-    weight = array_attr(op, "weight").astype(np.int64)
-    bias = array_attr(op, "bias").astype(np.int64)
-    bias = [int(b) for b in bias]
-    values, ranges, columns = [], [], []
-    for j, lin in enumerate(source):
-        if lin.value is None:  # a constant input only moves the bias
-            bias = [b + int(weight[i, j]) * lin.const for i, b in enumerate(bias)]
-            continue
-        value = builder.materialize(lin)
-        values.append(value)
-        ranges.append(builder.ranges[value])
-        columns.append(j)
-    matrix = weight[:, columns]
-    graph: AdderGraph = ALGORITHMS[options.algorithm](matrix, ranges, options.max_depth)
-    adders_before, bits_before = builder.adders, builder.adder_bits
+def build_graph(builder: _DagBuilder, graph: AdderGraph, values: list, ranges: list) -> list:
+    """The graph's nodes as shl + add/sub ops on `values` (its inputs, in `ranges`): every value, inputs first."""
     node_ranges = graph.value_ranges(ranges)
     built = list(values)
-    saved_depths = {v: builder.depths.get(v, 0) for v in values}
-    for v in values:  # depth is counted from this layer's inputs
-        builder.depths[v] = 0
     for k, node in enumerate(graph.nodes):
         a = builder.shl(built[node.a], node.a_shift)
         b = builder.shl(built[node.b], node.b_shift)
         value_range = node_ranges[graph.n_inputs + k]
         built.append(builder.add(a, b, value_range) if node.sign > 0 else builder.sub(a, b, value_range))
-    result = []
-    depth = 0
-    for i, out in enumerate(graph.outputs):
-        if out is None:
-            result.append(_Lin(None, 0, 1, bias[i]))
-        else:
-            value, shift, sign = out
-            result.append(_Lin(built[value], shift, sign, bias[i]))
-            depth = max(depth, builder.depths.get(built[value], 0))
-    for v, d in saved_depths.items():
-        builder.depths[v] = d
+    return built
+
+
+def fold_dense(options, builder: _DagBuilder, op, operands: list[list[_Lin]]):
+    """y[r] = W x[r] + b for each row r of K inputs: the matrix solved once per pattern of constant
+    inputs (one, as a rule), its adder graph built once per row."""
+    source = operands[0]
+    weight = array_attr(op, "weight").astype(np.int64)
+    bias = [int(b) for b in array_attr(op, "bias").astype(np.int64)]
+    columns = weight.shape[1]
+    if columns == 0 or len(source) % columns:
+        raise ValueError(f"an operand of {len(source)} elements is not rows of the weight's {columns} columns")
+    rows = [source[start:start + columns] for start in range(0, len(source), columns)]
+    # A constant input only moves the bias: the rows whose constant inputs are the same
+    # columns share one solved graph, over the union of their inputs' ranges.
+    patterns: dict = {}
+    for row in rows:
+        kept = tuple(j for j, lin in enumerate(row) if lin.value is not None)
+        patterns.setdefault(kept, []).append(row)
+    graphs = {}
+    for kept, members in patterns.items():
+        ranges = [(min(builder.lin_range(row[j])[0] for row in members),
+                   max(builder.lin_range(row[j])[1] for row in members)) for j in kept]
+        graphs[kept] = ALGORITHMS[options.algorithm](weight[:, list(kept)], ranges, options.max_depth)
+    before = builder.snapshot()
+    result, depth = [], 0
+    for row in rows:
+        kept = tuple(j for j, lin in enumerate(row) if lin.value is not None)
+        row_bias = list(bias)
+        for j, lin in enumerate(row):
+            if lin.value is None:
+                row_bias = [b + int(weight[i, j]) * lin.const for i, b in enumerate(row_bias)]
+        values = [builder.materialize(row[j]) for j in kept]
+        saved_depths = {v: builder.depths.get(v, 0) for v in values}
+        for v in values:  # depth is counted from this layer's inputs
+            builder.depths[v] = 0
+        built = build_graph(builder, graphs[kept], values, [builder.ranges[v] for v in values])
+        for i, out in enumerate(graphs[kept].outputs):
+            if out is None:
+                result.append(_Lin(None, 0, 1, row_bias[i]))
+            else:
+                value, shift, sign = out
+                result.append(_Lin(built[value], shift, sign, row_bias[i]))
+                depth = max(depth, builder.depths.get(built[value], 0))
+        for v, d in saved_depths.items():
+            builder.depths[v] = d
+    made = builder.since(before)
     stats = {
-        "inputs": int(weight.shape[1]), "outputs": int(weight.shape[0]),
+        "inputs": len(source), "outputs": len(result),
         "weights": int(weight.size), "nonzero_weights": int(np.count_nonzero(weight)),
-        "adders": builder.adders - adders_before,
-        "adder_bits": builder.adder_bits - bits_before, "adder_depth": depth,
+        "adders": made["adders"], "adder_bits": made["adder_bits"], "adder_depth": depth,
     }
     if "hardcore.kind" in op.attributes:  # set by hardcore-import: "linear 16->64", "conv2d ..."
         stats["kind"] = ir.StringAttr(op.attributes["hardcore.kind"]).value

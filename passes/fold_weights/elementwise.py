@@ -14,9 +14,11 @@ import numpy as np
 from torch_mlir import ir
 
 from hardcore.irutil import array_attr, int_attr, requant_shifts
+from hardcore.passes.fold_weights.arith import add_lins, lookup, negate
 from hardcore.passes.fold_weights.builder import _DagBuilder, _Lin
 
-__all__ = ["fold_add_tensors", "fold_concat", "fold_gather", "fold_relu", "fold_requant", "fold_lut", "fold_reshape"]
+__all__ = ["fold_add_tensors", "fold_sub_tensors", "fold_concat", "fold_gather", "fold_relu", "fold_requant", "fold_lut", "fold_reshape",
+           "requant_lin"]
 
 
 def fold_gather(options, builder: _DagBuilder, op, operands: list[list[_Lin]]):
@@ -43,21 +45,9 @@ def fold_add_tensors(options, builder: _DagBuilder, op, operands: list[list[_Lin
         builder.depths[v] = 0
     result, depth = [], 0
     for a, b in zip(lhs, rhs):
-        const = a.const + b.const
-        if a.value is None or b.value is None:
-            lin = b if a.value is None else a
-            result.append(_Lin(lin.value, lin.shift, lin.sign, const))
-            continue
-        common = min(a.shift, b.shift)
-        a_value, b_value = builder.shl(a.value, a.shift - common), builder.shl(b.value, b.shift - common)
-        if a.sign == b.sign:
-            value, sign = builder.add(a_value, b_value), a.sign
-        elif a.sign > 0:
-            value, sign = builder.sub(a_value, b_value), 1
-        else:
-            value, sign = builder.sub(b_value, a_value), 1
-        result.append(_Lin(value, common, sign, const))
-        depth = max(depth, builder.depths.get(value, 0))
+        result.append(add_lins(builder, a, b))
+        if a.value is not None and b.value is not None:
+            depth = max(depth, builder.depths.get(result[-1].value, 0))
     for v, d in saved_depths.items():
         builder.depths[v] = d
     stats = {"inputs": len(lhs) + len(rhs), "outputs": len(result), "weights": 0, "nonzero_weights": 0,
@@ -65,6 +55,15 @@ def fold_add_tensors(options, builder: _DagBuilder, op, operands: list[list[_Lin
              "adder_depth": depth}
     if "hardcore.kind" in op.attributes:
         stats["kind"] = ir.StringAttr(op.attributes["hardcore.kind"]).value
+    return result, stats
+
+
+def fold_sub_tensors(options, builder: _DagBuilder, op, operands: list[list[_Lin]]):
+    """a - b per element: a residual add of -b (one subtractor per element), a layer of its own."""
+    lhs, rhs = operands
+    result, stats = fold_add_tensors(options, builder, op, [lhs, [negate(lin) for lin in rhs]])
+    if "kind" not in stats:
+        stats["kind"] = f"subtract {'x'.join(str(d) for d in ir.RankedTensorType(op.results[0].type).shape)}"
     return result, stats
 
 
@@ -101,48 +100,39 @@ def fold_relu(options, builder: _DagBuilder, op, operands: list[list[_Lin]]):
 
 def fold_lut(options, builder: _DagBuilder, op, operands: list[list[_Lin]]):
     """One `hardcore.table` per element, trimmed to the inputs its range reaches."""
-    source = operands[0]
     low = int_attr(op, "min")
     entries = [int(v) for v in array_attr(op, "table").reshape(-1)]
-    result = []
-    for lin in source:
-        if lin.value is None:
-            if not low <= lin.const < low + len(entries):
-                raise ValueError(f"constant input {lin.const} is not inside the table's inputs "
-                                 f"[{low}, {low + len(entries) - 1}]")
-            result.append(_Lin(None, 0, 1, entries[lin.const - low]))
-            continue
-        result.append(builder.table(builder.materialize(lin), low, entries))
-    return result, None
+    return [lookup(builder, lin, low, entries) for lin in operands[0]], None
 
 
 def fold_requant(options, builder: _DagBuilder, op, operands: list[list[_Lin]]):
     """Round half up (a constant joined to the bias), shift and saturate, per element."""
     source = operands[0]
     low, high = int_attr(op, "min"), int_attr(op, "max")
-    result = []
-    for lin, shift in zip(source, requant_shifts(op, len(source))):  # one shift per element
-        if lin.value is None:
-            c = lin.const
-            c = ((c + (1 << (shift - 1))) >> shift) if shift > 0 else c << -shift
-            result.append(_Lin(None, 0, 1, min(max(c, low), high)))
-            continue
-        lin_low, lin_high = builder.lin_range(lin)
-        if shift <= 0 and low <= lin_low << -shift and lin_high << -shift <= high:
-            # An exact left shift that cannot saturate (aligning a residual add's operands,
-            # or a concat's): a wire, left for the op that uses it to build.
-            result.append(_Lin(lin.value, lin.shift - shift, lin.sign, lin.const << -shift))
-            continue
-        s = shift
-        if s > 0:
-            # Round half up for free: the constant joins the bias.  Then
-            # floor((±v·2^m + C) / 2^s) == floor((±v·2^(m-k) + floor(C/2^k)) / 2^(s-k))
-            # for k = min(m, s): the adder drops k low bits it never needed.
-            const = lin.const + (1 << (s - 1))
-            common = min(lin.shift, s)
-            lin = _Lin(lin.value, lin.shift - common, lin.sign, const >> common)
-            s -= common
-        value = builder.materialize(lin)
-        value = builder.shr(value, s) if s > 0 else builder.shl(value, -s)
-        result.append(_Lin(builder.clamp(value, low, high), 0, 1, 0))
-    return result, None
+    shifts = requant_shifts(op, len(source))  # one shift per element
+    return [requant_lin(builder, lin, shift, low, high) for lin, shift in zip(source, shifts)], None
+
+
+def requant_lin(builder: _DagBuilder, lin: _Lin, shift: int, low: int, high: int) -> _Lin:
+    """`hardcore.requant` of one element: clamp(floor((x + 2^(s-1)) / 2^s), low, high), or x << -s for s <= 0."""
+    if lin.value is None:
+        c = lin.const
+        c = ((c + (1 << (shift - 1))) >> shift) if shift > 0 else c << -shift
+        return _Lin(None, 0, 1, min(max(c, low), high))
+    lin_low, lin_high = builder.lin_range(lin)
+    if shift <= 0 and low <= lin_low << -shift and lin_high << -shift <= high:
+        # An exact left shift that cannot saturate (aligning a residual add's operands,
+        # or a concat's): a wire, left for the op that uses it to build.
+        return _Lin(lin.value, lin.shift - shift, lin.sign, lin.const << -shift)
+    s = shift
+    if s > 0:
+        # Round half up for free: the constant joins the bias.  Then
+        # floor((±v·2^m + C) / 2^s) == floor((±v·2^(m-k) + floor(C/2^k)) / 2^(s-k))
+        # for k = min(m, s): the adder drops k low bits it never needed.
+        const = lin.const + (1 << (s - 1))
+        common = min(lin.shift, s)
+        lin = _Lin(lin.value, lin.shift - common, lin.sign, const >> common)
+        s -= common
+    value = builder.materialize(lin)
+    value = builder.shr(value, s) if s > 0 else builder.shl(value, -s)
+    return _Lin(builder.clamp(value, low, high), 0, 1, 0)

@@ -252,8 +252,8 @@ def _sim(args) -> int:
                                        [low if i % 2 else high for i in range(circuit.n_in)]][: min(3, args.vectors)]
     expected = circuit.reference(inputs)
     workdir = Path(args.directory) / "sim"
-    result = simulate(circuit.verilog, circuit.name, inputs, n_in=circuit.n_in, in_width=circuit.in_width,
-                      n_out=circuit.n_out, out_width=circuit.out_width, workdir=workdir,
+    result = simulate(circuit.verilog, circuit.name, circuit.to_port(inputs), n_in=circuit.n_in,
+                      in_width=circuit.in_width, n_out=circuit.n_out, out_width=circuit.out_width, workdir=workdir,
                       latency=circuit.latency or None, clock_enable=circuit.clock_enable,
                       simulator=args.simulator,
                       progress=lambda message: print(f"hardcore: {message}", file=sys.stderr))
