@@ -132,6 +132,10 @@ class FoldWeightsPass(ModulePass):
         in_type = ir.RankedTensorType(quantize.results[0].type)
         low, high = int_attr(quantize, "min"), int_attr(quantize, "max")
         in_type = tensor_type(list(in_type.shape), int_type(signed_width(low, high)))
+        if _token_input(quantize):
+            # Port x holds each id in ceil(log2 V) unsigned bits: the DAG takes every value
+            # they can hold (the embedding reads row V - 1 past V - 1, as the quantize's clamp would).
+            high = (1 << (signed_width(low, high) - 1)) - 1
         out_shape = list(ir.RankedTensorType(dequantize.results[0].type).shape)
 
         new = replace_function(function, function.name.value, [in_type], [in_type])

@@ -1,8 +1,9 @@
 """hardcore-fold-weights for the sequence-model layers: embedding, products of activations, matmul.
 
 - `hardcore.embedding`: one `hardcore.table` per output element over its
-  token's id (clamped to [0, V-1] where its range reaches past), trimmed to
-  the ids that range reaches; a column that is one value is that constant.
+  token's id, with one entry per id its range reaches (an id past V - 1
+  reads row V - 1; a range reaching below 0 or past 2V is clamped to
+  [0, V - 1] first); a column that is one value is that constant.
 - `hardcore.mul_tensors`: one `hardcore.mul` per element.
 - `hardcore.matmul`: per output, `K` multipliers and a balanced adder tree.
 
@@ -47,11 +48,14 @@ def fold_embedding(options, builder: _DagBuilder, op, operands: list[list[_Lin]]
     with depths_from(builder, ids):
         for t, lin in enumerate(ids):
             columns = table[t if positions > 1 else 0]  # V x D
-            if lin.value is not None:
-                lin = _Lin(builder.clamp(builder.materialize(lin), 0, vocabulary - 1), 0, 1, 0)
-            else:
-                lin = _Lin(None, 0, 1, min(max(lin.const, 0), vocabulary - 1))
-            result += [lookup(builder, lin, 0, [int(v) for v in columns[:, d]]) for d in range(dimension)]
+            low, high = builder.lin_range(lin)
+            if not 0 <= low <= high < 2 * vocabulary:  # clamp first: the table covers [0, V-1]
+                value = builder.clamp(builder.materialize(lin), 0, vocabulary - 1)
+                lin, (low, high) = _Lin(value, 0, 1, 0), builder.ranges[value]
+            # One entry per id the range reaches; an id past V - 1 reads row V - 1 (the ids
+            # of an unsigned port up to 2^bits - 1: the mux tree repeats its last entry anyway).
+            rows = np.minimum(np.arange(low, high + 1), vocabulary - 1)
+            result += [lookup(builder, lin, low, [int(v) for v in columns[rows, d]]) for d in range(dimension)]
         kind = f"embedding {vocabulary}x{dimension}" + (f", {positions} positions" if positions > 1 else "")
         stats = layer_stats(builder, op, before, len(ids), result, kind, table)
     return result, stats
