@@ -6,8 +6,10 @@ subtraction's carry chain); a `hardcore.table` (a mux tree over at most 12
 input bits) counts as one level too.  A `hardcore.mul` counts as
 ceil(log2 w) levels (at least 1), w the narrower operand's width: the w
 partial products summed by a balanced adder tree.  Shifts, extensions,
-extracts and constants are wires.  Each op gets its ASAP level; levels 1..N form segment 1, N+1..2N
-segment 2, and so on (inputs belong to segment 1).  A value made in segment
+extracts and constants are wires.  Each op gets its ASAP level; levels
+1..N form segment 1, N+1..2N segment 2, and so on (inputs belong to segment
+1).  A multiplier of more than N levels cannot be split: it ends its segment
+(its readers start the next), so its stage has its levels, more than N.  A value made in segment
 a and used in segment b passes through b - a registers (`hardcore.reg`),
 shared by all its users (so a skip path of a graph, such as a residual add's
 input, is delayed to the stage of the adder that uses it); every output is
@@ -151,7 +153,12 @@ class PipelinePass(ModulePass):
             if name == "hardcore.extract":
                 result_level = 0
             else:
-                result_level = max((level[v] for v in operands), default=0) + op_levels(op)
+                cost = op_levels(op)
+                result_level = max((level[v] for v in operands), default=0) + cost
+                if cost > self.max_adder_depth:
+                    # A multiplier deeper than a stage cannot be split: its stage holds it
+                    # alone (its operands registered before it), and its readers start the next.
+                    result_level = self._segment(result_level) * self.max_adder_depth
             segment = self._segment(result_level)
             for index, value in enumerate(list(op.operands)):
                 if value in level and value not in constant:

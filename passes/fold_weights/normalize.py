@@ -47,6 +47,14 @@ def _entries(op, name: str) -> list[int]:
     return [int(v) for v in array_attr(op, name).reshape(-1)]
 
 
+def _check_shift_and_table(shift_name: str, shift: int, table_name: str, table: list[int]) -> None:
+    """The shift before a table lookup is a right shift, and the table has an entry to read."""
+    if shift < 0:
+        raise ValueError(f"{shift_name} is {shift}: expected 0 or more")
+    if not table:
+        raise ValueError(f"the {table_name} table is empty")
+
+
 def _max_tree(builder: _DagBuilder, values: list) -> object:
     """A balanced tree of `hardcore.max` (neighbours paired level by level)."""
     level = list(values)
@@ -76,13 +84,13 @@ def fold_qsoftmax(options, builder: _DagBuilder, op, operands: list[list[_Lin]])
     exp_table, recip_table = _entries(op, "exp_table"), _entries(op, "recip_table")
     exp_min, sum_shift = int_attr(op, "exp_min"), int_attr(op, "sum_shift")
     shift, low, high = int_attr(op, "shift"), int_attr(op, "min"), int_attr(op, "max")
+    if not exp_table:
+        raise ValueError("the exp table is empty")
     if exp_min + len(exp_table) - 1 != 0:
         raise ValueError(f"the exp table covers [{exp_min}, {exp_min + len(exp_table) - 1}], not [exp_min, 0]")
     if min(exp_table) < 0:
         raise ValueError(f"the exp table has a negative entry, {min(exp_table)}")
-    if sum_shift < 0 or not recip_table:
-        raise ValueError(f"sum_shift {sum_shift} and a reciprocal table of {len(recip_table)} entries: "
-                         "expected sum_shift >= 0 and at least one entry")
+    _check_shift_and_table("sum_shift", sum_shift, "reciprocal", recip_table)
     keep = np.broadcast_to(causal_mask(shape) if int_attr(op, "causal") else True, shape).reshape(-1)
     before = builder.snapshot()
     result = []
@@ -113,9 +121,7 @@ def fold_qnorm(options, builder: _DagBuilder, op, operands: list[list[_Lin]]):
     rsqrt_table = _entries(op, "rsqrt_table")
     rms, sq_shift = int_attr(op, "rms"), int_attr(op, "sq_shift")
     shift, low, high = int_attr(op, "shift"), int_attr(op, "min"), int_attr(op, "max")
-    if sq_shift < 0 or not rsqrt_table:
-        raise ValueError(f"sq_shift {sq_shift} and an rsqrt table of {len(rsqrt_table)} entries: "
-                         "expected sq_shift >= 0 and at least one entry")
+    _check_shift_and_table("sq_shift", sq_shift, "rsqrt", rsqrt_table)
     before = builder.snapshot()
     result = []
     with depths_from(builder, source):
