@@ -23,6 +23,15 @@ the elements in their new order.  The model may be a graph: an op that is no
 layer belongs to the latest layer among its operands', so layers only read
 lower layers.
 
+Sequence models (docs/dialect.md, "Sequence models"): a dense over R rows
+builds its solved adder graph once per row; an embedding is a table per
+output element over its token's id; products of two activations
+(mul_tensors, matmul, and inside qsoftmax and qnorm) are `hardcore.mul`, a
+constant factor shifts and adds; qsoftmax and qnorm are the ops of their
+definitions, per row.  Each is a layer of its own.  Token ids as the input
+(an integer argument quantized to [0, V-1]) make the function
+`hardcore.input_unsigned`: port x drops the always-zero sign bit.
+
 Every result's type is the narrowest two's complement width that holds its
 value range: exact linear-form ranges for the adder graph's nodes (inputs are
 independent), interval arithmetic for the rest.
@@ -34,8 +43,11 @@ result the integer output (`hardcore.output_frac_bits`).  Per-layer figures
 `hardcore.kind` when it has one) go to the function attribute `hardcore.layers`.
 
 One module per op family, gathered in `FOLDS`: `builder` (the scalar ops
-with exact widths), `dense`, `elementwise` (relu, requant, lut, residual add,
-concat, gather, reshape) and `compare` (max pool, argmax).
+with exact widths), `arith` (sums, constant multiplies, products, tables of
+not-yet-built values), `dense`, `elementwise` (relu, requant, lut, residual
+add and subtract, concat, gather, reshape), `compare` (max pool, argmax),
+`sequence` (embedding, mul_tensors, matmul) and `normalize` (qsoftmax,
+qnorm).
 """
 
 from __future__ import annotations
