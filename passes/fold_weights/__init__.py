@@ -69,7 +69,7 @@ from hardcore.passes.fold_weights.elementwise import (fold_add_tensors, fold_con
 from hardcore.passes.fold_weights.normalize import fold_qnorm, fold_qsoftmax
 from hardcore.passes.fold_weights.sequence import fold_embedding, fold_matmul, fold_mul_tensors
 
-__all__ = ["FoldWeightsPass", "ALGORITHMS", "FOLDS"]
+__all__ = ["FoldWeightsPass", "ALGORITHMS", "FOLDS", "token_input"]
 
 # Layer ops that start a layer of their own (a `layerK` location, an entry in `hardcore.layers`);
 # the ops after one (relu, requant, reshape) belong to it.
@@ -98,7 +98,7 @@ FOLDS = {
 }
 
 
-def _token_input(quantize) -> bool:
+def token_input(quantize) -> bool:
     """Whether the function's input is token ids: integers (not floats) quantized to [0, max], max >= 1.
 
     Port x then holds each in ceil(log2(max + 1)) unsigned bits (hardcore-to-hw
@@ -144,7 +144,7 @@ class FoldWeightsPass(ModulePass):
         in_type = ir.RankedTensorType(quantize.results[0].type)
         low, high = int_attr(quantize, "min"), int_attr(quantize, "max")
         in_type = tensor_type(list(in_type.shape), int_type(signed_width(low, high)))
-        if _token_input(quantize):
+        if token_input(quantize):
             # Port x holds each id in ceil(log2 V) unsigned bits: the DAG takes every value
             # they can hold (the embedding reads row V - 1 past V - 1, as the quantize's clamp would).
             high = (1 << (signed_width(low, high) - 1)) - 1
@@ -204,7 +204,7 @@ class FoldWeightsPass(ModulePass):
             packed = create_op("hardcore.pack", outputs, [out_type], None, ret.location)
             create_op("func.return", [packed.results[0]], [], None, ret.location)
         new.attributes["function_type"] = ir.TypeAttr.get(ir.FunctionType.get([in_type], [out_type]))
-        if _token_input(quantize):
+        if token_input(quantize):
             new.attributes["hardcore.input_unsigned"] = ir.UnitAttr.get()
         new.attributes["hardcore.input_frac_bits"] = i64_attr(int_attr(quantize, "frac_bits"))
         new.attributes["hardcore.output_frac_bits"] = i64_attr(int_attr(dequantize, "frac_bits"))

@@ -19,17 +19,19 @@ import torch
 import hardcore
 from hardcore import backend
 from hardcore.adder_graph import signed_width
+from hardcore.baseline import baseline_verilog
 from hardcore.compiler import Circuit, dag_figures
 from hardcore.interpreter import find_function, run_function
 from hardcore.irutil import body_ops, int_attr
 from hardcore.mlir import new_context, parse_module
 from hardcore.pipeline import run_pipeline
-from hardcore.sim import tool_available
+from hardcore.sim import simulate, tool_available
 
 from conftest import extreme_inputs, simulated
 
 torch.set_num_threads(1)
 requires_verilator = pytest.mark.skipif(not tool_available("verilator"), reason="verilator is not installed")
+requires_icarus = pytest.mark.skipif(not tool_available("iverilog"), reason="iverilog is not installed")
 
 
 # -- quantized IR by hand -------------------------------------------------------------------------
@@ -306,6 +308,20 @@ def test_language_model_bit_exact_in_verilator(language_model_text, max_adder_de
     outputs = simulated(circuit, ids, tmp_path)
     assert np.array_equal(outputs, circuit.reference(np.minimum(ids, 5)))
     assert len(np.unique(outputs)) > 2  # the ids decide the answer
+
+
+@pytest.mark.sim
+@requires_icarus
+def test_baseline_computes_the_same_integers(language_model_text, tmp_path, rng):
+    """The '*' baseline of `hardcore report --synth` writes every sequence op out (products as `*`, tables
+    as comparisons) and takes token ids on the same unsigned port: the same integers, in Icarus."""
+    circuit = circuit_of(language_model_text)
+    verilog = baseline_verilog(language_model_text, "plain", circuit.out_width)
+    assert "input  [11:0] x," in verilog and verilog.count(" * ") >= 141
+    ids = np.concatenate([rng.integers(0, 6, (150, 4)), rng.integers(0, 8, (50, 4))])
+    result = simulate(verilog, "plain", circuit.to_port(ids), n_in=4, in_width=circuit.in_width, n_out=1,
+                      out_width=circuit.out_width, workdir=tmp_path, simulator="icarus")
+    assert np.array_equal(circuit.from_port(result.outputs), circuit.reference(np.minimum(ids, 5)))
 
 
 # -- errors ---------------------------------------------------------------------------------------
