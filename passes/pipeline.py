@@ -3,9 +3,13 @@
 An adder level is one carry chain: `hardcore.add`, `sub`, `neg`, or a
 comparator and its mux: `clamp`, `max` or `pick` (a comparison is a
 subtraction's carry chain); a `hardcore.table` (a mux tree over at most 12
-input bits) counts as one level too.  Shifts, extensions, extracts and constants are
-wires.  Each op gets its ASAP level; levels 1..N form segment 1, N+1..2N
-segment 2, and so on (inputs belong to segment 1).  A value made in segment
+input bits) counts as one level too.  A `hardcore.mul` counts as
+ceil(log2 w) levels (at least 1), w the narrower operand's width: the w
+partial products summed by a balanced adder tree.  Shifts, extensions,
+extracts and constants are wires.  Each op gets its ASAP level; levels
+1..N form segment 1, N+1..2N segment 2, and so on (inputs belong to segment
+1).  A multiplier of more than N levels cannot be split: it ends its segment
+(its readers start the next), so its stage has its levels, more than N.  A value made in segment
 a and used in segment b passes through b - a registers (`hardcore.reg`),
 shared by all its users (so a skip path of a graph, such as a residual add's
 input, is delayed to the stage of the adder that uses it); every output is
@@ -28,7 +32,7 @@ from hardcore.errors import UsageError
 from hardcore.irutil import body_ops, create_op, functions, i64_attr
 from hardcore.pass_base import ModulePass, PassFailed
 
-__all__ = ["PipelinePass", "LEVEL_OPS", "layer_index"]
+__all__ = ["PipelinePass", "LEVEL_OPS", "layer_index", "op_levels"]
 
 
 def layer_index(location: ir.Location) -> int:
@@ -40,6 +44,19 @@ def layer_index(location: ir.Location) -> int:
 # Ops that cost one adder level: adders, comparators with their mux, a table's mux tree.
 LEVEL_OPS = frozenset({"hardcore.add", "hardcore.sub", "hardcore.neg", "hardcore.clamp",
                        "hardcore.max", "hardcore.pick", "hardcore.table"})
+
+
+def op_levels(op) -> int:
+    """The adder levels an op's carry chains stack up: 1 for LEVEL_OPS, ceil(log2 w) for a multiplier
+    whose narrower operand has w bits (its w partial products summed by a balanced adder tree;
+    at least 1), 0 for a wire."""
+    name = op.operation.name
+    if name == "hardcore.mul":
+        narrower = min(ir.IntegerType(value.type).width for value in op.operands)
+        return max(1, (narrower - 1).bit_length())
+    return int(name in LEVEL_OPS)
+
+
 # Wires that only widen a value: a delayed copy registers their operand instead.
 _WIDENING_WIRES = frozenset({"hardcore.sext", "hardcore.shl"})
 
@@ -136,7 +153,12 @@ class PipelinePass(ModulePass):
             if name == "hardcore.extract":
                 result_level = 0
             else:
-                result_level = max((level[v] for v in operands), default=0) + (name in LEVEL_OPS)
+                cost = op_levels(op)
+                result_level = max((level[v] for v in operands), default=0) + cost
+                if cost > self.max_adder_depth:
+                    # A multiplier deeper than a stage cannot be split: its stage holds it
+                    # alone (its operands registered before it), and its readers start the next.
+                    result_level = self._segment(result_level) * self.max_adder_depth
             segment = self._segment(result_level)
             for index, value in enumerate(list(op.operands)):
                 if value in level and value not in constant:

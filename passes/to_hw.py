@@ -17,10 +17,15 @@ the Verilog has two Verilator lint exceptions (SHIFTED_OUT below).
 
 Ports follow the convention in README: input `x` packs element i at bits
 [i*W +: W], output `y` likewise; a `hardcore.output_unsigned` function (an
-argmax index) drops the always-zero sign bit from the port.  The result is CIRCT IR text: CIRCT's MLIR
-is a separate copy of MLIR, and `hardcore.backend.to_circt` is the one place
-that parses it there.  In a torch-mlir PassManager this pass cannot run;
-`hardcore-opt` and `hardcore.compile` run it at the crossing.
+argmax index) drops the always-zero sign bit from the port, and a
+`hardcore.input_unsigned` one (token ids) from `x`, whose elements are then
+zero-extended.  A `hardcore.mul` is a `comb.mul` of its operands
+sign-extended (or truncated) to the width it is computed at.
+
+The result is CIRCT IR text: CIRCT's MLIR is a separate copy of MLIR, and
+`hardcore.backend.to_circt` is the one place that parses it there.  In a
+torch-mlir PassManager this pass cannot run; `hardcore-opt` and
+`hardcore.compile` run it at the crossing.
 """
 
 from __future__ import annotations
@@ -53,8 +58,8 @@ class LoweringError(ValueError):
 SHIFTED_OUT = "shifted_out"
 
 _SCALAR_OPS = frozenset({"hardcore.extract", "hardcore.constant", "hardcore.sext", "hardcore.reg", "hardcore.shl",
-                         "hardcore.shr", "hardcore.add", "hardcore.sub", "hardcore.neg", "hardcore.clamp",
-                         "hardcore.table", "hardcore.max", "hardcore.pick"})
+                         "hardcore.shr", "hardcore.add", "hardcore.sub", "hardcore.neg", "hardcore.mul",
+                         "hardcore.clamp", "hardcore.table", "hardcore.max", "hardcore.pick"})
 
 
 def _width(value_type) -> int:
@@ -125,13 +130,13 @@ def _wrap(value: int, width: int) -> int:
 def _read_bits(op, name: str, width: int, operand_widths: list[int]) -> list[int]:
     """How many low bits of each operand an op computed at `width` bits (maybe below its type's) reads.
 
-    Two's complement addition, negation, shifts and sign extension are exact
-    modulo 2^width, so the low `width` bits of the result need only the low
-    bits of the operands; comparisons need all of theirs.  A right shift by
+    Two's complement addition, negation, multiplication, shifts and sign
+    extension are exact modulo 2^width, so the low `width` bits of the result
+    need only the low bits of the operands; comparisons need all of theirs.  A right shift by
     `a` reads bits up to `a + width` (the bits below `a` are dropped by the op
     itself); a table reads only the low bits that tell its entries apart.
     """
-    if name in ("hardcore.add", "hardcore.sub", "hardcore.neg", "hardcore.sext", "hardcore.reg"):
+    if name in ("hardcore.add", "hardcore.sub", "hardcore.neg", "hardcore.mul", "hardcore.sext", "hardcore.reg"):
         return [min(w, width) for w in operand_widths]
     if name == "hardcore.shl":
         return [min(operand_widths[0], max(width - int_attr(op, "amount"), 0))]
@@ -157,7 +162,7 @@ def _shifted_out(ops, pack) -> set:
     for value in pack.operands:
         readers.setdefault(value, []).append(pack)
     return {op.results[0] for op in ops
-            if op.operation.name in ("hardcore.add", "hardcore.sub", "hardcore.neg", "hardcore.reg")
+            if op.operation.name in ("hardcore.add", "hardcore.sub", "hardcore.neg", "hardcore.mul", "hardcore.reg")
             and readers.get(op.results[0])
             and all(reader.operation.name == "hardcore.shr" and int_attr(reader, "amount") > 0
                     for reader in readers[op.results[0]])}
@@ -243,6 +248,7 @@ class _Context:
     in_elem: int
     register: str  # seq.compreg or seq.compreg.ce
     enable: str  # ", %ce" or ""
+    in_unsigned: bool = False  # x holds token ids: unsigned, no sign bit
     demand: dict = dataclasses.field(default_factory=dict)  # value -> the low bits its users read
     read_operands: dict = dataclasses.field(default_factory=dict)  # op -> the operands it reads
     shifted_out: set = dataclasses.field(default_factory=set)  # values whose low bits only right shifts drop
@@ -253,6 +259,9 @@ def _lower_op(hw: _HwText, op, name: str, operands: list[tuple[str, int]], width
     """One scalar DAG op as comb/seq text; returns the SSA name of its result."""
     if name == "hardcore.extract":
         element = hw.extract("%x", context.in_bits, int_attr(op, "index") * context.in_elem, context.in_elem)
+        if context.in_unsigned and width > context.in_elem:  # a token id: zero-extended
+            zeros = hw.constant(0, width - context.in_elem)
+            return hw.emit(f"comb.concat {zeros}, {element} : i{width - context.in_elem}, i{context.in_elem}")
         return hw.resize(element, context.in_elem, width)
     if name == "hardcore.reg":
         value = hw.resize(*operands[0], width)
@@ -284,7 +293,8 @@ def _lower_op(hw: _HwText, op, name: str, operands: list[tuple[str, int]], width
             return hw.extract(value, value_width, amount, width)
         high = hw.extract(value, value_width, amount, value_width - amount)
         return hw.resize(high, value_width - amount, width)
-    if name in ("hardcore.add", "hardcore.sub"):
+    if name in ("hardcore.add", "hardcore.sub", "hardcore.mul"):
+        # A product too: its low `width` bits are those of the operands' low bits, sign-extended.
         lhs, rhs = hw.resize(*operands[0], width), hw.resize(*operands[1], width)
         return hw.emit(f"comb.{name.split('.')[1]} {lhs}, {rhs} : i{width}")
     if name == "hardcore.neg":
@@ -339,12 +349,15 @@ def lower_function(function, module_name: str | None = None, hierarchy: bool = T
     in_elem, out_elem = _width(in_type.element_type), _width(out_type.element_type)
     if "hardcore.output_unsigned" in function.attributes:
         out_elem -= 1  # an index (argmax): unsigned, its sign bit always 0
+    in_unsigned = "hardcore.input_unsigned" in function.attributes
+    if in_unsigned:
+        in_elem -= 1  # token ids: unsigned, the DAG's sign bit always 0
     in_bits = in_elem * int(np.prod(in_type.shape))
     y_bits = out_elem * int(np.prod(out_type.shape))
     latency = int_attr(function, "hardcore.latency") if "hardcore.latency" in function.attributes else 0
     clock_enable = latency > 0 and ir.BoolAttr(function.attributes["hardcore.clock_enable"]).value
     context = _Context(in_bits, in_elem, "seq.compreg.ce" if clock_enable else "seq.compreg",
-                       ", %ce" if clock_enable else "")
+                       ", %ce" if clock_enable else "", in_unsigned=in_unsigned)
     module_name = _sanitize(module_name or function.name.value)
 
     ops = [op for op in body_ops(function) if op.operation.name != "func.return"]

@@ -10,6 +10,12 @@ are those of the folded circuit, so both compute the same integers (the tests
 check it in simulation).  Max pools and the argmax are trees of comparisons
 and muxes (`b > a ? b : a`; ties to the lower index), residual adds one `+` per
 element, concats and gathers wires: everything hardcore-quantize makes.
+Sequence models too: a product of two activations (mul_tensors, matmul,
+inside qsoftmax and qnorm) is a `*` of the two, a sum of them one expression;
+an embedding a table per output element over its token's id (one comparison
+per reachable id); qsoftmax and qnorm their definitions written out (a max
+chain, subtractions, clamps, tables, sums, `*`, requantizations); token ids
+take the same unsigned port as in the folded circuit.
 
 The hierarchy mirrors the folded circuit's, so Yosys maps and counts LUTs per
 layer on both: layer k is the k-th layer op (dense, max pool, argmax, residual
@@ -45,13 +51,15 @@ from hardcore.adder_graph import signed_width
 from hardcore.interpreter import find_function
 from hardcore.irutil import array_attr, body_ops, int_attr, requant_shifts
 from hardcore.mlir import new_context, parse_module
+from hardcore.passes.fold_weights import token_input
 
 __all__ = ["baseline_verilog"]
 
 # Quantized-IR ops that act on each element on its own.
 ELEMENTWISE_OPS = ("hardcore.relu", "hardcore.requant", "hardcore.reshape", "hardcore.lut")
 # Ops that start a layer (as in hardcore-fold-weights), and ops that only move elements.
-LAYER_OPS = ("hardcore.dense", "hardcore.maxpool", "hardcore.argmax", "hardcore.add_tensors")
+LAYER_OPS = ("hardcore.dense", "hardcore.maxpool", "hardcore.argmax", "hardcore.add_tensors", "hardcore.embedding",
+             "hardcore.sub_tensors", "hardcore.mul_tensors", "hardcore.matmul", "hardcore.qsoftmax", "hardcore.qnorm")
 WIRING_OPS = ("hardcore.concat", "hardcore.gather")
 
 
@@ -109,8 +117,13 @@ def _elementwise(body: _Body, op, element: _Element, shift: int = 0) -> _Element
         ref = body.wire(width, f"{element.ref} < 0 ? {width}'sd0 : {element.ref}")
         return _Element(ref, max(element.low, 0), max(element.high, 0))
     if name == "hardcore.lut":
-        return _lookup(body, op, element)
-    out_low, out_high = int_attr(op, "min"), int_attr(op, "max")
+        return _lookup(body, element, int_attr(op, "min"), array_attr(op, "table").astype(np.int64).tolist())
+    return _requant(body, element, shift, int_attr(op, "min"), int_attr(op, "max"))
+
+
+def _requant(body: _Body, element: _Element, shift: int, out_low: int, out_high: int) -> _Element:
+    """clamp(floor((x + 2^(s-1)) / 2^s), low, high), or x << -s for s <= 0, as a plain design writes it."""
+    width = element.width
 
     def requant(value: int) -> int:  # monotone, so it maps the range's ends to the result's
         scaled = (value + (1 << (shift - 1))) >> shift if shift > 0 else value << -shift
@@ -129,9 +142,8 @@ def _elementwise(body: _Body, op, element: _Element, shift: int = 0) -> _Element
     return _Element(ref, low, high)
 
 
-def _lookup(body: _Body, op, element: _Element) -> _Element:
-    """table[x - min] as a plain design writes a table: one comparison per reachable code."""
-    table, first = array_attr(op, "table").astype(np.int64).tolist(), int_attr(op, "min")
+def _lookup(body: _Body, element: _Element, first: int, table: list[int]) -> _Element:
+    """table[x - first] as a plain design writes a table: one comparison per reachable code."""
     codes = range(max(element.low, first), min(element.high, first + len(table) - 1) + 1)
     values = [table[code - first] for code in codes]
     low, high = min(values), max(values)
@@ -228,6 +240,119 @@ def _add(body: _Body, a: _Element, b: _Element) -> _Element:
     return _Element(body.wire(signed_width(low, high), f"{a.ref} + {b.ref}"), low, high)
 
 
+def _combine(body: _Body, terms: list[tuple[int, _Element, _Element | None]]) -> _Element:
+    """Σ sign · a (· b): products and sums as a plain design writes them, in one signed wire as wide
+    as the sum's interval (Verilog sign-extends every signed operand to it)."""
+    low = high = 0
+    parts = []
+    for sign, a, b in terms:
+        if b is None:
+            term_low, term_high = a.low, a.high
+            parts.append(a.ref)
+        else:
+            corners = (a.low * b.low, a.low * b.high, a.high * b.low, a.high * b.high)
+            term_low, term_high = (0 if a.low <= 0 <= a.high else min(corners), max(corners)) if a is b \
+                else (min(corners), max(corners))
+            parts.append(f"{a.ref} * {b.ref}")
+        low, high = (low + term_low, high + term_high) if sign > 0 else (low - term_high, high - term_low)
+        parts[-1] = ("- " if sign < 0 else "+ ") + parts[-1]
+    if low == high:
+        return _Element(_literal(low), low, high)
+    expression = " ".join(parts).removeprefix("+ ")
+    return _Element(body.wire(signed_width(low, high), expression), low, high)
+
+
+def _embedding(body: _Body, op, source: list[_Element]) -> list[_Element]:
+    """Per output element a table over its token's id (an id past V - 1 reads row V - 1, below 0 row 0)."""
+    table = array_attr(op, "table").astype(np.int64)
+    positions, vocabulary, dimension = table.shape
+    result = []
+    for t, element in enumerate(source):
+        rows = table[t if positions > 1 else 0]
+        low, high = element.low, element.high
+        for d in range(dimension):
+            column = [int(rows[min(max(i, 0), vocabulary - 1), d]) for i in range(low, high + 1)]
+            result.append(_lookup(body, element, low, column))
+    return result
+
+
+def _matmul(body: _Body, op, lhs: list[_Element], rhs: list[_Element]) -> list[_Element]:
+    """Each output a sum of products, `a * b + ...`."""
+    lhs_shape, rhs_shape = (list(operand.type.shape) for operand in op.operands)
+    rows, depth, columns = lhs_shape[-2], lhs_shape[-1], rhs_shape[-1]
+    return [_combine(body, [(1, lhs[(b * rows + i) * depth + k], rhs[(b * depth + k) * columns + j])
+                            for k in range(depth)])
+            for b in range(int(np.prod(lhs_shape[:-2]))) for i in range(rows) for j in range(columns)]
+
+
+def _rows(op, source: list[_Element]) -> list[list[int]]:
+    """The element indices of each row of the last axis."""
+    size = list(op.operands[0].type.shape)[-1]
+    return [list(range(start, start + size)) for start in range(0, len(source), size)]
+
+
+def _qsoftmax(body: _Body, op, source: list[_Element]) -> list[_Element]:
+    """`hardcore.qsoftmax` as written: per row a max chain, subtract, clamp, exp table, sum, reciprocal
+    table, `*` and requantization; a masked entry is 0."""
+    from hardcore.interpreter import causal_mask
+
+    shape = list(op.operands[0].type.shape)
+    keep = np.broadcast_to(causal_mask(shape) if int_attr(op, "causal") else True, shape).reshape(-1)
+    exp_table, recip_table = (array_attr(op, name).astype(np.int64).reshape(-1).tolist()
+                              for name in ("exp_table", "recip_table"))
+    exp_min = int_attr(op, "exp_min")
+    zero = _Element(_literal(0), 0, 0)
+    result = [zero] * len(source)
+    for row in _rows(op, source):
+        kept = [j for j in row if keep[j]]
+        if not kept:
+            continue
+        row_max = source[kept[0]]
+        for j in kept[1:]:
+            row_max = _max(body, row_max, source[j])
+        exps = {}
+        for j in kept:
+            difference = _combine(body, [(1, source[j], None), (-1, row_max, None)])
+            clamped = _clamp_below(body, difference, exp_min)
+            exps[j] = _lookup(body, clamped, exp_min, exp_table)
+        total = _combine(body, [(1, e, None) for e in exps.values()])
+        index = _requant(body, total, int_attr(op, "sum_shift"), 0, len(recip_table) - 1)
+        reciprocal = _lookup(body, index, 0, recip_table)
+        for j in kept:
+            result[j] = _requant(body, _combine(body, [(1, exps[j], reciprocal)]), int_attr(op, "shift"),
+                                 int_attr(op, "min"), int_attr(op, "max"))
+    return result
+
+
+def _qnorm(body: _Body, op, source: list[_Element]) -> list[_Element]:
+    """`hardcore.qnorm` as written: per row `D * x_j - Σx` (or x_j), the sum of `c * c`, the rsqrt
+    table, `*` and requantization."""
+    table = array_attr(op, "rsqrt_table").astype(np.int64).reshape(-1).tolist()
+    result = []
+    for row in _rows(op, source):
+        size = len(row)
+        if int_attr(op, "rms"):
+            centred = [source[j] for j in row]
+        else:
+            scaled = [_combine(body, [(1, _Element(_literal(size), size, size), source[j])]) for j in row]
+            centred = [_combine(body, [(1, d, None)] + [(-1, source[k], None) for k in row]) for d in scaled]
+        squares = _combine(body, [(1, c, c) for c in centred])
+        index = _requant(body, squares, int_attr(op, "sq_shift"), 0, len(table) - 1)
+        rsqrt = _lookup(body, index, 0, table)
+        result += [_requant(body, _combine(body, [(1, c, rsqrt)]), int_attr(op, "shift"), int_attr(op, "min"),
+                            int_attr(op, "max")) for c in centred]
+    return result
+
+
+def _clamp_below(body: _Body, element: _Element, low: int) -> _Element:
+    if element.low >= low:
+        return element
+    if element.high <= low:
+        return _Element(_literal(low), low, low)
+    return _Element(body.wire(element.width, f"{element.ref} < {_literal(low)} ? {_literal(low)} : {element.ref}"),
+                    low, element.high)
+
+
 def _concat(op, lhs: list[_Element], rhs: list[_Element]) -> list[_Element]:
     dim = int_attr(op, "dim")
     shapes = [list(operand.type.shape) for operand in op.operands]
@@ -245,13 +370,27 @@ def _layer(body: _Body, layer_ops, values: dict) -> None:
         if name == "hardcore.dense":
             weight = array_attr(op, "weight").astype(np.int64)
             bias = array_attr(op, "bias").astype(np.int64)
-            elements = [_dense_row(body, weight[row], int(bias[row]), source) for row in range(weight.shape[0])]
+            columns = weight.shape[1]  # a dense over rows maps each row of `columns` inputs
+            elements = [_dense_row(body, weight[row], int(bias[row]), source[start:start + columns])
+                        for start in range(0, len(source), columns) for row in range(weight.shape[0])]
         elif name == "hardcore.maxpool":
             elements = _maxpool(body, op, source)
         elif name == "hardcore.argmax":
             elements = _argmax(body, source)
         elif name == "hardcore.add_tensors":
             elements = [_add(body, a, b) for a, b in zip(source, values[op.operands[1]])]
+        elif name == "hardcore.sub_tensors":
+            elements = [_combine(body, [(1, a, None), (-1, b, None)]) for a, b in zip(source, values[op.operands[1]])]
+        elif name == "hardcore.mul_tensors":
+            elements = [_combine(body, [(1, a, b)]) for a, b in zip(source, values[op.operands[1]])]
+        elif name == "hardcore.matmul":
+            elements = _matmul(body, op, source, values[op.operands[1]])
+        elif name == "hardcore.embedding":
+            elements = _embedding(body, op, source)
+        elif name == "hardcore.qsoftmax":
+            elements = _qsoftmax(body, op, source)
+        elif name == "hardcore.qnorm":
+            elements = _qnorm(body, op, source)
         elif name == "hardcore.concat":
             elements = _concat(op, source, values[op.operands[1]])
         elif name == "hardcore.gather":
@@ -319,9 +458,14 @@ def baseline_verilog(quantized_text: str, module_name: str, out_width: int | Non
     in_width = signed_width(low, high)
     n_in = int(np.prod(list(quantize.results[0].type.shape)))
     top = _Body()
-    values = {quantize.results[0]: [
-        _Element(top.wire(in_width, f"x[{i * in_width} +: {in_width}]", name=f"in_{i}"), low, high)
-        for i in range(n_in)]}
+    if token_input(quantize):  # token ids: unsigned on the port, as in the folded circuit
+        port_width, high = in_width - 1, (1 << (in_width - 1)) - 1
+        inputs = [f"{{1'b0, x[{i * port_width} +: {port_width}]}}" for i in range(n_in)]
+    else:
+        port_width = in_width
+        inputs = [f"x[{i * in_width} +: {in_width}]" for i in range(n_in)]
+    values = {quantize.results[0]: [_Element(top.wire(in_width, text, name=f"in_{i}"), low, high)
+                                    for i, text in enumerate(inputs)]}
     result = next(op for op in ops if op.operation.name == "func.return").operands[0]
     result = result.owner.operands[0] if result.owner.name == "hardcore.dequantize" else result
     layers = _layers(ops)
@@ -349,7 +493,7 @@ def baseline_verilog(quantized_text: str, module_name: str, out_width: int | Non
         raise ValueError(f"the outputs need {narrowest} bits, not {out_width}")
     outputs = [top.wire(out_width, element.ref, name=f"out_{i}") for i, element in enumerate(elements)]
     header = [f"module {module_name}(",
-              f"  input  [{n_in * in_width - 1}:0] x,",
+              f"  input  [{n_in * port_width - 1}:0] x,",
               f"  output [{len(outputs) * out_width - 1}:0] y",
               ");"]
     packed = ", ".join(reversed(outputs))

@@ -32,6 +32,8 @@ STAGES = ("torch", "hardcore", "quantized", "dag", "pipelined", "hw")
 _ADDER_OPS = ("hardcore.add", "hardcore.sub", "hardcore.neg")
 _LAYER_KEYS = ("inputs", "outputs", "weights", "nonzero_weights", "adders", "adder_bits", "adder_depth")
 _COMPARATOR_KEYS = ("comparators", "comparator_depth")  # max-pool and argmax layers
+# Layers with products of activations or tables (sequence models), when they have any.
+_OPTIONAL_KEYS = _COMPARATOR_KEYS + ("multipliers", "multiplier_bits", "tables", "table_entries")
 _COMPARATOR_OPS = ("hardcore.max", "hardcore.pick")
 _PIPELINE_KEYS = ("layer", "registers", "register_bits", "first_stage", "last_stage")
 
@@ -56,7 +58,7 @@ class Circuit:
     latency: int = 0  # clock cycles from x to y; 0: combinational
     clock_enable: bool = False
     out_signed: bool = True  # False: y holds unsigned indices (output="argmax")
-    in_signed: bool = True  # False: x holds unsigned token ids (a model whose input is int64 ids)
+    in_signed: bool = True  # False: x holds token ids, unsigned (`hardcore.input_unsigned`)
 
     # -- numbers in, numbers out -------------------------------------------
     @property
@@ -115,6 +117,18 @@ class Circuit:
         y = np.asarray(y, dtype=np.int64)
         return y if self.out_signed else y & ((1 << self.out_width) - 1)
 
+    def to_port(self, x_int) -> np.ndarray:
+        """What `reference` takes -> port x's values as `hardcore.sim` writes them (two's complement).
+
+        An unsigned port (token ids) holds each value's `in_width` bits: those
+        at or above 2^(in_width-1) go to the simulator as the negative numbers
+        with the same bits.
+        """
+        x_int = np.asarray(x_int, dtype=np.int64)
+        if self.in_signed:
+            return x_int
+        return np.where(x_int >= 1 << (self.in_width - 1), x_int - (1 << self.in_width), x_int)
+
     def predict(self, x) -> np.ndarray:
         """Float in, float out, through the integer reference."""
         return self.dequantize_output(self.reference(self.quantize_input(x)))
@@ -129,8 +143,7 @@ class Circuit:
                       "bits": self.n_in * self.in_width, "frac_bits": self.in_frac_bits,
                       "min": self.in_range[0], "max": self.in_range[1], "signed": self.in_signed,
                       "layout": "element i at bits [i*element_width +: element_width], "
-                                + ("two's complement" if self.in_signed else
-                                   "unsigned: a token id (an id >= max reads as max)")},
+                                + ("two's complement" if self.in_signed else "unsigned: a token id")},
                 "y": {"elements": self.n_out, "shape": self.out_shape, "element_width": self.out_width,
                       "bits": self.n_out * self.out_width, "frac_bits": self.out_frac_bits,
                       "signed": self.out_signed,
@@ -170,7 +183,8 @@ class Circuit:
         if "quantized" not in stages:
             raise UsageError(f"{directory}: {name}.quantized.mlir is missing")
         figures = {k: report[k] for k in ("adders", "adder_bits", "adder_depth", "clamps", "comparators", "tables",
-                                          "table_entries", "registers", "register_bits", "synthesis")
+                                          "table_entries", "multipliers", "multiplier_bits", "registers",
+                                          "register_bits", "synthesis")
                    if k in report}
         return cls(name=name, verilog=verilog, stages=stages, in_shape=x["shape"],
                    in_width=x["element_width"], in_frac_bits=x["frac_bits"], in_range=(x["min"], x["max"]),
@@ -257,9 +271,11 @@ def dag_figures(dag_text: str) -> dict:
     `comparators` (only when there are any) counts the max-pool and argmax
     comparators: one per pair of values a `hardcore.max` or `hardcore.pick`
     compares, since a max and a pick of the same pair share one.  Also its
-    lookup tables (`hardcore.table`) with their entries in all.
+    lookup tables (`hardcore.table`) with their entries in all, and (only
+    when there are any) its multipliers (`hardcore.mul`, products of two
+    activations) with their result bits in all.
     """
-    adders = adder_bits = comparators = tables = table_entries = 0
+    adders = adder_bits = comparators = tables = table_entries = multipliers = multiplier_bits = 0
     comparisons: set = set()  # (lhs, rhs) of max and pick: one comparator each pair
     depth: dict[str, int] = {}
     line_pattern = re.compile(r'^\s*(%\S+) = "(hardcore\.\w+)"\(([^)]*)\).*-> (i(\d+)|tensor)')
@@ -281,18 +297,23 @@ def dag_figures(dag_text: str) -> dict:
             table_entries += int(re.search(r"tensor<(\d+)xi\d+>", line).group(1))
         elif name in _COMPARATOR_OPS:
             comparisons.add(tuple(o.strip() for o in operands.split(",")[:2]))
+        elif name == "hardcore.mul":
+            multipliers += 1
+            multiplier_bits += int(match.group(5))
         depth[result] = level
         critical = max(critical, level)
     figures = {"adders": adders, "adder_bits": adder_bits, "adder_depth": critical, "clamps": comparators,
                "tables": tables, "table_entries": table_entries}
     if comparisons:
         figures["comparators"] = len(comparisons)
+    if multipliers:
+        figures["multipliers"], figures["multiplier_bits"] = multipliers, multiplier_bits
     return figures
 
 
 def _layer_figures(dictionary) -> dict:
     """One entry of `hardcore.layers`: the figures, and the layer's kind when the import named it."""
-    figures = {key: int(ir.IntegerAttr(dictionary[key]).value) for key in _LAYER_KEYS + _COMPARATOR_KEYS
+    figures = {key: int(ir.IntegerAttr(dictionary[key]).value) for key in _LAYER_KEYS + _OPTIONAL_KEYS
                if key in _LAYER_KEYS or key in dictionary}
     if "kind" in dictionary:
         figures = {"kind": ir.StringAttr(dictionary["kind"]).value, **figures}
@@ -411,7 +432,7 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
     in_type, out_type = block_type.inputs[0], block_type.results[0]
     layers = [_layer_figures(dictionary) for dictionary in function.attributes["hardcore.layers"]]
     unsigned = "hardcore.output_unsigned" in function.attributes  # the port drops the sign bit
-    in_unsigned = "hardcore.input_unsigned" in function.attributes  # token ids: x drops the sign bit
+    in_unsigned = "hardcore.input_unsigned" in function.attributes  # token ids: so does x
     figures = dag_figures(stages["dag"])
     if max_adder_depth is not None:
         # Registers of the input extraction (layer -1) are counted with the first layer.

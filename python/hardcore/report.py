@@ -16,7 +16,9 @@ from typing import Callable
 __all__ = ["format_table", "synthesize", "plot"]
 
 _COLUMNS = (("weights", "weights"), ("nonzero_weights", "nonzero"), ("adders", "adders"),
-            ("adder_bits", "adder bits"), ("adder_depth", "depth"), ("register_bits", "reg bits"),
+            ("adder_bits", "adder bits"), ("adder_depth", "depth"), ("multipliers", "multipliers"),
+            ("multiplier_bits", "mult bits"), ("tables", "tables"), ("table_entries", "table entries"),
+            ("register_bits", "reg bits"),
             ("stages", "stages"), ("luts", "LUTs"), ("plain_luts", "plain LUTs"), ("lut_ratio", "plain/folded"))
 _PLOT_SERIES = (("adders", "adders"), ("luts", "6-LUTs, folded"), ("plain_luts", "6-LUTs, plain '*'"))
 
@@ -46,6 +48,9 @@ def format_table(report: dict) -> str:
     lines.append(f"adders {report['adders']}" + (f" ({outside} of them add biases and rounding constants)"
                                                   if outside > 0 else "")
                  + f", adder bits {report['adder_bits']}, critical adder depth {report['adder_depth']}")
+    if report.get("multipliers"):
+        lines.append(f"multipliers {report['multipliers']} (products of two activations), "
+                     f"multiplier bits {report['multiplier_bits']}")
     latency = report.get("latency_cycles", 0)
     lines.append(f"latency {latency} cycles" + (f", register bits {report.get('register_bits', 0)}, "
                                                "one inference per clock" if latency else " (combinational)"))

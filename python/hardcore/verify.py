@@ -84,11 +84,11 @@ def stage_of(function) -> str:
         return "torch"
     if any(op.operation.name.startswith("torch.") for op in body_ops(function)):
         return "torch"
+    ops = body_ops(function)
+    if ops and ops[0].operation.name == "hardcore.quantize":  # float inputs, or token ids (integers)
+        return "quantized"
     if isinstance(argument.element_type, ir.IntegerType):
         return "integer"
-    ops = body_ops(function)
-    if ops and ops[0].operation.name == "hardcore.quantize":
-        return "quantized"
     return "float"
 
 
@@ -107,6 +107,12 @@ def _element_count(value_type) -> int:
 def _type_bounds(element) -> tuple[int, int]:
     width = ir.IntegerType(element).width
     return -(1 << (width - 1)), (1 << (width - 1)) - 1
+
+
+def _input_bounds(function) -> tuple[int, int]:
+    """The values a DAG function's input takes: its type's, or a token-id port's (unsigned, no sign bit)."""
+    low, high = _type_bounds(ir.RankedTensorType(function.type.inputs[0]).element_type)
+    return (0, high) if "hardcore.input_unsigned" in function.attributes else (low, high)
 
 
 def _delay(op, operands):
@@ -234,7 +240,7 @@ def verify_pass(pass_name: str, before_text: str, after, options: VerifyOptions 
         return _compare_exact(pass_name, lambda x: run_function(before, x, from_quantized=True), run_after,
                               inputs, labels, "integer")
     if (before_stage, after_stage) == ("integer", "integer"):
-        low, high = _type_bounds(ir.RankedTensorType(before.type.inputs[0]).element_type)
+        low, high = _input_bounds(before)
         inputs, labels = input_vectors(n_in, low, high, options.vectors, options.seed)
         return _compare_exact(pass_name, lambda x: run_stream(before, x), lambda x: run_stream(after_function, x),
                               inputs, labels, "integer")
@@ -251,7 +257,7 @@ def _check_hw(pass_name: str, before, after, options: VerifyOptions) -> str:
         return f"{pass_name}: not checked (hw IR from {stage_of(before)} IR)"
     if not options.simulate_hw or not tool_available("iverilog"):
         return f"{pass_name}: not checked (hw IR has no interpreter; Icarus (iverilog) runs it when installed)"
-    low, high = _type_bounds(ir.RankedTensorType(before.type.inputs[0]).element_type)
+    low, high = _input_bounds(before)
     n_in = _element_count(before.type.inputs[0])
     out_type = ir.RankedTensorType(before.type.results[0])
     inputs, labels = input_vectors(n_in, low, high, options.vectors, options.seed)
@@ -263,10 +269,14 @@ def _check_hw(pass_name: str, before, after, options: VerifyOptions) -> str:
     out_width = ir.IntegerType(out_type.element_type).width
     unsigned = "hardcore.output_unsigned" in before.attributes  # the port drops the sign bit (argmax)
     out_width -= unsigned
+    in_width = ir.IntegerType(ir.RankedTensorType(before.type.inputs[0]).element_type).width
+    port = inputs
+    if "hardcore.input_unsigned" in before.attributes:  # token ids: the port drops the sign bit
+        in_width -= 1
+        port = np.where(inputs >= 1 << (in_width - 1), inputs - (1 << in_width), inputs)  # their bits, signed
     verilog = backend.export_verilog(backend.to_circt(str(after)))  # export rewrites: a copy
     with tempfile.TemporaryDirectory(prefix="hardcore-verify-") as workdir:
-        result = simulate(verilog, before.name.value, inputs, n_in=n_in,
-                          in_width=ir.IntegerType(ir.RankedTensorType(before.type.inputs[0]).element_type).width,
+        result = simulate(verilog, before.name.value, port, n_in=n_in, in_width=in_width,
                           n_out=_element_count(out_type), out_width=out_width, latency=latency or None,
                           clock_enable=clock_enable, workdir=Path(workdir), simulator="icarus")
     actual = result.outputs.reshape(len(inputs), -1)

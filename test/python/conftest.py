@@ -38,8 +38,8 @@ def simulated(circuit, vectors, workdir):
     """The circuit's outputs in Verilator for `vectors` (one inference per clock when pipelined)."""
     from hardcore.sim import simulate
 
-    result = simulate(circuit.verilog, circuit.name, circuit.to_port(vectors), n_in=circuit.n_in, in_width=circuit.in_width,
-                      n_out=circuit.n_out, out_width=circuit.out_width, workdir=workdir,
+    result = simulate(circuit.verilog, circuit.name, circuit.to_port(vectors), n_in=circuit.n_in,
+                      in_width=circuit.in_width, n_out=circuit.n_out, out_width=circuit.out_width, workdir=workdir,
                       latency=circuit.latency or None)
     if circuit.latency:
         assert result.throughput == 1.0 and result.cycles == len(vectors) + circuit.latency

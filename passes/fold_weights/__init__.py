@@ -1,0 +1,215 @@
+"""hardcore-fold-weights: integer layer ops to a scalar shift/add DAG with exact widths.
+
+Each dense layer's weight matrix becomes an adder graph (see
+`hardcore.adder_graph`): by default (`algorithm=cse`) the CMVM solver of
+`hardcore.cmvm`, which shares subexpressions across the whole matrix; with
+`algorithm=csd` each weight's canonical signed digits on their own, the
+baseline.  Either way zero weights vanish and ±2^k weights are wires.  The
+graph's nodes become `hardcore.shl` + `hardcore.add`/`sub` ops; the bias is
+one constant added per output, with the requantization's rounding constant
+folded into it.  ReLU followed by requantization becomes one `hardcore.clamp`.
+A lookup table (`hardcore.lut`) becomes one `hardcore.table` per element,
+trimmed to the inputs that element's value range can reach (a constant when
+they all give one entry).
+A max pool becomes a balanced tree of `hardcore.max` per window; an argmax a
+tree of `hardcore.pick` (the index) and `hardcore.max` (the value) over
+(value, index) pairs, and its index, in [0, N-1], makes the function
+`hardcore.output_unsigned`.  Both are layers of their own, with comparators
+instead of adders.  A comparison the value ranges decide costs nothing.
+A residual add (`hardcore.add_tensors`) is a layer of its own too: one adder
+per element (a shift common to both operands applied after it); the left
+shifts that align its operands are wires.  A concat and a gather are wires:
+the elements in their new order.  The model may be a graph: an op that is no
+layer belongs to the latest layer among its operands', so layers only read
+lower layers.
+
+Sequence models (docs/dialect.md, "Sequence models"): a dense over R rows
+builds its solved adder graph once per row; an embedding is a table per
+output element over its token's id; products of two activations
+(mul_tensors, matmul, and inside qsoftmax and qnorm) are `hardcore.mul`, a
+constant factor shifts and adds; qsoftmax and qnorm are the ops of their
+definitions, per row.  Each is a layer of its own.  Token ids as the input
+(an integer argument quantized to [0, V-1]) make the function
+`hardcore.input_unsigned`: port x drops the always-zero sign bit.
+
+Every result's type is the narrowest two's complement width that holds its
+value range: exact linear-form ranges for the adder graph's nodes (inputs are
+independent), interval arithmetic for the rest.
+
+The function's signature becomes integer: the input is the quantized tensor
+(its `frac_bits` in the function attribute `hardcore.input_frac_bits`), the
+result the integer output (`hardcore.output_frac_bits`).  Per-layer figures
+(weights, nonzero weights, adders, adder bits, adder depth, and the layer's
+`hardcore.kind` when it has one) go to the function attribute `hardcore.layers`.
+
+One module per op family, gathered in `FOLDS`: `builder` (the scalar ops
+with exact widths), `arith` (sums, constant multiplies, products, tables of
+not-yet-built values), `dense`, `elementwise` (relu, requant, lut, residual
+add and subtract, concat, gather, reshape), `compare` (max pool, argmax),
+`sequence` (embedding, mul_tensors, matmul) and `normalize` (qsoftmax,
+qnorm).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from torch_mlir import ir
+
+from hardcore.adder_graph import signed_width
+from hardcore.errors import UsageError
+from hardcore.irutil import body_ops, create_op, functions, i64_attr, int_attr, int_type, replace_function, tensor_type
+from hardcore.pass_base import ModulePass, PassFailed
+from hardcore.passes.fold_weights.builder import _DagBuilder, _Lin
+from hardcore.passes.fold_weights.compare import fold_argmax, fold_maxpool
+from hardcore.passes.fold_weights.dense import ALGORITHMS, fold_dense
+from hardcore.passes.fold_weights.elementwise import (fold_add_tensors, fold_concat, fold_gather, fold_lut, fold_relu,
+                                                      fold_requant, fold_reshape, fold_sub_tensors)
+from hardcore.passes.fold_weights.normalize import fold_qnorm, fold_qsoftmax
+from hardcore.passes.fold_weights.sequence import fold_embedding, fold_matmul, fold_mul_tensors
+
+__all__ = ["FoldWeightsPass", "ALGORITHMS", "FOLDS", "token_input"]
+
+# Layer ops that start a layer of their own (a `layerK` location, an entry in `hardcore.layers`);
+# the ops after one (relu, requant, reshape) belong to it.
+_LAYER_OPS = frozenset({"hardcore.dense", "hardcore.maxpool", "hardcore.argmax", "hardcore.add_tensors",
+                        "hardcore.embedding", "hardcore.sub_tensors", "hardcore.mul_tensors", "hardcore.matmul",
+                        "hardcore.qsoftmax", "hardcore.qnorm"})
+# op name -> fold(pass, builder, op, operands' elements) -> (result elements, layer figures or None).
+# A fold that returns figures makes a layer (its op is in _LAYER_OPS).
+FOLDS = {
+    "hardcore.dense": fold_dense,
+    "hardcore.maxpool": fold_maxpool,
+    "hardcore.argmax": fold_argmax,
+    "hardcore.add_tensors": fold_add_tensors,
+    "hardcore.concat": fold_concat,
+    "hardcore.gather": fold_gather,
+    "hardcore.relu": fold_relu,
+    "hardcore.requant": fold_requant,
+    "hardcore.reshape": fold_reshape,
+    "hardcore.lut": fold_lut,
+    "hardcore.embedding": fold_embedding,
+    "hardcore.sub_tensors": fold_sub_tensors,
+    "hardcore.mul_tensors": fold_mul_tensors,
+    "hardcore.matmul": fold_matmul,
+    "hardcore.qsoftmax": fold_qsoftmax,
+    "hardcore.qnorm": fold_qnorm,
+}
+
+
+def token_input(quantize) -> bool:
+    """Whether the function's input is token ids: integers (not floats) quantized to [0, max], max >= 1.
+
+    Port x then holds each in ceil(log2(max + 1)) unsigned bits (hardcore-to-hw
+    drops the always-zero sign bit).  A float input keeps its signed port, whatever its range.
+    """
+    element = ir.RankedTensorType(quantize.operands[0].type).element_type
+    return isinstance(element, ir.IntegerType) and int_attr(quantize, "min") >= 0 and int_attr(quantize, "max") >= 1
+
+
+@dataclasses.dataclass(frozen=True)
+class FoldWeightsPass(ModulePass):
+    name = "hardcore-fold-weights"
+    algorithm: str = "cse"
+    max_depth: int | None = None
+
+    def validate(self) -> None:
+        if self.algorithm not in ALGORITHMS:
+            raise UsageError(f"{self.name}: unknown algorithm '{self.algorithm}' "
+                             f"(one of: {', '.join(sorted(ALGORITHMS))})")
+        if self.max_depth is not None and self.max_depth < 1:
+            raise UsageError(f"{self.name}: max-depth must be at least 1, got {self.max_depth}")
+
+    def run(self, module: ir.Operation) -> None:
+        ok = True
+        for function in functions(module):
+            ops = body_ops(function)
+            if ops and ops[0].operation.name == "hardcore.quantize":
+                ok &= self._fold_function(function, ops)
+            elif any(op.operation.name in ("hardcore.dense", "hardcore.relu") for op in ops):
+                self.error(function, "hardcore-fold-weights: expected a quantized function "
+                           "starting with hardcore.quantize (run hardcore-quantize first)")
+                ok = False
+        if not ok:
+            raise PassFailed()
+
+    def _fold_function(self, function, ops) -> bool:
+        quantize, ret = ops[0], ops[-1]
+        dequantize = ret.operands[0].owner if len(ret.operands) == 1 else None
+        if ret.operation.name != "func.return" or dequantize is None or \
+                getattr(dequantize, "name", "") != "hardcore.dequantize":
+            self.error(function, "hardcore-fold-weights: expected the result to be a hardcore.dequantize")
+            return False
+        in_type = ir.RankedTensorType(quantize.results[0].type)
+        low, high = int_attr(quantize, "min"), int_attr(quantize, "max")
+        in_type = tensor_type(list(in_type.shape), int_type(signed_width(low, high)))
+        if token_input(quantize):
+            # Port x holds each id in ceil(log2 V) unsigned bits: the DAG takes every value
+            # they can hold (the embedding reads row V - 1 past V - 1, as the quantize's clamp would).
+            high = (1 << (signed_width(low, high) - 1)) - 1
+        out_shape = list(ir.RankedTensorType(dequantize.results[0].type).shape)
+
+        new = replace_function(function, function.name.value, [in_type], [in_type])
+        block = new.regions[0].blocks[0]
+        layers = []
+        with ir.InsertionPoint(block):
+            builder = _DagBuilder(quantize.location)
+            elements = []
+            for index in range(int(np.prod(in_type.shape))):
+                value = builder._emit("hardcore.extract", [block.arguments[0]], (low, high), {"index": index})
+                elements.append(_Lin(value, 0, 1, 0))
+            tensors = {quantize.results[0]: elements}
+            layer_of = {quantize.results[0]: 0}  # tensor -> the layer that makes it
+            for op in ops[1:]:
+                name = op.operation.name
+                if name in ("func.return", "hardcore.dequantize"):
+                    continue
+                # Name each op's location after its layer (a layer op k, and the ops that
+                # follow from it: the latest layer among their operands'), so later passes
+                # and reports can attribute logic and registers to layers.  In a graph,
+                # layers only ever read lower layers.
+                layer = len(layers) if name in _LAYER_OPS else max(layer_of[v] for v in op.operands)
+                layer_of[op.results[0]] = layer
+                builder.location = ir.Location.name(f"layer{layer}", childLoc=op.location)
+                builder.layer = layer
+                fold = FOLDS.get(name)
+                if fold is None:
+                    self.error(op, f"hardcore-fold-weights: cannot fold '{name}'")
+                    new.operation.erase()
+                    return False
+                try:
+                    result, stats = fold(self, builder, op, [tensors[v] for v in op.operands])
+                except ValueError as exc:
+                    self.error(op, f"hardcore-fold-weights: {exc}")
+                    new.operation.erase()
+                    return False
+                if stats is not None:
+                    layers.append(stats)
+                tensors[op.results[0]] = result
+            # The outputs' last ops belong to the last layer (one module per layer in hardware).
+            builder.location = ir.Location.name(f"layer{layer_of[dequantize.operands[0]]}", childLoc=ret.location)
+            builder.layer = layer_of[dequantize.operands[0]]
+            outputs = [builder.materialize(lin) for lin in tensors[dequantize.operands[0]]]
+            width = max(signed_width(*builder.ranges[v]) for v in outputs)
+            index = dequantize.operands[0].owner
+            if index.name == "hardcore.argmax":
+                # An index port: ceil(log2 N) bits, unsigned (hardcore-to-hw drops the sign bit,
+                # always 0), however few indices the value ranges leave possible.
+                size = int(np.prod(ir.RankedTensorType(index.operands[0].type).shape))
+                width = max(width, signed_width(0, size - 1))
+                new.attributes["hardcore.output_unsigned"] = ir.UnitAttr.get()
+            outputs = [builder.sext(v, width) for v in outputs]
+            out_type = tensor_type(out_shape, int_type(width))
+            packed = create_op("hardcore.pack", outputs, [out_type], None, ret.location)
+            create_op("func.return", [packed.results[0]], [], None, ret.location)
+        new.attributes["function_type"] = ir.TypeAttr.get(ir.FunctionType.get([in_type], [out_type]))
+        if token_input(quantize):
+            new.attributes["hardcore.input_unsigned"] = ir.UnitAttr.get()
+        new.attributes["hardcore.input_frac_bits"] = i64_attr(int_attr(quantize, "frac_bits"))
+        new.attributes["hardcore.output_frac_bits"] = i64_attr(int_attr(dequantize, "frac_bits"))
+        new.attributes["hardcore.layers"] = ir.ArrayAttr.get([
+            ir.DictAttr.get({k: (ir.StringAttr.get(v) if isinstance(v, str) else i64_attr(v))
+                             for k, v in stats.items()}) for stats in layers])
+        function.operation.erase()
+        return True
