@@ -427,8 +427,9 @@ def run_function(function, inputs, trace: dict | None = None,
     block = function.regions[0].blocks[0]
     arguments = list(block.arguments)
     if len(arguments) != len(inputs):
-        expected = "one argument" if len(inputs) == 1 else f"{len(inputs)} arguments"
-        raise InterpreterError(f"@{function.name.value}: expected {expected}, got {len(arguments)}")
+        raise InterpreterError(f"@{function.name.value}: takes {len(arguments)} argument"
+                               f"{'s' if len(arguments) != 1 else ''}, got {len(inputs)} input"
+                               f"{'s' if len(inputs) != 1 else ''}")
     ops = body_ops(function)
     if from_quantized:
         if not ops or ops[0].operation.name != "hardcore.quantize" or ops[0].operands[0] != arguments[0]:
@@ -510,6 +511,7 @@ def run_decoder(step, tokens, caches: list | None = None, from_quantized: bool =
     for t in range(steps):
         pos = np.full((batch, 1), t, dtype=np.int64)
         results = run_function(step, [tokens[:, t], pos] + caches, from_quantized=from_quantized)
+        results = results if isinstance(results, tuple) else (results,)
         outputs.append(results[0])
         for cache, fresh, axis in zip(caches, results[1:], axes):
             index = [slice(None)] * cache.ndim
