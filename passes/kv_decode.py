@@ -130,6 +130,13 @@ def _local(shape, axis: int) -> np.ndarray:
     return np.ravel_multi_index(coordinates, _template_shape(shape, axis)).astype(np.int64)
 
 
+def _source(op, shape) -> np.ndarray:
+    """A move's operand element (flat) for each result element (flat)."""
+    if op.operation.name == "hardcore.reshape":
+        return np.arange(int(np.prod(shape)))
+    return array_attr(op, "indices").astype(np.int64).reshape(-1)
+
+
 def _positions_text(positions) -> str:
     positions = sorted(int(p) for p in positions)
     return "position " + str(positions[0]) if len(positions) == 1 else \
@@ -178,9 +185,7 @@ class _Axes:
             if name == "hardcore.concat" and int_attr(op, "dim") == axis:
                 raise _Rejected(op, f"'{name}' joins along the positions (dim {axis})")
         elif name in MOVES:
-            size = int(np.prod(shape))
-            source = np.arange(size) if name == "hardcore.reshape" else \
-                array_attr(op, "indices").astype(np.int64).reshape(-1)
+            source = _source(op, shape)
             axis = self.result_axis(op, operands[0].rows.reshape(-1)[source], shape)
             plan.indices = self._move_template(op, operands[0], source, shape, axis)
         elif name == "hardcore.dense":
@@ -328,12 +333,6 @@ def _forward(op, plan: _Plan, operands: list[_Value], result: _Value) -> None:
         reads = _row_max(operands[0].tag, np.ones(shape, dtype=bool))
     result.zero = np.asarray(zero, dtype=bool)
     result.tag = np.maximum(result.rows, reads)
-
-
-def _source(op, shape) -> np.ndarray:
-    if op.operation.name == "hardcore.reshape":
-        return np.arange(int(np.prod(shape)))
-    return array_attr(op, "indices").astype(np.int64).reshape(-1)
 
 
 def _factors(plan: _Plan, operands: list[_Value]) -> tuple[np.ndarray, np.ndarray]:
