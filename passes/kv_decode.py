@@ -1,8 +1,8 @@
 """hardcore-kv-decode: a quantized window function (T tokens -> T rows) to a decoder step with a KV cache.
 
 The input is a quantized function F from T positions (its argument's first
-axis: token ids `tensor<Txi64>`) to an output with one row per position (the
-logits of every position, `tensor<TxV>`).  The result is F's *row template*:
+axis longer than 1: token ids `tensor<Txi64>`) to an output with one row per
+position (the logits of every position, `tensor<TxV>`).  The result is F's *row template*:
 the step function that computes, at step t, exactly the elements of F's row t,
 reading what earlier steps computed from a cache:
 
@@ -11,12 +11,12 @@ reading what earlier steps computed from a cache:
 
 Every value of F gets a *position axis* (an axis of size T: its index is the
 position of the element's row); the step computes the value with that axis
-cut to 1.  The argument's axis is 0; each op carries its operands' axes to its
-result (a gather or reshape moves them with the elements, a dense layer keeps
-its rows, a matmul keeps its lhs's rows when they are a batch axis or M, else
-its rhs's).  An op that cannot (a gather that moves elements between
-positions, a dense row across positions, a result that is not per position)
-is an error naming it.
+cut to 1.  The argument's is its first axis longer than 1; each op carries
+its operands' axes to its result (a gather or reshape moves them with the
+elements, a dense layer keeps its rows, a matmul keeps its lhs's rows when
+they are a batch axis or M, else its rhs's).  An op that cannot (a gather that
+moves elements between positions, a dense row across positions, a result that
+is not per position) is an error naming it.
 
 The one op that reads other positions is a `matmul` with one operand *in full*
 (kᵀ in q·kᵀ, v in A·v): that operand is a cache.  The step reads the cache
@@ -444,8 +444,10 @@ class KvDecodePass(ModulePass):
         shape = _shape(argument)
         if not shape:
             raise _Rejected(function, "the argument has no axis of positions")
-        axes = _Axes(shape[0])
-        axes.values[argument] = _Value(shape, 0)
+        # The positions: the first axis longer than 1 ([T] token ids, [1, T] with a batch of one, [T, C]).
+        axis = next((i for i, size in enumerate(shape) if size > 1), 0)
+        axes = _Axes(shape[axis])
+        axes.values[argument] = _Value(shape, axis)
         live_ops = _live_ops(ops)
         for op in live_ops:
             axes.run(op)
@@ -529,8 +531,10 @@ class _StepBuilder:
                     for v, full in zip(op.operands, plan.full)]
         attributes = {key: op.attributes[key] for key in op.attributes}
         result_type = self._type(op.results[0])
-        if plan.indices is not None:  # a move in the row: a reshape when it keeps the order
+        if plan.indices is not None:  # a move in the row: a reshape when it keeps the order, or nothing
             if np.array_equal(plan.indices, np.arange(int(np.prod(self._type(op.operands[0]).shape)))):
+                if operands[0].type == result_type:
+                    return operands[0]
                 return create_op("hardcore.reshape", operands, [result_type], None, op.location).results[0]
             name, attributes = "hardcore.gather", {"indices": dense_attr(plan.indices, int_type(64))}
         elif plan.shifts is not None:

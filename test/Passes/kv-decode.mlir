@@ -87,3 +87,25 @@ func.func @moves_in_a_row(%ids: tensor<2xi64>) -> tensor<2x2x2xf32> {
   %y = "hardcore.dequantize"(%sum) {frac_bits = 0 : i64} : (tensor<2x2x2xi5>) -> tensor<2x2x2xf32>
   return %y : tensor<2x2x2xf32>
 }
+
+// -----
+
+// Token ids with a batch of one ([1, T]): the positions are the first axis
+// longer than 1.  A matmul whose operands hold the positions on one batch
+// axis reads no other position.
+// CHECK-LABEL: func.func @batch_of_one
+// CHECK-SAME: (%[[TOKEN:.+]]: tensor<1x1xi64>, %[[POS:.+]]: tensor<1xi3>) -> tensor<1x1x1xf32>
+// CHECK-SAME: hardcore.decoder = {cache_axes = [], positions = 3 : i64}
+// CHECK: %[[X:.+]] = "hardcore.embedding"(%{{.+}}) {{.*}} : (tensor<1x1xi3>) -> tensor<1x1x2xi3>
+// CHECK: %[[R:.+]] = "hardcore.reshape"(%[[X]]) : (tensor<1x1x2xi3>) -> tensor<1x2x1xi3>
+// CHECK: "hardcore.matmul"(%[[X]], %[[R]]) : (tensor<1x1x2xi3>, tensor<1x2x1xi3>) -> tensor<1x1x1xi6>
+func.func @batch_of_one(%ids: tensor<1x3xi64>) -> tensor<1x3x1xf32> {
+  %0 = "hardcore.quantize"(%ids) {frac_bits = 0 : i64, min = 0 : i64, max = 3 : i64} : (tensor<1x3xi64>) -> tensor<1x3xi3>
+  %x = "hardcore.embedding"(%0) {table = dense<[[[1, -2], [3, 0], [-1, 2], [2, 2]]]> : tensor<1x4x2xi8>} : (tensor<1x3xi3>) -> tensor<1x3x2xi3>
+  %c = "hardcore.reshape"(%x) : (tensor<1x3x2xi3>) -> tensor<3x2x1xi3>
+  %xs = "hardcore.reshape"(%x) : (tensor<1x3x2xi3>) -> tensor<3x1x2xi3>
+  %sq = "hardcore.matmul"(%xs, %c) : (tensor<3x1x2xi3>, tensor<3x2x1xi3>) -> tensor<3x1x1xi6>
+  %r = "hardcore.reshape"(%sq) : (tensor<3x1x1xi6>) -> tensor<1x3x1xi6>
+  %y = "hardcore.dequantize"(%r) {frac_bits = 0 : i64} : (tensor<1x3x1xi6>) -> tensor<1x3x1xf32>
+  return %y : tensor<1x3x1xf32>
+}

@@ -6,6 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from torch_mlir import ir
 
 from hardcore.errors import CompileError
@@ -62,6 +64,29 @@ def test_step_equals_window_bit_for_bit(model):
     assert np.array_equal(decoded.reshape(expected.shape), run_function(window, tokens, from_quantized=True))
     floats, _ = run_decoder(step, tokens)
     assert np.array_equal(floats.reshape(expected.shape), run_function(window, tokens))
+
+
+@st.composite
+def _gpts(draw):
+    heads = draw(st.integers(1, 3))
+    return dict(seed=draw(st.integers(0, 2 ** 31)), positions=draw(st.integers(2, 6)), heads=heads,
+                width=heads * draw(st.integers(1, 3)), vocabulary=draw(st.integers(2, 8)),
+                layers=draw(st.integers(1, 2)), act_bits=draw(st.integers(3, 6)), weight_bits=draw(st.integers(2, 5)),
+                position_table=draw(st.booleans()), rms=draw(st.booleans()),
+                activation=draw(st.sampled_from(["relu", "lut"])))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(model=_gpts())
+def test_random_gpts_decode_exactly(model):
+    window_module, step_module = _window_and_step(random_gpt(**model))
+    window, step = find_function(window_module.operation), find_function(step_module.operation)
+    rng = np.random.default_rng(model["seed"])
+    _, stale = run_decoder(step, _tokens(rng, model, 16), from_quantized=True)
+    tokens = _tokens(rng, model, 16)
+    decoded, _ = run_decoder(step, tokens, caches=stale, from_quantized=True)
+    expected = run_function(window, tokens, from_quantized=True)
+    assert np.array_equal(decoded.reshape(expected.shape), expected)
 
 
 def test_caches_are_k_and_v_of_every_layer():
@@ -139,7 +164,7 @@ def test_lit_examples_decode_exactly(index):
     window, step = find_function(window_module.operation), find_function(step_module.operation)
     quantize = body_ops(window)[0]
     vocabulary = int(ir.IntegerAttr(quantize.attributes["max"]).value) + 1
-    positions = ir.RankedTensorType(window.type.inputs[0]).shape[0]
+    positions = int(np.prod(ir.RankedTensorType(window.type.inputs[0]).shape))
     tokens = np.array(list(itertools.product(range(vocabulary), repeat=positions)))
     expected = run_function(window, tokens, from_quantized=True)
     decoded, _ = run_decoder(step, tokens, from_quantized=True)
