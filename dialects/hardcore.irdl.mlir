@@ -7,7 +7,8 @@
 //    dense, relu, activation, lut, requant, reshape, dequantize, maxpool,
 //    avgpool, argmax, add_tensors, concat, gather, and for sequence models
 //    embedding, sub_tensors, mul_tensors, matmul, softmax, layernorm (float)
-//    and qsoftmax, qnorm (their exact integer forms);
+//    and qsoftmax, qnorm (their exact integer forms); a decoder step's
+//    embedding_at, insert_row and qsoftmax_at (hardcore-kv-decode);
 //  * scalar DAG ops on signless integers read as two's complement, each
 //    result exactly as wide as its value range needs: extract, pack,
 //    constant, sext, shl, shr, add, sub, neg, mul, clamp, table, reg, max, pick.
@@ -278,6 +279,57 @@ irdl.dialect @hardcore {
     irdl.results(output: %out)
     irdl.attributes {"rms" = %rms, "sq_shift" = %sq_shift, "rsqrt_table" = %rsqrt_table,
                      "shift" = %shift, "min" = %min, "max" = %max}
+  }
+
+  // ---- decoder steps (hardcore-kv-decode, docs/decoder.md) ----------------
+  // `pos` is the step's position: an integer tensor of one element.
+
+  // y[j, :] = table[clip(pos, 0, P-1), clip(x[j], 0, V-1), :]: `embedding`'s
+  // table (P x V x D) read at the step's position.
+  irdl.operation @embedding_at {
+    %in = irdl.base "!builtin.tensor"
+    %pos = irdl.base "!builtin.tensor"
+    %out = irdl.base "!builtin.tensor"
+    %table = irdl.base "#builtin.dense_typed_elements"
+    irdl.operands(input: %in, pos: %pos)
+    irdl.results(output: %out)
+    irdl.attributes {"table" = %table}
+  }
+
+  // y = x with its index pos along `axis` replaced by `row` (x's shape with 1
+  // on that axis); y = x when pos is no index of the axis.  A KV cache and the
+  // step's fresh row.
+  irdl.operation @insert_row {
+    %in = irdl.base "!builtin.tensor"
+    %row = irdl.base "!builtin.tensor"
+    %pos = irdl.base "!builtin.tensor"
+    %out = irdl.base "!builtin.tensor"
+    %axis = irdl.base "#builtin.integer"
+    irdl.operands(input: %in, row: %row, pos: %pos)
+    irdl.results(output: %out)
+    irdl.attributes {"axis" = %axis}
+  }
+
+  // `qsoftmax` whose kept set, in every row of the last axis, is the
+  // j <= pos + offset (a causal qsoftmax's row at position pos); a row that
+  // keeps nothing is all zeros.
+  irdl.operation @qsoftmax_at {
+    %in = irdl.base "!builtin.tensor"
+    %pos = irdl.base "!builtin.tensor"
+    %out = irdl.base "!builtin.tensor"
+    %offset = irdl.base "#builtin.integer"
+    %exp_table = irdl.base "#builtin.dense_typed_elements"
+    %exp_min = irdl.base "#builtin.integer"
+    %sum_shift = irdl.base "#builtin.integer"
+    %recip_table = irdl.base "#builtin.dense_typed_elements"
+    %shift = irdl.base "#builtin.integer"
+    %min = irdl.base "#builtin.integer"
+    %max = irdl.base "#builtin.integer"
+    irdl.operands(input: %in, pos: %pos)
+    irdl.results(output: %out)
+    irdl.attributes {"offset" = %offset, "exp_table" = %exp_table, "exp_min" = %exp_min,
+                     "sum_shift" = %sum_shift, "recip_table" = %recip_table, "shift" = %shift,
+                     "min" = %min, "max" = %max}
   }
 
   // ---- scalar DAG level -------------------------------------------------

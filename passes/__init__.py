@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from hardcore.passes.fold_weights import FoldWeightsPass
 from hardcore.passes.import_ import ImportPass
+from hardcore.passes.kv_decode import KvDecodePass
 from hardcore.passes.normalize_onnx import NormalizeOnnxPass
 from hardcore.passes.pipeline import PipelinePass
 from hardcore.passes.quantize import QuantizePass
 from hardcore.passes.to_hw import ToHwPass
 
-__all__ = ["PASSES", "ImportPass", "NormalizeOnnxPass", "QuantizePass", "FoldWeightsPass", "PipelinePass", "ToHwPass"]
+__all__ = ["PASSES", "ImportPass", "NormalizeOnnxPass", "QuantizePass", "FoldWeightsPass", "PipelinePass", "ToHwPass",
+           "KvDecodePass"]
 
-PASSES = {cls.name: cls for cls in (NormalizeOnnxPass, ImportPass, QuantizePass, FoldWeightsPass, PipelinePass, ToHwPass)}
+PASSES = {cls.name: cls for cls in (NormalizeOnnxPass, ImportPass, QuantizePass, FoldWeightsPass, PipelinePass, ToHwPass,
+                                    KvDecodePass)}

@@ -19,7 +19,7 @@ from hardcore.irutil import array_attr, body_ops, float_attr, functions, int_att
 from hardcore.mlir import location_text
 
 __all__ = ["run_function", "find_function", "quantize_array", "InterpreterError", "ACTIVATIONS",
-           "activation_params", "lookup", "requant_values", "causal_mask", "qsoftmax", "qnorm"]
+           "activation_params", "lookup", "requant_values", "causal_mask", "qsoftmax", "qnorm", "run_decoder"]
 
 
 class InterpreterError(CompileError):
@@ -260,14 +260,21 @@ def _layernorm(op, x):
 
 
 def qsoftmax(x, causal: bool, exp_table, exp_min: int, sum_shift: int, recip_table, shift: int,
-             low: int, high: int) -> np.ndarray:
-    """`hardcore.qsoftmax` on integers x (batch first), over the last axis (docs/dialect.md)."""
+             low: int, high: int, keep=None) -> np.ndarray:
+    """`hardcore.qsoftmax` on integers x (batch first), over the last axis (docs/dialect.md).
+
+    `keep`, when given, is the kept set itself (batch first, broadcast to x; `causal` is then
+    ignored): `hardcore.qsoftmax_at`'s prefix.  A row that keeps nothing is all zeros.
+    """
     x = np.asarray(x, dtype=np.int64)
     exp_table = np.asarray(exp_table, dtype=np.int64).reshape(-1)
     recip_table = np.asarray(recip_table, dtype=np.int64).reshape(-1)
-    keep = np.broadcast_to(causal_mask(x.shape[1:]) if causal else np.ones(x.shape[1:], dtype=bool), x.shape)
+    if keep is None:
+        keep = causal_mask(x.shape[1:]) if causal else np.ones(x.shape[1:], dtype=bool)
+    keep = np.broadcast_to(keep, x.shape)
     floor = np.iinfo(np.int64).min
     row_max = np.where(keep, x, floor).max(axis=-1, keepdims=True)
+    row_max = np.where(keep.any(axis=-1, keepdims=True), row_max, 0)
     d = np.maximum(x - row_max, exp_min)
     if exp_min + exp_table.size - 1 != 0:
         raise InterpreterError(f"qsoftmax: the exp table covers [{exp_min}, {exp_min + exp_table.size - 1}], "
@@ -300,6 +307,50 @@ def _qsoftmax(op, x):
                     int_attr(op, "min"), int_attr(op, "max"))
 
 
+def _positions(op, pos) -> np.ndarray:
+    """The step position of each sample: a `pos` operand of one integer per sample."""
+    pos = np.asarray(pos)
+    if not np.issubdtype(pos.dtype, np.integer) or pos.reshape(pos.shape[0], -1).shape[1] != 1:
+        raise InterpreterError(f"{location_text(op.location)}: '{op.operation.name}' expects one integer "
+                               f"position per sample")
+    return pos.reshape(pos.shape[0]).astype(np.int64)
+
+
+def _embedding_at(op, x, pos):
+    """`hardcore.embedding_at`: table row p = clip(pos, 0, P-1) for every token of x."""
+    table = array_attr(op, "table")
+    positions, vocabulary, _ = table.shape
+    ids = np.clip(np.asarray(x, dtype=np.int64).reshape(x.shape[0], -1), 0, vocabulary - 1)
+    p = np.clip(_positions(op, pos), 0, positions - 1)
+    out = table[p[:, None], ids]  # (batch, tokens, D)
+    return out.astype(np.int64) if np.issubdtype(table.dtype, np.integer) else out.astype(np.float64)
+
+
+def _insert_row(op, x, row, pos):
+    """`hardcore.insert_row`: x with its index pos along `axis` replaced by row (no index: x)."""
+    axis = int_attr(op, "axis") + 1  # batch first
+    size = x.shape[axis]
+    expected = list(x.shape[1:])
+    expected[axis - 1] = 1
+    if list(row.shape[1:]) != expected:
+        raise InterpreterError(f"{location_text(op.location)}: 'hardcore.insert_row' row of shape "
+                               f"{list(row.shape[1:])} does not fit axis {axis - 1} of {list(x.shape[1:])}")
+    shape = [x.shape[0]] + [1] * (x.ndim - 1)
+    shape[axis] = size
+    select = (np.arange(size)[None, :] == _positions(op, pos)[:, None]).reshape(shape)
+    return np.where(select, row, x)
+
+
+def _qsoftmax_at(op, x, pos):
+    """`hardcore.qsoftmax_at`: qsoftmax over the last axis keeping the j <= pos + offset."""
+    limit = _positions(op, pos) + int_attr(op, "offset")
+    keep = np.arange(x.shape[-1])[None, :] <= limit[:, None]
+    keep = keep.reshape([x.shape[0]] + [1] * (x.ndim - 2) + [x.shape[-1]])
+    return qsoftmax(x, False, array_attr(op, "exp_table"), int_attr(op, "exp_min"), int_attr(op, "sum_shift"),
+                    array_attr(op, "recip_table"), int_attr(op, "shift"), int_attr(op, "min"),
+                    int_attr(op, "max"), keep=keep)
+
+
 def _qnorm(op, x):
     return qnorm(x, bool(int_attr(op, "rms")), int_attr(op, "sq_shift"), array_attr(op, "rsqrt_table"),
                  int_attr(op, "shift"), int_attr(op, "min"), int_attr(op, "max"))
@@ -329,6 +380,9 @@ _SEMANTICS: dict[str, Callable] = {
     "hardcore.layernorm": lambda op, a: _layernorm(op, a[0]),
     "hardcore.qsoftmax": lambda op, a: _qsoftmax(op, a[0]),
     "hardcore.qnorm": lambda op, a: _qnorm(op, a[0]),
+    "hardcore.embedding_at": lambda op, a: _embedding_at(op, a[0], a[1]),
+    "hardcore.insert_row": lambda op, a: _insert_row(op, a[0], a[1], a[2]),
+    "hardcore.qsoftmax_at": lambda op, a: _qsoftmax_at(op, a[0], a[1]),
     "hardcore.extract": lambda op, a: _extract(op, a[0]),
     "hardcore.pack": lambda op, a: np.stack(a, axis=1),
     "hardcore.sext": lambda op, a: a[0],
@@ -354,41 +408,49 @@ def quantize_array(x, frac_bits: int, low: int, high: int) -> np.ndarray:
     return np.clip(scaled, low, high).astype(np.int64)
 
 
-def run_function(function, inputs: np.ndarray, trace: dict | None = None,
-                 from_quantized: bool = False, semantics: dict | None = None) -> np.ndarray:
-    """Run a one-argument, one-result function on a batch (batch first).
+def run_function(function, inputs, trace: dict | None = None,
+                 from_quantized: bool = False, semantics: dict | None = None):
+    """Run a function on a batch (batch first): one array in and out, or one per argument and result.
 
+    `inputs` is an array for a one-argument function, or a list or tuple of
+    arrays, one per argument (a decoder step: token, position, caches); the
+    result is an array for a one-result function, else a tuple of arrays.
     `trace`, when given, receives every op result (batch first) keyed by the
-    op result value, for calibration.  `from_quantized` runs integers to integers: `inputs`
-    replace the result of the leading `hardcore.quantize`, and a
+    op result value, for calibration.  `from_quantized` runs integers to integers: the first
+    input replaces the result of the leading `hardcore.quantize` (of the first argument), and a
     `hardcore.dequantize` passes its integers through.  `semantics` overrides
     entries of the op table (`hardcore.verify` makes `hardcore.reg` a one-step
     delay along the batch axis to run a pipelined DAG as a stream).
     """
     table = {**_SEMANTICS, **semantics} if semantics else _SEMANTICS
-    inputs = np.asarray(inputs)
+    inputs = [np.asarray(x) for x in inputs] if isinstance(inputs, (list, tuple)) else [np.asarray(inputs)]
     block = function.regions[0].blocks[0]
-    if len(block.arguments) != 1:
-        raise InterpreterError(f"@{function.name.value}: expected one argument, got {len(block.arguments)}")
+    arguments = list(block.arguments)
+    if len(arguments) != len(inputs):
+        raise InterpreterError(f"@{function.name.value}: takes {len(arguments)} argument"
+                               f"{'s' if len(arguments) != 1 else ''}, got {len(inputs)} input"
+                               f"{'s' if len(inputs) != 1 else ''}")
     ops = body_ops(function)
-    argument = block.arguments[0]
     if from_quantized:
-        if not ops or ops[0].operation.name != "hardcore.quantize":
+        if not ops or ops[0].operation.name != "hardcore.quantize" or ops[0].operands[0] != arguments[0]:
             raise InterpreterError(f"@{function.name.value}: does not start with hardcore.quantize")
-        argument = ops[0].results[0]
+        arguments[0] = ops[0].results[0]
         ops = ops[1:]
-    shape = _shape(argument.type)
-    batch = inputs.shape[0]
-    if inputs.reshape(batch, -1).shape[1] != int(np.prod(shape)):
-        raise InterpreterError(
-            f"@{function.name.value}: input shape {list(inputs.shape[1:])} does not match {shape}")
-    values: dict = {argument: inputs.reshape([batch] + shape)}
-    if from_quantized:
-        _check_range(function, values[argument], argument.type)
+    batch = inputs[0].shape[0]
+    values: dict = {}
+    for index, (argument, array) in enumerate(zip(arguments, inputs)):
+        shape = _shape(argument.type)
+        if array.shape[0] != batch or array.reshape(batch, -1).shape[1] != int(np.prod(shape)):
+            raise InterpreterError(
+                f"@{function.name.value}: input shape {list(array.shape[1:])} does not match {shape}")
+        values[argument] = array.reshape([batch] + shape)
+        if from_quantized or index > 0:  # integer inputs (quantized codes, positions, caches) fit their types
+            _check_range(function, values[argument], argument.type)
     for op in ops:
         name = op.operation.name
         if name == "func.return":
-            return values[op.operands[0]]
+            results = tuple(values[v] for v in op.operands)
+            return results[0] if len(results) == 1 else results
         if from_quantized and name == "hardcore.dequantize":
             values[op.results[0]] = values[op.operands[0]]
             continue
@@ -423,3 +485,36 @@ def _check_range(op, result: np.ndarray, result_type: ir.Type) -> None:
         raise InterpreterError(
             f"{location_text(op.location)}: '{_name(op)}' produced {low if low < bounds[0] else high}, "
             f"outside its type {result_type} (overflow)")
+
+
+def run_decoder(step, tokens, caches: list | None = None, from_quantized: bool = False):
+    """Run a decoder step function (`hardcore-kv-decode`) over token sequences, one step a position.
+
+    `tokens` is (batch, steps, ...): the inputs of positions 0 .. steps - 1 (steps <= the
+    function's `hardcore.decoder` positions).  The caches start as `caches` (one array per
+    cache argument, batch first; zeros when None) and after every step get the step's fresh
+    rows written at its position, as the hardware wrapper does.  Returns the outputs of every
+    step stacked on axis 1 (batch, steps, ...) and the caches after the last step.
+    """
+    decoder = ir.DictAttr(step.attributes["hardcore.decoder"])
+    positions = int(ir.IntegerAttr(decoder["positions"]).value)
+    axes = [int(ir.IntegerAttr(a).value) for a in ir.ArrayAttr(decoder["cache_axes"])]
+    tokens = np.asarray(tokens)
+    batch, steps = tokens.shape[:2]
+    if steps > positions:
+        raise InterpreterError(f"@{step.name.value}: {steps} steps, more than its {positions} positions")
+    cache_types = list(step.type.inputs)[2:]
+    if caches is None:
+        caches = [np.zeros([batch] + _shape(t), dtype=np.int64) for t in cache_types]
+    caches = [np.array(c, dtype=np.int64) for c in caches]
+    outputs = []
+    for t in range(steps):
+        pos = np.full((batch, 1), t, dtype=np.int64)
+        results = run_function(step, [tokens[:, t], pos] + caches, from_quantized=from_quantized)
+        results = results if isinstance(results, tuple) else (results,)
+        outputs.append(results[0])
+        for cache, fresh, axis in zip(caches, results[1:], axes):
+            index = [slice(None)] * cache.ndim
+            index[axis + 1] = slice(t, t + 1)
+            cache[tuple(index)] = fresh
+    return np.stack(outputs, axis=1), caches

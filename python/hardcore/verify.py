@@ -20,6 +20,8 @@ stages the pass goes between (docs/verification.md gives the reasons):
 | DAG -> DAG (pipeline, canonicalize)    | input codes             | bit-exact; a pipelined DAG runs as a  |
 |                                        |                         | stream, each register a 1-cycle delay |
 | DAG -> hw (hardcore-to-hw)             | input codes             | bit-exact in Icarus, when installed   |
+| window -> decoder step (kv-decode)     | token code sequences    | each step bit-exact to the window's   |
+|                                        |                         | row, from stale caches                |
 
 The interpreter also checks every integer result against its declared width,
 so an overflow after a pass fails the same way, with the vector that caused it.
@@ -35,12 +37,13 @@ import numpy as np
 from torch_mlir import ir
 
 from hardcore.errors import CompileError
-from hardcore.interpreter import _SEMANTICS, InterpreterError, find_function, run_function
+from hardcore.interpreter import _SEMANTICS, InterpreterError, find_function, run_decoder, run_function
 from hardcore.irutil import array_attr, body_ops, int_attr
 from hardcore.mlir import location_text, new_context, parse_module
 
 __all__ = ["VerificationError", "VerifyOptions", "extreme_inputs", "input_vectors", "verify_pass",
-           "check_quantize", "check_import", "run_stream", "stage_of", "VerifyingPass", "run_verified"]
+           "check_quantize", "check_import", "check_decoder", "run_stream", "stage_of", "VerifyingPass",
+           "run_verified"]
 
 EXTREME_LABELS = ("all-minimum", "all-maximum", "alternating max/min", "alternating min/max", "zero")
 FLOAT_RTOL = 1e-9  # float layer IR to float layer IR: float64 may be reassociated, nothing more
@@ -221,6 +224,8 @@ def verify_pass(pass_name: str, before_text: str, after, options: VerifyOptions 
     if circt:
         return _check_hw(pass_name, before, after, options)
     after_function = find_function(after)
+    if "hardcore.decoder" in after_function.attributes:
+        return check_decoder(pass_name, before, after_function, options)
     after_stage = stage_of(after_function)
     n_in = _element_count(before.type.inputs[0])
     if (before_stage, after_stage) == ("float", "float"):
@@ -245,6 +250,27 @@ def verify_pass(pass_name: str, before_text: str, after, options: VerifyOptions 
         return _compare_exact(pass_name, lambda x: run_stream(before, x), lambda x: run_stream(after_function, x),
                               inputs, labels, "integer")
     return f"{pass_name}: not checked (no comparison between {before_stage} IR and {after_stage} IR)"
+
+
+def check_decoder(pass_name: str, before, after, options: VerifyOptions = VerifyOptions()) -> str:
+    """hardcore-kv-decode: the step run position by position equals the window function's rows.
+
+    Each vector is a token sequence of the window's T positions.  The caches start stale:
+    as the previous vector's sequence left them (the hardware does not clear them), which
+    the step must never read.
+    """
+    _, low, high = _code_range(before)
+    argument = before.type.inputs[0]
+    inputs, labels = input_vectors(_element_count(argument), low, high, options.vectors, options.seed)
+    shape = [-1] + list(ir.RankedTensorType(argument).shape)
+
+    def run_after(codes):
+        tokens = codes.reshape(shape)
+        _, stale = run_decoder(after, np.roll(tokens, 1, axis=0), from_quantized=True)
+        return run_decoder(after, tokens, caches=stale, from_quantized=True)[0]
+
+    return _compare_exact(pass_name, lambda codes: run_function(before, codes, from_quantized=True), run_after,
+                          inputs, labels, "integer")
 
 
 # -- hardcore-to-hw: the hw IR has no interpreter here; Icarus runs its Verilog ------------------

@@ -65,3 +65,16 @@ func.func @table_op(%x: i2) -> i3 {
   %t = "hardcore.table"(%x) {min = -2 : i64, table = dense<[3, 1, 0, 1]> : tensor<4xi64>} : (i2) -> i3
   return %t : i3
 }
+
+// CHECK-LABEL: func.func @decoder_step_ops
+func.func @decoder_step_ops(%ids: tensor<1xi3>, %pos: tensor<1xi3>, %cache: tensor<2x4xi4>) -> tensor<1x4xi3> {
+  // CHECK: "hardcore.embedding_at"(%{{.*}}, %{{.*}}) {table = dense<{{.+}}> : tensor<2x1x2xi8>} : (tensor<1xi3>, tensor<1xi3>) -> tensor<1x2xi4>
+  %x = "hardcore.embedding_at"(%ids, %pos) {table = dense<[[[1, 2]], [[3, -4]]]> : tensor<2x1x2xi8>} : (tensor<1xi3>, tensor<1xi3>) -> tensor<1x2xi4>
+  %row = "hardcore.reshape"(%x) : (tensor<1x2xi4>) -> tensor<2x1xi4>
+  // CHECK: "hardcore.insert_row"(%{{.*}}, %{{.*}}, %{{.*}}) {axis = 1 : i64} : (tensor<2x4xi4>, tensor<2x1xi4>, tensor<1xi3>) -> tensor<2x4xi4>
+  %all = "hardcore.insert_row"(%cache, %row, %pos) {axis = 1 : i64} : (tensor<2x4xi4>, tensor<2x1xi4>, tensor<1xi3>) -> tensor<2x4xi4>
+  %s = "hardcore.matmul"(%x, %all) : (tensor<1x2xi4>, tensor<2x4xi4>) -> tensor<1x4xi9>
+  // CHECK: "hardcore.qsoftmax_at"(%{{.*}}, %{{.*}}) {exp_min = -1 : i64, exp_table = dense<[1, 2]> : tensor<2xi32>, max = 3 : i64, min = 0 : i64, offset = 0 : i64, recip_table = dense<[2, 1]> : tensor<2xi32>, shift = 1 : i64, sum_shift = 0 : i64}
+  %a = "hardcore.qsoftmax_at"(%s, %pos) {offset = 0 : i64, exp_table = dense<[1, 2]> : tensor<2xi32>, exp_min = -1 : i64, sum_shift = 0 : i64, recip_table = dense<[2, 1]> : tensor<2xi32>, shift = 1 : i64, min = 0 : i64, max = 3 : i64} : (tensor<1x4xi9>, tensor<1xi3>) -> tensor<1x4xi3>
+  return %a : tensor<1x4xi3>
+}
