@@ -100,15 +100,6 @@ class Circuit:
         result = run_function(find_function(module.operation), x_int, from_quantized=True)
         return result.reshape(x_int.shape[0], -1)
 
-    def to_port(self, x_int) -> np.ndarray:
-        """Integers for port x (what `reference` takes) -> the two's complement values `hardcore.sim` drives.
-
-        An unsigned port (token ids) carries ids of up to in_width bits: the same bits, read signed."""
-        x_int = np.asarray(x_int, dtype=np.int64)
-        if self.in_signed:
-            return x_int
-        return np.where(x_int >= 1 << (self.in_width - 1), x_int - (1 << self.in_width), x_int)
-
     def from_port(self, y) -> np.ndarray:
         """Port y's values as `hardcore.sim` reads them (two's complement) -> what `reference` returns.
 
