@@ -565,7 +565,7 @@ def _table(hw: _HwText, value: str, width: int, low: int, entries: list[int], ou
         chunk = tuple(leaves[start:start + (1 << level)])
         if min(chunk) == max(chunk):
             return hw.constant(chunk[0], out)
-        key = ("table", value, level, chunk)
+        key = ("table", value, level, chunk, out)
         if key not in hw.memo:
             half = 1 << (level - 1)
             upper, lower = subtree(level - 1, start + half), subtree(level - 1, start)
