@@ -229,7 +229,7 @@ class _Axes:
             spread = rows[np.argmax((rows != rows[:, :1]).any(axis=1))]
             raise _Rejected(op, f"'hardcore.dense' mixes positions: one of its rows of {columns} elements "
                                 f"holds {_positions_text(np.unique(spread))}")
-        outputs = shape[-1] if shape else 1
+        outputs = array_attr(op, "weight").shape[0]
         axis = self.result_axis(op, np.repeat(rows[:, 0], outputs), shape)
         local_in = _local(operand.shape, operand.axis).reshape(-1, columns)
         expected = (local_in[:, :1] // columns) * outputs + np.arange(outputs)
