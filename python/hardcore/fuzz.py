@@ -66,6 +66,7 @@ class FuzzNetwork:
     first_weight: np.ndarray  # the first layer's integer weights (for the vertex inputs)
     algorithm: str = "cse"
     features: frozenset = frozenset()  # the graph features it has (FEATURES)
+    vocabulary: int = 0  # > 0: the input is token ids in [0, vocabulary - 1] (a sequence model)
     # set by compile_network:
     verilog: str = ""
     n_out: int = 0
@@ -75,7 +76,14 @@ class FuzzNetwork:
 
     @property
     def in_range(self) -> tuple[int, int]:
+        if self.vocabulary:
+            return 0, self.vocabulary - 1
         return -(1 << (self.act_bits - 1)), (1 << (self.act_bits - 1)) - 1
+
+    @property
+    def in_bits(self) -> int:
+        """The width of one element of the network's port x (token ids: unsigned)."""
+        return max((self.vocabulary - 1).bit_length(), 1) if self.vocabulary else self.act_bits
 
     def reference(self, codes: np.ndarray) -> np.ndarray:
         module = parse_module(self.text, new_context(), self.name)
@@ -85,6 +93,9 @@ class FuzzNetwork:
         """Extreme vectors, each first-layer row's extreme vertices, then `count` random codes."""
         low, high = self.in_range
         rng = np.random.default_rng(seed)
+        if self.vocabulary:  # token ids: the extremes and random sequences
+            return np.concatenate([extreme_inputs(self.n_in, low, high),
+                                   rng.integers(low, high + 1, (count, self.n_in))])
         vertices = [np.where(row > 0, high, low) for row in self.first_weight] + \
                    [np.where(row > 0, low, high) for row in self.first_weight]
         return np.concatenate([extreme_inputs(self.n_in, low, high), np.array(vertices, dtype=np.int64),
@@ -119,7 +130,7 @@ def matrices(draw, rows: int, cols: int, bits: int) -> np.ndarray:
     return matrix.astype(np.int64)
 
 
-FEATURES = ("residual add", "concat", "gather", "per-element shifts")
+FEATURES = ("residual add", "concat", "gather", "per-element shifts", "attention", "layernorm", "rmsnorm")
 
 
 @dataclasses.dataclass
@@ -298,11 +309,39 @@ def networks(draw, max_size: int = 6, max_layers: int = 3, name: str = "net", gr
 
 
 @st.composite
+def sequence_networks(draw, name: str = "net") -> FuzzNetwork:
+    """A random quantized tiny GPT (`hardcore.tiny_gpt.random_gpt`): embedding (with or without a
+    position table), LayerNorm or RMSNorm (`qnorm`), causal attention (dense over rows, matmul,
+    `qsoftmax`), an MLP with a ReLU or a GELU table, residual adds; logits of every position."""
+    from hardcore.tiny_gpt import random_gpt
+
+    heads = draw(st.integers(1, 2))
+    width = heads * draw(st.integers(1, 3))
+    positions = draw(st.integers(2, 5))
+    vocabulary = draw(st.integers(2, 9))
+    act_bits = draw(st.integers(3, 6))
+    rms = draw(st.booleans())
+    activation = draw(st.sampled_from(["relu", "gelu"]))
+    text = random_gpt(draw(st.integers(0, 2**31 - 1)), positions=positions, width=width, heads=heads,
+                      vocabulary=vocabulary, layers=draw(st.integers(1, 2)), act_bits=act_bits,
+                      weight_bits=draw(st.integers(2, 6)), position_table=draw(st.booleans()), rms=rms,
+                      activation=activation)
+    features = {"attention", "rmsnorm" if rms else "layernorm"}
+    return FuzzNetwork(text.replace("@gpt", f"@{name}"), name, positions, act_bits,
+                       np.zeros((0, positions), dtype=np.int64), draw(st.sampled_from(["cse", "csd"])),
+                       frozenset(features), vocabulary=vocabulary)
+
+
+@st.composite
 def batches(draw, min_networks: int = 2, max_networks: int = 6, max_size: int = 6,
-            pipelined: bool | None = None, graph: bool = False) -> tuple[list[FuzzNetwork], int | None, bool]:
-    """(networks named net0.., max_adder_depth or None, clock_enable): one Verilator build."""
+            pipelined: bool | None = None, graph: bool = False,
+            sequence: bool = False) -> tuple[list[FuzzNetwork], int | None, bool]:
+    """(networks named net0.., max_adder_depth or None, clock_enable): one Verilator build.
+
+    With `sequence`, one network in three is a tiny GPT (`sequence_networks`)."""
     count = draw(st.integers(min_networks, max_networks))
-    nets = [draw(networks(max_size=max_size, name=f"net{i}", graph=graph)) for i in range(count)]
+    nets = [draw(sequence_networks(name=f"net{i}") if sequence and draw(st.integers(0, 2)) == 0 else
+                 networks(max_size=max_size, name=f"net{i}", graph=graph)) for i in range(count)]
     if pipelined is None:
         pipelined = draw(st.booleans())
     depth = draw(st.integers(1, 6)) if pipelined else None
@@ -329,7 +368,8 @@ def compile_network(network: FuzzNetwork, max_adder_depth: int | None, clock_ena
 def batch_top(nets: list[FuzzNetwork], pipelined: bool, clock_enable: bool) -> tuple[str, int, int]:
     """A top module `fuzz_top` running every network side by side: (Verilog, in_width, out_width).
 
-    Input element width 8: network k takes the low act_bits of its elements.
+    Input element width 8: network k takes the low bits of its elements that its port
+    holds (act-bits, or a sequence model's token-id bits).
     Output elements are sign-extended (zero-extended for an argmax) to the
     widest; a pipelined network whose latency is below the largest is
     delayed by registers to it, and out_valid is the slowest one's.
@@ -348,7 +388,7 @@ def batch_top(nets: list[FuzzNetwork], pipelined: bool, clock_enable: bool) -> t
     in_offset = out_offset = 0
     slowest = max(range(len(nets)), key=lambda k: nets[k].latency)
     for k, net in enumerate(nets):
-        a, w = net.act_bits, net.out_width
+        a, w = net.in_bits, net.out_width
         elements = ", ".join(f"x[{(in_offset + i) * in_width} +: {a}]" for i in reversed(range(net.n_in)))
         lines.append(f"  wire [{net.n_out * w - 1}:0] y{k};")
         connections = [f".x({{{elements}}})", f".y(y{k})"]
@@ -431,6 +471,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vectors", type=int, default=500, help="random vectors per network (default 500)")
     parser.add_argument("--max-size", type=int, default=8, help="largest layer (default 8)")
     parser.add_argument("--max-networks", type=int, default=8, help="networks per Verilator build (default 8)")
+    parser.add_argument("--no-sequence", action="store_true",
+                        help="no tiny GPTs (attention, norms, embeddings) among the networks")
     args = parser.parse_args(argv)
     started = time.monotonic()
     deadline = started + 60 * args.minutes
@@ -442,7 +484,8 @@ def main(argv: list[str] | None = None) -> int:
     # examples, one seed each, and an example seen before is skipped.
     @settings(max_examples=EXAMPLES_PER_SEED, deadline=None, database=None, print_blob=True,
               suppress_health_check=list(HealthCheck))
-    @given(batch=batches(min_networks=2, max_networks=args.max_networks, max_size=args.max_size))
+    @given(batch=batches(min_networks=2, max_networks=args.max_networks, max_size=args.max_size,
+                         sequence=not args.no_sequence))
     def fuzz_one(batch):
         nets, depth, clock_enable = batch
         key = (tuple(n.text + n.algorithm for n in nets), depth, clock_enable)

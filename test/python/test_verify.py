@@ -607,6 +607,15 @@ def test_fuzz_graph(batch):
 
 @pytest.mark.sim
 @pytest.mark.skipif(not tool_available("verilator"), reason="no verilator")
+@settings(FUZZ_SETTINGS, max_examples=2)
+@given(batch=batches(min_networks=3, max_networks=4, sequence=True))
+def test_fuzz_sequence(batch):
+    """Tiny GPTs (embedding, norms, causal attention, MLP) beside the other networks."""
+    fuzz(batch, vectors=50)
+
+
+@pytest.mark.sim
+@pytest.mark.skipif(not tool_available("verilator"), reason="no verilator")
 def test_fuzz_finds_a_broken_to_hw(monkeypatch, tmp_path):
     """The fuzzing harness itself fails when the circuit is wrong (a sub lowered as an add)."""
     original = to_hw._lower_op
