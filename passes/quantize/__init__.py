@@ -10,12 +10,17 @@ circuit is a shift:
   quantized input: a saturation or a lookup table (`activations.py`);
 - pools and the argmax: a max pool and an argmax are exact, an average pool a
   dense layer of integer multipliers and a requantization (`pools.py`);
-- residual adds, concats, gathers and reshapes bring their operands to one scale
-  or keep it (`graph.py`);
+- residual adds, differences, concats, gathers and reshapes bring their
+  operands to one scale or keep it (`graph.py`);
+- sequence models: token ids pass unchanged (frac bits 0, [0, V-1]);
+  embeddings become integer tables, products of two activations are exact then
+  requantized, a softmax becomes a `hardcore.qsoftmax` and a layer norm a
+  `hardcore.qnorm` (`sequence.py`);
 - the function's result is dequantized back to float (`hardcore.dequantize`).
 
 Calibration inputs come from the Python API (`calibration_data`) or a `.npy`
-file (`calibration=path`); without either, 256 seeded standard-normal samples.
+file (`calibration=path`); without either, 256 seeded standard-normal samples
+(256 seeded random ids for token ids).
 
 Per-layer settings (weight bits, activation bits, weight scale) come from a
 JSON file (`config=path`) or the Python API (`config_data`), layer K being the

@@ -156,15 +156,13 @@ class QuantizePass(ModulePass):
         argument = function.regions[0].blocks[0].arguments[0]
         if not isinstance(ir.RankedTensorType(argument.type).element_type, ir.IntegerType):
             return None
+        # (a float function reads its input: without constants, nothing else makes a float result)
         readers = [use.owner for use in argument.uses]
-        for reader in readers:
-            if reader.operation.name != "hardcore.embedding":
-                self.error(reader, f"hardcore-quantize: the token input ({argument.type}) is read by "
-                                   f"'{reader.operation.name}'; only a 'hardcore.embedding' reads token ids")
-        if not readers:
-            self.error(function, f"hardcore-quantize: the token input ({argument.type}) is read by no "
-                                 f"'hardcore.embedding'")
-        if not readers or any(r.operation.name != "hardcore.embedding" for r in readers):
+        bad = [reader for reader in readers if reader.operation.name != "hardcore.embedding"]
+        for reader in bad:
+            self.error(reader, f"hardcore-quantize: the token input ({argument.type}) is read by "
+                               f"'{reader.operation.name}'; only a 'hardcore.embedding' reads token ids")
+        if bad:
             raise PassFailed()
         return min(ir.RankedTensorType(r.attributes["table"].type).shape[1] for r in readers)
 

@@ -11,7 +11,9 @@ Every key is optional.  The top-level settings replace the pass options
 of `layers` replaces them for one layer.  Layer K is the K-th layer that
 hardcore-fold-weights reports (`hardcore.layers`, the JSON report's
 `layers[K]`): the dense layers (linear, convolution, batch norm on its own),
-average pools, max pools, residual adds and the argmax, in the order of the model.
+average pools, max pools, residual adds and the argmax, and embeddings,
+subtractions, products of activations, softmaxes and layer norms (sequence
+models), in the order of the model.
 A layer's `weight_bits` and `weight_scale` set its weights; its `act_bits`
 set the width of its output (its requantization).  The input and the
 lookup tables of standalone activations take the top-level `act_bits`.

@@ -37,13 +37,13 @@ import numpy as np
 from torch_mlir import ir
 
 from hardcore.errors import CompileError
-from hardcore.interpreter import _SEMANTICS, InterpreterError, find_function, run_decoder, run_function
-from hardcore.irutil import array_attr, body_ops, int_attr
+from hardcore.interpreter import _SEMANTICS, InterpreterError, causal_mask, find_function, run_decoder, run_function
+from hardcore.irutil import array_attr, body_ops, float_attr, int_attr
 from hardcore.mlir import location_text, new_context, parse_module
 
 __all__ = ["VerificationError", "VerifyOptions", "extreme_inputs", "input_vectors", "verify_pass",
            "check_quantize", "check_import", "check_decoder", "run_stream", "stage_of", "VerifyingPass",
-           "run_verified"]
+           "run_verified", "qsoftmax_bound", "qnorm_bound"]
 
 EXTREME_LABELS = ("all-minimum", "all-maximum", "alternating max/min", "alternating min/max", "zero")
 FLOAT_RTOL = 1e-9  # float layer IR to float layer IR: float64 may be reassociated, nothing more
@@ -81,18 +81,41 @@ def input_vectors(n_in: int, low: int, high: int, count: int, seed: int) -> tupl
 
 
 def stage_of(function) -> str:
-    """'torch', 'float' (float layer ops), 'quantized' (float in, integers inside) or 'integer' (a DAG)."""
+    """'torch', 'float' (float layer ops), 'quantized' (float in, integers inside) or 'integer' (a DAG).
+
+    A function of token ids has an integer input: float layer ops (a float result) or
+    quantized ones (a `hardcore.quantize` first) still.
+    """
     argument = function.type.inputs[0] if function.type.inputs else None
     if argument is None or not isinstance(argument, ir.RankedTensorType):
         return "torch"
-    if any(op.operation.name.startswith("torch.") for op in body_ops(function)):
-        return "torch"
     ops = body_ops(function)
-    if ops and ops[0].operation.name == "hardcore.quantize":  # float inputs, or token ids (integers)
+    if any(op.operation.name.startswith("torch.") for op in ops):
+        return "torch"
+    if ops and ops[0].operation.name == "hardcore.quantize":
         return "quantized"
-    if isinstance(argument.element_type, ir.IntegerType):
+    result = function.type.results[0] if function.type.results else None
+    if isinstance(argument.element_type, ir.IntegerType) and not (
+            isinstance(result, ir.RankedTensorType) and isinstance(result.element_type, ir.FloatType)):
         return "integer"
     return "float"
+
+
+def _float_inputs(function, options: VerifyOptions) -> tuple[np.ndarray, list[str]]:
+    """Inputs of float layer IR: the extreme vectors with elements +-4 and standard-normal ones; for token
+    ids (an integer input) ids in [0, V - 1], V the smallest vocabulary of the embeddings that read them."""
+    argument = function.regions[0].blocks[0].arguments[0]
+    n_in = _element_count(argument.type)
+    if isinstance(ir.RankedTensorType(argument.type).element_type, ir.IntegerType):
+        tables = [use.owner.attributes["table"] for use in argument.uses
+                  if use.owner.operation.name == "hardcore.embedding"]
+        vocabulary = min((ir.RankedTensorType(t.type).shape[1] for t in tables), default=1)
+        inputs, labels = input_vectors(n_in, 0, vocabulary - 1, options.vectors, options.seed)
+        return inputs.astype(np.float64), labels
+    rng = np.random.default_rng(options.seed)
+    inputs = np.concatenate([extreme_inputs(n_in, -4, 4).astype(np.float64),
+                             rng.standard_normal((options.vectors, n_in))])
+    return inputs, list(EXTREME_LABELS) + [f"random #{i}" for i in range(options.vectors)]
 
 
 def _format(vector) -> str:
@@ -229,10 +252,7 @@ def verify_pass(pass_name: str, before_text: str, after, options: VerifyOptions 
     after_stage = stage_of(after_function)
     n_in = _element_count(before.type.inputs[0])
     if (before_stage, after_stage) == ("float", "float"):
-        rng = np.random.default_rng(options.seed)
-        inputs = np.concatenate([extreme_inputs(n_in, -4, 4).astype(np.float64),
-                                 rng.standard_normal((options.vectors, n_in))])
-        labels = list(EXTREME_LABELS) + [f"random #{i}" for i in range(options.vectors)]
+        inputs, labels = _float_inputs(before, options)
         return _compare_exact(pass_name, lambda x: run_function(before, x), lambda x: run_function(after_function, x),
                               inputs, labels, "float")
     if (before_stage, after_stage) == ("float", "quantized"):
@@ -350,7 +370,7 @@ def _float_layers(function) -> list[list]:
     """The float ops grouped as hardcore-quantize groups them: one group per quantized layer output.
 
     A dense layer takes its ReLU or clamp and then a fake_quant (QAT) that is
-    the only user; an average pool and a residual add their ReLU.
+    the only user; an average pool, a residual add and a subtraction their ReLU.
     """
     groups, absorbed = [], set()
     for op in body_ops(function):
@@ -358,7 +378,7 @@ def _float_layers(function) -> list[list]:
         if name == "func.return" or op in absorbed:
             continue
         group = [op]
-        if name in ("hardcore.dense", "hardcore.avgpool", "hardcore.add_tensors"):
+        if name in ("hardcore.dense", "hardcore.avgpool", "hardcore.add_tensors", "hardcore.sub_tensors"):
             follower = _single_user(op.results[0])
             if follower is not None and follower.operation.name == "hardcore.relu":
                 group.append(follower)
@@ -372,27 +392,36 @@ def _float_layers(function) -> list[list]:
     return groups
 
 
-def _ends_group(group, op, seen_add: bool) -> bool:
+def _ends_group(group, op, seen_core: bool) -> bool:
     """Whether quantized `op` is the one whose result stands for float `group`'s result.
 
     hardcore-quantize emits each group's ops in order and contiguously: a dense
     or average pool (with its ReLU) and a clamp end in their requant, an
-    activation in its table or requant, a residual add in the requant after the
-    add (the requants before it align the operands), a concat in the concat
-    (the requants before it rescale the operands), every other op in itself.
+    activation in its table or requant, a residual add or a subtraction in the
+    requant after the add (the requants before it align the operands), a
+    product in the requant after it, a concat in the concat (the requants
+    before it rescale the operands), a softmax in its qsoftmax, a layer norm in
+    its qnorm, every other op in itself.  `seen_core`: the integer op of the
+    float op's name (the add, the product) came before `op`.
     """
     first, name = group[0].operation.name, op.operation.name
     if first in ("hardcore.dense", "hardcore.avgpool"):
         return name == "hardcore.requant"
     if first == "hardcore.activation":
         return name in ("hardcore.requant", "hardcore.lut")
-    if first == "hardcore.add_tensors":
-        return seen_add and name == "hardcore.requant"
-    return name == first
+    if first in _REQUANTIZED_OPS:
+        return seen_core and name == "hardcore.requant"
+    return name == _QUANTIZED_NAME.get(first, first)
 
 
 # Graph ops: several operands, each brought to one scale by the pass (requants before the op).
-_GRAPH_OPS = ("hardcore.add_tensors", "hardcore.concat")
+_GRAPH_OPS = ("hardcore.add_tensors", "hardcore.sub_tensors", "hardcore.concat")
+# Products of two activations: exact, then requantized.
+_PRODUCT_OPS = ("hardcore.mul_tensors", "hardcore.matmul")
+# Float ops whose integer op of the same name is followed by the requant that ends the group.
+_REQUANTIZED_OPS = ("hardcore.add_tensors", "hardcore.sub_tensors") + _PRODUCT_OPS
+# Float ops that become an integer op of another name.
+_QUANTIZED_NAME = {"hardcore.softmax": "hardcore.qsoftmax", "hardcore.layernorm": "hardcore.qnorm"}
 
 
 def _pair_layers(groups, function, input_fake_quant) -> list | None:
@@ -406,9 +435,9 @@ def _pair_layers(groups, function, input_fake_quant) -> list | None:
         if input_fake_quant is not None and group[0] == input_fake_quant:
             pairs.append(None)
             continue
-        seen_add = False
-        while position < len(ops) and not _ends_group(group, ops[position], seen_add):
-            seen_add = seen_add or ops[position].operation.name == "hardcore.add_tensors"
+        seen_core = False
+        while position < len(ops) and not _ends_group(group, ops[position], seen_core):
+            seen_core = seen_core or ops[position].operation.name == group[0].operation.name
             position += 1
         if position == len(ops):
             return None
@@ -481,20 +510,31 @@ def _fail(pass_name: str, where: str, message: str):
     raise VerificationError(f"{pass_name} changed the result (--verify-each): {where}: {message}")
 
 
+def _table_saturation(table, act_range) -> tuple[int, int]:
+    """The codes a table may saturate to: act-bits signed, or unsigned (one more bit) when its entries
+    are >= 0.  Without the act-bits (`act_range` None: a model of token ids, whose input says nothing
+    of them) its own lowest and highest entries, and each entry must then be within one step of the
+    function unsaturated too."""
+    if act_range is None:
+        return int(table.min(initial=0)), int(table.max(initial=0))
+    low, high = act_range
+    return (0, 2 * high + 1) if table.min(initial=0) >= 0 else (low, high)
+
+
 def _table_frac(op, group, frac_in, act_range, pass_name: str, where: str) -> int:
     """Output scale of a `hardcore.lut`; checks every entry against its float function (half a step)."""
     table = array_attr(op, "table").astype(np.int64).reshape(-1)
     codes = int_attr(op, "min") + np.arange(table.size)
     values = _SEMANTICS["hardcore.activation"](group[0], [codes * 2.0 ** -frac_in]).astype(np.float64)
-    low, high = act_range
-    if table.min(initial=0) >= 0:
-        low, high = 0, 2 * high + 1
+    low, high = _table_saturation(table, act_range)
     inside = (table > low) & (table < high)  # entries that did not saturate fix the scale
     fit = inside if inside.any() else np.ones(table.size, dtype=bool)
     frac_out = min(range(-80, 81), key=lambda f: float(np.abs(table[fit] * 2.0 ** -f - values[fit]).max()))
     step = 2.0 ** -frac_out
     error = np.abs(np.clip(values, low * step, high * step) - table * step)
     bad = np.flatnonzero(error > 0.5 * step * (1 + 1e-9) + 1e-12 * np.abs(values))
+    if act_range is None:
+        bad = np.union1d(bad, np.flatnonzero(np.abs(values - table * step) > step * (1 + 1e-9)))
     if bad.size:
         k = int(bad[0])
         _fail(pass_name, where, f"the table's entry for input code {int(codes[k])} is {int(table[k])} * 2^-{frac_out}"
@@ -532,7 +572,6 @@ def _graph_op_scale(pass_name: str, where: str, group, op, frac: dict, trace: di
     always act-bits' signed one, so negative values clamped to 0 are caught).
     """
     count = len(next(iter(shadow.values())))
-    low, high = act_range
     if group[0].operation.name == "hardcore.concat":
         operands = _operand_scales(pass_name, where, group[0], op, frac, trace, paired, count)
         fracs = sorted({f for _, f in operands})
@@ -540,14 +579,20 @@ def _graph_op_scale(pass_name: str, where: str, group, op, frac: dict, trace: di
             _fail(pass_name, where, f"its operands are at different scales 2^-{fracs}")
         frac_out = fracs[0]
         width = ir.IntegerType(ir.RankedTensorType(op.results[0].type).element_type).width
-        high_sat = 2 * high + 1 if width > quantize_width else high
+        if act_range is None:  # token ids: act-bits from the concat's type (unsigned: one bit wider)
+            low, high = _signed_bounds(width)
+            high_sat = high
+        else:
+            low, high = act_range
+            high_sat = 2 * high + 1 if width > quantize_width else high
     else:
         add = op.operands[0].owner
         relu = None
         if add.name == "hardcore.relu":
             relu, add = add, add.operands[0].owner
-        if add.name != "hardcore.add_tensors" or (relu is None) != (len(group) == 1):
-            _fail(pass_name, where, "it is not the requantized add (and ReLU) of the float residual add")
+        if add.name != group[0].operation.name or (relu is None) != (len(group) == 1):
+            what = "add" if add.name == "hardcore.add_tensors" else "subtraction"
+            _fail(pass_name, where, f"it is not the requantized {what} (and ReLU) of the float {what}")
         operands = _operand_scales(pass_name, where, group[0], add, frac, trace, paired, count)
         fracs = sorted({f for _, f in operands})
         if len(fracs) > 1:
@@ -590,6 +635,12 @@ def _layer_scale(pass_name: str, where: str, group, op, frac: dict, trace: dict,
             weight_f, bias_f = _float_matrix(group[0])
             weight_q = array_attr(dense, "weight").astype(np.float64).reshape(weight_f.shape)
             bias_q = array_attr(dense, "bias").astype(np.float64).reshape(-1)
+            # a dense over R rows (a sequence): every row shifted alike
+            rows = expected.shape[1] // max(weight_f.shape[0], 1)
+            row_shifts = shifts.reshape(rows, -1)
+            if (row_shifts != row_shifts[:1]).any():
+                _fail(pass_name, where, "its rows are shifted differently")
+            shifts = row_shifts[0]
             # one weight scale per row (weight-scale=per-channel: each row its own, and
             # the requant shifts each output by its own amount)
             frac_weight, fixed = _row_weight_fracs(weight_q, bias_q, weight_f, bias_f, frac[source])
@@ -617,16 +668,14 @@ def _layer_scale(pass_name: str, where: str, group, op, frac: dict, trace: dict,
                 i = int(np.argmax(bias_error / acc_unit))
                 _fail(pass_name, where, f"bias [{i}] is {int(bias_q[i])} * 2^-{frac_acc[i]} = "
                       f"{bias_q[i] * acc_unit[i]:.6g}, the float bias {bias_f[i]:.6g} (more than half a step)")
-            bound = np.abs(x) @ weight_error.T + bias_error
+            bound = (np.abs(x).reshape(len(x), rows, -1) @ weight_error.T + bias_error).reshape(len(x), -1)
         step = 2.0 ** -frac_out
         low_sat, high_sat = (bound_code * step for bound_code in _saturation(op, group))
         bound = bound + step
     elif name == "hardcore.lut":
         frac_out = _table_frac(op, group, frac[source], act_range, pass_name, where)
         step = 2.0 ** -frac_out
-        table = array_attr(op, "table")
-        low_sat, high_sat = (0, 2 * high + 1) if table.min(initial=0) >= 0 else act_range
-        low_sat, high_sat = low_sat * step, high_sat * step
+        low_sat, high_sat = (code * step for code in _table_saturation(array_attr(op, "table"), act_range))
         bound = np.full_like(expected, 0.5 * step)
     else:  # max pool, relu, reshape, gather, argmax: exact
         frac_out = 0 if name == "hardcore.argmax" else frac[source]
@@ -643,6 +692,176 @@ def _fake_quant_codes(op) -> tuple[int, int, int]:
     """A fake_quant's (frac bits, lowest code, highest code)."""
     params = ir.DictAttr(op.attributes["params"])
     return tuple(int(ir.FloatAttr(params[key]).value) for key in ("frac_bits", "min", "max"))
+
+
+# -- sequence-model ops: embedding tables, products of activations, qsoftmax, qnorm -------------
+
+def _check_input(pass_name: str, where: str, float_op, value, paired: dict) -> None:
+    if value != paired.get(float_op.operands[0]):
+        _fail(pass_name, where, "its input is not the quantized value of the float layer's input")
+
+
+def _embedding_scale(pass_name: str, where: str, float_op, op, frac: dict, trace: dict, paired: dict,
+                     count: int) -> tuple:
+    """An embedding: every code within half a step of its float entry (clipped to the codes' range) and
+    within one step unclipped (the largest may saturate); the outputs are entries, so within half a step."""
+    _check_input(pass_name, where, float_op, op.operands[0], paired)
+    codes = array_attr(op, "table").astype(np.int64)
+    table = array_attr(float_op, "table").astype(np.float64)
+    if codes.shape != table.shape:
+        _fail(pass_name, where, f"its table is {list(codes.shape)}, the float table {list(table.shape)}")
+    low, high = int(codes.min(initial=0)), int(codes.max(initial=0))
+    inside = (codes > low) & (codes < high)  # entries that did not saturate fix the scale
+    fit = inside if inside.any() else np.ones(codes.shape, dtype=bool)
+    frac_out = min(range(-80, 81), key=lambda f: float(np.abs(codes[fit] * 2.0 ** -f - table[fit]).max(initial=0.0)))
+    step = 2.0 ** -frac_out
+    far = (np.abs(np.clip(table, low * step, high * step) - codes * step) > 0.5 * step * (1 + 1e-9)) | \
+        (np.abs(table - codes * step) > step * (1 + 1e-9))
+    if far.any():
+        index = tuple(int(i) for i in np.argwhere(far)[0])
+        _fail(pass_name, where, f"its table's entry {list(index)} is {int(codes[index])} * 2^-{frac_out} = "
+              f"{codes[index] * step:.6g}, the float entry {table[index]:.6g} (more than half a step)")
+    outputs = _element_count(op.results[0].type)
+    return frac_out, low * step, high * step, np.full((count, outputs), 0.5 * step)
+
+
+def _product_scale(pass_name: str, where: str, float_op, op, frac: dict, trace: dict, paired: dict,
+                   count: int) -> tuple:
+    """A product of two activations (`mul_tensors`, `matmul`): the integer product of the paired operands,
+    exact at fa + fb, requantized within half an output step (saturated to act-bits from the type)."""
+    product = op.operands[0].owner if isinstance(op.operands[0], ir.OpResult) else None
+    if op.operation.name != "hardcore.requant" or product is None or product.name != float_op.operation.name:
+        _fail(pass_name, where, "it is not the requantized product of the float product")
+    for k, (float_value, value) in enumerate(zip(float_op.operands, product.operands)):
+        if value != paired.get(float_value):
+            _fail(pass_name, where, f"its operand {k} is not the quantized value of the float operand {k}")
+    frac_out = frac[product.operands[0]] + frac[product.operands[1]] - int(_shifts(op, 1)[0])
+    unsigned = int_attr(op, "min") >= 0
+    low, high = _signed_bounds(_requant_act_bits(op, unsigned))  # the lower bound signed even when unsigned
+    step = 2.0 ** -frac_out
+    outputs = _element_count(op.results[0].type)
+    return frac_out, low * step, (2 * high + 1 if unsigned else high) * step, np.full((count, outputs), 0.5 * step)
+
+
+def qsoftmax_bound(kept, exp_frac: int, recip_frac: int, sum_shift: int, out_frac: int, clipped) -> np.ndarray:
+    """V of docs/dialect.md: how far a qsoftmax's value before its output rounding lies from the
+    probability, in output steps, for rows of `kept` elements whose tables are correctly rounded.
+
+    n/2 of an exp unit from rounding the exponentials, half a reciprocal index
+    2^(sum_shift-1) (a whole one where the table's end clips the sum: `clipped`),
+    half a reciprocal unit, each relative to the smallest sum 2^exp_frac.  The
+    output then rounds by half a step more, and a probability above the
+    largest code saturates.
+    """
+    kept = np.asarray(kept, dtype=np.float64)
+    index = np.where(clipped, 2.0, 1.0) * 2.0 ** (sum_shift - exp_frac + out_frac - 1)
+    return (kept * 2.0 ** (out_frac - exp_frac - 1) + 2.0 ** (out_frac - recip_frac - 2) + index
+            + 2.0 ** (out_frac + exp_frac - recip_frac - 1))
+
+
+def _qsoftmax_scale(pass_name: str, where: str, float_op, op, frac: dict, trace: dict, paired: dict,
+                    count: int) -> tuple:
+    """A qsoftmax: its exp and reciprocal tables checked entry by entry against their definitions
+    (half a unit), its probabilities within (1/2 + V) output steps of the float softmax (clipped to the
+    largest code; V: `qsoftmax_bound`), and the masked ones exactly 0."""
+    source = op.operands[0]
+    _check_input(pass_name, where, float_op, source, paired)
+    causal = int_attr(op, "causal")
+    if causal != int_attr(float_op, "causal"):
+        _fail(pass_name, where, f"its causal mask is {causal}, the float softmax's {int_attr(float_op, 'causal')}")
+    in_frac, scale = frac[source], float_attr(float_op, "scale")
+    exp_table = array_attr(op, "exp_table").astype(np.int64).reshape(-1)
+    recip_table = array_attr(op, "recip_table").astype(np.int64).reshape(-1)
+    exp_min, sum_shift = int_attr(op, "exp_min"), int_attr(op, "sum_shift")
+    out_frac = ir.IntegerType(ir.RankedTensorType(op.results[0].type).element_type).width - 1
+    recip_frac = int_attr(op, "shift") + out_frac
+    top = int(exp_table[-1]) if exp_table.size else 0
+    if top <= 0 or top & (top - 1):
+        _fail(pass_name, where, f"its exp table's entry for 0 is {top}, not a power of two")
+    exp_frac = top.bit_length() - 1
+    differences = exp_min + np.arange(exp_table.size)
+    exponentials = np.exp(scale * differences * 2.0 ** -in_frac) * 2.0 ** exp_frac
+    bad = np.flatnonzero(np.abs(exp_table - exponentials) > 0.5 * (1 + 1e-9))
+    if bad.size:
+        k = int(bad[0])
+        _fail(pass_name, where, f"its exp table's entry for {int(differences[k])} is {int(exp_table[k])}, "
+              f"exp({scale:g} * {int(differences[k])} * 2^-{in_frac}) * 2^{exp_frac} = {exponentials[k]:.6g} "
+              f"(more than half a unit)")
+    sums = np.maximum(np.arange(recip_table.size, dtype=np.float64) * 2.0 ** sum_shift, 2.0 ** exp_frac)
+    reciprocals = 2.0 ** recip_frac / sums
+    bad = np.flatnonzero(np.abs(recip_table - reciprocals) > 0.5 * (1 + 1e-9))
+    if bad.size:
+        k = int(bad[0])
+        _fail(pass_name, where, f"its reciprocal table's entry {k} is {int(recip_table[k])}, 2^{recip_frac} / "
+              f"{sums[k]:.0f} = {reciprocals[k]:.6g} (more than half a unit)")
+    shape = list(ir.RankedTensorType(source.type).shape)
+    codes = np.asarray(trace[source], dtype=np.int64).reshape([count] + shape)
+    keep = np.broadcast_to(causal_mask(shape) if causal else np.ones(shape, dtype=bool), codes.shape)
+    row_max = np.where(keep, codes, np.iinfo(np.int64).min).max(axis=-1, keepdims=True)
+    if exp_table[0] != 0 and (keep & (codes - row_max < exp_min)).any():
+        _fail(pass_name, where, f"a difference below exp_min {exp_min} reads its exp table's first entry, "
+              f"{int(exp_table[0])}, not 0")
+    kept = keep.sum(axis=-1, keepdims=True)
+    largest = ((kept.astype(np.int64) << exp_frac) + ((1 << sum_shift) >> 1)) >> sum_shift
+    bound = qsoftmax_bound(kept, exp_frac, recip_frac, sum_shift, out_frac, largest > recip_table.size - 1)
+    step = 2.0 ** -out_frac
+    bound = np.where(keep, (0.5 + bound) * step, 0.0)
+    return out_frac, 0.0, ((1 << out_frac) - 1) * step, bound.reshape(count, -1)
+
+
+def qnorm_bound(codes, rms: bool, sq_shift: int, table_size: int, recip_frac: int, offset: float) -> np.ndarray:
+    """How far each element of a qnorm before its output rounding lies from the float norm, in output
+    units, for integer inputs `codes` (rows last) and a correctly rounded table of `table_size` entries:
+    |c| (2^-(f_r+1) + sqrt(D) |1/sqrt(max(Q_k + E, 1)) - 1/sqrt(Q + E)|) (docs/dialect.md)."""
+    codes = np.asarray(codes, dtype=np.int64)
+    size = codes.shape[-1]
+    centred = codes if rms else size * codes - codes.sum(axis=-1, keepdims=True)
+    squares = (centred * centred).sum(axis=-1, keepdims=True)
+    index = np.minimum(((squares + ((1 << sq_shift) >> 1)) >> sq_shift), table_size - 1)
+    table_squares = np.where(index > 0, index * 2.0 ** sq_shift, 2.0 ** (sq_shift - 1) if sq_shift > 0 else 0.0)
+    exact = squares + offset
+    error = np.abs(1.0 / np.sqrt(np.maximum(table_squares + offset, 1.0))
+                   - 1.0 / np.sqrt(np.where(exact > 0, exact, 1.0)))
+    return np.abs(centred) * (2.0 ** -(recip_frac + 1) + np.sqrt(size) * np.where(exact > 0, error, 0.0))
+
+
+def _qnorm_scale(pass_name: str, where: str, float_op, op, frac: dict, trace: dict, paired: dict,
+                 count: int) -> tuple:
+    """A qnorm: its inverse square-root table checked entry by entry against its definition (half a
+    unit, the scale 2^f_r the one that fits it best), each output within half a step plus `qnorm_bound`
+    of the float norm (saturated to act-bits from the type)."""
+    source = op.operands[0]
+    _check_input(pass_name, where, float_op, source, paired)
+    rms = int_attr(op, "rms")
+    if rms != int_attr(float_op, "rms"):
+        _fail(pass_name, where, f"its rms is {rms}, the float layer norm's {int_attr(float_op, 'rms')}")
+    in_frac, eps = frac[source], float_attr(float_op, "eps")
+    shape = list(ir.RankedTensorType(source.type).shape)
+    size = shape[-1]
+    table = array_attr(op, "rsqrt_table").astype(np.int64).reshape(-1)
+    sq_shift = int_attr(op, "sq_shift")
+    offset = eps * (size if rms else size ** 3) * 2.0 ** (2 * in_frac)
+    squares = np.arange(table.size, dtype=np.float64) * 2.0 ** sq_shift
+    squares[:1] = 2.0 ** (sq_shift - 1) if sq_shift > 0 else 0.0
+    gains = np.sqrt(size) / np.sqrt(np.maximum(squares + offset, 1.0))
+    recip_frac = min(range(-80, 81), key=lambda f: float(np.abs(table - 2.0 ** f * gains).max(initial=0.0)))
+    ideal = 2.0 ** recip_frac * gains
+    bad = np.flatnonzero(np.abs(table - ideal) > 0.5 * (1 + 1e-9))
+    if bad.size:
+        k = int(bad[0])
+        _fail(pass_name, where, f"its inverse square-root table's entry {k} is {int(table[k])}, 2^{recip_frac} * "
+              f"sqrt({size}) / sqrt(max({squares[k]:.0f} + {offset:.6g}, 1)) = {ideal[k]:.6g} (more than half a unit)")
+    out_frac = recip_frac - int_attr(op, "shift")
+    codes = np.asarray(trace[source], dtype=np.int64).reshape([count] + shape)
+    step = 2.0 ** -out_frac
+    bound = 0.5 * step + qnorm_bound(codes, bool(rms), sq_shift, table.size, recip_frac, offset)
+    low, high = _signed_bounds(ir.IntegerType(ir.RankedTensorType(op.results[0].type).element_type).width)
+    return out_frac, low * step, high * step, bound.reshape(count, -1)
+
+
+_SEQUENCE_CHECKS = {"hardcore.embedding": _embedding_scale, "hardcore.mul_tensors": _product_scale,
+                    "hardcore.matmul": _product_scale, "hardcore.softmax": _qsoftmax_scale,
+                    "hardcore.layernorm": _qnorm_scale}
 
 
 def check_quantize(pass_name: str, before, after, options: VerifyOptions) -> str:
@@ -674,7 +893,11 @@ def check_quantize(pass_name: str, before, after, options: VerifyOptions) -> str
     - a concat: its operands at one scale; within half an output step;
     - a fake_quant (QAT): on the input, the hardcore.quantize must have its
       scale and codes; absorbed into a dense layer or on its own, the layer's
-      output scale must be the fake_quant's, the float op saturating itself.
+      output scale must be the fake_quant's, the float op saturating itself;
+    - sequence-model ops: a subtraction as an add; an embedding's codes, a
+      qsoftmax's and a qnorm's tables entry by entry, a product of the paired
+      operands exactly, then each within its bound (`_embedding_scale`,
+      `_product_scale`, `_qsoftmax_scale`, `_qnorm_scale`; docs/verification.md).
     Pairing goes through the DAG: the float ops are grouped as the pass groups
     them, each group is paired with the quantized op that ends its contiguous
     run of emitted ops, and every quantized layer must read the quantized
@@ -683,7 +906,9 @@ def check_quantize(pass_name: str, before, after, options: VerifyOptions) -> str
     value paired with the float result, at its scale.
     """
     frac_in, low, high = _code_range(after)
-    act_range = (low, high)
+    # the input's range is act-bits', which concats and tables take, unless the input is token ids
+    tokens = isinstance(ir.RankedTensorType(before.type.inputs[0]).element_type, ir.IntegerType)
+    act_range = None if tokens else (low, high)
     n_in = _element_count(before.type.inputs[0])
     codes, labels = input_vectors(n_in, low, high, options.vectors, options.seed)
     inputs = codes * 2.0 ** -frac_in
@@ -728,6 +953,9 @@ def check_quantize(pass_name: str, before, after, options: VerifyOptions) -> str
         if group[0].operation.name in _GRAPH_OPS:
             frac_out, low_sat, high_sat, bound = _graph_op_scale(pass_name, where, group, op, frac, trace, paired,
                                                                  shadow, act_range, quantize_width)
+        elif group[0].operation.name in _SEQUENCE_CHECKS:
+            frac_out, low_sat, high_sat, bound = _SEQUENCE_CHECKS[group[0].operation.name](
+                pass_name, where, group[0], op, frac, trace, paired, len(inputs))
         else:
             frac_out, low_sat, high_sat, bound = _layer_scale(pass_name, where, group, op, frac, trace, paired,
                                                               expected, act_range)
