@@ -30,6 +30,7 @@ _SOFTMAXES = ("torch.aten.softmax.int", "torch.aten._softmax")
 # depends on which side holds the -inf).
 _MASKS = ("torch.aten.where.self", "torch.aten.masked_fill.Scalar", "torch.aten.masked_fill.Tensor",
           "torch.aten.add.Tensor")
+_FLOAT32 = 6  # torch's ScalarType of float32, as a softmax's dtype
 _SCALES = {"torch.aten.mul.Scalar": lambda factor: factor, "torch.aten.div.Scalar": lambda factor: 1.0 / factor}
 
 
@@ -210,8 +211,8 @@ def _plan_rms_norm(importer, op) -> None:
     for piece in (square, mean, add, op):
         importer.planned[piece.results[0]] = None
     importer.planned[user.results[0]] = (
-        lambda importer, product, x=x, eps=eps * alpha: _normalized(importer, product, importer.model_value(x, "rms norm"),
-                                                                    eps, True, None, None))
+        lambda importer, product, x=x, eps=eps * alpha: _normalized(
+            importer, product, importer.model_value(x, "rms norm"), eps, True, None, None))
 
 
 # -- embeddings -----------------------------------------------------------------
@@ -322,8 +323,9 @@ def lower_softmax(importer, op):
     (dim,) = importer.full_dims([importer.constant(op.operands[1], "softmax dim")], len(shape), "softmax")
     if dim != len(shape) - 1:
         raise ValueError(f"softmax over dim {dim} of {len(shape)} is not supported (only over the last one)")
-    if importer.constant(op.operands[2], "softmax dtype"):  # softmax.int's dtype, _softmax's half_to_float
-        raise ValueError("softmax with a dtype is not supported")
+    # softmax.int's dtype (None, or float32's 6: no conversion), _softmax's half_to_float (False)
+    if importer.constant(op.operands[2], "softmax dtype") not in (None, False, _FLOAT32):
+        raise ValueError("softmax with a dtype other than float32 is not supported")
     softmax = importer.plans.get(op.results[0]) or _Softmax(op.operands[0])
     scores = importer.reshaped(importer.model_value(softmax.scores, "softmax"), importer.model_shape(op.results[0]),
                                op.location)
@@ -387,7 +389,8 @@ def _normalized(importer, op, source, eps: float, rms: bool, gamma, beta):
     shape = importer.model_shape(op.results[0])
     source = importer.reshaped(source, shape, op.location)
     name = "rmsnorm" if rms else "layernorm"
-    attributes = {"eps": ir.FloatAttr.get_f64(eps), "rms": ir.IntegerAttr.get(ir.IntegerType.get_signless(64), int(rms)),
+    attributes = {"eps": ir.FloatAttr.get_f64(eps),
+                  "rms": ir.IntegerAttr.get(ir.IntegerType.get_signless(64), int(rms)),
                   KIND: ir.StringAttr.get(f"{name} {dims_text(shape)}")}
     normalized = create_op("hardcore.layernorm", [source], [source.type], attributes, op.location).results[0]
     width = full_shape(op.results[0])[-1]

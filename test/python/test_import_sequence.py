@@ -275,7 +275,8 @@ def test_import_matches_torch(name):
 
 
 def softmaxes(function) -> list[tuple[int, float]]:
-    return [(int_attr(op, "causal"), round(float_attr(op, "scale"), 6)) for op in ops_named(function, "hardcore.softmax")]
+    return [(int_attr(op, "causal"), round(float_attr(op, "scale"), 6))
+            for op in ops_named(function, "hardcore.softmax")]
 
 
 # name -> (argument type, softmaxes (causal, scale), LayerNorms' rms, embedding tables' shapes, products)
@@ -337,7 +338,8 @@ def scores(x):
      "(query i keeps the keys j <= i + N - M); this one masks key 0 of query 1"),
     (lambda x: F.dropout(x, 0.1, training=True),
      "hardcore-import: dropout in training mode is random: compile the model in eval mode"),
-    (lambda x: torch.multinomial(F.softmax(x[:, -1], -1), 1), "hardcore-import: unsupported op 'torch.aten.multinomial'"),
+    (lambda x: torch.multinomial(F.softmax(x[:, -1], -1), 1),
+     "hardcore-import: unsupported op 'torch.aten.multinomial'"),
     (lambda x: x * torch.arange(32.0).reshape(4, 8),
      "hardcore-import: mul.Tensor of a constant tensor of shape [4, 8] is not supported (only a constant that is the "
      "same for every row of the last dimension, or a position embedding added to a token embedding)"),
