@@ -16,6 +16,10 @@ from hardcore.passes.import_.importer import full_shape, vtensor_shape
 
 __all__ = ["FOLDS", "foldable", "fold", "not_foldable"]
 
+# aten comparison (eq.Scalar, lt.Tensor, ...) -> numpy's
+_COMPARISONS = {"eq": np.equal, "ne": np.not_equal, "gt": np.greater, "ge": np.greater_equal, "lt": np.less,
+                "le": np.less_equal}
+
 
 def _operand(importer, op, index: int) -> np.ndarray:
     return importer.literals[op.operands[index]]
@@ -53,12 +57,10 @@ def _masked_fill(importer, op) -> np.ndarray:
     return np.where(_operand(importer, op, 1) != 0, _value(importer, op, 2), _operand(importer, op, 0))
 
 
-def _alpha(importer, op) -> float:
-    return _number(importer, op, 2) if len(op.operands) > 2 else 1.0
-
-
-_COMPARISONS = {"eq": np.equal, "ne": np.not_equal, "gt": np.greater, "ge": np.greater_equal, "lt": np.less,
-                "le": np.less_equal}
+def _binary(importer, op, function) -> np.ndarray:
+    """function(a, b, alpha) of a binary arithmetic op's operands (arrays or numbers) and alpha (1 without)."""
+    alpha = _number(importer, op, 2) if len(op.operands) > 2 else 1.0
+    return function(_value(importer, op, 0), _value(importer, op, 1), alpha)
 
 
 def _converted(importer, op) -> np.ndarray:
@@ -94,15 +96,15 @@ FOLDS = {
     "torch.aten.arange.start": lambda importer, op: _arange(importer, op, 0, 1, None),
     "torch.aten.arange.start_step": lambda importer, op: _arange(importer, op, 0, 1, 2),
     "torch.aten.embedding": _embedding,
-    "torch.aten.add.Tensor": lambda importer, op: _value(importer, op, 0) + _alpha(importer, op) * _value(importer, op, 1),
-    "torch.aten.sub.Tensor": lambda importer, op: _value(importer, op, 0) - _alpha(importer, op) * _value(importer, op, 1),
-    "torch.aten.mul.Tensor": lambda importer, op: _value(importer, op, 0) * _value(importer, op, 1),
-    "torch.aten.div.Tensor": lambda importer, op: _value(importer, op, 0) / _value(importer, op, 1),
-    "torch.aten.add.Scalar": lambda importer, op: _value(importer, op, 0) + _alpha(importer, op) * _value(importer, op, 1),
-    "torch.aten.sub.Scalar": lambda importer, op: _value(importer, op, 0) - _alpha(importer, op) * _value(importer, op, 1),
-    "torch.aten.rsub.Scalar": lambda importer, op: _value(importer, op, 1) - _alpha(importer, op) * _value(importer, op, 0),
-    "torch.aten.mul.Scalar": lambda importer, op: _value(importer, op, 0) * _value(importer, op, 1),
-    "torch.aten.div.Scalar": lambda importer, op: _value(importer, op, 0) / _value(importer, op, 1),
+    "torch.aten.add.Tensor": lambda importer, op: _binary(importer, op, lambda a, b, alpha: a + alpha * b),
+    "torch.aten.sub.Tensor": lambda importer, op: _binary(importer, op, lambda a, b, alpha: a - alpha * b),
+    "torch.aten.mul.Tensor": lambda importer, op: _binary(importer, op, lambda a, b, alpha: a * b),
+    "torch.aten.div.Tensor": lambda importer, op: _binary(importer, op, lambda a, b, alpha: a / b),
+    "torch.aten.add.Scalar": lambda importer, op: _binary(importer, op, lambda a, b, alpha: a + alpha * b),
+    "torch.aten.sub.Scalar": lambda importer, op: _binary(importer, op, lambda a, b, alpha: a - alpha * b),
+    "torch.aten.rsub.Scalar": lambda importer, op: _binary(importer, op, lambda a, b, alpha: b - alpha * a),
+    "torch.aten.mul.Scalar": lambda importer, op: _binary(importer, op, lambda a, b, alpha: a * b),
+    "torch.aten.div.Scalar": lambda importer, op: _binary(importer, op, lambda a, b, alpha: a / b),
     "torch.aten.neg": lambda importer, op: -_operand(importer, op, 0),
     "torch.aten.pow.Tensor_Scalar": lambda importer, op: _operand(importer, op, 0) ** _number(importer, op, 1),
     "torch.aten.sqrt": lambda importer, op: np.sqrt(_operand(importer, op, 0)),

@@ -45,7 +45,7 @@ def lower_mean_dim(importer, op):
     if importer.constant(op.operands[3], "mean dtype") is not None:
         raise ValueError("mean with a dtype is not supported")
     if not dims:  # torch: no dims means all of them, the batch's too
-        dims = list(range(len(in_shape) + 1))
+        dims = list(range(len(full_shape(op.operands[0]))))
     axes = sorted(set(importer.sample_dims(op.operands[0], dims, "mean")))
     kept = [d for d in range(len(in_shape)) if d not in axes]
     flat_index = np.arange(math.prod(in_shape), dtype=np.int64).reshape(in_shape)

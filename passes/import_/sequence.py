@@ -3,9 +3,10 @@ scaled_dot_product_attention) and normalization (LayerNorm, RMSNorm), to the flo
 docs/dialect.md's "Sequence models".
 
 Some ops fold into a later one (`plan`, run before the function's ops are lowered): a
-softmax takes the scale of a `mul.Scalar`/`div.Scalar` of its scores and a constant causal
-mask (`masked_fill`, `where.self` with -inf, or an added mask of 0 and -inf) into its `scale`
-and `causal` attributes; an RMSNorm written out, `x * rsqrt(mean(x^2, -1, keepdim=True) +
+softmax takes the scale of a `mul.Scalar`/`div.Scalar` of its scores (or of an operand of
+the product that makes them, `(q * c) @ kᵀ`) and a constant causal mask (`masked_fill`,
+`where.self` with -inf, or an added mask of 0 and -inf) into its `scale` and `causal`
+attributes; an RMSNorm written out, `x * rsqrt(mean(x^2, -1, keepdim=True) +
 eps)`, becomes one `hardcore.layernorm`.  Each folded op still checks its operands when
 its turn comes (a mask that is not causal is an error at the mask).
 """
@@ -23,13 +24,14 @@ from hardcore.irutil import create_op, dense_attr, tensor_type
 from hardcore.passes.import_.importer import KIND, FunctionImport, dims_text, full_shape, vtensor_shape
 
 __all__ = ["plan", "lower_embedding", "fold_into_embedding", "lower_matmul", "lower_softmax",
-           "lower_scaled_dot_product_attention", "lower_layer_norm", "lower_rms_norm", "is_constant"]
+           "lower_scaled_dot_product_attention", "lower_layer_norm", "lower_rms_norm"]
 
 _SOFTMAXES = ("torch.aten.softmax.int", "torch.aten._softmax")
-# Masks of softmax scores: the op -> the index of the scores among its operands (where.self's
-# depends on which side holds the -inf).
+# Masks of softmax scores (`_mask_scores` finds which operand holds the scores).
 _MASKS = ("torch.aten.where.self", "torch.aten.masked_fill.Scalar", "torch.aten.masked_fill.Tensor",
           "torch.aten.add.Tensor")
+_FLOAT32 = 6  # torch's ScalarType of float32, as a softmax's dtype
+_PRODUCTS = ("torch.aten.matmul", "torch.aten.bmm", "torch.aten.mm")
 _SCALES = {"torch.aten.mul.Scalar": lambda factor: factor, "torch.aten.div.Scalar": lambda factor: 1.0 / factor}
 
 
@@ -54,7 +56,7 @@ def _number(value):
     return float(number) if isinstance(number, (int, float)) and not isinstance(number, bool) else None
 
 
-def is_constant(value, folds) -> bool:
+def _is_constant(value, folds) -> bool:
     """Whether the torch `value` is computed from literals only, by ops in `folds` (so the import
     folds it into a literal)."""
     owner = _owner(value)
@@ -64,7 +66,7 @@ def is_constant(value, folds) -> bool:
         return True
     if owner.name not in folds:
         return False
-    return all(is_constant(operand, folds) for operand in owner.operands if vtensor_shape(operand.type))
+    return all(_is_constant(operand, folds) for operand in owner.operands if vtensor_shape(operand.type))
 
 
 # -- planning: what folds into a softmax, and RMSNorms written out ----------------
@@ -112,6 +114,27 @@ def _plan_softmax(importer, op, folds) -> None:
             break
         softmax.scores = owner.operands[0] if name in _SCALES else owner.operands[scores]
     importer.plans[op.results[0]] = softmax
+    _plan_scaled_operands(importer, softmax)
+
+
+def _plan_scaled_operands(importer, softmax: _Softmax) -> None:
+    """Scores that are `(q * c) @ kᵀ` (nn.MultiheadAttention with need_weights scales q): the
+    positive factor c folds into the softmax's scale, and the product reads q."""
+    product = _owner(softmax.scores)
+    if product is None or product.name not in _PRODUCTS or not _single_use(softmax.scores):
+        return
+    operands = list(product.operands[:2])
+    for index, operand in enumerate(operands):
+        owner = _owner(operand)
+        factor = _number(owner.operands[1]) if owner is not None and owner.name in _SCALES else None
+        if factor is None or not math.isfinite(factor) or factor <= 0 or not _single_use(operand):
+            continue
+        softmax.scale *= _SCALES[owner.name](factor)
+        importer.planned[operand] = None
+        operands[index] = owner.operands[0]
+    if operands != list(product.operands[:2]):
+        importer.planned[product.results[0]] = lambda importer, op, operands=operands: _lower_matmul(importer, op,
+                                                                                                    *operands)
 
 
 def _is_minus_infinity(importer, value) -> bool:
@@ -126,19 +149,19 @@ def _mask_scores(importer, op, folds) -> int | None:
     name = op.name
     operands = list(op.operands)
     if name == "torch.aten.where.self":  # where(cond, a, b): -inf on one side, the scores on the other
-        if not is_constant(operands[0], folds):
+        if not _is_constant(operands[0], folds):
             return None
         for fill, scores in ((1, 2), (2, 1)):
-            if _is_minus_infinity(importer, operands[fill]) and not is_constant(operands[scores], folds):
+            if _is_minus_infinity(importer, operands[fill]) and not _is_constant(operands[scores], folds):
                 return scores
         return None
     if name.startswith("torch.aten.masked_fill"):  # masked_fill(x, mask, -inf)
-        ok = is_constant(operands[1], folds) and _is_minus_infinity(importer, operands[2])
+        ok = _is_constant(operands[1], folds) and _is_minus_infinity(importer, operands[2])
         return 0 if ok else None
     # add.Tensor(x, mask, alpha 1), either side
     if _number(operands[2]) != 1:
         return None
-    constant = [is_constant(value, folds) for value in operands[:2]]
+    constant = [_is_constant(value, folds) for value in operands[:2]]
     return constant.index(False) if constant.count(True) == 1 else None
 
 
@@ -210,8 +233,8 @@ def _plan_rms_norm(importer, op) -> None:
     for piece in (square, mean, add, op):
         importer.planned[piece.results[0]] = None
     importer.planned[user.results[0]] = (
-        lambda importer, product, x=x, eps=eps * alpha: _normalized(importer, product, importer.model_value(x, "rms norm"),
-                                                                    eps, True, None, None))
+        lambda importer, product, x=x, eps=eps * alpha: _normalized(
+            importer, product, importer.model_value(x, "rms norm"), eps, True, None, None))
 
 
 # -- embeddings -----------------------------------------------------------------
@@ -284,7 +307,11 @@ def _matmul(importer, op, lhs, lhs_shape: list[int], rhs, rhs_shape: list[int]):
 
 def lower_matmul(importer, op):
     # aten.matmul / aten.bmm / aten.mm (a, b): a product of two activations (Q·Kᵀ, A·V), or x @ W
-    lhs, rhs = op.operands[:2]
+    return _lower_matmul(importer, op, *op.operands[:2])
+
+
+def _lower_matmul(importer, op, lhs, rhs):
+    """`op` (a matmul) of the torch values `lhs` and `rhs` (its operands, or what they scale)."""
     lhs_shape, rhs_shape = full_shape(lhs), full_shape(rhs)
     if lhs in importer.literals:
         raise ValueError(f"{_what(op)} of a constant by a tensor the model computes is not supported "
@@ -322,8 +349,9 @@ def lower_softmax(importer, op):
     (dim,) = importer.full_dims([importer.constant(op.operands[1], "softmax dim")], len(shape), "softmax")
     if dim != len(shape) - 1:
         raise ValueError(f"softmax over dim {dim} of {len(shape)} is not supported (only over the last one)")
-    if importer.constant(op.operands[2], "softmax dtype"):  # softmax.int's dtype, _softmax's half_to_float
-        raise ValueError("softmax with a dtype is not supported")
+    # softmax.int's dtype (None, or float32's 6: no conversion), _softmax's half_to_float (False)
+    if importer.constant(op.operands[2], "softmax dtype") not in (None, False, _FLOAT32):
+        raise ValueError("softmax with a dtype other than float32 is not supported")
     softmax = importer.plans.get(op.results[0]) or _Softmax(op.operands[0])
     scores = importer.reshaped(importer.model_value(softmax.scores, "softmax"), importer.model_shape(op.results[0]),
                                op.location)
@@ -387,7 +415,8 @@ def _normalized(importer, op, source, eps: float, rms: bool, gamma, beta):
     shape = importer.model_shape(op.results[0])
     source = importer.reshaped(source, shape, op.location)
     name = "rmsnorm" if rms else "layernorm"
-    attributes = {"eps": ir.FloatAttr.get_f64(eps), "rms": ir.IntegerAttr.get(ir.IntegerType.get_signless(64), int(rms)),
+    attributes = {"eps": ir.FloatAttr.get_f64(eps),
+                  "rms": ir.IntegerAttr.get(ir.IntegerType.get_signless(64), int(rms)),
                   KIND: ir.StringAttr.get(f"{name} {dims_text(shape)}")}
     normalized = create_op("hardcore.layernorm", [source], [source.type], attributes, op.location).results[0]
     width = full_shape(op.results[0])[-1]

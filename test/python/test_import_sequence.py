@@ -275,7 +275,8 @@ def test_import_matches_torch(name):
 
 
 def softmaxes(function) -> list[tuple[int, float]]:
-    return [(int_attr(op, "causal"), round(float_attr(op, "scale"), 6)) for op in ops_named(function, "hardcore.softmax")]
+    return [(int_attr(op, "causal"), round(float_attr(op, "scale"), 6))
+            for op in ops_named(function, "hardcore.softmax")]
 
 
 # name -> (argument type, softmaxes (causal, scale), LayerNorms' rms, embedding tables' shapes, products)
@@ -284,6 +285,8 @@ SHAPES = {
     "causal_attention": ("tensor<4x8xf32>", [(1, round(8 ** -0.5, 6))], [0], [], 0),
     "additive_mask": ("tensor<5x8xf32>", [(1, 0.25)], [], [], 0),
     "multihead_attention_causal": ("tensor<4x16xf32>", [(1, round(8 ** -0.5, 6))], [], [], 0),
+    # need_weights scales q before q·kᵀ: the factor folds into the softmax too
+    "multihead_attention_weights": ("tensor<4x16xf32>", [(0, round(8 ** -0.5, 6))], [], [], 0),
     "embedding_last": ("tensor<8xi64>", [], [], [(8, VOCABULARY, 8)], 0),
     "position_ids": ("tensor<6xi64>", [], [], [(6, VOCABULARY, 8)], 0),
     "rms_norm_written_out": ("tensor<3x16xf32>", [], [1, 1], [], 0),
@@ -295,8 +298,9 @@ SHAPES = {
 
 @pytest.mark.parametrize("name", sorted(SHAPES))
 def test_what_each_model_becomes(name):
-    """Masks and scales fold into the softmaxes, positions into the embedding's table (one per position),
-    LayerNorms and RMSNorms are one op each, and the batch dimension is gone from the argument."""
+    """Masks and scales (of the scores, or of q) fold into the softmaxes, positions into the embedding's
+    table (one per position), LayerNorms and RMSNorms are one op each, and the batch dimension is gone
+    from the argument."""
     argument, expected_softmaxes, rms, tables, products = SHAPES[name]
     factory, example = MODELS[name]
     _, function = imported(randomized(factory()), example)
@@ -337,7 +341,8 @@ def scores(x):
      "(query i keeps the keys j <= i + N - M); this one masks key 0 of query 1"),
     (lambda x: F.dropout(x, 0.1, training=True),
      "hardcore-import: dropout in training mode is random: compile the model in eval mode"),
-    (lambda x: torch.multinomial(F.softmax(x[:, -1], -1), 1), "hardcore-import: unsupported op 'torch.aten.multinomial'"),
+    (lambda x: torch.multinomial(F.softmax(x[:, -1], -1), 1),
+     "hardcore-import: unsupported op 'torch.aten.multinomial'"),
     (lambda x: x * torch.arange(32.0).reshape(4, 8),
      "hardcore-import: mul.Tensor of a constant tensor of shape [4, 8] is not supported (only a constant that is the "
      "same for every row of the last dimension, or a position embedding added to a token embedding)"),
