@@ -19,6 +19,10 @@ anywhere counts.  Per layer (a step of the quantized chain; a table is a step of
   points of the box and the unabstracted query.  Table steps are enumerated instead.
 
 Graphs (residual add, concat, gather): see docs/formal.md, "Graphs and per-element shifts".
+Sequence models: an embedding is enumerated, a dense over rows and a subtraction of tensors
+are proven like a dense layer and a residual add; layers that multiply two activations
+(mul_tensors, matmul, qsoftmax, qnorm) are reported NOT_COVERED with the reason, not proven
+(docs/formal.md, "Sequence models").
 By induction over the steps, the circuit's output equals the quantized function's for
 every input in its range.  docs/formal.md has the argument in full, op by op.
 """
@@ -35,18 +39,28 @@ from torch_mlir import ir
 
 from hardcore.adder_graph import signed_width
 from hardcore.errors import CompileError, UsageError
-from hardcore.interpreter import find_function
+from hardcore.interpreter import find_function, qnorm, qsoftmax
 from hardcore.irutil import array_attr, body_ops, int_attr, requant_shifts
 from hardcore.mlir import location_text, new_context, parse_module
 
 __all__ = ["verify", "verify_directory", "FormalReport", "LayerResult", "DEFAULT_TIMEOUT",
-           "DEFAULT_MAX_WEIGHTS", "PROVEN", "COUNTEREXAMPLE", "UNKNOWN", "TOO_LARGE", "evaluate_dag"]
+           "DEFAULT_MAX_WEIGHTS", "PROVEN", "COUNTEREXAMPLE", "UNKNOWN", "TOO_LARGE", "NOT_COVERED", "evaluate_dag"]
 
 DEFAULT_TIMEOUT = 60.0  # seconds Z3 may take per layer
 DEFAULT_MAX_WEIGHTS = 16384  # layers with more nonzero weights (or DAG ops, x4) are skipped
 PROVEN, COUNTEREXAMPLE, UNKNOWN, TOO_LARGE = "proven", "counterexample", "unknown", "too large"
-_LAYER_OPS = frozenset({"hardcore.dense", "hardcore.maxpool", "hardcore.argmax", "hardcore.add_tensors"})
-_STEP_OPS = _LAYER_OPS | {"hardcore.lut"}  # each starts a step
+NOT_COVERED = "not covered"  # a layer this check cannot prove (products of activations, qsoftmax, qnorm)
+_LAYER_OPS = frozenset({"hardcore.dense", "hardcore.maxpool", "hardcore.argmax", "hardcore.add_tensors",
+                        "hardcore.sub_tensors", "hardcore.embedding"})
+# Sequence-model layers whose DAG multiplies two activations (`hardcore.mul`): outside the linear
+# integer arithmetic the proof works in.  Each is a step, reported NOT_COVERED with its reason.
+_UNCOVERED_OPS = {
+    "hardcore.mul_tensors": "products of two activations (hardcore.mul)",
+    "hardcore.matmul": "products of two activations (hardcore.mul)",
+    "hardcore.qsoftmax": "qsoftmax: tables and products of two activations (hardcore.mul)",
+    "hardcore.qnorm": "qnorm: squares, a table and products of two activations (hardcore.mul)",
+}
+_STEP_OPS = _LAYER_OPS | set(_UNCOVERED_OPS) | {"hardcore.lut"}  # each starts a step
 _SAMPLES = 96  # random inputs that propose the cut between layers
 _SAMPLE_SEED = 0
 _MAX_ENUMERATED = 1 << 16  # input values an elementwise step (a table) may have to be proven by enumeration
@@ -97,20 +111,22 @@ class FormalReport:
 
     @property
     def proven(self) -> bool:
-        """True when every checked layer is proven (skipped, too large layers aside)."""
+        """True when every checked layer is proven (skipped, too large layers aside), and none is
+        outside what the check covers."""
         return all(layer.status in (PROVEN, TOO_LARGE) for layer in self.layers) and \
             any(layer.status == PROVEN for layer in self.layers)
 
     @property
     def exit_code(self) -> int:
-        """0 all checked layers proven, 1 a counterexample, 3 otherwise (unknown, or nothing checked)."""
+        """0 all checked layers proven, 1 a counterexample, 3 otherwise (unknown, not covered, or nothing
+        checked)."""
         if any(layer.status == COUNTEREXAMPLE for layer in self.layers):
             return 1
         return 0 if self.proven else 3
 
     def summary(self) -> str:
         counts = {status: sum(layer.status == status for layer in self.layers)
-                  for status in (PROVEN, COUNTEREXAMPLE, UNKNOWN, TOO_LARGE)}
+                  for status in (PROVEN, COUNTEREXAMPLE, UNKNOWN, TOO_LARGE, NOT_COVERED)}
         total = ", ".join(f"{count} {status}" for status, count in counts.items() if count)
         return "\n".join([layer.summary() for layer in self.layers] + [f"{len(self.layers)} layers: {total}"])
 
@@ -402,6 +418,7 @@ _DAG_NUMPY: dict[str, Callable] = {
     "hardcore.add": lambda op, a, w: _wrap(a[0][0], w) + _wrap(a[1][0], w),
     "hardcore.sub": lambda op, a, w: _wrap(a[0][0], w) - _wrap(a[1][0], w),
     "hardcore.neg": lambda op, a, w: -_wrap(a[0][0], w),
+    "hardcore.mul": lambda op, a, w: _wrap(a[0][0], w) * _wrap(a[1][0], w),
     "hardcore.clamp": lambda op, a, w: _eval_clamp(op, a[0][0], a[0][1]),
     "hardcore.table": lambda op, a, w: _eval_table(op, a[0][0], w),
     "hardcore.max": lambda op, a, w: np.where(a[1][0] > a[0][0], a[1][0], a[0][0]),
@@ -644,7 +661,31 @@ def _apply_intervals(op, args):
     if name == "hardcore.add_tensors":
         _check_same_size(op)
         return [(a[0] + b[0], a[1] + b[1]) for a, b in zip(*args)]
+    if name == "hardcore.sub_tensors":
+        _check_same_size(op)
+        return [(a[0] - b[1], a[1] - b[0]) for a, b in zip(*args)]
+    if name == "hardcore.mul_tensors":
+        _check_same_size(op)
+        return [_product_interval(a, b) for a, b in zip(*args)]
+    if name == "hardcore.matmul":
+        return [_sum_interval([_product_interval(args[0][i], args[1][j]) for i, j in pairs])
+                for pairs in _matmul_pairs(op)]
     return _INTERVALS[name](op, args[0])
+
+
+def _product_interval(a, b):
+    corners = (a[0] * b[0], a[0] * b[1], a[1] * b[0], a[1] * b[1])
+    return (min(corners), max(corners))
+
+
+def _matmul_pairs(op) -> list[list[tuple[int, int]]]:
+    """For each output element of a matmul, the (lhs, rhs) element pairs whose products it sums."""
+    lhs, rhs = (list(ir.RankedTensorType(v.type).shape) for v in op.operands)
+    if len(lhs) < 2 or len(lhs) != len(rhs) or lhs[:-2] != rhs[:-2] or lhs[-1] != rhs[-2]:
+        raise _Unsupported(op, f"a matmul of {lhs} by {rhs}")
+    rows, depth, columns = lhs[-2], lhs[-1], rhs[-1]
+    return [[((b * rows + i) * depth + k, (b * depth + k) * columns + j) for k in range(depth)]
+            for b in range(int(np.prod(lhs[:-2]))) for i in range(rows) for j in range(columns)]
 
 
 def _spec_intervals(segment: _Segment, inputs: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -652,18 +693,27 @@ def _spec_intervals(segment: _Segment, inputs: list[tuple[int, int]]) -> list[tu
     return _run_segment(segment, inputs, _apply_intervals, lambda x, offset, size: x[offset:offset + size])
 
 
+def _dense_rows(op, inputs: list) -> list:
+    """The operand's rows of K elements (a dense over R rows maps each; R = 1 for a vector)."""
+    columns = array_attr(op, "weight").shape[1]
+    if columns == 0 or len(inputs) % columns:
+        raise _Unsupported(op, f"an operand of {len(inputs)} elements is not rows of {columns}")
+    return [inputs[start:start + columns] for start in range(0, len(inputs), columns)]
+
+
 def _dense_intervals(op, inputs):
     """Exact: the extremes of each row's W·x + b over the box are at its corners."""
     weight = array_attr(op, "weight").astype(np.int64)
     bias = [int(b) for b in array_attr(op, "bias").reshape(-1)]
     result = []
-    for row, b in zip(weight, bias):
-        low = high = b
-        for w, (lo, hi) in zip(row.tolist(), inputs):
-            if w:
-                low += min(w * lo, w * hi)
-                high += max(w * lo, w * hi)
-        result.append((low, high))
+    for inputs_row in _dense_rows(op, inputs):
+        for row, b in zip(weight, bias):
+            low = high = b
+            for w, (lo, hi) in zip(row.tolist(), inputs_row):
+                if w:
+                    low += min(w * lo, w * hi)
+                    high += max(w * lo, w * hi)
+            result.append((low, high))
     return result
 
 
@@ -694,6 +744,23 @@ def _lut_intervals(op, inputs):
     return result
 
 
+def _embedding_columns(op, token: int, count: int) -> np.ndarray:
+    """Token `token`'s rows of the table (V x D): its position's, or the one position's."""
+    table = array_attr(op, "table").astype(np.int64)
+    if table.shape[0] not in (1, count):
+        raise _Unsupported(op, f"a table of {table.shape[0]} positions for {count} tokens")
+    return table[token if table.shape[0] > 1 else 0]
+
+
+def _embedding_intervals(op, inputs):
+    result = []
+    for token, (lo, hi) in enumerate(inputs):
+        columns = _embedding_columns(op, token, len(inputs))
+        reached = columns[np.clip(np.arange(lo, hi + 1), 0, len(columns) - 1)]
+        result += [(int(reached[:, d].min()), int(reached[:, d].max())) for d in range(columns.shape[1])]
+    return result
+
+
 def _maxpool_intervals(op, inputs):  # monotone in each tap
     windows = array_attr(op, "windows").astype(np.int64)
     result = []
@@ -712,6 +779,10 @@ _INTERVALS: dict[str, Callable] = {
     "hardcore.reshape": lambda op, inputs: list(inputs),
     "hardcore.maxpool": _maxpool_intervals,
     "hardcore.argmax": lambda op, inputs: [(0, len(inputs) - 1)],
+    "hardcore.embedding": _embedding_intervals,
+    # requantized outputs in [min, max]; a masked softmax entry is 0
+    "hardcore.qsoftmax": lambda op, inputs: [(min(int_attr(op, "min"), 0), max(int_attr(op, "max"), 0))] * len(inputs),
+    "hardcore.qnorm": lambda op, inputs: [(int_attr(op, "min"), int_attr(op, "max"))] * len(inputs),
 }
 
 
@@ -719,10 +790,28 @@ def _spec_dense(op, operands, intervals, ctx):
     weight = array_attr(op, "weight").astype(np.int64)
     bias = [int(b) for b in array_attr(op, "bias").reshape(-1)]
     result = []
-    for row, b, interval in zip(weight, bias, intervals):
-        taps = [(int(w), x) for w, x in zip(row, operands) if w]
-        result.append(_affine(ctx.z3, [x for _, x in taps] + [_linear({}, b, ctx.bounds)],
-                              [w for w, _ in taps] + [1], ctx.bounds, interval))
+    for operands_row in _dense_rows(op, operands):
+        for row, b in zip(weight, bias):
+            taps = [(int(w), x) for w, x in zip(row, operands_row) if w]
+            result.append(_affine(ctx.z3, [x for _, x in taps] + [_linear({}, b, ctx.bounds)],
+                                  [w for w, _ in taps] + [1], ctx.bounds, intervals[len(result)]))
+    return result
+
+
+def _spec_embedding(op, operands, intervals, ctx):
+    z3 = ctx.z3
+
+    def build(terms, x, column):  # ids past the table read its last row, below it its first
+        lo, hi = x.interval
+        term = z3.IntVal(int(column[min(max(hi, 0), len(column) - 1)]))
+        for value in range(hi - 1, lo - 1, -1):
+            term = z3.If(terms.term(x) == value, z3.IntVal(int(column[min(max(value, 0), len(column) - 1)])), term)
+        return term
+    result = []
+    for token, x in enumerate(operands):
+        columns = _embedding_columns(op, token, len(operands))
+        result += [_Value(intervals[len(result)], build=lambda terms, x=x, c=columns[:, d]: build(terms, x, c))
+                   for d in range(columns.shape[1])]
     return result
 
 
@@ -794,16 +883,18 @@ _SPEC_SEMANTICS: dict[str, Callable] = {
     "hardcore.reshape": lambda op, operands, intervals, ctx: list(operands),
     "hardcore.maxpool": _spec_maxpool,
     "hardcore.argmax": _spec_argmax,
+    "hardcore.embedding": _spec_embedding,
 }
 
 
 def _batch_dense(op, x):
     weight = array_attr(op, "weight").astype(np.int64)
     bias = array_attr(op, "bias").reshape(-1).astype(np.int64)
+    rows = x.reshape(len(x), -1, weight.shape[1])  # a dense over rows: each row of K on its own
     bound = int(np.abs(weight).sum(axis=1).max(initial=0)) * int(np.abs(x).max(initial=0))
     if bound + int(np.abs(bias).max(initial=0)) < 1 << 62:
-        return x.astype(np.int64) @ weight.T + bias
-    return x.astype(object) @ weight.T.astype(object) + bias.astype(object)  # exact, slower
+        return (rows.astype(np.int64) @ weight.T + bias).reshape(len(x), -1)
+    return (rows.astype(object) @ weight.T.astype(object) + bias.astype(object)).reshape(len(x), -1)  # exact
 
 
 def _batch_requant(op, x):
@@ -811,6 +902,18 @@ def _batch_requant(op, x):
     rounding = np.where(shift > 0, np.left_shift(1, np.maximum(shift - 1, 0)), 0)
     x = np.where(shift > 0, (x + rounding) >> np.maximum(shift, 0), x << np.maximum(-shift, 0))
     return np.clip(x, int_attr(op, "min"), int_attr(op, "max"))
+
+
+def _batch_embedding(op, x):
+    ids = np.clip(x, 0, array_attr(op, "table").shape[1] - 1)
+    return np.concatenate([_embedding_columns(op, token, x.shape[1])[ids[:, token]] for token in range(x.shape[1])],
+                          axis=1)
+
+
+def _batch_rows(op, x, function):
+    """A function of the operand's shape (batch first) on flat points (points, elements)."""
+    shape = list(ir.RankedTensorType(op.operands[0].type).shape)
+    return function(x.reshape([len(x)] + shape)).reshape(len(x), -1)
 
 
 def _batch_maxpool(op, x):
@@ -827,6 +930,14 @@ _SPEC_BATCH: dict[str, Callable] = {
     "hardcore.reshape": lambda op, x: x,
     "hardcore.maxpool": _batch_maxpool,
     "hardcore.argmax": lambda op, x: np.argmax(x, axis=1)[:, None],  # the first largest, like torch.argmax
+    "hardcore.embedding": _batch_embedding,
+    "hardcore.qsoftmax": lambda op, x: _batch_rows(op, x, lambda rows: qsoftmax(
+        rows, bool(int_attr(op, "causal")), array_attr(op, "exp_table"), int_attr(op, "exp_min"),
+        int_attr(op, "sum_shift"), array_attr(op, "recip_table"), int_attr(op, "shift"), int_attr(op, "min"),
+        int_attr(op, "max"))),
+    "hardcore.qnorm": lambda op, x: _batch_rows(op, x, lambda rows: qnorm(
+        rows, bool(int_attr(op, "rms")), int_attr(op, "sq_shift"), array_attr(op, "rsqrt_table"),
+        int_attr(op, "shift"), int_attr(op, "min"), int_attr(op, "max"))),
 }
 
 
@@ -838,8 +949,9 @@ def _spec_values(segment: _Segment, operands: list, intervals: list, ctx) -> lis
         if name in _MOVES:
             flat = [x for values, _ in args for x in values]
             return [flat[i] for i in _index_map(op)], result_intervals
-        if name == "hardcore.add_tensors":
-            return [_affine(ctx.z3, [a, b], [1, 1], ctx.bounds, interval)
+        if name in ("hardcore.add_tensors", "hardcore.sub_tensors"):
+            sign = 1 if name == "hardcore.add_tensors" else -1
+            return [_affine(ctx.z3, [a, b], [1, sign], ctx.bounds, interval)
                     for a, b, interval in zip(args[0][0], args[1][0], result_intervals)], result_intervals
         return _SPEC_SEMANTICS[name](op, args[0][0], result_intervals, ctx), result_intervals
     return _run_segment(segment, (operands, intervals), apply,
@@ -853,6 +965,15 @@ def _apply_batch(op, args):
     if name == "hardcore.add_tensors":
         _check_same_size(op)
         return args[0] + args[1]
+    if name == "hardcore.sub_tensors":
+        _check_same_size(op)
+        return args[0] - args[1]
+    if name == "hardcore.mul_tensors":
+        _check_same_size(op)
+        return args[0] * args[1]
+    if name == "hardcore.matmul":
+        pairs = np.array(_matmul_pairs(op), dtype=np.int64)  # (outputs, K, 2)
+        return (args[0][:, pairs[:, :, 0]] * args[1][:, pairs[:, :, 1]]).sum(axis=2)
     return _SPEC_BATCH[name](op, args[0])
 
 
@@ -915,20 +1036,41 @@ def _extreme_corners(segment: _Segment, intervals: list) -> np.ndarray:
     low = np.array([lo for lo, _ in intervals], dtype=np.int64)
     high = np.array([hi for _, hi in intervals], dtype=np.int64)
     weight = array_attr(dense, "weight").astype(np.int64)
-    mapped = np.zeros((weight.shape[0], len(intervals)), dtype=np.int64)
-    for column, leaf in enumerate(leaves[dense.operands[0]]):
-        mapped[:, leaf] += weight[:, column]
+    outputs, columns = weight.shape
+    operand = leaves[dense.operands[0]]
+    mapped = np.zeros((len(operand) // columns * outputs, len(intervals)), dtype=np.int64)
+    for index, leaf in enumerate(operand):  # a dense over rows: row index // columns
+        row, column = divmod(index, columns)
+        mapped[row * outputs:(row + 1) * outputs, leaf] += weight[:, column]
     return np.concatenate([np.where(mapped > 0, high, low), np.where(mapped > 0, low, high)])
 
 
-def _step_cut(segment: _Segment, proposals: dict) -> dict:
+def _step_cut(segment: _Segment, proposals: dict, guessed: set) -> dict:
     """The step's cut: each DAG value proposed for an element of one of its external tensors ->
-    that element's index in the step's input vector."""
+    that element's index in the step's input vector.  A value that matched an element exactly
+    keeps it over a guess for another (`guessed`: an element no value matched, such as an unused
+    one that a pipelined DAG no longer computes, paired with the value closest to it), and a guess
+    that the cut's exact values determine is left out."""
     cut: dict = {}
-    for _, source, offset in segment.externals:
-        for value, element in proposals.get(source, {}).items():
-            cut.setdefault(value, offset + element)
+    for exact in (True, False):
+        for _, source, offset in segment.externals:
+            for value, element in proposals.get(source, {}).items():
+                if (value not in guessed) == exact and not (value in guessed and _derived(value, cut, {})):
+                    cut.setdefault(value, offset + element)
     return cut
+
+
+def _derived(value, cut: dict, memo: dict) -> bool:
+    """Whether the DAG computes `value` from the cut's values and constants alone (a register copy of
+    one, say): then it is no free input of the step, whatever a guess paired it with."""
+    if value in cut:
+        return True
+    if value not in memo:
+        owner = value.owner
+        memo[value] = False  # a cycle cannot occur in a DAG; this only stops the search early
+        memo[value] = owner.name != "hardcore.extract" and \
+            all(_derived(operand, cut, memo) for operand in owner.operands)
+    return memo[value]
 
 
 def _propose_cuts(ops: list, segments: list[_Segment], intervals: list, final: _Segment) -> list[dict]:
@@ -943,8 +1085,9 @@ def _propose_cuts(ops: list, segments: list[_Segment], intervals: list, final: _
                             if op.operation.name == "hardcore.extract"}}
     located = any(_layer_of(op) >= 0 for op in ops)
     cuts = []
+    guessed: set = set()
     for k, segment in enumerate(segments):
-        cuts.append(_step_cut(segment, proposals))
+        cuts.append(_step_cut(segment, proposals, guessed))
         if segment is final:
             continue
         points = np.concatenate([_box_samples(intervals[k], _SAMPLE_SEED + k),
@@ -991,6 +1134,7 @@ def _propose_cuts(ops: list, segments: list[_Segment], intervals: list, final: _
             best = max(scores, default=(0, -1))
             if best[0] > 0:
                 proposal[candidates[best[1]]] = j
+                guessed.add(candidates[best[1]])
         proposals[k] = proposal
     return cuts
 
@@ -1082,11 +1226,29 @@ def _differing_points(cone, segment, points, first, in_width, last, dag) -> np.n
     return np.flatnonzero(np.any(circuit != expected, axis=1))
 
 
+def _spec_dependency(segment: _Segment):
+    """For a step whose every output reads one input element in the spec: output -> that input.
+    Elementwise ops (a table, a clamp): output i reads input i; an embedding of the step's input
+    followed by elementwise ops: output t·D + d reads token t.  None for any other step."""
+    layers = [op for op in segment.ops if op.operation.name in _LAYER_OPS]
+    if not layers:
+        return lambda output: output
+    embedding = segment.ops[0]
+    if layers != [embedding] or embedding.operation.name != "hardcore.embedding" or \
+            embedding.operands[0] not in [value for value, _, _ in segment.externals] or \
+            any(op.operation.name not in _UNARY_OPS - {"hardcore.gather"} for op in segment.ops[1:]):
+        return None
+    dimension = array_attr(embedding, "table").shape[2]
+    offset = next(offset for value, _, offset in segment.externals if value == embedding.operands[0])
+    return lambda output: offset + output // dimension
+
+
 def _elementwise_points(segment: _Segment, cone: _Cone, intervals: list) -> np.ndarray | None:
-    """For a step of elementwise ops (a table, a clamp) whose every output reads only its own input
-    element in the DAG too: each input element through every value of its interval, the others at
-    their lowest (points, elements).  None when the step is not like that or too large to enumerate."""
-    if any(op.operation.name in _LAYER_OPS for op in segment.ops):
+    """For a step whose every output reads one input element, the same in the spec (`_spec_dependency`)
+    and in the DAG: each input element through every value of its interval, the others at their
+    lowest (points, elements).  None when the step is not like that or too large to enumerate."""
+    dependency = _spec_dependency(segment)
+    if dependency is None:
         return None
     owner = {op.results[0]: op for op in cone.ops}
     columns = []
@@ -1101,9 +1263,9 @@ def _elementwise_points(segment: _Segment, cone: _Cone, intervals: list) -> np.n
                 read.add(cone.cut[current])
             elif current in owner:
                 stack.extend(owner[current].operands)
-        if not read <= {i}:
+        if not read <= {dependency(i)}:
             return None
-        columns.append(i)
+        columns.append(dependency(i))
     if sum(intervals[i][1] - intervals[i][0] + 1 for i in set(columns)) > _MAX_ENUMERATED:
         return None
     base = [lo for lo, _ in intervals]
@@ -1243,6 +1405,17 @@ def _prove_layer(z3, segment: _Segment, cone: _Cone, intervals: list, last: bool
     return result
 
 
+def _uncovered(segment: _Segment, cone: _Cone) -> str:
+    """Why the check cannot prove this step ("" when it can): its layer multiplies activations."""
+    for op in segment.ops:
+        if op.operation.name in _UNCOVERED_OPS:
+            return (f"{_UNCOVERED_OPS[op.operation.name]} are outside the linear integer arithmetic this "
+                    "proof works in (--verify-each and simulation check this layer)")
+    if any(op.operation.name == "hardcore.mul" for op in cone.ops):
+        return "the folded layer multiplies two values (hardcore.mul), outside the linear integer arithmetic"
+    return ""
+
+
 def verify(quantized: str, dag: str, *, timeout: float = DEFAULT_TIMEOUT, max_weights: int = DEFAULT_MAX_WEIGHTS,
            quantized_name: str = "quantized", dag_name: str = "dag",
            progress: Callable[[str], None] | None = None) -> FormalReport:
@@ -1274,7 +1447,7 @@ def verify(quantized: str, dag: str, *, timeout: float = DEFAULT_TIMEOUT, max_we
         raise CompileError(f"{dag_name}: the input {in_type} does not take the quantized input of "
                            f"{quantized_name} ({size} elements in [{low}, {high}])")
     unknown_ops = sorted({op.operation.name for op in dag_ops} - set(_DAG_SEMANTICS)
-                         - {"hardcore.extract", "hardcore.pack", "func.return"})
+                         - {"hardcore.extract", "hardcore.pack", "func.return", "hardcore.mul"})
     if unknown_ops:
         raise CompileError(f"{dag_name}: ops the formal check does not know: {', '.join(unknown_ops)}")
     outputs = _flat_size(final.result)
@@ -1296,7 +1469,11 @@ def verify(quantized: str, dag: str, *, timeout: float = DEFAULT_TIMEOUT, max_we
     results = []
     for segment, cone, box in zip(segments, cones, intervals):
         last = segment is final
-        if segment.weights > max_weights or len(cone.ops) > 4 * max_weights:
+        uncovered = _uncovered(segment, cone)
+        if uncovered:
+            results.append(LayerResult(segment.layer, segment.kind, NOT_COVERED, reason=uncovered,
+                                       elements=_flat_size(segment.result), dag_ops=len(cone.ops)))
+        elif segment.weights > max_weights or len(cone.ops) > 4 * max_weights:
             results.append(LayerResult(segment.layer, segment.kind, TOO_LARGE,
                                        reason=f"{segment.weights} nonzero weights, {len(cone.ops)} DAG ops "
                                               f"(limit {max_weights} weights, {4 * max_weights} ops)"))

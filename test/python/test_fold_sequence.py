@@ -17,7 +17,7 @@ import pytest
 import torch
 
 import hardcore
-from hardcore import backend
+from hardcore import backend, formal
 from hardcore.adder_graph import signed_width
 from hardcore.baseline import baseline_verilog
 from hardcore.compiler import Circuit, dag_figures
@@ -322,6 +322,36 @@ def test_baseline_computes_the_same_integers(language_model_text, tmp_path, rng)
     result = simulate(verilog, "plain", circuit.to_port(ids), n_in=4, in_width=circuit.in_width, n_out=1,
                       out_width=circuit.out_width, workdir=tmp_path, simulator="icarus")
     assert np.array_equal(circuit.from_port(result.outputs), circuit.reference(np.minimum(ids, 5)))
+
+
+@pytest.mark.parametrize("max_adder_depth", [None, 4], ids=["combinational", "pipelined"])
+def test_formal_proves_what_it_covers(language_model_text, max_adder_depth):
+    """`hardcore verify --formal`: the embedding by enumeration and the dense layers and the argmax by Z3
+    are proven; layers with products of activations say plainly that they are not covered (exit 3)."""
+    circuit = circuit_of(language_model_text, max_adder_depth)
+    report = formal.verify(language_model_text, circuit.stages["pipelined" if max_adder_depth else "dag"])
+    assert [(layer.kind, layer.status) for layer in report.layers] == [
+        ("embedding", "proven"), ("qnorm", "not covered"), ("dense 4->4", "proven"), ("dense 4->4", "proven"),
+        ("matmul", "not covered"), ("qsoftmax", "not covered"), ("dense 4->4", "proven"), ("matmul", "not covered"),
+        ("dense 4->6", "proven"), ("argmax", "proven")]
+    assert report.layers[0].method == "enumerated 24 input values"
+    assert report.layers[2].checked == 4  # only the last position's query reaches the output
+    assert report.layers[4].summary() == (
+        "layer 4 (matmul): not covered: products of two activations (hardcore.mul) are outside the linear "
+        "integer arithmetic this proof works in (--verify-each and simulation check this layer)")
+    assert (report.proven, report.exit_code) == (False, 3)
+    assert report.summary().endswith("10 layers: 6 proven, 4 not covered")
+
+
+def test_formal_finds_a_changed_embedding_entry(language_model_text):
+    circuit = circuit_of(language_model_text)
+    dag = circuit.stages["dag"]
+    entries = dag.index("dense<[", dag.index('"hardcore.table"')) + len("dense<[")
+    changed = dag[:entries] + "99" + dag[dag.index(",", entries):]  # the first token's first column, id 0
+    report = formal.verify(language_model_text, changed)
+    layer = report.layers[0]
+    assert (layer.status, layer.reason) == ("counterexample", "the folded step computes another function")
+    assert (layer.inputs, layer.mismatches, layer.expected[0], report.exit_code) == ([0, 0, 0, 0], [0], 14, 1)
 
 
 # -- errors ---------------------------------------------------------------------------------------
