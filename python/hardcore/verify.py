@@ -987,7 +987,8 @@ def check_import(model, example_input, float_text: str, options: VerifyOptions =
                  output: str = "logits") -> str:
     """hardcore-import, from the PyTorch model (the torch dialect has no interpreter): float32 vs float64.
 
-    Inputs: the 5 extreme vectors with elements in [-4, 4] and standard-normal ones.
+    Inputs: the 5 extreme vectors with elements in [-4, 4] and standard-normal ones (token ids:
+    the extreme and random ids of the embeddings' vocabulary).
     Equal when |torch - interpreter| <= IMPORT_RTOL * (1 + max |torch output| of that vector).
     With output="argmax" the IR's index must pick a model output within that
     tolerance of the model's largest (near-ties may round either way).
@@ -999,12 +1000,20 @@ def check_import(model, example_input, float_text: str, options: VerifyOptions =
     shape = list(example_input.shape[1:])
     n_in = int(np.prod(shape))
     rng = np.random.default_rng(options.seed)
-    inputs = np.concatenate([extreme_inputs(n_in, -4, 4).astype(np.float64),
-                             rng.standard_normal((options.vectors, n_in))])
+    tokens = not torch.is_floating_point(example_input)
+    if tokens:  # token ids: the extreme and random ids of the smallest vocabulary the embeddings read
+        vocabulary = min((array_attr(op, "table").shape[1] for op in body_ops(function)
+                          if op.operation.name == "hardcore.embedding"), default=1)
+        inputs = np.concatenate([extreme_inputs(n_in, 0, vocabulary - 1),
+                                 rng.integers(0, vocabulary, (options.vectors, n_in))])
+    else:
+        inputs = np.concatenate([extreme_inputs(n_in, -4, 4).astype(np.float64),
+                                 rng.standard_normal((options.vectors, n_in))])
     labels = list(EXTREME_LABELS) + [f"random #{i}" for i in range(options.vectors)]
     forward = model.module() if not isinstance(model, torch.nn.Module) and hasattr(model, "module") else model
     with torch.no_grad():
-        expected = forward(torch.tensor(inputs.reshape([len(inputs)] + shape), dtype=torch.float32))
+        expected = forward(torch.tensor(inputs.reshape([len(inputs)] + shape),
+                                         dtype=torch.long if tokens else torch.float32))
     expected = np.asarray(expected.detach().numpy(), dtype=np.float64).reshape(len(inputs), -1)
     actual = np.asarray(run_function(function, inputs), dtype=np.float64).reshape(len(inputs), -1)
     if output == "argmax" and actual.shape[1] == 1:
