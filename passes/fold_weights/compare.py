@@ -12,7 +12,7 @@ from torch_mlir import ir
 from hardcore.irutil import array_attr
 from hardcore.passes.fold_weights.builder import _DagBuilder, _Lin
 
-__all__ = ["fold_maxpool", "fold_argmax", "comparator_stats"]
+__all__ = ["fold_maxpool", "fold_argmax", "comparator_stats", "max_tree"]
 
 
 def fold_maxpool(options, builder: _DagBuilder, op, operands: list[list[_Lin]]):
@@ -22,18 +22,24 @@ def fold_maxpool(options, builder: _DagBuilder, op, operands: list[list[_Lin]]):
     made_before = builder.made["hardcore.max"]
     result, depth = [], 0
     for row in windows:
-        level = [(builder.materialize(source[j]), 0) for j in row if j >= 0]
-        while len(level) > 1:
-            paired = []
-            for (a, depth_a), (b, depth_b) in zip(level[0::2], level[1::2]):
-                value = builder.max(a, b)
-                paired.append((value, depth_a if value is a else depth_b if value is b
-                               else max(depth_a, depth_b) + 1))
-            level = paired + level[len(paired) * 2:]
-        result.append(_Lin(level[0][0], 0, 1, 0))
-        depth = max(depth, level[0][1])
+        value, row_depth = max_tree(builder, [builder.materialize(source[j]) for j in row if j >= 0])
+        result.append(_Lin(value, 0, 1, 0))
+        depth = max(depth, row_depth)
     comparators = builder.made["hardcore.max"] - made_before
     return result, comparator_stats(op, windows.shape[0], len(source), comparators, depth)
+
+
+def max_tree(builder: _DagBuilder, values: list) -> tuple[object, int]:
+    """The largest of `values`: a balanced tree of `hardcore.max`, neighbours paired level by level
+    (an odd one out waits for the next level); and its comparator depth."""
+    level = [(value, 0) for value in values]
+    while len(level) > 1:
+        paired = []
+        for (a, depth_a), (b, depth_b) in zip(level[0::2], level[1::2]):
+            value = builder.max(a, b)
+            paired.append((value, depth_a if value is a else depth_b if value is b else max(depth_a, depth_b) + 1))
+        level = paired + level[len(paired) * 2:]
+    return level[0]
 
 
 def fold_argmax(options, builder: _DagBuilder, op, operands: list[list[_Lin]]):

@@ -30,6 +30,7 @@ from hardcore.irutil import array_attr, int_attr
 from hardcore.passes.fold_weights.arith import (add_lins, depths_from, layer_stats, lookup, negate, product, sum_lins,
                                                 times_constant)
 from hardcore.passes.fold_weights.builder import _DagBuilder, _Lin
+from hardcore.passes.fold_weights.compare import max_tree
 from hardcore.passes.fold_weights.elementwise import requant_lin
 
 __all__ = ["fold_qsoftmax", "fold_qnorm"]
@@ -53,15 +54,6 @@ def _check_shift_and_table(shift_name: str, shift: int, table_name: str, table: 
         raise ValueError(f"{shift_name} is {shift}: expected 0 or more")
     if not table:
         raise ValueError(f"the {table_name} table is empty")
-
-
-def _max_tree(builder: _DagBuilder, values: list) -> object:
-    """A balanced tree of `hardcore.max` (neighbours paired level by level)."""
-    level = list(values)
-    while len(level) > 1:
-        paired = [builder.max(a, b) for a, b in zip(level[0::2], level[1::2])]
-        level = paired + level[len(paired) * 2:]
-    return level[0]
 
 
 def _exponent(builder: _DagBuilder, value, row_max, exp_min: int) -> _Lin:
@@ -99,7 +91,7 @@ def fold_qsoftmax(options, builder: _DagBuilder, op, operands: list[list[_Lin]])
             kept = [j for j in range(start, start + size) if keep[j]]
             row = {j: builder.materialize(source[j]) for j in kept}
             exps = {}
-            row_max = _max_tree(builder, [row[j] for j in kept]) if kept else None
+            row_max = max_tree(builder, [row[j] for j in kept])[0] if kept else None
             for j in kept:
                 exps[j] = lookup(builder, _exponent(builder, row[j], row_max, exp_min), exp_min, exp_table)
             total = sum_lins(builder, list(exps.values()))
