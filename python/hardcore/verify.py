@@ -263,14 +263,21 @@ def check_decoder(pass_name: str, before, after, options: VerifyOptions = Verify
     argument = before.type.inputs[0]
     inputs, labels = input_vectors(_element_count(argument), low, high, options.vectors, options.seed)
     shape = [-1] + list(ir.RankedTensorType(argument).shape)
+    decoder = ir.DictAttr(after.attributes["hardcore.decoder"])
+    positions = int(ir.IntegerAttr(decoder["positions"]).value)
+    argmax = "output" in decoder and ir.StringAttr(decoder["output"]).value != "logits"
+
+    def run_before(codes):
+        rows = run_function(before, codes, from_quantized=True)
+        # output=argmax: the next token of each position, ties to the lowest index
+        return np.argmax(rows.reshape(len(codes), positions, -1), axis=2) if argmax else rows
 
     def run_after(codes):
         tokens = codes.reshape(shape)
         _, stale = run_decoder(after, np.roll(tokens, 1, axis=0), from_quantized=True)
         return run_decoder(after, tokens, caches=stale, from_quantized=True)[0]
 
-    return _compare_exact(pass_name, lambda codes: run_function(before, codes, from_quantized=True), run_after,
-                          inputs, labels, "integer")
+    return _compare_exact(pass_name, run_before, run_after, inputs, labels, "integer")
 
 
 # -- hardcore-to-hw: the hw IR has no interpreter here; Icarus runs its Verilog ------------------
