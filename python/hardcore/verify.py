@@ -42,7 +42,7 @@ from hardcore.irutil import array_attr, body_ops, int_attr
 from hardcore.mlir import location_text, new_context, parse_module
 
 __all__ = ["VerificationError", "VerifyOptions", "extreme_inputs", "input_vectors", "verify_pass",
-           "check_quantize", "check_import", "check_decoder", "run_stream", "stage_of", "VerifyingPass",
+           "check_quantize", "check_import", "check_decoder", "check_step", "run_stream", "stage_of", "VerifyingPass",
            "run_verified"]
 
 EXTREME_LABELS = ("all-minimum", "all-maximum", "alternating max/min", "alternating min/max", "zero")
@@ -224,6 +224,8 @@ def verify_pass(pass_name: str, before_text: str, after, options: VerifyOptions 
     if circt:
         return _check_hw(pass_name, before, after, options)
     after_function = find_function(after)
+    if "hardcore.decoder" in after_function.attributes and "hardcore.decoder" in before.attributes:
+        return check_step(pass_name, before, after_function, options)
     if "hardcore.decoder" in after_function.attributes:
         return check_decoder(pass_name, before, after_function, options)
     after_stage = stage_of(after_function)
@@ -278,6 +280,28 @@ def check_decoder(pass_name: str, before, after, options: VerifyOptions = Verify
         return run_decoder(after, tokens, caches=stale, from_quantized=True)[0]
 
     return _compare_exact(pass_name, run_before, run_after, inputs, labels, "integer")
+
+
+def check_step(pass_name: str, before, after, options: VerifyOptions = VerifyOptions()) -> str:
+    """A decoder step to a decoder step (hardcore-fold-weights): every step's outputs and the caches
+    after the last step equal, on token code sequences decoded from the caches the previous one left."""
+    decoder = ir.DictAttr(before.attributes["hardcore.decoder"])
+    positions = int(ir.IntegerAttr(decoder["positions"]).value)
+    token_shape = list(ir.RankedTensorType(before.type.inputs[0]).shape)
+    _, low, high = _code_range(before)
+    inputs, labels = input_vectors(positions * int(np.prod(token_shape)), low, high, options.vectors, options.seed)
+
+    def decode(function):
+        quantized = stage_of(function) == "quantized"
+
+        def run(codes):
+            tokens = codes.reshape([-1, positions] + token_shape)
+            _, stale = run_decoder(function, np.roll(tokens, 1, axis=0), from_quantized=quantized)
+            outputs, caches = run_decoder(function, tokens, caches=stale, from_quantized=quantized)
+            return np.concatenate([a.reshape(len(codes), -1) for a in [outputs] + caches], axis=1)
+        return run
+
+    return _compare_exact(pass_name, decode(before), decode(after), inputs, labels, "integer")
 
 
 # -- hardcore-to-hw: the hw IR has no interpreter here; Icarus runs its Verilog ------------------
