@@ -512,9 +512,11 @@ def _emission_order(ops, layer_of: dict, function) -> list:
     return order
 
 
-def _lower_into(hw: _HwText, op, names: dict, widths: dict, context: _Context) -> None:
+def _lower_into(hw: _HwText, op, names: dict, widths: dict, context: _Context, width: int | None = None) -> None:
+    """Lower `op` at `width` bits, by default the bits its users read (`context.demand`)."""
     result = op.results[0]
-    width = min(_width(result.type), context.demand.get(result, _width(result.type)))
+    if width is None:
+        width = min(_width(result.type), context.demand.get(result, _width(result.type)))
     # an operand the op does not read (a left shift past its width) may have no name here
     operands = [(names.get(v, ""), widths.get(v, 0)) for v in op.operands]
     names[result] = _lower_op(hw, op, op.operation.name, operands, width, context)
@@ -556,11 +558,23 @@ def _layer_module(name: str, layer: int, ops, layer_of: dict, constants: dict, r
     hw = _HwText()
     local_names = {value: f"%i{index}" for index, value in enumerate(inputs)}
     local_widths = {value: widths[value] for value in inputs}
+    # A constant this module repeats is as wide as its readers here read it (others may read more).
+    constant_bits: dict = {}
+    for op in members:
+        width = min(_width(op.results[0].type), context.demand[op.results[0]])
+        read = _read_bits(op, op.operation.name, width, [_width(v.type) for v in op.operands])
+        for value, bits in zip(op.operands, read):
+            if value in constants:
+                constant_bits[value] = max(constant_bits.get(value, 0), bits)
+    for value in outputs:  # a constant of this layer that reaches y: as y reads it
+        if value in constants:
+            constant_bits[value] = max(constant_bits.get(value, 0), min(_width(value.type), context.demand[value]))
     for op in members:
         for value in context.read_operands.get(op, ()):
             if value in constants and value not in local_names:
-                _lower_into(hw, constants[value], local_names, local_widths, context)
-        _lower_into(hw, op, local_names, local_widths, context)
+                _lower_into(hw, constants[value], local_names, local_widths, context, constant_bits[value])
+        if op.results[0] not in local_names:
+            _lower_into(hw, op, local_names, local_widths, context, constant_bits.get(op.results[0]))
     ports = []
     arguments = []
     if clocked:

@@ -66,7 +66,7 @@ from hardcore.passes.fold_weights.compare import fold_argmax, fold_maxpool
 from hardcore.passes.fold_weights.dense import ALGORITHMS, fold_dense
 from hardcore.passes.fold_weights.elementwise import (fold_add_tensors, fold_concat, fold_gather, fold_lut, fold_relu,
                                                       fold_requant, fold_reshape, fold_sub_tensors)
-from hardcore.passes.fold_weights.decoder import fold_embedding_at, fold_insert_row, row_index
+from hardcore.passes.fold_weights.decoder import fold_embedding_at, fold_insert_row, insert_row_layout, row_index
 from hardcore.passes.fold_weights.normalize import fold_qnorm, fold_qsoftmax, fold_qsoftmax_at
 from hardcore.passes.fold_weights.sequence import fold_embedding, fold_matmul, fold_mul_tensors
 
@@ -313,8 +313,7 @@ class _Step:
 
     def _read(self, value, op, row: list) -> list:
         cache = self.caches[value]
-        shape = list(ir.RankedTensorType(value.type).shape)
-        axis = int(ir.IntegerAttr(op.attributes["axis"]).value)
+        shape, axis = insert_row_layout(op)
         ranges = [self.builder.lin_range(lin) for lin in row]
         ranges = [(min(low, 0), max(high, 0)) for low, high in ranges]
         self.ranges[cache] = ranges

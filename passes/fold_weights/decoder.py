@@ -24,7 +24,7 @@ from hardcore.passes.fold_weights.arith import depths_from, layer_stats
 from hardcore.passes.fold_weights.builder import _DagBuilder, _Lin
 from hardcore.passes.fold_weights.sequence import embedding_table, token_lookup
 
-__all__ = ["fold_insert_row", "fold_embedding_at", "row_index"]
+__all__ = ["fold_insert_row", "fold_embedding_at", "row_index", "insert_row_layout"]
 
 
 def _shape(value) -> list[int]:
@@ -42,16 +42,23 @@ def row_index(shape, axis: int) -> tuple[np.ndarray, np.ndarray]:
     return along, np.ravel_multi_index(coordinates, row_shape).astype(np.int64)
 
 
-def fold_insert_row(options, builder: _DagBuilder, op, operands: list[list[_Lin]]):
-    """The cache with the row written at index p of `axis`: a mux per element on p == its index."""
-    cache, row, (pos,) = operands
+def insert_row_layout(op) -> tuple[list[int], int]:
+    """An insert_row's cache shape and axis; ValueError when the axis or the row does not fit the cache."""
     shape = _shape(op.operands[0])
     axis = int(ir.IntegerAttr(op.attributes["axis"]).value)
     if not 0 <= axis < len(shape):
         raise ValueError(f"axis {axis} is not an axis of the cache's shape {shape}")
+    row = int(np.prod(_shape(op.operands[1])))
+    if row * shape[axis] != int(np.prod(shape)):
+        raise ValueError(f"a row of {row} elements does not fit axis {axis} of the cache's shape {shape}")
+    return shape, axis
+
+
+def fold_insert_row(options, builder: _DagBuilder, op, operands: list[list[_Lin]]):
+    """The cache with the row written at index p of `axis`: a mux per element on p == its index."""
+    cache, row, (pos,) = operands
+    shape, axis = insert_row_layout(op)
     along, in_row = row_index(shape, axis)
-    if len(row) != len(cache) // shape[axis]:
-        raise ValueError(f"a row of {len(row)} elements does not fit axis {axis} of the cache's shape {shape}")
     before = builder.snapshot()
     select = builder.materialize(pos)
     with depths_from(builder, cache + row):
@@ -84,14 +91,20 @@ def fold_embedding_at(options, builder: _DagBuilder, op, operands: list[list[_Li
     return result, stats
 
 
+def _same(a: _Lin, b: _Lin) -> bool:
+    """The same value (an ir.Value compares with another Value only)."""
+    values = (a.value is None and b.value is None) or (a.value is not None and b.value is not None and a.value == b.value)
+    return values and a[1:] == b[1:]
+
+
 def _position_tree(builder: _DagBuilder, select, first: int, values: list[_Lin]) -> _Lin:
     """values[p - first] for the position p = select: a balanced tree of `p <= q ? left : right`."""
-    if len(values) == 1 or all(value == values[0] for value in values):
+    if all(_same(value, values[0]) for value in values):
         return values[0]
     half = len(values) // 2
     left = _position_tree(builder, select, first, values[:half])
     right = _position_tree(builder, select, first + half, values[half:])
-    if left == right:
+    if _same(left, right):
         return left
     # p <= q only: within this subtree p >= first already
     chosen = builder.mux(select, builder.ranges[select][0], first + half - 1, builder.materialize(left),
