@@ -312,6 +312,8 @@ def _check_hw(pass_name: str, before, after, options: VerifyOptions) -> str:
 
     if stage_of(before) != "integer":
         return f"{pass_name}: not checked (hw IR from {stage_of(before)} IR)"
+    if "hardcore.decoder" in before.attributes:
+        return f"{pass_name}: not checked here (a decoder step: `hardcore sim` runs the whole decoder)"
     if not options.simulate_hw or not tool_available("iverilog"):
         return f"{pass_name}: not checked (hw IR has no interpreter; Icarus (iverilog) runs it when installed)"
     low, high = _input_bounds(before)
@@ -802,12 +804,19 @@ def check_import(model, example_input, float_text: str, options: VerifyOptions =
     shape = list(example_input.shape[1:])
     n_in = int(np.prod(shape))
     rng = np.random.default_rng(options.seed)
-    inputs = np.concatenate([extreme_inputs(n_in, -4, 4).astype(np.float64),
-                             rng.standard_normal((options.vectors, n_in))])
-    labels = list(EXTREME_LABELS) + [f"random #{i}" for i in range(options.vectors)]
+    tokens = not torch.is_floating_point(torch.as_tensor(example_input))
+    if tokens:  # token ids: every vocabulary of the embeddings that read them holds [0, V - 1]
+        vocabulary = min(array_attr(op, "table").shape[1] for op in body_ops(function)
+                         if op.operation.name == "hardcore.embedding")
+        inputs, labels = input_vectors(n_in, 0, vocabulary - 1, options.vectors, options.seed)
+    else:
+        inputs = np.concatenate([extreme_inputs(n_in, -4, 4).astype(np.float64),
+                                 rng.standard_normal((options.vectors, n_in))])
+        labels = list(EXTREME_LABELS) + [f"random #{i}" for i in range(options.vectors)]
     forward = model.module() if not isinstance(model, torch.nn.Module) and hasattr(model, "module") else model
     with torch.no_grad():
-        expected = forward(torch.tensor(inputs.reshape([len(inputs)] + shape), dtype=torch.float32))
+        expected = forward(torch.tensor(inputs.reshape([len(inputs)] + shape),
+                                        dtype=torch.long if tokens else torch.float32))
     expected = np.asarray(expected.detach().numpy(), dtype=np.float64).reshape(len(inputs), -1)
     actual = np.asarray(run_function(function, inputs), dtype=np.float64).reshape(len(inputs), -1)
     if output == "argmax" and actual.shape[1] == 1:

@@ -163,6 +163,17 @@ def test_decoder_report(small_decoder):
     assert report["muxes"] > 0 and report["register_bits"] > report["cache_bits"]
 
 
+def test_verify_each_checks_the_decoder_passes():
+    """The import against the model on token ids, the step against the window's argmax, the folded step
+    against the step (outputs, fresh rows and caches, from stale caches)."""
+    lines = []
+    hardcore.compile(small_lm(), torch.zeros(1, POSITIONS, dtype=torch.long), weight_bits=4, act_bits=4,
+                     decoder=True, verify_each=True, progress=lines.append)
+    assert "hardcore-import: within 0.001 relative of the PyTorch model on 69 input vectors" in lines
+    assert "hardcore-kv-decode: bit-exact on 69 input vectors" in lines
+    assert "hardcore-fold-weights: bit-exact on 69 input vectors" in lines
+
+
 def test_decoder_options_are_checked(small_decoder):
     with pytest.raises(UsageError, match=r"^compile: a decoder takes a token a clock through a combinational step; "
                                          r"max_adder_depth and clock_enable do not apply$"):
