@@ -32,6 +32,14 @@ definitions, per row.  Each is a layer of its own.  Token ids as the input
 (an integer argument quantized to [0, V-1]) make the function
 `hardcore.input_unsigned`: port x drops the always-zero sign bit.
 
+Decoder steps (`hardcore-kv-decode`, a function with `hardcore.decoder`):
+the position is an argument in [0, T - 1]; each cache an argument whose
+elements lie in the range of the fresh row written there (and 0), read at its
+first `insert_row` (the cache's type narrows to that width); insert_row,
+qsoftmax_at and embedding_at are muxes on the position (`decoder.py`,
+`normalize.py`); the results are packed one by one (the output, the fresh
+rows at their cache's width, the logits row with output=both).
+
 Every result's type is the narrowest two's complement width that holds its
 value range: exact linear-form ranges for the adder graph's nodes (inputs are
 independent), interval arithmetic for the rest.
@@ -46,8 +54,8 @@ One module per op family, gathered in `FOLDS`: `builder` (the scalar ops
 with exact widths), `arith` (sums, constant multiplies, products, tables of
 not-yet-built values), `dense`, `elementwise` (relu, requant, lut, residual
 add and subtract, concat, gather, reshape), `compare` (max pool, argmax),
-`sequence` (embedding, mul_tensors, matmul) and `normalize` (qsoftmax,
-qnorm).
+`sequence` (embedding, mul_tensors, matmul), `normalize` (qsoftmax,
+qsoftmax_at, qnorm) and `decoder` (insert_row, embedding_at).
 """
 
 from __future__ import annotations

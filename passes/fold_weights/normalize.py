@@ -8,7 +8,8 @@ Over each row of the last axis (docs/dialect.md, "Sequence models"):
   for the sum; its requantization (rounding constant, shift, clamp at the
   reciprocal table's last index) and the reciprocal table; per entry a
   multiplier `e_j · r` and the output requantization.  A masked entry is the
-  constant 0.
+  constant 0.  qsoftmax_at (a decoder step's row): entry j kept when
+  pos >= j - offset, a `hardcore.mux` on pos where pos's range does not decide.
 - qnorm: `c_j = D·x_j - Σ x` (the sum a balanced adder tree, `D·x_j` a
   shift/add constant multiply, the subtractor as wide as the exact range of
   that linear form) or `c_j = x_j` (rms); `Q = Σ c_j²` (a multiplier per

@@ -170,9 +170,9 @@ def wrapper_text(name: str, step: str, positions: int, x_bits: int, pos_bits: in
         enables.append(body.emit(f"comb.and {accept}, {at} : i1"))
     cache_writes = []
     for n, enable in enumerate(enables):
-        assigns = "\n".join(f"        sv.passign {registers_[n][0]}, {outputs[f'fresh{i}'][0]} : "
+        assigns = "\n".join(f"        sv.passign {row_registers[n][0]}, {outputs[f'fresh{i}'][0]} : "
                             f"i{cache.row_elements * cache.width}"
-                            for i, (cache, registers_) in enumerate(zip(caches, rows)))
+                            for i, (cache, row_registers) in enumerate(zip(caches, rows)))
         if assigns:
             cache_writes.append(f"      sv.if {enable} {{\n{assigns}\n      }}")
     if cache_writes:
