@@ -11,7 +11,8 @@
 //    embedding_at, insert_row and qsoftmax_at (hardcore-kv-decode);
 //  * scalar DAG ops on signless integers read as two's complement, each
 //    result exactly as wide as its value range needs: extract, pack,
-//    constant, sext, shl, shr, add, sub, neg, mul, clamp, table, reg, max, pick.
+//    constant, sext, shl, shr, add, sub, neg, mul, clamp, table, reg, max, pick,
+//    mux.
 irdl.dialect @hardcore {
   // ---- layer level ------------------------------------------------------
 
@@ -473,5 +474,21 @@ irdl.dialect @hardcore {
     %out = irdl.base "!builtin.integer"
     irdl.operands(lhs: %lhs, rhs: %rhs, if_lhs: %if_lhs, if_rhs: %if_rhs)
     irdl.results(output: %out)
+  }
+
+  // min <= sel <= max ? if_in : if_out: a comparison of sel with constants
+  // (equality when min = max), shared by every mux on the same test, and a
+  // mux.  A decoder step's position selects with it (insert_row, qsoftmax_at,
+  // embedding_at).
+  irdl.operation @mux {
+    %sel = irdl.base "!builtin.integer"
+    %if_in = irdl.base "!builtin.integer"
+    %if_out = irdl.base "!builtin.integer"
+    %out = irdl.base "!builtin.integer"
+    %min = irdl.base "#builtin.integer"
+    %max = irdl.base "#builtin.integer"
+    irdl.operands(sel: %sel, if_in: %if_in, if_out: %if_out)
+    irdl.results(output: %out)
+    irdl.attributes {"min" = %min, "max" = %max}
   }
 }

@@ -54,6 +54,7 @@ from hardcore.adder_graph import signed_width
 from hardcore.interpreter import causal_mask
 from hardcore.irutil import (array_attr, body_ops, create_op, dense_attr, functions, i64_attr, int_attr,
                              int_type, replace_function, requant_shifts, tensor_type)
+from hardcore.errors import UsageError
 from hardcore.pass_base import ModulePass, PassFailed
 
 __all__ = ["KvDecodePass"]
@@ -68,6 +69,7 @@ MOVES = frozenset({"hardcore.reshape", "hardcore.gather"})
 DECODABLE = ELEMENTWISE | BINARY | ROWWISE | MOVES | {"hardcore.concat", "hardcore.dense", "hardcore.embedding",
                                                       "hardcore.matmul"}
 NO_TAG = -1  # an element that depends on no position (never below a row)
+OUTPUTS = ("logits", "argmax", "both")  # the `output` option
 
 
 class _Rejected(Exception):
@@ -413,11 +415,96 @@ def _causality(ops, axes: _Axes) -> None:
                         f"position {later}{hint}")
 
 
+# -- moves first: the import flattens a residual add; the positions are found before it -----------
+
+# Ops that apply the same function to each element, and ops that combine two tensors element by
+# element: a bijective move before them moves after them unchanged.
+_PER_ELEMENT = frozenset({"hardcore.requant", "hardcore.relu", "hardcore.lut"})
+
+
+def _move_indices(op) -> np.ndarray:
+    """A reshape's or gather's operand element (flat) for each result element (flat)."""
+    return _source(op, _shape(op.results[0]))
+
+
+def _bijective(indices: np.ndarray, source) -> bool:
+    size = int(np.prod(_shape(source)))
+    return indices.size == size and np.array_equal(np.sort(indices), np.arange(size))
+
+
+def _emit_move(source, indices: np.ndarray, result_type, location) -> ir.Value:
+    """`source`'s elements at `indices` as `result_type`: nothing, a reshape or a gather."""
+    if np.array_equal(indices, np.arange(int(np.prod(_shape(source))))):
+        if source.type == result_type:
+            return source
+        return create_op("hardcore.reshape", [source], [result_type], None, location).results[0]
+    return create_op("hardcore.gather", [source], [result_type], {"indices": dense_attr(indices, int_type(64))},
+                     location).results[0]
+
+
+def _sink_moves(function) -> None:
+    """Moves past per-element ops, and chains of moves as one: the same elements, where the positions show.
+
+    `hardcore-import` writes a residual add over the flattened tensors (reshape
+    to `tensor<T·D>`, requant, add_tensors, requant, reshape back) and a head
+    split as a chain of reshapes and gathers; a flat tensor has no axis of
+    positions.  Here `op(move(x))` becomes `move(op(x))` for a per-element op
+    and a bijective move (for a binary op, both operands moved alike from one
+    shape), and `move(move(x))` one move of x, so that every op but the moves
+    works on the shapes the positions came in.  Exact: each element gets the
+    same value.
+    """
+    moved: dict = {}  # a move's result -> (its source, the source element of each result element)
+    block = function.regions[0].blocks[0]
+    for op in list(block.operations):
+        name = op.operation.name
+        result = op.results[0] if len(op.results) == 1 else None
+        with ir.InsertionPoint(op):
+            if name in MOVES:
+                indices = _move_indices(op)
+                source = op.operands[0]
+                if source in moved:
+                    source, inner = moved[source]
+                    indices = inner[indices]
+                    fused = _emit_move(source, indices, result.type, op.location)
+                    result.replace_all_uses_with(fused)
+                    if fused == source:  # the chain moves nothing
+                        continue
+                    result = fused
+                moved[result] = (source, indices)
+                continue
+            operands = [moved.get(v) for v in op.operands]
+            if name not in _PER_ELEMENT | BINARY or None in operands:
+                continue
+            (source, indices), shapes = operands[0], {_shape(s) for s, _ in operands}
+            if not _bijective(indices, source) or len(shapes) > 1 or \
+                    any(not np.array_equal(i, indices) for _, i in operands):
+                continue
+            attributes = {key: op.attributes[key] for key in op.attributes}
+            if name == "hardcore.requant" and not isinstance(op.attributes["shift"], ir.IntegerAttr):
+                shifts = np.empty_like(indices)
+                shifts[indices] = requant_shifts(op, indices.size)
+                attributes["shift"] = dense_attr(shifts, int_type(64))
+            element = ir.RankedTensorType(result.type).element_type
+            inner = create_op(name, [s for s, _ in operands], [tensor_type(_shape(source), element)], attributes,
+                              op.location).results[0]
+            outer = _emit_move(inner, indices, result.type, op.location)
+            result.replace_all_uses_with(outer)
+            moved[outer] = (inner, indices)
+
+
 # -- the pass ------------------------------------------------------------------------------------
 
 @dataclasses.dataclass(frozen=True)
 class KvDecodePass(ModulePass):
     name = "hardcore-kv-decode"
+    # The step's first result: F's output row (logits), its argmax (the next token), or both:
+    # the argmax first and the row as the last result, after the fresh rows.
+    output: str = "logits"
+
+    def validate(self) -> None:
+        if self.output not in OUTPUTS:
+            raise UsageError(f"{self.name}: unknown output '{self.output}' (one of: {', '.join(OUTPUTS)})")
 
     def run(self, module: ir.Operation) -> None:
         ok = True
@@ -444,6 +531,8 @@ class KvDecodePass(ModulePass):
         shape = _shape(argument)
         if not shape:
             raise _Rejected(function, "the argument has no axis of positions")
+        _sink_moves(function)
+        ops = body_ops(function)
         # The positions: the first axis longer than 1 ([T] token ids, [1, T] with a batch of one, [T, C]).
         axis = next((i for i, size in enumerate(shape) if size > 1), 0)
         axes = _Axes(shape[axis])
@@ -463,7 +552,7 @@ class KvDecodePass(ModulePass):
         for op in reversed(live_ops):
             _backward(op, axes.plans[op], [axes.values[v] for v in op.operands], axes.values[op.results[0]])
         _causality(live_ops, axes)
-        _StepBuilder(function, axes, live_ops, ret).build()
+        _StepBuilder(function, axes, live_ops, ret, self.output).build()
 
 
 def _live_ops(ops) -> list:
@@ -480,8 +569,8 @@ def _live_ops(ops) -> list:
 class _StepBuilder:
     """Writes the step function in place of F."""
 
-    def __init__(self, function, axes: _Axes, ops, ret):
-        self.function, self.axes, self.ops, self.ret = function, axes, ops, ret
+    def __init__(self, function, axes: _Axes, ops, ret, output: str = "logits"):
+        self.function, self.axes, self.ops, self.ret, self.output = function, axes, ops, ret, output
         self.caches = []  # values read in full, in the order of their first read
         for op in ops:
             for value, full in zip(op.operands, axes.plans[op].full):
@@ -498,7 +587,10 @@ class _StepBuilder:
         argument = self.function.regions[0].blocks[0].arguments[0]
         pos_type = tensor_type([1], int_type(signed_width(0, positions - 1)))
         inputs = [self._type(argument), pos_type] + [self._type(c, template=False) for c in self.caches]
-        outputs = [self._type(self.ret.operands[0])] + [self._type(c) for c in self.caches]
+        row_type = self._type(self.ret.operands[0])
+        index_type = tensor_type([1], ir.F32Type.get())
+        first = {"logits": [row_type], "argmax": [index_type], "both": [index_type]}[self.output]
+        outputs = first + [self._type(c) for c in self.caches] + ([row_type] if self.output == "both" else [])
         step = replace_function(self.function, self.function.name.value, inputs, outputs)
         block = step.regions[0].blocks[0]
         self.pos = block.arguments[1]
@@ -508,12 +600,28 @@ class _StepBuilder:
         with ir.InsertionPoint(block):
             for op in self.ops:
                 self.rows[op.results[0]] = self._emit(op)
-            create_op("func.return", [self.rows[self.ret.operands[0]]] + [self.rows[c] for c in self.caches], [],
-                      None, self.ret.location)
-        step.attributes["hardcore.decoder"] = ir.DictAttr.get({
-            "positions": i64_attr(positions),
-            "cache_axes": ir.ArrayAttr.get([i64_attr(self.axes.values[c].axis) for c in self.caches])})
+            row = self.rows[self.ret.operands[0]]
+            first = [row] if self.output == "logits" else [self._argmax(row)]
+            create_op("func.return", first + [self.rows[c] for c in self.caches] + ([row] if self.output == "both" else []),
+                      [], None, self.ret.location)
+        decoder = {"positions": i64_attr(positions),
+                   "cache_axes": ir.ArrayAttr.get([i64_attr(self.axes.values[c].axis) for c in self.caches])}
+        if self.output != "logits":
+            decoder["output"] = ir.StringAttr.get(self.output)
+        step.attributes["hardcore.decoder"] = ir.DictAttr.get(decoder)
         self.function.operation.erase()
+
+    def _argmax(self, row) -> ir.Value:
+        """The index of the row's first largest logit (the next token), as the float F's dequantize gives."""
+        dequantize = row.owner
+        if getattr(dequantize, "name", "") != "hardcore.dequantize":
+            raise _Rejected(self.ret, f"output={self.output} expects the result to be a hardcore.dequantize")
+        logits = dequantize.operands[0]
+        size = int(np.prod(_shape(logits)))
+        index = create_op("hardcore.argmax", [logits], [tensor_type([1], int_type(signed_width(0, size - 1)))], None,
+                          self.ret.location).results[0]
+        return create_op("hardcore.dequantize", [index], [tensor_type([1], ir.F32Type.get())],
+                         {"frac_bits": i64_attr(0)}, self.ret.location).results[0]
 
     def _full(self, value, location) -> ir.Value:
         """The cache with the step's fresh row written at pos (made once, at the first full read)."""

@@ -43,7 +43,7 @@ def layer_index(location: ir.Location) -> int:
 
 # Ops that cost one adder level: adders, comparators with their mux, a table's mux tree.
 LEVEL_OPS = frozenset({"hardcore.add", "hardcore.sub", "hardcore.neg", "hardcore.clamp",
-                       "hardcore.max", "hardcore.pick", "hardcore.table"})
+                       "hardcore.max", "hardcore.pick", "hardcore.mux", "hardcore.table"})
 
 
 def op_levels(op) -> int:
@@ -76,6 +76,11 @@ class PipelinePass(ModulePass):
         for function in functions(module):
             if "hardcore.latency" in function.attributes:
                 self.error(function, "hardcore-pipeline: the function is already pipelined")
+                ok = False
+                continue
+            if "hardcore.decoder" in function.attributes:
+                self.error(function, "hardcore-pipeline: a decoder step stays combinational (the next step reads "
+                                     "its fresh cache rows the next clock)")
                 ok = False
                 continue
             ops = body_ops(function)

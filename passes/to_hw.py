@@ -59,7 +59,7 @@ SHIFTED_OUT = "shifted_out"
 
 _SCALAR_OPS = frozenset({"hardcore.extract", "hardcore.constant", "hardcore.sext", "hardcore.reg", "hardcore.shl",
                          "hardcore.shr", "hardcore.add", "hardcore.sub", "hardcore.neg", "hardcore.mul",
-                         "hardcore.clamp", "hardcore.table", "hardcore.max", "hardcore.pick"})
+                         "hardcore.clamp", "hardcore.table", "hardcore.max", "hardcore.pick", "hardcore.mux"})
 
 
 def _width(value_type) -> int:
@@ -146,10 +146,12 @@ def _read_bits(op, name: str, width: int, operand_widths: list[int]) -> list[int
         return [min(operand_widths[0], _table_select_bits(op))]
     if name == "hardcore.pick":
         return operand_widths[:2] + [min(w, width) for w in operand_widths[2:]]
+    if name == "hardcore.mux":
+        return operand_widths[:1] + [min(w, width) for w in operand_widths[1:]]
     return list(operand_widths)  # clamp, max: comparisons read every bit
 
 
-def _shifted_out(ops, pack) -> set:
+def _shifted_out(ops, packs) -> set:
     """The sums (and registers) whose every reader is a right shift: their low bits are read by nothing.
 
     Those bits are not waste: they carry into the bits the shift keeps (the
@@ -159,8 +161,9 @@ def _shifted_out(ops, pack) -> set:
     for op in ops:
         for value in op.operands:
             readers.setdefault(value, []).append(op)
-    for value in pack.operands:
-        readers.setdefault(value, []).append(pack)
+    for pack in packs:
+        for value in pack.operands:
+            readers.setdefault(value, []).append(pack)
     return {op.results[0] for op in ops
             if op.operation.name in ("hardcore.add", "hardcore.sub", "hardcore.neg", "hardcore.mul", "hardcore.reg")
             and readers.get(op.results[0])
@@ -168,7 +171,7 @@ def _shifted_out(ops, pack) -> set:
                     for reader in readers[op.results[0]])}
 
 
-def _sign_and_low_registers(ops, pack, demand: dict, layer_of: dict) -> dict:
+def _sign_and_low_registers(ops, packs, demand: dict, layer_of: dict) -> dict:
     """Registers whose readers are all ReLU-like clamps (a lower bound of 0, no upper side): register -> k.
 
     Such a clamp reads the sign bit and the k low bits its result keeps, not
@@ -181,11 +184,12 @@ def _sign_and_low_registers(ops, pack, demand: dict, layer_of: dict) -> dict:
     for op in ops:
         for value in op.operands:
             readers.setdefault(value, []).append(op)
+    outputs = {value for pack in packs for value in pack.operands}
     registers = {}
     for op in ops:
         result = op.results[0]
         if op.operation.name != "hardcore.reg" or result not in demand or not readers.get(result) \
-                or result in list(pack.operands):
+                or result in outputs:
             continue
         width = min(_width(result.type), demand[result])
         low_bits = 0
@@ -206,7 +210,7 @@ def _table_select_bits(op) -> int:
     return max((array_attr(op, "table").size - 1).bit_length(), 1)
 
 
-def _demanded_bits(ops, pack, out_elem: int) -> tuple[dict, dict]:
+def _demanded_bits(ops, packs, out_elems: list[int]) -> tuple[dict, dict]:
     """Each value's bits that its users read (bits [0, n)), and each op's operands it reads at all.
 
     A value absent from the first has no user.  The exact widths of the DAG
@@ -219,8 +223,9 @@ def _demanded_bits(ops, pack, out_elem: int) -> tuple[dict, dict]:
     """
     demand: dict = {}
     read_operands: dict = {}
-    for value in pack.operands:
-        demand[value] = max(demand.get(value, 0), min(_width(value.type), out_elem))
+    for pack, out_elem in zip(packs, out_elems):
+        for value in pack.operands:
+            demand[value] = max(demand.get(value, 0), min(_width(value.type), out_elem))
     for op in reversed(ops):
         result = op.results[0]
         if result not in demand or op.operation.name == "hardcore.extract":  # x's element: always whole
@@ -244,11 +249,9 @@ def _sanitize(name: str) -> str:
 class _Context:
     """What every op's lowering needs to know about the module being built."""
 
-    in_bits: int
-    in_elem: int
+    inputs: dict  # argument -> its port
     register: str  # seq.compreg or seq.compreg.ce
     enable: str  # ", %ce" or ""
-    in_unsigned: bool = False  # x holds token ids: unsigned, no sign bit
     demand: dict = dataclasses.field(default_factory=dict)  # value -> the low bits its users read
     read_operands: dict = dataclasses.field(default_factory=dict)  # op -> the operands it reads
     shifted_out: set = dataclasses.field(default_factory=set)  # values whose low bits only right shifts drop
@@ -258,11 +261,12 @@ class _Context:
 def _lower_op(hw: _HwText, op, name: str, operands: list[tuple[str, int]], width: int, context: _Context) -> str:
     """One scalar DAG op as comb/seq text; returns the SSA name of its result."""
     if name == "hardcore.extract":
-        element = hw.extract("%x", context.in_bits, int_attr(op, "index") * context.in_elem, context.in_elem)
-        if context.in_unsigned and width > context.in_elem:  # a token id: zero-extended
-            zeros = hw.constant(0, width - context.in_elem)
-            return hw.emit(f"comb.concat {zeros}, {element} : i{width - context.in_elem}, i{context.in_elem}")
-        return hw.resize(element, context.in_elem, width)
+        port = context.inputs[op.operands[0]]
+        element = hw.extract(f"%{port.name}", port.bits, int_attr(op, "index") * port.elem, port.elem)
+        if port.unsigned and width > port.elem:  # a token id: zero-extended
+            zeros = hw.constant(0, width - port.elem)
+            return hw.emit(f"comb.concat {zeros}, {element} : i{width - port.elem}, i{port.elem}")
+        return hw.resize(element, port.elem, width)
     if name == "hardcore.reg":
         value = hw.resize(*operands[0], width)
         low_bits = context.sign_and_low.get(op.results[0])
@@ -310,7 +314,31 @@ def _lower_op(hw: _HwText, op, name: str, operands: list[tuple[str, int]], width
         rhs_greater = _greater(hw, operands[0], operands[1])[3]
         if_lhs, if_rhs = hw.resize(*operands[2], width), hw.resize(*operands[3], width)
         return hw.emit(f"comb.mux {rhs_greater}, {if_rhs}, {if_lhs} : i{width}")
+    if name == "hardcore.mux":
+        condition = _in_range(hw, *operands[0], int_attr(op, "min"), int_attr(op, "max"))
+        if_in, if_out = hw.resize(*operands[1], width), hw.resize(*operands[2], width)
+        return hw.emit(f"comb.mux {condition}, {if_in}, {if_out} : i{width}")
     return _clamp(hw, *operands[0], int_attr(op, "min"), int_attr(op, "max"), width)  # hardcore.clamp
+
+
+def _in_range(hw: _HwText, value: str, width: int, low: int, high: int) -> str:
+    """low <= value <= high (signed) as one bit: equality when low = high, else a comparison for each side
+    the type can pass.  Keyed, so the muxes on one test (a decoder step's position) share it."""
+    bottom, top = -(1 << (width - 1)), (1 << (width - 1)) - 1
+    if low > min(high, top) or high < bottom:
+        return hw.constant(0, 1)
+    if low == high:
+        return hw.emit(f"comb.icmp eq {value}, {hw.constant(low, width)} : i{width}", ("eq", value, low))
+    tests = []
+    if low > bottom:
+        tests.append(hw.emit(f"comb.icmp sge {value}, {hw.constant(low, width)} : i{width}", ("sge", value, low)))
+    if high < top:
+        tests.append(hw.emit(f"comb.icmp sle {value}, {hw.constant(high, width)} : i{width}", ("sle", value, high)))
+    if not tests:
+        return hw.constant(1, 1)
+    if len(tests) == 1:
+        return tests[0]
+    return hw.emit(f"comb.and {tests[0]}, {tests[1]} : i1", ("and", *tests))
 
 
 def _greater(hw: _HwText, lhs: tuple[str, int], rhs: tuple[str, int]) -> tuple[str, str, int, str]:
@@ -325,13 +353,51 @@ def _greater(hw: _HwText, lhs: tuple[str, int], rhs: tuple[str, int]) -> tuple[s
     return lhs_name, rhs_name, common, greater
 
 
-def _check_signature(function) -> None:
+@dataclasses.dataclass(frozen=True)
+class _Port:
+    """A port of the top module: its name, element width and element count."""
+
+    name: str
+    elem: int
+    count: int
+    unsigned: bool = False  # token ids (in) or an index (out): no sign bit
+
+    @property
+    def bits(self) -> int:
+        return self.elem * self.count
+
+
+def _ports(function) -> tuple[list[_Port], list[_Port]]:
+    """The input ports (one per argument) and output ports (one per result) of a DAG function.
+
+    One argument and one result: `x` and `y`.  A decoder step (`hardcore.decoder`, combinational):
+    `x` (the token), `pos`, `cache0`..; `y`, the fresh rows `fresh0`.., and with output=both `logits`.
+    """
     block = function.regions[0].blocks[0]
-    signature = function.type
-    if len(block.arguments) != 1 or len(signature.results) != 1 or \
-            not _integer_tensor(block.arguments[0].type) or not _integer_tensor(signature.results[0]):
+    inputs = [argument.type for argument in block.arguments]
+    results = list(function.type.results)
+    integers = all(_integer_tensor(t) for t in inputs + results)
+    if "hardcore.decoder" in function.attributes and integers:
+        in_names = ["x", "pos"] + [f"cache{i}" for i in range(len(inputs) - 2)]
+        out_names = ["y"] + [f"fresh{i}" for i in range(len(inputs) - 2)] + ["logits"][:len(results) - len(inputs) + 1]
+        if len(in_names) != len(inputs) or len(out_names) != len(results):
+            raise LoweringError(function, f"hardcore-to-hw: a decoder step with {len(inputs) - 2} caches has "
+                                          f"{len(inputs) - 1} or {len(inputs)} results, got {len(results)}")
+        if "hardcore.latency" in function.attributes:
+            raise LoweringError(function, "hardcore-to-hw: a decoder step is combinational (its caches take the "
+                                          "fresh rows the next clock): it cannot be pipelined")
+    elif len(inputs) != 1 or len(results) != 1 or not integers:
         raise LoweringError(function, "hardcore-to-hw: expected one integer tensor input and result "
                             "(run hardcore-fold-weights first)")
+    else:
+        in_names, out_names = ["x"], ["y"]
+    in_unsigned = "hardcore.input_unsigned" in function.attributes  # token ids: the DAG's sign bit always 0
+    out_unsigned = "hardcore.output_unsigned" in function.attributes  # an index (argmax): the same
+    in_ports = [_Port(name, _width(t.element_type) - (in_unsigned and not i), int(np.prod(t.shape)),
+                      in_unsigned and not i) for i, (name, t) in enumerate(zip(in_names, inputs))]
+    out_ports = [_Port(name, _width(t.element_type) - (out_unsigned and not i), int(np.prod(t.shape)),
+                       out_unsigned and not i) for i, (name, t) in enumerate(zip(out_names, results))]
+    return in_ports, out_ports
 
 
 def lower_function(function, module_name: str | None = None, hierarchy: bool = True) -> str:
@@ -341,67 +407,64 @@ def lower_function(function, module_name: str | None = None, hierarchy: bool = T
     hardcore-fold-weights) becomes a module of its own, instantiated by the
     top module: synthesis then reports area per layer, and the Verilog reads
     layer by layer.  Constants are repeated in each module that uses them.
+    A decoder step has a port per argument and per result (`_ports`).
     """
-    _check_signature(function)
+    in_ports, out_ports = _ports(function)
     block = function.regions[0].blocks[0]
-    in_type = ir.RankedTensorType(block.arguments[0].type)
-    out_type = ir.RankedTensorType(function.type.results[0])
-    in_elem, out_elem = _width(in_type.element_type), _width(out_type.element_type)
-    if "hardcore.output_unsigned" in function.attributes:
-        out_elem -= 1  # an index (argmax): unsigned, its sign bit always 0
-    in_unsigned = "hardcore.input_unsigned" in function.attributes
-    if in_unsigned:
-        in_elem -= 1  # token ids: unsigned, the DAG's sign bit always 0
-    in_bits = in_elem * int(np.prod(in_type.shape))
-    y_bits = out_elem * int(np.prod(out_type.shape))
     latency = int_attr(function, "hardcore.latency") if "hardcore.latency" in function.attributes else 0
     clock_enable = latency > 0 and ir.BoolAttr(function.attributes["hardcore.clock_enable"]).value
-    context = _Context(in_bits, in_elem, "seq.compreg.ce" if clock_enable else "seq.compreg",
-                       ", %ce" if clock_enable else "", in_unsigned=in_unsigned)
+    context = _Context(dict(zip(block.arguments, in_ports)), "seq.compreg.ce" if clock_enable else "seq.compreg",
+                       ", %ce" if clock_enable else "")
     module_name = _sanitize(module_name or function.name.value)
 
     ops = [op for op in body_ops(function) if op.operation.name != "func.return"]
     for op in ops:
         if op.operation.name not in _SCALAR_OPS | {"hardcore.pack"}:
             raise LoweringError(op, f"hardcore-to-hw cannot lower '{op.operation.name}'")
-    pack = ops[-1] if ops and ops[-1].operation.name == "hardcore.pack" else None
-    if pack is None:
+    packs = [value.owner for value in body_ops(function)[-1].operands]
+    if not packs or any(getattr(pack, "name", "") != "hardcore.pack" for pack in packs):
         raise LoweringError(function, "hardcore-to-hw: no hardcore.pack result drives the output")
-    context.demand, context.read_operands = _demanded_bits(ops[:-1], pack, out_elem)
+    ops = [op for op in ops if op.operation.name != "hardcore.pack"]
+    context.demand, context.read_operands = _demanded_bits(ops, packs, [port.elem for port in out_ports])
     # Ops whose result no bit of y depends on (a value only shifted out entirely) are left out.
-    ops = [op for op in ops[:-1] if op.results[0] in context.demand] + [pack]
-    context.shifted_out = _shifted_out(ops[:-1], pack)
+    ops = [op for op in ops if op.results[0] in context.demand]
+    context.shifted_out = _shifted_out(ops, packs)
     layer_of = {}
-    for op in ops[:-1]:
+    for op in ops:
         layer_of[op] = layer_index(op.location) if hierarchy and op.operation.name != "hardcore.extract" else -1
-    context.sign_and_low = _sign_and_low_registers(ops[:-1], pack, context.demand, layer_of)
+    context.sign_and_low = _sign_and_low_registers(ops, packs, context.demand, layer_of)
 
     top = _HwText()
-    names: dict = {block.arguments[0]: "%x"}
-    widths: dict = {block.arguments[0]: in_bits}
+    names: dict = {}
+    widths: dict = {}
     modules = []
-    constants = {op.results[0]: op for op in ops[:-1] if op.operation.name == "hardcore.constant"}
-    for unit in _emission_order(ops[:-1], layer_of, function):
+    constants = {op.results[0]: op for op in ops if op.operation.name == "hardcore.constant"}
+    results = {value for pack in packs for value in pack.operands}
+    for unit in _emission_order(ops, layer_of, function):
         if isinstance(unit, int):
             module = _layer_module(f"{module_name}_layer{unit}", unit, ops, layer_of, constants,
-                                   pack, names, widths, top, context)
+                                   results, names, widths, top, context)
             if module:
                 modules.append(module)
         else:
             _lower_into(top, unit, names, widths, context)
-    output = _pack(top, pack, names, widths, out_elem)
+    outputs = [_pack(top, pack, names, widths, port.elem) for pack, port in zip(packs, out_ports)]
+    in_text = ", ".join(f"in %{port.name} : i{port.bits}" for port in in_ports)
+    out_text = ", ".join(f"out {port.name} : i{port.bits}" for port in out_ports)
+    output_line = (f"    hw.output {', '.join(outputs)} : {', '.join(f'i{port.bits}' for port in out_ports)}")
     if latency == 0:
-        header = f"hw.module @{module_name}(in %x : i{in_bits}, out y : i{y_bits}) {{"
-        return "\n".join([header] + top.lines + [f"    hw.output {output} : i{y_bits}", "}"] + modules)
+        header = f"hw.module @{module_name}({in_text}, {out_text}) {{"
+        return "\n".join([header] + top.lines + [output_line, "}"] + modules)
     # The valid chain: L registers, the only ones with a (synchronous) reset.
     false = top.constant(0, 1)
     valid = "%in_valid"
     for _ in range(latency):
         valid = top.emit(f"{context.register} {valid}, %clk{context.enable} reset %rst, {false} : i1")
     ce_port = ", in %ce : i1" if clock_enable else ""
+    (x, y) = in_ports[0], out_ports[0]
     header = (f"hw.module @{module_name}(in %clk : !seq.clock, in %rst : i1, in %in_valid : i1, "
-              f"in %x : i{in_bits}{ce_port}, out out_valid : i1, out y : i{y_bits}) {{")
-    return "\n".join([header] + top.lines + [f"    hw.output {valid}, {output} : i1, i{y_bits}", "}"] + modules)
+              f"in %x : i{x.bits}{ce_port}, out out_valid : i1, out y : i{y.bits}) {{")
+    return "\n".join([header] + top.lines + [f"    hw.output {valid}, {outputs[0]} : i1, i{y.bits}", "}"] + modules)
 
 
 def _emission_order(ops, layer_of: dict, function) -> list:
@@ -449,9 +512,11 @@ def _emission_order(ops, layer_of: dict, function) -> list:
     return order
 
 
-def _lower_into(hw: _HwText, op, names: dict, widths: dict, context: _Context) -> None:
+def _lower_into(hw: _HwText, op, names: dict, widths: dict, context: _Context, width: int | None = None) -> None:
+    """Lower `op` at `width` bits, by default the bits its users read (`context.demand`)."""
     result = op.results[0]
-    width = min(_width(result.type), context.demand.get(result, _width(result.type)))
+    if width is None:
+        width = min(_width(result.type), context.demand.get(result, _width(result.type)))
     # an operand the op does not read (a left shift past its width) may have no name here
     operands = [(names.get(v, ""), widths.get(v, 0)) for v in op.operands]
     names[result] = _lower_op(hw, op, op.operation.name, operands, width, context)
@@ -470,10 +535,10 @@ def _pack(hw: _HwText, pack, names: dict, widths: dict, out_elem: int) -> str:
     return hw.emit(f"comb.concat {', '.join(reversed(parts))} : {', '.join([f'i{out_elem}'] * len(parts))}")
 
 
-def _layer_module(name: str, layer: int, ops, layer_of: dict, constants: dict, pack, names: dict,
+def _layer_module(name: str, layer: int, ops, layer_of: dict, constants: dict, results: set, names: dict,
                   widths: dict, top: _HwText, context: _Context) -> str:
     """The hw.module of one layer, and its instance in `top` (which defines its outputs there)."""
-    members = [op for op in ops[:-1] if layer_of[op] == layer]
+    members = [op for op in ops if layer_of[op] == layer]
     defined = {op.results[0] for op in members}
     inputs, outputs = [], []
     for op in members:
@@ -481,8 +546,8 @@ def _layer_module(name: str, layer: int, ops, layer_of: dict, constants: dict, p
             if value not in defined and value not in constants and value not in inputs:
                 inputs.append(value)
     # Other layers repeat the constants they use: a constant leaves a layer only to reach y.
-    used_outside = {v for op in ops[:-1] if layer_of[op] != layer
-                    for v in context.read_operands.get(op, ()) if v not in constants} | set(pack.operands)
+    used_outside = {v for op in ops if layer_of[op] != layer
+                    for v in context.read_operands.get(op, ()) if v not in constants} | results
     outputs = [op.results[0] for op in members if op.results[0] in used_outside]
     if not outputs:
         return ""  # nothing of this layer reaches the output (all-zero weights downstream)
@@ -493,11 +558,23 @@ def _layer_module(name: str, layer: int, ops, layer_of: dict, constants: dict, p
     hw = _HwText()
     local_names = {value: f"%i{index}" for index, value in enumerate(inputs)}
     local_widths = {value: widths[value] for value in inputs}
+    # A constant this module repeats is as wide as its readers here read it (others may read more).
+    constant_bits: dict = {}
+    for op in members:
+        width = min(_width(op.results[0].type), context.demand[op.results[0]])
+        read = _read_bits(op, op.operation.name, width, [_width(v.type) for v in op.operands])
+        for value, bits in zip(op.operands, read):
+            if value in constants:
+                constant_bits[value] = max(constant_bits.get(value, 0), bits)
+    for value in outputs:  # a constant of this layer that reaches y: as y reads it
+        if value in constants:
+            constant_bits[value] = max(constant_bits.get(value, 0), min(_width(value.type), context.demand[value]))
     for op in members:
         for value in context.read_operands.get(op, ()):
             if value in constants and value not in local_names:
-                _lower_into(hw, constants[value], local_names, local_widths, context)
-        _lower_into(hw, op, local_names, local_widths, context)
+                _lower_into(hw, constants[value], local_names, local_widths, context, constant_bits[value])
+        if op.results[0] not in local_names:
+            _lower_into(hw, op, local_names, local_widths, context, constant_bits.get(op.results[0]))
     ports = []
     arguments = []
     if clocked:

@@ -32,6 +32,14 @@ definitions, per row.  Each is a layer of its own.  Token ids as the input
 (an integer argument quantized to [0, V-1]) make the function
 `hardcore.input_unsigned`: port x drops the always-zero sign bit.
 
+Decoder steps (`hardcore-kv-decode`, a function with `hardcore.decoder`):
+the position is an argument in [0, T - 1]; each cache an argument whose
+elements lie in the range of the fresh row written there (and 0), read at its
+first `insert_row` (the cache's type narrows to that width); insert_row,
+qsoftmax_at and embedding_at are muxes on the position (`decoder.py`,
+`normalize.py`); the results are packed one by one (the output, the fresh
+rows at their cache's width, the logits row with output=both).
+
 Every result's type is the narrowest two's complement width that holds its
 value range: exact linear-form ranges for the adder graph's nodes (inputs are
 independent), interval arithmetic for the rest.
@@ -46,8 +54,8 @@ One module per op family, gathered in `FOLDS`: `builder` (the scalar ops
 with exact widths), `arith` (sums, constant multiplies, products, tables of
 not-yet-built values), `dense`, `elementwise` (relu, requant, lut, residual
 add and subtract, concat, gather, reshape), `compare` (max pool, argmax),
-`sequence` (embedding, mul_tensors, matmul) and `normalize` (qsoftmax,
-qnorm).
+`sequence` (embedding, mul_tensors, matmul), `normalize` (qsoftmax,
+qsoftmax_at, qnorm) and `decoder` (insert_row, embedding_at).
 """
 
 from __future__ import annotations
@@ -66,7 +74,8 @@ from hardcore.passes.fold_weights.compare import fold_argmax, fold_maxpool
 from hardcore.passes.fold_weights.dense import ALGORITHMS, fold_dense
 from hardcore.passes.fold_weights.elementwise import (fold_add_tensors, fold_concat, fold_gather, fold_lut, fold_relu,
                                                       fold_requant, fold_reshape, fold_sub_tensors)
-from hardcore.passes.fold_weights.normalize import fold_qnorm, fold_qsoftmax
+from hardcore.passes.fold_weights.decoder import fold_embedding_at, fold_insert_row, insert_row_layout, row_index
+from hardcore.passes.fold_weights.normalize import fold_qnorm, fold_qsoftmax, fold_qsoftmax_at
 from hardcore.passes.fold_weights.sequence import fold_embedding, fold_matmul, fold_mul_tensors
 
 __all__ = ["FoldWeightsPass", "ALGORITHMS", "FOLDS", "token_input"]
@@ -75,7 +84,8 @@ __all__ = ["FoldWeightsPass", "ALGORITHMS", "FOLDS", "token_input"]
 # the ops after one (relu, requant, reshape) belong to it.
 _LAYER_OPS = frozenset({"hardcore.dense", "hardcore.maxpool", "hardcore.argmax", "hardcore.add_tensors",
                         "hardcore.embedding", "hardcore.sub_tensors", "hardcore.mul_tensors", "hardcore.matmul",
-                        "hardcore.qsoftmax", "hardcore.qnorm"})
+                        "hardcore.qsoftmax", "hardcore.qnorm", "hardcore.embedding_at", "hardcore.insert_row",
+                        "hardcore.qsoftmax_at"})
 # op name -> fold(pass, builder, op, operands' elements) -> (result elements, layer figures or None).
 # A fold that returns figures makes a layer (its op is in _LAYER_OPS).
 FOLDS = {
@@ -95,6 +105,9 @@ FOLDS = {
     "hardcore.matmul": fold_matmul,
     "hardcore.qsoftmax": fold_qsoftmax,
     "hardcore.qnorm": fold_qnorm,
+    "hardcore.embedding_at": fold_embedding_at,
+    "hardcore.insert_row": fold_insert_row,
+    "hardcore.qsoftmax_at": fold_qsoftmax_at,
 }
 
 
@@ -136,11 +149,12 @@ class FoldWeightsPass(ModulePass):
 
     def _fold_function(self, function, ops) -> bool:
         quantize, ret = ops[0], ops[-1]
-        dequantize = ret.operands[0].owner if len(ret.operands) == 1 else None
-        if ret.operation.name != "func.return" or dequantize is None or \
-                getattr(dequantize, "name", "") != "hardcore.dequantize":
-            self.error(function, "hardcore-fold-weights: expected the result to be a hardcore.dequantize")
+        try:
+            results = _results(function, ret)
+        except ValueError as exc:
+            self.error(function, f"hardcore-fold-weights: {exc}")
             return False
+        output, logits = results[0], results[-1] if len(results) > 1 + len(results.fresh) else None
         in_type = ir.RankedTensorType(quantize.results[0].type)
         low, high = int_attr(quantize, "min"), int_attr(quantize, "max")
         in_type = tensor_type(list(in_type.shape), int_type(signed_width(low, high)))
@@ -148,9 +162,9 @@ class FoldWeightsPass(ModulePass):
             # Port x holds each id in ceil(log2 V) unsigned bits: the DAG takes every value
             # they can hold (the embedding reads row V - 1 past V - 1, as the quantize's clamp would).
             high = (1 << (signed_width(low, high) - 1)) - 1
-        out_shape = list(ir.RankedTensorType(dequantize.results[0].type).shape)
-
-        new = replace_function(function, function.name.value, [in_type], [in_type])
+        arguments = list(function.regions[0].blocks[0].arguments)
+        new = replace_function(function, function.name.value, [in_type] + [a.type for a in arguments[1:]],
+                               [in_type])
         block = new.regions[0].blocks[0]
         layers = []
         with ir.InsertionPoint(block):
@@ -161,6 +175,9 @@ class FoldWeightsPass(ModulePass):
                 elements.append(_Lin(value, 0, 1, 0))
             tensors = {quantize.results[0]: elements}
             layer_of = {quantize.results[0]: 0}  # tensor -> the layer that makes it
+            step = _Step(results, arguments, list(block.arguments), builder)
+            tensors.update(step.position())
+            layer_of.update({argument: 0 for argument in arguments[1:]})
             for op in ops[1:]:
                 name = op.operation.name
                 if name in ("func.return", "hardcore.dequantize"):
@@ -179,6 +196,7 @@ class FoldWeightsPass(ModulePass):
                     new.operation.erase()
                     return False
                 try:
+                    tensors.update(step.caches_read(op, tensors))
                     result, stats = fold(self, builder, op, [tensors[v] for v in op.operands])
                 except ValueError as exc:
                     self.error(op, f"hardcore-fold-weights: {exc}")
@@ -187,29 +205,164 @@ class FoldWeightsPass(ModulePass):
                 if stats is not None:
                     layers.append(stats)
                 tensors[op.results[0]] = result
-            # The outputs' last ops belong to the last layer (one module per layer in hardware).
-            builder.location = ir.Location.name(f"layer{layer_of[dequantize.operands[0]]}", childLoc=ret.location)
-            builder.layer = layer_of[dequantize.operands[0]]
-            outputs = [builder.materialize(lin) for lin in tensors[dequantize.operands[0]]]
-            width = max(signed_width(*builder.ranges[v]) for v in outputs)
-            index = dequantize.operands[0].owner
-            if index.name == "hardcore.argmax":
-                # An index port: ceil(log2 N) bits, unsigned (hardcore-to-hw drops the sign bit,
-                # always 0), however few indices the value ranges leave possible.
-                size = int(np.prod(ir.RankedTensorType(index.operands[0].type).shape))
-                width = max(width, signed_width(0, size - 1))
-                new.attributes["hardcore.output_unsigned"] = ir.UnitAttr.get()
-            outputs = [builder.sext(v, width) for v in outputs]
-            out_type = tensor_type(out_shape, int_type(width))
-            packed = create_op("hardcore.pack", outputs, [out_type], None, ret.location)
-            create_op("func.return", [packed.results[0]], [], None, ret.location)
-        new.attributes["function_type"] = ir.TypeAttr.get(ir.FunctionType.get([in_type], [out_type]))
+            try:
+                packed, result_types = [], []
+                for value in results:
+                    # The outputs' last ops belong to the last layer (one module per layer in hardware).
+                    source = value.owner.operands[0] if _is_dequantize(value) else value
+                    builder.layer = layer_of[source]
+                    builder.location = ir.Location.name(f"layer{builder.layer}", childLoc=ret.location)
+                    pack = _pack(builder, tensors[source], value, step, ret.location)
+                    if value == output and _is_index(value):
+                        new.attributes["hardcore.output_unsigned"] = ir.UnitAttr.get()
+                    packed.append(pack.results[0])
+                    result_types.append(pack.results[0].type)
+            except ValueError as exc:
+                self.error(function, f"hardcore-fold-weights: {exc}")
+                new.operation.erase()
+                return False
+            create_op("func.return", packed, [], None, ret.location)
+        input_types = [argument.type for argument in block.arguments]
+        new.attributes["function_type"] = ir.TypeAttr.get(ir.FunctionType.get(input_types, result_types))
         if token_input(quantize):
             new.attributes["hardcore.input_unsigned"] = ir.UnitAttr.get()
         new.attributes["hardcore.input_frac_bits"] = i64_attr(int_attr(quantize, "frac_bits"))
-        new.attributes["hardcore.output_frac_bits"] = i64_attr(int_attr(dequantize, "frac_bits"))
+        new.attributes["hardcore.output_frac_bits"] = i64_attr(int_attr(output.owner, "frac_bits"))
+        if logits is not None:
+            new.attributes["hardcore.logits_frac_bits"] = i64_attr(int_attr(logits.owner, "frac_bits"))
+        if results.decoder is not None:
+            new.attributes["hardcore.decoder"] = results.decoder
         new.attributes["hardcore.layers"] = ir.ArrayAttr.get([
             ir.DictAttr.get({k: (ir.StringAttr.get(v) if isinstance(v, str) else i64_attr(v))
                              for k, v in stats.items()}) for stats in layers])
         function.operation.erase()
         return True
+
+
+class _Results(list):
+    """A function's results: the output (a dequantize), a decoder step's fresh rows, its logits row."""
+
+    def __init__(self, values):
+        super().__init__(values)
+        self.decoder = None  # the function's hardcore.decoder attribute
+        self.fresh: list = []  # results 1..N of a decoder step: the fresh row of cache i (integers)
+
+
+def _is_dequantize(value) -> bool:
+    return getattr(value.owner, "name", "") == "hardcore.dequantize"
+
+
+def _is_index(value) -> bool:
+    """A dequantized argmax: an index in [0, N-1]."""
+    return getattr(value.owner.operands[0].owner, "name", "") == "hardcore.argmax"
+
+
+def _results(function, ret) -> _Results:
+    """The results, checked: one dequantize, or a decoder step's (output, fresh rows[, logits])."""
+    results = _Results(ret.operands)
+    if ret.operation.name != "func.return" or not results or not _is_dequantize(results[0]):
+        raise ValueError("expected the result to be a hardcore.dequantize")
+    arguments = len(function.regions[0].blocks[0].arguments)
+    if "hardcore.decoder" not in function.attributes:
+        if arguments != 1 or len(results) != 1:
+            raise ValueError(f"expected one argument and one result, got {arguments} and {len(results)} "
+                             "(only a decoder step, hardcore.decoder, has more)")
+        return results
+    results.decoder = function.attributes["hardcore.decoder"]
+    decoder = ir.DictAttr(results.decoder)
+    caches = len(ir.ArrayAttr(decoder["cache_axes"]))
+    both = "output" in decoder and ir.StringAttr(decoder["output"]).value == "both"
+    if arguments != 2 + caches:
+        raise ValueError(f"a decoder step with {caches} caches takes 2 + {caches} arguments (token, position, "
+                         f"caches), got {arguments}")
+    if len(results) != 1 + caches + both:
+        raise ValueError(f"a decoder step with {caches} caches has {1 + caches + both} results, got {len(results)}")
+    results.fresh = results[1:1 + caches]
+    if any(_is_dequantize(value) for value in results.fresh) or (both and not _is_dequantize(results[-1])):
+        raise ValueError("expected the fresh rows as integers"
+                         + (" and the logits row as a hardcore.dequantize" if both else ""))
+    return results
+
+
+class _Step:
+    """A decoder step's arguments in the DAG: the position, and each cache at its first read.
+
+    The position `p` lies in [0, T - 1] (T the decoder's positions).  A cache
+    holds what its fresh row is: its first reader, an `insert_row`, gives the
+    range of each element, the range of the row's element that is written
+    there (and 0, the registers' value before they are written).
+    """
+
+    def __init__(self, results: _Results, old: list, new: list, builder: _DagBuilder):
+        self.builder = builder
+        self.old, self.new = old, new
+        self.caches = {old[2 + i]: i for i in range(len(results.fresh))}
+        self.fresh_index = {value: i for i, value in enumerate(results.fresh)}
+        self.positions = int(ir.IntegerAttr(ir.DictAttr(results.decoder)["positions"]).value) \
+            if results.decoder is not None else 0
+        self.ranges: dict = {}  # cache index -> the range of each element of a row (row-major)
+
+    def position(self) -> dict:
+        if not self.positions:
+            return {}
+        value = self.builder._emit("hardcore.extract", [self.new[1]], (0, self.positions - 1), {"index": 0})
+        return {self.old[1]: [_Lin(value, 0, 1, 0)]}
+
+    def caches_read(self, op, tensors: dict) -> dict:
+        """The elements of the caches that `op` reads first (extracts at the widths their rows set)."""
+        read = {}
+        for index, value in enumerate(op.operands):
+            if value not in self.caches or value in tensors:
+                continue
+            if op.operation.name != "hardcore.insert_row" or index != 0:
+                raise ValueError(f"cache {self.caches[value]} is read before an insert_row writes its fresh row")
+            read[value] = self._read(value, op, tensors[op.operands[1]])
+        return read
+
+    def _read(self, value, op, row: list) -> list:
+        cache = self.caches[value]
+        shape, axis = insert_row_layout(op)
+        ranges = [self.builder.lin_range(lin) for lin in row]
+        ranges = [(min(low, 0), max(high, 0)) for low, high in ranges]
+        self.ranges[cache] = ranges
+        width = max(signed_width(*r) for r in ranges)
+        argument = self.new[2 + cache]
+        argument.set_type(tensor_type(shape, int_type(width)))
+        _, in_row = row_index(shape, axis)
+        return [_Lin(self.builder._emit("hardcore.extract", [argument], ranges[j], {"index": index}), 0, 1, 0)
+                for index, j in enumerate(in_row)]
+
+    def check_fresh(self, value, lins: list) -> int | None:
+        """The width of the cache that the fresh row `value` is written to (None if not a fresh row);
+        ValueError if the row reaches outside the range the cache was read at."""
+        if value not in self.fresh_index:
+            return None
+        cache = self.fresh_index[value]
+        argument = self.new[2 + cache]
+        if cache not in self.ranges:  # a cache no op reads: as wide as its row
+            width = max(signed_width(*self.builder.lin_range(lin)) for lin in lins)
+            argument.set_type(tensor_type(list(ir.RankedTensorType(argument.type).shape), int_type(width)))
+            return width
+        for j, lin in enumerate(lins):
+            low, high = self.builder.lin_range(lin)
+            if low < self.ranges[cache][j][0] or high > self.ranges[cache][j][1]:
+                raise ValueError(f"the fresh row of cache {cache} reaches [{low}, {high}] at element {j}, outside "
+                                 f"the range its cache was read at {list(self.ranges[cache][j])}")
+        return ir.IntegerType(ir.RankedTensorType(argument.type).element_type).width
+
+
+def _pack(builder: _DagBuilder, lins: list, value, step: _Step, location):
+    """One result: its elements materialized at one width (an index's port is ceil(log2 N) bits), packed."""
+    outputs = [builder.materialize(lin) for lin in lins]
+    width = max(signed_width(*builder.ranges[v]) for v in outputs)
+    if _is_dequantize(value) and _is_index(value):
+        # An index port: ceil(log2 N) bits, unsigned (hardcore-to-hw drops the sign bit,
+        # always 0), however few indices the value ranges leave possible.
+        size = int(np.prod(ir.RankedTensorType(value.owner.operands[0].owner.operands[0].type).shape))
+        width = max(width, signed_width(0, size - 1))
+    cache_width = step.check_fresh(value, lins)
+    if cache_width is not None:
+        width = cache_width  # what the cache holds: the registers take the row as it is
+    outputs = [builder.sext(v, width) for v in outputs]
+    shape = list(ir.RankedTensorType(value.type).shape)
+    return create_op("hardcore.pack", outputs, [tensor_type(shape, int_type(width))], None, location)

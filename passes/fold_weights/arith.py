@@ -148,7 +148,7 @@ def layer_stats(builder: _DagBuilder, op, before: dict, inputs: int, result: lis
              "adders": made["adders"], "adder_bits": made["adder_bits"],
              "adder_depth": max((builder.depths.get(lin.value, 0) for lin in result if lin.value is not None),
                                 default=0)}
-    for name in ("multipliers", "multiplier_bits", "tables", "table_entries", "comparators"):
+    for name in ("multipliers", "multiplier_bits", "tables", "table_entries", "comparators", "muxes"):
         if made[name]:
             stats[name] = made[name]
     stats["kind"] = ir.StringAttr(op.attributes["hardcore.kind"]).value if "hardcore.kind" in op.attributes else kind

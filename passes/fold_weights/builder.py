@@ -191,6 +191,23 @@ class _DagBuilder:
         (e, f), (g, h) = self.ranges[if_lhs], self.ranges[if_rhs]
         return self._emit("hardcore.pick", [lhs, rhs, if_lhs, if_rhs], (min(e, g), max(f, h)))
 
+    def mux(self, select, low: int, high: int, if_in, if_out):
+        """low <= select <= high ? if_in : if_out; no comparison when the select's range decides it.
+
+        A side the select's range cannot fail gets its type's bound, so hardcore-to-hw compares
+        only the other (equality when both are left and equal).
+        """
+        a, b = self.ranges[select]
+        if low <= a and b <= high or if_in == if_out:
+            return if_in
+        if b < low or a > high:
+            return if_out
+        width = signed_width(a, b)
+        low = low if a < low else -(1 << (width - 1))
+        high = high if b > high else (1 << (width - 1)) - 1
+        (e, f), (g, h) = self.ranges[if_in], self.ranges[if_out]
+        return self._emit("hardcore.mux", [select, if_in, if_out], (min(e, g), max(f, h)), {"min": low, "max": high})
+
     def materialize(self, lin: _Lin):
         if lin.value is None:
             return self.constant(lin.const)
@@ -212,6 +229,7 @@ class _DagBuilder:
         """The running totals (COUNTERS) and the comparators made so far: a layer's figures are their growth."""
         totals = {name: getattr(self, name) for name in COUNTERS}
         totals["comparators"] = sum(self.made[name] for name in ("hardcore.max", "hardcore.pick", "hardcore.clamp"))
+        totals["muxes"] = self.made["hardcore.mux"]
         return totals
 
     def since(self, snapshot: dict) -> dict:

@@ -8,7 +8,8 @@ Over each row of the last axis (docs/dialect.md, "Sequence models"):
   for the sum; its requantization (rounding constant, shift, clamp at the
   reciprocal table's last index) and the reciprocal table; per entry a
   multiplier `e_j · r` and the output requantization.  A masked entry is the
-  constant 0.
+  constant 0.  qsoftmax_at (a decoder step's row): entry j kept when
+  pos >= j - offset, a `hardcore.mux` on pos where pos's range does not decide.
 - qnorm: `c_j = D·x_j - Σ x` (the sum a balanced adder tree, `D·x_j` a
   shift/add constant multiply, the subtractor as wide as the exact range of
   that linear form) or `c_j = x_j` (rms); `Q = Σ c_j²` (a multiplier per
@@ -33,7 +34,7 @@ from hardcore.passes.fold_weights.builder import _DagBuilder, _Lin
 from hardcore.passes.fold_weights.compare import max_tree
 from hardcore.passes.fold_weights.elementwise import requant_lin
 
-__all__ = ["fold_qsoftmax", "fold_qnorm"]
+__all__ = ["fold_qsoftmax", "fold_qsoftmax_at", "fold_qnorm"]
 
 
 def _rows(op) -> tuple[list[int], int]:
@@ -71,7 +72,43 @@ def _exponent(builder: _DagBuilder, value, row_max, exp_min: int) -> _Lin:
 def fold_qsoftmax(options, builder: _DagBuilder, op, operands: list[list[_Lin]]):
     """`hardcore.qsoftmax`, exactly as defined, per row: max, subtract, clamp, exp table, sum, reciprocal
     table, product, requantization."""
-    source = operands[0]
+    shape, _ = _rows(op)
+    keep = np.broadcast_to(causal_mask(shape) if int_attr(op, "causal") else True, shape).reshape(-1)
+    kind = f"qsoftmax {'x'.join(str(d) for d in shape)}" + (", causal" if int_attr(op, "causal") else "")
+    return _softmax(options, builder, op, operands[0], [bool(k) for k in keep], kind)
+
+
+def fold_qsoftmax_at(options, builder: _DagBuilder, op, operands: list[list[_Lin]]):
+    """`hardcore.qsoftmax_at`: qsoftmax whose entry j of a row is kept when pos >= j - offset, a comparison
+    of pos with a constant (shared by the rows) where pos's range does not decide it."""
+    source, (pos,) = operands
+    shape, size = _rows(op)
+    offset = int_attr(op, "offset")
+    pos = builder.materialize(pos)
+    low, high = builder.ranges[pos]
+    keep = []
+    for j in range(len(source)):
+        threshold = j % size - offset  # kept when pos >= threshold
+        keep.append(True if threshold <= low else False if threshold > high else (pos, threshold, high))
+    kind = f"qsoftmax {'x'.join(str(d) for d in shape)}, kept up to pos + {offset}"
+    return _softmax(options, builder, op, source, keep, kind)
+
+
+def _masked(builder: _DagBuilder, condition, value, otherwise: int):
+    """value where the entry is kept, the constant `otherwise` where not (a mux on pos when it depends)."""
+    if condition is True:
+        return value
+    select, threshold, high = condition
+    return builder.mux(select, threshold, high, value, builder.constant(otherwise))
+
+
+def _softmax(options, builder: _DagBuilder, op, source: list[_Lin], keep: list, kind: str):
+    """qsoftmax over each row of the last axis, entry j kept as `keep[j]` says: True, False, or (pos,
+    threshold, pos's largest value) for kept when pos >= threshold.
+
+    An entry that may be masked enters the max as the row's lowest value, so `x_j - m` stays never
+    positive, and the sum (and the product, so its output) as 0.
+    """
     shape, size = _rows(op)
     exp_table, recip_table = _entries(op, "exp_table"), _entries(op, "recip_table")
     exp_min, sum_shift = int_attr(op, "exp_min"), int_attr(op, "sum_shift")
@@ -83,24 +120,32 @@ def fold_qsoftmax(options, builder: _DagBuilder, op, operands: list[list[_Lin]])
     if min(exp_table) < 0:
         raise ValueError(f"the exp table has a negative entry, {min(exp_table)}")
     _check_shift_and_table("sum_shift", sum_shift, "reciprocal", recip_table)
-    keep = np.broadcast_to(causal_mask(shape) if int_attr(op, "causal") else True, shape).reshape(-1)
+    zero_out = requant_lin(builder, _Lin(None, 0, 1, 0), shift, low, high).const  # a masked entry's product
     before = builder.snapshot()
     result = []
     with depths_from(builder, source):
         for start in range(0, len(source), size):
-            kept = [j for j in range(start, start + size) if keep[j]]
+            kept = [j for j in range(start, start + size) if keep[j] is not False]
             row = {j: builder.materialize(source[j]) for j in kept}
-            exps = {}
+            floor = min((builder.ranges[row[j]][0] for j in kept), default=0)
+            row = {j: _masked(builder, keep[j], row[j], floor) for j in kept}
             row_max = max_tree(builder, [row[j] for j in kept])[0] if kept else None
+            exps = {}
             for j in kept:
-                exps[j] = lookup(builder, _exponent(builder, row[j], row_max, exp_min), exp_min, exp_table)
+                exp = lookup(builder, _exponent(builder, row[j], row_max, exp_min), exp_min, exp_table)
+                exps[j] = exp if keep[j] is True else _Lin(_masked(builder, keep[j], builder.materialize(exp), 0),
+                                                           0, 1, 0)
             total = sum_lins(builder, list(exps.values()))
             index = requant_lin(builder, total, sum_shift, 0, len(recip_table) - 1)
             reciprocal = lookup(builder, index, 0, recip_table)
             for j in range(start, start + size):
-                result.append(requant_lin(builder, product(options, builder, exps[j], reciprocal), shift, low, high)
-                              if j in exps else _Lin(None, 0, 1, 0))
-        kind = f"qsoftmax {'x'.join(str(d) for d in shape)}" + (", causal" if int_attr(op, "causal") else "")
+                if j not in exps:
+                    result.append(_Lin(None, 0, 1, 0))
+                    continue
+                out = requant_lin(builder, product(options, builder, exps[j], reciprocal), shift, low, high)
+                if keep[j] is not True and zero_out != 0:  # the requantization of 0 is not 0: masked explicitly
+                    out = _Lin(_masked(builder, keep[j], builder.materialize(out), 0), 0, 1, 0)
+                result.append(out)
         stats = layer_stats(builder, op, before, len(source), result, kind)
     return result, stats
 

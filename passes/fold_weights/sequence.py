@@ -20,7 +20,7 @@ from hardcore.irutil import array_attr
 from hardcore.passes.fold_weights.arith import depths_from, layer_stats, lookup, product, sum_lins
 from hardcore.passes.fold_weights.builder import _DagBuilder, _Lin
 
-__all__ = ["fold_embedding", "fold_mul_tensors", "fold_matmul"]
+__all__ = ["fold_embedding", "fold_mul_tensors", "fold_matmul", "embedding_table", "token_lookup"]
 
 
 def _shape(value) -> list[int]:
@@ -33,32 +33,42 @@ def _shape_text(shape) -> str:
 
 def fold_embedding(options, builder: _DagBuilder, op, operands: list[list[_Lin]]):
     """y[t, :] = table[p, clip(x[t], 0, V-1), :]: a table per output element over token t's id."""
+    table = embedding_table(op)
+    positions, vocabulary, dimension = table.shape
+    ids = operands[0]
+    if positions not in (1, len(ids)):
+        raise ValueError(f"the table has {positions} positions for {len(ids)} tokens")
+    before = builder.snapshot()
+    result = []
+    with depths_from(builder, ids):
+        for t, lin in enumerate(ids):
+            result += token_lookup(builder, lin, table[t if positions > 1 else 0])
+        kind = f"embedding {vocabulary}x{dimension}" + (f", {positions} positions" if positions > 1 else "")
+        stats = layer_stats(builder, op, before, len(ids), result, kind, table)
+    return result, stats
+
+
+def embedding_table(op) -> np.ndarray:
+    """An embedding's integer table, positions x vocabulary x dimension (ValueError otherwise)."""
     table = array_attr(op, "table")
     if not np.issubdtype(table.dtype, np.integer):
         raise ValueError("the table is not integer (run hardcore-quantize first)")
     if table.ndim != 3:
         raise ValueError(f"the table has shape {list(table.shape)}, not positions x vocabulary x dimension")
-    positions, vocabulary, dimension = table.shape
-    ids = operands[0]
-    if positions not in (1, len(ids)):
-        raise ValueError(f"the table has {positions} positions for {len(ids)} tokens")
-    table = table.astype(np.int64)
-    before = builder.snapshot()
-    result = []
-    with depths_from(builder, ids):
-        for t, lin in enumerate(ids):
-            columns = table[t if positions > 1 else 0]  # V x D
-            low, high = builder.lin_range(lin)
-            if not 0 <= low <= high < 2 * vocabulary:  # clamp first: the table covers [0, V-1]
-                value = builder.clamp(builder.materialize(lin), 0, vocabulary - 1)
-                lin, (low, high) = _Lin(value, 0, 1, 0), builder.ranges[value]
-            # One entry per id the range reaches; an id past V - 1 reads row V - 1 (the ids
-            # of an unsigned port up to 2^bits - 1: the mux tree repeats its last entry anyway).
-            rows = np.minimum(np.arange(low, high + 1), vocabulary - 1)
-            result += [lookup(builder, lin, low, [int(v) for v in columns[rows, d]]) for d in range(dimension)]
-        kind = f"embedding {vocabulary}x{dimension}" + (f", {positions} positions" if positions > 1 else "")
-        stats = layer_stats(builder, op, before, len(ids), result, kind, table)
-    return result, stats
+    return table.astype(np.int64)
+
+
+def token_lookup(builder: _DagBuilder, lin: _Lin, columns: np.ndarray) -> list[_Lin]:
+    """Row clip(id, 0, V-1) of `columns` (V x D) for the token id `lin`: a table per element."""
+    vocabulary, dimension = columns.shape
+    low, high = builder.lin_range(lin)
+    if not 0 <= low <= high < 2 * vocabulary:  # clamp first: the table covers [0, V-1]
+        value = builder.clamp(builder.materialize(lin), 0, vocabulary - 1)
+        lin, (low, high) = _Lin(value, 0, 1, 0), builder.ranges[value]
+    # One entry per id the range reaches; an id past V - 1 reads row V - 1 (the ids
+    # of an unsigned port up to 2^bits - 1: the mux tree repeats its last entry anyway).
+    rows = np.minimum(np.arange(low, high + 1), vocabulary - 1)
+    return [lookup(builder, lin, low, [int(v) for v in columns[rows, d]]) for d in range(dimension)]
 
 
 def fold_mul_tensors(options, builder: _DagBuilder, op, operands: list[list[_Lin]]):

@@ -217,22 +217,28 @@ def _compile(args) -> int:
             raise UsageError(f"{args.calibration}: calibration data contains NaN or infinity")
     if args.input_shape is not None and args.input_shape[0] != 1:
         raise UsageError(f"--input-shape: the first (batch) dimension must be 1, got {args.input_shape[0]}")
-    dtype = torch.long if args.input_dtype == "int64" else torch.float32
+    dtype = torch.long if (args.input_dtype or ("int64" if args.decoder else "float32")) == "int64" else torch.float32
     example_input = None if args.input_shape is None else torch.zeros(args.input_shape, dtype=dtype)
     circuit = hardcore.compile(model, example_input, weight_bits=args.weight_bits,
                                act_bits=args.act_bits, calibration=calibration, algorithm=args.algorithm,
                                max_depth=args.max_depth, max_adder_depth=args.max_adder_depth,
                                clock_enable=args.clock_enable, name=args.name, output=args.output,
                                weight_scale=args.weight_scale, quant_config=args.quant_config, progress=say,
-                               verify_each=args.verify_each)
+                               verify_each=args.verify_each, decoder=args.decoder)
     files = circuit.write(args.output_dir)
     report = circuit.report
-    print(f"{circuit.name}: x {report['ports']['x']['elements']}x{circuit.in_width} bits -> "
-          f"y {report['ports']['y']['elements']}x{circuit.out_width} bits"
-          f"{'' if circuit.out_signed else ' (argmax index)'}, "
-          f"{report['adders']} adders ({report['adder_bits']} adder bits), "
-          f"adder depth {report['adder_depth']}, "
-          + (f"latency {circuit.latency} cycles" if circuit.latency else "combinational"))
+    if args.decoder:
+        print(f"{circuit.name}: decoder of {circuit.positions} positions, x {circuit.in_width} bits (a token) -> "
+              f"y {circuit.out_width} bits (the next token){', logits' if circuit.logits_width else ''}, "
+              f"one token a clock, latency 1 cycle; {report['adders']} adders, "
+              f"{report.get('multipliers', 0)} multipliers, {report['cache_bits']} cache register bits")
+    else:
+        print(f"{circuit.name}: x {report['ports']['x']['elements']}x{circuit.in_width} bits -> "
+              f"y {report['ports']['y']['elements']}x{circuit.out_width} bits"
+              f"{'' if circuit.out_signed else ' (argmax index)'}, "
+              f"{report['adders']} adders ({report['adder_bits']} adder bits), "
+              f"adder depth {report['adder_depth']}, "
+              + (f"latency {circuit.latency} cycles" if circuit.latency else "combinational"))
     for path in files:
         if path.suffix in (".sv", ".json"):
             print(f"wrote {path}")
@@ -247,6 +253,8 @@ def _sim(args) -> int:
 
     circuit = Circuit.load(args.directory)
     rng = np.random.default_rng(args.seed)
+    if circuit.options.get("decoder"):
+        return _sim_decoder(args, circuit, rng)
     low, high = circuit.in_range
     inputs = rng.integers(low, high + 1, size=(args.vectors, circuit.n_in))
     inputs[: min(3, args.vectors)] = [[low] * circuit.n_in, [high] * circuit.n_in,
@@ -263,6 +271,25 @@ def _sim(args) -> int:
               f"throughput {result.throughput:.2f} inferences/cycle, " if circuit.latency else "combinational, ")
     print(f"{args.vectors} vectors, {mismatches} mismatches ({timing}"
           f"build {result.build_seconds:.1f} s, run {result.run_seconds:.2f} s)")
+    return 1 if mismatches else 0
+
+
+def _sim_decoder(args, circuit, rng) -> int:
+    """A decoder on a random token stream: every emitted token against the window function's argmax."""
+    from hardcore.decoder_sim import compare, expected_outputs, random_stream, simulate_decoder
+
+    stream = random_stream(circuit, args.vectors, rng)
+    expected = expected_outputs(circuit, stream)
+    trace = simulate_decoder(circuit, stream, Path(args.directory) / "sim", simulator=args.simulator,
+                             progress=lambda message: print(f"hardcore: {message}", file=sys.stderr))
+    mismatches, notes = compare(expected, trace)
+    for note in notes:
+        print(f"mismatch: {note}", file=sys.stderr)
+    tokens = int(expected.out_valid.sum())
+    sequences = int(((stream[:, 0] == 1) & (stream[:, 1] == 1)).sum())
+    print(f"{tokens} tokens taken in {sequences} sequences, {len(stream)} cycles: {mismatches} mismatches "
+          f"(1 cycle per token, latency 1 cycle, {'with logits, ' if circuit.logits_width else ''}"
+          f"build {trace.build_seconds:.1f} s, run {trace.run_seconds:.2f} s)")
     return 1 if mismatches else 0
 
 
@@ -322,8 +349,9 @@ def main(argv: list[str] | None = None) -> int:
                                 "or path/model.onnx")
     compile_parser.add_argument("--input-shape", type=_shape,
                                 help="e.g. 1,16 (batch first, batch 1); an ONNX model brings its own")
-    compile_parser.add_argument("--input-dtype", choices=("float32", "int64"), default="float32",
-                                help="the example input's type: int64 for token ids (a language model's input)")
+    compile_parser.add_argument("--input-dtype", choices=("float32", "int64"),
+                                help="the example input's type: float32 (the default) or int64 for token ids "
+                                     "(a language model's input; the default with --decoder)")
     compile_parser.add_argument("-o", "--output-dir", required=True, help="output directory")
     compile_parser.add_argument("--weight-bits", type=int, default=8)
     compile_parser.add_argument("--act-bits", type=int, default=8)
@@ -340,14 +368,18 @@ def main(argv: list[str] | None = None) -> int:
                                 help="pipeline: registers every N adder levels, one inference per clock")
     compile_parser.add_argument("--clock-enable", action="store_true", help="add a clock enable port ce (pipelined)")
     compile_parser.add_argument("--name", help="Verilog module name (default: the class name in snake case)")
-    compile_parser.add_argument("--output", choices=("logits", "argmax"), default="logits",
-                                help="y: the model's outputs (default), or the index of the largest (a classifier)")
+    compile_parser.add_argument("--output", choices=("logits", "argmax"),
+                                help="y: the model's outputs (the default), or the index of the largest (a "
+                                     "classifier); with --decoder y is the next token and logits adds a logits port")
+    compile_parser.add_argument("--decoder", action="store_true",
+                                help="a KV-cache decoder of a causal sequence model (logits at every position): "
+                                     "a token a clock in, the next token out (docs/decoder.md)")
     compile_parser.add_argument("--verify-each", action="store_true",
                                 help="check every pass with the reference interpreter (docs/verification.md)")
     compile_parser.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
     sim_parser = commands.add_parser("sim", help="simulate a compiled circuit against its reference")
     sim_parser.add_argument("directory", help="an output directory of 'hardcore compile'")
-    sim_parser.add_argument("--vectors", type=int, default=1000)
+    sim_parser.add_argument("--vectors", type=int, default=1000, help="input vectors (a decoder: tokens offered)")
     sim_parser.add_argument("--seed", type=int, default=0)
     sim_parser.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator")
     report_parser = commands.add_parser("report", help="per-layer figures; Yosys area against plain '*'")

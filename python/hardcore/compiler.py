@@ -22,18 +22,18 @@ from hardcore.errors import HardcoreError, UsageError
 from hardcore.interpreter import find_function, quantize_array, run_function
 from hardcore.irutil import body_ops, int_attr
 from hardcore.mlir import new_context, parse_module
-from hardcore.passes import FoldWeightsPass, ImportPass, PipelinePass, QuantizePass
+from hardcore.passes import FoldWeightsPass, ImportPass, KvDecodePass, PipelinePass, QuantizePass
 from hardcore.pipeline import run_pipeline
 
 __all__ = ["compile", "Circuit", "write_files_atomically", "dag_figures"]
 
 # (stage name, pass that produces it from the previous stage)
-STAGES = ("torch", "hardcore", "quantized", "dag", "pipelined", "hw")
+STAGES = ("torch", "hardcore", "quantized", "step", "dag", "pipelined", "hw")  # "step": a decoder's (kv-decode)
 _ADDER_OPS = ("hardcore.add", "hardcore.sub", "hardcore.neg")
 _LAYER_KEYS = ("inputs", "outputs", "weights", "nonzero_weights", "adders", "adder_bits", "adder_depth")
 _COMPARATOR_KEYS = ("comparators", "comparator_depth")  # max-pool and argmax layers
 # Layers with products of activations or tables (sequence models), when they have any.
-_OPTIONAL_KEYS = _COMPARATOR_KEYS + ("multipliers", "multiplier_bits", "tables", "table_entries")
+_OPTIONAL_KEYS = _COMPARATOR_KEYS + ("multipliers", "multiplier_bits", "tables", "table_entries", "muxes")
 _COMPARATOR_OPS = ("hardcore.max", "hardcore.pick")
 _PIPELINE_KEYS = ("layer", "registers", "register_bits", "first_stage", "last_stage")
 
@@ -174,16 +174,25 @@ class Circuit:
         if "quantized" not in stages:
             raise UsageError(f"{directory}: {name}.quantized.mlir is missing")
         figures = {k: report[k] for k in ("adders", "adder_bits", "adder_depth", "clamps", "comparators", "tables",
-                                          "table_entries", "multipliers", "multiplier_bits", "registers",
-                                          "register_bits", "synthesis")
+                                          "table_entries", "multipliers", "multiplier_bits", "muxes", "registers",
+                                          "register_bits", "cache_bits", "synthesis")
                    if k in report}
+        if "decoder" in report:
+            from hardcore.decoder import DecoderCircuit
+            cls = DecoderCircuit
+            decoder = report["decoder"]
+            extra = {"positions": decoder["positions"], "caches": decoder["caches"],
+                     "logits_width": report["ports"].get("logits", {}).get("element_width", 0),
+                     "logits_frac_bits": decoder["logits_frac_bits"]}
+        else:
+            extra = {}
         return cls(name=name, verilog=verilog, stages=stages, in_shape=x["shape"],
                    in_width=x["element_width"], in_frac_bits=x["frac_bits"], in_range=(x["min"], x["max"]),
                    out_shape=y["shape"], out_width=y["element_width"], out_frac_bits=y["frac_bits"],
                    layers=report["layers"], options=report["options"], figures=figures,
                    latency=report.get("latency_cycles", 0),
                    clock_enable=bool(report["options"].get("clock_enable")), out_signed=y.get("signed", True),
-                   in_signed=x.get("signed", True))
+                   in_signed=x.get("signed", True), **extra)
 
     def write(self, directory, stages: bool = True) -> list[Path]:
         """Write `<name>.sv`, `<name>.json` (and the IR of each stage) into `directory`."""
@@ -264,9 +273,10 @@ def dag_figures(dag_text: str) -> dict:
     compares, since a max and a pick of the same pair share one.  Also its
     lookup tables (`hardcore.table`) with their entries in all, and (only
     when there are any) its multipliers (`hardcore.mul`, products of two
-    activations) with their result bits in all.
+    activations) with their result bits in all, and its muxes (`hardcore.mux`,
+    a decoder step's selections by position).
     """
-    adders = adder_bits = comparators = tables = table_entries = multipliers = multiplier_bits = 0
+    adders = adder_bits = comparators = tables = table_entries = multipliers = multiplier_bits = muxes = 0
     comparisons: set = set()  # (lhs, rhs) of max and pick: one comparator each pair
     depth: dict[str, int] = {}
     line_pattern = re.compile(r'^\s*(%\S+) = "(hardcore\.\w+)"\(([^)]*)\).*-> (i(\d+)|tensor)')
@@ -291,6 +301,8 @@ def dag_figures(dag_text: str) -> dict:
         elif name == "hardcore.mul":
             multipliers += 1
             multiplier_bits += int(match.group(5))
+        elif name == "hardcore.mux":
+            muxes += 1
         depth[result] = level
         critical = max(critical, level)
     figures = {"adders": adders, "adder_bits": adder_bits, "adder_depth": critical, "clamps": comparators,
@@ -299,6 +311,8 @@ def dag_figures(dag_text: str) -> dict:
         figures["comparators"] = len(comparisons)
     if multipliers:
         figures["multipliers"], figures["multiplier_bits"] = multipliers, multiplier_bits
+    if muxes:
+        figures["muxes"] = muxes
     return figures
 
 
@@ -338,9 +352,10 @@ def _reproducer(stage_text: str, instance, error: HardcoreError, verify_each: bo
 
 def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 8, calibration=None,
             algorithm: str = "cse", max_depth: int | None = None, max_adder_depth: int | None = None,
-            clock_enable: bool = False, name: str | None = None, output: str = "logits",
+            clock_enable: bool = False, name: str | None = None, output: str | None = None,
             weight_scale: str = "per-layer", quant_config: dict | str | os.PathLike | None = None,
-            progress: Callable[[str], None] | None = None, verify_each: bool = False) -> Circuit:
+            progress: Callable[[str], None] | None = None, verify_each: bool = False,
+            decoder: bool = False) -> Circuit:
     """Compile a PyTorch model (nn.Module or torch.export ExportedProgram) or an ONNX model to a Circuit.
 
     `example_input` fixes the shape (batch 1).  An ONNX model (a path ending
@@ -359,11 +374,19 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
     `verify_each` checks every pass with the reference interpreter
     (`hardcore.verify`; the import against the PyTorch model itself) and raises
     `hardcore.verify.VerificationError` at the first pass that changes the results.
+
+    `decoder=True` compiles a causal sequence model whose output has a row
+    per position (a language model's logits at every position, `[1, T, V]`)
+    into a KV-cache decoder (`hardcore.decoder`, docs/decoder.md): one token a
+    clock on x, the next token (the argmax of its row) on y one cycle later; a
+    `hardcore.decoder.DecoderCircuit`.  Its `output` is "argmax" (the default:
+    y alone) or "logits" (a logits port too).
     """
     from hardcore.frontend import import_model  # torch is heavy: only when compiling a model
     from hardcore.onnx_frontend import import_onnx, is_onnx_model, onnx_module_name
 
     say = progress or (lambda message: None)
+    output = output or ("argmax" if decoder else "logits")
     config_path = os.fspath(quant_config) if isinstance(quant_config, (str, os.PathLike)) else None
     quantize = QuantizePass(weight_bits=weight_bits, act_bits=act_bits, calibration_data=calibration,
                             weight_scale=weight_scale, config=config_path,
@@ -373,6 +396,12 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
     fold.validate()
     importer = ImportPass(output=output)
     importer.validate()
+    if decoder:
+        if max_adder_depth is not None or clock_enable:
+            raise UsageError("compile: a decoder takes a token a clock through a combinational step; "
+                             "max_adder_depth and clock_enable do not apply")
+        kv_decode = KvDecodePass(output="both" if output == "logits" else "argmax")
+        importer = ImportPass()  # the window function's logits; kv-decode adds the argmax
     context = new_context()
     if is_onnx_model(model):
         say("importing the ONNX model with torch-mlir")
@@ -387,7 +416,8 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
     with context:
         find_function(module.operation).attributes["sym_name"] = ir.StringAttr.get(name)
     stages = {"torch": module.operation.get_asm(large_elements_limit=None)}
-    steps = [("hardcore", importer), ("quantized", quantize), ("dag", fold)]
+    steps = [("hardcore", importer), ("quantized", quantize)] + ([("step", kv_decode)] if decoder else []) + \
+        [("dag", fold)]
     if max_adder_depth is not None:
         pipeline = PipelinePass(max_adder_depth=max_adder_depth, clock_enable=clock_enable)
         pipeline.validate()
@@ -410,6 +440,16 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
             raise type(error)(f"{error}\n(the IR and a command that reproduces this are in {folder})",
                               error.diagnostics) from None
         stages[stage] = module.operation.get_asm(large_elements_limit=None)
+    options = {"weight_bits": weight_bits, "act_bits": act_bits, "algorithm": algorithm,
+               "max_depth": max_depth, "max_adder_depth": max_adder_depth, "clock_enable": clock_enable,
+               "output": output,
+               **({"weight_scale": weight_scale} if weight_scale != "per-layer" else {}),
+               **({"quant_config": config_path or quant_config} if quant_config is not None else {}),
+               **({"decoder": True} if decoder else {})}
+    if decoder:
+        from hardcore.decoder import build_decoder
+        say("running hardcore-to-hw, wrapping the step in its registers and exporting SystemVerilog")
+        return build_decoder(module, name, stages, options)
     say("running hardcore-to-hw and exporting SystemVerilog")
     function = find_function(module.operation)
     result = run_pipeline(module, "hardcore-to-hw,hw.module(cse)", filename="model", verify_each=verify_each,
@@ -448,11 +488,7 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
         out_shape=list(out_type.shape), out_width=out_type.element_type.width - unsigned,
         out_frac_bits=int_attr(function, "hardcore.output_frac_bits"),
         layers=layers,
-        options={"weight_bits": weight_bits, "act_bits": act_bits, "algorithm": algorithm,
-                 "max_depth": max_depth, "max_adder_depth": max_adder_depth, "clock_enable": clock_enable,
-                 "output": output,
-                 **({"weight_scale": weight_scale} if weight_scale != "per-layer" else {}),
-                 **({"quant_config": config_path or quant_config} if quant_config is not None else {})},
+        options=options,
         figures=figures,
         latency=int_attr(function, "hardcore.latency") if max_adder_depth is not None else 0,
         clock_enable=clock_enable,

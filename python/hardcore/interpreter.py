@@ -399,6 +399,7 @@ _SEMANTICS: dict[str, Callable] = {
     "hardcore.table": lambda op, a: lookup(op, a[0]),
     "hardcore.max": lambda op, a: np.maximum(a[0], a[1]),
     "hardcore.pick": lambda op, a: np.where(a[1] > a[0], a[3], a[2]),
+    "hardcore.mux": lambda op, a: np.where((a[0] >= int_attr(op, "min")) & (a[0] <= int_attr(op, "max")), a[1], a[2]),
 }
 
 

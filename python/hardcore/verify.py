@@ -42,8 +42,8 @@ from hardcore.irutil import array_attr, body_ops, float_attr, int_attr
 from hardcore.mlir import location_text, new_context, parse_module
 
 __all__ = ["VerificationError", "VerifyOptions", "extreme_inputs", "input_vectors", "verify_pass",
-           "check_quantize", "check_import", "check_decoder", "run_stream", "stage_of", "VerifyingPass",
-           "run_verified", "qsoftmax_bound", "qnorm_bound"]
+           "check_quantize", "check_import", "check_decoder", "check_step", "run_stream", "stage_of",
+           "VerifyingPass", "run_verified", "qsoftmax_bound", "qnorm_bound"]
 
 EXTREME_LABELS = ("all-minimum", "all-maximum", "alternating max/min", "alternating min/max", "zero")
 FLOAT_RTOL = 1e-9  # float layer IR to float layer IR: float64 may be reassociated, nothing more
@@ -247,6 +247,8 @@ def verify_pass(pass_name: str, before_text: str, after, options: VerifyOptions 
     if circt:
         return _check_hw(pass_name, before, after, options)
     after_function = find_function(after)
+    if "hardcore.decoder" in after_function.attributes and "hardcore.decoder" in before.attributes:
+        return check_step(pass_name, before, after_function, options)
     if "hardcore.decoder" in after_function.attributes:
         return check_decoder(pass_name, before, after_function, options)
     after_stage = stage_of(after_function)
@@ -283,14 +285,43 @@ def check_decoder(pass_name: str, before, after, options: VerifyOptions = Verify
     argument = before.type.inputs[0]
     inputs, labels = input_vectors(_element_count(argument), low, high, options.vectors, options.seed)
     shape = [-1] + list(ir.RankedTensorType(argument).shape)
+    decoder = ir.DictAttr(after.attributes["hardcore.decoder"])
+    positions = int(ir.IntegerAttr(decoder["positions"]).value)
+    argmax = "output" in decoder and ir.StringAttr(decoder["output"]).value != "logits"
+
+    def run_before(codes):
+        rows = run_function(before, codes, from_quantized=True)
+        # output=argmax: the next token of each position, ties to the lowest index
+        return np.argmax(rows.reshape(len(codes), positions, -1), axis=2) if argmax else rows
 
     def run_after(codes):
         tokens = codes.reshape(shape)
         _, stale = run_decoder(after, np.roll(tokens, 1, axis=0), from_quantized=True)
         return run_decoder(after, tokens, caches=stale, from_quantized=True)[0]
 
-    return _compare_exact(pass_name, lambda codes: run_function(before, codes, from_quantized=True), run_after,
-                          inputs, labels, "integer")
+    return _compare_exact(pass_name, run_before, run_after, inputs, labels, "integer")
+
+
+def check_step(pass_name: str, before, after, options: VerifyOptions = VerifyOptions()) -> str:
+    """A decoder step to a decoder step (hardcore-fold-weights): every step's outputs and the caches
+    after the last step equal, on token code sequences decoded from the caches the previous one left."""
+    decoder = ir.DictAttr(before.attributes["hardcore.decoder"])
+    positions = int(ir.IntegerAttr(decoder["positions"]).value)
+    token_shape = list(ir.RankedTensorType(before.type.inputs[0]).shape)
+    _, low, high = _code_range(before)
+    inputs, labels = input_vectors(positions * int(np.prod(token_shape)), low, high, options.vectors, options.seed)
+
+    def decode(function):
+        quantized = stage_of(function) == "quantized"
+
+        def run(codes):
+            tokens = codes.reshape([-1, positions] + token_shape)
+            _, stale = run_decoder(function, np.roll(tokens, 1, axis=0), from_quantized=quantized)
+            outputs, caches = run_decoder(function, tokens, caches=stale, from_quantized=quantized)
+            return np.concatenate([a.reshape(len(codes), -1) for a in [outputs] + caches], axis=1)
+        return run
+
+    return _compare_exact(pass_name, decode(before), decode(after), inputs, labels, "integer")
 
 
 # -- hardcore-to-hw: the hw IR has no interpreter here; Icarus runs its Verilog ------------------
@@ -301,6 +332,8 @@ def _check_hw(pass_name: str, before, after, options: VerifyOptions) -> str:
 
     if stage_of(before) != "integer":
         return f"{pass_name}: not checked (hw IR from {stage_of(before)} IR)"
+    if "hardcore.decoder" in before.attributes:
+        return f"{pass_name}: not checked here (a decoder step: `hardcore sim` runs the whole decoder)"
     if not options.simulate_hw or not tool_available("iverilog"):
         return f"{pass_name}: not checked (hw IR has no interpreter; Icarus (iverilog) runs it when installed)"
     low, high = _input_bounds(before)
@@ -1000,20 +1033,19 @@ def check_import(model, example_input, float_text: str, options: VerifyOptions =
     shape = list(example_input.shape[1:])
     n_in = int(np.prod(shape))
     rng = np.random.default_rng(options.seed)
-    tokens = not torch.is_floating_point(example_input)
-    if tokens:  # token ids: the extreme and random ids of the smallest vocabulary the embeddings read
-        vocabulary = min((array_attr(op, "table").shape[1] for op in body_ops(function)
-                          if op.operation.name == "hardcore.embedding"), default=1)
-        inputs = np.concatenate([extreme_inputs(n_in, 0, vocabulary - 1),
-                                 rng.integers(0, vocabulary, (options.vectors, n_in))])
+    tokens = not torch.is_floating_point(torch.as_tensor(example_input))
+    if tokens:  # token ids: every vocabulary of the embeddings that read them holds [0, V - 1]
+        vocabulary = min(array_attr(op, "table").shape[1] for op in body_ops(function)
+                         if op.operation.name == "hardcore.embedding")
+        inputs, labels = input_vectors(n_in, 0, vocabulary - 1, options.vectors, options.seed)
     else:
         inputs = np.concatenate([extreme_inputs(n_in, -4, 4).astype(np.float64),
                                  rng.standard_normal((options.vectors, n_in))])
-    labels = list(EXTREME_LABELS) + [f"random #{i}" for i in range(options.vectors)]
+        labels = list(EXTREME_LABELS) + [f"random #{i}" for i in range(options.vectors)]
     forward = model.module() if not isinstance(model, torch.nn.Module) and hasattr(model, "module") else model
     with torch.no_grad():
         expected = forward(torch.tensor(inputs.reshape([len(inputs)] + shape),
-                                         dtype=torch.long if tokens else torch.float32))
+                                        dtype=torch.long if tokens else torch.float32))
     expected = np.asarray(expected.detach().numpy(), dtype=np.float64).reshape(len(inputs), -1)
     actual = np.asarray(run_function(function, inputs), dtype=np.float64).reshape(len(inputs), -1)
     if output == "argmax" and actual.shape[1] == 1:

@@ -60,19 +60,19 @@ func.func @position_table(%ids: tensor<2xi64>) -> tensor<2x3xf32> {
 
 // -----
 
-// Moves within a row: the head split [T, 4] -> [2, T, 2] keeps the row's order
-// (a reshape of the row), the transpose of each position's 2x2 block does not
-// (a gather of the row's 4 elements).  A shift per element, the same at every
-// position, is one row's shifts.  The unused dense is not in the step.
+// Moves within a row, a chain of moves first made one move: the transpose of
+// each position's 2x2 block (a reshape, then a gather) does not keep the
+// row's order (a gather of the row's 4 elements); a head split [T, 4] ->
+// [2, T, 2] and its merge undo each other (a reshape of the row).  A shift per
+// element, the same at every position, is one row's shifts.  The unused dense
+// is not in the step.
 // CHECK-LABEL: func.func @moves_in_a_row
 // CHECK-SAME: (%[[TOKEN:.+]]: tensor<1xi64>, %[[POS:.+]]: tensor<1xi2>) -> tensor<1x2x2xf32>
 // CHECK: %[[X:.+]] = "hardcore.embedding"
 // CHECK-NOT: "hardcore.dense"
 // CHECK: %[[S:.+]] = "hardcore.requant"(%[[X]]) {max = 7 : i64, min = -8 : i64, shift = dense<[0, 1, 0, 1]> : tensor<4xi64>} : (tensor<1x4xi4>) -> tensor<1x4xi4>
-// CHECK: %[[H:.+]] = "hardcore.reshape"(%[[S]]) : (tensor<1x4xi4>) -> tensor<2x1x2xi4>
-// CHECK: %[[B:.+]] = "hardcore.reshape"(%[[S]]) : (tensor<1x4xi4>) -> tensor<1x2x2xi4>
-// CHECK: %[[T:.+]] = "hardcore.gather"(%[[B]]) {indices = dense<[0, 2, 1, 3]> : tensor<4xi64>} : (tensor<1x2x2xi4>) -> tensor<1x2x2xi4>
-// CHECK: %[[M:.+]] = "hardcore.reshape"(%[[H]]) : (tensor<2x1x2xi4>) -> tensor<1x2x2xi4>
+// CHECK: %[[T:.+]] = "hardcore.gather"(%[[S]]) {indices = dense<[0, 2, 1, 3]> : tensor<4xi64>} : (tensor<1x4xi4>) -> tensor<1x2x2xi4>
+// CHECK: %[[M:.+]] = "hardcore.reshape"(%[[S]]) : (tensor<1x4xi4>) -> tensor<1x2x2xi4>
 // CHECK: "hardcore.add_tensors"(%[[T]], %[[M]]) : (tensor<1x2x2xi4>, tensor<1x2x2xi4>) -> tensor<1x2x2xi5>
 func.func @moves_in_a_row(%ids: tensor<2xi64>) -> tensor<2x2x2xf32> {
   %0 = "hardcore.quantize"(%ids) {frac_bits = 0 : i64, min = 0 : i64, max = 2 : i64} : (tensor<2xi64>) -> tensor<2xi3>
@@ -108,4 +108,32 @@ func.func @batch_of_one(%ids: tensor<1x3xi64>) -> tensor<1x3x1xf32> {
   %r = "hardcore.reshape"(%sq) : (tensor<3x1x1xi6>) -> tensor<1x3x1xi6>
   %y = "hardcore.dequantize"(%r) {frac_bits = 0 : i64} : (tensor<1x3x1xi6>) -> tensor<1x3x1xf32>
   return %y : tensor<1x3x1xf32>
+}
+
+// -----
+
+// A residual add as hardcore-import writes it, over the flattened tensors: the
+// reshapes move past the per-element ops (requant, add_tensors) and cancel, so
+// every op works on [T, 2] and the step on its row.
+// CHECK-LABEL: func.func @flattened_residual
+// CHECK-SAME: (%[[TOKEN:.+]]: tensor<1xi64>, %[[POS:.+]]: tensor<1xi2>) -> tensor<1x2xf32>
+// CHECK: %[[X:.+]] = "hardcore.embedding"
+// CHECK: %[[H:.+]] = "hardcore.dense"(%[[X]]) {{.*}} : (tensor<1x2xi3>) -> tensor<1x2xi5>
+// CHECK: %[[A:.+]] = "hardcore.requant"(%[[X]]) {max = 12 : i64, min = -16 : i64, shift = -2 : i64} : (tensor<1x2xi3>) -> tensor<1x2xi5>
+// CHECK: %[[S:.+]] = "hardcore.add_tensors"(%[[A]], %[[H]]) : (tensor<1x2xi5>, tensor<1x2xi5>) -> tensor<1x2xi6>
+// CHECK: %[[R:.+]] = "hardcore.requant"(%[[S]]) {{.*}} : (tensor<1x2xi6>) -> tensor<1x2xi4>
+// CHECK-NOT: "hardcore.reshape"
+// CHECK: "hardcore.dequantize"(%[[R]]) {frac_bits = 2 : i64} : (tensor<1x2xi4>) -> tensor<1x2xf32>
+func.func @flattened_residual(%ids: tensor<2xi64>) -> tensor<2x2xf32> {
+  %0 = "hardcore.quantize"(%ids) {frac_bits = 0 : i64, min = 0 : i64, max = 2 : i64} : (tensor<2xi64>) -> tensor<2xi3>
+  %x = "hardcore.embedding"(%0) {table = dense<[[[1, -2], [3, 0], [-1, 2]]]> : tensor<1x3x2xi8>} : (tensor<2xi3>) -> tensor<2x2xi3>
+  %h = "hardcore.dense"(%x) {weight = dense<[[1, 1], [2, -1]]> : tensor<2x2xi8>, bias = dense<[0, 1]> : tensor<2xi64>} : (tensor<2x2xi3>) -> tensor<2x2xi5>
+  %xf = "hardcore.reshape"(%x) : (tensor<2x2xi3>) -> tensor<4xi3>
+  %hf = "hardcore.reshape"(%h) : (tensor<2x2xi5>) -> tensor<4xi5>
+  %a = "hardcore.requant"(%xf) {shift = -2 : i64, min = -16 : i64, max = 12 : i64} : (tensor<4xi3>) -> tensor<4xi5>
+  %s = "hardcore.add_tensors"(%a, %hf) : (tensor<4xi5>, tensor<4xi5>) -> tensor<4xi6>
+  %r = "hardcore.requant"(%s) {shift = 1 : i64, min = -8 : i64, max = 7 : i64} : (tensor<4xi6>) -> tensor<4xi4>
+  %back = "hardcore.reshape"(%r) : (tensor<4xi4>) -> tensor<2x2xi4>
+  %y = "hardcore.dequantize"(%back) {frac_bits = 2 : i64} : (tensor<2x2xi4>) -> tensor<2x2xf32>
+  return %y : tensor<2x2xf32>
 }

@@ -21,3 +21,12 @@ func.func @twice(%arg0: tensor<1xi8>) -> tensor<1xi8> attributes {hardcore.laten
   %2 = "hardcore.pack"(%1) : (i8) -> tensor<1xi8>
   return %2 : tensor<1xi8>
 }
+
+// -----
+
+// expected-error @+1 {{hardcore-pipeline: a decoder step stays combinational (the next step reads its fresh cache rows the next clock)}}
+func.func @decoder_step(%x: tensor<1xi3>, %pos: tensor<1xi2>) -> tensor<1xi3> attributes {hardcore.decoder = {cache_axes = [], positions = 2 : i64}} {
+  %t = "hardcore.extract"(%x) {index = 0 : i64} : (tensor<1xi3>) -> i3
+  %y = "hardcore.pack"(%t) : (i3) -> tensor<1xi3>
+  return %y : tensor<1xi3>
+}
