@@ -28,7 +28,7 @@ from hardcore.compiler import Circuit
 from hardcore.decoder import CacheLayout, DecoderCircuit
 from hardcore.decoder_sim import compare, expected_outputs, random_stream, simulate_decoder
 from hardcore.errors import UsageError
-from hardcore.interpreter import find_function, run_function
+from hardcore.interpreter import find_function, run_decoder, run_function
 from hardcore.mlir import new_context, parse_module
 from hardcore.passes import KvDecodePass
 from hardcore.pipeline import run_pipeline
@@ -89,6 +89,8 @@ def test_folded_step_equals_the_step(model):
         for want, got in zip(expected, actual):
             assert len(want) == len(got) and all(np.array_equal(a, b) for a, b in zip(want, got))
         assert all(np.array_equal(a, b) for a, b in zip(expected_caches, actual_caches))
+        assert np.array_equal(run_decoder(dag, tokens[:, :, None], caches=caches)[0],
+                              run_decoder(step, tokens[:, :, None], caches=caches, from_quantized=True)[0])
     assert len(np.unique(np.concatenate([s[0] for s in expected]))) > 1  # not one token for all
 
 
@@ -109,7 +111,7 @@ def test_cache_port_segments():
 
 # -- a small language model through hardcore.compile ---------------------------------------------
 
-POSITIONS, VOCABULARY = 4, 6
+POSITIONS, VOCABULARY = 5, 6  # T = 5: the step's pos port is wider than the counter (0..T)
 
 
 def small_lm() -> TinyLM:
@@ -147,10 +149,10 @@ def test_decoder_report(small_decoder):
     circuit, _ = small_decoder
     report = circuit.report
     # kᵀ [2 heads, 4, T] and v [2, T, 4], 4-bit activations
-    assert report["decoder"] == {"positions": 4, "vocabulary": 6, "cycles_per_token": 1, "cache_bits": 256,
+    assert report["decoder"] == {"positions": 5, "vocabulary": 6, "cycles_per_token": 1, "cache_bits": 320,
                                  "logits_frac_bits": circuit.logits_frac_bits,
-                                 "caches": [{"shape": [2, 4, 4], "axis": 2, "width": 4, "bits": 128},
-                                            {"shape": [2, 4, 4], "axis": 1, "width": 4, "bits": 128}]}
+                                 "caches": [{"shape": [2, 4, 5], "axis": 2, "width": 4, "bits": 160},
+                                            {"shape": [2, 5, 4], "axis": 1, "width": 4, "bits": 160}]}
     assert report["ports"]["x"]["element_width"] == 3 and not report["ports"]["x"]["signed"]
     assert report["ports"]["y"]["element_width"] == 3 and not report["ports"]["y"]["signed"]
     assert report["ports"]["logits"]["elements"] == 6
@@ -158,8 +160,8 @@ def test_decoder_report(small_decoder):
                                                                              "out_valid", "full"}
     kinds = [layer.get("kind", "") for layer in report["layers"]]
     # the import's kind; the table at the step's position: a mux tree on it
-    assert kinds[0] == "embedding 6x8, 4 tokens + positions" and report["layers"][0]["muxes"] > 0
-    assert kinds.count("cache 2x4x4, rows on axis 2") == 1 and kinds.count("cache 2x4x4, rows on axis 1") == 1
+    assert kinds[0] == "embedding 6x8, 5 tokens + positions" and report["layers"][0]["muxes"] > 0
+    assert kinds.count("cache 2x4x5, rows on axis 2") == 1 and kinds.count("cache 2x5x4, rows on axis 1") == 1
     assert report["muxes"] > 0 and report["register_bits"] > report["cache_bits"]
 
 
@@ -178,9 +180,9 @@ def test_decoder_options_are_checked(small_decoder):
     with pytest.raises(UsageError, match=r"^compile: a decoder takes a token a clock through a combinational step; "
                                          r"max_adder_depth and clock_enable do not apply$"):
         hardcore.compile(small_lm(), torch.zeros(1, POSITIONS, dtype=torch.long), decoder=True, max_adder_depth=4)
-    with pytest.raises(UsageError, match=r"^expected token sequences \(batch, steps\) of 1 to 4 steps, "
-                                         r"got shape \[2, 5\]$"):
-        small_decoder[0].next_tokens(np.zeros((2, 5)))
+    with pytest.raises(UsageError, match=r"^expected token sequences \(batch, steps\) of 1 to 5 steps, "
+                                         r"got shape \[2, 6\]$"):
+        small_decoder[0].next_tokens(np.zeros((2, 6)))
     with pytest.raises(UsageError, match=r"^tokens must lie in \[0, 5\]$"):
         small_decoder[0].run_decoder(np.full((2, 3), 6))
 
