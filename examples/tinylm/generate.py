@@ -63,8 +63,8 @@ ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "out" / "tinylm-window"
 SEED = 0
 CALIBRATION_WINDOWS = 512
-HELDOUT_WINDOWS = 2000
 GENERATED_CHARS = 64
+BATCH = 4096   # windows per call of the float model and of the reference (bounds their memory)
 QUICK = {"heldout_windows": 1000, "chars": 16}
 PAD = " "   # a short prompt's left padding: the corpus's commonest symbol, a word boundary
 _TABLE_LINE = re.compile(r'"hardcore\.table"\(.*tensor<(\d+)xi\d+>\}? : \(i\d+\) -> i(\d+)')
@@ -79,10 +79,12 @@ def calibration_windows(train_ids: np.ndarray, context: int, count: int = CALIBR
     return np.stack([train_ids[start:start + context] for start in starts])
 
 
-def heldout_windows(heldout_ids: np.ndarray, context: int, count: int = HELDOUT_WINDOWS,
+def heldout_windows(heldout_ids: np.ndarray, context: int, count: int | None = None,
                     seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:
-    """`count` distinct held-out windows (count, context) and the character after each (count,)."""
-    starts = np.sort(np.random.default_rng(seed + 1).choice(len(heldout_ids) - context, count, replace=False))
+    """Held-out windows (count, context) and the character after each (count,): every one, or `count` at random."""
+    available = len(heldout_ids) - context
+    starts = np.arange(available) if count is None or count >= available else \
+        np.sort(np.random.default_rng(seed + 1).choice(available, count, replace=False))
     windows = np.stack([heldout_ids[start:start + context] for start in starts])
     return windows, heldout_ids[starts + context]
 
@@ -210,10 +212,10 @@ class TeacherForcing:
 @torch.no_grad()
 def teacher_forced(model: TinyLM, circuit: Circuit, windows: np.ndarray, targets: np.ndarray,
                    rtl=None) -> TeacherForcing:
-    float_ids = np.concatenate([model(torch.from_numpy(windows[start:start + 4096])).argmax(-1).numpy()
-                                for start in range(0, len(windows), 4096)])
-    return TeacherForcing(targets, float_ids, circuit.reference(windows)[:, 0],
-                          None if rtl is None else rtl(windows))
+    chunks = [windows[start:start + BATCH] for start in range(0, len(windows), BATCH)]
+    float_ids = np.concatenate([model(torch.from_numpy(chunk)).argmax(-1).numpy() for chunk in chunks])
+    reference_ids = np.concatenate([circuit.reference(chunk)[:, 0] for chunk in chunks])
+    return TeacherForcing(targets, float_ids, reference_ids, None if rtl is None else rtl(windows))
 
 
 # -- figures ----------------------------------------------------------------------------------------
@@ -255,7 +257,7 @@ def _arguments(argv):
     parser.add_argument("--calibration", type=int, default=CALIBRATION_WINDOWS,
                         help="training windows that set the activation scales (default %(default)s)")
     parser.add_argument("--windows", type=int, default=None,
-                        help=f"held-out windows for teacher forcing (default {HELDOUT_WINDOWS}, "
+                        help=f"held-out windows for teacher forcing, at random (default: all of them, "
                              f"--quick {QUICK['heldout_windows']})")
     parser.add_argument("--chars", type=int, default=None,
                         help=f"characters to generate per prompt (default {GENERATED_CHARS}, --quick {QUICK['chars']})")
@@ -265,7 +267,7 @@ def _arguments(argv):
     parser.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator")
     parser.add_argument("--out", type=Path, default=OUT, help="output folder (default out/tinylm-window)")
     args = parser.parse_args(argv)
-    args.windows = args.windows or (QUICK["heldout_windows"] if args.quick else HELDOUT_WINDOWS)
+    args.windows = args.windows or (QUICK["heldout_windows"] if args.quick else None)
     args.chars = args.chars or (QUICK["chars"] if args.quick else GENERATED_CHARS)
     args.prompt = args.prompt or list(PROMPTS)
     return args

@@ -26,19 +26,20 @@ CONTEXT = 4
 
 
 @pytest.fixture(scope="module")
-def random_window():
-    """(model, circuit): a seeded random TinyLM (d 16, 1 layer, 2 heads, window 4) and its 8-bit window circuit."""
+def random_model():
+    """A seeded random TinyLM (d 16, 1 layer, 2 heads, window 4) and its calibration windows."""
     torch.manual_seed(0)
     model = TinyLM(vocab_size=len(VOCAB), d_model=16, n_layer=1, n_head=2, context=CONTEXT, last_only=True).eval()
-    calibration = np.random.default_rng(0).integers(0, len(VOCAB), (128, CONTEXT))
-    return model, compile_window(model, calibration, say=lambda message: None)
+    return model, np.random.default_rng(0).integers(0, len(VOCAB), (128, CONTEXT))
 
 
 @pytest.mark.slow
 @pytest.mark.sim
 @pytest.mark.skipif(not tool_available("verilator"), reason="verilator is not installed")
-def test_greedy_generation_is_bit_exact_in_verilator(random_window, tmp_path):
-    model, circuit = random_window
+@pytest.mark.parametrize("max_adder_depth", [None, 6], ids=["combinational", "pipelined"])
+def test_greedy_generation_is_bit_exact_in_verilator(random_model, max_adder_depth, tmp_path):
+    model, calibration = random_model
+    circuit = compile_window(model, calibration, max_adder_depth=max_adder_depth, say=lambda message: None)
     rtl = Rtl(circuit, tmp_path, "verilator")
     generation = generate(model, circuit, ["an exception", "zq"], 8, rtl)
     assert generation.rtl_steps == 8 and generation.rtl_mismatches == []
@@ -46,6 +47,8 @@ def test_greedy_generation_is_bit_exact_in_verilator(random_window, tmp_path):
     assert len(set(generation.circuit_ids[0] + generation.circuit_ids[1])) > 4  # not stuck on one token
     # one build: the later steps found the design unchanged in tmp_path
     assert len(rtl.build_seconds) == 8 and max(rtl.build_seconds[1:]) < rtl.build_seconds[0]
+    # pipelined: the two windows of a step enter on consecutive clocks, the last leaves `latency` clocks later
+    assert (circuit.latency > 0) == (max_adder_depth is not None) and rtl.cycles == (circuit.latency and 2 + circuit.latency)
 
 
 def test_first_difference():
