@@ -97,13 +97,11 @@ def _padded(prompt: str, context: int) -> list[int]:
 
 def compile_window(model: TinyLM, calibration: np.ndarray, *, weight_bits: int = 8, act_bits: int = 8,
                    weight_scale: str = "per-layer", max_adder_depth: int | None = None, name: str = "tinylm_window",
-                   say=print) -> Circuit:
+                   progress=None) -> Circuit:
     """`model` (last position only) as a circuit from a window of ids to the id of the likeliest next one."""
-    start = time.perf_counter()
     return hardcore.compile(model, torch.zeros(1, model.context, dtype=torch.long), calibration=calibration,
                             weight_bits=weight_bits, act_bits=act_bits, weight_scale=weight_scale,
-                            max_adder_depth=max_adder_depth, output="argmax", name=name,
-                            progress=lambda message: say(f"    {time.perf_counter() - start:6.1f} s  {message}"))
+                            max_adder_depth=max_adder_depth, output="argmax", name=name, progress=progress)
 
 
 class Rtl:
@@ -302,7 +300,9 @@ def main(argv=None) -> int:
           f"calibrated on {len(calibration)} training windows ...")
     compile_start = time.perf_counter()
     circuit = compile_window(model, calibration, weight_bits=args.weight_bits, act_bits=args.act_bits,
-                             weight_scale=args.weight_scale, max_adder_depth=args.max_adder_depth)
+                             weight_scale=args.weight_scale, max_adder_depth=args.max_adder_depth,
+                             progress=lambda message: print(f"    {time.perf_counter() - compile_start:6.1f} s  "
+                                                            f"{message}"))
     compile_seconds = time.perf_counter() - compile_start
     circuit.write(args.out)
     figures = circuit_figures(circuit)
@@ -321,8 +321,9 @@ def main(argv=None) -> int:
     windows, targets = heldout_windows(heldout_ids, context, args.windows)
     print(f"tinylm: teacher forcing on {len(windows)} held-out windows ...")
     forced = teacher_forced(model, circuit, windows, targets, rtl)
-    print(f"    accuracy: float {_percent(forced.accuracy('float'))}, quantized {_percent(forced.accuracy('reference'))}"
-          f", RTL {_percent(forced.accuracy('rtl'))}; circuit = float on {_percent(forced.agreement)}"
+    print(f"    accuracy: float {_percent(forced.accuracy('float'))}, "
+          f"quantized {_percent(forced.accuracy('reference'))}, RTL {_percent(forced.accuracy('rtl'))}; "
+          f"circuit = float on {_percent(forced.agreement)}"
           + ("" if rtl is None else f"; RTL = reference on {len(windows) - forced.rtl_mismatches} of {len(windows)}"
              f" (build {rtl.build_seconds[0]:.0f} s, run {rtl.run_seconds:.1f} s"
              + (f", {rtl.cycles} clocks" if circuit.latency else "") + ")"))
