@@ -11,7 +11,8 @@
    to /proc/self/clear_refs).
 2. LUTs: the whole window circuit (about 200,000 adders) is far past what
    Yosys maps in a bounded time and memory here (the 8,152-adder projection
-   of one attention took 614 s and 6 GB alone), so each of a few layers is
+   of one attention took 614 s and 6 GB alone, a layer norm 481 s and
+   8.5 GB), so each of a few layers is
    mapped on its own: its module (`<name>_layer<k>`, one per layer in the
    Verilog) with `synth -flatten; abc -fast -lut 6`, under a time limit and
    an address-space limit; a layer over either is reported as such, not
@@ -48,7 +49,9 @@ OUT = ROOT / "out" / "bench"
 # Layer indices in the report (0 is the embedding): block 0's norm, norm weight, Q·Kᵀ, softmax, P·V, residual add.
 ATTENTION_LAYERS = (1, 2, 4, 5, 6, 8)
 SYNTH_TIMEOUT = 900.0                      # seconds per layer
-SYNTH_MEMORY = 8 << 30                     # bytes of address space per Yosys run (the machine is shared)
+# Bytes of address space per Yosys run (the machine is shared): the layer norm took 8.5 GB resident, and ABC
+# crashed (exit 139) under an 8 GB limit.
+SYNTH_MEMORY = 16 << 30
 _YOSYS_SCRIPT = """\
 read_verilog -sv {design}
 synth -flatten -top {top}
@@ -118,8 +121,9 @@ def synth_luts(module_text: str, top: str, timeout: float) -> dict:
                            capture_output=True, timeout=timeout, preexec_fn=_limit_memory)
         except subprocess.TimeoutExpired:
             return {"timeout": timeout}
-        except subprocess.CalledProcessError as error:   # also out of memory: SYNTH_MEMORY
-            return {"error": (error.stderr.decode(errors="replace") or f"exit status {error.returncode}")[-400:]}
+        except subprocess.CalledProcessError as error:
+            message = (error.stderr.decode(errors="replace") or f"exit status {error.returncode}")[-400:]
+            return {"error": f"{message.strip()} (address space limited to {SYNTH_MEMORY >> 30} GB)"}
         seconds = time.perf_counter() - start
         stat = json.loads((folder / "stat.json").read_text())
     design = stat.get("design") or next(iter(stat["modules"].values()))
