@@ -105,7 +105,11 @@ def compile_window(model: TinyLM, calibration: np.ndarray, *, weight_bits: int =
 
 
 class Rtl:
-    """The circuit in a simulator, one batch of windows at a time, on one build in `workdir`."""
+    """The circuit in a simulator, one batch of windows at a time, on one build in `workdir`.
+
+    Keeps each call's build seconds (Verilator's first, then its check that the
+    build is up to date), the run seconds in all, and the clocks of the last call.
+    """
 
     def __init__(self, circuit: Circuit, workdir: Path, simulator: str):
         self.circuit, self.workdir, self.simulator = circuit, workdir, simulator
@@ -262,7 +266,8 @@ def _arguments(argv):
     parser.add_argument("--prompt", action="append", help=f"a prompt (repeatable; default {list(PROMPTS)})")
     parser.add_argument("--quick", action="store_true", help="fewer held-out windows and generated characters")
     parser.add_argument("--no-sim", action="store_true", help="skip the RTL (reference and float only)")
-    parser.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator")
+    parser.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator",
+                        help="icarus compiles the design again at every step: small circuits only")
     parser.add_argument("--out", type=Path, default=OUT, help="output folder (default out/tinylm-window)")
     args = parser.parse_args(argv)
     args.windows = args.windows or (QUICK["heldout_windows"] if args.quick else None)
