@@ -66,7 +66,9 @@ causal mask, an RMSNorm written out):
   aten.softmax.int/_softmax over the last dim (a `hardcore.softmax`),
   aten.scaled_dot_product_attention (a gather for kᵀ, two matmuls and a
   softmax), aten.layer_norm and aten.rms_norm over the last dim (a
-  `hardcore.layernorm`, then γ and β as a diagonal dense over rows); aten.gelu
+  `hardcore.layernorm`, then γ and β as a diagonal dense over rows, or folded
+  into the weights and bias of the linear that is the norm's only user, through
+  selections of rows); aten.gelu
   and aten.silu are activations "gelu", "gelu_tanh" and "silu".
 - aten.cat along a dimension other than the batch's: `hardcore.concat`s
   (binary: a cat of n tensors is a chain of n - 1).

@@ -71,6 +71,11 @@ def lower_linear(importer, op):
     bias = np.zeros(weight.shape[0]) if bias is None else bias
     kind = f"linear {weight.shape[1]}->{weight.shape[0]}"
     weight_quant = importer.weight_quant.get(op.operands[1])
+    norm_affine = importer.norm_affines.pop(op.operands[0], None)
+    if norm_affine is not None:  # W·(γ·n + β) + b = (W·diag γ)·n + (W·β + b): one rounding fewer
+        gamma, beta, norm = norm_affine
+        weight, bias = weight * gamma[None, :], bias + weight @ beta
+        kind += f" with the {norm} weight"
     if len(in_shape) == 1:
         return importer.dense(op, source, weight, bias, kind, weight_quant=weight_quant)
     # On a sequence [T, K] (or any [..., K]): the same weights on each row.

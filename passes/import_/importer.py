@@ -110,6 +110,9 @@ class FunctionImport:
         self.planned: dict = {}
         self.plans: dict = {}       # torch value (a softmax's result) -> what folds into it
         self.embeddings: dict = {}  # torch value (an embedding's result) -> (hardcore.embedding op, table)
+        # torch value (a linear's input) -> (γ, β, name) of the norm before it, whose affine folds
+        # into that linear's weights and bias (`sequence._normalized`)
+        self.norm_affines: dict = {}
 
     # -- reading the torch IR -------------------------------------------------
     def literal(self, op) -> np.ndarray:

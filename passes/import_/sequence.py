@@ -426,7 +426,36 @@ def _normalized(importer, op, source, eps: float, rms: bool, gamma, beta):
         raise ValueError(f"{_what(op)} weight and bias must have {width} entries")
     if np.all(gamma == 1) and np.all(beta == 0):
         return normalized
+    linear_input = _linear_input(op.results[0])
+    if linear_input is not None:  # γ and β fold into the linear's weights and bias (dense.lower_linear)
+        importer.norm_affines[linear_input] = (gamma, beta, name)
+        return normalized
     return importer.row_affine(op, normalized, gamma, beta, f"{name} weight")
+
+
+# Ops that pick rows (or drop a dimension of size 1) along their `dim` operand, which must not be the last.
+_ROW_SELECTIONS = ("torch.aten.select.int", "torch.aten.slice.Tensor", "torch.aten.squeeze.dim")
+
+
+def _linear_input(value):
+    """The input of the linear that is the only user of `value`, through row selections (selects,
+    slices and squeezes on a dimension other than the last, each the only user of the one before),
+    if that linear's weights are plain constants (not fake-quantized: their codes are the model's);
+    else None."""
+    while _single_use(value):
+        user = next(iter(value.uses)).owner
+        name = user.name
+        if name == "torch.aten.linear" and user.operands[0] == value:
+            weight_owner = _owner(user.operands[1])
+            return value if weight_owner is not None and weight_owner.name == "torch.vtensor.literal" else None
+        if name not in _ROW_SELECTIONS or user.operands[0] != value:
+            return None
+        dim = _number(user.operands[1])
+        rank = len(full_shape(value))
+        if dim is None or int(dim) % rank == rank - 1:
+            return None
+        value = user.results[0]
+    return None
 
 
 def _last_dim_only(importer, op, what: str) -> None:

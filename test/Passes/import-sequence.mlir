@@ -149,6 +149,66 @@ func.func @norms(%arg0: !torch.vtensor<[1,3,2],f32>) -> !torch.vtensor<[1,3,2],f
 
 // -----
 
+// A norm whose only user is a linear (directly, or through selections of rows:
+// slice and squeeze of the position dim) takes no diagonal dense: γ and β fold
+// into the linear, W·diag(γ) and W·β + b (one rounding fewer once quantized).
+// W = [[1, 1], [1, -1]], b = [0.25, 0], γ = [2, 3], β = [0.5, 0]:
+// W·diag(γ) = [[2, 3], [2, -3]], W·β + b = [0.75, 0.5].
+// CHECK-LABEL: func.func @norm_into_linear
+// CHECK-SAME: (%[[X:.+]]: tensor<3x2xf32>)
+// CHECK-NEXT: %[[L:.+]] = "hardcore.layernorm"(%[[X]]) {eps = 1.000000e-05 : f64, hardcore.kind = "layernorm 3x2", rms = 0 : i64}
+// CHECK-NEXT: %[[D:.+]] = "hardcore.dense"(%[[L]]) {bias = dense<[7.500000e-01, 5.000000e-01]> : tensor<2xf32>, hardcore.kind = "linear 2->2 with the layernorm weight, 3 rows", weight = dense<{{\[\[}}2.000000e+00, 3.000000e+00], [2.000000e+00, -3.000000e+00]]> : tensor<2x2xf32>}
+// CHECK-NEXT: %[[M:.+]] = "hardcore.layernorm"(%[[D]]) {eps = 1.000000e-05 : f64, hardcore.kind = "layernorm 3x2", rms = 0 : i64}
+// CHECK: %[[LAST:.+]] = "hardcore.gather"(%{{.+}})
+// CHECK: "hardcore.dense"(%[[LAST]]) {bias = dense<[7.500000e-01, 5.000000e-01]> : tensor<2xf32>, hardcore.kind = "linear 2->2 with the layernorm weight"
+// CHECK-NOT: diagonal
+// CHECK: return
+func.func @norm_into_linear(%arg0: !torch.vtensor<[1,3,2],f32>) -> !torch.vtensor<[1,2],f32> {
+  %float = torch.constant.float 1.000000e-05
+  %false = torch.constant.bool false
+  %int1 = torch.constant.int 1
+  %int2 = torch.constant.int 2
+  %int3 = torch.constant.int 3
+  %g = torch.vtensor.literal(dense<[2.0, 3.0]> : tensor<2xf32>) : !torch.vtensor<[2],f32>
+  %b = torch.vtensor.literal(dense<[0.5, 0.0]> : tensor<2xf32>) : !torch.vtensor<[2],f32>
+  %w = torch.vtensor.literal(dense<[[1.0, 1.0], [1.0, -1.0]]> : tensor<2x2xf32>) : !torch.vtensor<[2,2],f32>
+  %c = torch.vtensor.literal(dense<[0.25, 0.0]> : tensor<2xf32>) : !torch.vtensor<[2],f32>
+  %shape = torch.prim.ListConstruct %int2 : (!torch.int) -> !torch.list<int>
+  %0 = torch.aten.layer_norm %arg0, %shape, %g, %b, %float, %false : !torch.vtensor<[1,3,2],f32>, !torch.list<int>, !torch.vtensor<[2],f32>, !torch.vtensor<[2],f32>, !torch.float, !torch.bool -> !torch.vtensor<[1,3,2],f32>
+  %1 = torch.aten.linear %0, %w, %c : !torch.vtensor<[1,3,2],f32>, !torch.vtensor<[2,2],f32>, !torch.vtensor<[2],f32> -> !torch.vtensor<[1,3,2],f32>
+  %2 = torch.aten.layer_norm %1, %shape, %g, %b, %float, %false : !torch.vtensor<[1,3,2],f32>, !torch.list<int>, !torch.vtensor<[2],f32>, !torch.vtensor<[2],f32>, !torch.float, !torch.bool -> !torch.vtensor<[1,3,2],f32>
+  %3 = torch.aten.slice.Tensor %2, %int1, %int2, %int3, %int1 : !torch.vtensor<[1,3,2],f32>, !torch.int, !torch.int, !torch.int, !torch.int -> !torch.vtensor<[1,1,2],f32>
+  %4 = torch.aten.squeeze.dim %3, %int1 : !torch.vtensor<[1,1,2],f32>, !torch.int -> !torch.vtensor<[1,2],f32>
+  %5 = torch.aten.linear %4, %w, %c : !torch.vtensor<[1,2],f32>, !torch.vtensor<[2,2],f32>, !torch.vtensor<[2],f32> -> !torch.vtensor<[1,2],f32>
+  return %5 : !torch.vtensor<[1,2],f32>
+}
+
+// -----
+
+// A norm with two users (a linear and a residual add) keeps γ and β as its own
+// diagonal dense: the add needs them too.
+// CHECK-LABEL: func.func @norm_two_users
+// CHECK: "hardcore.layernorm"
+// CHECK-NEXT: %[[A:.+]] = "hardcore.dense"(%{{.+}}) {{.*}}hardcore.kind = "layernorm weight (diagonal 2x2), 3 rows"
+// CHECK-NEXT: "hardcore.dense"(%[[A]]) {{.*}}hardcore.kind = "linear 2->2, 3 rows"
+func.func @norm_two_users(%arg0: !torch.vtensor<[1,3,2],f32>) -> !torch.vtensor<[1,3,2],f32> {
+  %float = torch.constant.float 1.000000e-05
+  %false = torch.constant.bool false
+  %int1 = torch.constant.int 1
+  %int2 = torch.constant.int 2
+  %g = torch.vtensor.literal(dense<[2.0, 3.0]> : tensor<2xf32>) : !torch.vtensor<[2],f32>
+  %b = torch.vtensor.literal(dense<[0.5, 0.0]> : tensor<2xf32>) : !torch.vtensor<[2],f32>
+  %w = torch.vtensor.literal(dense<[[1.0, 1.0], [1.0, -1.0]]> : tensor<2x2xf32>) : !torch.vtensor<[2,2],f32>
+  %shape = torch.prim.ListConstruct %int2 : (!torch.int) -> !torch.list<int>
+  %none = torch.constant.none
+  %0 = torch.aten.layer_norm %arg0, %shape, %g, %b, %float, %false : !torch.vtensor<[1,3,2],f32>, !torch.list<int>, !torch.vtensor<[2],f32>, !torch.vtensor<[2],f32>, !torch.float, !torch.bool -> !torch.vtensor<[1,3,2],f32>
+  %1 = torch.aten.linear %0, %w, %none : !torch.vtensor<[1,3,2],f32>, !torch.vtensor<[2,2],f32>, !torch.none -> !torch.vtensor<[1,3,2],f32>
+  %2 = torch.aten.add.Tensor %0, %1, %int1 : !torch.vtensor<[1,3,2],f32>, !torch.vtensor<[1,3,2],f32>, !torch.int -> !torch.vtensor<[1,3,2],f32>
+  return %2 : !torch.vtensor<[1,3,2],f32>
+}
+
+// -----
+
 // An RMSNorm written out, x * rsqrt(mean(x^2, -1, keepdim=True) + eps): one
 // `hardcore.layernorm` {rms = 1} (pow, mean, add and rsqrt fold into it).
 // CHECK-LABEL: func.func @rms_norm_written_out
