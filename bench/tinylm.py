@@ -1,8 +1,9 @@
-"""What the tiny GPT's window circuit costs to build: compile time and memory per stage, Yosys LUTs per layer.
+"""What the tiny GPT's circuits cost: the window's compile time, memory and Yosys LUTs; the decoder's cycles per token.
 
     python bench/tinylm.py                    # 8 bits; compile, then Yosys on the attention layers of block 0
-    python bench/tinylm.py --no-synth         # compile only (about two minutes)
+    python bench/tinylm.py --no-synth         # compile, then the decoder in Verilator
     python bench/tinylm.py --layers 7 --synth-timeout 1200     # one dense layer: 10 minutes, 6 GB
+    python bench/tinylm.py --no-synth --no-decoder             # the window circuit's compile only
 
 1. Compile: `examples/tinylm`'s `TinyLMWindow` (trained weights of
    out/tinylm/) with `output="argmax"`, calibrated as generate.py does; the
@@ -18,8 +19,14 @@
    an address-space limit; a layer over either is reported as such, not
    waited for.  By default the first block's attention without its dense
    layers: layer norm, its diagonal weight, Q·Kᵀ, softmax, P·V, residual add.
-3. Cycles per token of the decoder circuit: `decoder_cycles_per_token`, a
-   hook for the KV-cache decoder (branch `dechw`), which the lead connects.
+3. The KV-cache decoder (docs/decoder.md) of the same weights
+   (`decoder_figures`): compiled with `decoder=True`, run in Verilator on
+   teacher-forced held-out windows and greedy generations, one token a
+   clock, every output compared with the reference bit for bit (a mismatch
+   is an error, exit status 1); its cycles per token and latency as the
+   simulation shows them, adders, multipliers, cache bits, compile time.
+   The Verilator build (about 4 minutes at -O0) stays in
+   tinylm-decoder/ beside the JSON: a second run of the same circuit skips it.
 
 Writes out/bench/tinylm.json (or --out) and prints a table.
 """
@@ -36,14 +43,18 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
+
+import hardcore
+from hardcore.decoder_sim import compare, expected_outputs, simulate_decoder
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "examples" / "tinylm"))
 
 from corpus import splits  # noqa: E402
 from generate import CALIBRATION_WINDOWS, calibration_windows, circuit_figures, compile_window  # noqa: E402
-from model import TinyLMWindow  # noqa: E402
+from model import TinyLM, TinyLMWindow  # noqa: E402
 
 OUT = ROOT / "out" / "bench"
 # Layer indices in the report (0 is the embedding): block 0's norm, norm weight, Q·Kᵀ, softmax, P·V, residual add.
@@ -59,6 +70,8 @@ abc -fast -lut 6
 opt_clean
 tee -q -o {stat} stat -json
 """
+DECODER_SEQUENCES = 64                     # teacher-forced windows, and as many greedy generations
+SEED = 0
 _MODULE = re.compile(r"^module (\w+)\(.*?^endmodule\n", re.MULTILINE | re.DOTALL)
 
 
@@ -133,17 +146,96 @@ def synth_luts(module_text: str, top: str, timeout: float) -> dict:
             "seconds": round(seconds, 1)}
 
 
-# -- the decoder (connected by the lead) -------------------------------------------------------------
+# -- the KV-cache decoder --------------------------------------------------------------------------
 
-def decoder_cycles_per_token(model, calibration, weight_bits: int, act_bits: int) -> dict | None:
-    """LEAD: CONNECT ME to the KV-cache decoder circuit of branch `dechw` (one position per step).
+def all_positions_model(model: TinyLM) -> TinyLM:
+    """`model` (last position only) with the same weights, giving the logits of every position: the decoder's input."""
+    attention = model.blocks[0].attention
+    full = TinyLM(vocab_size=model.tok.num_embeddings, d_model=model.tok.embedding_dim, n_layer=len(model.blocks),
+                  n_head=attention.n_head, context=model.context).eval()
+    full.load_state_dict(model.state_dict())
+    return full
 
-    Should compile `model` as a decoder step circuit, run a greedy generation
-    of a few tokens in Verilator, and return {"cycles_per_token": ...,
-    "latency_cycles": ..., "adders": ...}.  Until then it returns None and the
-    report says "not connected".
+
+def decoder_stream(heldout_ids: np.ndarray, positions: int, sequences: int,
+                   next_tokens) -> tuple[np.ndarray, np.ndarray]:
+    """(cycles, 3) of `in_valid, start, x`, one token a cycle back to back, and (cycles,) True where `x` is a
+    generated token fed back.
+
+    First `sequences` teacher-forced windows of held-out text (`positions`
+    tokens each), then `sequences` greedy generations: a held-out prompt of
+    `positions // 2` tokens, then each next token fed back as the host does
+    (`x` = the `y` of the cycle, `in_valid` = `out_valid`) until the window is
+    full.  The generated tokens come from `next_tokens` (the reference); the
+    simulation must put each of them on `y` in the very cycle it is fed back.
     """
-    return None
+    starts = np.random.default_rng(SEED).choice(len(heldout_ids) - positions, 2 * sequences, replace=False)
+    windows = np.stack([heldout_ids[start:start + positions] for start in starts])
+    forced, greedy = windows[:sequences], windows[sequences:].copy()
+    prompt = positions // 2
+    for index in range(prompt, positions):
+        greedy[:, index] = next_tokens(greedy[:, :index])[:, -1]
+    tokens = np.concatenate([forced, greedy]).reshape(-1)
+    first = np.zeros((2 * sequences, positions), dtype=np.int64)
+    first[:, 0] = 1
+    stream = np.stack([np.ones_like(tokens), first.reshape(-1), tokens], axis=1)
+    fed_back = np.zeros((2 * sequences, positions), dtype=bool)
+    fed_back[sequences:, prompt:] = True
+    return stream, fed_back.reshape(-1)
+
+
+def _stream_timing(stream: np.ndarray, trace) -> dict:
+    """Cycles per token and latency as the trace shows them: the clocks from the first token out to the last,
+    over the tokens out; the clocks from the first token in to the first out_valid."""
+    offered = np.flatnonzero(stream[:, 0] == 1)
+    out = np.flatnonzero(trace.out_valid == 1)
+    if not len(out):
+        raise RuntimeError("decoder: out_valid never rose in the simulation")
+    latency = int(out[0] - offered[0])
+    return {"tokens_in": len(offered), "tokens_out": len(out), "cycles": int(out[-1] - offered[0]),
+            "cycles_per_token": round(float(out[-1] - out[0] + 1) / len(out), 4),
+            "latency_cycles": latency}
+
+
+def decoder_figures(model, calibration, weight_bits: int, act_bits: int, workdir: Path,
+                    sequences: int = DECODER_SEQUENCES) -> dict:
+    """Compile `model`'s KV-cache decoder (docs/decoder.md), run it in Verilator and measure it.
+
+    The stream (`decoder_stream`): teacher-forced held-out windows and greedy
+    generations, one token a clock.  Every cycle's `out_valid`, `full` and `y`
+    must equal the specification (`hardcore.decoder_sim.expected_outputs`: the
+    window function's argmax at the token's row, bit for bit), else
+    RuntimeError.  Cycles per token and latency come from the simulated trace;
+    adders, multipliers, tables and cache bits from the compiled circuit.  The
+    Verilator build stays in `workdir`: a second run of the same circuit skips it.
+    """
+    _, heldout_ids = splits()
+    start = time.perf_counter()
+    _reset_peak_rss()
+    circuit = hardcore.compile(all_positions_model(model), torch.zeros(1, model.context, dtype=torch.long),
+                               calibration=calibration, weight_bits=weight_bits, act_bits=act_bits, decoder=True,
+                               name="tinylm_decoder")
+    compile_seconds = time.perf_counter() - start
+    compile_rss = _peak_rss_mb()
+    stream, fed_back = decoder_stream(heldout_ids, circuit.positions, sequences, circuit.next_tokens)
+    expected = expected_outputs(circuit, stream)
+    trace = simulate_decoder(circuit, stream, workdir)
+    mismatches, notes = compare(expected, trace)
+    if mismatches:
+        raise RuntimeError(f"decoder: the RTL differs from the reference on {mismatches} cycles: " + "; ".join(notes))
+    fed_back = np.flatnonzero(fed_back)   # y in the cycle a generated token goes back in is that token
+    if not np.array_equal(trace.y[fed_back], stream[fed_back, 2]):
+        raise RuntimeError("decoder: the RTL's y is not the greedy token fed back")
+    report = circuit.report
+    return {"positions": circuit.positions, "vocabulary": circuit.vocabulary,
+            **_stream_timing(stream, trace),
+            "sequences": {"teacher_forced": sequences, "greedy": sequences, "mismatches": mismatches},
+            **{key: report.get(key, 0) for key in ("adders", "adder_bits", "adder_depth", "multipliers",
+                                                   "multiplier_bits", "tables", "table_entries", "muxes",
+                                                   "cache_bits", "register_bits")},
+            "verilog_bytes": len(circuit.verilog),
+            "compile": {"seconds": round(compile_seconds, 1), "peak_rss_mb": round(compile_rss)},
+            "verilator": {"build_seconds": round(trace.build_seconds, 1), "run_seconds": round(trace.run_seconds, 1)}}
 
 
 # -- the command line ----------------------------------------------------------------------------------
@@ -159,6 +251,7 @@ def _arguments(argv):
                              "attention without its dense layers)")
     parser.add_argument("--synth-timeout", type=float, default=SYNTH_TIMEOUT, help="seconds per layer")
     parser.add_argument("--no-synth", action="store_true")
+    parser.add_argument("--no-decoder", action="store_true", help="skip the KV-cache decoder")
     parser.add_argument("--out", type=Path, default=OUT)
     return parser.parse_args(argv)
 
@@ -205,9 +298,22 @@ def main(argv=None) -> int:
         print(f"  {len(mapped)} of {len(layers)} layers mapped: {results['synthesis']['luts_of_mapped_layers']:,} "
               f"LUTs for {results['synthesis']['adders_of_mapped_layers']:,} adders")
 
-    decoder = decoder_cycles_per_token(model, calibration, args.weight_bits, args.act_bits)
-    results["decoder"] = decoder if decoder is not None else "not connected"
-    print(f"  decoder cycles per token: {'not connected (branch dechw)' if decoder is None else decoder}")
+    if not args.no_decoder:
+        print("  the KV-cache decoder: compile, then Verilator ...", flush=True)
+        try:
+            decoder = decoder_figures(model, calibration, args.weight_bits, args.act_bits,
+                                      args.out / "tinylm-decoder")
+        except RuntimeError as error:
+            print(f"bench/tinylm: {error}", file=sys.stderr)
+            return 1
+        results["decoder"] = decoder
+        print(f"  decoder: {decoder['tokens_out']} tokens out ({decoder['sequences']['teacher_forced']} teacher-forced "
+              f"windows, {decoder['sequences']['greedy']} greedy generations), 0 mismatches; "
+              f"{decoder['cycles_per_token']} cycles per token, latency {decoder['latency_cycles']} "
+              f"cycle{'' if decoder['latency_cycles'] == 1 else 's'}; "
+              f"{decoder['adders']:,} adders, {decoder['multipliers']:,} multipliers, {decoder['cache_bits']:,} cache "
+              f"bits; compile {decoder['compile']['seconds']} s, Verilator build "
+              f"{decoder['verilator']['build_seconds']} s, run {decoder['verilator']['run_seconds']} s")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "tinylm.json").write_text(json.dumps(results, indent=2) + "\n")
     print(f"bench/tinylm: wrote {args.out / 'tinylm.json'}")

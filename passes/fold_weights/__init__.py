@@ -67,7 +67,8 @@ from torch_mlir import ir
 
 from hardcore.adder_graph import signed_width
 from hardcore.errors import UsageError
-from hardcore.irutil import body_ops, create_op, functions, i64_attr, int_attr, int_type, replace_function, tensor_type
+from hardcore.irutil import (LAYER_OPS, body_ops, create_op, functions, i64_attr, int_attr, int_type, replace_function,
+                             tensor_type)
 from hardcore.pass_base import ModulePass, PassFailed
 from hardcore.passes.fold_weights.builder import _DagBuilder, _Lin
 from hardcore.passes.fold_weights.compare import fold_argmax, fold_maxpool
@@ -80,14 +81,8 @@ from hardcore.passes.fold_weights.sequence import fold_embedding, fold_matmul, f
 
 __all__ = ["FoldWeightsPass", "ALGORITHMS", "FOLDS", "token_input"]
 
-# Layer ops that start a layer of their own (a `layerK` location, an entry in `hardcore.layers`);
-# the ops after one (relu, requant, reshape) belong to it.
-_LAYER_OPS = frozenset({"hardcore.dense", "hardcore.maxpool", "hardcore.argmax", "hardcore.add_tensors",
-                        "hardcore.embedding", "hardcore.sub_tensors", "hardcore.mul_tensors", "hardcore.matmul",
-                        "hardcore.qsoftmax", "hardcore.qnorm", "hardcore.embedding_at", "hardcore.insert_row",
-                        "hardcore.qsoftmax_at"})
 # op name -> fold(pass, builder, op, operands' elements) -> (result elements, layer figures or None).
-# A fold that returns figures makes a layer (its op is in _LAYER_OPS).
+# A fold that returns figures makes a layer (its op is in LAYER_OPS).
 FOLDS = {
     "hardcore.dense": fold_dense,
     "hardcore.maxpool": fold_maxpool,
@@ -186,7 +181,7 @@ class FoldWeightsPass(ModulePass):
                 # follow from it: the latest layer among their operands'), so later passes
                 # and reports can attribute logic and registers to layers.  In a graph,
                 # layers only ever read lower layers.
-                layer = len(layers) if name in _LAYER_OPS else max(layer_of[v] for v in op.operands)
+                layer = len(layers) if name in LAYER_OPS else max(layer_of[v] for v in op.operands)
                 layer_of[op.results[0]] = layer
                 builder.location = ir.Location.name(f"layer{layer}", childLoc=op.location)
                 builder.layer = layer

@@ -17,7 +17,8 @@ from torch_mlir import ir
 from hardcore.adder_graph import signed_width
 from hardcore.errors import UsageError
 from hardcore.interpreter import activation_params, run_function
-from hardcore.irutil import body_ops, create_op, functions, i64_attr, int_type, replace_function, tensor_type
+from hardcore.irutil import (FLOAT_LAYER_OPS, body_ops, create_op, functions, i64_attr, int_type, replace_function,
+                             tensor_type)
 from hardcore.pass_base import ModulePass, PassFailed
 from hardcore.quant_config import SETTINGS, WEIGHT_SCALES, LayerQuant, load_quant_config, parse_quant_config
 from hardcore.passes.quantize.activations import lower_activation
@@ -32,12 +33,6 @@ from hardcore.passes.quantize.sequence import (lower_embedding, lower_layernorm,
 __all__ = ["QuantizePass", "LOWERINGS", "DEFAULT_CALIBRATION_SAMPLES"]
 
 DEFAULT_CALIBRATION_SAMPLES = 256
-# The ops that are layers: hardcore-fold-weights reports one layer for each, in order
-# (an average pool becomes a dense layer, a softmax a qsoftmax, a layer norm a qnorm),
-# and a config addresses them by that index.
-_LAYER_OPS = ("hardcore.dense", "hardcore.avgpool", "hardcore.maxpool", "hardcore.argmax", "hardcore.add_tensors",
-              "hardcore.embedding", "hardcore.sub_tensors", "hardcore.mul_tensors", "hardcore.matmul",
-              "hardcore.softmax", "hardcore.layernorm")
 # Each float op -> its rewrite function(lowering, op) -> False after an error (a diagnostic).
 # A ReLU, clamp or fake_quant right after a layer is absorbed by that layer's rewrite.
 LOWERINGS = {
@@ -189,7 +184,7 @@ class QuantizePass(ModulePass):
                                "integer input or an argmax")
         if bad or not self._check_layer_settings(function, ops):
             return False
-        layer_index = {op: k for k, op in enumerate(o for o in ops if o.operation.name in _LAYER_OPS)}
+        layer_index = {op: k for k, op in enumerate(o for o in ops if o.operation.name in FLOAT_LAYER_OPS)}
         act_bits = self.quant.default.act_bits
         vocabulary = self._vocabulary(function)
         calibration = self._calibration(function, vocabulary)
@@ -234,7 +229,7 @@ class QuantizePass(ModulePass):
 
     def _check_layer_settings(self, function, ops) -> bool:
         """Every layer the config names exists and has what the config sets."""
-        layers = [op for op in ops if op.operation.name in _LAYER_OPS]
+        layers = [op for op in ops if op.operation.name in FLOAT_LAYER_OPS]
         ok = True
         for index, names in sorted(self.quant.named.items()):
             if index >= len(layers):

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hardcore.sim import (RESET_CYCLES, VERILATOR_MAKEFLAGS, VERILATOR_PREFIX, SimulationError, _fill, _run,
-                          _verilator_get, _write_if_changed)
+from hardcore.sim import (RESET_CYCLES, VERILATOR_MAKEFLAGS, VERILATOR_PREFIX, SimulationError, _fill, _icarus_reset,
+                          _run, _verilator_get, _write_if_changed)
 
 __all__ = ["random_stream", "expected_outputs", "simulate_decoder", "compare", "DecoderTrace", "STREAM_FILE",
            "TRACE_FILE"]
@@ -205,19 +205,7 @@ module hardcore_decoder_tb;
   initial begin
     stream = $fopen("@STREAM@", "r");
     trace = $fopen("@TRACE@", "w");
-    clk = 0;
-    rst = 1;
-    in_valid = 0;
-    start = 0;
-    x = 0;
-    #1;
-    repeat (@RESET_CYCLES@) begin
-      clk = 1;
-      #1;
-      clk = 0;
-      #1;
-    end
-    rst = 0;
+@RESET@
     code = $fscanf(stream, "%d %d %h\n", valid_in, start_in, token);
     while (code == 3) begin
       in_valid = valid_in[0];
@@ -268,7 +256,8 @@ def _run_verilator(circuit, workdir: Path, progress) -> tuple[float, float]:
 def _run_icarus(circuit, workdir: Path, progress) -> tuple[float, float]:
     logits_bits = _logits_bits(circuit)
     testbench = _fill(_ICARUS_TESTBENCH, top=circuit.name, x_bits=circuit.in_width * int(np.prod(circuit.in_shape)),
-                      y_bits=circuit.out_width, stream=STREAM_FILE, trace=TRACE_FILE, reset_cycles=RESET_CYCLES,
+                      y_bits=circuit.out_width, stream=STREAM_FILE, trace=TRACE_FILE,
+                      reset=_icarus_reset("    start = 0;"),
                       logits_wire=f"  wire [{logits_bits}-1:0] logits;" if logits_bits else "",
                       logits_port="    .logits(logits)," if logits_bits else "",
                       logits="logits" if logits_bits else "1'b0")

@@ -706,12 +706,13 @@ _ICARUS_COMBINATIONAL_BODY = r"""    for (cycle = 0; cycle < N_VECTORS; cycle = 
       $fwrite(out_file, "%0d %h\n", cycle, y);
     end"""
 
-# Same cycle protocol as the Verilator harness: drive with clk low, settle,
-# read, then a rising edge.
-_ICARUS_PIPELINED_BODY = r"""    clk = 0;
+# An Icarus testbench's reset (here and in hardcore.decoder_sim): rst high,
+# clk, in_valid and x low, the design's other inputs as @OTHER_INPUTS@ sets
+# them; RESET_CYCLES rising edges; then rst low, clk low.
+_ICARUS_RESET = r"""    clk = 0;
     rst = 1;
     in_valid = 0;
-    ce = 1;
+@OTHER_INPUTS@
     x = 0;
     #1;
     repeat (@RESET_CYCLES@) begin
@@ -720,7 +721,17 @@ _ICARUS_PIPELINED_BODY = r"""    clk = 0;
       clk = 0;
       #1;
     end
-    rst = 0;
+    rst = 0;"""
+
+
+def _icarus_reset(other_inputs: str) -> str:
+    """The reset statements of an Icarus testbench; `other_inputs` sets the design's other inputs (one line)."""
+    return _fill(_ICARUS_RESET, other_inputs=other_inputs, reset_cycles=RESET_CYCLES)
+
+
+# Same cycle protocol as the Verilator harness: drive with clk low, settle,
+# read, then a rising edge.
+_ICARUS_PIPELINED_BODY = r"""@RESET@
     taken = 0;
     for (cycle = 0; cycle < MAX_CYCLES && taken < N_VECTORS; cycle = cycle + 1) begin
       if (cycle < N_VECTORS) begin
@@ -752,7 +763,7 @@ def _icarus_testbench(spec: _HarnessSpec, n_vectors: int, max_cycles: int) -> st
         connections += [".clk(clk)", ".rst(rst)", ".in_valid(in_valid)", ".out_valid(out_valid)"]
         if spec.clock_enable:
             connections.append(".ce(ce)")
-        body = _fill(_ICARUS_PIPELINED_BODY, reset_cycles=RESET_CYCLES)
+        body = _fill(_ICARUS_PIPELINED_BODY, reset=_icarus_reset("    ce = 1;"))
     return _fill(
         _ICARUS_TESTBENCH,
         top=spec.top,

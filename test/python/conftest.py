@@ -1,6 +1,7 @@
 """Shared fixtures: small models and their compiled circuits (compiled once per session)."""
 
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,18 @@ from mlp import train_mlp  # noqa: E402
 
 import hardcore  # noqa: E402
 from hardcore.verify import extreme_inputs  # noqa: E402,F401  (the tests import it from here)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def system_temp(tmp_path_factory):
+    """The tests' system temporary directory (`tempfile.gettempdir()`, and $TMPDIR for the processes they
+    start): a folder of pytest's, not /tmp.  Many tests fail a pass on purpose, and each failure writes its
+    reproducer folder there (docs/errors.md); pytest deletes all but its last three runs' folders."""
+    folder = tmp_path_factory.mktemp("system-temp")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tempfile, "tempdir", str(folder))
+        patch.setenv("TMPDIR", str(folder))
+        yield folder
 
 
 @pytest.fixture(scope="session")

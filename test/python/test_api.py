@@ -2,6 +2,7 @@
 
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -118,6 +119,16 @@ def test_unsupported_ops_are_listed_with_locations():
     assert "unsupported op 'torch.aten.cos'" in message
     assert re.search(r"test_api\.py:\d+:\d+: error: hardcore-import: unsupported op 'torch.aten.sin'", message)
     assert "reproduces this are in" in message
+
+
+def test_a_reproducer_lands_in_the_system_temp_directory(system_temp):
+    """The error names the reproducer's folder, made in `tempfile.gettempdir()`: conftest's `system_temp`."""
+    with pytest.raises(hardcore.CompileError) as info:
+        hardcore.compile(Unsupported(), torch.zeros(1, 4))
+    folder = Path(re.search(r"reproduces this are in (\S+)\)$", str(info.value)).group(1))
+    assert folder.parent == system_temp and folder.name.startswith("hardcore-failure-")
+    assert sorted(p.name for p in folder.iterdir()) == ["error.txt", "input.mlir", "reproduce.sh"]
+    assert "unsupported op 'torch.aten.sin'" in (folder / "error.txt").read_text()
 
 
 def test_bad_options():
