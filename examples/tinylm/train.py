@@ -3,7 +3,13 @@
 One CPU thread, fixed seeds, deterministic: the same command gives the same
 weights. Training samples random windows of `context` characters from the
 training split and takes the next-character loss at every position (AdamW,
-linear warm-up then cosine decay). Then, on the held-out split:
+linear warm-up then cosine decay). Then it fine-tunes the model with the
+window circuit's rounding in the loop (`--finetune-steps`, `circuit_noise.py`):
+each step adds to the float model's loss the noisy forward's cross-entropy,
+its KL divergence from the float distribution and a hinge on the float
+model's choice leading the noisy logits, so that the float model's decisions
+survive 8-bit quantization; the saved model is a plain float model. Then, on
+the held-out split (before the fine-tuning too):
 
 - **all positions**: teacher-forced next-character accuracy at every position
   of consecutive non-overlapping windows (position p sees p + 1 characters);
@@ -13,8 +19,9 @@ linear warm-up then cosine decay). Then, on the held-out split:
 - greedy generations from a few prompts, sliding a window of the last
   `context` characters.
 
-    .venv/bin/python examples/tinylm/train.py                 # the defaults: about 3 minutes
-    .venv/bin/python examples/tinylm/train.py --steps 2000    # a quick look
+    .venv/bin/python examples/tinylm/train.py                 # the defaults: about 5 minutes
+    .venv/bin/python examples/tinylm/train.py --steps 2000 --finetune-steps 0    # a quick look
+    .venv/bin/python examples/tinylm/train.py --init out/tinylm/tinylm.pt --steps 0   # fine-tune saved weights
 
 Writes `tinylm.pt` (the state dict) and `tinylm.json` (configuration,
 training settings and every measurement) to out/tinylm/ (or --out);
@@ -37,9 +44,10 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from corpus import VOCAB, decode, encode, splits  # noqa: E402
+from circuit_noise import consistency_loss, noisy_logits  # noqa: E402
 from model import CONFIG, WEIGHTS, TinyLM  # noqa: E402
 
-__all__ = ["random_windows", "train", "heldout_accuracy", "generate", "main"]
+__all__ = ["random_windows", "train", "finetune", "heldout_accuracy", "generate", "main"]
 
 STEPS = 14000
 BATCH = 128
@@ -51,6 +59,13 @@ EVAL_BATCH = 4096
 SEED = 0
 PROMPTS = ("the value of ", "an exception is ", "a class ", "in the ")
 GENERATED_CHARS = 64
+# Fine-tuning with the circuit's rounding in the loop (circuit_noise.py).
+FINETUNE_STEPS = 3000
+FINETUNE_LEARNING_RATE = 1e-3
+FINETUNE_BITS = 8         # the activation and weight bits the noise simulates
+KL_WEIGHT = 10.0
+MARGIN = 1.0              # logits
+MARGIN_WEIGHT = 1.0
 
 
 def random_windows(ids: np.ndarray, context: int, batch: int, rng: np.random.Generator):
@@ -89,6 +104,35 @@ def train(model: TinyLM, train_ids: np.ndarray, steps: int, *, batch: int = BATC
         if log_every and (step + 1) % log_every == 0:
             print(f"step {step + 1:6d}  loss {np.mean(losses[-log_every:]):.4f}  "
                   f"lr {optimizer.param_groups[0]['lr']:.2e}  {time.perf_counter() - started:6.1f} s", flush=True)
+    model.eval()
+    return losses
+
+
+def finetune(model: TinyLM, train_ids: np.ndarray, steps: int, *, batch: int = BATCH,
+             learning_rate: float = FINETUNE_LEARNING_RATE, bits: int = FINETUNE_BITS, seed: int = SEED,
+             log_every: int = 0) -> list[float]:
+    """Fine-tune `model` in place: its float loss plus `consistency_loss` of its noisy forward (cosine decay)."""
+    rng = np.random.default_rng(seed + 1)
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=WEIGHT_DECAY)
+    losses = []
+    started = time.perf_counter()
+    model.train()
+    for step in range(steps):
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate * 0.5 * (1 + math.cos(math.pi * step / steps))
+        inputs, targets = random_windows(train_ids, model.context, batch, rng)
+        logits = model(inputs)
+        noisy = noisy_logits(model, inputs, act_bits=bits, weight_bits=bits, generator=generator)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1)) + \
+            consistency_loss(logits, noisy, targets, kl_weight=KL_WEIGHT, margin=MARGIN, margin_weight=MARGIN_WEIGHT)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+        if log_every and (step + 1) % log_every == 0:
+            print(f"fine-tune step {step + 1:6d}  loss {np.mean(losses[-log_every:]):.4f}  "
+                  f"{time.perf_counter() - started:6.1f} s", flush=True)
     model.eval()
     return losses
 
@@ -139,8 +183,20 @@ def _parse_args(argv):
     parser.add_argument("--heads", type=int, default=CONFIG["n_head"])
     parser.add_argument("--context", type=int, default=CONFIG["context"])
     parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--finetune-steps", type=int, default=FINETUNE_STEPS,
+                        help="steps with the circuit's rounding in the loop after training (0: none)")
+    parser.add_argument("--finetune-bits", type=int, default=FINETUNE_BITS,
+                        help="the bits whose rounding the fine-tuning simulates (default %(default)s)")
+    parser.add_argument("--init", type=Path, help="start from these weights (a tinylm.pt of the same shape)")
     parser.add_argument("--out", type=Path, default=WEIGHTS.parent, help="output folder (default out/tinylm)")
     return parser.parse_args(argv)
+
+
+def _print_accuracy(accuracy: dict, unigram: float, commonest: int) -> None:
+    print(f"held-out next-character accuracy: all positions {accuracy['all_positions']:.4f}, "
+          f"last position {accuracy['last_position']:.4f} ({accuracy['last_position_count']} windows); "
+          f"unigram baseline {unigram:.4f} (always {VOCAB[commonest]!r})")
+    print("by position: " + " ".join(f"{value:.3f}" for value in accuracy["by_position"]))
 
 
 def main(argv=None) -> dict:
@@ -152,24 +208,33 @@ def main(argv=None) -> dict:
     config = {"vocab_size": len(VOCAB), "d_model": args.d_model, "n_layer": args.layers, "n_head": args.heads,
               "context": args.context}
     model = TinyLM(**config)
+    if args.init is not None:
+        model.load_state_dict(torch.load(args.init, map_location="cpu", weights_only=True))
     parameters = sum(p.numel() for p in model.parameters())
     print(f"corpus: {len(train_ids)} training and {len(heldout_ids)} held-out characters, {len(VOCAB)} symbols")
-    print(f"model: {config}, {parameters} parameters")
+    print(f"model: {config}, {parameters} parameters" + (f", from {args.init}" if args.init else ""))
+    commonest = int(np.bincount(train_ids, minlength=len(VOCAB)).argmax())
+    unigram = float(np.mean(heldout_ids == commonest))
 
     started = time.perf_counter()
     losses = train(model, train_ids, args.steps, batch=args.batch, learning_rate=args.lr, seed=args.seed,
                    log_every=LOG_EVERY)
     train_seconds = time.perf_counter() - started
+    if losses:
+        print(f"trained in {train_seconds:.1f} s; final loss {np.mean(losses[-LOG_EVERY:]):.4f} "
+              f"(mean of the last {LOG_EVERY} steps)")
+    trained = None
+    if args.finetune_steps:
+        trained = heldout_accuracy(model, heldout_ids)
+        _print_accuracy(trained, unigram, commonest)
+        print(f"fine-tuning with {args.finetune_bits}-bit rounding in the loop ...")
+    started = time.perf_counter()
+    finetune_losses = finetune(model, train_ids, args.finetune_steps, batch=args.batch, bits=args.finetune_bits,
+                               seed=args.seed, log_every=LOG_EVERY)
+    finetune_seconds = time.perf_counter() - started
 
     accuracy = heldout_accuracy(model, heldout_ids)
-    commonest = np.bincount(train_ids, minlength=len(VOCAB)).argmax()
-    unigram = float(np.mean(heldout_ids == commonest))
-    print(f"trained in {train_seconds:.1f} s; final loss {np.mean(losses[-LOG_EVERY:]):.4f} "
-          f"(mean of the last {LOG_EVERY} steps)")
-    print(f"held-out next-character accuracy: all positions {accuracy['all_positions']:.4f}, "
-          f"last position {accuracy['last_position']:.4f} ({accuracy['last_position_count']} windows); "
-          f"unigram baseline {unigram:.4f} (always {VOCAB[commonest]!r})")
-    print("by position: " + " ".join(f"{value:.3f}" for value in accuracy["by_position"]))
+    _print_accuracy(accuracy, unigram, commonest)
     samples = {prompt: generate(model, prompt) for prompt in PROMPTS}
     for text in samples.values():
         print(f"  {text!r}")
@@ -179,9 +244,15 @@ def main(argv=None) -> dict:
     record = {
         "config": config,
         "parameters": parameters,
-        "training": {"steps": args.steps, "batch": args.batch, "peak_learning_rate": args.lr,
-                     "weight_decay": WEIGHT_DECAY, "warmup_steps": WARMUP_STEPS, "seed": args.seed,
-                     "seconds": train_seconds, "final_loss": float(np.mean(losses[-LOG_EVERY:]))},
+        "training": {"init": None if args.init is None else str(args.init), "steps": args.steps,
+                     "batch": args.batch, "peak_learning_rate": args.lr, "weight_decay": WEIGHT_DECAY,
+                     "warmup_steps": WARMUP_STEPS, "seed": args.seed, "seconds": train_seconds,
+                     "final_loss": float(np.mean(losses[-LOG_EVERY:])) if losses else None},
+        "finetuning": {"steps": args.finetune_steps, "peak_learning_rate": FINETUNE_LEARNING_RATE,
+                       "bits": args.finetune_bits, "kl_weight": KL_WEIGHT, "margin": MARGIN,
+                       "margin_weight": MARGIN_WEIGHT, "seconds": finetune_seconds,
+                       "final_loss": float(np.mean(finetune_losses[-LOG_EVERY:])) if finetune_losses else None,
+                       "heldout_before": trained},
         "heldout": {**accuracy, "unigram_baseline": unigram, "characters": len(heldout_ids)},
         "samples": samples,
     }
