@@ -20,6 +20,19 @@ def _check_input(pass_name: str, where: str, float_op, value, paired: dict) -> N
         _fail(pass_name, where, "its input is not the quantized value of the float layer's input")
 
 
+def _check_table_entries(pass_name: str, where: str, name: str, table, ideal, entry, definition) -> None:
+    """A qsoftmax's or qnorm's table against its definition: every entry within half a unit of `ideal`.
+
+    The first entry k that is not fails the check, named by `entry(k)` ("for -3", "5") with its
+    definition `definition(k)` (the formula whose value is ideal[k]).
+    """
+    bad = np.flatnonzero(np.abs(table - ideal) > 0.5 * (1 + 1e-9))
+    if bad.size:
+        k = int(bad[0])
+        _fail(pass_name, where, f"its {name} table's entry {entry(k)} is {int(table[k])}, {definition(k)} = "
+              f"{ideal[k]:.6g} (more than half a unit)")
+
+
 def _embedding_scale(pass_name: str, where: str, float_op, op, frac: dict, trace: dict, paired: dict,
                      count: int) -> tuple:
     """An embedding: every code within half a step of its float entry (clipped to the codes' range) and
@@ -100,19 +113,12 @@ def _qsoftmax_scale(pass_name: str, where: str, float_op, op, frac: dict, trace:
     exp_frac = top.bit_length() - 1
     differences = exp_min + np.arange(exp_table.size)
     exponentials = np.exp(scale * differences * 2.0 ** -in_frac) * 2.0 ** exp_frac
-    bad = np.flatnonzero(np.abs(exp_table - exponentials) > 0.5 * (1 + 1e-9))
-    if bad.size:
-        k = int(bad[0])
-        _fail(pass_name, where, f"its exp table's entry for {int(differences[k])} is {int(exp_table[k])}, "
-              f"exp({scale:g} * {int(differences[k])} * 2^-{in_frac}) * 2^{exp_frac} = {exponentials[k]:.6g} "
-              f"(more than half a unit)")
+    _check_table_entries(pass_name, where, "exp", exp_table, exponentials, lambda k: f"for {int(differences[k])}",
+                         lambda k: f"exp({scale:g} * {int(differences[k])} * 2^-{in_frac}) * 2^{exp_frac}")
     sums = np.maximum(np.arange(recip_table.size, dtype=np.float64) * 2.0 ** sum_shift, 2.0 ** exp_frac)
     reciprocals = 2.0 ** recip_frac / sums
-    bad = np.flatnonzero(np.abs(recip_table - reciprocals) > 0.5 * (1 + 1e-9))
-    if bad.size:
-        k = int(bad[0])
-        _fail(pass_name, where, f"its reciprocal table's entry {k} is {int(recip_table[k])}, 2^{recip_frac} / "
-              f"{sums[k]:.0f} = {reciprocals[k]:.6g} (more than half a unit)")
+    _check_table_entries(pass_name, where, "reciprocal", recip_table, reciprocals, str,
+                         lambda k: f"2^{recip_frac} / {sums[k]:.0f}")
     shape = list(ir.RankedTensorType(source.type).shape)
     codes = np.asarray(trace[source], dtype=np.int64).reshape([count] + shape)
     keep = np.broadcast_to(causal_mask(shape) if causal else np.ones(shape, dtype=bool), codes.shape)
@@ -165,11 +171,8 @@ def _qnorm_scale(pass_name: str, where: str, float_op, op, frac: dict, trace: di
     gains = np.sqrt(size) / np.sqrt(np.maximum(squares + offset, 1.0))
     recip_frac = min(range(-80, 81), key=lambda f: float(np.abs(table - 2.0 ** f * gains).max(initial=0.0)))
     ideal = 2.0 ** recip_frac * gains
-    bad = np.flatnonzero(np.abs(table - ideal) > 0.5 * (1 + 1e-9))
-    if bad.size:
-        k = int(bad[0])
-        _fail(pass_name, where, f"its inverse square-root table's entry {k} is {int(table[k])}, 2^{recip_frac} * "
-              f"sqrt({size}) / sqrt(max({squares[k]:.0f} + {offset:.6g}, 1)) = {ideal[k]:.6g} (more than half a unit)")
+    _check_table_entries(pass_name, where, "inverse square-root", table, ideal, str,
+                         lambda k: f"2^{recip_frac} * sqrt({size}) / sqrt(max({squares[k]:.0f} + {offset:.6g}, 1))")
     out_frac = recip_frac - int_attr(op, "shift")
     codes = np.asarray(trace[source], dtype=np.int64).reshape([count] + shape)
     step = 2.0 ** -out_frac
