@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 from torch_mlir import ir
 
-from hardcore.interpreter import causal_mask
+from hardcore.interpreter import causal_mask, qnorm_rows
 from hardcore.irutil import array_attr, float_attr, int_attr
 from hardcore.verify.compare import _element_count
 from hardcore.verify.layers import _fail, _requant_act_bits, _shifts, _signed_bounds
@@ -138,11 +138,8 @@ def qnorm_bound(codes, rms: bool, sq_shift: int, table_size: int, recip_frac: in
     """How far each element of a qnorm before its output rounding lies from the float norm, in output
     units, for integer inputs `codes` (rows last) and a correctly rounded table of `table_size` entries:
     |c| (2^-(f_r+1) + sqrt(D) |1/sqrt(max(Q_k + E, 1)) - 1/sqrt(Q + E)|) (docs/dialect.md)."""
-    codes = np.asarray(codes, dtype=np.int64)
-    size = codes.shape[-1]
-    centred = codes if rms else size * codes - codes.sum(axis=-1, keepdims=True)
-    squares = (centred * centred).sum(axis=-1, keepdims=True)
-    index = np.minimum(((squares + ((1 << sq_shift) >> 1)) >> sq_shift), table_size - 1)
+    centred, squares, index = qnorm_rows(codes, rms, sq_shift, table_size)
+    size = centred.shape[-1]
     table_squares = np.where(index > 0, index * 2.0 ** sq_shift, 2.0 ** (sq_shift - 1) if sq_shift > 0 else 0.0)
     exact = squares + offset
     error = np.abs(1.0 / np.sqrt(np.maximum(table_squares + offset, 1.0))
