@@ -26,6 +26,7 @@ import numpy as np
 from torch_mlir import ir
 
 from hardcore.adder_graph import signed_width
+from hardcore.interpreter import qnorm_rows
 from hardcore.irutil import (array_attr, create_op, dense_attr, float_attr, i64_attr, int_attr, int_type,
                              integer_dtype, tensor_type)
 from hardcore.passes.quantize.common import (KIND, MAX_TABLE_ENTRIES, Lowering, frac_bits_for, shape_of,
@@ -214,9 +215,8 @@ def lower_layernorm(lowering: Lowering, op) -> bool:
                            f"[{low}, {high}] over {size} elements")
         return False
     # Q of every calibration row, on the integers the quantized IR computes
-    codes = lowering.integer_values(source).astype(np.int64)
-    centred = codes if rms else size * codes - codes.sum(axis=-1, keepdims=True)
-    largest_squares = int((centred * centred).sum(axis=-1).max(initial=0))
+    _, squares, _ = qnorm_rows(lowering.integer_values(source), rms)
+    largest_squares = int(squares.max(initial=0))
     sq_shift, table, recip_frac = norm_table(in_frac, size, rms, eps, largest_squares, act_bits)
     if table.size > MAX_TABLE_ENTRIES:
         lowering.error(op, f"hardcore-quantize: the layer norm's inverse square-root table would have {table.size} "

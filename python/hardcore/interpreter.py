@@ -19,7 +19,8 @@ from hardcore.irutil import array_attr, body_ops, float_attr, functions, int_att
 from hardcore.mlir import location_text
 
 __all__ = ["run_function", "find_function", "quantize_array", "InterpreterError", "ACTIVATIONS",
-           "activation_params", "lookup", "requant_values", "causal_mask", "qsoftmax", "qnorm", "run_decoder"]
+           "activation_params", "lookup", "requant_values", "causal_mask", "qsoftmax", "qnorm", "qnorm_rows",
+           "run_decoder"]
 
 
 class InterpreterError(CompileError):
@@ -287,17 +288,27 @@ def qsoftmax(x, causal: bool, exp_table, exp_min: int, sum_shift: int, recip_tab
     return np.where(keep, requant_values(e * r, shift, low, high), 0)
 
 
-def qnorm(x, rms: bool, sq_shift: int, rsqrt_table, shift: int, low: int, high: int) -> np.ndarray:
-    """`hardcore.qnorm` on integers x (batch first), over the last axis (docs/dialect.md)."""
+def qnorm_rows(x, rms: bool, sq_shift: int = 0, table_size: int | None = None):
+    """A qnorm's row math on integers x, over the last axis (docs/dialect.md): (centred, squares, index).
+
+    centred: x (rms) or D·x - Σx; squares: each row's sum of their squares Q (a trailing axis of 1);
+    index: Q rounded half up to 2^sq_shift, capped at table_size - 1 (uncapped without a table).
+    In int64, unchecked: `qnorm` rejects rows whose sum of squares may reach 2^62.
+    """
     x = np.asarray(x, dtype=np.int64)
-    rsqrt_table = np.asarray(rsqrt_table, dtype=np.int64).reshape(-1)
     size = x.shape[-1]
     centred = x if rms else size * x - x.sum(axis=-1, keepdims=True)
-    if int(np.abs(centred).max(initial=0)) ** 2 * size >= 1 << 62:
-        raise InterpreterError("qnorm: the sum of squares may exceed 62 bits")
     squares = (centred * centred).sum(axis=-1, keepdims=True)
-    index = np.minimum(requant_values(squares, sq_shift, 0, np.iinfo(np.int64).max) if sq_shift > 0 else squares,
-                       rsqrt_table.size - 1)
+    index = requant_values(squares, sq_shift, 0, np.iinfo(np.int64).max) if sq_shift > 0 else squares
+    return centred, squares, index if table_size is None else np.minimum(index, table_size - 1)
+
+
+def qnorm(x, rms: bool, sq_shift: int, rsqrt_table, shift: int, low: int, high: int) -> np.ndarray:
+    """`hardcore.qnorm` on integers x (batch first), over the last axis (docs/dialect.md)."""
+    rsqrt_table = np.asarray(rsqrt_table, dtype=np.int64).reshape(-1)
+    centred, _, index = qnorm_rows(x, rms, sq_shift, rsqrt_table.size)
+    if int(np.abs(centred).max(initial=0)) ** 2 * centred.shape[-1] >= 1 << 62:
+        raise InterpreterError("qnorm: the sum of squares may exceed 62 bits")
     return requant_values(centred * rsqrt_table[index], shift, low, high)
 
 
