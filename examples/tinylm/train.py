@@ -64,8 +64,8 @@ FINETUNE_STEPS = 3000
 FINETUNE_LEARNING_RATE = 1e-3
 FINETUNE_BITS = 8         # the activation and weight bits the noise simulates
 KL_WEIGHT = 10.0
-MARGIN = 1.0              # logits
-MARGIN_WEIGHT = 1.0
+MARGIN = 0.5              # logits
+MARGIN_WEIGHT = 0.5
 
 
 def random_windows(ids: np.ndarray, context: int, batch: int, rng: np.random.Generator):
