@@ -7,8 +7,9 @@
 - "fake_quant" (QAT) is a requantization to the model's scale and codes;
 - every other function becomes a `hardcore.lut`: one entry per input code of
   the range the previous op produces (at most MAX_TABLE_ENTRIES), each
-  round-half-up(f(code * 2^-f_in) * 2^f_out) saturated to 2^act_bits codes;
-  `table-codes` says which (TABLE_CODES, `activation_table`).
+  round-half-up(f(code * 2^-f_in) * 2^f_out) saturated to act-bits, with f_out
+  from the largest |f| over those codes (unsigned when f >= 0 on all of them;
+  `table-codes=wide`: a signed table act-bits + 1 wide, `activation_table`).
 """
 
 from __future__ import annotations
@@ -25,10 +26,10 @@ from hardcore.passes.quantize.fake_quant import fake_quant_params
 
 __all__ = ["TABLE_CODES", "activation_table", "lower_activation"]
 
-# How a table's 2^act_bits output codes cover its function's values (docs/dialect.md, "Activations"):
-# "magnitude": the act-bits range, signed (unsigned when f >= 0), at the scale of the largest |f|;
-# "span": [lo, lo + 2^act_bits - 1], lo the code of min(f, 0), at the scale of max(f, 0) - min(f, 0).
-TABLE_CODES = ("magnitude", "span")
+# How a table codes its outputs (docs/dialect.md, "Activations"): "magnitude", act-bits signed
+# (unsigned when f >= 0); "wide", act-bits + 1 signed (act-bits unsigned when f >= 0): every
+# table as wide as an unsigned act-bits output (a ReLU layer's), a signed one one bit finer.
+TABLE_CODES = ("magnitude", "wide")
 
 
 def activation_table(fn: str, params: dict, in_frac: int, in_range: tuple[int, int], act_bits: int,
@@ -37,28 +38,18 @@ def activation_table(fn: str, params: dict, in_frac: int, in_range: tuple[int, i
 
     Returns (entries, out_frac, (out_low, out_high)): entry k is the output code of
     input code in_range[0] + k, round-half-up(f(code · 2^-in_frac) · 2^out_frac)
-    saturated to [out_low, out_high], 2^act_bits codes.  `table_codes`
-    "magnitude": the act-bits range (unsigned when f >= 0 on every code) at the
-    finest scale that holds the largest |f|; "span": with a = min(f, 0) and
-    b = max(f, 0) over the codes, the finest scale at which b - a spans at most
-    2^act_bits steps, out_low = round-half-up(a · 2^out_frac), out_high = out_low +
-    2^act_bits - 1.  Both saturate by at most one step at the top.  A function
-    whose values are all >= 0 gets the same table either way; one whose values
-    lie in [-0.17, 3] (GELU) gets one more fractional bit from span, its entries
-    a signed range of act-bits + 1 bits.
+    saturated to [out_low, out_high], at the finest scale at which the largest |f|
+    fits that range (saturating by at most one step).  The range: unsigned
+    act-bits when f >= 0 on every code; otherwise signed act-bits
+    (`table_codes` "magnitude") or signed act-bits + 1 ("wide": one more
+    fractional bit at one more bit of width, as wide as the unsigned case).
     """
     codes = np.arange(in_range[0], in_range[1] + 1, dtype=np.int64)
     values = ACTIVATIONS[fn][1](codes.astype(np.float64) * 2.0 ** -in_frac, params)
-    lowest = float(values.min(initial=0.0))
-    if table_codes == "span":
-        # b - a fits 2^act_bits steps as an unsigned magnitude does
-        out_frac = frac_bits_for(float(values.max(initial=0.0)) - lowest, act_bits, False)
-        out_low = round_bound(lowest, out_frac, -(1 << 62), 0)
-        out_high = out_low + (1 << act_bits) - 1
-    else:
-        signed = lowest < 0
-        out_low, out_high = signed_range(act_bits) if signed else (0, (1 << act_bits) - 1)
-        out_frac = frac_bits_for(float(np.abs(values).max(initial=0.0)), act_bits, signed)
+    signed = bool(values.min(initial=0.0) < 0)
+    bits = act_bits + (signed and table_codes == "wide")
+    out_low, out_high = signed_range(bits) if signed else (0, (1 << bits) - 1)
+    out_frac = frac_bits_for(float(np.abs(values).max(initial=0.0)), bits, signed)
     entries = np.clip(np.floor(values * 2.0 ** out_frac + 0.5), out_low, out_high).astype(np.int64)
     return entries, out_frac, (out_low, out_high)
 

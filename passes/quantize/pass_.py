@@ -102,7 +102,8 @@ class QuantizePass(ModulePass):
             raise UsageError(f"{self.name}: weight-scale must be one of {', '.join(WEIGHT_SCALES)}, "
                              f"got '{self.weight_scale}'")
         if self.act_percentile is not None and not check_percentile(self.act_percentile):
-            raise UsageError(f"{self.name}: act-percentile must be a number in (0, 100], got {self.act_percentile}")
+            raise UsageError(f"{self.name}: act-percentile must be a number in (0, 100], "
+                             f"got {self.act_percentile!r}")
         if self.table_codes not in TABLE_CODES:
             raise UsageError(f"{self.name}: table-codes must be one of {', '.join(TABLE_CODES)}, "
                              f"got '{self.table_codes}'")

@@ -361,9 +361,9 @@ def main(argv: list[str] | None = None) -> int:
     compile_parser.add_argument("--act-percentile", type=float,
                                 help="activation scales from this percentile of |x| on the calibration inputs "
                                      "(e.g. 99.9; the few values above it saturate) instead of the largest")
-    compile_parser.add_argument("--table-codes", choices=("magnitude", "span"), default="magnitude",
-                                help="an activation table's output codes: signed act-bits over its largest |f| "
-                                     "(default) or 2^act_bits codes over its span [min(f, 0), max(f, 0)]")
+    compile_parser.add_argument("--table-codes", choices=("magnitude", "wide"), default="magnitude",
+                                help="a signed activation table's output codes (GELU, tanh): act-bits (default) or "
+                                     "wide, act-bits + 1 (one more fractional bit, as wide as a ReLU's output)")
     compile_parser.add_argument("--quant-config", help="JSON: weight bits, activation bits and weight scale "
                                                        "per layer (docs/quantization.md)")
     compile_parser.add_argument("--calibration", help=".npy of float inputs (batch, *shape) for activation scales")

@@ -374,9 +374,9 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
     path of a JSON file (`hardcore.quant_config` describes it).
     `act_percentile` (e.g. 99.9) takes the activation scales from that
     percentile of |x| on the calibration inputs instead of the largest |x|
-    (the few values above it saturate).  `table_codes="span"` gives the
-    tables of activations such as GELU 2^act_bits codes over [min(f, 0),
-    max(f, 0)] instead of signed act-bits over max |f| (docs/quantization.md).
+    (the few values above it saturate).  `table_codes="wide"` makes the
+    tables of signed activations (GELU, tanh) act-bits + 1 wide, one more
+    fractional bit, as wide as an unsigned act-bits output (docs/quantization.md).
     `verify_each` checks every pass with the reference interpreter
     (`hardcore.verify`; the import against the PyTorch model itself) and raises
     `hardcore.verify.VerificationError` at the first pass that changes the results.

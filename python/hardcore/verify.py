@@ -545,18 +545,17 @@ def _fail(pass_name: str, where: str, message: str):
 
 def _table_saturation(table, act_range) -> tuple[int, int]:
     """The codes a table may saturate to: act-bits signed, or unsigned (one more bit) when its entries
-    are >= 0, or 2^act_bits codes from its lowest entry when its entries do not fit act-bits signed
-    (`table-codes=span`).  Without the act-bits (`act_range` None: a model of token ids, whose input
-    says nothing of them) its own lowest and highest entries, and each entry must then be within one
-    step of the function unsaturated too."""
-    lowest = int(table.min(initial=0))
+    are >= 0, or act-bits + 1 signed when its entries do not fit act-bits signed (`table-codes=wide`).
+    Without the act-bits (`act_range` None: a model of token ids, whose input says nothing of them)
+    its own lowest and highest entries, and each entry must then be within one step of the function
+    unsaturated too."""
     if act_range is None:
-        return lowest, int(table.max(initial=0))
+        return int(table.min(initial=0)), int(table.max(initial=0))
     low, high = act_range
-    if lowest >= 0:
+    if table.min(initial=0) >= 0:
         return 0, 2 * high + 1
-    if lowest < low or table.max(initial=0) > high:
-        return lowest, lowest + 2 * high + 1
+    if table.min(initial=0) < low or table.max(initial=0) > high:
+        return 2 * low, 2 * high + 1
     return low, high
 
 
