@@ -11,6 +11,8 @@ Both are off by default, and then change nothing.
 """
 
 import json
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,7 +22,9 @@ from torch import nn
 import hardcore
 from hardcore.cli import main
 from hardcore.errors import UsageError
-from hardcore.passes.quantize import activation_table
+from hardcore.mlir import new_context, parse_module
+from hardcore.passes.quantize import QuantizePass, activation_table
+from hardcore.pipeline import run_pipeline
 
 torch.set_num_threads(1)
 
@@ -143,3 +147,25 @@ def test_wide_tables_and_percentile_pass_verify_each():
     assert lut.endswith("-> tensor<8xi9>") and "-> tensor<8xi9>" not in hardcore.compile(
         gelu_mlp(), torch.zeros(1, 4)).stages["quantized"]
     assert circuit.options["table_codes"] == "wide" and circuit.options["act_percentile"] == 99.9
+
+
+def test_tiny_gpt_with_both_options_passes_verify_each():
+    """A GPT block (layer norms, attention, a GELU table, residual adds) with both options: hardcore-quantize
+    and hardcore-fold-weights checked by --verify-each (to-hw does not see the options; Icarus is slow here)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples" / "tinylm"))
+    from model import TinyLM
+
+    torch.manual_seed(0)
+    model = TinyLM(vocab_size=30, d_model=16, n_layer=1, n_head=2, context=4, last_only=True).eval()
+    calibration = np.random.default_rng(0).integers(0, 30, (128, 4))
+    circuit = hardcore.compile(model, torch.zeros(1, 4, dtype=torch.long), calibration=calibration, output="argmax",
+                               act_percentile=99.9, table_codes="wide")
+    gelu = next(line for line in circuit.stages["quantized"].splitlines() if '"gelu, 256 entries' in line)
+    assert "frac bits 6 -> 7" in gelu and gelu.endswith("(tensor<256xi8>) -> tensor<256xi9>")
+    module = parse_module(circuit.stages["hardcore"], new_context())
+    quantize = QuantizePass(calibration_data=calibration, act_percentile=99.9, table_codes="wide")
+    checked = []
+    run_pipeline(module, "hardcore-quantize,hardcore-fold-weights", overrides={quantize.name: quantize},
+                 verify_each=True, verify_report=checked.append)
+    assert checked == ["hardcore-quantize: each of 41 layers within its rounding bound on 69 input vectors of the "
+                       "input grid", "hardcore-fold-weights: bit-exact on 69 input vectors"]
