@@ -13,9 +13,8 @@ from hardcore.irutil import create_op, dense_attr, i64_attr, int_type, tensor_ty
 from hardcore.quant_config import LayerQuant
 
 __all__ = ["MAX_TABLE_ENTRIES", "MAX_FRAC_BITS", "KIND", "frac_bits_for", "needed_frac_bits", "calibrated_magnitude",
-           "signed_range",
-           "round_bound", "acc_width", "shift_attr", "shape_of", "following_relu", "following_clamp", "rescaled",
-           "Lowering"]
+           "signed_range", "round_bound", "acc_width", "shift_attr", "shape_of", "following_relu", "following_clamp",
+           "rescaled", "Lowering"]
 
 # A lookup table has one entry per input code: 2^act_bits entries, so act-bits <= 12.
 MAX_TABLE_ENTRIES = 4096
