@@ -96,11 +96,13 @@ def _padded(prompt: str, context: int) -> list[int]:
 # -- compiling --------------------------------------------------------------------------------------
 
 def compile_window(model: TinyLM, calibration: np.ndarray, *, weight_bits: int = 8, act_bits: int = 8,
-                   weight_scale: str = "per-layer", max_adder_depth: int | None = None, name: str = "tinylm_window",
+                   weight_scale: str = "per-layer", act_percentile: float | None = None,
+                   table_codes: str = "magnitude", max_adder_depth: int | None = None, name: str = "tinylm_window",
                    progress=None) -> Circuit:
     """`model` (last position only) as a circuit from a window of ids to the id of the likeliest next one."""
     return hardcore.compile(model, torch.zeros(1, model.context, dtype=torch.long), calibration=calibration,
                             weight_bits=weight_bits, act_bits=act_bits, weight_scale=weight_scale,
+                            act_percentile=act_percentile, table_codes=table_codes,
                             max_adder_depth=max_adder_depth, output="argmax", name=name, progress=progress)
 
 
@@ -254,6 +256,11 @@ def _arguments(argv):
     parser.add_argument("--weight-bits", type=int, default=8)
     parser.add_argument("--act-bits", type=int, default=8)
     parser.add_argument("--weight-scale", choices=("per-layer", "per-channel"), default="per-layer")
+    parser.add_argument("--act-percentile", type=float, default=None,
+                        help="activation scales from this percentile of |x| on the calibration windows (e.g. 99.9; "
+                             "default: the largest |x|)")
+    parser.add_argument("--table-codes", choices=("magnitude", "wide"), default="magnitude",
+                        help="GELU tables: signed act-bits (default) or wide, act-bits + 1 (one more fractional bit)")
     parser.add_argument("--max-adder-depth", type=int, default=None,
                         help="pipeline with at most N adder levels between registers (default: combinational)")
     parser.add_argument("--calibration", type=int, default=CALIBRATION_WINDOWS,
@@ -300,12 +307,15 @@ def main(argv=None) -> int:
     context = model.context
     calibration = calibration_windows(train_ids, context, args.calibration)
     settings = (f"{args.weight_bits}-bit weights ({args.weight_scale}), {args.act_bits}-bit activations"
+                + (f" (scales from the {args.act_percentile:g}th percentile)" if args.act_percentile else "")
+                + (f", {args.table_codes} table codes" if args.table_codes != "magnitude" else "")
                 + (f", pipelined at {args.max_adder_depth} adder levels" if args.max_adder_depth else ""))
     print(f"tinylm: compiling the window circuit ({context} ids -> the next id), {settings}, "
           f"calibrated on {len(calibration)} training windows ...")
     compile_start = time.perf_counter()
     circuit = compile_window(model, calibration, weight_bits=args.weight_bits, act_bits=args.act_bits,
-                             weight_scale=args.weight_scale, max_adder_depth=args.max_adder_depth,
+                             weight_scale=args.weight_scale, act_percentile=args.act_percentile,
+                             table_codes=args.table_codes, max_adder_depth=args.max_adder_depth,
                              progress=lambda message: print(f"    {time.perf_counter() - compile_start:6.1f} s  "
                                                             f"{message}"))
     compile_seconds = time.perf_counter() - compile_start
@@ -354,6 +364,7 @@ def main(argv=None) -> int:
 
     results = {
         "options": {"weight_bits": args.weight_bits, "act_bits": args.act_bits, "weight_scale": args.weight_scale,
+                    "act_percentile": args.act_percentile, "table_codes": args.table_codes,
                     "max_adder_depth": args.max_adder_depth, "calibration_windows": len(calibration),
                     "simulator": None if rtl is None else args.simulator},
         "compile_seconds": round(compile_seconds, 1),

@@ -22,7 +22,12 @@ Calibration inputs come from the Python API (`calibration_data`) or a `.npy`
 file (`calibration=path`); without either, 256 seeded standard-normal samples
 (256 seeded random ids for token ids).
 
-Per-layer settings (weight bits, activation bits, weight scale) come from a
+An output scale holds the largest |x| of its value on the calibration inputs,
+or with `act-percentile=p` the p-th percentile of |x| (the values above it
+saturate; `common.calibrated_magnitude`).  A signed activation table is
+act-bits wide, or act-bits + 1 with `table-codes=wide` (`activations.py`).
+
+Per-layer settings (weight bits, activation bits, weight scale, percentile) come from a
 JSON file (`config=path`) or the Python API (`config_data`), layer K being the
 K-th layer op (`hardcore.quant_config`, `docs/quantization.md`).
 

@@ -8,7 +8,8 @@
 - every other function becomes a `hardcore.lut`: one entry per input code of
   the range the previous op produces (at most MAX_TABLE_ENTRIES), each
   round-half-up(f(code * 2^-f_in) * 2^f_out) saturated to act-bits, with f_out
-  from the largest |f| over those codes (unsigned when f >= 0 on all of them).
+  from the largest |f| over those codes (unsigned when f >= 0 on all of them;
+  `table-codes=wide`: a signed table act-bits + 1 wide, `activation_table`).
 """
 
 from __future__ import annotations
@@ -23,21 +24,32 @@ from hardcore.passes.quantize.common import (KIND, MAX_TABLE_ENTRIES, Lowering, 
                                              shape_of, signed_range)
 from hardcore.passes.quantize.fake_quant import fake_quant_params
 
-__all__ = ["activation_table", "lower_activation"]
+__all__ = ["TABLE_CODES", "activation_table", "lower_activation"]
+
+# How a table codes its outputs (docs/dialect.md, "Activations"): "magnitude", act-bits signed
+# (unsigned when f >= 0); "wide", act-bits + 1 signed (act-bits unsigned when f >= 0): every
+# table as wide as an unsigned act-bits output (a ReLU layer's), a signed one one bit finer.
+TABLE_CODES = ("magnitude", "wide")
 
 
-def activation_table(fn: str, params: dict, in_frac: int, in_range: tuple[int, int], act_bits: int):
+def activation_table(fn: str, params: dict, in_frac: int, in_range: tuple[int, int], act_bits: int,
+                     table_codes: str = "magnitude"):
     """The integer table of activation `fn` for input codes in_range (frac bits in_frac).
 
     Returns (entries, out_frac, (out_low, out_high)): entry k is the output code of
     input code in_range[0] + k, round-half-up(f(code · 2^-in_frac) · 2^out_frac)
-    saturated to the act-bits range (unsigned when f >= 0 on every code).
+    saturated to [out_low, out_high], at the finest scale at which the largest |f|
+    fits that range (saturating by at most one step).  The range: unsigned
+    act-bits when f >= 0 on every code; otherwise signed act-bits
+    (`table_codes` "magnitude") or signed act-bits + 1 ("wide": one more
+    fractional bit at one more bit of width, as wide as the unsigned case).
     """
     codes = np.arange(in_range[0], in_range[1] + 1, dtype=np.int64)
     values = ACTIVATIONS[fn][1](codes.astype(np.float64) * 2.0 ** -in_frac, params)
     signed = bool(values.min(initial=0.0) < 0)
-    out_low, out_high = signed_range(act_bits) if signed else (0, (1 << act_bits) - 1)
-    out_frac = frac_bits_for(float(np.abs(values).max(initial=0.0)), act_bits, signed)
+    bits = act_bits + (signed and table_codes == "wide")
+    out_low, out_high = signed_range(bits) if signed else (0, (1 << bits) - 1)
+    out_frac = frac_bits_for(float(np.abs(values).max(initial=0.0)), bits, signed)
     entries = np.clip(np.floor(values * 2.0 ** out_frac + 0.5), out_low, out_high).astype(np.int64)
     return entries, out_frac, (out_low, out_high)
 
@@ -80,7 +92,8 @@ def lower_activation(lowering: Lowering, op) -> bool:
         lowering.error(op, f"hardcore-quantize: a '{fn}' table on inputs [{low}, {high}] would have {entries} "
                            f"entries, more than the {MAX_TABLE_ENTRIES} a table may hold (act-bits 12 at most)")
         return False
-    table, out_frac, _ = activation_table(fn, params, in_frac, (low, high), lowering.quant.default.act_bits)
+    table, out_frac, _ = activation_table(fn, params, in_frac, (low, high), lowering.quant.default.act_bits,
+                                          lowering.pass_.table_codes)
     out_range = (int(table.min()), int(table.max()))
     kind = " ".join([fn] + [f"{name}={value:g}" for name, value in params.items()])
     kind += f", {entries} entries, frac bits {in_frac} -> {out_frac}"

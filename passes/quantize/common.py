@@ -12,9 +12,9 @@ from hardcore.interpreter import _SEMANTICS, activation_params
 from hardcore.irutil import create_op, dense_attr, i64_attr, int_type, tensor_type
 from hardcore.quant_config import LayerQuant
 
-__all__ = ["MAX_TABLE_ENTRIES", "MAX_FRAC_BITS", "KIND", "frac_bits_for", "needed_frac_bits", "signed_range",
-           "round_bound", "acc_width", "shift_attr", "shape_of", "following_relu", "following_clamp", "rescaled",
-           "Lowering"]
+__all__ = ["MAX_TABLE_ENTRIES", "MAX_FRAC_BITS", "KIND", "frac_bits_for", "needed_frac_bits", "calibrated_magnitude",
+           "signed_range", "round_bound", "acc_width", "shift_attr", "shape_of", "following_relu", "following_clamp",
+           "rescaled", "Lowering"]
 
 # A lookup table has one entry per input code: 2^act_bits entries, so act-bits <= 12.
 MAX_TABLE_ENTRIES = 4096
@@ -34,6 +34,19 @@ def frac_bits_for(magnitude: float, bits: int, signed: bool) -> int:
 def needed_frac_bits(magnitude: float, bits: int, signed: bool) -> int:
     """The fractional bits that make `magnitude` (> 0) just fit `bits`, without frac_bits_for's bounds."""
     return math.floor(math.log2(2.0 ** (bits - 1 if signed else bits) / magnitude))
+
+
+def calibrated_magnitude(values: np.ndarray, percentile: float | None) -> float:
+    """The magnitude an output scale is chosen for: the largest |x| of `values`, or its `percentile`
+    (numpy's, interpolating linearly; the largest when that is 0, as for a value that is almost always 0).
+
+    Only for scales whose requantization saturates: what lies above the percentile saturates.
+    """
+    magnitudes = np.abs(values)
+    largest = float(magnitudes.max(initial=0.0))
+    if percentile is None:
+        return largest
+    return float(np.percentile(magnitudes, percentile)) or largest
 
 
 def signed_range(bits: int) -> tuple[int, int]:
@@ -120,9 +133,10 @@ class Lowering:
         """The settings of layer op (one of the pass's layer ops)."""
         return self.quant.layer(self.layer_index[op])
 
-    def magnitude(self, value) -> float:
-        """The largest magnitude float `value` reaches on the calibration inputs."""
-        return float(np.abs(self.trace[value]).max())
+    def magnitude(self, value, settings: LayerQuant) -> float:
+        """The magnitude float `value` reaches on the calibration inputs, for the scale of a requantization
+        that saturates: the largest, or the percentile `settings.act_percentile` (`calibrated_magnitude`)."""
+        return calibrated_magnitude(self.trace[value], settings.act_percentile)
 
     def integer_values(self, value) -> np.ndarray:
         """What `value`, of the function being built, holds on the calibration inputs (batch first).

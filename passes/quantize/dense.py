@@ -146,7 +146,7 @@ def _dense(lowering: Lowering, op, relu, clamp, fake_quant):
         out_width = signed_width(out_low, out_high)
     elif relu is not None:
         out_low, out_high = 0, (1 << act_bits) - 1
-        out_frac = frac_bits_for(lowering.magnitude(relu.results[0]), act_bits, False)
+        out_frac = frac_bits_for(lowering.magnitude(relu.results[0], settings), act_bits, False)
         out_width = act_bits + 1
     elif clamp is not None:
         # The requantization's saturation is the clamp: its bounds at the output's scale,
@@ -154,13 +154,13 @@ def _dense(lowering: Lowering, op, relu, clamp, fake_quant):
         _, params = activation_params(clamp)
         signed = params["min"] < 0
         out_low, out_high = signed_range(act_bits) if signed else (0, (1 << act_bits) - 1)
-        out_frac = frac_bits_for(lowering.magnitude(clamp.results[0]), act_bits, signed)
+        out_frac = frac_bits_for(lowering.magnitude(clamp.results[0], settings), act_bits, signed)
         out_low, out_high = (round_bound(params["min"], out_frac, out_low, out_high),
                              round_bound(params["max"], out_frac, out_low, out_high))
         out_width = act_bits + (not signed)
     else:
         out_low, out_high = signed_range(act_bits)
-        out_frac = frac_bits_for(lowering.magnitude(op.results[0]), act_bits, True)
+        out_frac = frac_bits_for(lowering.magnitude(op.results[0], settings), act_bits, True)
         out_width = act_bits
     # a dense over R rows (a sequence) shifts each row's outputs alike
     rows = int(np.prod(out_shape)) // max(weight.shape[0], 1)

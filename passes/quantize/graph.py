@@ -64,7 +64,8 @@ def lower_add_tensors(lowering: Lowering, op) -> bool:
     relu = following_relu(op)
     if relu is not None:
         lowering.absorbed.add(relu)
-    act_bits = lowering.settings(op).act_bits
+    settings = lowering.settings(op)
+    act_bits = settings.act_bits
     operands = [lowering.quantized[v] for v in op.operands]
     frac = max(f for _, f, _ in operands)
     aligned, low, high = [], 0, 0
@@ -84,10 +85,10 @@ def lower_add_tensors(lowering: Lowering, op) -> bool:
     if relu is not None:
         value = create_op("hardcore.relu", [value], [sum_type], None, relu.location).results[0]
         out_low, out_high = 0, (1 << act_bits) - 1
-        out_frac = frac_bits_for(lowering.magnitude(relu.results[0]), act_bits, False)
+        out_frac = frac_bits_for(lowering.magnitude(relu.results[0], settings), act_bits, False)
     else:
         out_low, out_high = signed_range(act_bits)
-        out_frac = frac_bits_for(lowering.magnitude(op.results[0]), act_bits, True)
+        out_frac = frac_bits_for(lowering.magnitude(op.results[0], settings), act_bits, True)
     requant = create_op("hardcore.requant", [value], [tensor_type(out_shape, int_type(signed_width(out_low, out_high)))],
                         {"shift": i64_attr(frac - out_frac), "min": i64_attr(out_low),
                          "max": i64_attr(out_high)}, (relu or op).location)
@@ -125,7 +126,7 @@ def lower_concat(lowering: Lowering, op) -> bool:
     act_bits = lowering.quant.default.act_bits
     signed = any(low < 0 for _, _, (low, _) in leaves)
     out_low, out_high = signed_range(act_bits) if signed else (0, (1 << act_bits) - 1)
-    out_frac = frac_bits_for(lowering.magnitude(root.results[0]), act_bits, signed)
+    out_frac = frac_bits_for(lowering.magnitude(root.results[0], lowering.quant.default), act_bits, signed)
     operands, low, high = [], None, None
     for value in op.operands:
         source, frac, value_range = lowering.quantized[value]

@@ -20,9 +20,10 @@ from hardcore.interpreter import activation_params, run_function
 from hardcore.irutil import (FLOAT_LAYER_OPS, body_ops, create_op, functions, i64_attr, int_type, replace_function,
                              tensor_type)
 from hardcore.pass_base import ModulePass, PassFailed
-from hardcore.quant_config import SETTINGS, WEIGHT_SCALES, LayerQuant, load_quant_config, parse_quant_config
-from hardcore.passes.quantize.activations import lower_activation
-from hardcore.passes.quantize.common import Lowering, frac_bits_for, signed_range
+from hardcore.quant_config import (SETTINGS, WEIGHT_SCALES, LayerQuant, check_percentile, load_quant_config,
+                                   parse_quant_config)
+from hardcore.passes.quantize.activations import TABLE_CODES, lower_activation
+from hardcore.passes.quantize.common import Lowering, calibrated_magnitude, frac_bits_for, signed_range
 from hardcore.passes.quantize.dense import WEIGHT_FRAC_BITS, lower_dense
 from hardcore.passes.quantize.fake_quant import fake_quant_params, input_fake_quant
 from hardcore.passes.quantize.graph import lower_add_tensors, lower_concat, lower_gather, lower_relu, lower_reshape
@@ -65,8 +66,11 @@ _LAYER_KINDS = {"hardcore.dense": "whose weights the model fake-quantizes (QAT s
                 "hardcore.matmul": "a matrix product of two activations, which has no weights",
                 "hardcore.softmax": "a softmax, which has no weights",
                 "hardcore.layernorm": "a layer norm, which has no weights (its affine part is a dense layer)"}
-_LAYER_SETTINGS = {name: ("act_bits",) for name in _LAYER_KINDS if name not in ("hardcore.maxpool", "hardcore.argmax")}
-_LAYER_SETTINGS["hardcore.dense"] = SETTINGS
+# (an embedding's codes come from its table and a softmax's scale is fixed: no percentile for them)
+_LAYER_SETTINGS = {name: ("act_bits", "act_percentile") for name in _LAYER_KINDS
+                   if name not in ("hardcore.maxpool", "hardcore.argmax")}
+_LAYER_SETTINGS.update({"hardcore.dense": SETTINGS, "hardcore.embedding": ("act_bits",),
+                        "hardcore.softmax": ("act_bits",)})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,6 +81,10 @@ class QuantizePass(ModulePass):
     calibration: str | None = None
     weight_scale: str = "per-layer"
     config: str | None = None
+    # Output scales from this percentile of |x| on the calibration inputs (None: the largest |x|).
+    act_percentile: float | None = None
+    # How a standalone activation's table codes its outputs (TABLE_CODES, activations.py).
+    table_codes: str = "magnitude"
     calibration_data: Any = dataclasses.field(default=None, metadata={"cli": False}, compare=False)
     # The Python API's config (a dictionary, `quant_config`): instead of the file `config`.
     config_data: Any = dataclasses.field(default=None, metadata={"cli": False}, compare=False)
@@ -88,10 +96,16 @@ class QuantizePass(ModulePass):
         if self.weight_scale not in WEIGHT_SCALES:
             raise UsageError(f"{self.name}: weight-scale must be one of {', '.join(WEIGHT_SCALES)}, "
                              f"got '{self.weight_scale}'")
+        if self.act_percentile is not None and not check_percentile(self.act_percentile):
+            raise UsageError(f"{self.name}: act-percentile must be a number in (0, 100], "
+                             f"got {self.act_percentile!r}")
+        if self.table_codes not in TABLE_CODES:
+            raise UsageError(f"{self.name}: table-codes must be one of {', '.join(TABLE_CODES)}, "
+                             f"got '{self.table_codes}'")
         config, source = self.config_data, "quant_config"
         if config is None and self.config is not None:
             config, source = load_quant_config(self.config), self.config
-        base = LayerQuant(self.weight_bits, self.act_bits, self.weight_scale)
+        base = LayerQuant(self.weight_bits, self.act_bits, self.weight_scale, self.act_percentile)
         # read and checked once, before any work
         object.__setattr__(self, "_quant", parse_quant_config(config, base, source))
         if self.calibration is not None and self.calibration_data is None:
@@ -199,7 +213,8 @@ class QuantizePass(ModulePass):
         lowering.integers[new_block.arguments[0]] = calibration
         act_low, act_high = signed_range(act_bits)
         with ir.InsertionPoint(new_block):
-            in_frac = frac_bits_for(float(np.abs(calibration).max()), act_bits, True)
+            in_frac = frac_bits_for(calibrated_magnitude(calibration, self.quant.default.act_percentile),
+                                    act_bits, True)
             fake_quant = input_fake_quant(argument)
             if vocabulary is not None:  # token ids pass unchanged; an id past the vocabulary reads its last row
                 in_frac, act_low, act_high = 0, 0, vocabulary - 1
@@ -240,7 +255,7 @@ class QuantizePass(ModulePass):
             name = layers[index].operation.name
             allowed = _LAYER_SETTINGS.get(name, ())
             if WEIGHT_FRAC_BITS in layers[index].attributes:
-                allowed = ("act_bits",)
+                allowed = ("act_bits", "act_percentile")
             wrong = [n for n in names if n not in allowed]
             if wrong:
                 self.error(layers[index], f"hardcore-quantize: the quantization config sets {wrong[0]} of "

@@ -70,7 +70,8 @@ def lower_avgpool(lowering: Lowering, op) -> bool:
         lowering.absorbed.add(relu)
     source, in_frac, in_range = lowering.quantized[op.operands[0]]
     out_shape = shape_of(op.results[0])
-    act_bits = lowering.settings(op).act_bits
+    settings = lowering.settings(op)
+    act_bits = settings.act_bits
     windows = array_attr(op, "windows").astype(np.int64)
     multipliers, shift = avgpool_multipliers(array_attr(op, "divisors"), act_bits)
     n_in = math.prod(ir.RankedTensorType(source.type).shape)
@@ -96,11 +97,11 @@ def lower_avgpool(lowering: Lowering, op) -> bool:
     if relu is not None or in_range[0] >= 0:
         # An average of values >= 0 is >= 0: unsigned, one more bit of precision.
         out_low, out_high = 0, (1 << act_bits) - 1
-        out_frac = frac_bits_for(lowering.magnitude((relu or op).results[0]), act_bits, False)
+        out_frac = frac_bits_for(lowering.magnitude((relu or op).results[0], settings), act_bits, False)
         out_width = act_bits + 1
     else:
         out_low, out_high = signed_range(act_bits)
-        out_frac = frac_bits_for(lowering.magnitude(op.results[0]), act_bits, True)
+        out_frac = frac_bits_for(lowering.magnitude(op.results[0], settings), act_bits, True)
         out_width = act_bits
     requant = create_op("hardcore.requant", [value], [tensor_type(out_shape, int_type(out_width))],
                         {"shift": i64_attr(in_frac + shift - out_frac), "min": i64_attr(out_low),

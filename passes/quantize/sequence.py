@@ -97,10 +97,11 @@ def lower_product(lowering: Lowering, op) -> bool:
     out_shape = shape_of(op.results[0])
     product = create_op(op.operation.name, [lhs, rhs], [tensor_type(out_shape, int_type(signed_width(low, high)))],
                         _carry_kind(op, {}), op.location)
-    act_bits = lowering.settings(op).act_bits
+    settings = lowering.settings(op)
+    act_bits = settings.act_bits
     unsigned = a_low >= 0 and b_low >= 0
     out_low, out_high = (0, (1 << act_bits) - 1) if unsigned else signed_range(act_bits)
-    out_frac = frac_bits_for(lowering.magnitude(op.results[0]), act_bits, not unsigned)
+    out_frac = frac_bits_for(lowering.magnitude(op.results[0], settings), act_bits, not unsigned)
     shift = lhs_frac + rhs_frac - out_frac
     requant = create_op("hardcore.requant", [product.results[0]],
                         [tensor_type(out_shape, int_type(signed_width(out_low, out_high)))],
@@ -208,7 +209,8 @@ def lower_layernorm(lowering: Lowering, op) -> bool:
         lowering.error(op, f"hardcore-quantize: a layer norm's eps must be a number >= 0, got {eps:g}")
         return False
     size = shape_of(op.operands[0])[-1]
-    act_bits = lowering.settings(op).act_bits
+    settings = lowering.settings(op)
+    act_bits = settings.act_bits
     largest = max(abs(low), abs(high)) if rms else size * (high - low)
     if largest * largest * size >= _MAX_MAGNITUDE:
         lowering.error(op, f"hardcore-quantize: the layer norm's sum of squares may exceed 62 bits on inputs "
@@ -227,7 +229,7 @@ def lower_layernorm(lowering: Lowering, op) -> bool:
                            f"[{low}, {high}] (eps {eps:g} too small for the input's scale)")
         return False
     out_low, out_high = signed_range(act_bits)
-    out_frac = frac_bits_for(lowering.magnitude(op.results[0]), act_bits, True)
+    out_frac = frac_bits_for(lowering.magnitude(op.results[0], settings), act_bits, True)
     attributes = {"rms": i64_attr(int(rms)), "sq_shift": i64_attr(sq_shift),
                   "rsqrt_table": dense_attr(table, int_type(64)), "shift": i64_attr(recip_frac - out_frac),
                   "min": i64_attr(out_low), "max": i64_attr(out_high)}

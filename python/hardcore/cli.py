@@ -223,7 +223,8 @@ def _compile(args) -> int:
                                act_bits=args.act_bits, calibration=calibration, algorithm=args.algorithm,
                                max_depth=args.max_depth, max_adder_depth=args.max_adder_depth,
                                clock_enable=args.clock_enable, name=args.name, output=args.output,
-                               weight_scale=args.weight_scale, quant_config=args.quant_config, progress=say,
+                               weight_scale=args.weight_scale, quant_config=args.quant_config,
+                               act_percentile=args.act_percentile, table_codes=args.table_codes, progress=say,
                                verify_each=args.verify_each, decoder=args.decoder)
     files = circuit.write(args.output_dir)
     report = circuit.report
@@ -357,6 +358,12 @@ def main(argv: list[str] | None = None) -> int:
     compile_parser.add_argument("--act-bits", type=int, default=8)
     compile_parser.add_argument("--weight-scale", choices=("per-layer", "per-channel"), default="per-layer",
                                 help="one power-of-two weight scale per layer (default) or per output channel")
+    compile_parser.add_argument("--act-percentile", type=float,
+                                help="activation scales from this percentile of |x| on the calibration inputs "
+                                     "(e.g. 99.9; the few values above it saturate) instead of the largest")
+    compile_parser.add_argument("--table-codes", choices=("magnitude", "wide"), default="magnitude",
+                                help="a signed activation table's output codes (GELU, tanh): act-bits (default) or "
+                                     "wide, act-bits + 1 (one more fractional bit, as wide as a ReLU's output)")
     compile_parser.add_argument("--quant-config", help="JSON: weight bits, activation bits and weight scale "
                                                        "per layer (docs/quantization.md)")
     compile_parser.add_argument("--calibration", help=".npy of float inputs (batch, *shape) for activation scales")

@@ -354,6 +354,7 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
             algorithm: str = "cse", max_depth: int | None = None, max_adder_depth: int | None = None,
             clock_enable: bool = False, name: str | None = None, output: str | None = None,
             weight_scale: str = "per-layer", quant_config: dict | str | os.PathLike | None = None,
+            act_percentile: float | None = None, table_codes: str = "magnitude",
             progress: Callable[[str], None] | None = None, verify_each: bool = False,
             decoder: bool = False) -> Circuit:
     """Compile a PyTorch model (nn.Module or torch.export ExportedProgram) or an ONNX model to a Circuit.
@@ -371,6 +372,11 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
     or "per-channel" (one per output channel).  `quant_config` sets weight
     bits, activation bits and weight scales per layer: a dictionary or the
     path of a JSON file (`hardcore.quant_config` describes it).
+    `act_percentile` (e.g. 99.9) takes the activation scales from that
+    percentile of |x| on the calibration inputs instead of the largest |x|
+    (the few values above it saturate).  `table_codes="wide"` makes the
+    tables of signed activations (GELU, tanh) act-bits + 1 wide, one more
+    fractional bit, as wide as an unsigned act-bits output (docs/quantization.md).
     `verify_each` checks every pass with the reference interpreter
     (`hardcore.verify`; the import against the PyTorch model itself) and raises
     `hardcore.verify.VerificationError` at the first pass that changes the results.
@@ -390,7 +396,8 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
     config_path = os.fspath(quant_config) if isinstance(quant_config, (str, os.PathLike)) else None
     quantize = QuantizePass(weight_bits=weight_bits, act_bits=act_bits, calibration_data=calibration,
                             weight_scale=weight_scale, config=config_path,
-                            config_data=None if config_path else quant_config)
+                            config_data=None if config_path else quant_config, act_percentile=act_percentile,
+                            table_codes=table_codes)
     quantize.validate()
     fold = FoldWeightsPass(algorithm=algorithm, max_depth=max_depth)
     fold.validate()
@@ -444,6 +451,8 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
                "max_depth": max_depth, "max_adder_depth": max_adder_depth, "clock_enable": clock_enable,
                "output": output,
                **({"weight_scale": weight_scale} if weight_scale != "per-layer" else {}),
+               **({"act_percentile": act_percentile} if act_percentile is not None else {}),
+               **({"table_codes": table_codes} if table_codes != "magnitude" else {}),
                **({"quant_config": config_path or quant_config} if quant_config is not None else {}),
                **({"decoder": True} if decoder else {})}
     if decoder:

@@ -27,6 +27,8 @@ def _convert(text: str, field: dataclasses.Field, pass_name: str) -> Any:
     try:
         if kind.startswith("int"):
             return int(text)
+        if kind.startswith("float"):
+            return float(text)
         if kind.startswith("bool"):
             if text not in ("true", "false", "1", "0"):
                 raise ValueError(text)

@@ -1,13 +1,13 @@
-"""Per-layer quantization settings: weight bits, activation bits and weight scales.
+"""Per-layer quantization settings: weight bits, activation bits, weight scales and activation percentiles.
 
 A configuration is a dictionary (the Python API's `quant_config`) or a JSON
 file holding one (`hardcore compile --quant-config`, `hardcore-quantize{config=path}`):
 
-    {"weight_bits": 6, "act_bits": 8, "weight_scale": "per-channel",
+    {"weight_bits": 6, "act_bits": 8, "weight_scale": "per-channel", "act_percentile": 99.9,
      "layers": {"0": {"weight_bits": 4}, "2": {"act_bits": 6, "weight_scale": "per-layer"}}}
 
 Every key is optional.  The top-level settings replace the pass options
-(`weight-bits`, `act-bits`, `weight-scale`) for the whole network; an entry
+(`weight-bits`, `act-bits`, `weight-scale`, `act-percentile`) for the whole network; an entry
 of `layers` replaces them for one layer.  Layer K is the K-th layer that
 hardcore-fold-weights reports (`hardcore.layers`, the JSON report's
 `layers[K]`): the dense layers (linear, convolution, batch norm on its own),
@@ -15,8 +15,10 @@ average pools, max pools, residual adds and the argmax, and embeddings,
 subtractions, products of activations, softmaxes and layer norms (sequence
 models), in the order of the model.
 A layer's `weight_bits` and `weight_scale` set its weights; its `act_bits`
-set the width of its output (its requantization).  The input and the
-lookup tables of standalone activations take the top-level `act_bits`.
+set the width of its output (its requantization), its `act_percentile` the
+percentile of |x| on the calibration inputs its output scale comes from (None:
+the largest).  The input and the lookup tables of standalone activations take
+the top-level `act_bits`; the input and concatenations the top-level `act_percentile`.
 """
 
 from __future__ import annotations
@@ -27,14 +29,15 @@ from typing import Any
 
 from hardcore.errors import UsageError
 
-__all__ = ["LayerQuant", "QuantConfig", "WEIGHT_SCALES", "SETTINGS", "parse_quant_config", "load_quant_config"]
+__all__ = ["LayerQuant", "QuantConfig", "WEIGHT_SCALES", "SETTINGS", "parse_quant_config", "load_quant_config",
+           "check_percentile"]
 
 # "per-layer": one power-of-two scale for a layer's whole weight matrix;
 # "per-channel": one per output channel (a row of a linear layer, the rows of
 # one output channel of a convolution).
 WEIGHT_SCALES = ("per-layer", "per-channel")
 # The settings a layer (or the whole network) may have.
-SETTINGS = ("weight_bits", "act_bits", "weight_scale")
+SETTINGS = ("weight_bits", "act_bits", "weight_scale", "act_percentile")
 _BITS = (2, 16)
 
 
@@ -45,6 +48,13 @@ class LayerQuant:
     weight_bits: int = 8
     act_bits: int = 8
     weight_scale: str = "per-layer"
+    # None: output scales from the largest |x| on the calibration inputs
+    act_percentile: float | None = None
+
+
+def check_percentile(value: Any) -> bool:
+    """Whether `value` is an activation percentile: a number in (0, 100]."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= 100
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +75,10 @@ def _setting(name: str, value: Any, where: str) -> Any:
         if value not in WEIGHT_SCALES:
             raise UsageError(f"{where}: weight_scale must be one of {', '.join(WEIGHT_SCALES)}, got {value!r}")
         return value
+    if name == "act_percentile":
+        if not check_percentile(value):
+            raise UsageError(f"{where}: act_percentile must be a number in (0, 100], got {value!r}")
+        return float(value)
     if isinstance(value, bool) or not isinstance(value, int) or not _BITS[0] <= value <= _BITS[1]:
         raise UsageError(f"{where}: {name} must be an integer between {_BITS[0]} and {_BITS[1]}, got {value!r}")
     return value

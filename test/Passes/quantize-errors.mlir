@@ -4,7 +4,7 @@
 // RUN: not hardcore-opt %s --pass-pipeline='builtin.module(hardcore-quantize{calibration=%t.missing.npy})' 2>&1 | filecheck %s --check-prefix=CALIB
 
 // BITS: hardcore-opt: error: hardcore-quantize: weight-bits must be between 2 and 16, got 1
-// OPTION: hardcore-opt: error: hardcore-quantize: unknown option 'bits' (options: weight-bits, act-bits, calibration, weight-scale, config)
+// OPTION: hardcore-opt: error: hardcore-quantize: unknown option 'bits' (options: weight-bits, act-bits, calibration, weight-scale, config, act-percentile, table-codes)
 // CALIB: hardcore-opt: error: hardcore-quantize: cannot read calibration file '{{.*}}.missing.npy'
 
 func.func @torch_left(%arg0: tensor<2xf32>) -> tensor<2xf32> {

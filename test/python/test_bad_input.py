@@ -251,7 +251,7 @@ def test_unknown_pass_option(tmp_path, capsys):
     assert opt(capsys, tmp_path / "in.mlir", "--pass-pipeline=builtin.module(hardcore-quantize{bits=4})",
                "-o", tmp_path / "out.mlir") == (
         2, "hardcore-opt: error: hardcore-quantize: unknown option 'bits' (options: weight-bits, act-bits, "
-           "calibration, weight-scale, config)\n")
+           "calibration, weight-scale, config, act-percentile, table-codes)\n")
     assert not (tmp_path / "out.mlir").exists()
 
 

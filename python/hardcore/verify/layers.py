@@ -79,13 +79,18 @@ def _fail(pass_name: str, where: str, message: str):
 
 def _table_saturation(table, act_range) -> tuple[int, int]:
     """The codes a table may saturate to: act-bits signed, or unsigned (one more bit) when its entries
-    are >= 0.  Without the act-bits (`act_range` None: a model of token ids, whose input says nothing
-    of them) its own lowest and highest entries, and each entry must then be within one step of the
-    function unsaturated too."""
+    are >= 0, or act-bits + 1 signed when its entries do not fit act-bits signed (`table-codes=wide`).
+    Without the act-bits (`act_range` None: a model of token ids, whose input says nothing of them)
+    its own lowest and highest entries, and each entry must then be within one step of the function
+    unsaturated too."""
     if act_range is None:
         return int(table.min(initial=0)), int(table.max(initial=0))
     low, high = act_range
-    return (0, 2 * high + 1) if table.min(initial=0) >= 0 else (low, high)
+    if table.min(initial=0) >= 0:
+        return 0, 2 * high + 1
+    if table.min(initial=0) < low or table.max(initial=0) > high:
+        return 2 * low, 2 * high + 1
+    return low, high
 
 
 def _table_frac(op, group, frac_in, act_range, pass_name: str, where: str) -> int:
