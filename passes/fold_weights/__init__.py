@@ -50,6 +50,10 @@ result the integer output (`hardcore.output_frac_bits`).  Per-layer figures
 (weights, nonzero weights, adders, adder bits, adder depth, and the layer's
 `hardcore.kind` when it has one) go to the function attribute `hardcore.layers`.
 
+Last, the ops that no result depends on (dead logic: the positions a
+last-position output never reads) are erased and taken out of the layers'
+figures (`sweep.py`), so every later stage sees only live logic.
+
 One module per op family, gathered in `FOLDS`: `builder` (the scalar ops
 with exact widths), `arith` (sums, constant multiplies, products, tables of
 not-yet-built values), `dense`, `elementwise` (relu, requant, lut, residual
@@ -77,6 +81,7 @@ from hardcore.passes.fold_weights.elementwise import (fold_add_tensors, fold_con
 from hardcore.passes.fold_weights.decoder import fold_embedding_at, fold_insert_row, insert_row_layout, row_index
 from hardcore.passes.fold_weights.normalize import fold_qnorm, fold_qsoftmax, fold_qsoftmax_at
 from hardcore.passes.fold_weights.sequence import fold_embedding, fold_matmul, fold_mul_tensors
+from hardcore.passes.fold_weights.sweep import sweep_dead
 
 __all__ = ["FoldWeightsPass", "ALGORITHMS", "FOLDS", "token_input"]
 
@@ -222,6 +227,7 @@ class FoldWeightsPass(ModulePass):
                 new.operation.erase()
                 return False
             create_op("func.return", packed, [], None, ret.location)
+        sweep_dead(block, builder, layers)
         input_types = [argument.type for argument in block.arguments]
         new.attributes["function_type"] = ir.TypeAttr.get(ir.FunctionType.get(input_types, result_types))
         if token_input(quantize):
