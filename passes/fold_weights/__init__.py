@@ -211,13 +211,14 @@ class FoldWeightsPass(ModulePass):
                     layers.append(stats)
                 tensors[op.results[0]] = result
             try:
-                packed, result_types = [], []
+                packed, result_types, roots = [], [], []
                 for value in results:
                     # The outputs' last ops belong to the last layer (one module per layer in hardware).
                     source = value.owner.operands[0] if _is_dequantize(value) else value
                     builder.layer = layer_of[source]
                     builder.location = ir.Location.name(f"layer{builder.layer}", childLoc=ret.location)
                     pack = _pack(builder, tensors[source], value, step, ret.location)
+                    roots.extend(pack.operands)
                     if value == output and _is_index(value):
                         new.attributes["hardcore.output_unsigned"] = ir.UnitAttr.get()
                     packed.append(pack.results[0])
@@ -227,7 +228,7 @@ class FoldWeightsPass(ModulePass):
                 new.operation.erase()
                 return False
             create_op("func.return", packed, [], None, ret.location)
-        sweep_dead(block, builder, layers)
+        sweep_dead(builder, roots, layers)
         input_types = [argument.type for argument in block.arguments]
         new.attributes["function_type"] = ir.TypeAttr.get(ir.FunctionType.get(input_types, result_types))
         if token_input(quantize):

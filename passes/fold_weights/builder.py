@@ -53,7 +53,10 @@ class _DagBuilder:
         self.multipliers = 0
         self.multiplier_bits = 0
         self.made: collections.Counter = collections.Counter()  # new ops by name
-        self.created: list = []  # the results of the ops it made (sext aside), in order
+        # Every op it made, in program order, as (result, op), and the values each reads: the sweep of
+        # dead ops (`sweep.py`) walks these, much faster than the block's operations through the bindings.
+        self.created: list = []
+        self.reads: dict = {}
         self.counted: list[tuple[int, int, int]] = []  # (layer, first, end) of `created` a layer's figures count
 
     def _emit(self, name, operands, value_range, attributes=None):
@@ -65,7 +68,7 @@ class _DagBuilder:
         op = create_op(name, operands, [int_type(signed_width(low, high))], attrs, self.location)
         self.made[name] += 1
         result = op.results[0]
-        self.created.append(result)
+        self._made(result, op, operands)
         self.ranges[result] = (low, high)
         depth = max((self.depths.get(v, 0) for v in operands), default=0)
         if name in ADDERS:
@@ -79,6 +82,10 @@ class _DagBuilder:
         self.memo[key] = result
         self.layer_of[result] = self.layer
         return result
+
+    def _made(self, result, op, operands) -> None:
+        self.created.append((result, op))
+        self.reads[result] = tuple(operands)
 
     def _reusable(self, key) -> bool:
         """Whether an identical op was made, in this layer or a lower one.
@@ -95,6 +102,7 @@ class _DagBuilder:
             return value
         op = create_op("hardcore.sext", [value], [int_type(width)], None, self.location)
         self.ranges[op.results[0]] = self.ranges[value]
+        self._made(op.results[0], op, [value])
         return op.results[0]
 
     def constant(self, value: int):
@@ -171,7 +179,7 @@ class _DagBuilder:
                            self.location)
             self.ranges[op.results[0]] = (min(reached), max(reached))
             self.depths[op.results[0]] = self.depths.get(value, 0)
-            self.created.append(op.results[0])
+            self._made(op.results[0], op, [value])
             self.tables += 1
             self.table_entries += len(reached)
             self.memo[key] = op.results[0]

@@ -5,8 +5,9 @@ ops; the others are dead logic.  A sequence model whose output is its last
 position's (a language model's window circuit, `x[:, -1]` before the head)
 computes every position of its last block, but only the last position reaches
 the output: its other rows are dead.  A model whose every op reaches the
-output (an MLP, a CNN) loses nothing.  The sweep walks the body once,
-backwards from the `func.return`, and erases the dead ops, users first.
+output (an MLP, a CNN) loses nothing.  The sweep marks what the results
+read, transitively, over the builder's record of each op's operands, and
+erases the rest, users first.
 Every later stage (the DAG's figures, `hardcore-pipeline`, `hardcore-to-hw`,
 the Verilog) then sees only live logic.
 
@@ -36,38 +37,35 @@ _FIGURES = {**{name: ("adders", "adder_bits") for name in ADDERS},
 _OPTIONAL = ("multipliers", "tables", "comparators", "muxes")
 
 
-def sweep_dead(block: ir.Block, builder: _DagBuilder, layers: list[dict]) -> int:
-    """Erase the ops of `block` (ending in its `func.return`) that no result depends on; update
-    the figures of `layers` that counted them.  Returns how many ops were erased."""
-    ops = list(block.operations)
-    live = set(ops[-1].operands)
-    dead = []  # users before the values they read
-    for op in reversed(ops[:-1]):
-        if op.results[0] in live:
-            live.update(op.operands)
-        else:
-            dead.append(op)
+def sweep_dead(builder: _DagBuilder, roots: list, layers: list[dict]) -> int:
+    """Erase the ops `builder` made that no value of `roots` (what the results pack) depends on;
+    update the figures of `layers` that counted them.  Returns how many ops were erased."""
+    live: set = set()
+    stack = list(roots)
+    while stack:
+        value = stack.pop()
+        if value not in live:
+            live.add(value)
+            stack.extend(builder.reads.get(value, ()))  # a function argument reads nothing
+    dead = [op for result, op in builder.created if result not in live]
     if not dead:
         return 0
-    dead_results = {op.results[0] for op in dead}
     for layer, first, end in builder.counted:
-        figures = layers[layer]
-        for result in builder.created[first:end]:
-            if result in dead_results:
-                _take_out(figures, result)
-    for op in dead:
+        for result, op in builder.created[first:end]:
+            if result not in live:
+                _take_out(layers[layer], result, op)
+    for op in reversed(dead):  # users before the values they read
         op.erase()
     return len(dead)
 
 
-def _take_out(figures: dict, result) -> None:
-    owner = result.owner
-    count, bits = _FIGURES.get(owner.name, (None, None))
+def _take_out(figures: dict, result, op) -> None:
+    count, bits = _FIGURES.get(op.name, (None, None))
     if count not in figures:
         return
     figures[count] -= 1
     if bits == "table_entries":
-        figures[bits] -= ir.RankedTensorType(owner.attributes["table"].type).shape[0]
+        figures[bits] -= ir.RankedTensorType(op.attributes["table"].type).shape[0]
     elif bits is not None:
         figures[bits] -= ir.IntegerType(result.type).width
     if figures[count] == 0 and count in _OPTIONAL and "comparator_depth" not in figures:
