@@ -19,13 +19,13 @@ def fold_maxpool(options, builder: _DagBuilder, op, operands: list[list[_Lin]]):
     """Each window's maximum: a balanced tree of `hardcore.max` (a comparator and a mux each)."""
     source = operands[0]
     windows = array_attr(op, "windows").astype(np.int64)
-    before = builder.snapshot()
+    made_before = builder.made["hardcore.max"]
     result, depth = [], 0
     for row in windows:
         value, row_depth = max_tree(builder, [builder.materialize(source[j]) for j in row if j >= 0])
         result.append(_Lin(value, 0, 1, 0))
         depth = max(depth, row_depth)
-    comparators = builder.since(before)["comparators"]  # max ops alone: materializing makes no comparator
+    comparators = builder.made["hardcore.max"] - made_before
     return result, comparator_stats(op, windows.shape[0], len(source), comparators, depth)
 
 

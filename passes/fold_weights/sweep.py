@@ -15,7 +15,9 @@ A layer's figures in `hardcore.layers` count the ops its fold made
 (`_DagBuilder.since`); the dead ones among them are taken out: adders and
 adder bits, multipliers and multiplier bits, tables and table entries,
 comparators (max, pick, clamp) and muxes.  Its weights, inputs, outputs
-and depths stay those of the layer as the model defines it.
+and depths stay those of the layer as the model defines it.  A max pool and
+an argmax count their comparators themselves and keep them (a classifier's
+last layers: nothing after them can leave them dead).
 """
 
 from __future__ import annotations
@@ -32,8 +34,7 @@ _FIGURES = {**{name: ("adders", "adder_bits") for name in ADDERS},
             "hardcore.table": ("tables", "table_entries"),
             "hardcore.max": ("comparators", None), "hardcore.pick": ("comparators", None),
             "hardcore.clamp": ("comparators", None), "hardcore.mux": ("muxes", None)}
-# Figures a layer has only when it has any (`layer_stats`; a max pool's and an argmax's comparators
-# always): dropped when the sweep takes them to 0.
+# Figures a layer has only when it has any (`layer_stats`): dropped when the sweep takes them to 0.
 _OPTIONAL = ("multipliers", "tables", "comparators", "muxes")
 
 
@@ -68,6 +69,6 @@ def _take_out(figures: dict, result, op) -> None:
         figures[bits] -= ir.RankedTensorType(op.attributes["table"].type).shape[0]
     elif bits is not None:
         figures[bits] -= ir.IntegerType(result.type).width
-    if figures[count] == 0 and count in _OPTIONAL and "comparator_depth" not in figures:
+    if figures[count] == 0 and count in _OPTIONAL:
         del figures[count]
         figures.pop(bits, None)
