@@ -50,6 +50,10 @@ result the integer output (`hardcore.output_frac_bits`).  Per-layer figures
 (weights, nonzero weights, adders, adder bits, adder depth, and the layer's
 `hardcore.kind` when it has one) go to the function attribute `hardcore.layers`.
 
+Last, the ops that no result depends on (dead logic: the positions a
+last-position output never reads) are erased and taken out of the layers'
+figures (`sweep.py`), so every later stage sees only live logic.
+
 One module per op family, gathered in `FOLDS`: `builder` (the scalar ops
 with exact widths), `arith` (sums, constant multiplies, products, tables of
 not-yet-built values), `dense`, `elementwise` (relu, requant, lut, residual
@@ -78,6 +82,7 @@ from hardcore.passes.fold_weights.elementwise import (fold_add_tensors, fold_con
 from hardcore.passes.fold_weights.decoder import fold_embedding_at, fold_insert_row, insert_row_layout, row_index
 from hardcore.passes.fold_weights.normalize import fold_qnorm, fold_qsoftmax, fold_qsoftmax_at
 from hardcore.passes.fold_weights.sequence import fold_embedding, fold_matmul, fold_mul_tensors
+from hardcore.passes.fold_weights.sweep import sweep_dead
 
 __all__ = ["FoldWeightsPass", "ALGORITHMS", "FOLDS", "token_input"]
 
@@ -201,13 +206,14 @@ class FoldWeightsPass(ModulePass):
                     layers.append(stats)
                 tensors[op.results[0]] = result
             try:
-                packed, result_types = [], []
+                packed, result_types, roots = [], [], []
                 for value in results:
                     # The outputs' last ops belong to the last layer (one module per layer in hardware).
                     source = value.owner.operands[0] if _is_dequantize(value) else value
                     builder.layer = layer_of[source]
                     builder.location = ir.Location.name(f"layer{builder.layer}", childLoc=ret.location)
                     pack = _pack(builder, tensors[source], value, step, ret.location)
+                    roots.extend(pack.operands)
                     if value == output and _is_index(value):
                         new.attributes["hardcore.output_unsigned"] = ir.UnitAttr.get()
                     packed.append(pack.results[0])
@@ -217,6 +223,7 @@ class FoldWeightsPass(ModulePass):
                 new.operation.erase()
                 return False
             create_op("func.return", packed, [], None, ret.location)
+        sweep_dead(builder, roots, layers)
         input_types = [argument.type for argument in block.arguments]
         new.attributes["function_type"] = ir.TypeAttr.get(ir.FunctionType.get(input_types, result_types))
         if token_input(quantize):

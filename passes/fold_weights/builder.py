@@ -5,7 +5,9 @@ narrowest two's complement width that holds their value range, reuses an
 identical op made in the same layer or a lower one, and counts what the
 figures of `hardcore.layers` need.  A value not yet built is a `_Lin`:
 `sign * (value << shift) + const`, so shifts and constants can move into the
-next rounding or bias before they cost an adder.
+next rounding or bias before they cost an adder.  It keeps the ops it made in
+order and which of them each layer's figures counted (`since`), so that the
+sweep of dead ops (`sweep.py`) can take those it removes out of the figures.
 """
 
 from __future__ import annotations
@@ -51,6 +53,11 @@ class _DagBuilder:
         self.multipliers = 0
         self.multiplier_bits = 0
         self.made: collections.Counter = collections.Counter()  # new ops by name
+        # Every op it made, in program order, as (result, op), and the values each reads: the sweep of
+        # dead ops (`sweep.py`) walks these, much faster than the block's operations through the bindings.
+        self.created: list = []
+        self.reads: dict = {}
+        self.counted: list[tuple[int, int, int]] = []  # (layer, first, end) of `created` a layer's figures count
 
     def _emit(self, name, operands, value_range, attributes=None):
         key = (name, tuple(operands), tuple(sorted((attributes or {}).items())))
@@ -61,6 +68,7 @@ class _DagBuilder:
         op = create_op(name, operands, [int_type(signed_width(low, high))], attrs, self.location)
         self.made[name] += 1
         result = op.results[0]
+        self._made(result, op, operands)
         self.ranges[result] = (low, high)
         depth = max((self.depths.get(v, 0) for v in operands), default=0)
         if name in ADDERS:
@@ -74,6 +82,10 @@ class _DagBuilder:
         self.memo[key] = result
         self.layer_of[result] = self.layer
         return result
+
+    def _made(self, result, op, operands) -> None:
+        self.created.append((result, op))
+        self.reads[result] = tuple(operands)
 
     def _reusable(self, key) -> bool:
         """Whether an identical op was made, in this layer or a lower one.
@@ -90,6 +102,7 @@ class _DagBuilder:
             return value
         op = create_op("hardcore.sext", [value], [int_type(width)], None, self.location)
         self.ranges[op.results[0]] = self.ranges[value]
+        self._made(op.results[0], op, [value])
         return op.results[0]
 
     def constant(self, value: int):
@@ -166,6 +179,7 @@ class _DagBuilder:
                            self.location)
             self.ranges[op.results[0]] = (min(reached), max(reached))
             self.depths[op.results[0]] = self.depths.get(value, 0)
+            self._made(op.results[0], op, [value])
             self.tables += 1
             self.table_entries += len(reached)
             self.memo[key] = op.results[0]
@@ -230,9 +244,11 @@ class _DagBuilder:
         totals = {name: getattr(self, name) for name in COUNTERS}
         totals["comparators"] = sum(self.made[name] for name in ("hardcore.max", "hardcore.pick", "hardcore.clamp"))
         totals["muxes"] = self.made["hardcore.mux"]
+        totals["created"] = len(self.created)
         return totals
 
     def since(self, snapshot: dict) -> dict:
-        """What was made after `snapshot`, by its keys."""
+        """What was made after `snapshot`, by its keys; those ops count in the current layer's figures."""
         now = self.snapshot()
+        self.counted.append((self.layer, snapshot["created"], now["created"]))
         return {name: now[name] - snapshot[name] for name in snapshot}

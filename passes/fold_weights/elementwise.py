@@ -38,7 +38,7 @@ def fold_add_tensors(options, builder: _DagBuilder, op, operands: list[list[_Lin
     applied after the adder (narrower), the constants join the next rounding.
     """
     lhs, rhs = operands
-    adders_before, bits_before = builder.adders, builder.adder_bits
+    before = builder.snapshot()
     inputs = {lin.value for lin in lhs + rhs if lin.value is not None}
     saved_depths = {v: builder.depths.get(v, 0) for v in inputs}
     for v in inputs:  # depth is counted from this layer's inputs
@@ -50,9 +50,9 @@ def fold_add_tensors(options, builder: _DagBuilder, op, operands: list[list[_Lin
             depth = max(depth, builder.depths.get(result[-1].value, 0))
     for v, d in saved_depths.items():
         builder.depths[v] = d
+    made = builder.since(before)
     stats = {"inputs": len(lhs) + len(rhs), "outputs": len(result), "weights": 0, "nonzero_weights": 0,
-             "adders": builder.adders - adders_before, "adder_bits": builder.adder_bits - bits_before,
-             "adder_depth": depth}
+             "adders": made["adders"], "adder_bits": made["adder_bits"], "adder_depth": depth}
     if "hardcore.kind" in op.attributes:
         stats["kind"] = ir.StringAttr(op.attributes["hardcore.kind"]).value
     return result, stats

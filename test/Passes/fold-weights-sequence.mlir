@@ -26,18 +26,20 @@ func.func @embedding_of_tokens(%arg0: tensor<2xi64>) -> tensor<2x2xf32> {
 
 // Products of activations are `hardcore.mul`, as wide as their interval (x·x
 // is a square: [0, 64], i8); a constant factor is a shift/add constant
-// multiply (3·x1 = (x1 << 2) - x1), never a multiplier.  A difference of
-// tensors is one subtractor per element.  Both are layers.
+// multiply (3·x3 = (x3 << 2) - x3), never a multiplier.  A difference of
+// tensors is one subtractor per element.  Both are layers.  The gather keeps
+// elements 0 and 3: the ops of elements 1 and 2 reach no result and are swept,
+// and the layers count what is left (1 of 2 multipliers, 2 of 4 subtractors).
 // CHECK-LABEL: func.func @products
-// CHECK-SAME: kind = "multiply 2x2", multiplier_bits = 16 : i64, multipliers = 2 : i64
-// CHECK-SAME: kind = "subtract 2x2"
+// CHECK-SAME: adders = 1 : i64, inputs = 8 : i64, kind = "multiply 2x2", multiplier_bits = 8 : i64, multipliers = 1 : i64
+// CHECK-SAME: adders = 2 : i64, inputs = 8 : i64, kind = "subtract 2x2"
 // CHECK: %[[X0:.+]] = "hardcore.extract"(%{{.+}}) {index = 0 : i64}
-// CHECK: %[[X1:.+]] = "hardcore.extract"(%{{.+}}) {index = 1 : i64}
-// CHECK: %[[SQ:.+]] = "hardcore.mul"(%[[X0]], %[[X0]]) : (i4, i4) -> i8
-// CHECK: %[[X1X4:.+]] = "hardcore.shl"(%[[X1]]) {amount = 2 : i64} : (i4) -> i6
-// CHECK: %[[X1X3:.+]] = "hardcore.sub"(%[[X1X4]], %[[X1]]) : (i6, i4) -> i6
-// CHECK: "hardcore.sub"(%[[SQ]], %[[X0]]) : (i8, i4) -> i8
-// CHECK: "hardcore.sub"(%[[X1X3]], %[[X1]]) : (i6, i4) -> i6
+// CHECK-NEXT: %[[X3:.+]] = "hardcore.extract"(%{{.+}}) {index = 3 : i64}
+// CHECK-NEXT: %[[SQ:.+]] = "hardcore.mul"(%[[X0]], %[[X0]]) : (i4, i4) -> i8
+// CHECK-NEXT: %[[X3X4:.+]] = "hardcore.shl"(%[[X3]]) {amount = 2 : i64} : (i4) -> i6
+// CHECK-NEXT: %[[X3X3:.+]] = "hardcore.sub"(%[[X3X4]], %[[X3]]) : (i6, i4) -> i6
+// CHECK-NEXT: "hardcore.sub"(%[[SQ]], %[[X0]]) : (i8, i4) -> i8
+// CHECK-NEXT: "hardcore.sub"(%[[X3X3]], %[[X3]]) : (i6, i4) -> i6
 func.func @products(%arg0: tensor<4xf32>) -> tensor<2xf32> {
   %0 = "hardcore.quantize"(%arg0) {frac_bits = 0 : i64, min = -8 : i64, max = 7 : i64} : (tensor<4xf32>) -> tensor<4xi4>
   %1 = "hardcore.reshape"(%0) : (tensor<4xi4>) -> tensor<2x2xi4>

@@ -84,14 +84,16 @@ def _extreme_corners(segment: _Segment, intervals: list) -> np.ndarray:
 def _step_cut(segment: _Segment, proposals: dict, guessed: set) -> dict:
     """The step's cut: each DAG value proposed for an element of one of its external tensors ->
     that element's index in the step's input vector.  A value that matched an element exactly
-    keeps it over a guess for another (`guessed`: an element no value matched, such as an unused
-    one that a pipelined DAG no longer computes, paired with the value closest to it), and a guess
-    that the cut's exact values determine is left out."""
+    keeps it over a guess for another (`guessed`: (step, value) for an element of that step no value
+    matched, such as an unused one that the DAG no longer computes, paired with the value closest to
+    it; the same value may match another step's element exactly), and a guess that the cut's exact
+    values determine is left out."""
     cut: dict = {}
     for exact in (True, False):
         for _, source, offset in segment.externals:
             for value, element in proposals.get(source, {}).items():
-                if (value not in guessed) == exact and not (value in guessed and _derived(value, cut, {})):
+                guess = (source, value) in guessed
+                if guess != exact and not (guess and _derived(value, cut, {})):
                     cut.setdefault(value, offset + element)
     return cut
 
@@ -170,7 +172,7 @@ def _propose_cuts(ops: list, segments: list[_Segment], intervals: list, final: _
             best = max(scores, default=(0, -1))
             if best[0] > 0:
                 proposal[candidates[best[1]]] = j
-                guessed.add(candidates[best[1]])
+                guessed.add((k, candidates[best[1]]))
         proposals[k] = proposal
     return cuts
 
