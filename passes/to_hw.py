@@ -372,6 +372,7 @@ def _ports(function) -> tuple[list[_Port], list[_Port]]:
 
     One argument and one result: `x` and `y`.  A decoder step (`hardcore.decoder`, combinational):
     `x` (the token), `pos`, `cache0`..; `y`, the fresh rows `fresh0`.., and with output=both `logits`.
+    A time-multiplexed layer's step (`hardcore.reuse`): `x` and `cycle`; `y`.
     """
     block = function.regions[0].blocks[0]
     inputs = [argument.type for argument in block.arguments]
@@ -386,6 +387,8 @@ def _ports(function) -> tuple[list[_Port], list[_Port]]:
         if "hardcore.latency" in function.attributes:
             raise LoweringError(function, "hardcore-to-hw: a decoder step is combinational (its caches take the "
                                           "fresh rows the next clock): it cannot be pipelined")
+    elif "hardcore.reuse" in function.attributes and integers and len(inputs) == 2 and len(results) == 1:
+        in_names, out_names = ["x", "cycle"], ["y"]  # a time-multiplexed layer's step (hardcore-time-multiplex)
     elif len(inputs) != 1 or len(results) != 1 or not integers:
         raise LoweringError(function, "hardcore-to-hw: expected one integer tensor input and result "
                             "(run hardcore-fold-weights first)")
