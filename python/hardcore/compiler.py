@@ -22,13 +22,14 @@ from hardcore.errors import HardcoreError, UsageError
 from hardcore.interpreter import find_function, quantize_array, run_function
 from hardcore.irutil import body_ops, int_attr
 from hardcore.mlir import new_context, parse_module
-from hardcore.passes import FoldWeightsPass, ImportPass, KvDecodePass, PipelinePass, QuantizePass
+from hardcore.passes import FoldWeightsPass, ImportPass, KvDecodePass, PipelinePass, QuantizePass, TimeMultiplexPass
 from hardcore.pipeline import run_pipeline
 
 __all__ = ["compile", "Circuit", "write_files_atomically", "dag_figures"]
 
 # (stage name, pass that produces it from the previous stage)
-STAGES = ("torch", "hardcore", "quantized", "step", "dag", "pipelined", "hw")  # "step": a decoder's (kv-decode)
+STAGES = ("torch", "hardcore", "quantized", "step", "dag", "pipelined", "steps", "hw")  # "step": a decoder's (kv-decode),
+# "steps": a time-multiplexed circuit's (hardcore-time-multiplex, instead of "dag")
 _ADDER_OPS = ("hardcore.add", "hardcore.sub", "hardcore.neg")
 _LAYER_KEYS = ("inputs", "outputs", "weights", "nonzero_weights", "adders", "adder_bits", "adder_depth")
 _COMPARATOR_KEYS = ("comparators", "comparator_depth")  # max-pool and argmax layers
@@ -335,6 +336,17 @@ def _module_name(name: str | None, model) -> str:
     return name
 
 
+def _check_reuse(reuse, decoder: bool, max_adder_depth, clock_enable: bool) -> None:
+    """UsageError for a reuse that is not an integer >= 1 or that an other option excludes."""
+    if isinstance(reuse, bool) or not isinstance(reuse, (int, np.integer)) or reuse < 1:
+        raise UsageError(f"compile: reuse must be an integer of at least 1, got {reuse!r}")
+    if decoder:
+        raise UsageError("compile: reuse does not apply to a decoder (it takes a token a clock)")
+    if max_adder_depth is not None or clock_enable:
+        raise UsageError("compile: reuse takes several cycles an input through its own registers; "
+                         "max_adder_depth and clock_enable do not apply")
+
+
 def _reproducer(stage_text: str, instance, error: HardcoreError, verify_each: bool = False) -> str:
     folder = Path(tempfile.mkdtemp(prefix="hardcore-failure-"))
     (folder / "input.mlir").write_text(stage_text)
@@ -355,7 +367,7 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
             clock_enable: bool = False, name: str | None = None, output: str | None = None,
             weight_scale: str = "per-layer", quant_config: dict | str | os.PathLike | None = None,
             progress: Callable[[str], None] | None = None, verify_each: bool = False,
-            decoder: bool = False) -> Circuit:
+            decoder: bool = False, reuse: int = 1) -> Circuit:
     """Compile a PyTorch model (nn.Module or torch.export ExportedProgram) or an ONNX model to a Circuit.
 
     `example_input` fixes the shape (batch 1).  An ONNX model (a path ending
@@ -381,6 +393,12 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
     clock on x, the next token (the argmax of its row) on y one cycle later; a
     `hardcore.decoder.DecoderCircuit`.  Its `output` is "argmax" (the default:
     y alone) or "logits" (a logits port too).
+
+    `reuse=R` (R > 1) computes each dense layer's N outputs over R cycles,
+    ceil(N/R) a cycle, with its constants selected by a cycle counter: one
+    input every R cycles, in less logic (`hardcore.time_multiplex`,
+    docs/streaming.md); a `hardcore.time_multiplex.TimeMultiplexedCircuit`.
+    R = 1 is the fully parallel circuit.
     """
     from hardcore.frontend import import_model  # torch is heavy: only when compiling a model
     from hardcore.onnx_frontend import import_onnx, is_onnx_model, onnx_module_name
@@ -396,6 +414,8 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
     fold.validate()
     importer = ImportPass(output=output)
     importer.validate()
+    if reuse != 1:
+        _check_reuse(reuse, decoder=decoder, max_adder_depth=max_adder_depth, clock_enable=clock_enable)
     if decoder:
         if max_adder_depth is not None or clock_enable:
             raise UsageError("compile: a decoder takes a token a clock through a combinational step; "
@@ -417,7 +437,7 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
         find_function(module.operation).attributes["sym_name"] = ir.StringAttr.get(name)
     stages = {"torch": module.operation.get_asm(large_elements_limit=None)}
     steps = [("hardcore", importer), ("quantized", quantize)] + ([("step", kv_decode)] if decoder else []) + \
-        [("dag", fold)]
+        ([("steps", TimeMultiplexPass(reuse=int(reuse)))] if reuse != 1 else [("dag", fold)])
     if max_adder_depth is not None:
         pipeline = PipelinePass(max_adder_depth=max_adder_depth, clock_enable=clock_enable)
         pipeline.validate()
@@ -445,11 +465,15 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
                "output": output,
                **({"weight_scale": weight_scale} if weight_scale != "per-layer" else {}),
                **({"quant_config": config_path or quant_config} if quant_config is not None else {}),
-               **({"decoder": True} if decoder else {})}
+               **({"decoder": True} if decoder else {}), **({"reuse": reuse} if reuse != 1 else {})}
     if decoder:
         from hardcore.decoder import build_decoder
         say("running hardcore-to-hw, wrapping the step in its registers and exporting SystemVerilog")
         return build_decoder(module, name, stages, options)
+    if reuse != 1:
+        from hardcore.time_multiplex import build_time_multiplexed
+        say("running hardcore-to-hw on every step, wrapping the steps in their registers and exporting SystemVerilog")
+        return build_time_multiplexed(module, name, stages, options)
     say("running hardcore-to-hw and exporting SystemVerilog")
     function = find_function(module.operation)
     result = run_pipeline(module, "hardcore-to-hw,hw.module(cse)", filename="model", verify_each=verify_each,
