@@ -396,8 +396,9 @@ def _ports(function) -> tuple[list[_Port], list[_Port]]:
         in_names, out_names = ["x"], ["y"]
     in_unsigned = "hardcore.input_unsigned" in function.attributes  # token ids: the DAG's sign bit always 0
     out_unsigned = "hardcore.output_unsigned" in function.attributes  # an index (argmax): the same
-    in_ports = [_Port(name, _width(t.element_type) - (in_unsigned and not i), int(np.prod(t.shape)),
-                      in_unsigned and not i) for i, (name, t) in enumerate(zip(in_names, inputs))]
+    unsigned = [in_unsigned and not i or name == "cycle" for i, name in enumerate(in_names)]  # cycle: 0..R-1
+    in_ports = [_Port(name, _width(t.element_type) - unsigned[i], int(np.prod(t.shape)), unsigned[i])
+                for i, (name, t) in enumerate(zip(in_names, inputs))]
     out_ports = [_Port(name, _width(t.element_type) - (out_unsigned and not i), int(np.prod(t.shape)),
                        out_unsigned and not i) for i, (name, t) in enumerate(zip(out_names, results))]
     return in_ports, out_ports

@@ -176,7 +176,7 @@ class Circuit:
             raise UsageError(f"{directory}: {name}.quantized.mlir is missing")
         figures = {k: report[k] for k in ("adders", "adder_bits", "adder_depth", "clamps", "comparators", "tables",
                                           "table_entries", "multipliers", "multiplier_bits", "muxes", "registers",
-                                          "register_bits", "cache_bits", "synthesis")
+                                          "register_bits", "cache_bits", "synthesis", "cycles_per_inference")
                    if k in report}
         if "decoder" in report:
             from hardcore.decoder import DecoderCircuit
@@ -185,6 +185,10 @@ class Circuit:
             extra = {"positions": decoder["positions"], "caches": decoder["caches"],
                      "logits_width": report["ports"].get("logits", {}).get("element_width", 0),
                      "logits_frac_bits": decoder["logits_frac_bits"]}
+        elif "time_multiplex" in report:
+            from hardcore.time_multiplex import TimeMultiplexedCircuit
+            cls = TimeMultiplexedCircuit
+            extra = {"reuse": report["time_multiplex"]["reuse"], "steps": report["time_multiplex"]["steps"]}
         else:
             extra = {}
         return cls(name=name, verilog=verilog, stages=stages, in_shape=x["shape"],

@@ -84,8 +84,11 @@ class _Text:
         self.lines.append(f"    {text}")
 
 
-def wrapper_text(name: str, reuse: int, x_bits: int, cycle_bits: int, layers: list[StepLayout]) -> str:
-    """The top module `name` as CIRCT text (hw, comb, sv) around instances of `<name>_step0..`."""
+def wrapper_text(name: str, reuse: int, x_bits: int, layers: list[StepLayout]) -> str:
+    """The top module `name` as CIRCT text (hw, comb, sv) around instances of `<name>_step0..`.
+
+    Each step's `cycle` port is the counter itself: ceil(log2 R) bits, unsigned.
+    """
     count_bits = max((reuse - 1).bit_length(), 1)
     body = _Text()
     false = body.emit("hw.constant false")
@@ -96,9 +99,6 @@ def wrapper_text(name: str, reuse: int, x_bits: int, cycle_bits: int, layers: li
     following = body.emit(f"comb.add {cycle}, {body.emit(f'hw.constant 1 : i{count_bits}')} : i{count_bits}")
     wrapped = body.emit(f"comb.mux {last}, {zero}, {following} : i{count_bits}")
     take = body.emit(f"comb.and %in_valid, {last} : i1")
-    pad = cycle_bits - count_bits
-    step_cycle = body.emit(f"comb.concat {body.emit(f'hw.constant 0 : i{pad}')}, {cycle} : i{pad}, i{count_bits}") \
-        if pad else cycle
     at = [body.emit(f"comb.icmp eq {cycle}, {body.emit(f'hw.constant {c} : i{count_bits}')} : i{count_bits}")
           for c in range(reuse - 1)]
     x_register = body.emit(f"sv.reg : !hw.inout<i{x_bits}>", "x_held")
@@ -111,7 +111,7 @@ def wrapper_text(name: str, reuse: int, x_bits: int, cycle_bits: int, layers: li
     for k, layer in enumerate(layers):
         slots_bits = layer.slots * layer.width
         step = body.emit(f'hw.instance "step{k}" @{name}_step{k}(x: {source}: i{layer.in_bits}, '
-                         f"cycle: {step_cycle}: i{cycle_bits}) -> (y: i{slots_bits})")
+                         f"cycle: {cycle}: i{count_bits}) -> (y: i{slots_bits})")
         parts = []  # (value, bits), row 0 first
         for c in range(reuse):
             bits = layer.rows_in_cycle(c) * layer.width
@@ -222,9 +222,8 @@ def build_time_multiplexed(module, name: str, stages: dict, options: dict) -> Ti
                                   width=ir.IntegerType(out_type.element_type).width,
                                   in_bits=_tensor_bits(step.type.inputs[0])))
     in_type = ir.RankedTensorType(steps[0].type.inputs[0])
-    cycle_bits = _tensor_bits(steps[0].type.inputs[1])
     hw_text = _steps_hw(module, name)
-    wrapper = wrapper_text(name, reuse, layouts[0].in_bits, cycle_bits, layouts)
+    wrapper = wrapper_text(name, reuse, layouts[0].in_bits, layouts)
     circt_module = backend.to_circt("module {\n" + wrapper + "\n" + hw_text + "\n}\n")
     backend.run_circt_pipeline(circt_module, "builtin.module(hw.module(cse))")
     stages["hw"] = str(circt_module)
