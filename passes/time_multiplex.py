@@ -105,7 +105,7 @@ class TimeMultiplexPass(ModulePass):
             raise _Rejected(function, "expected a quantized function of one argument starting with "
                                       "hardcore.quantize (run hardcore-quantize first)")
         quantize, ret = ops[0], ops[-1]
-        layers = _chain(ops[1:-1], quantize)
+        layers = _chain(ops[1:-1], quantize, function)
         if len(ret.operands) != 1 or ret.operands[0].owner != ops[-2] or \
                 ops[-2].operation.name != "hardcore.dequantize":
             raise _Rejected(ret, "expected the result to be a hardcore.dequantize")
@@ -172,14 +172,16 @@ class TimeMultiplexPass(ModulePass):
         return step, (min(r[0] for r in ranges), max(r[1] for r in ranges))
 
 
-def _chain(ops, quantize) -> list:
+def _chain(ops, quantize, function) -> list:
     """The layers: (dense, [relu/requant ops after it]), each reading the one before; _Rejected otherwise."""
     layers: list = []
     current = quantize.results[0]
     for op in ops:
         name = op.operation.name
         if name == "hardcore.dequantize":
-            if op.operands[0] != current or not layers:
+            if not layers:
+                raise _Rejected(function, "no dense layer to time-multiplex")
+            if op.operands[0] != current:
                 raise _Rejected(op, "expected one hardcore.dequantize of the last layer's output")
             continue
         if name != "hardcore.dense" and name not in _TAIL_OPS:
@@ -199,8 +201,6 @@ def _chain(ops, quantize) -> list:
         else:
             layers[-1][1].append(op)
         current = op.results[0]
-    if not layers:
-        raise _Rejected(quantize, "no dense layer to time-multiplex")
     return layers
 
 
