@@ -344,6 +344,8 @@ def _check_reuse(reuse, decoder: bool, max_adder_depth, clock_enable: bool) -> N
     """UsageError for a reuse that is not an integer >= 1 or that an other option excludes."""
     if isinstance(reuse, bool) or not isinstance(reuse, (int, np.integer)) or reuse < 1:
         raise UsageError(f"compile: reuse must be an integer of at least 1, got {reuse!r}")
+    if reuse == 1:
+        return
     if decoder:
         raise UsageError("compile: reuse does not apply to a decoder (it takes a token a clock)")
     if max_adder_depth is not None or clock_enable:
@@ -418,8 +420,7 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
     fold.validate()
     importer = ImportPass(output=output)
     importer.validate()
-    if reuse != 1:
-        _check_reuse(reuse, decoder=decoder, max_adder_depth=max_adder_depth, clock_enable=clock_enable)
+    _check_reuse(reuse, decoder=decoder, max_adder_depth=max_adder_depth, clock_enable=clock_enable)
     if decoder:
         if max_adder_depth is not None or clock_enable:
             raise UsageError("compile: a decoder takes a token a clock through a combinational step; "
@@ -441,7 +442,7 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
         find_function(module.operation).attributes["sym_name"] = ir.StringAttr.get(name)
     stages = {"torch": module.operation.get_asm(large_elements_limit=None)}
     steps = [("hardcore", importer), ("quantized", quantize)] + ([("step", kv_decode)] if decoder else []) + \
-        ([("steps", TimeMultiplexPass(reuse=int(reuse)))] if reuse != 1 else [("dag", fold)])
+        ([("steps", TimeMultiplexPass(reuse=int(reuse)))] if reuse > 1 else [("dag", fold)])
     if max_adder_depth is not None:
         pipeline = PipelinePass(max_adder_depth=max_adder_depth, clock_enable=clock_enable)
         pipeline.validate()
@@ -469,12 +470,12 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
                "output": output,
                **({"weight_scale": weight_scale} if weight_scale != "per-layer" else {}),
                **({"quant_config": config_path or quant_config} if quant_config is not None else {}),
-               **({"decoder": True} if decoder else {}), **({"reuse": reuse} if reuse != 1 else {})}
+               **({"decoder": True} if decoder else {}), **({"reuse": int(reuse)} if reuse > 1 else {})}
     if decoder:
         from hardcore.decoder import build_decoder
         say("running hardcore-to-hw, wrapping the step in its registers and exporting SystemVerilog")
         return build_decoder(module, name, stages, options)
-    if reuse != 1:
+    if reuse > 1:
         from hardcore.time_multiplex import build_time_multiplexed
         say("running hardcore-to-hw on every step, wrapping the steps in their registers and exporting SystemVerilog")
         return build_time_multiplexed(module, name, stages, options)
