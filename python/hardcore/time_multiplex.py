@@ -40,7 +40,7 @@ from torch_mlir import ir
 from hardcore import backend
 from hardcore.compiler import Circuit, _layer_figures, dag_figures
 from hardcore.errors import CompileError, HardcoreError, UsageError
-from hardcore.interpreter import find_function, run_function
+from hardcore.interpreter import find_function, run_reuse_steps
 from hardcore.irutil import body_ops, int_attr
 from hardcore.mlir import collect_diagnostics, new_context, parse_module
 from hardcore.passes.time_multiplex import step_functions
@@ -155,15 +155,7 @@ def _reuse_attr(step, key: str) -> int:
 def run_steps(steps_text: str, x_int) -> np.ndarray:
     """The steps (stage "steps") run cycle by cycle as the circuit runs them: (batch, n_in) -> (batch, n_out)."""
     module = parse_module(steps_text, new_context(), "steps")
-    values = np.asarray(x_int, dtype=np.int64)
-    for step in step_functions(module.operation):
-        reuse, rows, slots = (_reuse_attr(step, key) for key in ("reuse", "rows", "slots"))
-        out = np.zeros((len(values), slots * reuse), dtype=np.int64)
-        for cycle in range(reuse):
-            out[:, cycle * slots:(cycle + 1) * slots] = run_function(
-                step, [values, np.full((len(values), 1), cycle, dtype=np.int64)]).reshape(len(values), slots)
-        values = out[:, :rows]
-    return values
+    return run_reuse_steps(step_functions(module.operation), x_int)
 
 
 @dataclass

@@ -145,3 +145,31 @@ def test_cli_compile_and_sim(tmp_path, capsys):
     assert "40 vectors, 0 mismatches (Icarus; latency 25 cycles, one input every 8 cycles" in capsys.readouterr().out
     assert main(["compile", str(ROOT / "examples" / "mlp.py:MLP"), "--input-shape", "1,16", "-o", str(tmp_path / "x"),
                  "--reuse", "0", "-q"]) == 2
+
+
+TWO_LAYERS = """
+func.func @two_layers(%arg0: tensor<2xf32>) -> tensor<1xf32> {
+  %0 = "hardcore.quantize"(%arg0) {frac_bits = 2 : i64, min = -4 : i64, max = 3 : i64} : (tensor<2xf32>) -> tensor<2xi3>
+  %1 = "hardcore.dense"(%0) {bias = dense<[1, -2, 0]> : tensor<3xi64>, weight = dense<[[3, 0], [1, -1], [0, 2]]> : tensor<3x2xi8>} : (tensor<2xi3>) -> tensor<3xi8>
+  %2 = "hardcore.relu"(%1) : (tensor<3xi8>) -> tensor<3xi8>
+  %3 = "hardcore.requant"(%2) {shift = 1 : i64, min = 0 : i64, max = 7 : i64} : (tensor<3xi8>) -> tensor<3xi4>
+  %4 = "hardcore.dense"(%3) {bias = dense<[5]> : tensor<1xi64>, weight = dense<[[1, -3, 2]]> : tensor<1x3xi8>} : (tensor<3xi4>) -> tensor<1xi8>
+  %5 = "hardcore.dequantize"(%4) {frac_bits = 0 : i64} : (tensor<1xi8>) -> tensor<1xf32>
+  return %5 : tensor<1xf32>
+}
+"""
+
+
+def test_verify_each_catches_a_wrong_step():
+    from hardcore.verify import VerificationError, verify_pass
+
+    module = parse_module(TWO_LAYERS, new_context())
+    instance = TimeMultiplexPass(reuse=2, realization="mux")
+    run_pipeline(module, instance.name, overrides={instance.name: instance})
+    steps = str(module)
+    assert verify_pass(instance.name, TWO_LAYERS, module.operation) == \
+        "hardcore-time-multiplex: bit-exact on 69 input vectors"
+    assert "table = dense<[2, 1]>" in steps  # step 0's biases (and rounding) in cycles 0 and 1
+    wrong = parse_module(steps.replace("table = dense<[2, 1]>", "table = dense<[2, 3]>"), new_context())
+    with pytest.raises(VerificationError, match=r"^hardcore-time-multiplex changed the result \(--verify-each\): on input vector "):
+        verify_pass(instance.name, TWO_LAYERS, wrong.operation)
