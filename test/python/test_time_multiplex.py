@@ -143,6 +143,8 @@ def test_cli_compile_and_sim(tmp_path, capsys):
     assert "latency 25 cycles, one input every 8 cycles" in capsys.readouterr().out
     assert main(["sim", str(out), "--vectors", "40"]) == 0
     assert "40 vectors, 0 mismatches (Icarus; latency 25 cycles, one input every 8 cycles" in capsys.readouterr().out
+    assert main(["report", str(out)]) == 0
+    assert "latency 25 cycles, register bits 1835, one inference every 8 cycles" in capsys.readouterr().out
     assert main(["compile", str(ROOT / "examples" / "mlp.py:MLP"), "--input-shape", "1,16", "-o", str(tmp_path / "x"),
                  "--reuse", "0", "-q"]) == 2
 
