@@ -83,9 +83,7 @@ def main(argv=None) -> int:
                         print(f"R = {reuse} {realization}: interval {result.interval}, latency {result.latency}",
                               file=sys.stderr)
                         failed = True
-                    label = realization if realization != "auto" else \
-                        "auto (" + ", ".join(layer["realization"] for layer in circuit.layers) + ")"
-                    rows.append((label, circuit, result.outputs, reuse, circuit.latency))
+                    rows.append((realization, circuit, result.outputs, reuse, circuit.latency))
         for label, circuit, outputs, cycles, latency in rows:
             mismatches = int(np.any(outputs != expected, axis=1).sum())
             failed |= mismatches > 0

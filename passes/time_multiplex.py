@@ -27,8 +27,9 @@ Two realizations of the products, chosen per layer (`realization`):
   (slot j, input i) over the R cycles are a `hardcore.table` on the cycle,
   and a `hardcore.mul` multiplies it with x_i (a fixed weight, the same in
   every cycle, stays a shift/add constant product).
-- `auto` picks per layer the realization whose estimated area is smaller
-  (`_COST`: bits of adders and muxes against bits of multiplier partial products).
+- `auto` picks, for each (slot, input), the realization whose estimated area is
+  smaller (`_COST`: bits of adders and muxes against bits of multiplier partial
+  products).
 
 The biases (with the requantization's rounding constant) are a table on the
 cycle.  A per-element requant shift is a mux among the shifted sums.  The
@@ -133,8 +134,6 @@ class TimeMultiplexPass(ModulePass):
         padded = np.zeros((slots * reuse, columns), dtype=np.int64)
         padded[:rows] = weight
         schedule = [[c * slots + j for c in range(reuse)] for j in range(slots)]
-        realization = self.realization if self.realization != "auto" else \
-            min(("mux", "rom"), key=lambda kind: _estimate(kind, padded, schedule, in_range))
         step = replace_function(function, step_name, [in_type, cycle_type], [in_type])
         block = step.regions[0].blocks[0]
         location = ir.Location.name(f"layer{index}", childLoc=dense.location)
@@ -147,7 +146,7 @@ class TimeMultiplexPass(ModulePass):
             before = builder.snapshot()
             outputs = []
             for slot_rows in schedule:
-                terms = _terms(builder, realization, cycle, inputs, padded[slot_rows])
+                terms = _terms(builder, self.realization, cycle, inputs, padded[slot_rows])
                 outputs.append(_tail(builder, cycle, terms, slot_rows, bias, tail, rows))
             width = max(signed_width(*builder.ranges[v]) for v in outputs)
             outputs = [builder.sext(v, width) for v in outputs]
@@ -157,7 +156,7 @@ class TimeMultiplexPass(ModulePass):
         step.attributes["function_type"] = ir.TypeAttr.get(ir.FunctionType.get([in_type, cycle_type], [out_type]))
         step.attributes["hardcore.reuse"] = ir.DictAttr.get({
             "layer": i64_attr(index), "reuse": i64_attr(reuse), "rows": i64_attr(rows), "slots": i64_attr(slots),
-            "realization": ir.StringAttr.get(realization)})
+            "realization": ir.StringAttr.get(self.realization)})
         figures = builder.since(before)
         stats = {"inputs": columns, "outputs": rows, "weights": int(weight.size),
                  "nonzero_weights": int(np.count_nonzero(weight)),
@@ -221,7 +220,9 @@ def _terms(builder: _DagBuilder, realization: str, cycle, inputs: list, weights:
     """The products of one slot (weights: cycles x inputs) as values whose sum is the slot's dot product."""
     terms = []
     for i, column in enumerate(weights.T.tolist()):
-        if realization == "rom" and len(set(column)) > 1:
+        kind = realization if realization != "auto" else \
+            min(("mux", "rom"), key=lambda k: _column_cost(k, column, signed_width(*builder.ranges[inputs[i]])))
+        if kind == "rom" and len(set(column)) > 1:
             table = builder.table(cycle, 0, column)
             terms.append(builder.mul(inputs[i], table.value))
             continue
@@ -288,21 +289,15 @@ def _tail(builder: _DagBuilder, cycle, terms: list, slot_rows: list[int], bias: 
     return total
 
 
-def _estimate(realization: str, weights: np.ndarray, schedule: list, in_range: tuple[int, int]) -> float:
-    """The estimated area of a layer's products in one realization (`_COST`), for `auto`."""
-    in_bits = signed_width(*in_range)
+def _column_cost(realization: str, column: list[int], in_bits: int) -> float:
+    """The estimated area (`_COST`) of the products of one input with its R weights (one a cycle)."""
+    if realization == "rom" and len(set(column)) > 1:
+        return _COST["product_bit"] * in_bits * signed_width(min(column), max(column))
+    digits = [csd_digits(w) for w in column]
     cost = 0.0
-    for slot_rows in schedule:
-        for column in weights[slot_rows].T.tolist():
-            digits = [csd_digits(w) for w in column]
-            if realization == "rom" and len(set(column)) > 1:
-                weight_bits = signed_width(min(column), max(column))
-                cost += _COST["product_bit"] * in_bits * weight_bits
-                continue
-            for t in range(max(len(d) for d in digits)):
-                shifts = {d[t][0] for d in digits if t < len(d)}
-                cost += _COST["adder_bit"] * (in_bits + max(shifts)) + \
-                    _COST["mux_bit"] * (in_bits + max(shifts)) * (len(set(column)) - 1)
+    for t in range(max(len(d) for d in digits)):
+        width = in_bits + max(d[t][0] for d in digits if t < len(d))
+        cost += (_COST["adder_bit"] + _COST["mux_bit"] * (len(set(column)) - 1)) * width
     return cost
 
 
