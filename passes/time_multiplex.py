@@ -62,9 +62,10 @@ __all__ = ["TimeMultiplexPass", "REALIZATIONS", "step_functions"]
 
 REALIZATIONS = ("mux", "rom", "auto")
 _TAIL_OPS = ("hardcore.relu", "hardcore.requant")
-# Estimated area per bit: a multiplexed-adder-graph term costs an adder bit and a mux bit per
-# cycle it selects from; a table-fed product costs a full adder per partial-product bit.
-_COST = {"adder_bit": 1.0, "mux_bit": 0.5, "product_bit": 1.0}
+# Estimated LUTs per bit: a multiplexed-adder-graph term costs an adder bit, and a 2:1 mux bit
+# per constant beyond the first; a table-fed product, per partial-product bit.  Fitted to
+# Yosys (`synth -flatten; abc -fast -lut 6`) on the README MLP at R = 8 (docs/streaming.md).
+_COST = {"adder_bit": 1.0, "mux_bit": 0.6, "product_bit": 2.6}
 
 
 class _Rejected(Exception):
