@@ -1,7 +1,7 @@
 """Time-multiplexed dense layers on the README's MLP: figures against R for each realization, every one checked.
 
-    python bench/reuse.py                      # R = 1, 2, 4, 8; mux, rom, auto; 300 vectors each in Icarus
-    python bench/reuse.py --reuse 4 --vectors 50 --realizations auto
+    python bench/reuse.py                      # R = 1, 2, 4, 8; mux and rom; 300 vectors each in Icarus
+    python bench/reuse.py --reuse 4 --vectors 50 --realizations mux
 
 The 16-64-32-5 MLP of `examples/mlp.py`, trained as in the tests
 (`train_mlp(seed=0, steps=300)`, calibrated on 512 of its inputs).  R = 1 is
@@ -50,7 +50,7 @@ def _multiplexed(circuit, reuse: int, realization: str):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reuse", type=int, nargs="+", default=[1, 2, 4, 8])
-    parser.add_argument("--realizations", nargs="+", default=["mux", "rom", "auto"])
+    parser.add_argument("--realizations", nargs="+", default=["mux", "rom"])
     parser.add_argument("--vectors", type=int, default=300)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)

@@ -15,7 +15,7 @@ whose constants are selected by the cycle `%cycle` in [0, R-1]: its inputs
 are the previous step's outputs, all N of them (or the quantized input), and
 its outputs S slots after the layer's relu and requant.  `f` itself goes.
 
-Two realizations of the products, chosen per layer (`realization`):
+Two realizations of the products (`realization`):
 
 - `mux`, a multiplexed adder graph: each weight in canonical signed digits;
   the t-th digit of the weight that input i meets in slot j is, in cycle c,
@@ -27,9 +27,10 @@ Two realizations of the products, chosen per layer (`realization`):
   (slot j, input i) over the R cycles are a `hardcore.table` on the cycle,
   and a `hardcore.mul` multiplies it with x_i (a fixed weight, the same in
   every cycle, stays a shift/add constant product).
-- `auto` picks, for each (slot, input), the realization whose estimated area is
-  smaller (`_COST`: bits of adders and muxes against bits of multiplier partial
-  products).
+
+`mux` is the default: in Yosys LUTs it is the smaller at every R measured
+(docs/streaming.md: a generic multiplier of an activation by a table costs more
+than the mux terms it replaces).
 
 The biases (with the requantization's rounding constant) are a table on the
 cycle.  A per-element requant shift is a mux among the shifted sums.  The
@@ -60,14 +61,8 @@ from hardcore.passes.fold_weights.builder import _DagBuilder
 
 __all__ = ["TimeMultiplexPass", "REALIZATIONS", "step_functions"]
 
-REALIZATIONS = ("mux", "rom", "auto")
+REALIZATIONS = ("mux", "rom")
 _TAIL_OPS = ("hardcore.relu", "hardcore.requant")
-# Estimated LUTs per bit: a multiplexed-adder-graph term costs an adder bit, and a 2:1 mux bit
-# per constant beyond the first; a table-fed product, per partial-product bit.  Fitted to
-# Yosys (`synth -flatten; abc -fast -lut 6`) on the README MLP at R = 8 (docs/streaming.md).
-_COST = {"adder_bit": 1.0, "mux_bit": 0.6, "product_bit": 2.6}
-
-
 class _Rejected(Exception):
     def __init__(self, op, message: str):
         super().__init__(message)
@@ -78,7 +73,7 @@ class _Rejected(Exception):
 class TimeMultiplexPass(ModulePass):
     name = "hardcore-time-multiplex"
     reuse: int = 2
-    realization: str = "auto"
+    realization: str = "mux"
 
     def validate(self) -> None:
         if isinstance(self.reuse, bool) or not isinstance(self.reuse, int) or self.reuse < 1:
@@ -221,9 +216,7 @@ def _terms(builder: _DagBuilder, realization: str, cycle, inputs: list, weights:
     """The products of one slot (weights: cycles x inputs) as values whose sum is the slot's dot product."""
     terms = []
     for i, column in enumerate(weights.T.tolist()):
-        kind = realization if realization != "auto" else \
-            min(("mux", "rom"), key=lambda k: _column_cost(k, column, signed_width(*builder.ranges[inputs[i]])))
-        if kind == "rom" and len(set(column)) > 1:
+        if realization == "rom" and len(set(column)) > 1:
             table = builder.table(cycle, 0, column)
             terms.append(builder.mul(inputs[i], table.value))
             continue
@@ -288,18 +281,6 @@ def _tail(builder: _DagBuilder, cycle, terms: list, slot_rows: list[int], bias: 
     if pending:
         total = _add_per_cycle(builder, cycle, total, offsets)
     return total
-
-
-def _column_cost(realization: str, column: list[int], in_bits: int) -> float:
-    """The estimated area (`_COST`) of the products of one input with its R weights (one a cycle)."""
-    if realization == "rom" and len(set(column)) > 1:
-        return _COST["product_bit"] * in_bits * signed_width(min(column), max(column))
-    digits = [csd_digits(w) for w in column]
-    cost = 0.0
-    for t in range(max(len(d) for d in digits)):
-        width = in_bits + max(d[t][0] for d in digits if t < len(d))
-        cost += (_COST["adder_bit"] + _COST["mux_bit"] * (len(set(column)) - 1)) * width
-    return cost
 
 
 def step_functions(module: ir.Operation) -> list:
