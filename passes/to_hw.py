@@ -372,6 +372,7 @@ def _ports(function) -> tuple[list[_Port], list[_Port]]:
 
     One argument and one result: `x` and `y`.  A decoder step (`hardcore.decoder`, combinational):
     `x` (the token), `pos`, `cache0`..; `y`, the fresh rows `fresh0`.., and with output=both `logits`.
+    A time-multiplexed layer's step (`hardcore.reuse`): `x` and `cycle`; `y`.
     """
     block = function.regions[0].blocks[0]
     inputs = [argument.type for argument in block.arguments]
@@ -386,6 +387,8 @@ def _ports(function) -> tuple[list[_Port], list[_Port]]:
         if "hardcore.latency" in function.attributes:
             raise LoweringError(function, "hardcore-to-hw: a decoder step is combinational (its caches take the "
                                           "fresh rows the next clock): it cannot be pipelined")
+    elif "hardcore.reuse" in function.attributes and integers and len(inputs) == 2 and len(results) == 1:
+        in_names, out_names = ["x", "cycle"], ["y"]  # a time-multiplexed layer's step (hardcore-time-multiplex)
     elif len(inputs) != 1 or len(results) != 1 or not integers:
         raise LoweringError(function, "hardcore-to-hw: expected one integer tensor input and result "
                             "(run hardcore-fold-weights first)")
@@ -393,8 +396,9 @@ def _ports(function) -> tuple[list[_Port], list[_Port]]:
         in_names, out_names = ["x"], ["y"]
     in_unsigned = "hardcore.input_unsigned" in function.attributes  # token ids: the DAG's sign bit always 0
     out_unsigned = "hardcore.output_unsigned" in function.attributes  # an index (argmax): the same
-    in_ports = [_Port(name, _width(t.element_type) - (in_unsigned and not i), int(np.prod(t.shape)),
-                      in_unsigned and not i) for i, (name, t) in enumerate(zip(in_names, inputs))]
+    unsigned = [in_unsigned and not i or name == "cycle" for i, name in enumerate(in_names)]  # cycle: 0..R-1
+    in_ports = [_Port(name, _width(t.element_type) - unsigned[i], int(np.prod(t.shape)), unsigned[i])
+                for i, (name, t) in enumerate(zip(in_names, inputs))]
     out_ports = [_Port(name, _width(t.element_type) - (out_unsigned and not i), int(np.prod(t.shape)),
                        out_unsigned and not i) for i, (name, t) in enumerate(zip(out_names, results))]
     return in_ports, out_ports

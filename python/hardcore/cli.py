@@ -225,7 +225,7 @@ def _compile(args) -> int:
                                clock_enable=args.clock_enable, name=args.name, output=args.output,
                                weight_scale=args.weight_scale, quant_config=args.quant_config,
                                act_percentile=args.act_percentile, table_codes=args.table_codes, progress=say,
-                               verify_each=args.verify_each, decoder=args.decoder)
+                               verify_each=args.verify_each, decoder=args.decoder, reuse=args.reuse)
     files = circuit.write(args.output_dir)
     report = circuit.report
     if args.decoder:
@@ -239,7 +239,8 @@ def _compile(args) -> int:
               f"{'' if circuit.out_signed else ' (argmax index)'}, "
               f"{report['adders']} adders ({report['adder_bits']} adder bits), "
               f"adder depth {report['adder_depth']}, "
-              + (f"latency {circuit.latency} cycles" if circuit.latency else "combinational"))
+              + (f"latency {circuit.latency} cycles" if circuit.latency else "combinational")
+              + (f", one input every {circuit.reuse} cycles" if args.reuse != 1 else ""))
     for path in files:
         if path.suffix in (".sv", ".json"):
             print(f"wrote {path}")
@@ -256,6 +257,8 @@ def _sim(args) -> int:
     rng = np.random.default_rng(args.seed)
     if circuit.options.get("decoder"):
         return _sim_decoder(args, circuit, rng)
+    if circuit.options.get("reuse"):
+        return _sim_time_multiplexed(args, circuit, rng)
     low, high = circuit.in_range
     inputs = rng.integers(low, high + 1, size=(args.vectors, circuit.n_in))
     inputs[: min(3, args.vectors)] = [[low] * circuit.n_in, [high] * circuit.n_in,
@@ -272,6 +275,21 @@ def _sim(args) -> int:
               f"throughput {result.throughput:.2f} inferences/cycle, " if circuit.latency else "combinational, ")
     print(f"{args.vectors} vectors, {mismatches} mismatches ({timing}"
           f"build {result.build_seconds:.1f} s, run {result.run_seconds:.2f} s)")
+    return 1 if mismatches else 0
+
+
+def _sim_time_multiplexed(args, circuit, rng) -> int:
+    """A time-multiplexed circuit in Icarus, inputs back to back: every output against the reference."""
+    import numpy as np
+
+    from hardcore.time_multiplex import simulate_stream
+
+    low, high = circuit.in_range
+    inputs = rng.integers(low, high + 1, size=(args.vectors, circuit.n_in))
+    result = simulate_stream(circuit, inputs, Path(args.directory) / "sim")
+    mismatches = int(np.any(result.outputs != circuit.reference(inputs), axis=1).sum())
+    print(f"{args.vectors} vectors, {mismatches} mismatches (Icarus; latency {result.latency} cycles, "
+          f"one input every {result.interval:g} cycles, {result.cycles} cycles)")
     return 1 if mismatches else 0
 
 
@@ -381,6 +399,9 @@ def main(argv: list[str] | None = None) -> int:
     compile_parser.add_argument("--decoder", action="store_true",
                                 help="a KV-cache decoder of a causal sequence model (logits at every position): "
                                      "a token a clock in, the next token out (docs/decoder.md)")
+    compile_parser.add_argument("--reuse", type=int, default=1, metavar="R",
+                                help="each dense layer's outputs over R cycles, one input every R cycles, in "
+                                     "less logic (docs/streaming.md); 1: fully parallel")
     compile_parser.add_argument("--verify-each", action="store_true",
                                 help="check every pass with the reference interpreter (docs/verification.md)")
     compile_parser.add_argument("-q", "--quiet", action="store_true", help="no progress messages")

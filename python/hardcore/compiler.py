@@ -22,13 +22,14 @@ from hardcore.errors import HardcoreError, UsageError
 from hardcore.interpreter import find_function, quantize_array, run_function
 from hardcore.irutil import body_ops, int_attr
 from hardcore.mlir import new_context, parse_module
-from hardcore.passes import FoldWeightsPass, ImportPass, KvDecodePass, PipelinePass, QuantizePass
+from hardcore.passes import FoldWeightsPass, ImportPass, KvDecodePass, PipelinePass, QuantizePass, TimeMultiplexPass
 from hardcore.pipeline import run_pipeline
 
 __all__ = ["compile", "Circuit", "write_files_atomically", "dag_figures"]
 
 # (stage name, pass that produces it from the previous stage)
-STAGES = ("torch", "hardcore", "quantized", "step", "dag", "pipelined", "hw")  # "step": a decoder's (kv-decode)
+STAGES = ("torch", "hardcore", "quantized", "step", "dag", "pipelined", "steps", "hw")  # "step": a decoder's (kv-decode),
+# "steps": a time-multiplexed circuit's (hardcore-time-multiplex, instead of "dag")
 _ADDER_OPS = ("hardcore.add", "hardcore.sub", "hardcore.neg")
 _LAYER_KEYS = ("inputs", "outputs", "weights", "nonzero_weights", "adders", "adder_bits", "adder_depth")
 _COMPARATOR_KEYS = ("comparators", "comparator_depth")  # max-pool and argmax layers
@@ -175,7 +176,7 @@ class Circuit:
             raise UsageError(f"{directory}: {name}.quantized.mlir is missing")
         figures = {k: report[k] for k in ("adders", "adder_bits", "adder_depth", "clamps", "comparators", "tables",
                                           "table_entries", "multipliers", "multiplier_bits", "muxes", "registers",
-                                          "register_bits", "cache_bits", "synthesis")
+                                          "register_bits", "cache_bits", "synthesis", "cycles_per_inference")
                    if k in report}
         if "decoder" in report:
             from hardcore.decoder import DecoderCircuit
@@ -184,6 +185,10 @@ class Circuit:
             extra = {"positions": decoder["positions"], "caches": decoder["caches"],
                      "logits_width": report["ports"].get("logits", {}).get("element_width", 0),
                      "logits_frac_bits": decoder["logits_frac_bits"]}
+        elif "time_multiplex" in report:
+            from hardcore.time_multiplex import TimeMultiplexedCircuit
+            cls = TimeMultiplexedCircuit
+            extra = {"reuse": report["time_multiplex"]["reuse"], "steps": report["time_multiplex"]["steps"]}
         else:
             extra = {}
         return cls(name=name, verilog=verilog, stages=stages, in_shape=x["shape"],
@@ -335,6 +340,19 @@ def _module_name(name: str | None, model) -> str:
     return name
 
 
+def _check_reuse(reuse, decoder: bool, max_adder_depth, clock_enable: bool) -> None:
+    """UsageError for a reuse that is not an integer >= 1 or that an other option excludes."""
+    if isinstance(reuse, bool) or not isinstance(reuse, (int, np.integer)) or reuse < 1:
+        raise UsageError(f"compile: reuse must be an integer of at least 1, got {reuse!r}")
+    if reuse == 1:
+        return
+    if decoder:
+        raise UsageError("compile: reuse does not apply to a decoder (it takes a token a clock)")
+    if max_adder_depth is not None or clock_enable:
+        raise UsageError("compile: reuse takes several cycles an input through its own registers; "
+                         "max_adder_depth and clock_enable do not apply")
+
+
 def _reproducer(stage_text: str, instance, error: HardcoreError, verify_each: bool = False) -> str:
     folder = Path(tempfile.mkdtemp(prefix="hardcore-failure-"))
     (folder / "input.mlir").write_text(stage_text)
@@ -356,7 +374,7 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
             weight_scale: str = "per-layer", quant_config: dict | str | os.PathLike | None = None,
             act_percentile: float | None = None, table_codes: str = "magnitude",
             progress: Callable[[str], None] | None = None, verify_each: bool = False,
-            decoder: bool = False) -> Circuit:
+            decoder: bool = False, reuse: int = 1) -> Circuit:
     """Compile a PyTorch model (nn.Module or torch.export ExportedProgram) or an ONNX model to a Circuit.
 
     `example_input` fixes the shape (batch 1).  An ONNX model (a path ending
@@ -387,6 +405,12 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
     clock on x, the next token (the argmax of its row) on y one cycle later; a
     `hardcore.decoder.DecoderCircuit`.  Its `output` is "argmax" (the default:
     y alone) or "logits" (a logits port too).
+
+    `reuse=R` (R > 1) computes each dense layer's N outputs over R cycles,
+    ceil(N/R) a cycle, with its constants selected by a cycle counter: one
+    input every R cycles, in less logic (`hardcore.time_multiplex`,
+    docs/streaming.md); a `hardcore.time_multiplex.TimeMultiplexedCircuit`.
+    R = 1 is the fully parallel circuit.
     """
     from hardcore.frontend import import_model  # torch is heavy: only when compiling a model
     from hardcore.onnx_frontend import import_onnx, is_onnx_model, onnx_module_name
@@ -403,6 +427,7 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
     fold.validate()
     importer = ImportPass(output=output)
     importer.validate()
+    _check_reuse(reuse, decoder=decoder, max_adder_depth=max_adder_depth, clock_enable=clock_enable)
     if decoder:
         if max_adder_depth is not None or clock_enable:
             raise UsageError("compile: a decoder takes a token a clock through a combinational step; "
@@ -424,7 +449,7 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
         find_function(module.operation).attributes["sym_name"] = ir.StringAttr.get(name)
     stages = {"torch": module.operation.get_asm(large_elements_limit=None)}
     steps = [("hardcore", importer), ("quantized", quantize)] + ([("step", kv_decode)] if decoder else []) + \
-        [("dag", fold)]
+        ([("steps", TimeMultiplexPass(reuse=int(reuse)))] if reuse > 1 else [("dag", fold)])
     if max_adder_depth is not None:
         pipeline = PipelinePass(max_adder_depth=max_adder_depth, clock_enable=clock_enable)
         pipeline.validate()
@@ -454,11 +479,15 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
                **({"act_percentile": act_percentile} if act_percentile is not None else {}),
                **({"table_codes": table_codes} if table_codes != "magnitude" else {}),
                **({"quant_config": config_path or quant_config} if quant_config is not None else {}),
-               **({"decoder": True} if decoder else {})}
+               **({"decoder": True} if decoder else {}), **({"reuse": int(reuse)} if reuse > 1 else {})}
     if decoder:
         from hardcore.decoder import build_decoder
         say("running hardcore-to-hw, wrapping the step in its registers and exporting SystemVerilog")
         return build_decoder(module, name, stages, options)
+    if reuse > 1:
+        from hardcore.time_multiplex import build_time_multiplexed
+        say("running hardcore-to-hw on every step, wrapping the steps in their registers and exporting SystemVerilog")
+        return build_time_multiplexed(module, name, stages, options)
     say("running hardcore-to-hw and exporting SystemVerilog")
     function = find_function(module.operation)
     result = run_pipeline(module, "hardcore-to-hw,hw.module(cse)", filename="model", verify_each=verify_each,

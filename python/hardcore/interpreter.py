@@ -499,6 +499,26 @@ def _check_range(op, result: np.ndarray, result_type: ir.Type) -> None:
             f"outside its type {result_type} (overflow)")
 
 
+def run_reuse_steps(steps: list, inputs) -> np.ndarray:
+    """Run the steps of a time-multiplexed circuit (`hardcore-time-multiplex`, in layer order) cycle by cycle.
+
+    In cycle c, step K's slot j computes row c * S + j of layer K (S slots, R
+    cycles, N rows: its `hardcore.reuse`), from all N rows of step K - 1, as the
+    hardware wrapper does.  `inputs` (batch, n) are the quantized input codes;
+    returns the last layer's rows (batch, N).
+    """
+    values = np.asarray(inputs, dtype=np.int64)
+    for step in steps:
+        reuse_attr = ir.DictAttr(step.attributes["hardcore.reuse"])
+        reuse, rows, slots = (int(ir.IntegerAttr(reuse_attr[key]).value) for key in ("reuse", "rows", "slots"))
+        out = np.zeros((len(values), slots * reuse), dtype=np.int64)
+        for cycle in range(reuse):
+            result = run_function(step, [values, np.full((len(values), 1), cycle, dtype=np.int64)])
+            out[:, cycle * slots:(cycle + 1) * slots] = result.reshape(len(values), slots)
+        values = out[:, :rows]
+    return values
+
+
 def run_decoder(step, tokens, caches: list | None = None, from_quantized: bool = False):
     """Run a decoder step function (`hardcore-kv-decode`) over token sequences, one step a position.
 

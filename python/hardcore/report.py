@@ -48,12 +48,15 @@ def format_table(report: dict) -> str:
     lines.append(f"adders {report['adders']}" + (f" ({outside} of them add biases and rounding constants)"
                                                   if outside > 0 else "")
                  + f", adder bits {report['adder_bits']}, critical adder depth {report['adder_depth']}")
+    reuse = report.get("time_multiplex", {}).get("reuse")  # hardcore.time_multiplex: products of tables too
     if report.get("multipliers"):
-        lines.append(f"multipliers {report['multipliers']} (products of two activations), "
-                     f"multiplier bits {report['multiplier_bits']}")
+        lines.append(f"multipliers {report['multipliers']} ("
+                     + ("products of an activation and a weight table, or of two activations" if reuse
+                        else "products of two activations") + f"), multiplier bits {report['multiplier_bits']}")
     latency = report.get("latency_cycles", 0)
     lines.append(f"latency {latency} cycles" + (f", register bits {report.get('register_bits', 0)}, "
-                                               "one inference per clock" if latency else " (combinational)"))
+                                               + (f"one inference every {reuse} cycles" if reuse else
+                                                  "one inference per clock") if latency else " (combinational)"))
     synthesis = report.get("synthesis")
     if synthesis:
         folded, plain = synthesis["folded"], synthesis["plain"]

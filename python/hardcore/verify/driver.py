@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from torch_mlir import ir
 
-from hardcore.interpreter import find_function, run_decoder, run_function
+from hardcore.interpreter import find_function, run_decoder, run_function, run_reuse_steps
 from hardcore.irutil import array_attr, body_ops, int_attr
 from hardcore.mlir import new_context, parse_module
 from hardcore.verify.compare import (EXTREME_LABELS, IMPORT_RTOL, VerificationError, VerifyOptions, _code_range,
@@ -18,7 +18,7 @@ from hardcore.verify.compare import (EXTREME_LABELS, IMPORT_RTOL, VerificationEr
                                      extreme_inputs, input_vectors, run_stream, stage_of)
 from hardcore.verify.quantize import check_quantize
 
-__all__ = ["verify_pass", "check_import", "check_decoder", "check_step", "VerifyingPass", "run_verified"]
+__all__ = ["verify_pass", "check_import", "check_decoder", "check_time_multiplex", "check_step", "VerifyingPass", "run_verified"]
 
 
 def verify_pass(pass_name: str, before_text: str, after, options: VerifyOptions = VerifyOptions(),
@@ -37,6 +37,8 @@ def verify_pass(pass_name: str, before_text: str, after, options: VerifyOptions 
     if circt:
         return _check_hw(pass_name, before, after, options)
     after_function = find_function(after)
+    if "hardcore.reuse" in after_function.attributes:
+        return check_time_multiplex(pass_name, before, after, options)
     if "hardcore.decoder" in after_function.attributes and "hardcore.decoder" in before.attributes:
         return check_step(pass_name, before, after_function, options)
     if "hardcore.decoder" in after_function.attributes:
@@ -90,6 +92,17 @@ def check_decoder(pass_name: str, before, after, options: VerifyOptions = Verify
         return run_decoder(after, tokens, caches=stale, from_quantized=True)[0]
 
     return _compare_exact(pass_name, run_before, run_after, inputs, labels, "integer")
+
+
+def check_time_multiplex(pass_name: str, before, after, options: VerifyOptions = VerifyOptions()) -> str:
+    """hardcore-time-multiplex: the steps run cycle by cycle (`run_reuse_steps`) equal the quantized function."""
+    from hardcore.passes.time_multiplex import step_functions  # the passes import hardcore.verify
+
+    _, low, high = _code_range(before)
+    inputs, labels = input_vectors(_element_count(before.type.inputs[0]), low, high, options.vectors, options.seed)
+    steps = step_functions(after)
+    return _compare_exact(pass_name, lambda x: run_function(before, x, from_quantized=True),
+                          lambda x: run_reuse_steps(steps, x), inputs, labels, "integer")
 
 
 def check_step(pass_name: str, before, after, options: VerifyOptions = VerifyOptions()) -> str:

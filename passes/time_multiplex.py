@@ -1,0 +1,289 @@
+"""hardcore-time-multiplex: a quantized chain of dense layers -> one step function per layer, ceil(N/R) outputs a cycle.
+
+The input is a quantized function (it starts with `hardcore.quantize`) whose
+body is a chain of layers: `dense` on a vector, each followed by any of
+`relu` and `requant`, and a closing `dequantize`.  With `reuse=R`, layer k's
+N outputs are computed over R cycles by S = ceil(N/R) *slots*: in cycle c,
+slot j computes output row c*S + j (a row past N-1 computes a zero row, which
+the caller never stores).  Layer k becomes the step function
+
+    @f_stepK(%x: tensor<n x iA>, %cycle: tensor<1 x iB>) -> tensor<S x iC>
+        attributes {hardcore.reuse = {layer = K, reuse = R, rows = N, slots = S}}
+
+a scalar DAG like hardcore-fold-weights' (exact widths from value ranges),
+whose constants are selected by the cycle `%cycle` in [0, R-1]: its inputs
+are the previous step's outputs, all N of them (or the quantized input), and
+its outputs S slots after the layer's relu and requant.  `f` itself goes.
+
+Two realizations of the products (`realization`):
+
+- `mux`, a multiplexed adder graph: each weight in canonical signed digits;
+  the t-th digit of the weight that input i meets in slot j is, in cycle c,
+  ±(x_i << s) or nothing: a chain of `hardcore.mux` on the cycle selects
+  among the shifted input and its negation (one `neg` per input, shared).
+  Each slot is an adder tree over those terms, one adder per term, used in
+  every cycle: `max_c digits(W[row, i])` terms per input and slot.
+- `rom`, a constant table feeding a multiply-accumulate: the weights of
+  (slot j, input i) over the R cycles are a `hardcore.table` on the cycle,
+  and a `hardcore.mul` multiplies it with x_i (a fixed weight, the same in
+  every cycle, stays a shift/add constant product).
+
+`mux` is the default: in Yosys LUTs it is the smaller at every R measured
+(docs/streaming.md: a generic multiplier of an activation by a table costs more
+than the mux terms it replaces).
+
+The biases (with the requantization's rounding constant) are a table on the
+cycle.  A per-element requant shift is a mux among the shifted sums.  The
+reference is unchanged: run in cycles 0..R-1, step K's slots give exactly the
+quantized layer's rows (`hardcore.time_multiplex.run_steps`).  What the
+wrapper around the steps does with them is in docs/streaming.md.
+
+Left alone (an error naming the op): everything that is not such a chain
+(convolutions, pooling, residual adds, argmax, sequence models): their
+time-multiplexed forms are later pieces of docs/streaming.md's plan.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+
+import numpy as np
+from torch_mlir import ir
+
+from hardcore.adder_graph import signed_width
+from hardcore.csd import csd_digits
+from hardcore.errors import UsageError
+from hardcore.irutil import (array_attr, body_ops, create_op, functions, i64_attr, int_attr, int_type,
+                             replace_function, requant_shifts, tensor_type)
+from hardcore.pass_base import ModulePass, PassFailed
+from hardcore.passes.fold_weights.builder import _DagBuilder
+
+__all__ = ["TimeMultiplexPass", "REALIZATIONS", "step_functions"]
+
+REALIZATIONS = ("mux", "rom")
+_TAIL_OPS = ("hardcore.relu", "hardcore.requant")
+class _Rejected(Exception):
+    def __init__(self, op, message: str):
+        super().__init__(message)
+        self.op, self.message = op, message
+
+
+@dataclasses.dataclass(frozen=True)
+class TimeMultiplexPass(ModulePass):
+    name = "hardcore-time-multiplex"
+    reuse: int = 2
+    realization: str = "mux"
+
+    def validate(self) -> None:
+        if isinstance(self.reuse, bool) or not isinstance(self.reuse, int) or self.reuse < 1:
+            raise UsageError(f"{self.name}: reuse must be an integer of at least 1, got {self.reuse!r}")
+        if self.realization not in REALIZATIONS:
+            raise UsageError(f"{self.name}: unknown realization '{self.realization}' "
+                             f"(one of: {', '.join(REALIZATIONS)})")
+
+    def run(self, module: ir.Operation) -> None:
+        ok = True
+        for function in functions(module):
+            if "hardcore.reuse" in function.attributes:
+                continue  # already a step
+            try:
+                self._multiplex(function)
+            except _Rejected as rejected:
+                self.error(rejected.op, f"{self.name}: {rejected.message}")
+                ok = False
+        if not ok:
+            raise PassFailed()
+
+    def _multiplex(self, function) -> None:
+        ops = body_ops(function)
+        block = function.regions[0].blocks[0]
+        if len(block.arguments) != 1 or not ops or ops[0].operation.name != "hardcore.quantize":
+            raise _Rejected(function, "expected a quantized function of one argument starting with "
+                                      "hardcore.quantize (run hardcore-quantize first)")
+        quantize, ret = ops[0], ops[-1]
+        layers = _chain(ops[1:-1], quantize, function)
+        if len(ret.operands) != 1 or ret.operands[0].owner != ops[-2] or \
+                ops[-2].operation.name != "hardcore.dequantize":
+            raise _Rejected(ret, "expected the result to be a hardcore.dequantize")
+        low, high = int_attr(quantize, "min"), int_attr(quantize, "max")
+        name = function.name.value
+        steps = []
+        for index, (dense, tail) in enumerate(layers):
+            steps.append(self._step(function, f"{name}_step{index}", index, dense, tail, (low, high)))
+            low, high = steps[-1][1]
+        first, last = steps[0][0], steps[-1][0]
+        first.attributes["hardcore.input_frac_bits"] = i64_attr(int_attr(quantize, "frac_bits"))
+        last.attributes["hardcore.output_frac_bits"] = i64_attr(int_attr(ops[-2], "frac_bits"))
+        function.operation.erase()
+
+    def _step(self, function, step_name: str, index: int, dense, tail: list, in_range: tuple[int, int]):
+        """Layer `index` as a step function; returns it and its outputs' value range."""
+        weight = array_attr(dense, "weight").astype(np.int64)
+        bias = array_attr(dense, "bias").astype(np.int64).reshape(-1)
+        rows, columns = weight.shape
+        reuse = self.reuse
+        slots = -(-rows // reuse)
+        in_type = tensor_type([columns], int_type(signed_width(*in_range)))
+        cycle_type = tensor_type([1], int_type(signed_width(0, reuse - 1)))
+        # The rows each slot computes, cycle by cycle; a row past N-1 is a zero row.
+        padded = np.zeros((slots * reuse, columns), dtype=np.int64)
+        padded[:rows] = weight
+        schedule = [[c * slots + j for c in range(reuse)] for j in range(slots)]
+        step = replace_function(function, step_name, [in_type, cycle_type], [in_type])
+        block = step.regions[0].blocks[0]
+        location = ir.Location.name(f"layer{index}", childLoc=dense.location)
+        with ir.InsertionPoint(block):
+            builder = _DagBuilder(location)
+            builder.layer = index
+            inputs = [builder._emit("hardcore.extract", [block.arguments[0]], in_range, {"index": i})
+                      for i in range(columns)]
+            cycle = builder._emit("hardcore.extract", [block.arguments[1]], (0, reuse - 1), {"index": 0})
+            before = builder.snapshot()
+            outputs = []
+            for slot_rows in schedule:
+                terms = _terms(builder, self.realization, cycle, inputs, padded[slot_rows])
+                outputs.append(_tail(builder, cycle, terms, slot_rows, bias, tail, rows))
+            width = max(signed_width(*builder.ranges[v]) for v in outputs)
+            outputs = [builder.sext(v, width) for v in outputs]
+            out_type = tensor_type([slots], int_type(width))
+            pack = create_op("hardcore.pack", outputs, [out_type], None, location)
+            create_op("func.return", [pack.results[0]], [], None, location)
+        step.attributes["function_type"] = ir.TypeAttr.get(ir.FunctionType.get([in_type, cycle_type], [out_type]))
+        step.attributes["hardcore.reuse"] = ir.DictAttr.get({
+            "layer": i64_attr(index), "reuse": i64_attr(reuse), "rows": i64_attr(rows), "slots": i64_attr(slots),
+            "realization": ir.StringAttr.get(self.realization)})
+        figures = builder.since(before)
+        stats = {"inputs": columns, "outputs": rows, "weights": int(weight.size),
+                 "nonzero_weights": int(np.count_nonzero(weight)),
+                 **{key: figures[key] for key in ("adders", "adder_bits", "muxes", "tables", "table_entries",
+                                                  "multipliers", "multiplier_bits")},
+                 "adder_depth": max((builder.depths.get(v, 0) for v in outputs), default=0)}
+        if "hardcore.kind" in dense.attributes:
+            stats["kind"] = ir.StringAttr(dense.attributes["hardcore.kind"]).value
+        step.attributes["hardcore.layers"] = ir.ArrayAttr.get([ir.DictAttr.get(
+            {k: (ir.StringAttr.get(v) if isinstance(v, str) else i64_attr(v)) for k, v in stats.items()})])
+        ranges = [builder.ranges[v] for v in outputs]
+        return step, (min(r[0] for r in ranges), max(r[1] for r in ranges))
+
+
+def _chain(ops, quantize, function) -> list:
+    """The layers: (dense, [relu/requant ops after it]), each reading the one before; _Rejected otherwise."""
+    layers: list = []
+    current = quantize.results[0]
+    for op in ops:
+        name = op.operation.name
+        if name == "hardcore.dequantize":
+            if not layers:
+                raise _Rejected(function, "no dense layer to time-multiplex")
+            if op.operands[0] != current:
+                raise _Rejected(op, "expected one hardcore.dequantize of the last layer's output")
+            continue
+        if name != "hardcore.dense" and name not in _TAIL_OPS:
+            raise _Rejected(op, f"cannot time-multiplex '{name}' (only a chain of dense layers "
+                                "with relu and requant)")
+        if len(op.operands) != 1 or op.operands[0] != current:
+            raise _Rejected(op, f"'{name}' does not read the layer before it (only a chain of layers)")
+        if name == "hardcore.dense":
+            weight_shape = list(ir.RankedTensorType(op.attributes["weight"].type).shape)
+            in_shape = list(ir.RankedTensorType(op.operands[0].type).shape)
+            if int(np.prod(in_shape)) != weight_shape[1]:
+                raise _Rejected(op, "cannot time-multiplex a dense layer over rows of its input "
+                                    "(only a vector)")
+            layers.append((op, []))
+        elif not layers:
+            raise _Rejected(op, f"'{name}' before the first dense layer")
+        else:
+            layers[-1][1].append(op)
+        current = op.results[0]
+    return layers
+
+
+def _select(builder: _DagBuilder, cycle, values: list):
+    """values[c] in cycle c: the most frequent one, and a mux for each run of cycles with another."""
+    common = collections.Counter(values).most_common(1)[0][0]
+    result = common
+    start = 0
+    for c in range(1, len(values) + 1):
+        if c == len(values) or values[c] != values[start]:
+            if values[start] != common:
+                result = builder.mux(cycle, start, c - 1, values[start], result)
+            start = c
+    return result
+
+
+def _terms(builder: _DagBuilder, realization: str, cycle, inputs: list, weights: np.ndarray) -> list:
+    """The products of one slot (weights: cycles x inputs) as values whose sum is the slot's dot product."""
+    terms = []
+    for i, column in enumerate(weights.T.tolist()):
+        if realization == "rom" and len(set(column)) > 1:
+            table = builder.table(cycle, 0, column)
+            terms.append(builder.mul(inputs[i], table.value))
+            continue
+        digits = [sorted(csd_digits(w), reverse=True) for w in column]
+        for t in range(max(len(d) for d in digits)):
+            choices = []
+            for cycle_digits in digits:
+                if t >= len(cycle_digits):
+                    choices.append(builder.constant(0))
+                    continue
+                shift, sign = cycle_digits[t]
+                source = inputs[i] if sign > 0 else builder.neg(inputs[i])
+                choices.append(builder.shl(source, shift))
+            terms.append(_select(builder, cycle, choices))
+    return terms
+
+
+def _sum(builder: _DagBuilder, values: list):
+    """A balanced adder tree; None for no values."""
+    values = [v for v in values if builder.ranges[v] != (0, 0)]
+    while len(values) > 1:
+        values = [builder.add(values[k], values[k + 1]) if k + 1 < len(values) else values[k]
+                  for k in range(0, len(values), 2)]
+    return values[0] if values else None
+
+
+def _add_per_cycle(builder: _DagBuilder, cycle, value, constants: list[int]):
+    """value + constants[c] in cycle c (a table on the cycle when they differ); value may be None (0)."""
+    lin = builder.table(cycle, 0, constants)
+    addend = lin.value if lin.value is not None else (builder.constant(lin.const) if lin.const else None)
+    if value is None:
+        return addend if addend is not None else builder.constant(0)
+    return value if addend is None else builder.add(value, addend)
+
+
+def _tail(builder: _DagBuilder, cycle, terms: list, slot_rows: list[int], bias: np.ndarray, tail: list,
+          rows: int):
+    """The slot's sum plus its bias, then the layer's relu and requant ops, the bias (and the first
+    requantization's rounding constant) added once, as a table on the cycle."""
+    offsets = [int(bias[r]) if r < rows else 0 for r in slot_rows]
+    total = _sum(builder, terms)
+    pending = True  # the offsets are not added yet
+    for position, op in enumerate(tail):
+        if op.operation.name == "hardcore.relu":
+            following = tail[position + 1] if position + 1 < len(tail) else None
+            if following is not None and following.operation.name == "hardcore.requant" \
+                    and int_attr(following, "min") >= 0:
+                continue  # requant clamps at min >= 0, and rounding commutes with relu (fold_weights' fold_relu)
+            if pending:
+                total, pending = _add_per_cycle(builder, cycle, total, offsets), False
+            total = builder.clamp(total, 0, max(builder.ranges[total][1], 0))
+            continue
+        shifts = requant_shifts(op, rows)
+        cycle_shifts = [shifts[r] if r < rows else shifts[0] for r in slot_rows]
+        rounding = [1 << (s - 1) if s > 0 else 0 for s in cycle_shifts]
+        if pending:
+            total, pending = _add_per_cycle(builder, cycle, total, [a + b for a, b in zip(offsets, rounding)]), False
+        elif any(rounding):
+            total = _add_per_cycle(builder, cycle, total, rounding)
+        shifted = [builder.shr(total, s) if s > 0 else builder.shl(total, -s) for s in cycle_shifts]
+        total = builder.clamp(_select(builder, cycle, shifted), int_attr(op, "min"), int_attr(op, "max"))
+    if pending:
+        total = _add_per_cycle(builder, cycle, total, offsets)
+    return total
+
+
+def step_functions(module: ir.Operation) -> list:
+    """The step functions of a time-multiplexed module, in layer order."""
+    steps = [f for f in functions(module) if "hardcore.reuse" in f.attributes]
+    return sorted(steps, key=lambda f: int(ir.IntegerAttr(ir.DictAttr(f.attributes["hardcore.reuse"])["layer"]).value))

@@ -1,0 +1,341 @@
+"""A time-multiplexed circuit: the step of every layer (hardcore-time-multiplex) between its registers, and its reference.
+
+`hardcore.compile(model, x, reuse=R)` runs `hardcore-time-multiplex{reuse=R}`
+after quantization instead of hardcore-fold-weights: layer k becomes a step
+function computing S_k = ceil(N_k/R) of its N_k outputs in cycle c (rows
+c*S_k .. c*S_k + S_k - 1).  `hardcore-to-hw` makes each step a combinational
+module `<name>_stepK` (ports x, cycle -> y), and `wrapper_text` wraps them in
+the top module `<name>` (docs/streaming.md, "Time-multiplexed dense layers"):
+
+    clk, rst (synchronous), in_valid, x  ->  in_ready, out_valid, y
+
+A free-running cycle counter c in [0, R-1]; `in_ready` is high when c = R-1.
+At a rising edge with in_valid and in_ready, x goes into the input register;
+the next R cycles layer 0 computes from it, storing its slots' outputs of
+cycles 0..R-2 in *filling* registers, and at the edge that ends the period
+the whole output (the filling registers and cycle R-1's slots) goes into the
+layer's *output* register, which layer 1 reads the next R cycles, and so on:
+the layers form a pipeline with one stage of R cycles each.  One input every
+R cycles (II = R).  The result of the input taken at edge E is in the last
+layer's output register from edge E + L*R (L layers) for R cycles, and
+`out_valid` is high in the first of those cycles: `latency` = L*R + 1 cycles
+after the cycle whose edge took x (a pipelined circuit's convention).
+
+`TimeMultiplexedCircuit` is the result: its `reference` is `Circuit`'s (the
+quantized function: the same function as the fully parallel circuit);
+`run_steps` runs the steps cycle by cycle as the circuit does, and
+`simulate_stream` runs the Verilog back to back in Icarus or Verilator.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from torch_mlir import ir
+
+from hardcore import backend
+from hardcore.compiler import Circuit, _layer_figures, dag_figures
+from hardcore.errors import CompileError, HardcoreError, UsageError
+from hardcore.interpreter import find_function, run_reuse_steps
+from hardcore.irutil import body_ops, int_attr
+from hardcore.mlir import collect_diagnostics, new_context, parse_module
+from hardcore.passes.time_multiplex import step_functions
+from hardcore.passes.to_hw import LoweringError, lower_function
+
+__all__ = ["TimeMultiplexedCircuit", "StepLayout", "build_time_multiplexed", "wrapper_text", "run_steps",
+           "simulate_stream"]
+
+
+@dataclass(frozen=True)
+class StepLayout:
+    """One layer's step: N rows over `reuse` cycles by `slots` slots, each `width` bits; its input's bits."""
+
+    rows: int
+    slots: int
+    width: int
+    in_bits: int
+
+    def rows_in_cycle(self, cycle: int) -> int:
+        """How many of cycle `cycle`'s slots compute a row (the last cycles may compute fewer, or none)."""
+        return max(0, min(self.slots, self.rows - cycle * self.slots))
+
+
+class _Text:
+    """SSA lines of one hw.module body; a register takes its Verilog name."""
+
+    def __init__(self):
+        self.lines: list[str] = []
+        self.count = 0
+
+    def emit(self, text: str, name: str | None = None) -> str:
+        if name is not None:
+            value = f"%{name}"
+        else:
+            value = f"%t{self.count}"
+            self.count += 1
+        self.lines.append(f"    {value} = {text}")
+        return value
+
+    def line(self, text: str) -> None:
+        self.lines.append(f"    {text}")
+
+
+def wrapper_text(name: str, reuse: int, x_bits: int, layers: list[StepLayout]) -> str:
+    """The top module `name` as CIRCT text (hw, comb, sv) around instances of `<name>_step0..`.
+
+    Each step's `cycle` port is the counter itself: ceil(log2 R) bits, unsigned.
+    """
+    count_bits = max((reuse - 1).bit_length(), 1)
+    body = _Text()
+    false = body.emit("hw.constant false")
+    counter = body.emit(f"sv.reg : !hw.inout<i{count_bits}>", "cycle")
+    cycle = body.emit(f"sv.read_inout {counter} : !hw.inout<i{count_bits}>")
+    zero = body.emit(f"hw.constant 0 : i{count_bits}")
+    last = body.emit(f"comb.icmp eq {cycle}, {body.emit(f'hw.constant {reuse - 1} : i{count_bits}')} : i{count_bits}")
+    following = body.emit(f"comb.add {cycle}, {body.emit(f'hw.constant 1 : i{count_bits}')} : i{count_bits}")
+    wrapped = body.emit(f"comb.mux {last}, {zero}, {following} : i{count_bits}")
+    take = body.emit(f"comb.and %in_valid, {last} : i1")
+    at = [body.emit(f"comb.icmp eq {cycle}, {body.emit(f'hw.constant {c} : i{count_bits}')} : i{count_bits}")
+          for c in range(reuse - 1)]
+    x_register = body.emit(f"sv.reg : !hw.inout<i{x_bits}>", "x_held")
+    valid_registers = [body.emit("sv.reg : !hw.inout<i1>", f"valid{k}") for k in range(len(layers) + 1)]
+    valids = [body.emit(f"sv.read_inout {register} : !hw.inout<i1>") for register in valid_registers]
+    source = body.emit(f"sv.read_inout {x_register} : !hw.inout<i{x_bits}>")
+    on_last = [f"sv.passign {valid_registers[0]}, %in_valid : i1"] + \
+        [f"sv.passign {valid_registers[k + 1]}, {valids[k]} : i1" for k in range(len(layers))]
+    per_cycle: list[list[str]] = [[] for _ in range(reuse - 1)]
+    for k, layer in enumerate(layers):
+        slots_bits = layer.slots * layer.width
+        step = body.emit(f'hw.instance "step{k}" @{name}_step{k}(x: {source}: i{layer.in_bits}, '
+                         f"cycle: {cycle}: i{count_bits}) -> (y: i{slots_bits})")
+        parts = []  # (value, bits), row 0 first
+        for c in range(reuse):
+            bits = layer.rows_in_cycle(c) * layer.width
+            if not bits:
+                continue
+            rows = step if bits == slots_bits else \
+                body.emit(f"comb.extract {step} from 0 : (i{slots_bits}) -> i{bits}")
+            if c == reuse - 1:
+                parts.append((rows, bits))
+                continue
+            filling = body.emit(f"sv.reg : !hw.inout<i{bits}>", f"layer{k}_cycle{c}")
+            per_cycle[c].append(f"sv.passign {filling}, {rows} : i{bits}")
+            parts.append((body.emit(f"sv.read_inout {filling} : !hw.inout<i{bits}>"), bits))
+        out_bits = layer.rows * layer.width
+        output = body.emit(f"sv.reg : !hw.inout<i{out_bits}>", f"layer{k}_out")
+        whole = parts[0][0] if len(parts) == 1 else body.emit(
+            f"comb.concat {', '.join(v for v, _ in reversed(parts))} : {', '.join(f'i{b}' for _, b in reversed(parts))}")
+        on_last.append(f"sv.passign {output}, {whole} : i{out_bits}")
+        source = body.emit(f"sv.read_inout {output} : !hw.inout<i{out_bits}>")
+    blocks = [f"      sv.if {take} {{\n        sv.passign {x_register}, %x : i{x_bits}\n      }}",
+              f"      sv.if {last} {{\n" + "\n".join(f"        {line}" for line in on_last) + "\n      }"]
+    blocks += [f"      sv.if {at[c]} {{\n" + "\n".join(f"        {line}" for line in lines) + "\n      }"
+               for c, lines in enumerate(per_cycle) if lines]
+    resets = [f"      sv.passign {counter}, {zero} : i{count_bits}"] + \
+        [f"      sv.passign {register}, {false} : i1" for register in valid_registers]
+    body.line("sv.alwaysff(posedge %clk) {\n" + f"      sv.passign {counter}, {wrapped} : i{count_bits}\n" +
+              "\n".join(blocks) + "\n    }(syncreset : posedge %rst) {\n" + "\n".join(resets) + "\n    }")
+    first = body.emit(f"comb.icmp eq {cycle}, {zero} : i{count_bits}")
+    out_valid = body.emit(f"comb.and {valids[-1]}, {first} : i1")
+    y_bits = layers[-1].rows * layers[-1].width
+    header = (f"hw.module @{name}(in %clk : i1, in %rst : i1, in %in_valid : i1, in %x : i{x_bits}, "
+              f"out in_ready : i1, out out_valid : i1, out y : i{y_bits}) {{")
+    return "\n".join([header] + body.lines + [f"    hw.output {last}, {out_valid}, {source} : i1, i1, i{y_bits}",
+                                              "}"])
+
+
+def _reuse_attr(step, key: str) -> int:
+    return int(ir.IntegerAttr(ir.DictAttr(step.attributes["hardcore.reuse"])[key]).value)
+
+
+def run_steps(steps_text: str, x_int) -> np.ndarray:
+    """The steps (stage "steps") run cycle by cycle as the circuit runs them: (batch, n_in) -> (batch, n_out)."""
+    module = parse_module(steps_text, new_context(), "steps")
+    return run_reuse_steps(step_functions(module.operation), x_int)
+
+
+@dataclass
+class TimeMultiplexedCircuit(Circuit):
+    """A compiled circuit whose dense layers each take `reuse` cycles: one input every `reuse` cycles.
+
+    `steps` lists each layer's rows, slots (outputs a cycle) and realization.
+    The reference is the fully parallel circuit's (`Circuit.reference`).
+    """
+
+    reuse: int = 1
+    steps: list = field(default_factory=list)
+
+    @property
+    def report(self) -> dict:
+        report = super().report
+        report["control_ports"] = {
+            "clk": "clock, rising edge",
+            "rst": "synchronous, active high: the cycle counter to 0, the valid chain to 0",
+            "in_valid": "x holds an input",
+            "in_ready": f"high one cycle in {self.reuse}: x is taken at a rising edge where in_valid and in_ready",
+            "out_valid": f"high for one cycle, the first of the {self.reuse} cycles y holds the result of the "
+                         f"input taken in the cycle {self.latency} cycles earlier"}
+        report["time_multiplex"] = {"reuse": self.reuse, "cycles_per_inference": self.reuse,
+                                    "latency_cycles": self.latency, "steps": self.steps}
+        return report
+
+
+def _steps_hw(module, name: str) -> str:
+    """Every step as an hw module `<name>_stepK` (hardcore-to-hw, one flat module per step)."""
+    texts = []
+    with module.context, collect_diagnostics(module.context, "model") as log:
+        try:
+            for step in step_functions(module.operation):
+                texts.append(lower_function(step, module_name=step.name.value, hierarchy=False))
+            return "\n".join(texts)
+        except LoweringError as exc:
+            exc.where.location.emit_error(str(exc))
+    errors = log.errors or log.diagnostics
+    raise CompileError("\n".join(str(d) for d in errors) or "hardcore-to-hw failed", log.diagnostics)
+
+
+def _tensor_bits(value_type) -> int:
+    tensor = ir.RankedTensorType(value_type)
+    return int(np.prod(tensor.shape)) * ir.IntegerType(tensor.element_type).width
+
+
+def build_time_multiplexed(module, name: str, stages: dict, options: dict) -> TimeMultiplexedCircuit:
+    """The circuit around the steps in `module` (after hardcore-time-multiplex)."""
+    steps = step_functions(module.operation)
+    reuse = _reuse_attr(steps[0], "reuse")
+    layouts = []
+    for step in steps:
+        out_type = ir.RankedTensorType(step.type.results[0])
+        layouts.append(StepLayout(rows=_reuse_attr(step, "rows"), slots=_reuse_attr(step, "slots"),
+                                  width=ir.IntegerType(out_type.element_type).width,
+                                  in_bits=_tensor_bits(step.type.inputs[0])))
+    in_type = ir.RankedTensorType(steps[0].type.inputs[0])
+    hw_text = _steps_hw(module, name)
+    wrapper = wrapper_text(name, reuse, layouts[0].in_bits, layouts)
+    circt_module = backend.to_circt("module {\n" + wrapper + "\n" + hw_text + "\n}\n")
+    backend.run_circt_pipeline(circt_module, "builtin.module(hw.module(cse))")
+    stages["hw"] = str(circt_module)
+    verilog = backend.export_verilog(circt_module)
+
+    quantized = parse_module(stages["quantized"], new_context())
+    function = find_function(quantized.operation)
+    quantize = body_ops(function)[0]
+    in_low, in_high = int_attr(quantize, "min"), int_attr(quantize, "max")
+    layers = [_layer_figures(step.attributes["hardcore.layers"][0]) for step in steps]
+    for layer, step in zip(layers, steps):
+        figures = ir.DictAttr(step.attributes["hardcore.layers"][0])
+        layer.update({key: int(ir.IntegerAttr(figures[key]).value)
+                      for key in ("muxes", "tables", "table_entries", "multipliers", "multiplier_bits")})
+        layer["realization"] = ir.StringAttr(ir.DictAttr(step.attributes["hardcore.reuse"])["realization"]).value
+    figures = dag_figures(stages["steps"])
+    count_bits = max((reuse - 1).bit_length(), 1)
+    filling = sum(layout.rows_in_cycle(c) * layout.width for layout in layouts for c in range(reuse - 1))
+    outputs = sum(layout.rows * layout.width for layout in layouts)
+    figures["register_bits"] = count_bits + layouts[0].in_bits + filling + outputs + len(layouts) + 1
+    figures["cycles_per_inference"] = reuse
+    last = layouts[-1]
+    return TimeMultiplexedCircuit(
+        name=name, verilog=verilog, stages=stages,
+        in_shape=list(ir.RankedTensorType(function.type.inputs[0]).shape),
+        in_width=ir.IntegerType(in_type.element_type).width,
+        in_frac_bits=int_attr(steps[0], "hardcore.input_frac_bits"), in_range=(in_low, in_high),
+        out_shape=list(ir.RankedTensorType(function.type.results[0]).shape), out_width=last.width,
+        out_frac_bits=int_attr(steps[-1], "hardcore.output_frac_bits"),
+        layers=layers, options=options, figures=figures, latency=len(layouts) * reuse + 1,
+        reuse=reuse,
+        steps=[{"layer": k, "rows": layout.rows, "slots": layout.slots, "realization": layer["realization"]}
+               for k, (layout, layer) in enumerate(zip(layouts, layers))])
+
+
+# -- simulation ------------------------------------------------------------------------------------------
+
+_TESTBENCH = """\
+module hardcore_stream_tb;
+  reg clk = 0, rst = 1, in_valid = 0;
+  reg [{x_bits}-1:0] x = 0;
+  wire in_ready, out_valid;
+  wire [{y_bits}-1:0] y;
+  reg [{x_bits}-1:0] vectors [0:{count}-1];
+  integer sent = 0, received = 0, cycle = 0, first_taken = -1, first_out = -1, file;
+  {name} dut(.clk(clk), .rst(rst), .in_valid(in_valid), .x(x), .in_ready(in_ready), .out_valid(out_valid), .y(y));
+  always #5 clk = ~clk;
+  initial begin
+    $readmemh("inputs.hex", vectors);
+    file = $fopen("outputs.hex", "w");
+    @(negedge clk); @(negedge clk); rst = 0;
+  end
+  always @(negedge clk) if (!rst) begin
+    in_valid <= sent < {count};
+    x <= sent < {count} ? vectors[sent] : 0;
+  end
+  always @(posedge clk) if (!rst) begin
+    cycle <= cycle + 1;
+    if (in_valid && in_ready) begin
+      if (first_taken < 0) first_taken <= cycle;
+      sent <= sent + 1;
+    end
+    if (out_valid) begin
+      if (first_out < 0) first_out <= cycle;
+      $fwrite(file, "%h\\n", y);
+      received <= received + 1;
+      if (received + 1 == {count}) begin
+        $fwrite(file, "cycles %0d %0d %0d\\n", first_taken, first_out, cycle);
+        $fclose(file);
+        $finish;
+      end
+    end
+    if (cycle > {limit}) begin $fclose(file); $finish; end
+  end
+endmodule
+"""
+
+
+@dataclass
+class StreamResult:
+    """What `simulate_stream` measured: the outputs (batch, n_out), and cycles from the first input
+    taken to the first output, between outputs, and in all."""
+
+    outputs: np.ndarray
+    latency: int
+    interval: float
+    cycles: int
+
+
+def simulate_stream(circuit: TimeMultiplexedCircuit, vectors, workdir) -> StreamResult:
+    """Icarus: `vectors` (what `reference` takes) back to back, a new one whenever in_ready; y at each out_valid."""
+    if shutil.which("iverilog") is None or shutil.which("vvp") is None:
+        raise UsageError("simulate_stream needs Icarus Verilog (iverilog, vvp)")
+    vectors = circuit.to_port(np.asarray(vectors, dtype=np.int64))
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    mask = (1 << circuit.in_width) - 1
+    lines = [format(sum((int(v) & mask) << (i * circuit.in_width) for i, v in enumerate(row)), "x")
+             for row in vectors]
+    (workdir / "inputs.hex").write_text("\n".join(lines) + "\n")
+    (workdir / "design.sv").write_text(circuit.verilog)
+    x_bits, y_bits = circuit.n_in * circuit.in_width, circuit.n_out * circuit.out_width
+    limit = (len(vectors) + 4) * circuit.reuse + circuit.latency + 16
+    (workdir / "tb.sv").write_text(_TESTBENCH.format(name=circuit.name, x_bits=x_bits, y_bits=y_bits,
+                                                     count=len(vectors), limit=limit))
+    for command in (["iverilog", "-g2012", "-s", "hardcore_stream_tb", "-o", "sim.vvp", "design.sv", "tb.sv"],
+                    ["vvp", "-n", "sim.vvp"]):
+        run = subprocess.run(command, cwd=workdir, capture_output=True, text=True)
+        if run.returncode:
+            raise HardcoreError(f"{command[0]} failed:\n{run.stdout[-2000:]}{run.stderr[-2000:]}")
+    text = (workdir / "outputs.hex").read_text().split("\n")
+    if not text or not any(line.startswith("cycles") for line in text):
+        raise HardcoreError(f"simulate_stream: {len([t for t in text if t])} of {len(vectors)} outputs "
+                            f"within {limit} cycles ({workdir})")
+    summary = next(line for line in text if line.startswith("cycles")).split()[1:]
+    first_taken, first_out, last_out = (int(v) for v in summary)
+    words = [int(line, 16) for line in text if line and not line.startswith("cycles")]
+    width = circuit.out_width
+    outputs = np.array([[(word >> (i * width)) & ((1 << width) - 1) for i in range(circuit.n_out)]
+                        for word in words], dtype=np.int64)
+    outputs = np.where(outputs >= 1 << (width - 1), outputs - (1 << width), outputs)
+    interval = (last_out - first_out) / max(len(words) - 1, 1)
+    return StreamResult(circuit.from_port(outputs), first_out - first_taken, interval, last_out - first_taken + 1)
