@@ -83,58 +83,57 @@ def _learning_rate(step: int, steps: int, peak: float) -> float:
     return peak * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def train(model: TinyLM, train_ids: np.ndarray, steps: int, *, batch: int = BATCH, learning_rate: float = LEARNING_RATE,
-          seed: int = SEED, log_every: int = 0) -> list[float]:
-    """Train `model` in place for `steps` AdamW steps; returns the loss of every step."""
-    rng = np.random.default_rng(seed)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=WEIGHT_DECAY)
+def _optimize(model: TinyLM, train_ids: np.ndarray, steps: int, *, batch: int, learning_rate, loss_of,
+              rng: np.random.Generator, log_every: int, label: str) -> list[float]:
+    """`steps` AdamW steps on random training windows: learning rate `learning_rate(step)`, loss
+    `loss_of(logits, inputs, targets)`; returns the loss of every step."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate(0), weight_decay=WEIGHT_DECAY)
     losses = []
     started = time.perf_counter()
     model.train()
     for step in range(steps):
         for group in optimizer.param_groups:
-            group["lr"] = _learning_rate(step, steps, learning_rate)
+            group["lr"] = learning_rate(step)
         inputs, targets = random_windows(train_ids, model.context, batch, rng)
-        logits = model(inputs)
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+        loss = loss_of(model(inputs), inputs, targets)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
         if log_every and (step + 1) % log_every == 0:
-            print(f"step {step + 1:6d}  loss {np.mean(losses[-log_every:]):.4f}  "
+            print(f"{label} {step + 1:6d}  loss {np.mean(losses[-log_every:]):.4f}  "
                   f"lr {optimizer.param_groups[0]['lr']:.2e}  {time.perf_counter() - started:6.1f} s", flush=True)
     model.eval()
     return losses
+
+
+def _cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+
+
+def train(model: TinyLM, train_ids: np.ndarray, steps: int, *, batch: int = BATCH, learning_rate: float = LEARNING_RATE,
+          seed: int = SEED, log_every: int = 0) -> list[float]:
+    """Train `model` in place for `steps` AdamW steps (warm-up, cosine decay); returns the loss of every step."""
+    return _optimize(model, train_ids, steps, batch=batch, rng=np.random.default_rng(seed),
+                     learning_rate=lambda step: _learning_rate(step, steps, learning_rate),
+                     loss_of=lambda logits, inputs, targets: _cross_entropy(logits, targets),
+                     log_every=log_every, label="step")
 
 
 def finetune(model: TinyLM, train_ids: np.ndarray, steps: int, *, batch: int = BATCH,
              learning_rate: float = FINETUNE_LEARNING_RATE, bits: int = FINETUNE_BITS, seed: int = SEED,
              log_every: int = 0) -> list[float]:
     """Fine-tune `model` in place: its float loss plus `consistency_loss` of its noisy forward (cosine decay)."""
-    rng = np.random.default_rng(seed + 1)
     generator = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=WEIGHT_DECAY)
-    losses = []
-    started = time.perf_counter()
-    model.train()
-    for step in range(steps):
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate * 0.5 * (1 + math.cos(math.pi * step / steps))
-        inputs, targets = random_windows(train_ids, model.context, batch, rng)
-        logits = model(inputs)
+
+    def loss_of(logits, inputs, targets):
         noisy = noisy_logits(model, inputs, act_bits=bits, weight_bits=bits, generator=generator)
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1)) + \
-            consistency_loss(logits, noisy, targets, kl_weight=KL_WEIGHT, margin=MARGIN, margin_weight=MARGIN_WEIGHT)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-        if log_every and (step + 1) % log_every == 0:
-            print(f"fine-tune step {step + 1:6d}  loss {np.mean(losses[-log_every:]):.4f}  "
-                  f"{time.perf_counter() - started:6.1f} s", flush=True)
-    model.eval()
-    return losses
+        return _cross_entropy(logits, targets) + consistency_loss(
+            logits, noisy, targets, kl_weight=KL_WEIGHT, margin=MARGIN, margin_weight=MARGIN_WEIGHT)
+
+    return _optimize(model, train_ids, steps, batch=batch, rng=np.random.default_rng(seed + 1),
+                     learning_rate=lambda step: learning_rate * 0.5 * (1 + math.cos(math.pi * step / steps)),
+                     loss_of=loss_of, log_every=log_every, label="fine-tune step")
 
 
 @torch.no_grad()
