@@ -55,7 +55,7 @@ from hardcore.interpreter import causal_mask
 from hardcore.irutil import (array_attr, body_ops, create_op, dense_attr, functions, i64_attr, int_attr,
                              int_type, replace_function, requant_shifts, tensor_type)
 from hardcore.errors import UsageError
-from hardcore.pass_base import ModulePass, PassFailed
+from hardcore.pass_base import ModulePass, Rejected
 
 __all__ = ["KvDecodePass"]
 
@@ -70,14 +70,6 @@ DECODABLE = ELEMENTWISE | BINARY | ROWWISE | MOVES | {"hardcore.concat", "hardco
                                                       "hardcore.matmul"}
 NO_TAG = -1  # an element that depends on no position (never below a row)
 OUTPUTS = ("logits", "argmax", "both")  # the `output` option
-
-
-class _Rejected(Exception):
-    """The function has no step function; `message` says why, at `op`."""
-
-    def __init__(self, op, message: str):
-        super().__init__(message)
-        self.op, self.message = op, message
 
 
 @dataclasses.dataclass
@@ -162,9 +154,9 @@ class _Axes:
                 return axis
         present = np.unique(rows_flat)
         if present.size < self.positions:
-            raise _Rejected(op, f"'{op.operation.name}' keeps {_positions_text(present)} of {self.positions}: "
+            raise Rejected(op, f"'{op.operation.name}' keeps {_positions_text(present)} of {self.positions}: "
                                 f"its result {op.results[0].type} is not per position")
-        raise _Rejected(op, f"'{op.operation.name}' moves elements between positions: no axis of its result "
+        raise Rejected(op, f"'{op.operation.name}' moves elements between positions: no axis of its result "
                             f"{op.results[0].type} holds one position per index")
 
     def run(self, op) -> None:
@@ -182,10 +174,10 @@ class _Axes:
         elif name in BINARY or name == "hardcore.concat":
             axis = operands[0].axis
             if operands[1].axis != axis:
-                raise _Rejected(op, f"'{name}' mixes positions: its operands hold them on axes "
+                raise Rejected(op, f"'{name}' mixes positions: its operands hold them on axes "
                                     f"{axis} and {operands[1].axis}")
             if name == "hardcore.concat" and int_attr(op, "dim") == axis:
-                raise _Rejected(op, f"'{name}' joins along the positions (dim {axis})")
+                raise Rejected(op, f"'{name}' joins along the positions (dim {axis})")
         elif name in MOVES:
             source = _source(op, shape)
             axis = self.result_axis(op, operands[0].rows.reshape(-1)[source], shape)
@@ -197,7 +189,7 @@ class _Axes:
         elif name == "hardcore.matmul":
             axis, plan.full = self._matmul_axis(op, operands)
         else:
-            raise _Rejected(op, f"cannot decode '{name}' (a step computes "
+            raise Rejected(op, f"cannot decode '{name}' (a step computes "
                                 f"{', '.join(sorted(n.split('.')[1] for n in DECODABLE))})")
         self.values[op.results[0]] = _Value(shape, axis)
         self.plans[op] = plan
@@ -208,10 +200,10 @@ class _Axes:
         try:
             shifts = np.array(requant_shifts(op, int(np.prod(operand.shape))), dtype=np.int64).reshape(operand.shape)
         except ValueError as exc:
-            raise _Rejected(op, str(exc)) from None
+            raise Rejected(op, str(exc)) from None
         first = np.take(shifts, [0], axis=operand.axis)
         if not np.array_equal(np.broadcast_to(first, shifts.shape), shifts):
-            raise _Rejected(op, "'hardcore.requant' has shifts that differ between positions")
+            raise Rejected(op, "'hardcore.requant' has shifts that differ between positions")
         return first.reshape(-1)
 
     def _move_template(self, op, operand: _Value, source: np.ndarray, shape, axis: int) -> np.ndarray:
@@ -221,7 +213,7 @@ class _Axes:
         template = np.zeros(int(np.prod(_template_shape(shape, axis))), dtype=np.int64)
         template[local] = wanted
         if not np.array_equal(template[local], wanted):
-            raise _Rejected(op, f"'{op.operation.name}' does not move every position's elements alike")
+            raise Rejected(op, f"'{op.operation.name}' does not move every position's elements alike")
         return template
 
     def _dense_axis(self, op, operand: _Value, shape) -> int:
@@ -229,7 +221,7 @@ class _Axes:
         rows = operand.rows.reshape(-1, columns)
         if not np.array_equal(rows, np.broadcast_to(rows[:, :1], rows.shape)):
             spread = rows[np.argmax((rows != rows[:, :1]).any(axis=1))]
-            raise _Rejected(op, f"'hardcore.dense' mixes positions: one of its rows of {columns} elements "
+            raise Rejected(op, f"'hardcore.dense' mixes positions: one of its rows of {columns} elements "
                                 f"holds {_positions_text(np.unique(spread))}")
         outputs = array_attr(op, "weight").shape[0]
         axis = self.result_axis(op, np.repeat(rows[:, 0], outputs), shape)
@@ -237,7 +229,7 @@ class _Axes:
         expected = (local_in[:, :1] // columns) * outputs + np.arange(outputs)
         if not (np.array_equal(local_in, local_in[:, :1] + np.arange(columns)) and
                 np.array_equal(_local(shape, axis).reshape(-1, outputs), expected)):
-            raise _Rejected(op, "'hardcore.dense' does not map every position's rows alike")
+            raise Rejected(op, "'hardcore.dense' does not map every position's rows alike")
         return axis
 
     def _embedding_axis(self, op, operand: _Value, shape) -> int:
@@ -246,9 +238,9 @@ class _Axes:
         axis = self.result_axis(op, np.repeat(tokens, width), shape)
         local_in = _local(operand.shape, operand.axis)
         if not np.array_equal(_local(shape, axis).reshape(-1, width), local_in[:, None] * width + np.arange(width)):
-            raise _Rejected(op, "'hardcore.embedding' does not map every position's tokens alike")
+            raise Rejected(op, "'hardcore.embedding' does not map every position's tokens alike")
         if array_attr(op, "table").shape[0] > 1 and tokens.size != self.positions:
-            raise _Rejected(op, "'hardcore.embedding' with a position table reads one token per position; "
+            raise Rejected(op, "'hardcore.embedding' with a position table reads one token per position; "
                                 f"its operand {op.operands[0].type} has {tokens.size}")
         return axis
 
@@ -263,7 +255,7 @@ class _Axes:
             return lhs.axis, (False, True)
         if rhs.axis < batch or rhs.axis == batch + 1:
             return rhs.axis, (True, False)
-        raise _Rejected(op, "'hardcore.matmul' sums over the positions (both operands hold them on the "
+        raise Rejected(op, "'hardcore.matmul' sums over the positions (both operands hold them on the "
                             "contracted axis): its result is not per position")
 
 
@@ -411,7 +403,7 @@ def _causality(ops, axes: _Axes) -> None:
     if op.operation.name == "hardcore.qsoftmax":
         hint = " (it has no causal mask)" if not int_attr(op, "causal") else \
             " (its causal mask does not hide the later positions)"
-    raise _Rejected(op, f"'{op.operation.name}' breaks causality: its result at position {row} depends on "
+    raise Rejected(op, f"'{op.operation.name}' breaks causality: its result at position {row} depends on "
                         f"position {later}{hint}")
 
 
@@ -507,30 +499,22 @@ class KvDecodePass(ModulePass):
             raise UsageError(f"{self.name}: unknown output '{self.output}' (one of: {', '.join(OUTPUTS)})")
 
     def run(self, module: ir.Operation) -> None:
-        ok = True
-        for function in functions(module):
-            try:
-                self._decode(function)
-            except _Rejected as rejected:
-                self.error(rejected.op, f"{self.name}: {rejected.message}")
-                ok = False
-        if not ok:
-            raise PassFailed()
+        self.rewrite_each(functions(module), self._decode)
 
     def _decode(self, function) -> None:
         ops = body_ops(function)
         block = function.regions[0].blocks[0]
         if len(block.arguments) != 1 or not ops or ops[0].operation.name != "hardcore.quantize" or \
                 ops[0].operands[0] != block.arguments[0]:
-            raise _Rejected(function, "expected a quantized function of one argument starting with "
+            raise Rejected(function, "expected a quantized function of one argument starting with "
                                       "hardcore.quantize (run hardcore-quantize first)")
         ret = ops[-1]
         if len(ret.operands) != 1:
-            raise _Rejected(function, f"expected one result (the output of every position), got {len(ret.operands)}")
+            raise Rejected(function, f"expected one result (the output of every position), got {len(ret.operands)}")
         argument = block.arguments[0]
         shape = _shape(argument)
         if not shape:
-            raise _Rejected(function, "the argument has no axis of positions")
+            raise Rejected(function, "the argument has no axis of positions")
         _sink_moves(function)
         ops = body_ops(function)
         # The positions: the first axis longer than 1 ([T] token ids, [1, T] with a batch of one, [T, C]).
@@ -615,7 +599,7 @@ class _StepBuilder:
         """The index of the row's first largest logit (the next token), as the float F's dequantize gives."""
         dequantize = row.owner
         if getattr(dequantize, "name", "") != "hardcore.dequantize":
-            raise _Rejected(self.ret, f"output={self.output} expects the result to be a hardcore.dequantize")
+            raise Rejected(self.ret, f"output={self.output} expects the result to be a hardcore.dequantize")
         logits = dequantize.operands[0]
         size = int(np.prod(_shape(logits)))
         index = create_op("hardcore.argmax", [logits], [tensor_type([1], int_type(signed_width(0, size - 1)))], None,

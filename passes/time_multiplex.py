@@ -56,19 +56,13 @@ from hardcore.csd import csd_digits
 from hardcore.errors import UsageError
 from hardcore.irutil import (array_attr, body_ops, create_op, functions, i64_attr, int_attr, int_type,
                              replace_function, requant_shifts, tensor_type)
-from hardcore.pass_base import ModulePass, PassFailed
+from hardcore.pass_base import ModulePass, Rejected
 from hardcore.passes.fold_weights.builder import _DagBuilder
 
 __all__ = ["TimeMultiplexPass", "REALIZATIONS", "step_functions"]
 
 REALIZATIONS = ("mux", "rom")
 _TAIL_OPS = ("hardcore.relu", "hardcore.requant")
-class _Rejected(Exception):
-    def __init__(self, op, message: str):
-        super().__init__(message)
-        self.op, self.message = op, message
-
-
 @dataclasses.dataclass(frozen=True)
 class TimeMultiplexPass(ModulePass):
     name = "hardcore-time-multiplex"
@@ -83,29 +77,20 @@ class TimeMultiplexPass(ModulePass):
                              f"(one of: {', '.join(REALIZATIONS)})")
 
     def run(self, module: ir.Operation) -> None:
-        ok = True
-        for function in functions(module):
-            if "hardcore.reuse" in function.attributes:
-                continue  # already a step
-            try:
-                self._multiplex(function)
-            except _Rejected as rejected:
-                self.error(rejected.op, f"{self.name}: {rejected.message}")
-                ok = False
-        if not ok:
-            raise PassFailed()
+        # a function with hardcore.reuse is already a step
+        self.rewrite_each([f for f in functions(module) if "hardcore.reuse" not in f.attributes], self._multiplex)
 
     def _multiplex(self, function) -> None:
         ops = body_ops(function)
         block = function.regions[0].blocks[0]
         if len(block.arguments) != 1 or not ops or ops[0].operation.name != "hardcore.quantize":
-            raise _Rejected(function, "expected a quantized function of one argument starting with "
+            raise Rejected(function, "expected a quantized function of one argument starting with "
                                       "hardcore.quantize (run hardcore-quantize first)")
         quantize, ret = ops[0], ops[-1]
         layers = _chain(ops[1:-1], quantize, function)
         if len(ret.operands) != 1 or ret.operands[0].owner != ops[-2] or \
                 ops[-2].operation.name != "hardcore.dequantize":
-            raise _Rejected(ret, "expected the result to be a hardcore.dequantize")
+            raise Rejected(ret, "expected the result to be a hardcore.dequantize")
         low, high = int_attr(quantize, "min"), int_attr(quantize, "max")
         name = function.name.value
         steps = []
@@ -168,31 +153,31 @@ class TimeMultiplexPass(ModulePass):
 
 
 def _chain(ops, quantize, function) -> list:
-    """The layers: (dense, [relu/requant ops after it]), each reading the one before; _Rejected otherwise."""
+    """The layers: (dense, [relu/requant ops after it]), each reading the one before; Rejected otherwise."""
     layers: list = []
     current = quantize.results[0]
     for op in ops:
         name = op.operation.name
         if name == "hardcore.dequantize":
             if not layers:
-                raise _Rejected(function, "no dense layer to time-multiplex")
+                raise Rejected(function, "no dense layer to time-multiplex")
             if op.operands[0] != current:
-                raise _Rejected(op, "expected one hardcore.dequantize of the last layer's output")
+                raise Rejected(op, "expected one hardcore.dequantize of the last layer's output")
             continue
         if name != "hardcore.dense" and name not in _TAIL_OPS:
-            raise _Rejected(op, f"cannot time-multiplex '{name}' (only a chain of dense layers "
+            raise Rejected(op, f"cannot time-multiplex '{name}' (only a chain of dense layers "
                                 "with relu and requant)")
         if len(op.operands) != 1 or op.operands[0] != current:
-            raise _Rejected(op, f"'{name}' does not read the layer before it (only a chain of layers)")
+            raise Rejected(op, f"'{name}' does not read the layer before it (only a chain of layers)")
         if name == "hardcore.dense":
             weight_shape = list(ir.RankedTensorType(op.attributes["weight"].type).shape)
             in_shape = list(ir.RankedTensorType(op.operands[0].type).shape)
             if int(np.prod(in_shape)) != weight_shape[1]:
-                raise _Rejected(op, "cannot time-multiplex a dense layer over rows of its input "
+                raise Rejected(op, "cannot time-multiplex a dense layer over rows of its input "
                                     "(only a vector)")
             layers.append((op, []))
         elif not layers:
-            raise _Rejected(op, f"'{name}' before the first dense layer")
+            raise Rejected(op, f"'{name}' before the first dense layer")
         else:
             layers[-1][1].append(op)
         current = op.results[0]

@@ -15,11 +15,19 @@ from torch_mlir import ir
 
 from hardcore.errors import UsageError
 
-__all__ = ["ModulePass", "PassFailed", "parse_options"]
+__all__ = ["ModulePass", "PassFailed", "Rejected", "parse_options"]
 
 
 class PassFailed(Exception):
     """Raised inside `run` after errors were emitted as diagnostics."""
+
+
+class Rejected(Exception):
+    """A function the pass cannot rewrite; `message` says why, at `op` (`ModulePass.rewrite_each`)."""
+
+    def __init__(self, op, message: str):
+        super().__init__(message)
+        self.op, self.message = op, message
 
 
 def _convert(text: str, field: dataclasses.Field, pass_name: str) -> Any:
@@ -71,6 +79,19 @@ class ModulePass:
 
     def error(self, op, message: str) -> None:
         op.location.emit_error(message)
+
+    def rewrite_each(self, functions, rewrite) -> None:
+        """`rewrite(function)` for each function; each `Rejected` becomes an error at its op
+        ("<pass>: <message>"), and PassFailed is raised after all of them ran."""
+        ok = True
+        for function in functions:
+            try:
+                rewrite(function)
+            except Rejected as rejected:
+                self.error(rejected.op, f"{self.name}: {rejected.message}")
+                ok = False
+        if not ok:
+            raise PassFailed()
 
     def __call__(self, op: ir.Operation, pass_) -> None:
         try:
