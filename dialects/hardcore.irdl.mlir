@@ -29,6 +29,24 @@ irdl.dialect @hardcore {
     irdl.attributes {"weight" = %weight, "bias" = %bias}
   }
 
+  // A 2-D convolution of one sample C x H x W to O x Ho x Wo, kept whole
+  // (hardcore-import{stream=true}): weight O x C/groups x KH x KW, bias O,
+  // stride, padding, dilation (2 each) and groups; zero padding.
+  irdl.operation @conv {
+    %in = irdl.base "!builtin.tensor"
+    %out = irdl.base "!builtin.tensor"
+    %weight = irdl.base "#builtin.dense_typed_elements"
+    %bias = irdl.base "#builtin.dense_typed_elements"
+    %stride = irdl.base "#builtin.dense_typed_elements"
+    %padding = irdl.base "#builtin.dense_typed_elements"
+    %dilation = irdl.base "#builtin.dense_typed_elements"
+    %groups = irdl.base "#builtin.integer"
+    irdl.operands(input: %in)
+    irdl.results(output: %out)
+    irdl.attributes {"weight" = %weight, "bias" = %bias, "stride" = %stride, "padding" = %padding,
+                     "dilation" = %dilation, "groups" = %groups}
+  }
+
   // y = max(x, 0), elementwise.
   irdl.operation @relu {
     %in = irdl.base "!builtin.tensor"

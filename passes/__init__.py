@@ -13,11 +13,12 @@ from hardcore.passes.kv_decode import KvDecodePass
 from hardcore.passes.normalize_onnx import NormalizeOnnxPass
 from hardcore.passes.pipeline import PipelinePass
 from hardcore.passes.quantize import QuantizePass
+from hardcore.passes.stream import StreamPass
 from hardcore.passes.time_multiplex import TimeMultiplexPass
 from hardcore.passes.to_hw import ToHwPass
 
 __all__ = ["PASSES", "ImportPass", "NormalizeOnnxPass", "QuantizePass", "FoldWeightsPass", "PipelinePass", "ToHwPass",
-           "KvDecodePass", "TimeMultiplexPass"]
+           "KvDecodePass", "TimeMultiplexPass", "StreamPass"]
 
 PASSES = {cls.name: cls for cls in (NormalizeOnnxPass, ImportPass, QuantizePass, FoldWeightsPass, PipelinePass, ToHwPass,
-                                    KvDecodePass, TimeMultiplexPass)}
+                                    KvDecodePass, TimeMultiplexPass, StreamPass)}

@@ -234,6 +234,8 @@ class FoldWeightsPass(ModulePass):
             new.attributes["hardcore.logits_frac_bits"] = i64_attr(int_attr(logits.owner, "frac_bits"))
         if results.decoder is not None:
             new.attributes["hardcore.decoder"] = results.decoder
+        if "hardcore.stream" in function.attributes:  # a streamed node's step (hardcore-stream)
+            new.attributes["hardcore.stream"] = function.attributes["hardcore.stream"]
         new.attributes["hardcore.layers"] = ir.ArrayAttr.get([
             ir.DictAttr.get({k: (ir.StringAttr.get(v) if isinstance(v, str) else i64_attr(v))
                              for k, v in stats.items()}) for stats in layers])

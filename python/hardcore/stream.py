@@ -1,0 +1,792 @@
+"""A streamed circuit: the step of every node (hardcore-stream) between line buffers, FIFOs and AXI4-Stream ports.
+
+`hardcore.compile(model, x, stream=True)` imports convolutions whole
+(`hardcore-import{stream=true}`), quantizes, runs `hardcore-stream` (a step
+function per node: a convolution's kernel applied to one window, a max pool,
+a residual add, a tail of dense layers) and `hardcore-fold-weights` on each
+step; `hardcore-to-hw` makes each step a combinational module
+`<name>_nodeK`, and `wrapper_text` wraps them in the top module `<name>`
+(docs/streaming.md, "Streaming convolutions"):
+
+    clk, rst, s_axis_tvalid, s_axis_tdata, s_axis_tlast, m_axis_tready
+      -> s_axis_tready, m_axis_tvalid, m_axis_tdata, m_axis_tlast, frame_error
+
+One pixel (all channels) a transfer, raster order.  Every node is a stage
+with a valid/ready handshake and an output register:
+
+- a *window* node walks its padded input grid (H + 2 ph) x (W + 2 pw) one
+  position a clock: at a position inside the image it takes a pixel from its
+  producer (and waits for one), on the padding it shifts in the padding
+  value; its line buffer is one shift register of
+  (KH - 1) dh (W + 2 pw) + (KW - 1) dw + 1 pixels, whose fixed taps are the
+  window of the output pixel whose bottom-right tap just entered; when that
+  position is an output position (stride), the step computes the output
+  pixel into the output register;
+- a *map* or *join* node computes its pixel (a join: when both inputs have
+  one) into its output register;
+- the *tail* collects the feature map (a frame buffer: a shift register of
+  H x W pixels; or per-channel accumulators for a global average pool) and
+  computes the vector output into its register;
+- a node read by several nodes (a residual's fork) hands a pixel on when all
+  readers take it; a join's inputs go through FIFOs deep enough for the lag
+  between its two branches (`fifo_depths`), so the fork never deadlocks.
+
+`StreamedCircuit.reference` is `Circuit`'s (the quantized function of one
+image); `run_steps` applies the steps at every pixel in numpy, and
+`simulate_frames` runs the Verilog with random stalls on both sides.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from torch_mlir import ir
+
+from hardcore import backend
+from hardcore.adder_graph import signed_width
+from hardcore.compiler import Circuit, _layer_figures, dag_figures
+from hardcore.errors import CompileError, HardcoreError, UsageError
+from hardcore.interpreter import find_function, run_function
+from hardcore.irutil import body_ops, int_attr
+from hardcore.mlir import collect_diagnostics, new_context, parse_module
+from hardcore.passes.stream import node_attr, stream_steps
+from hardcore.passes.to_hw import LoweringError, lower_function
+from hardcore.time_multiplex import _Text
+
+__all__ = ["StreamedCircuit", "NodeLayout", "build_streamed", "wrapper_text", "run_steps", "fifo_depths",
+           "simulate_frames", "FrameResult"]
+
+_SOURCE = -1
+
+
+@dataclass
+class NodeLayout:
+    """One node of the stream graph: what the wrapper needs of its step."""
+
+    index: int
+    kind: str               # window, map, join, tail
+    inputs: list[int]
+    in_width: int           # the step's input element width
+    out_elements: int       # the step's output elements (a pixel's channels, or the tail's vector)
+    out_width: int          # their width (the port's, for an unsigned index)
+    geometry: dict = field(default_factory=dict)
+
+    @property
+    def out_bits(self) -> int:
+        return self.out_elements * self.out_width
+
+    def grid(self) -> tuple[int, int]:
+        """The output pixels' grid (rows, columns)."""
+        return self.geometry["out_height"], self.geometry["out_width"]
+
+
+def _layouts(steps) -> list[NodeLayout]:
+    layouts = []
+    for step in steps:
+        attrs = ir.DictAttr(step.attributes["hardcore.stream"])
+        geometry = {attrs[i].name: node_attr(step, attrs[i].name) for i in range(len(attrs))}
+        in_type = ir.RankedTensorType(step.type.inputs[0])
+        out_type = ir.RankedTensorType(step.type.results[0])
+        unsigned = "hardcore.output_unsigned" in step.attributes
+        layouts.append(NodeLayout(index=geometry["node"], kind=geometry["kind"], inputs=geometry["inputs"],
+                                  in_width=ir.IntegerType(in_type.element_type).width,
+                                  out_elements=int(np.prod(out_type.shape)),
+                                  out_width=ir.IntegerType(out_type.element_type).width - unsigned,
+                                  geometry=geometry))
+    return layouts
+
+
+# -- schedule: how many source pixels each output needs, and the FIFOs of the joins -------------------------
+
+
+def _window_needs(g: dict) -> np.ndarray:
+    """For each output pixel q (raster order) of a window node, how many input pixels it must have taken."""
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = g["kernel"], g["stride"], g["padding"], g["dilation"]
+    height, width = g["height"], g["width"]
+    rows = np.arange(g["out_height"]) * sh + (kh - 1) * dh  # padded position of the bottom-right tap
+    columns = np.arange(g["out_width"]) * sw + (kw - 1) * dw
+    # real pixels up to and including padded (r, c) in raster order
+    full_rows = np.clip(rows - ph, 0, height)                    # image rows entirely before row r
+    in_row = np.clip(columns - pw + 1, 0, width)                 # pixels of row r up to column c
+    inside = (rows >= ph) & (rows < ph + height)
+    return (full_rows[:, None] * width + np.where(inside[:, None], in_row[None, :], 0)).reshape(-1)
+
+
+def source_needs(layouts: list[NodeLayout], source_pixels: int) -> dict[int, np.ndarray]:
+    """need[k][q]: the source pixels node k must have taken (through its producers) to give its output q + 1."""
+    need = {_SOURCE: np.arange(1, source_pixels + 1)}
+    for node in layouts:
+        if node.kind == "tail":
+            continue
+        if node.kind == "window":
+            local = _window_needs(node.geometry)
+            upstream = need[node.inputs[0]]
+            need[node.index] = np.where(local > 0, upstream[np.maximum(local - 1, 0)], 0)
+        elif node.kind == "map":
+            need[node.index] = need[node.inputs[0]]
+        else:
+            need[node.index] = np.maximum(need[node.inputs[0]], need[node.inputs[1]])
+    return need
+
+
+def fifo_depths(layouts: list[NodeLayout], source_pixels: int) -> dict[tuple[int, int], int]:
+    """The depth of the FIFO on each join input (join node, operand): a power of two, at least 2.
+
+    When the join waits for its output q + 1, the source has given need[join][q]
+    pixels; the other branch may meanwhile have made every output those pixels
+    allow, minus the q the join took: the FIFO holds them (plus the stages'
+    own registers' slack), so the fork feeding both branches never waits on a
+    full FIFO for a pixel the other branch needs.
+    """
+    need = source_needs(layouts, source_pixels)
+    depths = {}
+    for node in layouts:
+        if node.kind != "join":
+            continue
+        waiting = need[node.index]
+        for operand, producer in enumerate(node.inputs):
+            made = np.searchsorted(need[producer], waiting, side="right")  # outputs that many pixels allow
+            backlog = int(np.max(made - np.arange(len(waiting)), initial=0))
+            depths[(node.index, operand)] = 1 << max(backlog + 2, 2).bit_length() if backlog + 2 > 2 else 2
+    return depths
+
+
+# -- the wrapper --------------------------------------------------------------------------------------------
+
+
+def _bits(count: int) -> int:
+    """Counter bits for values 0..count-1."""
+    return max((count - 1).bit_length(), 1)
+
+
+class _Wrapper:
+    def __init__(self, name: str, layouts: list[NodeLayout], source: tuple[int, int, int, int]):
+        self.name = name
+        self.layouts = layouts
+        self.channels, self.height, self.width, self.x_width = source
+        self.body = _Text()
+        self.ff: list[str] = []        # statements of the always_ff block
+        self.resets: list[str] = []    # statements of its synchronous reset
+        self.ready: dict[tuple[int, int], str] = {}  # (consumer, operand) -> its ready
+        self.consumers: dict[int, list[tuple[int, int]]] = {}
+        for node in layouts:
+            for operand, producer in enumerate(node.inputs):
+                self.consumers.setdefault(producer, []).append((node.index, operand))
+        self.false = self.emit("hw.constant false")
+        self.true = self.emit("hw.constant true")
+
+    def emit(self, text: str, name: str | None = None) -> str:
+        return self.body.emit(text, name)
+
+    def const(self, value: int, width: int) -> str:
+        return self.emit(f"hw.constant {value} : i{width}")
+
+    def register(self, name: str, width: int, reset: int | None = None,
+                 value_name: str | None = None) -> tuple[str, str]:
+        """(the register, its value, named `value_name` if given); `reset` for a control register."""
+        reg = self.emit(f"sv.reg : !hw.inout<i{width}>", name)
+        if reset is not None:
+            self.resets.append(f"sv.passign {reg}, {self.const(reset, width)} : i{width}")
+        return reg, self.emit(f"sv.read_inout {reg} : !hw.inout<i{width}>", value_name)
+
+    def assign(self, reg: str, value: str, width: int, when: str | None = None) -> None:
+        line = f"sv.passign {reg}, {value} : i{width}"
+        self.ff.append(line if when is None else f"sv.if {when} {{\n  {line}\n}}")
+
+    def and_(self, *values: str) -> str:
+        values = [v for v in values if v != self.true]
+        if not values:
+            return self.true
+        return values[0] if len(values) == 1 else self.emit(f"comb.and {', '.join(values)} : i1")
+
+    def or_(self, *values: str) -> str:
+        if not values:
+            return self.false
+        return values[0] if len(values) == 1 else self.emit(f"comb.or {', '.join(values)} : i1")
+
+    def not_(self, value: str) -> str:
+        return self.emit(f"comb.xor {value}, {self.true} : i1")
+
+    def mux(self, select: str, high: str, low: str, width: int) -> str:
+        return self.emit(f"comb.mux {select}, {high}, {low} : i{width}")
+
+    def eq(self, value: str, constant: int, width: int) -> str:
+        return self.emit(f"comb.icmp eq {value}, {self.const(constant, width)} : i{width}")
+
+    def extract(self, value: str, low: int, width: int, total: int) -> str:
+        if low == 0 and width == total:
+            return value
+        return self.emit(f"comb.extract {value} from {low} : (i{total}) -> i{width}")
+
+    def concat(self, parts: list[tuple[str, int]]) -> str:
+        """parts: (value, bits), the first the most significant."""
+        if len(parts) == 1:
+            return parts[0][0]
+        return self.emit(f"comb.concat {', '.join(v for v, _ in parts)} : {', '.join(f'i{b}' for _, b in parts)}")
+
+    def resize(self, value: str, width: int, new: int) -> str:
+        """A two's complement element `width` bits wide as `new` bits (sign extension or exact truncation)."""
+        if new == width:
+            return value
+        if new < width:
+            return self.extract(value, 0, new, width)
+        sign = self.extract(value, width - 1, 1, width)
+        return self.concat([(self.emit(f"comb.replicate {sign} : (i1) -> i{new - width}"), new - width),
+                            (value, width)])
+
+    def repack(self, value: str, count: int, width: int, new: int) -> str:
+        """A vector of `count` elements of `width` bits as elements of `new` bits."""
+        if new == width:
+            return value
+        elements = [self.resize(self.extract(value, i * width, width, count * width), width, new)
+                    for i in range(count)]
+        return self.concat([(e, new) for e in reversed(elements)])
+
+    def counter(self, name: str, count: int, step: str) -> tuple[str, str]:
+        """A counter 0..count-1 advancing when `step`; (its value, whether it is at count - 1)."""
+        bits = _bits(count)
+        reg, value = self.register(name, bits, reset=0)
+        last = self.eq(value, count - 1, bits)
+        following = self.emit(f"comb.add {value}, {self.const(1, bits)} : i{bits}")
+        self.assign(reg, self.mux(last, self.const(0, bits), following, bits), bits, when=step)
+        return value, last
+
+    def counter2(self, name: str, rows: int, columns: int, step: str) -> tuple[str, str, str, str]:
+        """Row and column counters over a rows x columns grid; (row, column, last column, last row)."""
+        column, column_last = self.counter(f"{name}_col", columns, step)
+        row, row_last = self.counter(f"{name}_row", rows, self.and_(step, column_last))
+        return row, column, column_last, row_last
+
+    def in_set(self, value: str, members: list[int], width: int) -> str:
+        return self.or_(*[self.eq(value, m, width) for m in members])
+
+    def in_range(self, value: str, low: int, high: int, width: int) -> str:
+        """low <= value < high, unsigned."""
+        checks = []
+        if low > 0:
+            checks.append(self.emit(f"comb.icmp uge {value}, {self.const(low, width)} : i{width}"))
+        if high < 1 << width:
+            checks.append(self.emit(f"comb.icmp ult {value}, {self.const(high, width)} : i{width}"))
+        return self.and_(*checks)
+
+    def alias(self, value: str, name: str) -> str:
+        """A name for a 1-bit value, so that nodes can refer to each other's handshake before it is built."""
+        return self.emit(f"comb.or {value}, {self.false} : i1", name)
+
+    def instance(self, node: NodeLayout, x: str, x_bits: int) -> str:
+        """The node's step on `x`: its output pixel, `%y<k>`."""
+        return self.emit(f'hw.instance "node{node.index}" @{self.name}_node{node.index}(x: {x}: i{x_bits}) '
+                         f"-> (y: i{node.out_bits})", f"y{node.index}")
+
+    # -- nodes: each defines %v{k}, %d{k} (valid, data) and uses %r{k} (its readers' ready)
+
+    def input_of(self, node: NodeLayout, operand: int) -> tuple[str, str, int, int]:
+        """(valid, data, element width, elements) of a node's operand; a producer read by several
+        nodes hands a pixel on when all of them are ready (the others' ready gates this one's valid)."""
+        producer = node.inputs[operand]
+        if producer == _SOURCE:
+            valid, data, width, elements = "%s_axis_tvalid", "%s_axis_tdata", self.x_width, self.channels
+        else:
+            layout = self.layouts[producer]
+            valid, data, width, elements = f"%v{producer}", f"%d{producer}", layout.out_width, layout.out_elements
+        others = [f"%rdy{c}_{o}" for c, o in self.consumers[producer] if (c, o) != (node.index, operand)]
+        return self.and_(valid, *others), data, width, elements
+
+    def output_stage(self, node: NodeLayout, fire: str, value: str) -> str:
+        """The node's output register and valid: loaded with `value` when `fire`; returns whether it is free."""
+        k = node.index
+        free = self.or_(self.not_(f"%v{k}"), f"%r{k}")
+        reg, _ = self.register(f"node{k}_out", node.out_bits, value_name=f"d{k}")
+        valid_reg, valid = self.register(f"node{k}_valid", 1, reset=0, value_name=f"v{k}")
+        self.assign(reg, value, node.out_bits, when=fire)
+        keep = self.and_(valid, self.not_(f"%r{k}"))
+        self.assign(valid_reg, self.or_(fire, keep), 1)
+        return free
+
+    def window(self, node: NodeLayout) -> None:
+        g = node.geometry
+        k = node.index
+        valid, data, width, channels = self.input_of(node, 0)
+        (kh, kw), (dh, dw), (ph, pw) = g["kernel"], g["dilation"], g["padding"]
+        padded_h, padded_w = g["height"] + 2 * ph, g["width"] + 2 * pw
+        span = (kh - 1) * dh * padded_w + (kw - 1) * dw + 1
+        pixel = channels * node.in_width
+        window_reg, window_valid = self.register(f"node{k}_window_valid", 1, reset=0)
+        free = self.output_stage(node, self.emit(f"comb.and {window_valid}, %free{k} : i1", f"consume{k}"),
+                                 f"%y{k}")
+        self.alias(free, f"free{k}")
+        can_shift = self.or_(self.not_(window_valid), f"%consume{k}")
+        advance_name = f"advance{k}"
+        row, column, _, _ = self.counter2(f"node{k}", padded_h, padded_w, f"%{advance_name}")
+        interior = self.and_(self.in_range(row, ph, ph + g["height"], _bits(padded_h)),
+                             self.in_range(column, pw, pw + g["width"], _bits(padded_w)))
+        self.emit(f"comb.and {can_shift}, {interior} : i1", f"rdy{k}_0")
+        self.ready[(k, 0)] = f"%rdy{k}_0"
+        self.emit(f"comb.and {can_shift}, {self.or_(self.not_(interior), valid)} : i1", advance_name)
+        pad = self.concat([(self.const(g["pad"], node.in_width), node.in_width)] * channels)
+        incoming = self.mux(interior, self.repack(data, channels, width, node.in_width), pad, pixel)
+        shift_reg, shift = self.register(f"node{k}_line", span * pixel)
+        shifted = incoming if span == 1 else self.concat(
+            [(self.extract(shift, 0, (span - 1) * pixel, span * pixel), (span - 1) * pixel), (incoming, pixel)])
+        self.assign(shift_reg, shifted, span * pixel, when=f"%{advance_name}")
+        output_rows = [(kh - 1) * dh + i * g["stride"][0] for i in range(g["out_height"])]
+        output_columns = [(kw - 1) * dw + j * g["stride"][1] for j in range(g["out_width"])]
+        done = self.and_(self.in_set(row, output_rows, _bits(padded_h)),
+                         self.in_set(column, output_columns, _bits(padded_w)))
+        next_valid = self.mux(f"%{advance_name}", done,
+                              self.and_(window_valid, self.not_(f"%consume{k}")), 1)
+        self.assign(window_reg, next_valid, 1)
+        taps = []
+        for a in range(kh):
+            for b in range(kw):
+                offset = (kh - 1 - a) * dh * padded_w + (kw - 1 - b) * dw
+                taps.append(self.extract(shift, offset * pixel, pixel, span * pixel))
+        x = self.concat([(t, pixel) for t in reversed(taps)])
+        self.instance(node, x, pixel * kh * kw)
+
+    def fifo(self, node: NodeLayout, operand: int, depth: int) -> tuple[str, str, int, int]:
+        """A FIFO on a join's operand; (valid, data, width, elements) of its head, and its ready to the producer."""
+        k = node.index
+        valid, data, width, elements = self.input_of(node, operand)
+        bits = width * elements
+        index_bits = _bits(depth)
+        name = f"node{k}_fifo{operand}"
+        array = f"!hw.array<{depth}xi{bits}>"
+        memory = self.emit(f"sv.reg : !hw.inout<{array}>", f"{name}")
+        count_reg, count = self.register(f"{name}_count", index_bits + 1, reset=0)
+        write_reg, write = self.register(f"{name}_write", index_bits, reset=0)
+        read_reg, read = self.register(f"{name}_read", index_bits, reset=0)
+        full = self.eq(count, depth, index_bits + 1)
+        self.emit(f"comb.xor {full}, {self.true} : i1", f"rdy{k}_{operand}")
+        self.ready[(k, operand)] = f"%rdy{k}_{operand}"
+        push = self.and_(valid, f"%rdy{k}_{operand}")
+        head_valid = self.not_(self.eq(count, 0, index_bits + 1))
+        pop = self.and_(head_valid, f"%pop{k}")
+        slot = self.emit(f"sv.array_index_inout {memory}[{write}] : !hw.inout<{array}>, i{index_bits}")
+        self.assign(slot, data, bits, when=push)
+        one = self.const(1, index_bits)
+        self.assign(write_reg, self.emit(f"comb.add {write}, {one} : i{index_bits}"), index_bits, when=push)
+        self.assign(read_reg, self.emit(f"comb.add {read}, {one} : i{index_bits}"), index_bits, when=pop)
+        wide = index_bits + 1
+        up = self.emit(f"comb.add {count}, {self.const(1, wide)} : i{wide}")
+        down = self.emit(f"comb.sub {count}, {self.const(1, wide)} : i{wide}")
+        changed = self.mux(push, up, down, wide)
+        self.assign(count_reg, changed, wide, when=self.emit(f"comb.xor {push}, {pop} : i1"))
+        contents = self.emit(f"sv.read_inout {memory} : !hw.inout<{array}>")
+        head = self.emit(f"hw.array_get {contents}[{read}] : {array}, i{index_bits}")
+        return head_valid, head, width, elements
+
+    def join(self, node: NodeLayout, depths: dict) -> None:
+        k = node.index
+        heads = [self.fifo(node, operand, depths[(k, operand)]) for operand in range(2)]
+        both = self.and_(heads[0][0], heads[1][0])
+        fire = self.emit(f"comb.and {both}, %free{k} : i1", f"pop{k}")
+        free = self.output_stage(node, fire, f"%y{k}")
+        self.alias(free, f"free{k}")
+        channels = heads[0][3]
+        parts = [self.repack(head[1], channels, head[2], node.in_width) for head in heads]
+        bits = 2 * channels * node.in_width
+        x = self.concat([(parts[1], bits // 2), (parts[0], bits // 2)])
+        self.instance(node, x, bits)
+
+    def map(self, node: NodeLayout) -> None:
+        k = node.index
+        valid, data, width, channels = self.input_of(node, 0)
+        free = self.output_stage(node, self.emit(f"comb.and {valid}, %free{k} : i1"), f"%y{k}")
+        self.alias(free, f"free{k}")
+        self.alias(f"%free{k}", f"rdy{k}_0")
+        self.ready[(k, 0)] = f"%rdy{k}_0"
+        x = self.repack(data, channels, width, node.in_width)
+        self.instance(node, x, channels * node.in_width)
+
+    def tail(self, node: NodeLayout) -> None:
+        g = node.geometry
+        k = node.index
+        valid, data, width, channels = self.input_of(node, 0)
+        positions = g["height"] * g["width"]
+        full_reg, full = self.register(f"node{k}_full", 1, reset=0)
+        take = self.emit(f"comb.and {full}, %free{k} : i1", f"take{k}")
+        free = self.output_stage(node, take, f"%y{k}")
+        self.alias(free, f"free{k}")
+        self.alias(self.or_(self.not_(full), take), f"rdy{k}_0")
+        self.ready[(k, 0)] = f"%rdy{k}_0"
+        push = self.and_(valid, f"%rdy{k}_0")
+        _, last = self.counter(f"node{k}_position", positions, push)
+        completes = self.and_(push, last)
+        self.assign(full_reg, self.or_(completes, self.and_(full, self.not_(take))), 1)
+        if g["collect"] == "flat":
+            pixel = channels * width
+            buffer_reg, buffer = self.register(f"node{k}_frame", positions * pixel)
+            shifted = data if positions == 1 else self.concat(
+                [(self.extract(buffer, 0, (positions - 1) * pixel, positions * pixel), (positions - 1) * pixel),
+                 (data, pixel)])
+            self.assign(buffer_reg, shifted, positions * pixel, when=push)
+            # element (c, p) of the C x H x W input: channel c of pixel p, at offset positions - 1 - p
+            elements = [self.resize(self.extract(buffer, (positions - 1 - p) * pixel + c * width, width,
+                                                 positions * pixel), width, node.in_width)
+                        for c in range(channels) for p in range(positions)]
+            x_bits = len(elements) * node.in_width
+            x = self.concat([(e, node.in_width) for e in reversed(elements)])
+        else:
+            sums = []
+            wide = node.in_width
+            for c in range(channels):
+                acc_reg, acc = self.register(f"node{k}_sum{c}", wide)
+                self.resets.append(f"sv.passign {acc_reg}, {self.const(0, wide)} : i{wide}")
+                element = self.resize(self.extract(data, c * width, width, channels * width), width, wide)
+                total = self.emit(f"comb.add {acc}, {element} : i{wide}")
+                self.assign(acc_reg, self.mux(last, self.const(0, wide), total, wide), wide, when=push)
+                held_reg, held = self.register(f"node{k}_pooled{c}", wide)
+                self.assign(held_reg, total, wide, when=completes)
+                sums.append(held)
+            x_bits = channels * wide
+            x = self.concat([(s, wide) for s in reversed(sums)])
+        self.instance(node, x, x_bits)
+
+    def text(self, depths: dict) -> str:
+        for node in self.layouts:
+            if node.kind == "window":
+                self.window(node)
+            elif node.kind == "map":
+                self.map(node)
+            elif node.kind == "join":
+                self.join(node, depths)
+            else:
+                self.tail(node)
+        # each node's ready: all its readers' (the source's is s_axis_tready)
+        last = self.layouts[-1]
+        for producer, readers in self.consumers.items():
+            self.alias(self.and_(*[self.ready[c] for c in readers]), f"r{producer}" if producer != _SOURCE else "rsrc")
+        self.alias("%m_axis_tready", f"r{last.index}")
+        # the source's frame position: s_axis_tlast must mark its last pixel, else frame_error stays high
+        take = self.and_("%s_axis_tvalid", "%rsrc")
+        _, source_last = self.counter("source_position", self.height * self.width, take)
+        error_reg, error = self.register("frame_error_flag", 1, reset=0)
+        wrong = self.emit(f"comb.xor %s_axis_tlast, {source_last} : i1")
+        self.assign(error_reg, self.true, 1, when=self.and_(take, wrong))
+        if last.kind == "tail":
+            out_last = self.true
+        else:
+            fire = self.and_(f"%v{last.index}", "%m_axis_tready")
+            rows, columns = last.grid()
+            _, out_last = self.counter("output_position", rows * columns, fire)
+        x_bits = self.channels * self.x_width
+        header = (f"hw.module @{self.name}(in %clk : i1, in %rst : i1, in %s_axis_tvalid : i1, "
+                  f"in %s_axis_tdata : i{x_bits}, in %s_axis_tlast : i1, in %m_axis_tready : i1, "
+                  f"out s_axis_tready : i1, out m_axis_tvalid : i1, out m_axis_tdata : i{last.out_bits}, "
+                  f"out m_axis_tlast : i1, out frame_error : i1) {{")
+        block = "\n".join("      " + line.replace("\n", "\n      ") for line in self.ff)
+        resets = "\n".join("      " + line for line in self.resets)
+        self.body.line("sv.alwaysff(posedge %clk) {\n" + block + "\n    }(syncreset : posedge %rst) {\n" +
+                       resets + "\n    }")
+        return "\n".join([header] + self.body.lines + [
+            f"    hw.output %rsrc, %v{last.index}, %d{last.index}, {out_last}, {error} : i1, i1, "
+            f"i{last.out_bits}, i1, i1", "}"])
+
+
+def wrapper_text(name: str, layouts: list[NodeLayout], source: tuple[int, int, int, int]) -> str:
+    """The top module `name` (hw, comb, sv) around instances of `<name>_node0..`; `source` is the input
+    image's (channels, height, width, element width)."""
+    depths = fifo_depths(layouts, source[1] * source[2])
+    return _Wrapper(name, layouts, source).text(depths)
+
+
+# -- the steps in numpy: the schedule checked without hardware -----------------------------------------------
+
+
+def _windows(image: np.ndarray, g: dict) -> np.ndarray:
+    """(batch, C, H, W) -> (batch, Ho*Wo, KH*KW*C): each output pixel's window, taps then channels."""
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = g["kernel"], g["stride"], g["padding"], g["dilation"]
+    padded = np.pad(image, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=g["pad"])
+    rows = np.arange(g["out_height"]) * sh
+    columns = np.arange(g["out_width"]) * sw
+    taps = [padded[:, :, rows[:, None] + a * dh, columns[None, :] + b * dw] for a in range(kh) for b in range(kw)]
+    stacked = np.stack(taps, axis=1)  # (batch, taps, C, Ho, Wo)
+    batch = image.shape[0]
+    return stacked.transpose(0, 3, 4, 1, 2).reshape(batch, g["out_height"] * g["out_width"], -1)
+
+
+def run_steps(steps: list, images) -> np.ndarray:
+    """The folded steps (stage "dag" of a streamed circuit) applied at every pixel as the circuit applies them.
+
+    `images` (batch, C, H, W) are quantized input codes; returns the last node's
+    output, (batch, *its shape): a vector for a tail, else (batch, C, Ho, Wo).
+    """
+    values = {_SOURCE: np.asarray(images, dtype=np.int64)}
+    layouts = _layouts(steps)
+    for step, node in zip(steps, layouts):
+        g = node.geometry
+        batch = len(values[_SOURCE])
+        if node.kind == "tail":
+            source = values[node.inputs[0]]
+            x = source.reshape(batch, -1) if g["collect"] == "flat" else source.sum(axis=(2, 3))
+            values[node.index] = run_function(step, [x]).reshape(batch, -1)
+            continue
+        if node.kind == "window":
+            x = _windows(values[node.inputs[0]], g)
+        elif node.kind == "map":
+            source = values[node.inputs[0]]
+            x = source.transpose(0, 2, 3, 1).reshape(batch, -1, source.shape[1])
+        else:
+            pixels = [values[i].transpose(0, 2, 3, 1).reshape(batch, -1, values[i].shape[1]) for i in node.inputs]
+            x = np.concatenate(pixels, axis=2)
+        positions = x.shape[1]
+        y = run_function(step, [x.reshape(batch * positions, -1)]).reshape(batch, positions, -1)
+        values[node.index] = y.transpose(0, 2, 1).reshape(batch, -1, g["out_height"], g["out_width"])
+    return values[layouts[-1].index]
+
+
+# -- the circuit ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class StreamedCircuit(Circuit):
+    """A compiled CNN that takes its image one pixel a clock on AXI4-Stream ports (docs/streaming.md).
+
+    `nodes` describes each node (kind, grid, line-buffer bits, FIFO depths);
+    the reference is `Circuit`'s, the quantized function of one whole image.
+    """
+
+    nodes: list = field(default_factory=list)
+    cycles_per_frame: int = 0
+
+    @property
+    def pixels_in(self) -> int:
+        return self.in_shape[1] * self.in_shape[2]
+
+    @property
+    def report(self) -> dict:
+        report = super().report
+        report["ports"] = {
+            "clk": "clock, rising edge", "rst": "synchronous, active high: counters, valids, FIFOs and sums to 0",
+            "s_axis_tvalid/tready/tdata/tlast": f"one input pixel a transfer, raster order, channel c at "
+                                                f"[c*{self.in_width} +: {self.in_width}]; tlast on the frame's last pixel",
+            "m_axis_tvalid/tready/tdata/tlast": "the output, held until taken (back-pressure honoured)",
+            "frame_error": "sticky: an input's tlast did not fall on a frame's last pixel"}
+        report["stream"] = {"cycles_per_frame": self.cycles_per_frame, "nodes": self.nodes}
+        return report
+
+
+def _steps_hw(module, name: str) -> str:
+    texts = []
+    with module.context, collect_diagnostics(module.context, "model") as log:
+        try:
+            for step in stream_steps(module.operation):
+                texts.append(lower_function(step, module_name=step.name.value, hierarchy=False))
+            return "\n".join(texts)
+        except LoweringError as exc:
+            exc.where.location.emit_error(str(exc))
+    errors = log.errors or log.diagnostics
+    raise CompileError("\n".join(str(d) for d in errors) or "hardcore-to-hw failed", log.diagnostics)
+
+
+def _node_report(node: NodeLayout, layer: dict, depths: dict, source_width: int, layouts) -> dict:
+    g = node.geometry
+    entry = {"node": node.index, "kind": node.kind, "inputs": node.inputs, **layer}
+    if node.kind == "window":
+        (kh, kw), (dh, dw), (ph, pw) = g["kernel"], g["dilation"], g["padding"]
+        padded_w = g["width"] + 2 * pw
+        span = (kh - 1) * dh * padded_w + (kw - 1) * dw + 1
+        entry.update(kernel=g["kernel"], stride=g["stride"], padding=g["padding"], dilation=g["dilation"],
+                     line_buffer_bits=span * g["channels"] * node.in_width,
+                     cycles_per_frame=(g["height"] + 2 * ph) * padded_w)
+    if node.kind == "join":
+        entry["fifo_depths"] = [depths[(node.index, k)] for k in range(2)]
+        entry["fifo_bits"] = sum(depths[(node.index, k)] * _element_bits(layouts, i, source_width)
+                                 for k, i in enumerate(node.inputs))
+    if node.kind == "tail":
+        entry["collect"] = g["collect"]
+    if node.kind != "tail":
+        entry["grid"] = [g["out_channels"], g["out_height"], g["out_width"]]
+    return entry
+
+
+def _element_bits(layouts, producer: int, source_width: int) -> int:
+    return source_width if producer == _SOURCE else layouts[producer].out_bits
+
+
+def build_streamed(module, name: str, stages: dict, options: dict) -> StreamedCircuit:
+    """The circuit around the folded steps in `module` (after hardcore-stream and hardcore-fold-weights)."""
+    steps = stream_steps(module.operation)
+    layouts = _layouts(steps)
+    quantized = parse_module(stages["quantized"], new_context())
+    function = find_function(quantized.operation)
+    quantize = body_ops(function)[0]
+    in_low, in_high = int_attr(quantize, "min"), int_attr(quantize, "max")
+    in_shape = list(ir.RankedTensorType(function.type.inputs[0]).shape)
+    x_width = signed_width(in_low, in_high)
+    channels, height, width = in_shape
+    hw_text = _steps_hw(module, name)
+    depths = fifo_depths(layouts, height * width)
+    wrapper = _Wrapper(name, layouts, (channels, height, width, x_width)).text(depths)
+    circuit_module = backend.to_circt("module {\n" + wrapper + "\n" + hw_text + "\n}\n")
+    backend.run_circt_pipeline(circuit_module, "builtin.module(hw.module(cse))")
+    stages["hw"] = str(circuit_module)
+    verilog = backend.export_verilog(circuit_module)
+    layers = [_layer_figures(step.attributes["hardcore.layers"][i]) for step in steps
+              for i in range(len(step.attributes["hardcore.layers"]))]
+    per_node = []
+    for step, node in zip(steps, layouts):
+        figures = [_layer_figures(step.attributes["hardcore.layers"][i])
+                   for i in range(len(step.attributes["hardcore.layers"]))]
+        summed = {"adders": sum(f.get("adders", 0) for f in figures),
+                  "adder_bits": sum(f.get("adder_bits", 0) for f in figures),
+                  "kinds": [f["kind"] for f in figures if "kind" in f]}
+        per_node.append(_node_report(node, summed, depths, channels * x_width, layouts))
+    figures = dag_figures(stages["dag"])
+    figures["line_buffer_bits"] = sum(n.get("line_buffer_bits", 0) for n in per_node)
+    figures["fifo_bits"] = sum(n.get("fifo_bits", 0) for n in per_node)
+    cycles = max([n.get("cycles_per_frame", 0) for n in per_node] + [height * width])
+    figures["cycles_per_frame"] = cycles
+    last, last_step = layouts[-1], steps[-1]
+    out_type = ir.RankedTensorType(last_step.type.results[0])
+    return StreamedCircuit(
+        name=name, verilog=verilog, stages=stages, in_shape=in_shape, in_width=x_width,
+        in_frac_bits=int_attr(steps[0], "hardcore.input_frac_bits"), in_range=(in_low, in_high),
+        out_shape=list(ir.RankedTensorType(function.type.results[0]).shape), out_width=last.out_width,
+        out_frac_bits=int_attr(last_step, "hardcore.output_frac_bits"), layers=layers, options=options,
+        figures=figures, latency=0, out_signed="hardcore.output_unsigned" not in last_step.attributes,
+        nodes=per_node, cycles_per_frame=cycles)
+
+
+# -- simulation ------------------------------------------------------------------------------------------
+
+_TESTBENCH = """\
+module hardcore_axis_tb;
+  reg clk = 0, rst = 1;
+  reg s_valid = 0, s_last = 0, m_ready = 0;
+  reg [{x_bits}-1:0] s_data = 0;
+  wire s_ready, m_valid, m_last, frame_error;
+  wire [{y_bits}-1:0] m_data;
+  reg [{x_bits}-1:0] pixels [0:{count}-1];
+  integer sent = 0, received = 0, cycle = 0, first_in = -1, first_out = -1, file, seed = {seed};
+  {name} dut(.clk(clk), .rst(rst), .s_axis_tvalid(s_valid), .s_axis_tdata(s_data), .s_axis_tlast(s_last),
+             .s_axis_tready(s_ready), .m_axis_tvalid(m_valid), .m_axis_tdata(m_data), .m_axis_tlast(m_last),
+             .m_axis_tready(m_ready), .frame_error(frame_error));
+  always #5 clk = ~clk;
+  initial begin
+    $readmemh("pixels.hex", pixels);
+    file = $fopen("outputs.hex", "w");
+    seed = $urandom(seed);
+    @(negedge clk); @(negedge clk); rst = 0;
+  end
+  // AXI4-Stream source and sink: a valid pixel stays until taken; the source idles and the
+  // sink stalls at random in {stall}% of the cycles.
+  always @(posedge clk) if (!rst) begin
+    cycle <= cycle + 1;
+    m_ready <= ($urandom % 100) >= {stall};
+    if (!s_valid || s_ready) begin
+      if (s_valid) begin
+        if (first_in < 0) first_in <= cycle;
+      end
+      if (sent + (s_valid ? 1 : 0) < {count} && ($urandom % 100) >= {stall}) begin
+        s_valid <= 1;
+        s_data <= pixels[sent + (s_valid ? 1 : 0)];
+        s_last <= ((sent + (s_valid ? 1 : 0)) % {frame}) == {frame} - 1;
+      end else s_valid <= 0;
+      if (s_valid) sent <= sent + 1;
+    end
+    if (m_valid && m_ready) begin
+      if (first_out < 0) first_out <= cycle;
+      $fwrite(file, "%h %0d\\n", m_data, m_last);
+      received <= received + 1;
+      if (received + 1 == {beats}) begin
+        $fwrite(file, "cycles %0d %0d %0d %0d\\n", first_in, first_out, cycle, frame_error);
+        $fclose(file);
+        $finish;
+      end
+    end
+    if (cycle > {limit}) begin $fclose(file); $finish; end
+  end
+endmodule
+"""
+
+
+@dataclass
+class FrameResult:
+    """What `simulate_frames` measured: the outputs (batch, *out_shape) as the reference gives them,
+    cycles from the first pixel taken to the last output, and cycles per frame in steady state."""
+
+    outputs: np.ndarray
+    cycles: int
+    cycles_per_frame: float
+    frame_error: bool
+
+
+def simulate_frames(circuit: StreamedCircuit, images, workdir, simulator: str = "verilator", stall: int = 0,
+                    seed: int = 1) -> FrameResult:
+    """Stream `images` (quantized codes, what `reference` takes) through the Verilog, one pixel a transfer;
+    the source idles and the sink stalls in `stall`% of the cycles at random (seeded)."""
+    if not 0 <= stall < 100:
+        raise UsageError(f"simulate_frames: stall is a percentage in [0, 100), got {stall}")
+    images = np.asarray(images, dtype=np.int64).reshape([-1] + list(circuit.in_shape))
+    channels, height, width = circuit.in_shape
+    frame = height * width
+    mask = (1 << circuit.in_width) - 1
+    pixels = images.transpose(0, 2, 3, 1).reshape(-1, channels)
+    lines = [format(sum((int(v) & mask) << (c * circuit.in_width) for c, v in enumerate(row)), "x")
+             for row in pixels]
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "pixels.hex").write_text("\n".join(lines) + "\n")
+    (workdir / "design.sv").write_text(circuit.verilog)
+    last = circuit.nodes[-1]
+    streamed_out = last["kind"] != "tail"
+    out_elements = last["grid"][0] if streamed_out else circuit.n_out
+    beats = len(images) * (last["grid"][1] * last["grid"][2] if streamed_out else 1)
+    y_bits = out_elements * circuit.out_width
+    slowdown = 100 / (100 - stall)
+    limit = int((len(images) + 2) * circuit.cycles_per_frame * slowdown * slowdown) + 1000
+    (workdir / "tb.sv").write_text(_TESTBENCH.format(
+        name=circuit.name, x_bits=channels * circuit.in_width, y_bits=y_bits, count=len(pixels), frame=frame,
+        beats=beats, limit=limit, stall=int(stall), seed=int(seed)))
+    if simulator == "icarus":
+        if shutil.which("iverilog") is None:
+            raise UsageError("simulate_frames: Icarus Verilog (iverilog, vvp) is not installed")
+        commands = [["iverilog", "-g2012", "-s", "hardcore_axis_tb", "-o", "sim.vvp", "design.sv", "tb.sv"],
+                    ["vvp", "-n", "sim.vvp"]]
+    elif simulator == "verilator":
+        if shutil.which("verilator") is None:
+            raise UsageError("simulate_frames: Verilator is not installed")
+        from hardcore.sim import VERILATOR_MAKEFLAGS
+        build = ["verilator", "--binary", "--timing", "-Wno-fatal", "-Wno-lint", "-Wno-style", "--top-module",
+                 "hardcore_axis_tb", "-Mdir", "obj", "design.sv", "tb.sv"]
+        for flag in VERILATOR_MAKEFLAGS:
+            build += ["-MAKEFLAGS", flag]
+        commands = [build, ["obj/Vhardcore_axis_tb"]]
+    else:
+        raise UsageError(f"simulate_frames: unknown simulator '{simulator}' (verilator or icarus)")
+    for command in commands:
+        run = subprocess.run(command, cwd=workdir, capture_output=True, text=True)
+        if run.returncode:
+            raise HardcoreError(f"{command[0]} failed:\n{run.stdout[-2000:]}{run.stderr[-2000:]}")
+    text = (workdir / "outputs.hex").read_text().split("\n")
+    summary = [line for line in text if line.startswith("cycles")]
+    words = [line.split() for line in text if line and not line.startswith("cycles")]
+    if not summary:
+        raise HardcoreError(f"simulate_frames: {len(words)} of {beats} outputs within {limit} cycles ({workdir})")
+    first_in, first_out, last_out, error = (int(v) for v in summary[0].split()[1:])
+    width = circuit.out_width
+    values = np.array([[(int(word, 16) >> (i * width)) & ((1 << width) - 1) for i in range(out_elements)]
+                       for word, _ in words], dtype=np.int64)
+    if circuit.out_signed:
+        values = np.where(values >= 1 << (width - 1), values - (1 << width), values)
+    tlast = np.array([int(flag) for _, flag in words])
+    per_frame = beats // len(images)
+    expected_last = (np.arange(beats) % per_frame) == per_frame - 1
+    if np.any(tlast.astype(bool) != expected_last):
+        raise HardcoreError(f"simulate_frames: m_axis_tlast not on each frame's last output ({workdir})")
+    if streamed_out:
+        rows, columns = last["grid"][1], last["grid"][2]
+        outputs = values.reshape(len(images), rows, columns, out_elements).transpose(0, 3, 1, 2)
+    else:
+        outputs = values.reshape(len(images), -1)
+    interval = (last_out - first_out) / max(len(images) - 1, 1) if not streamed_out else \
+        (last_out - first_in) / len(images)
+    return FrameResult(outputs.reshape(len(images), -1), last_out - first_in + 1,
+                       interval, bool(error))
