@@ -152,7 +152,7 @@ def fifo_depths(layouts: list[NodeLayout], source_pixels: int) -> dict[tuple[int
         for operand, producer in enumerate(node.inputs):
             made = np.searchsorted(need[producer], waiting, side="right")  # outputs that many pixels allow
             backlog = int(np.max(made - np.arange(len(waiting)), initial=0))
-            depths[(node.index, operand)] = 1 << max(backlog + 2, 2).bit_length() if backlog + 2 > 2 else 2
+            depths[(node.index, operand)] = max(2, 1 << (backlog + 1).bit_length())  # >= backlog + 2
     return depths
 
 
