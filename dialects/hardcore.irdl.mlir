@@ -4,7 +4,7 @@
 //
 // Two levels:
 //  * layer ops on tensors of one sample (no batch dimension): quantize,
-//    dense, relu, activation, lut, requant, reshape, dequantize, maxpool,
+//    dense, conv, relu, activation, lut, requant, reshape, dequantize, maxpool,
 //    avgpool, argmax, add_tensors, concat, gather, and for sequence models
 //    embedding, sub_tensors, mul_tensors, matmul, softmax, layernorm (float)
 //    and qsoftmax, qnorm (their exact integer forms); a decoder step's
@@ -29,9 +29,11 @@ irdl.dialect @hardcore {
     irdl.attributes {"weight" = %weight, "bias" = %bias}
   }
 
-  // A 2-D convolution of one sample C x H x W to O x Ho x Wo, kept whole
-  // (hardcore-import{stream=true}): weight O x C/groups x KH x KW, bias O,
-  // stride, padding, dilation (2 each) and groups; zero padding.
+  // A 2-D convolution of one sample, C x H x W -> O x Ho x Wo (docs/dialect.md):
+  // y[o, i, j] = bias[o] + sum over c' < C/groups, kh, kw of
+  // weight[o, c', kh, kw] * x[(o / (O/groups)) * C/groups + c',
+  // i*stride[0] - padding[0] + kh*dilation[0], j*stride[1] - padding[1] + kw*dilation[1]],
+  // a tap outside the input reading 0.  Float, or integer (exact).
   irdl.operation @conv {
     %in = irdl.base "!builtin.tensor"
     %out = irdl.base "!builtin.tensor"

@@ -191,6 +191,11 @@ class FoldWeightsPass(ModulePass):
                 builder.location = ir.Location.name(f"layer{layer}", childLoc=op.location)
                 builder.layer = layer
                 fold = FOLDS.get(name)
+                if name == "hardcore.conv":
+                    self.error(op, "hardcore-fold-weights: hardcore.conv is folded by hardcore-stream (compile with "
+                                   "stream=True); the fully parallel path unrolls convolutions at import")
+                    new.operation.erase()
+                    return False
                 if fold is None:
                     self.error(op, f"hardcore-fold-weights: cannot fold '{name}'")
                     new.operation.erase()

@@ -21,6 +21,10 @@ causal mask, an RMSNorm written out):
   flattened input whose weight is the unrolled (Toeplitz) matrix, one row per
   output element and one column per input element, zero where the kernel does
   not reach.  `hardcore.reshape`s around it keep the model's shapes.
+  With `stream=true` a 2-D convolution is a `hardcore.conv` instead (its kernel,
+  C x H x W -> O x Ho x Wo; for hardcore-stream, which reuses the kernel at every
+  pixel), and another one is an error; a ReLU or activation after it reads its
+  result as it is.
 - aten.batch_norm in eval mode (running statistics): folded into the weight and
   bias of the linear or convolution it follows when it is that layer's only
   user; otherwise a diagonal `hardcore.dense` (a per-channel scale and shift).
@@ -33,6 +37,10 @@ causal mask, an RMSNorm written out):
   torch-mlir imports as an avg_pool over the whole input: a
   `hardcore.avgpool`, the window rows and each output's divisor as torch
   counts it.  hardcore-quantize makes it a dense layer of integers.
+  With `stream=true` a 2-D max or average pool (and a mean over H and W of
+  C x H x W, a global average pool) also carries its geometry as a discardable
+  `hardcore.window` (kernel, stride, padding, dilation: dense<[h, w]>;
+  ceil_mode: 0 or 1).
 - aten.fake_quantize_per_tensor_affine / per_channel_affine (QAT) with
   power-of-two scales and zero point 0 (anything else is an error naming the
   scale): on constant weights, the fake-quantized weights, and the layer that
@@ -171,6 +179,9 @@ _SUPPORTED = _OPERAND_PRODUCERS | frozenset(_LOWERINGS) | frozenset(constants.FO
 class ImportPass(ModulePass):
     name = "hardcore-import"
     output: str = "logits"  # "argmax": each result becomes the index of its largest element
+    # 2-D convolutions as `hardcore.conv` (not unrolled), 2-D pools with their `hardcore.window`,
+    # for hardcore-stream
+    stream: bool = False
 
     def validate(self) -> None:
         if self.output not in OUTPUTS:
@@ -218,6 +229,7 @@ class ImportPass(ModulePass):
         new_block = new.regions[0].blocks[0]
         importer = FunctionImport(module, blobs)
         importer.argmax_output = self.output == "argmax"
+        importer.stream = self.stream
         importer.values.update(zip(block.arguments, new_block.arguments))
         sequence.plan(importer, ops, constants.FOLDS)
         ok = True

@@ -13,7 +13,7 @@ _GELUS = {"none": "gelu", "tanh": "gelu_tanh"}
 
 
 def lower_relu(importer, op):
-    flat = importer.flat(importer.source(op), op.location)
+    flat = importer.elementwise_operand(importer.source(op), op.location)
     relu = create_op("hardcore.relu", [flat], [flat.type], None, op.location)
     return importer.reshaped(relu.results[0], importer.model_shape(op.results[0]), op.location)
 

@@ -1,4 +1,5 @@
-"""hardcore-import's layers with weights: Linear, convolutions (unrolled into dense matrices), batch norm."""
+"""hardcore-import's layers with weights: Linear, convolutions (unrolled into dense matrices, or with
+stream=true 2-D ones a `hardcore.conv`), batch norm."""
 
 from __future__ import annotations
 
@@ -10,7 +11,33 @@ from torch_mlir import ir
 from hardcore.irutil import dense_attr
 from hardcore.passes.import_.importer import KIND, WEIGHT_FRAC_BITS, dims_text
 
-__all__ = ["unrolled_convolution", "lower_linear", "lower_convolution", "lower_batch_norm"]
+__all__ = ["convolution_positions", "unrolled_convolution", "lower_linear", "lower_convolution", "lower_batch_norm"]
+
+
+def convolution_positions(weight_shape, in_shape, stride, padding, dilation, groups: int) -> list[int]:
+    """A convolution's output positions, after checking that its options fit its input.
+
+    `weight_shape` is torch's (out_channels, in_channels / groups, *kernel) and
+    `in_shape` the input's (in_channels, *positions).
+    """
+    out_channels, group_in, *kernel = weight_shape
+    channels, *positions = in_shape
+    spatial = len(kernel)
+    if len(positions) != spatial:
+        raise ValueError(f"a {spatial}-D convolution needs an input of {spatial + 1} dimensions "
+                         f"per sample, got {list(in_shape)}")
+    if groups < 1 or out_channels % groups or channels != group_in * groups:
+        raise ValueError(f"convolution weight {list(weight_shape)} with groups={groups} does not fit "
+                         f"{channels} input channels")
+    stride, padding, dilation = (np.array(v, dtype=np.int64) for v in (stride, padding, dilation))
+    if np.any(stride < 1) or np.any(dilation < 1) or np.any(padding < 0):
+        raise ValueError(f"convolution stride {stride.tolist()} and dilation {dilation.tolist()} must be "
+                         f"positive, padding {padding.tolist()} not negative")
+    out_positions = [int(n + 2 * p - d * (k - 1) - 1) // int(s) + 1
+                     for n, p, d, k, s in zip(positions, padding, dilation, kernel, stride)]
+    if min(out_positions, default=1) < 1:
+        raise ValueError(f"convolution kernel {dims_text(kernel)} does not fit the padded input {dims_text(positions)}")
+    return out_positions
 
 
 def unrolled_convolution(weight: np.ndarray, in_shape, stride, padding, dilation,
@@ -24,23 +51,11 @@ def unrolled_convolution(weight: np.ndarray, in_shape, stride, padding, dilation
     element (c, p) gets in output element (o, q), zero where the kernel does
     not reach (and outside the group).
     """
+    out_positions = convolution_positions(weight.shape, in_shape, stride, padding, dilation, groups)
     out_channels, group_in, *kernel = weight.shape
     channels, *positions = in_shape
     spatial = len(kernel)
-    if len(positions) != spatial:
-        raise ValueError(f"a {spatial}-D convolution needs an input of {spatial + 1} dimensions "
-                         f"per sample, got {list(in_shape)}")
-    if groups < 1 or out_channels % groups or channels != group_in * groups:
-        raise ValueError(f"convolution weight {list(weight.shape)} with groups={groups} does not fit "
-                         f"{channels} input channels")
     stride, padding, dilation = (np.array(v, dtype=np.int64) for v in (stride, padding, dilation))
-    if np.any(stride < 1) or np.any(dilation < 1) or np.any(padding < 0):
-        raise ValueError(f"convolution stride {stride.tolist()} and dilation {dilation.tolist()} must be "
-                         f"positive, padding {padding.tolist()} not negative")
-    out_positions = [int(n + 2 * p - d * (k - 1) - 1) // int(s) + 1
-                     for n, p, d, k, s in zip(positions, padding, dilation, kernel, stride)]
-    if min(out_positions, default=1) < 1:
-        raise ValueError(f"convolution kernel {dims_text(kernel)} does not fit the padded input {dims_text(positions)}")
     n_in, n_out = math.prod(positions), math.prod(out_positions)
     matrix = np.zeros((out_channels * n_out, channels * n_in))
     group_out = out_channels // groups
@@ -101,7 +116,12 @@ def lower_convolution(importer, op):
         options[option] = values
     groups = importer.constant(op.operands[8], "convolution groups")
     in_shape = importer.model_shape(op.operands[0])
-    matrix, out_positions = unrolled_convolution(weight, in_shape, groups=groups, **options)
+    if importer.stream and spatial != 2:
+        raise ValueError(f"stream=true supports 2-D convolutions only, got a conv{spatial}d")
+    if importer.stream:
+        out_positions = convolution_positions(weight.shape, in_shape, groups=groups, **options)
+    else:
+        matrix, out_positions = unrolled_convolution(weight, in_shape, groups=groups, **options)
     out_shape = importer.model_shape(op.results[0])
     if out_shape != [weight.shape[0]] + out_positions:
         raise ValueError(f"convolution result {out_shape} is not the {[weight.shape[0]] + out_positions} "
@@ -113,10 +133,14 @@ def lower_convolution(importer, op):
                       if values != [0 if option == "padding" else 1] * spatial)
     details += f" groups {groups}" if groups != 1 else ""
     kind = (f"conv{spatial}d {in_shape[0]}->{weight.shape[0]} {dims_text(weight.shape[2:])}{details}, "
-            f"{dims_text(in_shape[1:])}->{dims_text(out_positions)} positions "
-            f"(dense {matrix.shape[0]}x{matrix.shape[1]})")
+            f"{dims_text(in_shape[1:])}->{dims_text(out_positions)} positions")
+    weight_quant = importer.weight_quant.get(op.operands[1])
+    if importer.stream:
+        return importer.conv(op, source, weight, bias, f"{kind} (kernel)", groups=groups,
+                             weight_quant=weight_quant, **options)
+    kind += f" (dense {matrix.shape[0]}x{matrix.shape[1]})"
     return importer.dense(op, source, matrix, np.repeat(bias, math.prod(out_positions)), kind,
-                          channels=weight.shape[0], weight_quant=importer.weight_quant.get(op.operands[1]))
+                          channels=weight.shape[0], weight_quant=weight_quant)
 
 
 def lower_batch_norm(importer, op):
@@ -154,8 +178,11 @@ def lower_batch_norm(importer, op):
                          "quantized weights: fold the batch norm into the layer before quantization-aware "
                          "training (torch.ao.quantization.fuse_modules_qat)")
     if layer is not None and layer.rows == 1 and len(list(op.operands[0].uses)) == 1:
-        layer.weight = layer.weight * scale_flat[:, None]
-        layer.bias = layer.bias * scale_flat + shift_flat
+        # A dense layer has a row per output element, a hardcore.conv a kernel per channel.
+        row_scale, row_shift = ((scale, beta - mean * scale) if layer.op.name == "hardcore.conv"
+                                else (scale_flat, shift_flat))
+        layer.weight = layer.weight * row_scale.reshape((-1,) + (1,) * (layer.weight.ndim - 1))
+        layer.bias = layer.bias * row_scale + row_shift
         layer.kind += " + batchnorm"
         layer.op.attributes["weight"] = dense_attr(layer.weight, ir.F32Type.get())
         layer.op.attributes["bias"] = dense_attr(layer.bias, ir.F32Type.get())

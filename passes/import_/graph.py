@@ -8,7 +8,8 @@ import numpy as np
 from torch_mlir import ir
 
 from hardcore.irutil import create_op, dense_attr, tensor_type
-from hardcore.passes.import_.importer import KIND, dims_text, full_shape
+from hardcore.passes.import_.importer import KIND, WINDOW, dims_text, full_shape
+from hardcore.passes.import_.pool import window_attr
 
 __all__ = ["lower_cat", "lower_mean_dim", "lower_picked", "lower_reshape",
            "lower_dropout", "lower_runtime_assert", "RESHAPES", "PICKS", "picked_indices"]
@@ -56,9 +57,12 @@ def lower_mean_dim(importer, op):
             f"{dims_text([in_shape[d] for d in kept]) or '1'}")
     flat = importer.flat(source, op.location)
     i64 = ir.IntegerType.get_signless(64)
-    pool = create_op("hardcore.avgpool", [flat], [tensor_type([windows.shape[0]], ir.F32Type.get())], {
-        "windows": dense_attr(windows, i64), "divisors": dense_attr(divisors, i64),
-        KIND: ir.StringAttr.get(kind)}, op.location)
+    attributes = {"windows": dense_attr(windows, i64), "divisors": dense_attr(divisors, i64),
+                  KIND: ir.StringAttr.get(kind)}
+    if importer.stream and len(in_shape) == 3 and axes == [1, 2]:  # a global average pool of C x H x W
+        attributes[WINDOW] = window_attr(in_shape[1:], in_shape[1:], [0, 0], [1, 1], False)
+    pool = create_op("hardcore.avgpool", [flat], [tensor_type([windows.shape[0]], ir.F32Type.get())], attributes,
+                     op.location)
     return importer.reshaped(pool.results[0], importer.model_shape(op.results[0]), op.location)
 
 

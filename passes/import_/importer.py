@@ -18,7 +18,7 @@ from torch_mlir import ir
 from hardcore.irutil import create_op, dense_attr, tensor_type
 
 __all__ = ["FunctionImport", "Layer", "WeightQuant", "vtensor_shape", "full_shape", "dims_text", "DTYPES",
-           "TOKEN_DTYPES", "KIND", "OUT_CHANNELS", "WEIGHT_FRAC_BITS", "WEIGHT_MIN", "WEIGHT_MAX"]
+           "TOKEN_DTYPES", "KIND", "WINDOW", "OUT_CHANNELS", "WEIGHT_FRAC_BITS", "WEIGHT_MIN", "WEIGHT_MAX"]
 
 DTYPES = {"f32": np.float32, "f64": np.float64, "f16": np.float16}
 # Integer inputs hold token ids, which only an embedding reads.
@@ -27,6 +27,8 @@ TOKEN_DTYPES = ("si64", "si32")
 _LITERAL_DTYPES = {**DTYPES, "si32": np.int32, "si64": np.int64, "i1": np.bool_}
 _RESOURCE_NAME = re.compile(r"dense_resource<([^>]+)>")
 KIND = "hardcore.kind"
+# A 2-D pool's geometry, for hardcore-stream (stream=true): kernel, stride, padding, dilation, ceil_mode.
+WINDOW = "hardcore.window"
 OUT_CHANNELS = "hardcore.out_channels"
 # The weights' fake quantization (QAT): frac bits of each row, and the codes' range.
 WEIGHT_FRAC_BITS, WEIGHT_MIN, WEIGHT_MAX = "hardcore.weight_frac_bits", "hardcore.weight_min", "hardcore.weight_max"
@@ -104,6 +106,7 @@ class FunctionImport:
         self.layers: dict = {}    # torch value (a dense layer's result) -> Layer
         self.weight_quant: dict = {}  # torch value (fake-quantized weights) -> WeightQuant
         self.argmax_output = False  # return the index of each result's largest element
+        self.stream = False  # 2-D convolutions as hardcore.conv, 2-D pools with their hardcore.window
         # torch value -> the lowering of the op that makes it instead of the table's, for ops
         # that fold into a later one (a softmax's scale and causal mask: None, or a check of
         # the mask; the pieces of an RMSNorm written out) or take what folds into them.
@@ -313,9 +316,37 @@ class FunctionImport:
         self.layers[op.results[0]] = Layer(layer, weight, bias, kind)
         return self.reshaped(layer.results[0], self.model_shape(op.results[0]), location)
 
+    def conv(self, op, source, weight: np.ndarray, bias: np.ndarray, kind: str, stride, padding, dilation,
+             groups: int, weight_quant: WeightQuant | None = None):
+        """A `hardcore.conv` (C x H x W -> O x Ho x Wo); remembered for batch-norm folding.
+
+        `weight_quant`: the weights' fake quantization, one frac bits per output channel.
+        """
+        location = op.location
+        operand = self.reshaped(source, self.model_shape(op.operands[0]), location)
+        i64 = ir.IntegerType.get_signless(64)
+        attributes = {"weight": dense_attr(weight, ir.F32Type.get()), "bias": dense_attr(bias, ir.F32Type.get()),
+                      **{name: dense_attr(np.array(values, dtype=np.int64), i64)
+                         for name, values in (("stride", stride), ("padding", padding), ("dilation", dilation))},
+                      "groups": ir.IntegerAttr.get(i64, groups), KIND: ir.StringAttr.get(kind)}
+        if weight_quant is not None:
+            attributes[WEIGHT_FRAC_BITS] = dense_attr(np.broadcast_to(weight_quant.frac_bits, (weight.shape[0],)), i64)
+            attributes[WEIGHT_MIN] = ir.IntegerAttr.get(i64, weight_quant.low)
+            attributes[WEIGHT_MAX] = ir.IntegerAttr.get(i64, weight_quant.high)
+        layer = create_op("hardcore.conv", [operand], [tensor_type(self.model_shape(op.results[0]), ir.F32Type.get())],
+                          attributes, location)
+        self.layers[op.results[0]] = Layer(layer, weight, bias, kind)
+        return layer.results[0]
+
+    def elementwise_operand(self, value, location):
+        """What an elementwise op (relu, activation) reads: a `hardcore.conv`'s result as it is (so that
+        hardcore-quantize finds the activation right after the conv), anything else flattened."""
+        owner = value.owner if isinstance(value, ir.OpResult) else None
+        return value if owner is not None and owner.name == "hardcore.conv" else self.flat(value, location)
+
     def activation(self, op, fn: str, params: dict[str, float]):
         """A `hardcore.activation` on the flat source, then the model's shape (like relu)."""
-        flat = self.flat(self.source(op), op.location)
+        flat = self.elementwise_operand(self.source(op), op.location)
         attributes = {"fn": ir.StringAttr.get(fn),
                       "params": ir.DictAttr.get({name: ir.FloatAttr.get_f64(value) for name, value in params.items()})}
         result = create_op("hardcore.activation", [flat], [flat.type], attributes, op.location)

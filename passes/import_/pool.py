@@ -8,9 +8,9 @@ import numpy as np
 from torch_mlir import ir
 
 from hardcore.irutil import create_op, dense_attr, tensor_type
-from hardcore.passes.import_.importer import KIND, dims_text
+from hardcore.passes.import_.importer import KIND, WINDOW, dims_text
 
-__all__ = ["pooling_windows", "lower_max_pool", "lower_avg_pool"]
+__all__ = ["pooling_windows", "window_attr", "lower_max_pool", "lower_avg_pool"]
 
 
 def _pool_out_size(size: int, kernel: int, stride: int, padding: int, dilation: int, ceil_mode: bool) -> int:
@@ -61,6 +61,15 @@ def pooling_windows(in_shape, kernel, stride, padding, dilation, ceil_mode: bool
     return windows.reshape(channels * per_position.shape[0], -1).astype(np.int64), out_positions, padded
 
 
+def window_attr(kernel, stride, padding, dilation, ceil_mode: bool) -> ir.DictAttr:
+    """A 2-D pool's geometry as `hardcore.window` (for hardcore-stream): each option a dense<[h, w]>."""
+    i64 = ir.IntegerType.get_signless(64)
+    return ir.DictAttr.get({
+        **{name: dense_attr(np.array(values, dtype=np.int64), i64)
+           for name, values in (("kernel", kernel), ("stride", stride), ("padding", padding), ("dilation", dilation))},
+        "ceil_mode": ir.IntegerAttr.get(i64, int(bool(ceil_mode)))})
+
+
 def _pool_options(importer, op, names, kind: str) -> tuple[dict, list[int], list[int]]:
     """The list options of a pooling op (operands 1...), each with one entry per spatial dimension."""
     in_shape = importer.model_shape(op.operands[0])
@@ -107,9 +116,12 @@ def lower_max_pool(importer, op):
         raise ValueError(f"max_pool window of output element {int(empty[0])} covers no input element")
     kind = _pool_kind("maxpool", options, in_shape, out_positions, ceil_mode)
     flat = importer.flat(source, op.location)
-    pool = create_op("hardcore.maxpool", [flat], [tensor_type([windows.shape[0]], ir.F32Type.get())], {
-        "windows": dense_attr(windows, ir.IntegerType.get_signless(64)), KIND: ir.StringAttr.get(kind)},
-        op.location)
+    attributes = {"windows": dense_attr(windows, ir.IntegerType.get_signless(64)), KIND: ir.StringAttr.get(kind)}
+    if importer.stream and len(in_shape) == 3:
+        attributes[WINDOW] = window_attr(options["kernel"], options["stride"], options["padding"],
+                                         options["dilation"], ceil_mode)
+    pool = create_op("hardcore.maxpool", [flat], [tensor_type([windows.shape[0]], ir.F32Type.get())], attributes,
+                     op.location)
     return importer.reshaped(pool.results[0], out_shape, op.location)
 
 
@@ -143,7 +155,11 @@ def lower_avg_pool(importer, op):
         kind += f" divisor {divisor_override}"
     flat = importer.flat(source, op.location)
     i64 = ir.IntegerType.get_signless(64)
-    pool = create_op("hardcore.avgpool", [flat], [tensor_type([windows.shape[0]], ir.F32Type.get())], {
-        "windows": dense_attr(windows, i64), "divisors": dense_attr(divisors.astype(np.int64), i64),
-        KIND: ir.StringAttr.get(kind)}, op.location)
+    attributes = {"windows": dense_attr(windows, i64), "divisors": dense_attr(divisors.astype(np.int64), i64),
+                  KIND: ir.StringAttr.get(kind)}
+    if importer.stream and spatial == 2:
+        attributes[WINDOW] = window_attr(options["kernel"], options["stride"], options["padding"], [1, 1],
+                                         ceil_mode)
+    pool = create_op("hardcore.avgpool", [flat], [tensor_type([windows.shape[0]], ir.F32Type.get())], attributes,
+                     op.location)
     return importer.reshaped(pool.results[0], out_shape, op.location)

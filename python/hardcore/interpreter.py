@@ -129,6 +129,39 @@ def _dense(op, x):
     return out.reshape(x.shape[0], -1)
 
 
+def _conv(op, x):
+    """The 2-D convolution of each sample C x H x W (docs/dialect.md): im2col, then one matmul per group.
+
+    Integer: exact in int64 (the accumulator bound is checked first, like the dense op's).
+    """
+    weight = array_attr(op, "weight")
+    bias = array_attr(op, "bias").reshape(-1)
+    (sh, sw), (ph, pw), (dh, dw) = (array_attr(op, name).reshape(-1).astype(np.int64).tolist()
+                                    for name in ("stride", "padding", "dilation"))
+    groups = int_attr(op, "groups")
+    out_channels, group_in, kh, kw = weight.shape
+    batch, channels, height, width = x.shape
+    out_h, out_w = _shape(op.results[0].type)[1:]
+    padded = np.zeros((batch, channels, height + 2 * ph, width + 2 * pw), dtype=x.dtype)
+    padded[:, :, ph:ph + height, pw:pw + width] = x
+    # taps[b, c, i, j, p, q] = padded[b, c, p*sh + i*dh, q*sw + j*dw]
+    taps = np.stack([np.stack([padded[:, :, i * dh:i * dh + (out_h - 1) * sh + 1:sh,
+                                      j * dw:j * dw + (out_w - 1) * sw + 1:sw] for j in range(kw)], axis=2)
+                     for i in range(kh)], axis=2)
+    columns = taps.reshape(batch, groups, group_in * kh * kw, out_h * out_w)
+    kernel = weight.reshape(groups, out_channels // groups, group_in * kh * kw)
+    if np.issubdtype(weight.dtype, np.integer):
+        kernel = kernel.astype(np.int64)
+        bound = int(np.abs(kernel).sum(axis=2).max(initial=0)) * int(np.abs(x).max(initial=0))
+        if bound + int(np.abs(bias).max(initial=0)) >= 1 << 62:
+            raise InterpreterError(f"{location_text(op.location)}: 'hardcore.conv' accumulator may exceed 62 bits")
+        out = np.matmul(kernel[None], columns.astype(np.int64)) + bias.astype(np.int64).reshape(1, groups, -1, 1)
+    else:
+        out = np.matmul(kernel.astype(np.float64)[None], columns.astype(np.float64)) + \
+            bias.astype(np.float64).reshape(1, groups, -1, 1)
+    return out.reshape(batch, out_channels, out_h, out_w)
+
+
 def _requant(op, x):
     low, high = int_attr(op, "min"), int_attr(op, "max")
     x = x.astype(np.int64)
@@ -370,6 +403,7 @@ def _qnorm(op, x):
 # Each entry: op name -> function(op, operand arrays) -> result array.
 _SEMANTICS: dict[str, Callable] = {
     "hardcore.dense": lambda op, a: _dense(op, a[0]),
+    "hardcore.conv": lambda op, a: _conv(op, a[0]),
     "hardcore.relu": lambda op, a: np.maximum(a[0], 0),
     "hardcore.activation": lambda op, a: _activation(op, a[0]),
     "hardcore.lut": lambda op, a: lookup(op, a[0]),

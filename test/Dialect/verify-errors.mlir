@@ -39,3 +39,13 @@ func.func @requant_shift_is_an_integer_or_an_array(%x: tensor<2xi32>) -> tensor<
   %r = "hardcore.requant"(%x) {shift = "4", min = -128 : i64, max = 127 : i64} : (tensor<2xi32>) -> tensor<2xi8>
   return %r : tensor<2xi8>
 }
+
+// -----
+
+func.func @conv_needs_its_geometry(%x: tensor<1x4x4xf32>) -> tensor<1x2x2xf32> {
+  // expected-error @+1 {{'hardcore.conv' op}}
+  %y = "hardcore.conv"(%x) {weight = dense<1.0> : tensor<1x1x3x3xf32>, bias = dense<0.0> : tensor<1xf32>,
+                            stride = dense<[1, 1]> : tensor<2xi64>, padding = dense<[0, 0]> : tensor<2xi64>,
+                            groups = 1 : i64} : (tensor<1x4x4xf32>) -> tensor<1x2x2xf32>
+  return %y : tensor<1x2x2xf32>
+}
