@@ -22,13 +22,15 @@ from hardcore.errors import HardcoreError, UsageError
 from hardcore.interpreter import find_function, quantize_array, run_function
 from hardcore.irutil import body_ops, int_attr
 from hardcore.mlir import new_context, parse_module
-from hardcore.passes import FoldWeightsPass, ImportPass, KvDecodePass, PipelinePass, QuantizePass, TimeMultiplexPass
+from hardcore.passes import (FoldWeightsPass, ImportPass, KvDecodePass, PipelinePass, QuantizePass, StreamPass,
+                             TimeMultiplexPass)
 from hardcore.pipeline import run_pipeline
 
 __all__ = ["compile", "Circuit", "write_files_atomically", "dag_figures"]
 
 # (stage name, pass that produces it from the previous stage)
-STAGES = ("torch", "hardcore", "quantized", "step", "dag", "pipelined", "steps", "hw")  # "step": a decoder's (kv-decode),
+STAGES = ("torch", "hardcore", "quantized", "step", "streamed", "dag", "pipelined", "steps", "hw")
+# "step": a decoder's (kv-decode); "streamed": a streamed circuit's steps before folding (hardcore-stream);
 # "steps": a time-multiplexed circuit's (hardcore-time-multiplex, instead of "dag")
 _ADDER_OPS = ("hardcore.add", "hardcore.sub", "hardcore.neg")
 _LAYER_KEYS = ("inputs", "outputs", "weights", "nonzero_weights", "adders", "adder_bits", "adder_depth")
@@ -176,7 +178,8 @@ class Circuit:
             raise UsageError(f"{directory}: {name}.quantized.mlir is missing")
         figures = {k: report[k] for k in ("adders", "adder_bits", "adder_depth", "clamps", "comparators", "tables",
                                           "table_entries", "multipliers", "multiplier_bits", "muxes", "registers",
-                                          "register_bits", "cache_bits", "synthesis", "cycles_per_inference")
+                                          "register_bits", "cache_bits", "synthesis", "cycles_per_inference",
+                                          "cycles_per_frame", "line_buffer_bits", "fifo_bits")
                    if k in report}
         if "decoder" in report:
             from hardcore.decoder import DecoderCircuit
@@ -189,6 +192,10 @@ class Circuit:
             from hardcore.time_multiplex import TimeMultiplexedCircuit
             cls = TimeMultiplexedCircuit
             extra = {"reuse": report["time_multiplex"]["reuse"], "steps": report["time_multiplex"]["steps"]}
+        elif "stream" in report:
+            from hardcore.stream import StreamedCircuit
+            cls = StreamedCircuit
+            extra = {"nodes": report["stream"]["nodes"], "cycles_per_frame": report["stream"]["cycles_per_frame"]}
         else:
             extra = {}
         return cls(name=name, verilog=verilog, stages=stages, in_shape=x["shape"],
@@ -340,6 +347,17 @@ def _module_name(name: str | None, model) -> str:
     return name
 
 
+def _check_stream(stream: bool, reuse, decoder: bool, max_adder_depth, clock_enable: bool) -> None:
+    """UsageError for stream=True with an option it excludes."""
+    if not stream:
+        return
+    if decoder or reuse != 1:
+        raise UsageError("compile: stream=True does not combine with " + ("decoder" if decoder else "reuse"))
+    if max_adder_depth is not None or clock_enable:
+        raise UsageError("compile: a streamed circuit registers every layer's output itself; "
+                         "max_adder_depth and clock_enable do not apply")
+
+
 def _check_reuse(reuse, decoder: bool, max_adder_depth, clock_enable: bool) -> None:
     """UsageError for a reuse that is not an integer >= 1 or that an other option excludes."""
     if isinstance(reuse, bool) or not isinstance(reuse, (int, np.integer)) or reuse < 1:
@@ -374,7 +392,7 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
             weight_scale: str = "per-layer", quant_config: dict | str | os.PathLike | None = None,
             act_percentile: float | None = None, table_codes: str = "magnitude",
             progress: Callable[[str], None] | None = None, verify_each: bool = False,
-            decoder: bool = False, reuse: int = 1) -> Circuit:
+            decoder: bool = False, reuse: int = 1, stream: bool = False) -> Circuit:
     """Compile a PyTorch model (nn.Module or torch.export ExportedProgram) or an ONNX model to a Circuit.
 
     `example_input` fixes the shape (batch 1).  An ONNX model (a path ending
@@ -411,6 +429,12 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
     input every R cycles, in less logic (`hardcore.time_multiplex`,
     docs/streaming.md); a `hardcore.time_multiplex.TimeMultiplexedCircuit`.
     R = 1 is the fully parallel circuit.
+
+    `stream=True` compiles a CNN whose input is one image (C x H x W) into a
+    circuit that takes it one pixel a clock on AXI4-Stream ports: each
+    convolution's kernel is folded once and applied at every position through
+    line buffers (`hardcore.stream`, docs/streaming.md); a
+    `hardcore.stream.StreamedCircuit`.
     """
     from hardcore.frontend import import_model  # torch is heavy: only when compiling a model
     from hardcore.onnx_frontend import import_onnx, is_onnx_model, onnx_module_name
@@ -425,9 +449,10 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
     quantize.validate()
     fold = FoldWeightsPass(algorithm=algorithm, max_depth=max_depth)
     fold.validate()
-    importer = ImportPass(output=output)
+    importer = ImportPass(output=output, stream=bool(stream))
     importer.validate()
     _check_reuse(reuse, decoder=decoder, max_adder_depth=max_adder_depth, clock_enable=clock_enable)
+    _check_stream(stream, reuse, decoder=decoder, max_adder_depth=max_adder_depth, clock_enable=clock_enable)
     if decoder:
         if max_adder_depth is not None or clock_enable:
             raise UsageError("compile: a decoder takes a token a clock through a combinational step; "
@@ -449,7 +474,8 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
         find_function(module.operation).attributes["sym_name"] = ir.StringAttr.get(name)
     stages = {"torch": module.operation.get_asm(large_elements_limit=None)}
     steps = [("hardcore", importer), ("quantized", quantize)] + ([("step", kv_decode)] if decoder else []) + \
-        ([("steps", TimeMultiplexPass(reuse=int(reuse)))] if reuse > 1 else [("dag", fold)])
+        ([("steps", TimeMultiplexPass(reuse=int(reuse)))] if reuse > 1 else
+         [("streamed", StreamPass()), ("dag", fold)] if stream else [("dag", fold)])
     if max_adder_depth is not None:
         pipeline = PipelinePass(max_adder_depth=max_adder_depth, clock_enable=clock_enable)
         pipeline.validate()
@@ -479,11 +505,16 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
                **({"act_percentile": act_percentile} if act_percentile is not None else {}),
                **({"table_codes": table_codes} if table_codes != "magnitude" else {}),
                **({"quant_config": config_path or quant_config} if quant_config is not None else {}),
-               **({"decoder": True} if decoder else {}), **({"reuse": int(reuse)} if reuse > 1 else {})}
+               **({"decoder": True} if decoder else {}), **({"reuse": int(reuse)} if reuse > 1 else {}),
+               **({"stream": True} if stream else {})}
     if decoder:
         from hardcore.decoder import build_decoder
         say("running hardcore-to-hw, wrapping the step in its registers and exporting SystemVerilog")
         return build_decoder(module, name, stages, options)
+    if stream:
+        from hardcore.stream import build_streamed
+        say("running hardcore-to-hw on every node's step, wrapping them in line buffers and exporting SystemVerilog")
+        return build_streamed(module, name, stages, options)
     if reuse > 1:
         from hardcore.time_multiplex import build_time_multiplexed
         say("running hardcore-to-hw on every step, wrapping the steps in their registers and exporting SystemVerilog")

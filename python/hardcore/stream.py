@@ -562,12 +562,18 @@ class StreamedCircuit(Circuit):
     @property
     def report(self) -> dict:
         report = super().report
-        report["ports"] = {
-            "clk": "clock, rising edge", "rst": "synchronous, active high: counters, valids, FIFOs and sums to 0",
-            "s_axis_tvalid/tready/tdata/tlast": f"one input pixel a transfer, raster order, channel c at "
-                                                f"[c*{self.in_width} +: {self.in_width}]; tlast on the frame's last pixel",
-            "m_axis_tvalid/tready/tdata/tlast": "the output, held until taken (back-pressure honoured)",
-            "frame_error": "sticky: an input's tlast did not fall on a frame's last pixel"}
+        report["control_ports"] = {
+            "clk": "clock, rising edge",
+            "rst": "synchronous, active high: counters, valids, FIFOs and sums to 0",
+            "s_axis_tvalid, s_axis_tready, s_axis_tdata, s_axis_tlast":
+                f"AXI4-Stream in: one pixel of x a transfer, raster order (row by row), channel c at "
+                f"[c*{self.in_width} +: {self.in_width}]; tlast on each image's last pixel",
+            "m_axis_tvalid, m_axis_tready, m_axis_tdata, m_axis_tlast":
+                "AXI4-Stream out: " + ("y, one transfer an image (tlast always high)"
+                                       if self.nodes and self.nodes[-1]["kind"] == "tail" else
+                                       "one pixel of y a transfer, raster order; tlast on each image's last pixel")
+                + "; held until taken",
+            "frame_error": "sticky until rst: an input tlast did not fall on an image's last pixel"}
         report["stream"] = {"cycles_per_frame": self.cycles_per_frame, "nodes": self.nodes}
         return report
 
