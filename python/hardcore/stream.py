@@ -638,11 +638,12 @@ def build_streamed(module, name: str, stages: dict, options: dict) -> StreamedCi
               for i in range(len(step.attributes["hardcore.layers"]))]
     per_node = []
     for step, node in zip(steps, layouts):
-        figures = [_layer_figures(step.attributes["hardcore.layers"][i])
-                   for i in range(len(step.attributes["hardcore.layers"]))]
-        summed = {"adders": sum(f.get("adders", 0) for f in figures),
-                  "adder_bits": sum(f.get("adder_bits", 0) for f in figures),
-                  "kinds": [f["kind"] for f in figures if "kind" in f]}
+        kinds = [_layer_figures(step.attributes["hardcore.layers"][i]).get("kind")
+                 for i in range(len(step.attributes["hardcore.layers"]))]
+        # every adder of the step (the layers' and their biases' and roundings'), counted once
+        counted = dag_figures(step.operation.get_asm(large_elements_limit=None))
+        summed = {key: counted[key] for key in ("adders", "adder_bits", "adder_depth")}
+        summed["kinds"] = [kind for kind in kinds if kind]
         per_node.append(_node_report(node, summed, depths, channels * x_width, layouts))
     figures = dag_figures(stages["dag"])
     figures["line_buffer_bits"] = sum(n.get("line_buffer_bits", 0) for n in per_node)

@@ -1,0 +1,132 @@
+"""Streamed CNNs (`stream=True`): the steps equal the layers, the Verilog equals the reference under stalls.
+
+- hardcore-stream on quantized CNNs written as layer IR (`stream_nets.Net`: a
+  digits-like net with a flatten tail; a residual network with a 1x1 stride-2
+  shortcut, an identity skip and a global average pool; dilation, a max pool with
+  padding, a depthwise conv and a streamed output): the steps applied at every
+  pixel (`run_steps`) equal the interpreter's reference and an independent numpy
+  evaluation, bit for bit;
+- in Icarus, images pixel by pixel with the source idling and the sink stalling
+  in 30% of the cycles at random: every output equals the reference, m_axis_tlast
+  on each image's last output, frame_error low;
+- the FIFO depths of the joins; usage errors of stream=True.
+"""
+
+import numpy as np
+import pytest
+
+import hardcore
+from hardcore.errors import UsageError
+from hardcore.interpreter import find_function, run_function
+from hardcore.mlir import new_context, parse_module
+from hardcore.passes.stream import stream_steps
+from hardcore.pipeline import run_pipeline
+from hardcore.sim import tool_available
+from hardcore.stream import build_streamed, run_steps, simulate_frames
+
+from stream_nets import Net
+
+requires_icarus = pytest.mark.skipif(not tool_available("iverilog"), reason="iverilog is not installed")
+
+
+def _digits_like():
+    net = Net([1, 8, 8], 0, 16)
+    first = net.conv(net.input, 4, 3, padding=1)
+    second = net.conv(first, 8, 3, stride=2, padding=1)
+    return net, net.dense(net.flatten(second), 10)
+
+
+def _residual():
+    net = Net([3, 8, 8], seed=1)
+    stem = net.conv(net.input, 4, 3, padding=1)
+    main = net.conv(net.conv(stem, 8, 3, stride=2, padding=1), 8, 3, padding=1, relu=False)
+    block = net.add(main, net.conv(stem, 8, 1, stride=2, relu=False))
+    main = net.conv(net.conv(block, 8, 3, padding=1), 8, 3, padding=1, relu=False)
+    block = net.add(main, block, align=0)
+    return net, net.dense(net.global_pool(block), 5)
+
+
+def _geometry():
+    net = Net([2, 9, 7], seed=2)
+    dilated = net.maxpool(net.conv(net.input, 4, 3, padding=2, dilation=2), 2, 2, padding=1)
+    depthwise = net.conv(dilated, 4, 3, padding=1, groups=4)
+    return net, net.conv(depthwise, 3, 2, relu=False)
+
+
+NETS = {"digits_like": _digits_like, "residual": _residual, "geometry": _geometry}
+
+
+def _streamed(make):
+    net, output = make()
+    text = net.text(output)
+    module = parse_module(text, new_context(), "quantized")
+    stages = {"quantized": text}
+    run_pipeline(module, "builtin.module(hardcore-stream)")
+    stages["streamed"] = module.operation.get_asm(large_elements_limit=None)
+    run_pipeline(module, "builtin.module(hardcore-fold-weights)")
+    stages["dag"] = module.operation.get_asm(large_elements_limit=None)
+    return net, module, build_streamed(module, "net", stages, {})
+
+
+@pytest.fixture(scope="module", params=sorted(NETS))
+def streamed(request):
+    return _streamed(NETS[request.param])
+
+
+def test_steps_equal_the_reference(streamed):
+    net, module, circuit = streamed
+    images = net.images(20)
+    reference = circuit.reference(images.reshape(len(images), -1))
+    quantized = parse_module(circuit.stages["quantized"], new_context())
+    interpreted = run_function(find_function(quantized.operation), images.reshape(len(images), -1),
+                               from_quantized=True).reshape(len(images), -1)
+    np.testing.assert_array_equal(reference, interpreted)
+    np.testing.assert_array_equal(reference, net.evaluate(images))
+    steps = run_steps(stream_steps(module.operation), images).reshape(len(images), -1)
+    np.testing.assert_array_equal(steps, reference)
+    extremes = np.stack([np.full(net.in_shape, net.in_range[0]), np.full(net.in_shape, net.in_range[1])])
+    np.testing.assert_array_equal(run_steps(stream_steps(module.operation), extremes).reshape(2, -1),
+                                  circuit.reference(extremes.reshape(2, -1)))
+
+
+@requires_icarus
+def test_icarus_with_stalls(streamed, tmp_path):
+    net, _, circuit = streamed
+    images = net.images(4, seed=3).reshape(4, -1)
+    result = simulate_frames(circuit, images, tmp_path, simulator="icarus", stall=30, seed=5)
+    np.testing.assert_array_equal(result.outputs, circuit.reference(images))
+    assert not result.frame_error
+    steady = simulate_frames(circuit, images, tmp_path / "steady", simulator="icarus", stall=0)
+    np.testing.assert_array_equal(steady.outputs, result.outputs)
+    # one image every (padded grid of the first window layer) cycles: it walks its padding too
+    assert steady.cycles_per_frame <= circuit.cycles_per_frame + 1
+    assert result.cycles > steady.cycles
+
+
+def test_report_describes_every_node():
+    _, _, circuit = _streamed(_residual)
+    kinds = [node["kind"] for node in circuit.nodes]
+    assert kinds == ["window", "window", "window", "window", "join", "window", "window", "join", "tail"]
+    joins = [node for node in circuit.nodes if node["kind"] == "join"]
+    assert all(depth >= 2 and depth & (depth - 1) == 0 for node in joins for depth in node["fifo_depths"])
+    first = circuit.nodes[0]
+    # 3x3 taps over 8 + 2 columns of 3 channels at 8 bits: (2 * 10 + 3) pixels of 24 bits
+    assert first["line_buffer_bits"] == (2 * 10 + 3) * 3 * 8
+    assert first["cycles_per_frame"] == 10 * 10
+    assert circuit.report["stream"]["cycles_per_frame"] == 100
+    # each adder once: the kernels' adders, however many pixels use them
+    assert circuit.figures["adders"] == sum(node["adders"] for node in circuit.nodes)
+    assert circuit.figures["line_buffer_bits"] == sum(node.get("line_buffer_bits", 0) for node in circuit.nodes)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"reuse": 2}, "compile: stream=True does not combine with reuse"),
+    ({"max_adder_depth": 4}, "compile: a streamed circuit registers every layer's output itself; "
+                             "max_adder_depth and clock_enable do not apply"),
+])
+def test_stream_usage_errors(options, message):
+    import torch
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.ReLU())
+    with pytest.raises(UsageError) as error:
+        hardcore.compile(model, torch.zeros(1, 1, 5, 5), stream=True, **options)
+    assert str(error.value) == message
