@@ -207,6 +207,48 @@ def compile_and_measure(model: nn.Module, data: Digits, weight_bits: int, act_bi
     return measurement
 
 
+def stream_and_measure(model: nn.Module, data: Digits, unrolled: Measurement, workdir, *, rtl: bool = True,
+                       stall: int = 25, say=print) -> dict:
+    """The same network streamed (`stream=True`): one pixel a clock, each kernel folded once.
+
+    Its reference must equal the unrolled circuit's on every held-out image
+    (one function, two schedules); with `rtl`, every held-out image goes
+    through Verilator pixel by pixel, the source idling and the sink stalling
+    in `stall`% of the cycles at random, and each output is compared bit for bit.
+    """
+    from hardcore.stream import simulate_frames
+
+    workdir = Path(workdir)
+    start = time.time()
+    circuit = hardcore.compile(model, torch.zeros(1, *IMAGE_SHAPE), calibration=data.train_images,
+                               weight_bits=unrolled.weight_bits, act_bits=unrolled.act_bits, stream=True,
+                               progress=lambda message: say(f"    {time.time() - start:5.1f} s  {message}"))
+    compile_seconds = time.time() - start
+    circuit.write(workdir)
+    x_int = circuit.quantize_input(data.test_images)
+    reference = circuit.reference(x_int)
+    same_function = bool(np.array_equal(reference, unrolled.reference_outputs))
+    row = {"adders": circuit.report["adders"], "unrolled_adders": unrolled.circuit.report["adders"],
+           "adder_ratio": round(unrolled.circuit.report["adders"] / max(circuit.report["adders"], 1), 2),
+           "line_buffer_bits": circuit.report["line_buffer_bits"],
+           "cycles_per_image_designed": circuit.cycles_per_frame,
+           "reference_equals_unrolled": same_function, "compile_seconds": round(compile_seconds, 1),
+           "nodes": circuit.nodes}
+    if rtl:
+        say(f"    Verilator: {len(x_int)} images pixel by pixel, {stall}% stalls on both sides ...")
+        sim_start = time.time()
+        stalled = simulate_frames(circuit, x_int, workdir / "sim", stall=stall, seed=SEED + 1)
+        steady = simulate_frames(circuit, x_int, workdir / "sim_steady", stall=0)
+        row.update(rtl_mismatches=int(np.any(stalled.outputs != reference, axis=1).sum()),
+                   rtl_mismatches_no_stall=int(np.any(steady.outputs != reference, axis=1).sum()),
+                   rtl_accuracy=round(float(np.mean(stalled.outputs.argmax(1) == data.test_labels)), 4),
+                   stall_percent=stall, frame_error=stalled.frame_error or steady.frame_error,
+                   cycles_per_image=round(steady.cycles_per_frame, 1),
+                   cycles_per_image_stalled=round(stalled.cycles_per_frame, 1),
+                   simulate_seconds=round(time.time() - sim_start, 1))
+    return row
+
+
 # -- printing and plotting ------------------------------------------------------
 
 
@@ -346,6 +388,9 @@ def _arguments(argv):
     parser.add_argument("--synth", action="store_true",
                         help="run Yosys on the --weight-bits circuit: 6-LUTs per layer (tens of minutes)")
     parser.add_argument("--no-sim", action="store_true", help="skip Verilator")
+    parser.add_argument("--stream", action="store_true",
+                        help="also compile it streamed (one pixel a clock, stream=True) and simulate every "
+                             "held-out image through AXI4-Stream with random stalls; writes out/digits/stream")
     parser.add_argument("--weight-bits", type=int, default=WEIGHT_BITS)
     parser.add_argument("--act-bits", type=int, default=ACT_BITS)
     parser.add_argument("--channels", default=",".join(map(str, CHANNELS)),
@@ -432,6 +477,20 @@ def main(argv=None) -> int:
                                   f"{len(data.test_labels)} held-out images",
                                   [short_kind(layer.get("kind", "")) for layer in circuit.report["layers"]]))
         results["sweep"] = rows
+    stream_failed = False
+    if args.stream:
+        print("digits: compiling it streamed (one pixel a clock) ...")
+        streamed = stream_and_measure(model, data, main_point, out / "stream", rtl=rtl)
+        results["stream"] = streamed
+        print(f"    streamed: {streamed['adders']} adders against {streamed['unrolled_adders']} unrolled "
+              f"({streamed['adder_ratio']}x fewer), {streamed['line_buffer_bits']} line-buffer bits; reference "
+              f"{'equals' if streamed['reference_equals_unrolled'] else 'DIFFERS from'} the unrolled circuit's"
+              + ("" if "rtl_mismatches" not in streamed else
+                 f"; Verilator: {len(data.test_labels) - streamed['rtl_mismatches']} of {len(data.test_labels)} "
+                 f"images bit-exact with {streamed['stall_percent']}% stalls, {streamed['cycles_per_image']} "
+                 f"cycles per image ({streamed['cycles_per_image_stalled']} stalled)"))
+        stream_failed = bool(streamed.get("rtl_mismatches") or streamed.get("rtl_mismatches_no_stall") or
+                             streamed.get("frame_error") or not streamed["reference_equals_unrolled"])
     results["seconds"] = round(time.time() - start, 1)
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     print(f"digits: wrote {', '.join(str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path) for path in written)}"
@@ -439,8 +498,10 @@ def main(argv=None) -> int:
     mismatched = [bits for bits, m in measurements.items() if m.rtl_mismatches]
     if mismatched:
         print(f"digits: ERROR: the RTL differs from the reference at weight bits {mismatched}")
+    if stream_failed:
+        print("digits: ERROR: the streamed circuit differs from the reference (or the reference from the unrolled one)")
     print(f"digits: done in {time.time() - start:.0f} s")
-    return 1 if mismatched else 0
+    return 1 if mismatched or stream_failed else 0
 
 
 if __name__ == "__main__":

@@ -225,7 +225,8 @@ def _compile(args) -> int:
                                clock_enable=args.clock_enable, name=args.name, output=args.output,
                                weight_scale=args.weight_scale, quant_config=args.quant_config,
                                act_percentile=args.act_percentile, table_codes=args.table_codes, progress=say,
-                               verify_each=args.verify_each, decoder=args.decoder, reuse=args.reuse)
+                               verify_each=args.verify_each, decoder=args.decoder, reuse=args.reuse,
+                               stream=args.stream)
     files = circuit.write(args.output_dir)
     report = circuit.report
     if args.decoder:
@@ -240,7 +241,9 @@ def _compile(args) -> int:
               f"{report['adders']} adders ({report['adder_bits']} adder bits), "
               f"adder depth {report['adder_depth']}, "
               + (f"latency {circuit.latency} cycles" if circuit.latency else "combinational")
-              + (f", one input every {circuit.reuse} cycles" if args.reuse != 1 else ""))
+              + (f", one input every {circuit.reuse} cycles" if args.reuse != 1 else "")
+              + (f", streamed: one pixel a clock, {circuit.cycles_per_frame} cycles per image, "
+                 f"{report['line_buffer_bits']} line-buffer bits" if args.stream else ""))
     for path in files:
         if path.suffix in (".sv", ".json"):
             print(f"wrote {path}")
@@ -259,6 +262,8 @@ def _sim(args) -> int:
         return _sim_decoder(args, circuit, rng)
     if circuit.options.get("reuse"):
         return _sim_time_multiplexed(args, circuit, rng)
+    if circuit.options.get("stream"):
+        return _sim_streamed(args, circuit, rng)
     low, high = circuit.in_range
     inputs = rng.integers(low, high + 1, size=(args.vectors, circuit.n_in))
     inputs[: min(3, args.vectors)] = [[low] * circuit.n_in, [high] * circuit.n_in,
@@ -291,6 +296,24 @@ def _sim_time_multiplexed(args, circuit, rng) -> int:
     print(f"{args.vectors} vectors, {mismatches} mismatches (Icarus; latency {result.latency} cycles, "
           f"one input every {result.interval:g} cycles, {result.cycles} cycles)")
     return 1 if mismatches else 0
+
+
+def _sim_streamed(args, circuit, rng) -> int:
+    """A streamed circuit: random images pixel by pixel, the source idling and the sink stalling at random."""
+    import numpy as np
+
+    from hardcore.stream import simulate_frames
+
+    low, high = circuit.in_range
+    images = rng.integers(low, high + 1, size=(args.vectors, circuit.n_in))
+    images[: min(2, args.vectors)] = [[low] * circuit.n_in, [high] * circuit.n_in][: min(2, args.vectors)]
+    result = simulate_frames(circuit, images, Path(args.directory) / "sim", simulator=args.simulator,
+                             stall=args.stall, seed=args.seed + 1)
+    mismatches = int(np.any(result.outputs != circuit.reference(images), axis=1).sum())
+    print(f"{args.vectors} images, {mismatches} mismatches ({args.simulator}, {args.stall}% stalls on both sides; "
+          f"{result.cycles_per_frame:g} cycles per image, {result.cycles} cycles"
+          f"{'; frame_error' if result.frame_error else ''})")
+    return 1 if mismatches or result.frame_error else 0
 
 
 def _sim_decoder(args, circuit, rng) -> int:
@@ -402,6 +425,9 @@ def main(argv: list[str] | None = None) -> int:
     compile_parser.add_argument("--reuse", type=int, default=1, metavar="R",
                                 help="each dense layer's outputs over R cycles, one input every R cycles, in "
                                      "less logic (docs/streaming.md); 1: fully parallel")
+    compile_parser.add_argument("--stream", action="store_true",
+                                help="a CNN taking its image one pixel a clock on AXI4-Stream ports: each kernel "
+                                     "folded once, line buffers (docs/streaming.md)")
     compile_parser.add_argument("--verify-each", action="store_true",
                                 help="check every pass with the reference interpreter (docs/verification.md)")
     compile_parser.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
@@ -410,6 +436,9 @@ def main(argv: list[str] | None = None) -> int:
     sim_parser.add_argument("--vectors", type=int, default=1000, help="input vectors (a decoder: tokens offered)")
     sim_parser.add_argument("--seed", type=int, default=0)
     sim_parser.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator")
+    sim_parser.add_argument("--stall", type=int, default=25, metavar="PERCENT",
+                            help="a streamed circuit: the share of cycles the source idles and the sink stalls, "
+                                 "at random (default 25)")
     report_parser = commands.add_parser("report", help="per-layer figures; Yosys area against plain '*'")
     report_parser.add_argument("directory", help="an output directory of 'hardcore compile'")
     report_parser.add_argument("--synth", action="store_true",
