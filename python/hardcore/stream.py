@@ -512,33 +512,40 @@ def _windows(image: np.ndarray, g: dict) -> np.ndarray:
 
 
 def run_steps(steps: list, images) -> np.ndarray:
-    """The folded steps (stage "dag" of a streamed circuit) applied at every pixel as the circuit applies them.
+    """The steps of a streamed circuit applied at every pixel as the circuit applies them.
 
-    `images` (batch, C, H, W) are quantized input codes; returns the last node's
-    output, (batch, *its shape): a vector for a tail, else (batch, C, Ho, Wo).
+    `steps` are the functions of stage "streamed" (hardcore-stream's layer-level
+    steps) or "dag" (folded), in node order; `images` (batch, C, H, W) are
+    quantized input codes.  Returns the last node's output, (batch, *its
+    shape): a vector for a tail, else (batch, C, Ho, Wo).
     """
     values = {_SOURCE: np.asarray(images, dtype=np.int64)}
-    layouts = _layouts(steps)
-    for step, node in zip(steps, layouts):
-        g = node.geometry
-        batch = len(values[_SOURCE])
-        if node.kind == "tail":
-            source = values[node.inputs[0]]
-            x = source.reshape(batch, -1) if g["collect"] == "flat" else source.sum(axis=(2, 3))
-            values[node.index] = run_function(step, [x]).reshape(batch, -1)
+    batch = len(values[_SOURCE])
+    node = None
+    for step in steps:
+        node = node_attr(step, "node")
+        kind, inputs = node_attr(step, "kind"), node_attr(step, "inputs")
+        layered = body_ops(step)[0].operation.name == "hardcore.quantize"  # not folded yet: codes in, codes out
+
+        def run(x):
+            return run_function(step, [x], from_quantized=layered)
+        if kind == "tail":
+            source = values[inputs[0]]
+            x = source.reshape(batch, -1) if node_attr(step, "collect") == "flat" else source.sum(axis=(2, 3))
+            values[node] = run(x).reshape(batch, -1)
             continue
-        if node.kind == "window":
-            x = _windows(values[node.inputs[0]], g)
-        elif node.kind == "map":
-            source = values[node.inputs[0]]
-            x = source.transpose(0, 2, 3, 1).reshape(batch, -1, source.shape[1])
+        if kind == "window":
+            geometry = {key: node_attr(step, key) for key in ("kernel", "stride", "padding", "dilation", "pad",
+                                                                 "out_height", "out_width")}
+            x = _windows(values[inputs[0]], geometry)
         else:
-            pixels = [values[i].transpose(0, 2, 3, 1).reshape(batch, -1, values[i].shape[1]) for i in node.inputs]
-            x = np.concatenate(pixels, axis=2)
+            x = np.concatenate([values[i].transpose(0, 2, 3, 1).reshape(batch, -1, values[i].shape[1])
+                                for i in inputs], axis=2)
         positions = x.shape[1]
-        y = run_function(step, [x.reshape(batch * positions, -1)]).reshape(batch, positions, -1)
-        values[node.index] = y.transpose(0, 2, 1).reshape(batch, -1, g["out_height"], g["out_width"])
-    return values[layouts[-1].index]
+        y = run(x.reshape(batch * positions, -1)).reshape(batch, positions, -1)
+        values[node] = y.transpose(0, 2, 1).reshape(batch, -1, node_attr(step, "out_height"),
+                                                   node_attr(step, "out_width"))
+    return values[node]
 
 
 # -- the circuit ---------------------------------------------------------------------------------------------

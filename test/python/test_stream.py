@@ -130,3 +130,26 @@ def test_stream_usage_errors(options, message):
     with pytest.raises(UsageError) as error:
         hardcore.compile(model, torch.zeros(1, 1, 5, 5), stream=True, **options)
     assert str(error.value) == message
+
+
+def test_verify_each_checks_the_steps():
+    """--verify-each runs the steps at every pixel against the pass's input: a wrong kernel weight is caught."""
+    import re
+
+    from hardcore.verify import VerificationError, verify_pass
+
+    net, output = _digits_like()
+    text = net.text(output)
+    lines = []
+    run_pipeline(parse_module(text, new_context(), "quantized"), "builtin.module(hardcore-stream,hardcore-fold-weights)",
+                 verify_each=True, verify_report=lines.append)
+    assert lines == ["hardcore-stream: bit-exact on 69 input vectors",
+                     "hardcore-fold-weights: bit-exact on 69 input vectors"]
+    streamed = parse_module(text, new_context(), "quantized")
+    run_pipeline(streamed, "builtin.module(hardcore-stream)")
+    asm = streamed.operation.get_asm(large_elements_limit=None)
+    # the first kernel weight of the first window step, changed by 64
+    broken = re.sub(r"weight = dense<\[\[(-?\d+)", lambda m: f"weight = dense<[[{int(m.group(1)) + 64}", asm, count=1)
+    assert broken != asm
+    with pytest.raises(VerificationError):
+        verify_pass("hardcore-stream", text, parse_module(broken, new_context(), "broken").operation)

@@ -39,6 +39,8 @@ def verify_pass(pass_name: str, before_text: str, after, options: VerifyOptions 
     after_function = find_function(after)
     if "hardcore.reuse" in after_function.attributes:
         return check_time_multiplex(pass_name, before, after, options)
+    if "hardcore.stream" in after_function.attributes:
+        return check_stream(pass_name, before, before_module.operation, after, options)
     if "hardcore.decoder" in after_function.attributes and "hardcore.decoder" in before.attributes:
         return check_step(pass_name, before, after_function, options)
     if "hardcore.decoder" in after_function.attributes:
@@ -103,6 +105,29 @@ def check_time_multiplex(pass_name: str, before, after, options: VerifyOptions =
     steps = step_functions(after)
     return _compare_exact(pass_name, lambda x: run_function(before, x, from_quantized=True),
                           lambda x: run_reuse_steps(steps, x), inputs, labels, "integer")
+
+
+def check_stream(pass_name: str, before, before_module, after, options: VerifyOptions = VerifyOptions()) -> str:
+    """hardcore-stream, and hardcore-fold-weights on its steps: the steps applied at every pixel
+    (`hardcore.stream.run_steps`) equal the quantized function (or the steps before the pass)."""
+    from hardcore.passes.stream import node_attr, stream_steps  # the passes import hardcore.verify
+    from hardcore.stream import run_steps
+
+    after_steps = stream_steps(after)
+    before_steps = stream_steps(before_module)
+    if before_steps:  # the steps folded: compare them with the steps before, on images in node 0's range
+        shape = [node_attr(before_steps[0], key) for key in ("channels", "height", "width")]
+        low, high = (int_attr(body_ops(before_steps[0])[0], key) for key in ("min", "max"))
+        inputs, labels = input_vectors(int(np.prod(shape)), low, high, options.vectors, options.seed)
+        return _compare_exact(pass_name, lambda x: run_steps(before_steps, x.reshape([-1] + shape)).reshape(len(x), -1),
+                              lambda x: run_steps(after_steps, x.reshape([-1] + shape)).reshape(len(x), -1),
+                              inputs, labels, "integer")
+    shape = list(ir.RankedTensorType(before.type.inputs[0]).shape)
+    _, low, high = _code_range(before)
+    inputs, labels = input_vectors(int(np.prod(shape)), low, high, options.vectors, options.seed)
+    return _compare_exact(pass_name, lambda x: run_function(before, x, from_quantized=True).reshape(len(x), -1),
+                          lambda x: run_steps(after_steps, x.reshape([-1] + shape)).reshape(len(x), -1),
+                          inputs, labels, "integer")
 
 
 def check_step(pass_name: str, before, after, options: VerifyOptions = VerifyOptions()) -> str:
