@@ -55,14 +55,15 @@ def lower_mean_dim(importer, op):
     divisors = np.full(windows.shape[0], windows.shape[1], dtype=np.int64)
     kind = (f"mean over dims {','.join(str(d + 1) for d in axes)}, {dims_text(in_shape)}->"
             f"{dims_text([in_shape[d] for d in kept]) or '1'}")
-    flat = importer.flat(source, op.location)
     i64 = ir.IntegerType.get_signless(64)
     attributes = {"windows": dense_attr(windows, i64), "divisors": dense_attr(divisors, i64),
                   KIND: ir.StringAttr.get(kind)}
+    operand = importer.flat(source, op.location)
     if importer.stream and len(in_shape) == 3 and axes == [1, 2]:  # a global average pool of C x H x W
         attributes[WINDOW] = window_attr(in_shape[1:], in_shape[1:], [0, 0], [1, 1], False)
-    pool = create_op("hardcore.avgpool", [flat], [tensor_type([windows.shape[0]], ir.F32Type.get())], attributes,
-                     op.location)
+        operand = importer.reshaped(source, in_shape, op.location)
+    pool = create_op("hardcore.avgpool", [operand], [tensor_type([windows.shape[0]], ir.F32Type.get())],
+                     attributes, op.location)
     return importer.reshaped(pool.results[0], importer.model_shape(op.results[0]), op.location)
 
 

@@ -29,6 +29,9 @@ _RESOURCE_NAME = re.compile(r"dense_resource<([^>]+)>")
 KIND = "hardcore.kind"
 # A 2-D pool's geometry, for hardcore-stream (stream=true): kernel, stride, padding, dilation, ceil_mode.
 WINDOW = "hardcore.window"
+# Ops whose results keep the model's C x H x W shape with stream=true (flat otherwise): an elementwise op
+# after one reads it as it is.
+_SHAPED_RESULTS = ("hardcore.conv", "hardcore.maxpool", "hardcore.avgpool", "hardcore.relu", "hardcore.activation")
 OUT_CHANNELS = "hardcore.out_channels"
 # The weights' fake quantization (QAT): frac bits of each row, and the codes' range.
 WEIGHT_FRAC_BITS, WEIGHT_MIN, WEIGHT_MAX = "hardcore.weight_frac_bits", "hardcore.weight_min", "hardcore.weight_max"
@@ -339,10 +342,11 @@ class FunctionImport:
         return layer.results[0]
 
     def elementwise_operand(self, value, location):
-        """What an elementwise op (relu, activation) reads: a `hardcore.conv`'s result as it is (so that
-        hardcore-quantize finds the activation right after the conv), anything else flattened."""
+        """What an elementwise op (relu, activation) reads: the result of a conv, a pool or another
+        elementwise op as it is (with stream=true C x H x W, so that hardcore-quantize finds the activations
+        right after the layer), anything else flattened."""
         owner = value.owner if isinstance(value, ir.OpResult) else None
-        return value if owner is not None and owner.name == "hardcore.conv" else self.flat(value, location)
+        return value if owner is not None and owner.name in _SHAPED_RESULTS else self.flat(value, location)
 
     def activation(self, op, fn: str, params: dict[str, float]):
         """A `hardcore.activation` on the flat source, then the model's shape (like relu)."""

@@ -115,14 +115,22 @@ def lower_max_pool(importer, op):
     if empty.size:
         raise ValueError(f"max_pool window of output element {int(empty[0])} covers no input element")
     kind = _pool_kind("maxpool", options, in_shape, out_positions, ceil_mode)
-    flat = importer.flat(source, op.location)
     attributes = {"windows": dense_attr(windows, ir.IntegerType.get_signless(64)), KIND: ir.StringAttr.get(kind)}
     if importer.stream and len(in_shape) == 3:
         attributes[WINDOW] = window_attr(options["kernel"], options["stride"], options["padding"],
                                          options["dilation"], ceil_mode)
-    pool = create_op("hardcore.maxpool", [flat], [tensor_type([windows.shape[0]], ir.F32Type.get())], attributes,
+    operand, result_shape = _pool_shapes(importer, source, in_shape, out_shape, op.location)
+    pool = create_op("hardcore.maxpool", [operand], [tensor_type(result_shape, ir.F32Type.get())], attributes,
                      op.location)
     return importer.reshaped(pool.results[0], out_shape, op.location)
+
+
+def _pool_shapes(importer, source, in_shape, out_shape, location):
+    """(operand, result shape) of a pool: flat, or with stream=true a 2-D pool's C x H x W -> C x Ho x Wo
+    (the stream pass reads the geometry there; the windows index the row-major elements alike)."""
+    if importer.stream and len(in_shape) == 3:
+        return importer.reshaped(source, in_shape, location), out_shape
+    return importer.flat(source, location), [math.prod(out_shape)]
 
 
 def lower_avg_pool(importer, op):
@@ -153,13 +161,13 @@ def lower_avg_pool(importer, op):
         kind += " count_include_pad=False"
     if divisor_override is not None:
         kind += f" divisor {divisor_override}"
-    flat = importer.flat(source, op.location)
     i64 = ir.IntegerType.get_signless(64)
     attributes = {"windows": dense_attr(windows, i64), "divisors": dense_attr(divisors.astype(np.int64), i64),
                   KIND: ir.StringAttr.get(kind)}
     if importer.stream and spatial == 2:
         attributes[WINDOW] = window_attr(options["kernel"], options["stride"], options["padding"], [1, 1],
                                          ceil_mode)
-    pool = create_op("hardcore.avgpool", [flat], [tensor_type([windows.shape[0]], ir.F32Type.get())], attributes,
+    operand, result_shape = _pool_shapes(importer, source, in_shape, out_shape, op.location)
+    pool = create_op("hardcore.avgpool", [operand], [tensor_type(result_shape, ir.F32Type.get())], attributes,
                      op.location)
     return importer.reshaped(pool.results[0], out_shape, op.location)

@@ -1,4 +1,5 @@
-"""A float `hardcore.dense` (with its ReLU, clamp or fake_quant) to integer weights, an exact dense and a requant.
+"""A float `hardcore.dense` or `hardcore.conv` (with its ReLU, clamp or fake_quant) to integer weights, an exact
+dense or conv and a requant.
 
 The weights get a `frac_bits` from their largest magnitude, signed
 `weight-bits` wide: one for the layer (`weight-scale=per-layer`, the default)
@@ -25,7 +26,8 @@ from hardcore.passes.quantize.common import (KIND, MAX_FRAC_BITS, Lowering, acc_
                                              shape_of, shift_attr, signed_range)
 from hardcore.passes.quantize.fake_quant import fake_quant_params, fake_quant_user
 
-__all__ = ["weight_codes", "lower_dense", "MAX_CHANNEL_FRAC_ABOVE_LAYER", "WEIGHT_FRAC_BITS"]
+__all__ = ["weight_codes", "reached_taps", "lower_dense", "lower_conv", "MAX_CHANNEL_FRAC_ABOVE_LAYER",
+           "WEIGHT_FRAC_BITS"]
 
 # A channel's weight frac bits exceed the layer's (its largest channel's) by at most this.
 MAX_CHANNEL_FRAC_ABOVE_LAYER = 16
@@ -70,15 +72,54 @@ def _out_channels(op, rows: int) -> int:
 
 def lower_dense(lowering: Lowering, op) -> bool:
     """A dense layer with the ReLU, clamp or fake_quant that follows it (its only user), which it absorbs."""
+    return _absorbing(lowering, op, _dense)
+
+
+def lower_conv(lowering: Lowering, op) -> bool:
+    """A `hardcore.conv` with the ReLU, clamp or fake_quant that follows it, exactly as its unrolled dense layer."""
+    return _absorbing(lowering, op, _conv)
+
+
+def _absorbing(lowering: Lowering, op, rewrite) -> bool:
+    """`rewrite(lowering, op, relu, clamp, fake_quant)` of a layer with what follows it (its only user)."""
     relu = following_relu(op)
     clamp = None if relu is not None else following_clamp(op)
     fake_quant = fake_quant_user((relu or op).results[0]) if clamp is None else None
     lowering.absorbed.update(o for o in (relu, clamp, fake_quant) if o is not None)
-    result = _dense(lowering, op, relu, clamp, fake_quant)
+    result = rewrite(lowering, op, relu, clamp, fake_quant)
     if result is None:
         return False
     lowering.quantized[(fake_quant or relu or clamp or op).results[0]] = result
     return True
+
+
+def reached_taps(kernel, in_size, out_size, stride: int, padding: int, dilation: int) -> np.ndarray:
+    """Which of a convolution's `kernel` taps along one axis read an input element at some output position."""
+    sources = np.arange(out_size)[:, None] * stride - padding + np.arange(kernel)[None, :] * dilation
+    return ((sources >= 0) & (sources < in_size)).any(axis=0)
+
+
+def _conv(lowering: Lowering, op, relu, clamp, fake_quant):
+    """The kernel O x Cg x KH x KW as the matrix O x (Cg·KH·KW) of a dense layer: the same codes, bias
+    and requantization as the unrolled dense (whose rows are this matrix's, spread over the input), the
+    shift of channel o repeated over its Ho·Wo outputs.  A tap that reads padding at every output
+    position is 0, as the unrolled matrix has no column for it."""
+    weight = array_attr(op, "weight").astype(np.float64)
+    _, in_h, in_w = shape_of(op.operands[0])
+    _, out_h, out_w = shape_of(op.results[0])
+    (sh, sw), (ph, pw), (dh, dw) = (array_attr(op, name).reshape(-1).tolist()
+                                    for name in ("stride", "padding", "dilation"))
+    reached = reached_taps(weight.shape[2], in_h, out_h, sh, ph, dh)[:, None] & \
+        reached_taps(weight.shape[3], in_w, out_w, sw, pw, dw)[None, :]
+    kernel = np.where(reached, weight, 0.0).reshape(weight.shape[0], -1)
+    geometry = {name: op.attributes[name] for name in ("stride", "padding", "dilation", "groups")}
+
+    def build(source, weight_q, container, acc_type, attributes):
+        attributes = {**attributes, "weight": dense_attr(weight_q.reshape(weight.shape), int_type(container)),
+                      **geometry}
+        return create_op("hardcore.conv", [source], [acc_type], attributes, op.location)
+    return _weighted(lowering, op, kernel, array_attr(op, "bias").astype(np.float64), relu, clamp, fake_quant,
+                     build, lambda shifts: np.repeat(shifts, out_h * out_w))
 
 
 def _weights(lowering: Lowering, op, weight: np.ndarray, settings):
@@ -108,11 +149,27 @@ def _weights(lowering: Lowering, op, weight: np.ndarray, settings):
 
 
 def _dense(lowering: Lowering, op, relu, clamp, fake_quant):
+    weight = array_attr(op, "weight").astype(np.float64)
+    # a dense over R rows (a sequence) shifts each row's outputs alike
+    rows = int(np.prod(shape_of(op.results[0]))) // max(weight.shape[0], 1)
+
+    def build(source, weight_q, container, acc_type, attributes):
+        # weights are stored in a byte-multiple container (the bindings read no i6 buffers)
+        attributes = {"weight": dense_attr(weight_q, int_type(container)), **attributes}
+        return create_op("hardcore.dense", [source], [acc_type], attributes, op.location)
+    return _weighted(lowering, op, weight, array_attr(op, "bias").astype(np.float64), relu, clamp, fake_quant,
+                     build, lambda shifts: np.tile(shifts, rows))
+
+
+def _weighted(lowering: Lowering, op, weight: np.ndarray, bias: np.ndarray, relu, clamp, fake_quant, build,
+              element_shifts):
+    """A layer of weights `weight` (N x K) and `bias` (N): integer codes, the exact layer
+    `build(source, codes, container bits, accumulator type, attributes)` makes, the
+    absorbed ReLU, and the requantization, whose per-row shifts `element_shifts` spreads over the
+    output elements.  (integer value, frac bits, range), or None after an error."""
     source, in_frac, in_range = lowering.quantized[op.operands[0]]
     out_shape = shape_of(op.results[0])
     settings = lowering.settings(op)
-    weight = array_attr(op, "weight").astype(np.float64)
-    bias = array_attr(op, "bias").astype(np.float64)
     weights = _weights(lowering, op, weight, settings)
     if weights is None:
         return None
@@ -127,14 +184,10 @@ def _dense(lowering: Lowering, op, relu, clamp, fake_quant):
     bias_q = bias_q.astype(np.int64)
     bound = int(np.abs(weight_q).sum(axis=1).max(initial=0)) * in_bound + int(np.abs(bias_q).max(initial=0))
     acc_type = tensor_type(out_shape, int_type(acc_width(bound)))
-    attributes = {
-        # weights are stored in a byte-multiple container (the bindings read no i6 buffers)
-        "weight": dense_attr(weight_q, int_type(container)),
-        "bias": dense_attr(bias_q, int_type(64))}
+    attributes = {"bias": dense_attr(bias_q, int_type(64))}
     if KIND in op.attributes:  # what the layer was in the model, for the report
         attributes[KIND] = op.attributes[KIND]
-    dense = create_op("hardcore.dense", [source], [acc_type], attributes, op.location)
-    value = dense.results[0]
+    value = build(source, weight_q, container, acc_type, attributes).results[0]
     act_bits = settings.act_bits
     if relu is not None:
         value = create_op("hardcore.relu", [value], [acc_type], None, relu.location).results[0]
@@ -162,10 +215,8 @@ def _dense(lowering: Lowering, op, relu, clamp, fake_quant):
         out_low, out_high = signed_range(act_bits)
         out_frac = frac_bits_for(lowering.magnitude(op.results[0], settings), act_bits, True)
         out_width = act_bits
-    # a dense over R rows (a sequence) shifts each row's outputs alike
-    rows = int(np.prod(out_shape)) // max(weight.shape[0], 1)
     requant = create_op("hardcore.requant", [value],
                         [tensor_type(out_shape, int_type(out_width))],
-                        {"shift": shift_attr(np.tile(acc_frac - out_frac, rows)), "min": i64_attr(out_low),
+                        {"shift": shift_attr(element_shifts(acc_frac - out_frac)), "min": i64_attr(out_low),
                          "max": i64_attr(out_high)}, (fake_quant or relu or clamp or op).location)
     return requant.results[0], out_frac, (out_low, out_high)

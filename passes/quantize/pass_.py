@@ -24,7 +24,7 @@ from hardcore.quant_config import (SETTINGS, WEIGHT_SCALES, LayerQuant, check_pe
                                    parse_quant_config)
 from hardcore.passes.quantize.activations import TABLE_CODES, lower_activation
 from hardcore.passes.quantize.common import Lowering, calibrated_magnitude, frac_bits_for, signed_range
-from hardcore.passes.quantize.dense import WEIGHT_FRAC_BITS, lower_dense
+from hardcore.passes.quantize.dense import WEIGHT_FRAC_BITS, lower_conv, lower_dense
 from hardcore.passes.quantize.fake_quant import fake_quant_params, input_fake_quant
 from hardcore.passes.quantize.graph import lower_add_tensors, lower_concat, lower_gather, lower_relu, lower_reshape
 from hardcore.passes.quantize.pools import lower_argmax, lower_avgpool, lower_maxpool
@@ -38,6 +38,7 @@ DEFAULT_CALIBRATION_SAMPLES = 256
 # A ReLU, clamp or fake_quant right after a layer is absorbed by that layer's rewrite.
 LOWERINGS = {
     "hardcore.dense": lower_dense,
+    "hardcore.conv": lower_conv,
     "hardcore.relu": lower_relu,
     "hardcore.activation": lower_activation,
     "hardcore.reshape": lower_reshape,
@@ -56,6 +57,7 @@ LOWERINGS = {
 }
 # The settings a layer may take from a config, and what the error calls a layer that cannot.
 _LAYER_KINDS = {"hardcore.dense": "whose weights the model fake-quantizes (QAT sets them)",
+                "hardcore.conv": "whose weights the model fake-quantizes (QAT sets them)",
                 "hardcore.avgpool": "an average pool, which has no weights",
                 "hardcore.add_tensors": "a residual add, which has no weights",
                 "hardcore.maxpool": "a max pool, which has no weights or requantization",
@@ -69,7 +71,7 @@ _LAYER_KINDS = {"hardcore.dense": "whose weights the model fake-quantizes (QAT s
 # (an embedding's codes come from its table and a softmax's scale is fixed: no percentile for them)
 _LAYER_SETTINGS = {name: ("act_bits", "act_percentile") for name in _LAYER_KINDS
                    if name not in ("hardcore.maxpool", "hardcore.argmax")}
-_LAYER_SETTINGS.update({"hardcore.dense": SETTINGS, "hardcore.embedding": ("act_bits",),
+_LAYER_SETTINGS.update({"hardcore.dense": SETTINGS, "hardcore.conv": SETTINGS, "hardcore.embedding": ("act_bits",),
                         "hardcore.softmax": ("act_bits",)})
 
 
