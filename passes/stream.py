@@ -52,6 +52,8 @@ from hardcore.pass_base import ModulePass, Rejected
 __all__ = ["StreamPass", "stream_steps", "node_attr"]
 
 _ELEMENTWISE = ("hardcore.relu", "hardcore.requant", "hardcore.lut")
+# Ops that end the stream when they read it (a flatten's consumers): the tail computes them once an image.
+_TAIL_OPS = ("hardcore.dense", "hardcore.argmax", "hardcore.gather", "hardcore.concat")
 _SOURCE = -1
 
 
@@ -63,6 +65,7 @@ class _Node:
     pre: list = dataclasses.field(default_factory=list)   # per input: elementwise ops applied in the step
     post: list = dataclasses.field(default_factory=list)  # elementwise ops after the head
     output: object = None     # the layer-level value the node's output is
+    image: tuple = ()         # its output image (C, H, W) (the output may be a flat view of it)
     geometry: dict = dataclasses.field(default_factory=dict)
     tail_ops: list = dataclasses.field(default_factory=list)
 
@@ -140,6 +143,8 @@ class _Graph:
         self.nodes: list[_Node] = []
         # layer-level value -> (node, elementwise ops still to apply to the node's output)
         self.where: dict = {quantize.results[0]: (_SOURCE, [])}
+        # every stream value's image (C, H, W): a reshape of a stream is a view of the same pixels
+        self.images: dict = {quantize.results[0]: tuple(_shape(quantize.results[0]))}
         self.tail: _Node | None = None
         self.dequantize = None
 
@@ -149,8 +154,8 @@ class _Graph:
         return _value_range(value)
 
     def shape_of(self, node: int) -> list[int]:
-        value = self.quantize.results[0] if node == _SOURCE else self.nodes[node].output
-        return _shape(value)
+        """A node's output image (C, H, W)."""
+        return list(self.images[self.quantize.results[0]] if node == _SOURCE else self.nodes[node].image)
 
     def _pixel_source(self, value, op) -> int:
         """The node whose output pixels are `value`: a map node when elementwise ops are pending."""
@@ -159,7 +164,7 @@ class _Graph:
         node, chain = self.where[value]
         if not chain:
             return node
-        self.nodes.append(_Node("map", [node], pre=[chain], output=value))
+        self.nodes.append(_Node("map", [node], pre=[chain], output=value, image=self.images[value]))
         self.where[value] = (len(self.nodes) - 1, [])
         return len(self.nodes) - 1
 
@@ -183,6 +188,7 @@ class _Graph:
             if source not in self.where:
                 raise Rejected(op, "reads a value that is not a stream")
             node, chain = self.where[source]
+            self.images[op.results[0]] = self.images[source]
             if node != _SOURCE and not chain and _single_user(source) and self.nodes[node].output == source:
                 self.nodes[node].post.append(op)
                 self.nodes[node].output = op.results[0]
@@ -214,12 +220,23 @@ class _Graph:
                 pre.append(chain)
             if inputs[0] == inputs[1]:
                 raise Rejected(op, "adds a stream to itself: the two operands must come from different layers")
-            self.nodes.append(_Node("join", inputs, head=op, pre=pre, output=op.results[0]))
+            if self.images[op.operands[0]] != self.images[op.operands[1]]:
+                raise Rejected(op, "adds streams of different images")
+            self.nodes.append(_Node("join", inputs, head=op, pre=pre, output=op.results[0],
+                                    image=self.images[op.operands[0]]))
             self.where[op.results[0]] = (len(self.nodes) - 1, [])
+            self.images[op.results[0]] = self.images[op.operands[0]]
             return
-        if name == "hardcore.reshape":
-            if len(_shape(op.results[0])) == 3 and _shape(op.results[0])[1:] == _shape(op.operands[0])[1:]:
-                raise Rejected(op, "a reshape that keeps an image's positions cannot stream")
+        if name == "hardcore.reshape" and op.operands[0] in self.where:
+            # the same elements in the same order: a view of the stream's pixels (a flatten before a
+            # residual add, and back), until an op that does not stream reads it
+            self.where[op.results[0]] = self.where[op.operands[0]]
+            self.images[op.results[0]] = self.images[op.operands[0]]
+            source = self.where[op.operands[0]][0]
+            if source != _SOURCE and self.nodes[source].output == op.operands[0] and _single_user(op.operands[0]):
+                self.nodes[source].output = op.results[0]
+            return
+        if name in _TAIL_OPS and op.operands and op.operands[0] in self.where:
             self._start_tail(op, "flat")
             return
         raise Rejected(op, f"cannot stream '{name}' (convolutions, max pools, residual adds, their "
@@ -236,8 +253,10 @@ class _Graph:
                                f"its kernel, stride, padding and dilation give (ceil_mode does not stream)")
         geometry.update(channels=channels, height=height, width=width, out_channels=out_channels,
                         out_height=out_height, out_width=out_width)
-        self.nodes.append(_Node("window", [source], head=op, output=op.results[0], geometry=geometry))
+        self.nodes.append(_Node("window", [source], head=op, output=op.results[0], geometry=geometry,
+                                image=(out_channels, out_height, out_width)))
         self.where[op.results[0]] = (len(self.nodes) - 1, [])
+        self.images[op.results[0]] = (out_channels, out_height, out_width)
 
     def _start_tail(self, op, collect: str) -> None:
         source = self._pixel_source(op.operands[0], op)
@@ -353,13 +372,12 @@ def _per_channel(op, shift_values: list[int], channels: int) -> list[int]:
 
 
 def _elementwise(op, value, channels: int, repeat: int = 1):
-    """`op` (relu, requant, lut of a C x H x W stream) on `value`, a pixel of C elements (`repeat` pixels)."""
+    """`op` (relu, requant, lut of a stream of C channels) on `value`, a pixel of C elements (`repeat` pixels)."""
     name = op.operation.name
-    source_shape = _shape(op.operands[0])
     result_type = tensor_type([channels * repeat], _element(op.results[0]))
     attributes = {key: op.attributes[key] for key in op.attributes}
     if name == "hardcore.requant" and not isinstance(op.attributes["shift"], ir.IntegerAttr):
-        shifts = _per_channel(op, requant_shifts(op, int(np.prod(source_shape))), source_shape[0])
+        shifts = _per_channel(op, requant_shifts(op, int(np.prod(_shape(op.operands[0])))), channels)
         attributes["shift"] = _dense_i64(shifts * repeat)
     return create_op(name, [value], [result_type], attributes, op.location).results[0]
 
@@ -415,7 +433,7 @@ def _build_step(function, step_name: str, index: int, node: _Node, graph: _Graph
             out_shape = _shape(graph.dequantize.operands[0])
         else:
             value = _pixel_ops(node, graph, x)
-            out_shape = [_shape(node.output)[0]]
+            out_shape = [node.image[0]]
         output = create_op("hardcore.dequantize", [value], [tensor_type(out_shape, ir.F32Type.get())],
                            {"frac_bits": i64_attr(out_frac)}, location).results[0]
         create_op("func.return", [output], [], None, location)
@@ -426,7 +444,7 @@ def _build_step(function, step_name: str, index: int, node: _Node, graph: _Graph
         entries[key] = ir.StringAttr.get(item) if isinstance(item, str) else \
             (_dense_i64(item) if isinstance(item, list) else i64_attr(item))
     if node.kind != "tail":
-        out_channels, out_height, out_width = _shape(node.output)
+        out_channels, out_height, out_width = node.image
         entries.update(out_channels=i64_attr(out_channels), out_height=i64_attr(out_height),
                        out_width=i64_attr(out_width))
     if node.kind == "map":
@@ -440,10 +458,10 @@ def _pixel_ops(node: _Node, graph: _Graph, x):
     if node.kind == "map":
         value = x
         for op in node.pre[0]:
-            value = _elementwise(op, value, _shape(op.operands[0])[0])
+            value = _elementwise(op, value, node.image[0])
         return value
     head = node.head
-    out_channels = _shape(head.results[0])[0]
+    out_channels = node.image[0]
     if node.kind == "window":
         g = node.geometry
         taps = g["kernel"][0] * g["kernel"][1]

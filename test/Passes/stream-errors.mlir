@@ -17,12 +17,12 @@ func.func @not_an_image(%arg0: tensor<4xf32>) -> tensor<4xf32> {
 
 // -----
 
-func.func @unstreamable_op(%arg0: tensor<1x2x2xf32>) -> tensor<1xf32> {
+func.func @unstreamable_op(%arg0: tensor<1x2x2xf32>) -> tensor<1x2x2xf32> {
   %0 = "hardcore.quantize"(%arg0) {frac_bits = 0 : i64, min = -8 : i64, max = 7 : i64} : (tensor<1x2x2xf32>) -> tensor<1x2x2xi4>
-  // expected-error @+1 {{hardcore-stream: cannot stream 'hardcore.argmax' (convolutions, max pools, residual adds, their relu/requant/lut, and a flatten or global average pool into dense layers)}}
-  %1 = "hardcore.argmax"(%0) : (tensor<1x2x2xi4>) -> tensor<1xi3>
-  %2 = "hardcore.dequantize"(%1) {frac_bits = 0 : i64} : (tensor<1xi3>) -> tensor<1xf32>
-  return %2 : tensor<1xf32>
+  // expected-error @+1 {{hardcore-stream: cannot stream 'hardcore.mul_tensors' (convolutions, max pools, residual adds, their relu/requant/lut, and a flatten or global average pool into dense layers)}}
+  %1 = "hardcore.mul_tensors"(%0, %0) : (tensor<1x2x2xi4>, tensor<1x2x2xi4>) -> tensor<1x2x2xi8>
+  %2 = "hardcore.dequantize"(%1) {frac_bits = 0 : i64} : (tensor<1x2x2xi8>) -> tensor<1x2x2xf32>
+  return %2 : tensor<1x2x2xf32>
 }
 
 // -----
@@ -62,10 +62,11 @@ func.func @too_wide(%arg0: tensor<8x4x200xf32>) -> tensor<1x4x200xf32> {
 func.func @two_tails(%arg0: tensor<1x2x2xf32>) -> tensor<4xf32> {
   %0 = "hardcore.quantize"(%arg0) {frac_bits = 0 : i64, min = -8 : i64, max = 7 : i64} : (tensor<1x2x2xf32>) -> tensor<1x2x2xi4>
   %1 = "hardcore.reshape"(%0) : (tensor<1x2x2xi4>) -> tensor<4xi4>
+  %2 = "hardcore.dense"(%1) {weight = dense<1> : tensor<4x4xi8>, bias = dense<0> : tensor<4xi64>} : (tensor<4xi4>) -> tensor<4xi6>
   // expected-error @+1 {{hardcore-stream: reads the stream after it ended in a vector (a flatten or a global pool): only one tail}}
-  %2 = "hardcore.add_tensors"(%1, %0) : (tensor<4xi4>, tensor<1x2x2xi4>) -> tensor<4xi5>
-  %3 = "hardcore.dequantize"(%2) {frac_bits = 0 : i64} : (tensor<4xi5>) -> tensor<4xf32>
-  return %3 : tensor<4xf32>
+  %3 = "hardcore.add_tensors"(%2, %1) : (tensor<4xi6>, tensor<4xi4>) -> tensor<4xi7>
+  %4 = "hardcore.dequantize"(%3) {frac_bits = 0 : i64} : (tensor<4xi7>) -> tensor<4xf32>
+  return %4 : tensor<4xf32>
 }
 
 // -----

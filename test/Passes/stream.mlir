@@ -31,8 +31,9 @@ func.func @conv(%arg0: tensor<2x4x3xf32>) -> tensor<2x2x3xf32> {
 // A residual block: the input forks to a convolution and to the add; the
 // skip operand's alignment (an exact left shift) is applied in the join step,
 // which takes both pixels (the main operand first); a max pool pads with the
-// smallest value of its input's range; the flatten starts the tail, which
-// takes the whole 2 x 2 x 2 feature map.
+// smallest value of its input's range; a flatten is a view of the stream's
+// pixels, and the dense layer that reads it starts the tail, which takes the
+// whole 2 x 2 x 2 feature map.
 // CHECK-LABEL: func.func @block_node0(%arg0: tensor<2xf32>) -> tensor<2xf32>
 // CHECK-SAME: kind = "window"
 // CHECK: "hardcore.dense"{{.*}}(tensor<2xi9>) -> tensor<2xi12>
@@ -47,8 +48,8 @@ func.func @conv(%arg0: tensor<2x4x3xf32>) -> tensor<2x2x3xf32> {
 // CHECK: "hardcore.maxpool"{{.*}}windows = dense<{{\[\[}}0, 2, 4, 6], [1, 3, 5, 7]]>
 // CHECK-LABEL: func.func @block_node3(%arg0: tensor<2x2x2xf32>) -> tensor<3xf32>
 // CHECK-SAME: collect = "flat"{{.*}}kind = "tail"
-// CHECK: "hardcore.reshape"
-// CHECK: "hardcore.dense"
+// CHECK-NEXT: "hardcore.quantize"{{.*}} -> tensor<2x2x2xi9>
+// CHECK-NEXT: "hardcore.dense"{{.*}}(tensor<2x2x2xi9>) -> tensor<3xi12>
 func.func @block(%arg0: tensor<2x4x4xf32>) -> tensor<3xf32> {
   %0 = "hardcore.quantize"(%arg0) {frac_bits = 4 : i64, min = 0 : i64, max = 255 : i64} : (tensor<2x4x4xf32>) -> tensor<2x4x4xi9>
   %1 = "hardcore.conv"(%0) {weight = dense<[[[[1]], [[2]]], [[[-1]], [[3]]]]> : tensor<2x2x1x1xi8>, bias = dense<[0, 1]> : tensor<2xi64>, stride = dense<1> : tensor<2xi64>, padding = dense<0> : tensor<2xi64>, dilation = dense<1> : tensor<2xi64>, groups = 1 : i64} : (tensor<2x4x4xi9>) -> tensor<2x4x4xi12>
