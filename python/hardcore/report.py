@@ -54,17 +54,48 @@ def format_table(report: dict) -> str:
                      + ("products of an activation and a weight table, or of two activations" if reuse
                         else "products of two activations") + f"), multiplier bits {report['multiplier_bits']}")
     latency = report.get("latency_cycles", 0)
-    lines.append(f"latency {latency} cycles" + (f", register bits {report.get('register_bits', 0)}, "
-                                               + (f"one inference every {reuse} cycles" if reuse else
-                                                  "one inference per clock") if latency else " (combinational)"))
+    if not report.get("stream"):  # a streamed circuit's timing is its own table's
+        lines.append(f"latency {latency} cycles" + (f", register bits {report.get('register_bits', 0)}, "
+                                                   + (f"one inference every {reuse} cycles" if reuse else
+                                                      "one inference per clock") if latency else " (combinational)"))
+    stream = report.get("stream")
+    if stream:
+        lines += [""] + _stream_table(report)
     synthesis = report.get("synthesis")
     if synthesis:
         folded, plain = synthesis["folded"], synthesis["plain"]
+        plain_detail = "" if plain.get("cells") is None else \
+            f", {plain['cells']} cells, {plain['logic_levels']} logic levels"
         lines.append(f"Yosys (abc -lut 6): folded {folded['luts']} LUTs, {folded['ffs']} FFs, "
                      f"{folded['cells']} generic cells, {folded['logic_levels']} logic levels; "
-                     f"plain '*' {plain['luts']} LUTs, {plain['cells']} cells, {plain['logic_levels']} logic levels; "
+                     f"plain '*' {plain['luts']} LUTs{plain_detail}; "
                      f"plain/folded LUTs = {synthesis['lut_ratio']:.2f}x")
     return "\n".join(lines)
+
+
+_NODE_COLUMNS = (("kind", "kind"), ("grid", "output C x H x W"), ("adders", "adders"),
+                 ("line_buffer_bits", "line-buffer bits"), ("fifo_bits", "FIFO bits"),
+                 ("cycles_per_frame", "cycles/image"), ("luts", "LUTs"), ("plain_luts", "'*' LUTs"))
+
+
+def _stream_table(report: dict) -> list[str]:
+    """A streamed circuit's nodes (docs/streaming.md): what each costs and how long an image takes."""
+    nodes = report["stream"]["nodes"]
+    columns = [(key, title) for key, title in _NODE_COLUMNS if any(key in node for node in nodes)]
+    rows = [["node"] + [title for _, title in columns]]
+    for node in nodes:
+        cells = []
+        for key, _ in columns:
+            value = node.get(key, "")
+            cells.append("x".join(map(str, value)) if isinstance(value, list) else _cell(value))
+        rows.append([str(node["node"])] + cells)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.rjust(width) for cell, width in zip(row, widths)) for row in rows]
+    cycles = report["stream"]["cycles_per_frame"]
+    lines.append(f"streamed: one pixel a clock on AXI4-Stream, one image every {cycles} cycles "
+                 f"({200e6 / cycles:,.0f} images/s at 200 MHz); line buffers {report.get('line_buffer_bits', 0)} "
+                 f"bits, FIFOs {report.get('fifo_bits', 0)} bits")
+    return lines
 
 
 def synthesize(circuit, workdir, progress: Callable[[str], None] | None = None,
@@ -74,6 +105,8 @@ def synthesize(circuit, workdir, progress: Callable[[str], None] | None = None,
     from hardcore.sim import synth_report
 
     workdir = Path(workdir)
+    if getattr(circuit, "nodes", None):
+        return _synthesize_streamed(circuit, workdir, progress, timeout)
 
     def run(verilog: str, top: str, kind: str) -> dict:
         figures = synth_report(verilog, top, workdir=workdir / kind, flatten=False, timeout=timeout,
@@ -97,6 +130,43 @@ def synthesize(circuit, workdir, progress: Callable[[str], None] | None = None,
     keep = ("cells", "luts", "ffs", "logic_levels", "seconds")
     result = {"folded": {k: folded[k] for k in keep}, "plain": {k: plain[k] for k in keep},
               "lut_ratio": plain["luts"] / max(folded["luts"], 1)}
+    circuit.figures["synthesis"] = result
+    return result
+
+
+def _synthesize_streamed(circuit, workdir: Path, progress, timeout) -> dict:
+    """A streamed circuit: Yosys on the whole circuit (each node's step a module of its own), and on
+    each node's step written with one `*` per weight; the plain circuit is the folded one with its steps
+    replaced (the line buffers, FIFOs and handshake are the same in both)."""
+    from hardcore.baseline import baseline_verilog
+    from hardcore.mlir import new_context, parse_module
+    from hardcore.passes.stream import stream_steps
+    from hardcore.sim import synth_report
+
+    folded = synth_report(circuit.verilog, circuit.name, workdir=workdir / "folded", flatten=False, timeout=timeout,
+                          progress=progress)
+    module = parse_module(circuit.stages["streamed"], new_context(), "streamed")
+    steps_luts = plain_luts = 0
+    for node, step in zip(circuit.nodes, stream_steps(module.operation)):
+        name = f"{circuit.name}_node{node['node']}"
+        luts = folded["modules"].get(name, {}).get("luts")
+        if luts is None:
+            continue
+        node["luts"] = luts
+        text = "module {\n" + step.operation.get_asm(large_elements_limit=None) + "\n}\n"
+        plain = synth_report(baseline_verilog(text, f"{name}_plain"), f"{name}_plain",
+                             workdir=workdir / "plain" / name, timeout=timeout, progress=progress)
+        node["plain_luts"] = plain["luts"]
+        steps_luts += luts
+        plain_luts += plain["luts"]
+        if progress is not None:
+            progress(f"yosys: node {node['node']}: {luts} LUTs folded, {plain['luts']} with '*'")
+    keep = ("cells", "luts", "ffs", "logic_levels", "seconds")
+    total_plain = folded["luts"] - steps_luts + plain_luts
+    result = {"folded": {k: folded[k] for k in keep},
+              "plain": {"luts": total_plain, "cells": None, "logic_levels": None,
+                        "note": "the folded circuit's LUTs with each node's step replaced by its '*' form"},
+              "lut_ratio": total_plain / max(folded["luts"], 1)}
     circuit.figures["synthesis"] = result
     return result
 
