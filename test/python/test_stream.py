@@ -153,3 +153,16 @@ def test_verify_each_checks_the_steps():
     assert broken != asm
     with pytest.raises(VerificationError):
         verify_pass("hardcore-stream", text, parse_module(broken, new_context(), "broken").operation)
+
+
+def test_formal_proves_every_node(tmp_path):
+    """hardcore verify --formal on a streamed circuit: each node's folded step equals its layer-level step."""
+    pytest.importorskip("z3")
+    from hardcore.formal import verify_directory
+
+    _, _, circuit = _streamed(_residual)
+    circuit.write(tmp_path)
+    report = verify_directory(tmp_path)
+    assert [layer.index for layer in report.layers] == list(range(len(report.layers)))
+    assert len(report.layers) >= len(circuit.nodes)
+    assert report.proven, [layer.summary() for layer in report.layers]

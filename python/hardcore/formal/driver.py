@@ -102,8 +102,45 @@ def verify_directory(directory, *, timeout: float = DEFAULT_TIMEOUT, max_weights
     from hardcore.compiler import Circuit
 
     circuit = Circuit.load(directory)
+    if "streamed" in circuit.stages:
+        return verify_streamed(circuit.stages["streamed"], circuit.stages.get("dag", ""), timeout=timeout,
+                               max_weights=max_weights, progress=progress)
     stage = "pipelined" if "pipelined" in circuit.stages else "dag"
     if stage not in circuit.stages:
         raise UsageError(f"{directory}: {circuit.name}.dag.mlir is missing")
     return verify(circuit.stages["quantized"], circuit.stages[stage], timeout=timeout, max_weights=max_weights,
                   progress=progress)
+
+
+def verify_streamed(streamed: str, dag: str, *, timeout: float = DEFAULT_TIMEOUT,
+                    max_weights: int = DEFAULT_MAX_WEIGHTS, progress: Callable[[str], None] | None = None) -> FormalReport:
+    """A streamed circuit (docs/streaming.md): each node's folded step proven equal to its layer-level step
+    (hardcore-stream's), for every input in its range: a kernel's adder graph is the same linear form at
+    every position.  That the steps, applied at every pixel, compute the quantized function is checked by
+    simulation (`hardcore.stream.run_steps`, --verify-each), not here."""
+    from dataclasses import replace
+
+    from hardcore.passes.stream import stream_steps
+
+    say = progress or (lambda message: None)
+    if not dag:
+        raise UsageError("the streamed circuit's dag stage is missing")
+    layer_module = parse_module(streamed, new_context(), "streamed")  # kept alive while its steps are read
+    folded_module = parse_module(dag, new_context(), "dag")
+    layer_steps = stream_steps(layer_module.operation)
+    folded_steps = stream_steps(folded_module.operation)
+    if len(layer_steps) != len(folded_steps):
+        raise CompileError(f"dag: {len(folded_steps)} steps, but streamed has {len(layer_steps)}")
+    results = []
+    for node, (layer_step, folded_step) in enumerate(zip(layer_steps, folded_steps)):
+        say(f"node {node}: @{folded_step.name.value}")
+        report = verify(_one_function(layer_step), _one_function(folded_step), timeout=timeout,
+                        max_weights=max_weights, quantized_name=f"streamed node {node}", dag_name=f"dag node {node}",
+                        progress=progress)
+        results += [replace(result, index=len(results) + k, kind=f"node {node}: {result.kind}")
+                    for k, result in enumerate(report.layers)]
+    return FormalReport(results)
+
+
+def _one_function(function) -> str:
+    return "module {\n" + function.operation.get_asm(large_elements_limit=None) + "\n}\n"
