@@ -89,7 +89,9 @@ def lower_add_tensor(importer, op):
     if not shapes[0] == shapes[1] == shapes[2]:
         raise ValueError(f"add.Tensor of shapes {shapes[0]} and {shapes[1]} is not supported "
                          f"(no broadcasting: both operands must have one shape)")
-    flat_lhs, flat_rhs = importer.flat(lhs, op.location), importer.flat(rhs, op.location)
+    # flat, or with stream=true in the model's shape (C x H x W between convolutions)
+    flat_lhs, flat_rhs = ((importer.reshaped(v, shapes[2], op.location) for v in (lhs, rhs)) if importer.stream
+                          else (importer.flat(v, op.location) for v in (lhs, rhs)))
     kind = f"residual add {dims_text(shapes[2]) or '1'}"
     add = create_op("hardcore.add_tensors", [flat_lhs, flat_rhs], [flat_lhs.type],
                     {KIND: ir.StringAttr.get(kind)}, op.location)

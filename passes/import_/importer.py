@@ -31,7 +31,8 @@ KIND = "hardcore.kind"
 WINDOW = "hardcore.window"
 # Ops whose results keep the model's C x H x W shape with stream=true (flat otherwise): an elementwise op
 # after one reads it as it is.
-_SHAPED_RESULTS = ("hardcore.conv", "hardcore.maxpool", "hardcore.avgpool", "hardcore.relu", "hardcore.activation")
+_SHAPED_RESULTS = ("hardcore.conv", "hardcore.maxpool", "hardcore.avgpool", "hardcore.add_tensors", "hardcore.relu",
+                   "hardcore.activation")
 OUT_CHANNELS = "hardcore.out_channels"
 # The weights' fake quantization (QAT): frac bits of each row, and the codes' range.
 WEIGHT_FRAC_BITS, WEIGHT_MIN, WEIGHT_MAX = "hardcore.weight_frac_bits", "hardcore.weight_min", "hardcore.weight_max"

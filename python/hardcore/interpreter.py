@@ -130,7 +130,8 @@ def _dense(op, x):
 
 
 def _conv(op, x):
-    """The 2-D convolution of each sample C x H x W (docs/dialect.md): im2col, then one matmul per group.
+    """The 2-D convolution of each sample C x H x W (docs/dialect.md): im2col over the whole batch, then
+    one matrix product per group (a single large product, so numpy's BLAS does the float work).
 
     Integer: exact in int64 (the accumulator bound is checked first, like the dense op's).
     """
@@ -142,24 +143,24 @@ def _conv(op, x):
     out_channels, group_in, kh, kw = weight.shape
     batch, channels, height, width = x.shape
     out_h, out_w = _shape(op.results[0].type)[1:]
-    padded = np.zeros((batch, channels, height + 2 * ph, width + 2 * pw), dtype=x.dtype)
-    padded[:, :, ph:ph + height, pw:pw + width] = x
-    # taps[b, c, i, j, p, q] = padded[b, c, p*sh + i*dh, q*sw + j*dw]
-    taps = np.stack([np.stack([padded[:, :, i * dh:i * dh + (out_h - 1) * sh + 1:sh,
-                                      j * dw:j * dw + (out_w - 1) * sw + 1:sw] for j in range(kw)], axis=2)
-                     for i in range(kh)], axis=2)
-    columns = taps.reshape(batch, groups, group_in * kh * kw, out_h * out_w)
-    kernel = weight.reshape(groups, out_channels // groups, group_in * kh * kw)
-    if np.issubdtype(weight.dtype, np.integer):
-        kernel = kernel.astype(np.int64)
+    integer = np.issubdtype(weight.dtype, np.integer)
+    dtype = np.int64 if integer else np.float64
+    kernel = weight.astype(dtype).reshape(groups, out_channels // groups, group_in * kh * kw)
+    if integer:
         bound = int(np.abs(kernel).sum(axis=2).max(initial=0)) * int(np.abs(x).max(initial=0))
         if bound + int(np.abs(bias).max(initial=0)) >= 1 << 62:
             raise InterpreterError(f"{location_text(op.location)}: 'hardcore.conv' accumulator may exceed 62 bits")
-        out = np.matmul(kernel[None], columns.astype(np.int64)) + bias.astype(np.int64).reshape(1, groups, -1, 1)
-    else:
-        out = np.matmul(kernel.astype(np.float64)[None], columns.astype(np.float64)) + \
-            bias.astype(np.float64).reshape(1, groups, -1, 1)
-    return out.reshape(batch, out_channels, out_h, out_w)
+    padded = np.zeros((channels, batch, height + 2 * ph, width + 2 * pw), dtype=dtype)
+    padded[:, :, ph:ph + height, pw:pw + width] = x.transpose(1, 0, 2, 3)
+    # columns[c, i, j, b, p, q] = padded[c, b, p*sh + i*dh, q*sw + j*dw]: a tap outside the input reads 0
+    columns = np.empty((channels, kh, kw, batch, out_h, out_w), dtype=dtype)
+    for i in range(kh):
+        for j in range(kw):
+            columns[:, i, j] = padded[:, :, i * dh:i * dh + (out_h - 1) * sh + 1:sh,
+                                      j * dw:j * dw + (out_w - 1) * sw + 1:sw]
+    out = np.matmul(kernel, columns.reshape(groups, group_in * kh * kw, -1)) + \
+        bias.astype(dtype).reshape(groups, -1, 1)
+    return out.reshape(out_channels, batch, out_h, out_w).transpose(1, 0, 2, 3)
 
 
 def _requant(op, x):

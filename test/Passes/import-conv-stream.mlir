@@ -65,14 +65,19 @@ dialect_resources: {
 // AvgPool2d(3, stride=1, padding=1), MaxPool2d(2, stride=1, padding=1,
 // dilation=2, ceil_mode=True) and AdaptiveAvgPool2d(1) (an avg_pool2d over the
 // whole 3x3 input): each keeps its windows and divisors and carries its geometry.
+// They read and give C x H x W tensors (the windows index their row-major elements).
 // CHECK-LABEL: func.func @pools_carry_their_window
-// CHECK: "hardcore.avgpool"
+// CHECK-SAME: (%[[X:.+]]: tensor<1x3x3xf32>)
+// CHECK: %[[A:.+]] = "hardcore.avgpool"(%[[X]])
 // CHECK-SAME: hardcore.window = {ceil_mode = 0 : i64, dilation = dense<1> : tensor<2xi64>, kernel = dense<3> : tensor<2xi64>, padding = dense<1> : tensor<2xi64>, stride = dense<1> : tensor<2xi64>}
-// CHECK: "hardcore.maxpool"
+// CHECK-SAME: : (tensor<1x3x3xf32>) -> tensor<1x3x3xf32>
+// CHECK: %[[M:.+]] = "hardcore.maxpool"(%[[A]])
 // CHECK-SAME: hardcore.window = {ceil_mode = 1 : i64, dilation = dense<2> : tensor<2xi64>, kernel = dense<2> : tensor<2xi64>, padding = dense<1> : tensor<2xi64>, stride = dense<1> : tensor<2xi64>}
-// CHECK: "hardcore.avgpool"
+// CHECK-SAME: : (tensor<1x3x3xf32>) -> tensor<1x3x3xf32>
+// CHECK: "hardcore.avgpool"(%[[M]])
 // CHECK-SAME: divisors = dense<9> : tensor<1xi64>
 // CHECK-SAME: hardcore.window = {ceil_mode = 0 : i64, dilation = dense<1> : tensor<2xi64>, kernel = dense<3> : tensor<2xi64>, padding = dense<0> : tensor<2xi64>, stride = dense<3> : tensor<2xi64>}
+// CHECK-SAME: : (tensor<1x3x3xf32>) -> tensor<1x1x1xf32>
 func.func @pools_carry_their_window(%arg0: !torch.vtensor<[1,1,3,3],f32>) -> !torch.vtensor<[1,1,1,1],f32> {
   %int0 = torch.constant.int 0
   %int2 = torch.constant.int 2

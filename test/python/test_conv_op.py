@@ -299,3 +299,36 @@ def test_interpreter_checks_the_conv_result_type():
     with pytest.raises(hardcore.interpreter.InterpreterError, match=r"^<stdin>:2:8: 'hardcore.conv' produced 64516, outside its "
                                                                       r"type tensor<1x1x1xi16> \(overflow\)$"):
         run_function(function, np.full((1, 1, 2, 2), 127))
+
+
+def _resnet8():
+    sys.path.insert(0, str(ROOT / "examples"))
+    try:
+        from resnet8 import ResNet8, calibration
+    finally:
+        sys.path.remove(str(ROOT / "examples"))
+    return ResNet8(), calibration
+
+
+def test_resnet8_streamed_equals_unrolled():
+    """examples/resnet8.py (residual adds, 1x1 shortcuts, a global average pool) at 8x8, where the unrolled
+    import is still small: one integer function."""
+    model, _ = _resnet8()
+    _, streamed = assert_same_integers(model, (3, 8, 8), weight_scale="per-channel")
+    names = op_names(streamed)
+    assert names.count("hardcore.conv") == 8 and names.count("hardcore.dense") == 1  # 7 convs, the pool; the linear
+
+
+def test_resnet8_at_32x32_is_kernels():
+    """At CIFAR size the streamed IR holds the kernels (the unrolled one would need gigabytes): the float
+    import is the torch model, and the quantized function runs."""
+    model, calibration = _resnet8()
+    shape = (3, 32, 32)
+    data = calibration(32, shape)
+    module = imported(model, shape, stream=True)
+    expected = model(torch.from_numpy(data[:8]).float()).detach().numpy()
+    np.testing.assert_allclose(run_function(find_function(module.operation), data[:8]), expected, rtol=1e-4,
+                               atol=1e-5 * np.abs(expected).max())
+    module = imported(model, shape, stream=True, quantize=QuantizePass(calibration_data=data))
+    assert len(module.operation.get_asm(large_elements_limit=None)) < 400_000
+    assert run_function(find_function(module.operation), data).shape == (32, 10)
