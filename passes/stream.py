@@ -19,10 +19,12 @@ stream graph, and each node a step function that computes one output pixel:
 - `join`: a residual add of two streams of one shape: the step takes both
   pixels (input `tensor<2C>`, the main operand first), with the aligning
   requantizations of each operand, the add and what follows it.
-- `tail`: where the stream ends in a vector: a `hardcore.reshape` of the
-  stream (flatten; the step takes the whole feature map, `C x H x W`, the
-  wrapper's frame buffer) or a global average pool (a depthwise conv whose
-  kernel is the whole image with equal weights per channel; the step takes the
+- `tail`: where the stream ends in a vector: a dense layer (or argmax,
+  gather, concat) reading the stream or a flatten of it (a reshape is a view
+  of the stream's pixels; the step takes the whole feature map, `C x H x W`,
+  the wrapper's frame buffer), or a global average pool (the depthwise conv,
+  with `hardcore.window`, that hardcore-quantize makes of it: its kernel the
+  whole image, equal weights per channel; the step takes the
   per-channel sums, the wrapper's accumulators, and multiplies by the pool's
   constant).  The step holds every op after that point (dense layers, argmax).
 
@@ -321,8 +323,10 @@ def _pool_geometry(op) -> dict:
 
 
 def _is_global_sum(op) -> bool:
-    """A depthwise conv whose kernel is its whole (unpadded) input, one weight per channel: a global average
-    pool's sum and constant (hardcore-quantize makes a global AvgPool2d so)."""
+    """An average pool (`hardcore.window`) that hardcore-quantize made a depthwise conv whose kernel is its
+    whole (unpadded) input, one weight per channel: a global average pool's sum and constant."""
+    if "hardcore.window" not in op.attributes:
+        return False  # a convolution, even one that covers its whole image, streams as a window
     channels, height, width = _shape(op.operands[0])
     weight = array_attr(op, "weight")
     if weight.ndim != 4 or weight.shape[1] != 1 or int_attr(op, "groups") != channels or \

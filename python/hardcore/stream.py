@@ -75,6 +75,7 @@ class NodeLayout:
     out_elements: int       # the step's output elements (a pixel's channels, or the tail's vector)
     out_width: int          # their width (the port's, for an unsigned index)
     geometry: dict = field(default_factory=dict)
+    module: str = ""        # the step's hw module (its function's name)
 
     @property
     def out_bits(self) -> int:
@@ -97,7 +98,7 @@ def _layouts(steps) -> list[NodeLayout]:
                                   in_width=ir.IntegerType(in_type.element_type).width,
                                   out_elements=int(np.prod(out_type.shape)),
                                   out_width=ir.IntegerType(out_type.element_type).width - unsigned,
-                                  geometry=geometry))
+                                  geometry=geometry, module=step.name.value))
     return layouts
 
 
@@ -280,7 +281,7 @@ class _Wrapper:
 
     def instance(self, node: NodeLayout, x: str, x_bits: int) -> str:
         """The node's step on `x`: its output pixel, `%y<k>`."""
-        return self.emit(f'hw.instance "node{node.index}" @{self.name}_node{node.index}(x: {x}: i{x_bits}) '
+        return self.emit(f'hw.instance "node{node.index}" @{node.module}(x: {x}: i{x_bits}) '
                          f"-> (y: i{node.out_bits})", f"y{node.index}")
 
     # -- nodes: each defines %v{k}, %d{k} (valid, data) and uses %r{k} (its readers' ready)

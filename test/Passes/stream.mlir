@@ -68,8 +68,8 @@ func.func @block(%arg0: tensor<2x4x4xf32>) -> tensor<3xf32> {
 
 // -----
 
-// A global average pool (a depthwise conv whose kernel is the whole image, one
-// weight per channel) ends the stream: the tail takes the per-channel sums
+// A global average pool (the depthwise conv hardcore-quantize makes of it, with
+// its hardcore.window: its kernel the whole image, one weight per channel) ends the stream: the tail takes the per-channel sums
 // (25 positions of [0, 255]) and multiplies them by the pool's constant.
 // CHECK-LABEL: func.func @pooled_node1(%arg0: tensor<2xf32>) -> tensor<2xf32>
 // CHECK-SAME: collect = "sum"{{.*}}kind = "tail"
@@ -80,7 +80,7 @@ func.func @pooled(%arg0: tensor<1x4x4xf32>) -> tensor<2xf32> {
   %1 = "hardcore.conv"(%0) {weight = dense<[[[[1, 2], [3, 4]]], [[[-1, 0], [0, 1]]]]> : tensor<2x1x2x2xi8>, bias = dense<0> : tensor<2xi64>, stride = dense<1> : tensor<2xi64>, padding = dense<1> : tensor<2xi64>, dilation = dense<1> : tensor<2xi64>, groups = 1 : i64} : (tensor<1x4x4xi4>) -> tensor<2x5x5xi8>
   %2 = "hardcore.relu"(%1) : (tensor<2x5x5xi8>) -> tensor<2x5x5xi8>
   %3 = "hardcore.requant"(%2) {shift = -1 : i64, min = 0 : i64, max = 255 : i64} : (tensor<2x5x5xi8>) -> tensor<2x5x5xi9>
-  %4 = "hardcore.conv"(%3) {weight = dense<3> : tensor<2x1x5x5xi8>, bias = dense<0> : tensor<2xi64>, stride = dense<1> : tensor<2xi64>, padding = dense<0> : tensor<2xi64>, dilation = dense<1> : tensor<2xi64>, groups = 2 : i64} : (tensor<2x5x5xi9>) -> tensor<2x1x1xi16>
+  %4 = "hardcore.conv"(%3) {weight = dense<3> : tensor<2x1x5x5xi8>, bias = dense<0> : tensor<2xi64>, stride = dense<1> : tensor<2xi64>, padding = dense<0> : tensor<2xi64>, dilation = dense<1> : tensor<2xi64>, groups = 2 : i64, hardcore.window = {kernel = dense<5> : tensor<2xi64>, stride = dense<5> : tensor<2xi64>}} : (tensor<2x5x5xi9>) -> tensor<2x1x1xi16>
   %5 = "hardcore.requant"(%4) {shift = 6 : i64, min = 0 : i64, max = 255 : i64} : (tensor<2x1x1xi16>) -> tensor<2x1x1xi9>
   %6 = "hardcore.reshape"(%5) : (tensor<2x1x1xi9>) -> tensor<2xi9>
   %7 = "hardcore.dequantize"(%6) {frac_bits = 2 : i64} : (tensor<2xi9>) -> tensor<2xf32>

@@ -1,6 +1,6 @@
 """Streamed CNNs (`stream=True`): the steps equal the layers, the Verilog equals the reference under stalls.
 
-- hardcore-stream on quantized CNNs written as layer IR (`stream_nets.Net`: a
+- hardcore-stream on quantized CNNs written as layer IR (`hardcore.stream_nets.Net`: a
   digits-like net with a flatten tail; a residual network with a 1x1 stride-2
   shortcut, an identity skip and a global average pool; dilation, a max pool with
   padding, a depthwise conv and a streamed output): the steps applied at every
@@ -9,14 +9,17 @@
 - in Icarus, images pixel by pixel with the source idling and the sink stalling
   in 30% of the cycles at random: every output equals the reference, m_axis_tlast
   on each image's last output, frame_error low;
-- the FIFO depths of the joins; usage errors of stream=True.
+- the FIFO depths of the joins; usage errors of stream=True; --verify-each and the
+  formal check per node; a dozen random networks from `hardcore.fuzz_stream`.
 """
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 import hardcore
 from hardcore.errors import UsageError
+from hardcore.fuzz_stream import run_stream_network, stream_networks
 from hardcore.interpreter import find_function, run_function
 from hardcore.mlir import new_context, parse_module
 from hardcore.passes.stream import stream_steps
@@ -24,7 +27,7 @@ from hardcore.pipeline import run_pipeline
 from hardcore.sim import tool_available
 from hardcore.stream import build_streamed, run_steps, simulate_frames
 
-from stream_nets import Net
+from hardcore.stream_nets import Net
 
 requires_icarus = pytest.mark.skipif(not tool_available("iverilog"), reason="iverilog is not installed")
 
@@ -166,3 +169,13 @@ def test_formal_proves_every_node(tmp_path):
     assert [layer.index for layer in report.layers] == list(range(len(report.layers)))
     assert len(report.layers) >= len(circuit.nodes)
     assert report.proven, [layer.summary() for layer in report.layers]
+
+
+@requires_icarus
+@settings(max_examples=12, deadline=None, database=None, derandomize=True,
+          suppress_health_check=list(HealthCheck))
+@given(network=stream_networks())
+def test_fuzzed_networks(network, tmp_path_factory):
+    """Random small CNNs (`hardcore.fuzz_stream`): steps, reference, numpy and Icarus with stalls agree."""
+    problem = run_stream_network(network, tmp_path_factory.mktemp("fuzz"), images=3)
+    assert problem is None, problem

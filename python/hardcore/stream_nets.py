@@ -1,4 +1,4 @@
-"""Quantized CNNs written as layer IR, with their exact function in numpy: inputs for hardcore-stream's tests.
+"""Quantized CNNs written as layer IR, with their exact function in numpy: inputs for hardcore-stream's tests and fuzzer.
 
 `Net` writes the quantized IR that hardcore-quantize would (hardcore.conv,
 relu, requant, maxpool with `hardcore.window`, add_tensors, a global average
@@ -158,7 +158,8 @@ class Net:
         acc = signed_width(-bound, bound)
         shape = [channels, 1, 1]
         text = (f'"hardcore.conv"({name}) {{weight = {_dense_text(weight, "i16")}, bias = {_dense_text(np.zeros(channels, dtype=np.int64), "i64")}, '
-                f'stride = {_pair([1, 1])}, padding = {_pair([0, 0])}, dilation = {_pair([1, 1])}, groups = {channels} : i64}}'
+                f'stride = {_pair([1, 1])}, padding = {_pair([0, 0])}, dilation = {_pair([1, 1])}, groups = {channels} : i64, '
+                f'hardcore.window = {{kernel = {_pair([height, width])}, stride = {_pair([height, width])}}}}}'
                 f' : ({self._type([channels, height, width], in_width)}) -> {self._type(shape, acc)}')
         pooled = self._op(text, shape, acc, (-bound, bound),
                           lambda v, n=name: v[n].sum(axis=(2, 3), keepdims=True) * multiplier)
