@@ -53,15 +53,19 @@ def measure(size: int, verilator: int, stall: int, synth: bool, timeout: float |
 
     shape = (3, size, size)
     model = ResNet8()
+    marks = []  # (seconds, what hardcore.compile started then)
     start = time.time()
     circuit = hardcore.compile(model, torch.zeros(1, *shape), calibration=calibration(64, shape), stream=True,
-                               name=f"resnet8_{size}")
+                               name=f"resnet8_{size}",
+                               progress=lambda message: marks.append((time.time() - start, message)))
     seconds = time.time() - start
+    marks.append((seconds, "done"))
+    stages = {what: round(marks[k + 1][0] - when, 1) for k, (when, what) in enumerate(marks[:-1])}
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     out = OUT / f"resnet8_{size}"
     circuit.write(out)
     report = circuit.report
-    row = {"size": size, "compile_seconds": round(seconds, 1), "peak_rss_mb": round(rss),
+    row = {"size": size, "compile_seconds": round(seconds, 1), "stage_seconds": stages, "peak_rss_mb": round(rss),
            "adders": report["adders"], "parallel_estimate_adders": parallel_estimate(circuit.nodes),
            "line_buffer_bits": report["line_buffer_bits"], "fifo_bits": report["fifo_bits"],
            "cycles_per_image": circuit.cycles_per_frame,
@@ -119,6 +123,7 @@ def main(argv=None) -> int:
               + (f"; Verilator: {row['verilator_images'] - row['mismatches']} of {row['verilator_images']} images "
                  f"bit-exact with {row['stall_percent']}% stalls, {row['simulated_cycles_per_image']} cycles per image"
                  if "mismatches" in row else "")
+              + "\n    stages: " + ", ".join(f"{what} {sec} s" for what, sec in row["stage_seconds"].items())
               + (f"; Yosys {row['synthesis']['folded']['luts']} LUTs (plain '*' {row['synthesis']['plain']['luts']})"
                  if "synthesis" in row else ""), flush=True)
     OUT.mkdir(parents=True, exist_ok=True)
