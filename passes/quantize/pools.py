@@ -50,7 +50,8 @@ def lower_maxpool(lowering: Lowering, op) -> bool:
     """A max of integers at the input's scale: exact, no requantization."""
     source, frac, in_range = lowering.quantized[op.operands[0]]
     element = ir.RankedTensorType(source.type).element_type
-    attributes = {key: op.attributes[key] for key in ("windows", KIND) if key in op.attributes}
+    # its geometry (`hardcore.window`, hardcore-import{stream=true}) stays for hardcore-stream
+    attributes = {key: op.attributes[key] for key in ("windows", KIND, "hardcore.window") if key in op.attributes}
     pool = create_op("hardcore.maxpool", [source], [tensor_type(shape_of(op.results[0]), element)], attributes,
                      op.location)
     lowering.quantized[op.results[0]] = (pool.results[0], frac, in_range)

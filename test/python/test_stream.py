@@ -15,6 +15,7 @@
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import HealthCheck, given, settings
 
 import hardcore
@@ -179,3 +180,43 @@ def test_fuzzed_networks(network, tmp_path_factory):
     """Random small CNNs (`hardcore.fuzz_stream`): steps, reference, numpy and Icarus with stalls agree."""
     problem = run_stream_network(network, tmp_path_factory.mktemp("fuzz"), images=3)
     assert problem is None, problem
+
+
+class _PoolsAndTables(torch.nn.Module):
+    """Conv + BatchNorm + sigmoid (a table), a 2x2 average pool, a conv, a padded max pool, flatten, linear."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(3)
+        self.conv1 = torch.nn.Conv2d(2, 3, 3, padding=1)
+        self.norm = torch.nn.BatchNorm2d(3)
+        self.conv2 = torch.nn.Conv2d(3, 4, 3, padding=1)
+        self.pool = torch.nn.MaxPool2d(3, stride=2, padding=1)
+        self.linear = torch.nn.Linear(4 * 2 * 2, 3)
+        with torch.no_grad():
+            self.norm.running_mean.uniform_(-0.2, 0.2)
+            self.norm.running_var.uniform_(0.5, 2.0)
+        self.eval()
+
+    def forward(self, x):
+        x = torch.nn.functional.avg_pool2d(torch.sigmoid(self.norm(self.conv1(x))), 2)
+        x = self.pool(torch.relu(self.conv2(x)))
+        return self.linear(torch.flatten(x, 1))
+
+
+@requires_icarus
+def test_torch_model_streamed_equals_unrolled(tmp_path):
+    """A PyTorch model through hardcore.compile(stream=True): the same reference as the unrolled circuit, and
+    the Verilog equal to it in Icarus with stalls (a sigmoid table, an average pool, a padded max pool)."""
+    torch.set_num_threads(1)
+    model = _PoolsAndTables()
+    rng = np.random.default_rng(0)
+    calibration = rng.uniform(-1, 1, size=(64, 2, 8, 8)).astype(np.float32)
+    streamed = hardcore.compile(model, torch.zeros(1, 2, 8, 8), calibration=calibration, stream=True)
+    unrolled = hardcore.compile(model, torch.zeros(1, 2, 8, 8), calibration=calibration)
+    images = streamed.quantize_input(rng.uniform(-1, 1, size=(6, 2, 8, 8)).astype(np.float32))
+    np.testing.assert_array_equal(streamed.reference(images), unrolled.reference(images))
+    assert [node["kind"] for node in streamed.nodes] == ["window", "window", "window", "window", "tail"]
+    result = simulate_frames(streamed, images, tmp_path, simulator="icarus", stall=30)
+    np.testing.assert_array_equal(result.outputs, streamed.reference(images))
+    assert streamed.report["adders"] < unrolled.report["adders"]
