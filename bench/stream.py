@@ -4,6 +4,10 @@
     python bench/stream.py --sizes 32 --verilator 100 --stall 25   # ... and 100 images through Verilator
     python bench/stream.py --sizes 32 --synth --timeout 900        # ... and Yosys LUTs per node (slow)
 
+`--synth` runs Yosys (`synth; abc -lut 6`, as `hardcore report --synth`) on each node's
+step module alone, smallest first, each within `--timeout` seconds; the wrapper (line
+buffers, FIFOs, handshake) is registers and counters, not counted there.
+
 Each size compiles in a fresh process (peak RSS is per process) with
 `hardcore.compile(..., stream=True)` and 64 CIFAR-like calibration images.
 Prints, per size: compile seconds, peak RSS, adders, line-buffer and FIFO
@@ -83,13 +87,30 @@ def measure(size: int, verilator: int, stall: int, synth: bool, timeout: float |
                    frame_error=result.frame_error, simulated_cycles_per_image=round(result.cycles_per_frame, 1),
                    verilator_seconds=round(time.time() - sim_start, 1))
     if synth:
-        from hardcore.report import synthesize
-        synthesize(circuit, out / "synth", timeout=timeout)
-        circuit.write(out, stages=False)
-        row["synthesis"] = circuit.figures["synthesis"]
-        row["node_luts"] = [{"node": n["node"], "luts": n.get("luts"), "plain_luts": n.get("plain_luts")}
-                            for n in circuit.nodes]
+        row["node_luts"] = node_luts(circuit, out / "synth", timeout)
     return row
+
+
+def node_luts(circuit, workdir: Path, timeout: float | None) -> list[dict]:
+    """Yosys LUTs of each node's step module on its own (the same flow as `hardcore report --synth`),
+    smallest first; a node Yosys does not finish within `timeout` seconds is recorded as such."""
+    from hardcore.sim import SimulationError, synth_report
+
+    results = []
+    for node in sorted(circuit.nodes, key=lambda n: n["adders"]):
+        module = f"{circuit.name}_node{node['node']}"
+        entry = {"node": node["node"], "kind": node["kind"], "adders": node["adders"],
+                 "adder_bits": node["adder_bits"]}
+        try:
+            figures = synth_report(circuit.verilog, module, workdir=workdir / module, timeout=timeout)
+            entry.update(luts=figures["luts"], logic_levels=figures["logic_levels"],
+                         yosys_seconds=round(figures["seconds"]))
+        except SimulationError as error:
+            entry["luts"] = "timeout" if "timed out" in str(error) else "failed"
+        print(f"  node {node['node']} ({node['kind']}, {node['adders']} adders): {entry['luts']} LUTs",
+              file=sys.stderr, flush=True)
+        results.append(entry)
+    return sorted(results, key=lambda entry: entry["node"])
 
 
 def main(argv=None) -> int:
@@ -124,8 +145,8 @@ def main(argv=None) -> int:
                  f"bit-exact with {row['stall_percent']}% stalls, {row['simulated_cycles_per_image']} cycles per image"
                  if "mismatches" in row else "")
               + "\n    stages: " + ", ".join(f"{what} {sec} s" for what, sec in row["stage_seconds"].items())
-              + (f"; Yosys {row['synthesis']['folded']['luts']} LUTs (plain '*' {row['synthesis']['plain']['luts']})"
-                 if "synthesis" in row else ""), flush=True)
+              + ("\n    Yosys LUTs per node: " + ", ".join(f"{n['node']}: {n['luts']}" for n in row["node_luts"])
+                 if "node_luts" in row else ""), flush=True)
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "bench.json").write_text(json.dumps(rows, indent=2) + "\n")
     print(f"wrote {OUT / 'bench.json'}")

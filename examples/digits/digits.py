@@ -244,6 +244,7 @@ def stream_and_measure(model: nn.Module, data: Digits, unrolled: Measurement, wo
                    rtl_accuracy=round(float(np.mean(stalled.outputs.argmax(1) == data.test_labels)), 4),
                    stall_percent=stall, frame_error=stalled.frame_error or steady.frame_error,
                    cycles_per_image=round(steady.cycles_per_frame, 1),
+                   first_output_cycles=steady.latency,
                    cycles_per_image_stalled=round(stalled.cycles_per_frame, 1),
                    simulate_seconds=round(time.time() - sim_start, 1))
     return row

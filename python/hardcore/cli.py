@@ -311,7 +311,8 @@ def _sim_streamed(args, circuit, rng) -> int:
                              stall=args.stall, seed=args.seed + 1)
     mismatches = int(np.any(result.outputs != circuit.reference(images), axis=1).sum())
     print(f"{args.vectors} images, {mismatches} mismatches ({args.simulator}, {args.stall}% stalls on both sides; "
-          f"{result.cycles_per_frame:g} cycles per image, {result.cycles} cycles"
+          f"{result.cycles_per_frame:g} cycles per image, the first output {result.latency} cycles after the "
+          f"first pixel, {result.cycles} cycles"
           f"{'; frame_error' if result.frame_error else ''})")
     return 1 if mismatches or result.frame_error else 0
 

@@ -724,13 +724,15 @@ endmodule
 
 @dataclass
 class FrameResult:
-    """What `simulate_frames` measured: the outputs (batch, *out_shape) as the reference gives them,
-    cycles from the first pixel taken to the last output, and cycles per frame in steady state."""
+    """What `simulate_frames` measured: the outputs (batch, elements) as the reference gives them,
+    cycles from the first pixel taken to the last output, cycles per frame in steady state, and from
+    the first pixel taken to the first output."""
 
     outputs: np.ndarray
     cycles: int
     cycles_per_frame: float
     frame_error: bool
+    latency: int = 0  # cycles from the first pixel taken to the first output
 
 
 def simulate_frames(circuit: StreamedCircuit, images, workdir, simulator: str = "verilator", stall: int = 0,
@@ -804,4 +806,4 @@ def simulate_frames(circuit: StreamedCircuit, images, workdir, simulator: str = 
     interval = (last_out - first_out) / max(len(images) - 1, 1) if not streamed_out else \
         (last_out - first_in) / len(images)
     return FrameResult(outputs.reshape(len(images), -1), last_out - first_in + 1,
-                       interval, bool(error))
+                       interval, bool(error), first_out - first_in)
