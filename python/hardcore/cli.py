@@ -240,9 +240,10 @@ def _compile(args) -> int:
               f"{'' if circuit.out_signed else ' (argmax index)'}, "
               f"{report['adders']} adders ({report['adder_bits']} adder bits), "
               f"adder depth {report['adder_depth']}, "
-              + (f"latency {circuit.latency} cycles" if circuit.latency else "combinational")
+              + (f"latency {circuit.latency} cycles" if circuit.latency else
+                 "" if args.stream else "combinational")
               + (f", one input every {circuit.reuse} cycles" if args.reuse != 1 else "")
-              + (f", streamed: one pixel a clock, {circuit.cycles_per_frame} cycles per image, "
+              + (f"streamed: one pixel a clock, {circuit.cycles_per_frame} cycles per image, "
                  f"{report['line_buffer_bits']} line-buffer bits" if args.stream else ""))
     for path in files:
         if path.suffix in (".sv", ".json"):
