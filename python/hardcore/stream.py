@@ -357,7 +357,7 @@ class _Wrapper:
         bits = width * elements
         index_bits = _bits(depth)
         name = f"node{k}_fifo{operand}"
-        array = f"!hw.array<{depth}xi{bits}>"
+        array = f"!hw.uarray<{depth}xi{bits}>"  # unpacked: reg [w-1:0] m [0:d-1], which Yosys 0.23 reads
         memory = self.emit(f"sv.reg : !hw.inout<{array}>", f"{name}")
         count_reg, count = self.register(f"{name}_count", index_bits + 1, reset=0)
         write_reg, write = self.register(f"{name}_write", index_bits, reset=0)
@@ -378,8 +378,8 @@ class _Wrapper:
         down = self.emit(f"comb.sub {count}, {self.const(1, wide)} : i{wide}")
         changed = self.mux(push, up, down, wide)
         self.assign(count_reg, changed, wide, when=self.emit(f"comb.xor {push}, {pop} : i1"))
-        contents = self.emit(f"sv.read_inout {memory} : !hw.inout<{array}>")
-        head = self.emit(f"hw.array_get {contents}[{read}] : {array}, i{index_bits}")
+        head_slot = self.emit(f"sv.array_index_inout {memory}[{read}] : !hw.inout<{array}>, i{index_bits}")
+        head = self.emit(f"sv.read_inout {head_slot} : !hw.inout<i{bits}>")
         return head_valid, head, width, elements
 
     def join(self, node: NodeLayout, depths: dict) -> None:

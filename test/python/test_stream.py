@@ -220,3 +220,14 @@ def test_torch_model_streamed_equals_unrolled(tmp_path):
     result = simulate_frames(streamed, images, tmp_path, simulator="icarus", stall=30)
     np.testing.assert_array_equal(result.outputs, streamed.reference(images))
     assert streamed.report["adders"] < unrolled.report["adders"]
+
+
+@pytest.mark.skipif(not (tool_available("verilator") and tool_available("yosys")), reason="needs verilator and yosys")
+def test_streamed_verilog_is_lint_clean(tmp_path):
+    """No warning from `verilator --lint-only -Wall` nor Yosys on a streamed circuit with joins (its FIFOs are
+    unpacked arrays: Yosys 0.23 does not read packed two-dimensional ones)."""
+    from test_lint import assert_clean
+
+    _, _, circuit = _streamed(_residual)
+    assert "node4_fifo0[0:" in circuit.verilog
+    assert_clean(circuit, tmp_path)
