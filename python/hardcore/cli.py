@@ -240,7 +240,7 @@ def _compile(args) -> int:
               f"{report['adders']} adders ({report['adder_bits']} adder bits), "
               f"adder depth {report['adder_depth']}, "
               + (f"latency {circuit.latency} cycles" if circuit.latency else "combinational")
-              + (f", one input every {circuit.reuse} cycles" if args.reuse != 1 else ""))
+              + (f", one input every {circuit.reuse} cycles" if "time_multiplex" in report else ""))
     for path in files:
         if path.suffix in (".sv", ".json"):
             print(f"wrote {path}")
@@ -257,7 +257,7 @@ def _sim(args) -> int:
     rng = np.random.default_rng(args.seed)
     if circuit.options.get("decoder"):
         return _sim_decoder(args, circuit, rng)
-    if circuit.options.get("reuse"):
+    if "time_multiplex" in circuit.report:
         return _sim_time_multiplexed(args, circuit, rng)
     low, high = circuit.in_range
     inputs = rng.integers(low, high + 1, size=(args.vectors, circuit.n_in))

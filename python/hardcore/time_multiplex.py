@@ -58,6 +58,12 @@ class StepLayout:
     slots: int
     width: int
     in_bits: int
+    reuse: int
+
+    @property
+    def cycle_bits(self) -> int:
+        """The width of the step's `cycle` port: 0..reuse-1 unsigned (0 bits for reuse 1: no port in Verilog)."""
+        return (self.reuse - 1).bit_length()
 
     def rows_in_cycle(self, cycle: int) -> int:
         """How many of cycle `cycle`'s slots compute a row (the last cycles may compute fewer, or none)."""
@@ -87,7 +93,11 @@ class _Text:
 def wrapper_text(name: str, reuse: int, x_bits: int, layers: list[StepLayout]) -> str:
     """The top module `name` as CIRCT text (hw, comb, sv) around instances of `<name>_step0..`.
 
-    Each step's `cycle` port is the counter itself: ceil(log2 R) bits, unsigned.
+    `reuse` is the period: the largest of the layers' reuse.  A step of that
+    reuse gets the counter itself on its `cycle` port (ceil(log2 R) bits,
+    unsigned); a step of a smaller reuse R_k gets min(counter, R_k - 1): it
+    computes its cycles 0..R_k - 1 in the first R_k cycles of the period and
+    holds its last cycle's rows to the end of the period.
     """
     count_bits = max((reuse - 1).bit_length(), 1)
     body = _Text()
@@ -108,18 +118,21 @@ def wrapper_text(name: str, reuse: int, x_bits: int, layers: list[StepLayout]) -
     on_last = [f"sv.passign {valid_registers[0]}, %in_valid : i1"] + \
         [f"sv.passign {valid_registers[k + 1]}, {valids[k]} : i1" for k in range(len(layers))]
     per_cycle: list[list[str]] = [[] for _ in range(reuse - 1)]
+    step_cycles = {reuse: cycle}  # a layer's reuse -> its step's cycle port
     for k, layer in enumerate(layers):
+        if layer.reuse not in step_cycles:
+            step_cycles[layer.reuse] = _held_cycle(body, cycle, count_bits, layer)
         slots_bits = layer.slots * layer.width
         step = body.emit(f'hw.instance "step{k}" @{name}_step{k}(x: {source}: i{layer.in_bits}, '
-                         f"cycle: {cycle}: i{count_bits}) -> (y: i{slots_bits})")
+                         f"cycle: {step_cycles[layer.reuse]}: i{layer.cycle_bits}) -> (y: i{slots_bits})")
         parts = []  # (value, bits), row 0 first
-        for c in range(reuse):
+        for c in range(layer.reuse):
             bits = layer.rows_in_cycle(c) * layer.width
             if not bits:
                 continue
             rows = step if bits == slots_bits else \
                 body.emit(f"comb.extract {step} from 0 : (i{slots_bits}) -> i{bits}")
-            if c == reuse - 1:
+            if c == layer.reuse - 1:
                 parts.append((rows, bits))
                 continue
             filling = body.emit(f"sv.reg : !hw.inout<i{bits}>", f"layer{k}_cycle{c}")
@@ -146,6 +159,17 @@ def wrapper_text(name: str, reuse: int, x_bits: int, layers: list[StepLayout]) -
               f"out in_ready : i1, out out_valid : i1, out y : i{y_bits}) {{")
     return "\n".join([header] + body.lines + [f"    hw.output {last}, {out_valid}, {source} : i1, i1, i{y_bits}",
                                               "}"])
+
+
+def _held_cycle(body: _Text, cycle: str, count_bits: int, layer: StepLayout) -> str:
+    """min(counter, R_k - 1) in the step's cycle bits: a layer of reuse R_k below the period."""
+    last = body.emit(f"hw.constant {layer.reuse - 1} : i{layer.cycle_bits}")
+    if layer.reuse == 1:
+        return last
+    before = body.emit(f"comb.icmp ult {cycle}, {body.emit(f'hw.constant {layer.reuse - 1} : i{count_bits}')} "
+                       f": i{count_bits}")
+    low = body.emit(f"comb.extract {cycle} from 0 : (i{count_bits}) -> i{layer.cycle_bits}")
+    return body.emit(f"comb.mux {before}, {low}, {last} : i{layer.cycle_bits}")
 
 
 def _reuse_attr(step, key: str) -> int:
@@ -206,13 +230,13 @@ def _tensor_bits(value_type) -> int:
 def build_time_multiplexed(module, name: str, stages: dict, options: dict) -> TimeMultiplexedCircuit:
     """The circuit around the steps in `module` (after hardcore-time-multiplex)."""
     steps = step_functions(module.operation)
-    reuse = _reuse_attr(steps[0], "reuse")
     layouts = []
     for step in steps:
         out_type = ir.RankedTensorType(step.type.results[0])
         layouts.append(StepLayout(rows=_reuse_attr(step, "rows"), slots=_reuse_attr(step, "slots"),
                                   width=ir.IntegerType(out_type.element_type).width,
-                                  in_bits=_tensor_bits(step.type.inputs[0])))
+                                  in_bits=_tensor_bits(step.type.inputs[0]), reuse=_reuse_attr(step, "reuse")))
+    reuse = max(layout.reuse for layout in layouts)  # the period: one input every `reuse` cycles
     in_type = ir.RankedTensorType(steps[0].type.inputs[0])
     hw_text = _steps_hw(module, name)
     wrapper = wrapper_text(name, reuse, layouts[0].in_bits, layouts)
@@ -233,7 +257,7 @@ def build_time_multiplexed(module, name: str, stages: dict, options: dict) -> Ti
         layer["realization"] = ir.StringAttr(ir.DictAttr(step.attributes["hardcore.reuse"])["realization"]).value
     figures = dag_figures(stages["steps"])
     count_bits = max((reuse - 1).bit_length(), 1)
-    filling = sum(layout.rows_in_cycle(c) * layout.width for layout in layouts for c in range(reuse - 1))
+    filling = sum(layout.rows_in_cycle(c) * layout.width for layout in layouts for c in range(layout.reuse - 1))
     outputs = sum(layout.rows * layout.width for layout in layouts)
     figures["register_bits"] = count_bits + layouts[0].in_bits + filling + outputs + len(layouts) + 1
     figures["cycles_per_inference"] = reuse
@@ -247,7 +271,8 @@ def build_time_multiplexed(module, name: str, stages: dict, options: dict) -> Ti
         out_frac_bits=int_attr(steps[-1], "hardcore.output_frac_bits"),
         layers=layers, options=options, figures=figures, latency=len(layouts) * reuse + 1,
         reuse=reuse,
-        steps=[{"layer": k, "rows": layout.rows, "slots": layout.slots, "realization": layer["realization"]}
+        steps=[{"layer": k, "reuse": layout.reuse, "rows": layout.rows, "slots": layout.slots,
+                "realization": layer["realization"]}
                for k, (layout, layer) in enumerate(zip(layouts, layers))])
 
 

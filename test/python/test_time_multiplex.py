@@ -5,6 +5,8 @@
   cycle by cycle (`run_steps`) equal `Circuit.reference` bit for bit;
 - `hardcore.compile(..., reuse=R)`: the report, figures, loading it back; R = 1
   gives the fully parallel circuit's Verilog byte for byte; the Verilog is lint clean;
+- reuse per layer in the quant config (8, 2, 1): run_steps and Icarus bit-exact,
+  II the largest reuse; every layer at 1 is the fully parallel circuit; its errors;
 - usage errors name the option; a layer kind without a time-multiplexed form is an
   MLIR diagnostic naming the op;
 - in Icarus, inputs back to back at R = 2, 4, 8: every output equals the
@@ -85,6 +87,48 @@ def test_reuse_one_is_the_fully_parallel_circuit(trained_mlp, mlp_circuit):
     assert type(circuit) is Circuit and circuit.verilog == mlp_circuit.verilog
 
 
+MIXED = {"layers": {"0": {"reuse": 8}, "1": {"reuse": 2}, "2": {"reuse": 1}}}
+
+
+@pytest.fixture(scope="module")
+def mixed_circuit(trained_mlp):
+    model, (inputs, _) = trained_mlp
+    return hardcore.compile(model, torch.zeros(1, 16), calibration=inputs[:512].numpy(), quant_config=MIXED)
+
+
+def test_reuse_per_layer(mixed_circuit, rng):
+    circuit = mixed_circuit
+    assert isinstance(circuit, TimeMultiplexedCircuit)
+    # the period is the largest reuse: one input every 8 cycles, three stages of 8 cycles
+    assert circuit.reuse == 8 and circuit.latency == 3 * 8 + 1
+    assert [(step["reuse"], step["slots"]) for step in circuit.steps] == [(8, 8), (2, 16), (1, 5)]
+    # layer 1 holds its cycle 1 from cycle 1 of the period to its end: min(counter, 1)
+    assert ".cycle (cycle < 3'h1 ? cycle[0] : 1'h1)" in circuit.verilog
+    x = _inputs(circuit, rng, 300)
+    assert np.array_equal(run_steps(circuit.stages["steps"], x), circuit.reference(x))
+
+
+def test_config_reuse_one_is_the_fully_parallel_circuit(trained_mlp, mlp_circuit):
+    model, (inputs, _) = trained_mlp
+    circuit = hardcore.compile(model, torch.zeros(1, 16), calibration=inputs[:512].numpy(), reuse=4,
+                               quant_config={"reuse": 1, "layers": {"1": {"reuse": 1}}})
+    assert type(circuit) is Circuit and circuit.verilog == mlp_circuit.verilog
+
+
+def test_config_reuse_errors(trained_mlp):
+    model, _ = trained_mlp
+    with pytest.raises(UsageError, match=r"^quant_config: layer 1: reuse must be an integer of at least 1, got 0$"):
+        hardcore.compile(model, torch.zeros(1, 16), quant_config={"layers": {"1": {"reuse": 0}}})
+    with pytest.raises(UsageError, match=r"^quant_config: layer 0: reuse must be an integer of at least 1, got '2'$"):
+        hardcore.compile(model, torch.zeros(1, 16), quant_config={"layers": {"0": {"reuse": "2"}}})
+    # a layer the model does not have: hardcore-quantize's diagnostic, before any time-multiplexing
+    with pytest.raises(CompileError, match=r"hardcore-quantize: the quantization config sets layer 3, "
+                                           r"but the model has 3 layers \(0 to 2\)"):
+        hardcore.compile(model, torch.zeros(1, 16), quant_config={"layers": {"3": {"reuse": 2}}})
+    with pytest.raises(UsageError, match=r"^compile: reuse does not apply to a decoder \(it takes a token a clock\)$"):
+        hardcore.compile(model, torch.zeros(1, 16), decoder=True, quant_config={"layers": {"0": {"reuse": 2}}})
+
+
 @pytest.mark.parametrize("options, message", [
     (dict(reuse=0), "compile: reuse must be an integer of at least 1, got 0"),
     (dict(reuse=2.5), "compile: reuse must be an integer of at least 1, got 2.5"),
@@ -133,6 +177,15 @@ def test_icarus_back_to_back(reuse_circuits, rng, tmp_path, reuse):
     result = simulate_stream(circuit, x, tmp_path)
     assert np.array_equal(result.outputs, circuit.reference(x))
     assert result.interval == reuse and result.latency == circuit.latency == 3 * reuse + 1
+
+
+@pytest.mark.sim
+@requires_icarus
+def test_icarus_reuse_per_layer(mixed_circuit, rng, tmp_path):
+    x = _inputs(mixed_circuit, rng, 100)
+    result = simulate_stream(mixed_circuit, x, tmp_path)
+    assert np.array_equal(result.outputs, mixed_circuit.reference(x))
+    assert result.interval == 8 and result.latency == mixed_circuit.latency == 25
 
 
 @pytest.mark.sim
