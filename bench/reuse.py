@@ -77,7 +77,7 @@ def main(argv=None) -> int:
                 for realization in args.realizations:
                     circuit = _multiplexed(parallel, reuse, realization)
                     start = time.time()
-                    result = simulate_stream(circuit, x, Path(workdir) / realization)
+                    result = simulate_stream(circuit, x, Path(workdir) / realization, simulator="icarus")
                     print(f"R = {reuse} {realization}: Icarus {time.time() - start:.0f} s", file=sys.stderr)
                     if result.interval != reuse or result.latency != circuit.latency:
                         print(f"R = {reuse} {realization}: interval {result.interval}, latency {result.latency}",

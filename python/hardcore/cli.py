@@ -268,7 +268,7 @@ def _sim(args) -> int:
     result = simulate(circuit.verilog, circuit.name, circuit.to_port(inputs), n_in=circuit.n_in,
                       in_width=circuit.in_width, n_out=circuit.n_out, out_width=circuit.out_width, workdir=workdir,
                       latency=circuit.latency or None, clock_enable=circuit.clock_enable,
-                      simulator=args.simulator,
+                      simulator=args.simulator or "verilator",
                       progress=lambda message: print(f"hardcore: {message}", file=sys.stderr))
     mismatches = int(np.any(circuit.from_port(result.outputs) != expected, axis=1).sum())
     timing = (f"latency {result.latency} cycles, {result.cycles} cycles, "
@@ -279,17 +279,22 @@ def _sim(args) -> int:
 
 
 def _sim_time_multiplexed(args, circuit, rng) -> int:
-    """A time-multiplexed circuit in Icarus, inputs back to back: every output against the reference."""
+    """A time-multiplexed circuit in Verilator (else Icarus), in_valid low in random cycles (`--stall`):
+    every output against the reference."""
     import numpy as np
 
-    from hardcore.time_multiplex import simulate_stream
+    from hardcore.time_multiplex import default_simulator, simulate_stream
 
     low, high = circuit.in_range
     inputs = rng.integers(low, high + 1, size=(args.vectors, circuit.n_in))
-    result = simulate_stream(circuit, inputs, Path(args.directory) / "sim")
+    simulator = args.simulator or default_simulator()
+    result = simulate_stream(circuit, inputs, Path(args.directory) / "sim", simulator=simulator, stall=args.stall,
+                             seed=args.seed, progress=lambda message: print(f"hardcore: {message}", file=sys.stderr))
     mismatches = int(np.any(result.outputs != circuit.reference(inputs), axis=1).sum())
-    print(f"{args.vectors} vectors, {mismatches} mismatches (Icarus; latency {result.latency} cycles, "
-          f"one input every {result.interval:g} cycles, {result.cycles} cycles)")
+    print(f"{args.vectors} vectors, {mismatches} mismatches ({'Verilator' if simulator == 'verilator' else 'Icarus'}; "
+          f"in_valid low in {args.stall:.0%} of cycles at random; latency {result.latency} cycles, "
+          f"one input every {circuit.reuse} cycles at most, {result.interval:.2f} on average; {result.cycles} cycles, "
+          f"build {result.build_seconds:.1f} s, run {result.run_seconds:.2f} s)")
     return 1 if mismatches else 0
 
 
@@ -299,7 +304,7 @@ def _sim_decoder(args, circuit, rng) -> int:
 
     stream = random_stream(circuit, args.vectors, rng)
     expected = expected_outputs(circuit, stream)
-    trace = simulate_decoder(circuit, stream, Path(args.directory) / "sim", simulator=args.simulator,
+    trace = simulate_decoder(circuit, stream, Path(args.directory) / "sim", simulator=args.simulator or "verilator",
                              progress=lambda message: print(f"hardcore: {message}", file=sys.stderr))
     mismatches, notes = compare(expected, trace)
     for note in notes:
@@ -409,7 +414,11 @@ def main(argv: list[str] | None = None) -> int:
     sim_parser.add_argument("directory", help="an output directory of 'hardcore compile'")
     sim_parser.add_argument("--vectors", type=int, default=1000, help="input vectors (a decoder: tokens offered)")
     sim_parser.add_argument("--seed", type=int, default=0)
-    sim_parser.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator")
+    sim_parser.add_argument("--simulator", choices=("verilator", "icarus"),
+                            help="default: verilator (a time-multiplexed circuit: icarus where verilator is missing)")
+    sim_parser.add_argument("--stall", type=float, default=0.25, metavar="P",
+                            help="a time-multiplexed circuit: in_valid low in each cycle with probability P, "
+                                 "seeded by --seed (default 0.25; 0: inputs back to back)")
     report_parser = commands.add_parser("report", help="per-layer figures; Yosys area against plain '*'")
     report_parser.add_argument("directory", help="an output directory of 'hardcore compile'")
     report_parser.add_argument("--synth", action="store_true",

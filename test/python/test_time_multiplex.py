@@ -11,6 +11,8 @@
   MLIR diagnostic naming the op;
 - in Icarus, inputs back to back at R = 2, 4, 8: every output equals the
   reference, one input every R cycles, out_valid L*R + 1 cycles after the input;
+  with random stalls (in_valid low at random, seeded) in Icarus and in Verilator
+  (slow): one output per input, each equal to the reference;
   `hardcore compile --reuse` and `hardcore sim`.
 """
 
@@ -174,7 +176,7 @@ def test_lint_clean(reuse_circuits, tmp_path):
 def test_icarus_back_to_back(reuse_circuits, rng, tmp_path, reuse):
     circuit = reuse_circuits[reuse]
     x = _inputs(circuit, rng, 100)
-    result = simulate_stream(circuit, x, tmp_path)
+    result = simulate_stream(circuit, x, tmp_path, simulator="icarus")
     assert np.array_equal(result.outputs, circuit.reference(x))
     assert result.interval == reuse and result.latency == circuit.latency == 3 * reuse + 1
 
@@ -183,9 +185,38 @@ def test_icarus_back_to_back(reuse_circuits, rng, tmp_path, reuse):
 @requires_icarus
 def test_icarus_reuse_per_layer(mixed_circuit, rng, tmp_path):
     x = _inputs(mixed_circuit, rng, 100)
-    result = simulate_stream(mixed_circuit, x, tmp_path)
+    result = simulate_stream(mixed_circuit, x, tmp_path, simulator="icarus")
     assert np.array_equal(result.outputs, mixed_circuit.reference(x))
     assert result.interval == 8 and result.latency == mixed_circuit.latency == 25
+
+
+@pytest.mark.sim
+@requires_icarus
+def test_icarus_random_stalls(reuse_circuits, rng, tmp_path):
+    circuit = reuse_circuits[4]
+    x = _inputs(circuit, rng, 100)
+    result = simulate_stream(circuit, x, tmp_path, simulator="icarus", stall=0.5, seed=3)
+    # one output per input (simulate_stream raises otherwise), each L*R + 1 cycles after it was taken
+    assert np.array_equal(result.outputs, circuit.reference(x))
+    assert result.latency == circuit.latency and result.interval > 4
+
+
+@pytest.mark.sim
+@pytest.mark.slow
+@pytest.mark.skipif(not tool_available("verilator"), reason="verilator is not installed")
+def test_verilator_random_stalls(mixed_circuit, rng, tmp_path):
+    x = _inputs(mixed_circuit, rng, 200)
+    result = simulate_stream(mixed_circuit, x, tmp_path, simulator="verilator", stall=0.3, seed=5)
+    assert np.array_equal(result.outputs, mixed_circuit.reference(x))
+    assert result.latency == mixed_circuit.latency == 25 and result.interval > 8
+
+
+def test_simulate_stream_errors(mixed_circuit, tmp_path):
+    with pytest.raises(UsageError, match=r"^simulate_stream: stall must be a probability in \[0, 1\), got 1$"):
+        simulate_stream(mixed_circuit, np.zeros((1, 16)), tmp_path, stall=1)
+    with pytest.raises(UsageError, match=r"^simulate_stream: unknown simulator 'xcelium' \(one of: verilator, "
+                                         r"icarus\)$"):
+        simulate_stream(mixed_circuit, np.zeros((1, 16)), tmp_path, simulator="xcelium")
 
 
 @pytest.mark.sim
@@ -194,8 +225,9 @@ def test_cli_compile_and_sim(tmp_path, capsys):
     out = tmp_path / "mlp"
     assert main(["compile", str(ROOT / "examples" / "mlp.py:MLP"), "--input-shape", "1,16", "-o", str(out), "--reuse", "8", "-q"]) == 0
     assert "latency 25 cycles, one input every 8 cycles" in capsys.readouterr().out
-    assert main(["sim", str(out), "--vectors", "40"]) == 0
-    assert "40 vectors, 0 mismatches (Icarus; latency 25 cycles, one input every 8 cycles" in capsys.readouterr().out
+    assert main(["sim", str(out), "--vectors", "40", "--simulator", "icarus"]) == 0
+    assert "40 vectors, 0 mismatches (Icarus; in_valid low in 25% of cycles at random; latency 25 cycles, " \
+           "one input every 8 cycles at most, " in capsys.readouterr().out
     assert main(["report", str(out)]) == 0
     assert "latency 25 cycles, register bits 1835, one inference every 8 cycles" in capsys.readouterr().out
     assert main(["compile", str(ROOT / "examples" / "mlp.py:MLP"), "--input-shape", "1,16", "-o", str(tmp_path / "x"),
