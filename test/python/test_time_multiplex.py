@@ -7,6 +7,9 @@
   gives the fully parallel circuit's Verilog byte for byte; the Verilog is lint clean;
 - reuse per layer in the quant config (8, 2, 1): run_steps and Icarus bit-exact,
   II the largest reuse; every layer at 1 is the fully parallel circuit; its errors;
+- the formal check per cycle (`hardcore.formal.reuse`): each step with its cycle
+  fixed proven equal to its layer's rows of that cycle; a wrong table entry is a
+  counterexample at its cycle; `rom`'s products are not covered;
 - usage errors name the option; a layer kind without a time-multiplexed form is an
   MLIR diagnostic naming the op;
 - in Icarus, inputs back to back at R = 2, 4, 8: every output equals the
@@ -28,6 +31,8 @@ import hardcore
 from hardcore.cli import main
 from hardcore.compiler import Circuit
 from hardcore.errors import CompileError, UsageError
+from hardcore.formal import verify_directory
+from hardcore.formal.reuse import verify_steps
 from hardcore.mlir import new_context, parse_module
 from hardcore.passes import TimeMultiplexPass
 from hardcore.pipeline import run_pipeline
@@ -260,3 +265,41 @@ def test_verify_each_catches_a_wrong_step():
     wrong = parse_module(steps.replace("table = dense<[2, 1]>", "table = dense<[2, 3]>"), new_context())
     with pytest.raises(VerificationError, match=r"^hardcore-time-multiplex changed the result \(--verify-each\): on input vector "):
         verify_pass(instance.name, TWO_LAYERS, wrong.operation)
+
+
+def _steps(text: str, reuse: int, realization: str = "mux") -> str:
+    module = parse_module(text, new_context())
+    instance = TimeMultiplexPass(reuse=reuse, realization=realization)
+    run_pipeline(module, instance.name, overrides={instance.name: instance})
+    return str(module)
+
+
+@pytest.mark.parametrize("reuse", [2, 3])
+def test_formal_per_cycle(reuse):
+    report = verify_steps(TWO_LAYERS, _steps(TWO_LAYERS, reuse))
+    # layer 0's 3 rows over `reuse` cycles, layer 1's one row in cycle 0 (the others compute no row)
+    assert [(layer.index, layer.kind.split(", ")[1]) for layer in report.layers] == \
+        [(0, f"cycle {c} of {reuse}: rows {r}") for c, r in enumerate(["0..1", "2..2"] if reuse == 2 else
+                                                                       ["0..0", "1..1", "2..2"])] + \
+        [(1, f"cycle 0 of {reuse}: rows 0..0")]
+    assert report.proven and report.exit_code == 0
+
+
+def test_formal_per_cycle_counterexample():
+    steps = _steps(TWO_LAYERS, 2)
+    wrong = steps.replace("table = dense<[2, 1]>", "table = dense<[2, 3]>")  # row 2's bias + rounding, in cycle 1
+    report = verify_steps(TWO_LAYERS, wrong)
+    assert [layer.status for layer in report.layers] == ["proven", "counterexample", "proven"]
+    assert report.layers[1].kind == "dense 2->1, cycle 1 of 2: rows 2..2" and report.exit_code == 1
+
+
+def test_formal_per_cycle_rom_not_covered():
+    report = verify_steps(TWO_LAYERS, _steps(TWO_LAYERS, 2, "rom"))
+    assert {layer.status for layer in report.layers} == {"not covered"} and report.exit_code == 3
+
+
+def test_formal_mixed_reuse(mixed_circuit, tmp_path):
+    mixed_circuit.write(tmp_path / "out")
+    report = verify_directory(tmp_path / "out")
+    assert [layer.index for layer in report.layers] == [0] * 8 + [1] * 2 + [2]
+    assert report.proven, report.summary()
