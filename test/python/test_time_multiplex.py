@@ -303,3 +303,19 @@ def test_formal_mixed_reuse(mixed_circuit, tmp_path):
     report = verify_directory(tmp_path / "out")
     assert [layer.index for layer in report.layers] == [0] * 8 + [1] * 2 + [2]
     assert report.proven, report.summary()
+
+
+@pytest.mark.sim
+@requires_icarus
+def test_fuzz_harness_finds_a_wrong_held_cycle(monkeypatch, tmp_path):
+    """A layer below the period given the counter's low bits instead of min(counter, R_k - 1):
+    the fuzzer's simulation catches it (run_steps, which does not see the wrapper, does not)."""
+    from hardcore import time_multiplex
+    from hardcore.fuzz import FuzzNetwork, run_time_multiplexed
+
+    monkeypatch.setattr(time_multiplex, "_held_cycle", lambda body, cycle, count_bits, layer: body.emit(
+        f"comb.extract {cycle} from 0 : (i{count_bits}) -> i{layer.cycle_bits}"))
+    net = FuzzNetwork(text=TWO_LAYERS, name="two_layers", n_in=2, act_bits=3,
+                      first_weight=np.array([[3, 0], [1, -1], [0, 2]]), reuse=(2, 3))
+    mismatches, first = run_time_multiplexed(net, tmp_path, net.vectors(50, 0))
+    assert mismatches > 0 and ", icarus [" in first and ", run_steps [" not in first
