@@ -32,6 +32,10 @@ Two realizations of the products (`realization`):
   and a `hardcore.mul` multiplies it with x_i (a fixed weight, the same in
   every cycle, stays a shift/add constant product).
 
+A layer of reuse 1 (a per-layer reuse) has nothing to select: its rows are
+the CSE solver's adder graph, as hardcore-fold-weights builds them
+(`realization = "cse"` in its `hardcore.reuse`).
+
 `mux` is the default: in Yosys LUTs it is the smaller at every R measured
 (docs/streaming.md: a generic multiplier of an activation by a table costs more
 than the mux terms it replaces).
@@ -63,7 +67,8 @@ from hardcore.irutil import (array_attr, body_ops, create_op, functions, i64_att
                              replace_function, requant_shifts, tensor_type)
 from hardcore.pass_base import ModulePass, Rejected
 from hardcore.quant_config import LayerQuant, load_quant_config, parse_quant_config
-from hardcore.passes.fold_weights.builder import _DagBuilder
+from hardcore.passes.fold_weights.builder import _DagBuilder, _Lin
+from hardcore.passes.fold_weights.dense import ALGORITHMS, build_graph
 
 __all__ = ["TimeMultiplexPass", "REALIZATIONS", "step_functions"]
 
@@ -159,9 +164,13 @@ class TimeMultiplexPass(ModulePass):
                       for i in range(columns)]
             cycle = builder._emit("hardcore.extract", [block.arguments[1]], (0, reuse - 1), {"index": 0})
             before = builder.snapshot()
+            realization = "cse" if reuse == 1 else self.realization
+            if reuse == 1:
+                row_terms = _cse_terms(builder, inputs, weight, in_range)
             outputs = []
             for slot_rows in schedule:
-                terms = _terms(builder, self.realization, cycle, inputs, padded[slot_rows])
+                terms = row_terms[slot_rows[0]] if reuse == 1 else \
+                    _terms(builder, realization, cycle, inputs, padded[slot_rows])
                 outputs.append(_tail(builder, cycle, terms, slot_rows, bias, tail, rows))
             width = max(signed_width(*builder.ranges[v]) for v in outputs)
             outputs = [builder.sext(v, width) for v in outputs]
@@ -171,7 +180,7 @@ class TimeMultiplexPass(ModulePass):
         step.attributes["function_type"] = ir.TypeAttr.get(ir.FunctionType.get([in_type, cycle_type], [out_type]))
         step.attributes["hardcore.reuse"] = ir.DictAttr.get({
             "layer": i64_attr(index), "reuse": i64_attr(reuse), "rows": i64_attr(rows), "slots": i64_attr(slots),
-            "realization": ir.StringAttr.get(self.realization)})
+            "realization": ir.StringAttr.get(realization)})
         figures = builder.since(before)
         stats = {"inputs": columns, "outputs": rows, "weights": int(weight.size),
                  "nonzero_weights": int(np.count_nonzero(weight)),
@@ -251,6 +260,17 @@ def _terms(builder: _DagBuilder, realization: str, cycle, inputs: list, weights:
                 choices.append(builder.shl(source, shift))
             terms.append(_select(builder, cycle, choices))
     return terms
+
+
+def _cse_terms(builder: _DagBuilder, inputs: list, weight: np.ndarray, in_range: tuple[int, int]) -> list[list]:
+    """A layer of reuse 1: each row's product as the fully parallel circuit makes it (the CSE solver's
+    adder graph over the whole matrix, hardcore-fold-weights' `cse`): a list of one term a row (none
+    for a zero row)."""
+    ranges = [in_range] * len(inputs)
+    graph = ALGORITHMS["cse"](weight, ranges, None)
+    built = build_graph(builder, graph, inputs, ranges)
+    return [[] if out is None else [builder.materialize(_Lin(built[out[0]], out[1], out[2], 0))]
+            for out in graph.outputs]
 
 
 def _sum(builder: _DagBuilder, values: list):

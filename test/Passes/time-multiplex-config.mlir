@@ -6,14 +6,15 @@
 
 // The reuse per layer from a quantization config (the file hardcore-quantize
 // reads): layer 0's three rows over three cycles, one slot; layer 1 in one
-// cycle (reuse 1: its cycle is always 0, a one-bit type, a zero-width port).
+// cycle (reuse 1: its cycle is always 0, a one-bit type, a zero-width port; its
+// rows the CSE solver's adder graph, as hardcore-fold-weights builds them).
 // CHECK-LABEL: func.func @two_layers_step0
 // CHECK-SAME: (%{{.+}}: tensor<2xi3>, %{{.+}}: tensor<1xi3>) -> tensor<1xi4>
 // CHECK-SAME: hardcore.reuse = {layer = 0 : i64, realization = "mux", reuse = 3 : i64, rows = 3 : i64, slots = 1 : i64}
 // CHECK: "hardcore.table"(%{{.+}}) {min = 0 : i64, table = dense<[2, -1, 1]> : tensor<3xi64>}
 // CHECK-LABEL: func.func @two_layers_step1
 // CHECK-SAME: (%{{.+}}: tensor<3xi4>, %{{.+}}: tensor<1xi1>) -> tensor<1xi
-// CHECK-SAME: hardcore.reuse = {layer = 1 : i64, realization = "mux", reuse = 1 : i64, rows = 1 : i64, slots = 1 : i64}
+// CHECK-SAME: hardcore.reuse = {layer = 1 : i64, realization = "cse", reuse = 1 : i64, rows = 1 : i64, slots = 1 : i64}
 // CHECK-NOT: "hardcore.mux"
 // CHECK-NOT: func.func @two_layers(
 
