@@ -66,9 +66,9 @@ from hardcore.errors import UsageError
 from hardcore.irutil import (array_attr, body_ops, create_op, functions, i64_attr, int_attr, int_type,
                              replace_function, requant_shifts, tensor_type)
 from hardcore.pass_base import ModulePass, Rejected
-from hardcore.quant_config import LayerQuant, load_quant_config, parse_quant_config
 from hardcore.passes.fold_weights.builder import _DagBuilder, _Lin
 from hardcore.passes.fold_weights.dense import ALGORITHMS, build_graph
+from hardcore.quant_config import LayerQuant, load_quant_config, parse_quant_config
 
 __all__ = ["TimeMultiplexPass", "REALIZATIONS", "step_functions"]
 
@@ -165,11 +165,11 @@ class TimeMultiplexPass(ModulePass):
             cycle = builder._emit("hardcore.extract", [block.arguments[1]], (0, reuse - 1), {"index": 0})
             before = builder.snapshot()
             realization = "cse" if reuse == 1 else self.realization
-            if reuse == 1:
-                row_terms = _cse_terms(builder, inputs, weight, in_range)
+            # reuse 1: nothing to select, slot j is row j of the fully parallel layer's adder graph
+            row_terms = _cse_terms(builder, inputs, weight, in_range) if reuse == 1 else None
             outputs = []
-            for slot_rows in schedule:
-                terms = row_terms[slot_rows[0]] if reuse == 1 else \
+            for j, slot_rows in enumerate(schedule):
+                terms = row_terms[j] if row_terms is not None else \
                     _terms(builder, realization, cycle, inputs, padded[slot_rows])
                 outputs.append(_tail(builder, cycle, terms, slot_rows, bias, tail, rows))
             width = max(signed_width(*builder.ranges[v]) for v in outputs)
