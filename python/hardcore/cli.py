@@ -406,7 +406,8 @@ def main(argv: list[str] | None = None) -> int:
                                      "a token a clock in, the next token out (docs/decoder.md)")
     compile_parser.add_argument("--reuse", type=int, default=1, metavar="R",
                                 help="each dense layer's outputs over R cycles, one input every R cycles, in "
-                                     "less logic (docs/streaming.md); 1: fully parallel")
+                                     "less logic (docs/streaming.md); 1: fully parallel; per layer: 'reuse' "
+                                     "in --quant-config")
     compile_parser.add_argument("--verify-each", action="store_true",
                                 help="check every pass with the reference interpreter (docs/verification.md)")
     compile_parser.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
