@@ -29,13 +29,13 @@ from typing import Callable
 import numpy as np
 from torch_mlir import ir
 
+from hardcore.adder_graph import signed_width
+from hardcore.errors import CompileError
 from hardcore.formal.driver import DEFAULT_MAX_WEIGHTS, DEFAULT_TIMEOUT, verify
 from hardcore.formal.report import FormalReport
 from hardcore.formal.segments import _flat_size, _segments
 from hardcore.formal.spec import _spec_intervals
 from hardcore.formal.terms import _Unsupported
-from hardcore.adder_graph import signed_width
-from hardcore.errors import CompileError
 from hardcore.interpreter import find_function
 from hardcore.irutil import array_attr, body_ops, int_attr
 from hardcore.mlir import new_context, parse_module
