@@ -10,6 +10,10 @@ the caller never stores).  Layer k becomes the step function
     @f_stepK(%x: tensor<n x iA>, %cycle: tensor<1 x iB>) -> tensor<S x iC>
         attributes {hardcore.reuse = {layer = K, reuse = R, rows = N, slots = S}}
 
+R is per layer: a quantization config's `reuse` settings (`config`, the
+file hardcore-quantize reads: `{"layers": {"0": {"reuse": 8}}}`) replace the
+option `reuse` for the layers they name (a layer the chain does not have is an
+error at the function).  The step is
 a scalar DAG like hardcore-fold-weights' (exact widths from value ranges),
 whose constants are selected by the cycle `%cycle` in [0, R-1]: its inputs
 are the previous step's outputs, all N of them (or the quantized input), and
@@ -27,6 +31,10 @@ Two realizations of the products (`realization`):
   (slot j, input i) over the R cycles are a `hardcore.table` on the cycle,
   and a `hardcore.mul` multiplies it with x_i (a fixed weight, the same in
   every cycle, stays a shift/add constant product).
+
+A layer of reuse 1 (a per-layer reuse) has nothing to select: its rows are
+the CSE solver's adder graph, as hardcore-fold-weights builds them
+(`realization = "cse"` in its `hardcore.reuse`).
 
 `mux` is the default: in Yosys LUTs it is the smaller at every R measured
 (docs/streaming.md: a generic multiplier of an activation by a table costs more
@@ -47,6 +55,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+from typing import Any
 
 import numpy as np
 from torch_mlir import ir
@@ -57,17 +66,26 @@ from hardcore.errors import UsageError
 from hardcore.irutil import (array_attr, body_ops, create_op, functions, i64_attr, int_attr, int_type,
                              replace_function, requant_shifts, tensor_type)
 from hardcore.pass_base import ModulePass, Rejected
-from hardcore.passes.fold_weights.builder import _DagBuilder
+from hardcore.passes.fold_weights.builder import _DagBuilder, _Lin
+from hardcore.passes.fold_weights.dense import ALGORITHMS, build_graph
+from hardcore.quant_config import LayerQuant, load_quant_config, parse_quant_config
 
 __all__ = ["TimeMultiplexPass", "REALIZATIONS", "step_functions"]
 
 REALIZATIONS = ("mux", "rom")
 _TAIL_OPS = ("hardcore.relu", "hardcore.requant")
+
 @dataclasses.dataclass(frozen=True)
 class TimeMultiplexPass(ModulePass):
     name = "hardcore-time-multiplex"
+    # the reuse of every layer the quantization config does not give one
     reuse: int = 2
     realization: str = "mux"
+    # A quantization config (hardcore.quant_config) whose `reuse` settings replace `reuse`:
+    # the same file as hardcore-quantize's `config`; its other settings are hardcore-quantize's.
+    config: str | None = None
+    # The Python API's config (a dictionary, `quant_config`): instead of the file `config`.
+    config_data: Any = dataclasses.field(default=None, metadata={"cli": False}, compare=False)
 
     def validate(self) -> None:
         if isinstance(self.reuse, bool) or not isinstance(self.reuse, int) or self.reuse < 1:
@@ -75,6 +93,22 @@ class TimeMultiplexPass(ModulePass):
         if self.realization not in REALIZATIONS:
             raise UsageError(f"{self.name}: unknown realization '{self.realization}' "
                              f"(one of: {', '.join(REALIZATIONS)})")
+        config, source = self.config_data, "quant_config"
+        if config is None and self.config is not None:
+            config, source = load_quant_config(self.config), self.config
+        # read and checked once, before any work
+        object.__setattr__(self, "_quant", parse_quant_config(config, LayerQuant(reuse=self.reuse), source))
+
+    @property
+    def quant(self):
+        """The config's settings (`hardcore.quant_config.QuantConfig`), `reuse` the default reuse."""
+        if not hasattr(self, "_quant"):
+            self.validate()
+        return self._quant
+
+    def layer_reuse(self, index: int) -> int:
+        """Layer `index`'s reuse: the config's for it, else the config's top-level one, else `reuse`."""
+        return self.quant.layer(index).reuse
 
     def run(self, module: ir.Operation) -> None:
         # a function with hardcore.reuse is already a step
@@ -88,6 +122,11 @@ class TimeMultiplexPass(ModulePass):
                                       "hardcore.quantize (run hardcore-quantize first)")
         quantize, ret = ops[0], ops[-1]
         layers = _chain(ops[1:-1], quantize, function)
+        named = sorted(index for index, names in self.quant.named.items() if "reuse" in names)
+        if named and named[-1] >= len(layers):
+            raise Rejected(function, f"the quantization config sets the reuse of layer {named[-1]} to "
+                                     f"{self.layer_reuse(named[-1])}, but the chain has {len(layers)} dense "
+                                     f"layers (0 to {len(layers) - 1})")
         if len(ret.operands) != 1 or ret.operands[0].owner != ops[-2] or \
                 ops[-2].operation.name != "hardcore.dequantize":
             raise Rejected(ret, "expected the result to be a hardcore.dequantize")
@@ -107,7 +146,7 @@ class TimeMultiplexPass(ModulePass):
         weight = array_attr(dense, "weight").astype(np.int64)
         bias = array_attr(dense, "bias").astype(np.int64).reshape(-1)
         rows, columns = weight.shape
-        reuse = self.reuse
+        reuse = self.layer_reuse(index)
         slots = -(-rows // reuse)
         in_type = tensor_type([columns], int_type(signed_width(*in_range)))
         cycle_type = tensor_type([1], int_type(signed_width(0, reuse - 1)))
@@ -125,9 +164,13 @@ class TimeMultiplexPass(ModulePass):
                       for i in range(columns)]
             cycle = builder._emit("hardcore.extract", [block.arguments[1]], (0, reuse - 1), {"index": 0})
             before = builder.snapshot()
+            realization = "cse" if reuse == 1 else self.realization
+            # reuse 1: nothing to select, slot j is row j of the fully parallel layer's adder graph
+            row_terms = _cse_terms(builder, inputs, weight, in_range) if reuse == 1 else None
             outputs = []
-            for slot_rows in schedule:
-                terms = _terms(builder, self.realization, cycle, inputs, padded[slot_rows])
+            for j, slot_rows in enumerate(schedule):
+                terms = row_terms[j] if row_terms is not None else \
+                    _terms(builder, realization, cycle, inputs, padded[slot_rows])
                 outputs.append(_tail(builder, cycle, terms, slot_rows, bias, tail, rows))
             width = max(signed_width(*builder.ranges[v]) for v in outputs)
             outputs = [builder.sext(v, width) for v in outputs]
@@ -137,7 +180,7 @@ class TimeMultiplexPass(ModulePass):
         step.attributes["function_type"] = ir.TypeAttr.get(ir.FunctionType.get([in_type, cycle_type], [out_type]))
         step.attributes["hardcore.reuse"] = ir.DictAttr.get({
             "layer": i64_attr(index), "reuse": i64_attr(reuse), "rows": i64_attr(rows), "slots": i64_attr(slots),
-            "realization": ir.StringAttr.get(self.realization)})
+            "realization": ir.StringAttr.get(realization)})
         figures = builder.since(before)
         stats = {"inputs": columns, "outputs": rows, "weights": int(weight.size),
                  "nonzero_weights": int(np.count_nonzero(weight)),
@@ -217,6 +260,17 @@ def _terms(builder: _DagBuilder, realization: str, cycle, inputs: list, weights:
                 choices.append(builder.shl(source, shift))
             terms.append(_select(builder, cycle, choices))
     return terms
+
+
+def _cse_terms(builder: _DagBuilder, inputs: list, weight: np.ndarray, in_range: tuple[int, int]) -> list[list]:
+    """A layer of reuse 1: each row's product as the fully parallel circuit makes it (the CSE solver's
+    adder graph over the whole matrix, hardcore-fold-weights' `cse`): a list of one term a row (none
+    for a zero row)."""
+    ranges = [in_range] * len(inputs)
+    graph = ALGORITHMS["cse"](weight, ranges, None)
+    built = build_graph(builder, graph, inputs, ranges)
+    return [[] if out is None else [builder.materialize(_Lin(built[out[0]], out[1], out[2], 0))]
+            for out in graph.outputs]
 
 
 def _sum(builder: _DagBuilder, values: list):

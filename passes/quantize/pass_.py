@@ -257,7 +257,7 @@ class QuantizePass(ModulePass):
             name = layers[index].operation.name
             allowed = _LAYER_SETTINGS.get(name, ())
             if WEIGHT_FRAC_BITS in layers[index].attributes:
-                allowed = ("act_bits", "act_percentile")
+                allowed = ("act_bits", "act_percentile", "reuse")
             wrong = [n for n in names if n not in allowed]
             if wrong:
                 self.error(layers[index], f"hardcore-quantize: the quantization config sets {wrong[0]} of "

@@ -242,7 +242,7 @@ def _compile(args) -> int:
               f"adder depth {report['adder_depth']}, "
               + (f"latency {circuit.latency} cycles" if circuit.latency else
                  "" if args.stream else "combinational")
-              + (f", one input every {circuit.reuse} cycles" if args.reuse != 1 else "")
+              + (f", one input every {circuit.reuse} cycles" if "time_multiplex" in report else "")
               + (f"streamed: one pixel a clock, {circuit.cycles_per_frame} cycles per image, "
                  f"{report['line_buffer_bits']} line-buffer bits" if args.stream else ""))
     for path in files:
@@ -261,7 +261,7 @@ def _sim(args) -> int:
     rng = np.random.default_rng(args.seed)
     if circuit.options.get("decoder"):
         return _sim_decoder(args, circuit, rng)
-    if circuit.options.get("reuse"):
+    if "time_multiplex" in circuit.report:
         return _sim_time_multiplexed(args, circuit, rng)
     if circuit.options.get("stream"):
         return _sim_streamed(args, circuit, rng)
@@ -274,7 +274,7 @@ def _sim(args) -> int:
     result = simulate(circuit.verilog, circuit.name, circuit.to_port(inputs), n_in=circuit.n_in,
                       in_width=circuit.in_width, n_out=circuit.n_out, out_width=circuit.out_width, workdir=workdir,
                       latency=circuit.latency or None, clock_enable=circuit.clock_enable,
-                      simulator=args.simulator,
+                      simulator=args.simulator or "verilator",
                       progress=lambda message: print(f"hardcore: {message}", file=sys.stderr))
     mismatches = int(np.any(circuit.from_port(result.outputs) != expected, axis=1).sum())
     timing = (f"latency {result.latency} cycles, {result.cycles} cycles, "
@@ -285,17 +285,22 @@ def _sim(args) -> int:
 
 
 def _sim_time_multiplexed(args, circuit, rng) -> int:
-    """A time-multiplexed circuit in Icarus, inputs back to back: every output against the reference."""
+    """A time-multiplexed circuit in Verilator (else Icarus), in_valid low in random cycles (`--stall`):
+    every output against the reference."""
     import numpy as np
 
-    from hardcore.time_multiplex import simulate_stream
+    from hardcore.time_multiplex import default_simulator, simulate_stream
 
     low, high = circuit.in_range
     inputs = rng.integers(low, high + 1, size=(args.vectors, circuit.n_in))
-    result = simulate_stream(circuit, inputs, Path(args.directory) / "sim")
+    simulator = args.simulator or default_simulator()
+    result = simulate_stream(circuit, inputs, Path(args.directory) / "sim", simulator=simulator, stall=args.stall,
+                             seed=args.seed, progress=lambda message: print(f"hardcore: {message}", file=sys.stderr))
     mismatches = int(np.any(result.outputs != circuit.reference(inputs), axis=1).sum())
-    print(f"{args.vectors} vectors, {mismatches} mismatches (Icarus; latency {result.latency} cycles, "
-          f"one input every {result.interval:g} cycles, {result.cycles} cycles)")
+    print(f"{args.vectors} vectors, {mismatches} mismatches ({'Verilator' if simulator == 'verilator' else 'Icarus'}; "
+          f"in_valid low in {args.stall:.0%} of cycles at random; latency {result.latency} cycles, "
+          f"one input every {circuit.reuse} cycles at most, {result.interval:.2f} on average; {result.cycles} cycles, "
+          f"build {result.build_seconds:.1f} s, run {result.run_seconds:.2f} s)")
     return 1 if mismatches else 0
 
 
@@ -308,12 +313,15 @@ def _sim_streamed(args, circuit, rng) -> int:
     low, high = circuit.in_range
     images = rng.integers(low, high + 1, size=(args.vectors, circuit.n_in))
     images[: min(2, args.vectors)] = [[low] * circuit.n_in, [high] * circuit.n_in][: min(2, args.vectors)]
-    result = simulate_frames(circuit, images, Path(args.directory) / "sim", simulator=args.simulator,
-                             stall=args.stall, seed=args.seed + 1)
+    if not 0 <= args.stall < 1:
+        raise UsageError(f"--stall: a probability in [0, 1), got {args.stall}")
+    simulator = args.simulator or "verilator"
+    result = simulate_frames(circuit, images, Path(args.directory) / "sim", simulator=simulator,
+                             stall=round(100 * args.stall), seed=args.seed + 1)
     mismatches = int(np.any(result.outputs != circuit.reference(images), axis=1).sum())
-    print(f"{args.vectors} images, {mismatches} mismatches ({args.simulator}, {args.stall}% stalls on both sides; "
-          f"{result.cycles_per_frame:g} cycles per image, the first output {result.latency} cycles after the "
-          f"first pixel, {result.cycles} cycles"
+    print(f"{args.vectors} images, {mismatches} mismatches ({simulator}, the source idling and the sink stalling "
+          f"in {args.stall:.0%} of cycles at random; {result.cycles_per_frame:g} cycles per image, the first output "
+          f"{result.latency} cycles after the first pixel, {result.cycles} cycles"
           f"{'; frame_error' if result.frame_error else ''})")
     return 1 if mismatches or result.frame_error else 0
 
@@ -324,7 +332,7 @@ def _sim_decoder(args, circuit, rng) -> int:
 
     stream = random_stream(circuit, args.vectors, rng)
     expected = expected_outputs(circuit, stream)
-    trace = simulate_decoder(circuit, stream, Path(args.directory) / "sim", simulator=args.simulator,
+    trace = simulate_decoder(circuit, stream, Path(args.directory) / "sim", simulator=args.simulator or "verilator",
                              progress=lambda message: print(f"hardcore: {message}", file=sys.stderr))
     mismatches, notes = compare(expected, trace)
     for note in notes:
@@ -426,7 +434,8 @@ def main(argv: list[str] | None = None) -> int:
                                      "a token a clock in, the next token out (docs/decoder.md)")
     compile_parser.add_argument("--reuse", type=int, default=1, metavar="R",
                                 help="each dense layer's outputs over R cycles, one input every R cycles, in "
-                                     "less logic (docs/streaming.md); 1: fully parallel")
+                                     "less logic (docs/streaming.md); 1: fully parallel; per layer: 'reuse' "
+                                     "in --quant-config")
     compile_parser.add_argument("--stream", action="store_true",
                                 help="a CNN taking its image one pixel a clock on AXI4-Stream ports: each kernel "
                                      "folded once, line buffers (docs/streaming.md)")
@@ -437,10 +446,12 @@ def main(argv: list[str] | None = None) -> int:
     sim_parser.add_argument("directory", help="an output directory of 'hardcore compile'")
     sim_parser.add_argument("--vectors", type=int, default=1000, help="input vectors (a decoder: tokens offered)")
     sim_parser.add_argument("--seed", type=int, default=0)
-    sim_parser.add_argument("--simulator", choices=("verilator", "icarus"), default="verilator")
-    sim_parser.add_argument("--stall", type=int, default=25, metavar="PERCENT",
-                            help="a streamed circuit: the share of cycles the source idles and the sink stalls, "
-                                 "at random (default 25)")
+    sim_parser.add_argument("--simulator", choices=("verilator", "icarus"),
+                            help="default: verilator (a time-multiplexed circuit: icarus where verilator is missing)")
+    sim_parser.add_argument("--stall", type=float, default=0.25, metavar="P",
+                            help="a time-multiplexed circuit: in_valid low in each cycle with probability P; a "
+                                 "streamed one: the source idles and the sink stalls each with probability P; "
+                                 "seeded by --seed (default 0.25; 0: no stalls)")
     report_parser = commands.add_parser("report", help="per-layer figures; Yosys area against plain '*'")
     report_parser.add_argument("directory", help="an output directory of 'hardcore compile'")
     report_parser.add_argument("--synth", action="store_true",

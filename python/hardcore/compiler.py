@@ -347,28 +347,28 @@ def _module_name(name: str | None, model) -> str:
     return name
 
 
-def _check_stream(stream: bool, reuse, decoder: bool, max_adder_depth, clock_enable: bool) -> None:
+def _check_stream(stream: bool, multiplexed: bool, decoder: bool, max_adder_depth, clock_enable: bool) -> None:
     """UsageError for stream=True with an option it excludes."""
     if not stream:
         return
-    if decoder or reuse != 1:
+    if decoder or multiplexed:
         raise UsageError("compile: stream=True does not combine with " + ("decoder" if decoder else "reuse"))
     if max_adder_depth is not None or clock_enable:
         raise UsageError("compile: a streamed circuit registers every layer's output itself; "
                          "max_adder_depth and clock_enable do not apply")
 
 
-def _check_reuse(reuse, decoder: bool, max_adder_depth, clock_enable: bool) -> None:
-    """UsageError for a reuse that is not an integer >= 1 or that an other option excludes."""
-    if isinstance(reuse, bool) or not isinstance(reuse, (int, np.integer)) or reuse < 1:
-        raise UsageError(f"compile: reuse must be an integer of at least 1, got {reuse!r}")
-    if reuse == 1:
-        return
+def _check_reuse(multiplex: TimeMultiplexPass, decoder: bool, max_adder_depth, clock_enable: bool) -> bool:
+    """Whether the circuit is time-multiplexed (`reuse` or the config's reuse above 1 somewhere);
+    UsageError when an other option excludes it."""
+    if multiplex.quant.default.reuse == 1 and all(layer.reuse == 1 for layer in multiplex.quant.layers.values()):
+        return False
     if decoder:
         raise UsageError("compile: reuse does not apply to a decoder (it takes a token a clock)")
     if max_adder_depth is not None or clock_enable:
         raise UsageError("compile: reuse takes several cycles an input through its own registers; "
                          "max_adder_depth and clock_enable do not apply")
+    return True
 
 
 def _reproducer(stage_text: str, instance, error: HardcoreError, verify_each: bool = False) -> str:
@@ -428,7 +428,9 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
     ceil(N/R) a cycle, with its constants selected by a cycle counter: one
     input every R cycles, in less logic (`hardcore.time_multiplex`,
     docs/streaming.md); a `hardcore.time_multiplex.TimeMultiplexedCircuit`.
-    R = 1 is the fully parallel circuit.
+    R = 1 is the fully parallel circuit.  A `reuse` in `quant_config` sets it
+    per layer (`{"layers": {"0": {"reuse": 8}}}`); the circuit takes one input
+    every max R_k cycles, and is fully parallel when every layer's reuse is 1.
 
     `stream=True` compiles a CNN whose input is one image (C x H x W) into a
     circuit that takes it one pixel a clock on AXI4-Stream ports: each
@@ -451,8 +453,14 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
     fold.validate()
     importer = ImportPass(output=output, stream=bool(stream))
     importer.validate()
-    _check_reuse(reuse, decoder=decoder, max_adder_depth=max_adder_depth, clock_enable=clock_enable)
-    _check_stream(stream, reuse, decoder=decoder, max_adder_depth=max_adder_depth, clock_enable=clock_enable)
+    if isinstance(reuse, bool) or not isinstance(reuse, (int, np.integer)) or reuse < 1:
+        raise UsageError(f"compile: reuse must be an integer of at least 1, got {reuse!r}")
+    multiplex = TimeMultiplexPass(reuse=int(reuse), config=config_path,
+                                  config_data=None if config_path else quant_config)
+    multiplex.validate()
+    multiplexed = _check_reuse(multiplex, decoder=decoder, max_adder_depth=max_adder_depth,
+                               clock_enable=clock_enable)
+    _check_stream(stream, multiplexed, decoder=decoder, max_adder_depth=max_adder_depth, clock_enable=clock_enable)
     if decoder:
         if max_adder_depth is not None or clock_enable:
             raise UsageError("compile: a decoder takes a token a clock through a combinational step; "
@@ -474,7 +482,7 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
         find_function(module.operation).attributes["sym_name"] = ir.StringAttr.get(name)
     stages = {"torch": module.operation.get_asm(large_elements_limit=None)}
     steps = [("hardcore", importer), ("quantized", quantize)] + ([("step", kv_decode)] if decoder else []) + \
-        ([("steps", TimeMultiplexPass(reuse=int(reuse)))] if reuse > 1 else
+        ([("steps", multiplex)] if multiplexed else
          [("streamed", StreamPass()), ("dag", fold)] if stream else [("dag", fold)])
     if max_adder_depth is not None:
         pipeline = PipelinePass(max_adder_depth=max_adder_depth, clock_enable=clock_enable)
@@ -515,7 +523,7 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
         from hardcore.stream import build_streamed
         say("running hardcore-to-hw on every node's step, wrapping them in line buffers and exporting SystemVerilog")
         return build_streamed(module, name, stages, options)
-    if reuse > 1:
+    if multiplexed:
         from hardcore.time_multiplex import build_time_multiplexed
         say("running hardcore-to-hw on every step, wrapping the steps in their registers and exporting SystemVerilog")
         return build_time_multiplexed(module, name, stages, options)

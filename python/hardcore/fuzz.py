@@ -14,7 +14,14 @@ a requant after); one time in four a concat of two earlier values (each
 requantized to the act-bits type unless it has it; flat, or interleaved
 along dimension 1 of Nx1 reshapes), and one time in four a gather (a random
 permutation, or a selection with repeats).  `networks(graph=True)` takes
-every such chance.  Each is folded (`hardcore-fold-weights`, cse or csd) and, in a
+every such chance.  A network that is a chain of dense layers (none of the
+above, no table, no argmax) is, one time in three (`networks(reuse=True)`:
+always, and no graph features), time-multiplexed instead: a reuse in 1..4
+drawn per layer (at least one above 1, through the quant config's per-layer
+`reuse`) and a realization (mux or rom), `hardcore-time-multiplex` under
+`--verify-each`; its steps run cycle by cycle (`run_steps`) and its Verilog
+(Icarus where it runs, else Verilator, in_valid low in random cycles) are
+compared with the reference on their own, not in the batch.  Each other network is folded (`hardcore-fold-weights`, cse or csd) and, in a
 pipelined batch, pipelined with a random `max-adder-depth`, all under
 `--verify-each`; several networks share one Verilator build (`batch_top`
 wires them side by side).  Inputs are random codes plus the extreme vectors
@@ -45,11 +52,12 @@ from hardcore import backend
 from hardcore.adder_graph import signed_width
 from hardcore.interpreter import find_function, run_function
 from hardcore.mlir import new_context, parse_module
+from hardcore.passes.time_multiplex import REALIZATIONS, TimeMultiplexPass
 from hardcore.pipeline import run_pipeline
 from hardcore.verify import extreme_inputs
 
 __all__ = ["FEATURES", "FuzzNetwork", "networks", "batches", "compile_network", "batch_top", "run_batch", "BatchResult",
-           "main"]
+           "run_time_multiplexed", "main"]
 
 EXAMPLES_PER_SEED = 10
 MATRIX_KINDS = ("uniform", "powers", "sparse", "dense", "extreme", "zero")
@@ -67,6 +75,8 @@ class FuzzNetwork:
     algorithm: str = "cse"
     features: frozenset = frozenset()  # the graph features it has (FEATURES)
     vocabulary: int = 0  # > 0: the input is token ids in [0, vocabulary - 1] (a sequence model)
+    reuse: tuple = ()  # each layer's reuse: time-multiplexed (hardcore-time-multiplex); (): folded
+    realization: str = "mux"  # a time-multiplexed network's
     # set by compile_network:
     verilog: str = ""
     n_out: int = 0
@@ -130,7 +140,7 @@ def matrices(draw, rows: int, cols: int, bits: int) -> np.ndarray:
     return matrix.astype(np.int64)
 
 
-FEATURES = ("residual add", "concat", "gather", "per-element shifts", "attention", "layernorm", "rmsnorm")
+FEATURES = ("residual add", "concat", "gather", "per-element shifts", "attention", "layernorm", "rmsnorm", "reuse")
 
 
 @dataclasses.dataclass
@@ -159,12 +169,14 @@ def _shifts(draw, count: int, low: int, high: int, per_element: bool = False) ->
 
 
 @st.composite
-def networks(draw, max_size: int = 6, max_layers: int = 3, name: str = "net", graph: bool = False) -> FuzzNetwork:
+def networks(draw, max_size: int = 6, max_layers: int = 3, name: str = "net", graph: bool = False,
+             reuse: bool = False) -> FuzzNetwork:
     """A random quantized network (see the module doc).
 
     With `graph`, every chance of a graph feature is taken: a residual add after every layer
     that has an earlier value of its size, a concat and a gather after every layer, and a
-    shift per element on every requant of more than one element.
+    shift per element on every requant of more than one element.  With `reuse`, a chain of
+    dense layers, time-multiplexed.
     """
     act_bits = draw(st.integers(2, 8))
     sizes = draw(st.lists(st.integers(1, max_size), min_size=2, max_size=max_layers + 1))
@@ -174,11 +186,12 @@ def networks(draw, max_size: int = 6, max_layers: int = 3, name: str = "net", gr
     value = _Value("%q", sizes[0], act_bits, low, high)
     earlier = [value]  # every value a skip connection or a concat may read
     features: set[str] = set()
+    chain = True  # dense layers, each with relu and requant only: time-multiplexable
     first_weight = None
     counter = iter(range(10**6))
 
     def chance(one_in: int) -> bool:
-        return graph or draw(st.integers(0, one_in - 1)) == 0
+        return not reuse and (graph or draw(st.integers(0, one_in - 1)) == 0)
 
     def fresh(prefix: str) -> str:
         return f"%{prefix}{next(counter)}"
@@ -218,7 +231,8 @@ def networks(draw, max_size: int = 6, max_layers: int = 3, name: str = "net", gr
             lines.append(f'%r{index} = "hardcore.relu"(%d{index}) : ({accumulator}) -> {accumulator}')
             layer.name = f"%r{index}"
         value = requant(layer, shift, out_low, out_high)
-        if draw(st.integers(0, 3)) == 0:  # an activation: a random table over the codes it can get
+        if not reuse and draw(st.integers(0, 3)) == 0:  # an activation: a random table over the codes it can get
+            chain = False
             entries = value.high - value.low + 1
             seed = draw(st.integers(0, 2**32 - 1))
             table = np.random.default_rng(seed).integers(low, high + 1, entries)
@@ -250,6 +264,7 @@ def networks(draw, max_size: int = 6, max_layers: int = 3, name: str = "net", gr
                 total = rectified
             shift, per_element = draw(_shifts(total.size, -1, 4, graph))
             features |= {"residual add"} | ({"per-element shifts"} if per_element else set())
+            chain = False
             value = requant(total, shift, *saturation(relu))
         earlier.append(value)
         if chance(4):
@@ -281,6 +296,7 @@ def networks(draw, max_size: int = 6, max_layers: int = 3, name: str = "net", gr
                 lines.append(f'{result.name} = "hardcore.concat"({a.name}, {b.name}) {{dim = 0 : i64}} : '
                              f'({a.type}, {b.type}) -> {result.type}')
             features.add("concat")
+            chain = False
             value = result
             earlier.append(value)
         if chance(4):  # a gather: a random permutation, sometimes with repeats
@@ -291,11 +307,13 @@ def networks(draw, max_size: int = 6, max_layers: int = 3, name: str = "net", gr
             lines.append(f'{result.name} = "hardcore.gather"({value.name}) {{indices = dense<{_dense_text(indices)}> '
                          f': tensor<{value.size}xi64>}} : ({value.type}) -> {result.type}')
             features.add("gather")
+            chain = False
             value = result
             earlier.append(value)
     n_out, width = value.size, value.width
     result_name = value.name
-    if n_out > 1 and draw(st.integers(0, 4)) == 0:  # a classifier output
+    if n_out > 1 and not reuse and draw(st.integers(0, 4)) == 0:  # a classifier output
+        chain = False
         index_width = (n_out - 1).bit_length() + 1
         lines.append(f'%a = "hardcore.argmax"({result_name}) : (tensor<{n_out}xi{width}>) -> tensor<1xi{index_width}>')
         result_name, width, n_out = "%a", index_width, 1
@@ -304,8 +322,16 @@ def networks(draw, max_size: int = 6, max_layers: int = 3, name: str = "net", gr
     body = "\n  ".join(lines)
     text = (f"func.func @{name}(%arg0: tensor<{sizes[0]}xf32>) -> tensor<{n_out}xf32> {{\n  {body}\n"
             f"  return %f : tensor<{n_out}xf32>\n}}\n")
+    layer_reuse, realization = (), "mux"
+    if chain and (reuse or draw(st.integers(0, 2)) == 0):
+        layer_reuse = [draw(st.integers(1, 4)) for _ in sizes[1:]]
+        if max(layer_reuse) == 1:
+            layer_reuse[draw(st.integers(0, len(layer_reuse) - 1))] = draw(st.integers(2, 4))
+        layer_reuse, realization = tuple(layer_reuse), draw(st.sampled_from(REALIZATIONS))
+        features.add("reuse")
     return FuzzNetwork(text=text, name=name, n_in=sizes[0], act_bits=act_bits, first_weight=first_weight,
-                       algorithm=draw(st.sampled_from(["cse", "csd"])), features=frozenset(features))
+                       algorithm=draw(st.sampled_from(["cse", "csd"])), features=frozenset(features),
+                       reuse=layer_reuse, realization=realization)
 
 
 @st.composite
@@ -335,13 +361,14 @@ def sequence_networks(draw, name: str = "net") -> FuzzNetwork:
 @st.composite
 def batches(draw, min_networks: int = 2, max_networks: int = 6, max_size: int = 6,
             pipelined: bool | None = None, graph: bool = False,
-            sequence: bool = False) -> tuple[list[FuzzNetwork], int | None, bool]:
+            sequence: bool = False, reuse: bool = False) -> tuple[list[FuzzNetwork], int | None, bool]:
     """(networks named net0.., max_adder_depth or None, clock_enable): one Verilator build.
 
-    With `sequence`, one network in three is a tiny GPT (`sequence_networks`)."""
+    With `sequence`, one network in three is a tiny GPT (`sequence_networks`); with `reuse`,
+    every network is time-multiplexed (`networks(reuse=True)`)."""
     count = draw(st.integers(min_networks, max_networks))
     nets = [draw(sequence_networks(name=f"net{i}") if sequence and draw(st.integers(0, 2)) == 0 else
-                 networks(max_size=max_size, name=f"net{i}", graph=graph)) for i in range(count)]
+                 networks(max_size=max_size, name=f"net{i}", graph=graph, reuse=reuse)) for i in range(count)]
     if pipelined is None:
         pipelined = draw(st.booleans())
     depth = draw(st.integers(1, 6)) if pipelined else None
@@ -429,16 +456,57 @@ class BatchResult:
     build_seconds: float
 
 
+def run_time_multiplexed(net: FuzzNetwork, workdir, codes: np.ndarray, seed: int = 0) -> tuple[int, str | None]:
+    """A time-multiplexed network (`net.reuse`): its steps cycle by cycle and its Verilog (Icarus where
+    it runs, else Verilator; in_valid low in random cycles) against the reference; (mismatches, the first)."""
+    from hardcore.sim import tool_available
+    from hardcore.time_multiplex import build_time_multiplexed, run_steps, simulate_stream
+
+    module = parse_module(net.text, new_context(), net.name)
+    multiplex = TimeMultiplexPass(reuse=1, realization=net.realization,
+                                  config_data={"layers": {k: {"reuse": r} for k, r in enumerate(net.reuse)}})
+    run_pipeline(module, multiplex.name, filename=net.name, overrides={multiplex.name: multiplex}, verify_each=True)
+    stages = {"quantized": net.text, "steps": str(module)}
+    circuit = build_time_multiplexed(module, net.name, stages, {})
+    net.verilog, net.n_out, net.out_width, net.latency = circuit.verilog, circuit.n_out, circuit.out_width, \
+        circuit.latency
+    expected = net.reference(codes)
+    simulator = "icarus" if tool_available("icarus") else "verilator"
+    outputs = {"run_steps": run_steps(stages["steps"], codes),
+               simulator: simulate_stream(circuit, codes, workdir, simulator=simulator, stall=0.3, seed=seed).outputs}
+    mismatches, first = 0, None
+    for where, actual in outputs.items():
+        bad = np.flatnonzero((actual != expected).any(axis=1))
+        mismatches += int(bad.size)
+        if bad.size and first is None:
+            i = int(bad[0])
+            first = (f"{net.name} (reuse {list(net.reuse)}, {net.realization}): input {codes[i].tolist()}: "
+                     f"interpreter {expected[i].tolist()}, {where} {actual[i].tolist()}\n{net.text}")
+    return mismatches, first
+
+
 def run_batch(nets: list[FuzzNetwork], max_adder_depth: int | None, clock_enable: bool, workdir,
               vectors: int = 64, seed: int = 0) -> BatchResult:
-    """Compile every network, build them in one Verilator model, compare with the reference interpreter."""
+    """Compile every network, build them in one Verilator model, compare with the reference interpreter.
+
+    A time-multiplexed network (`reuse`) is checked on its own (`run_time_multiplexed`)."""
     from hardcore.sim import simulate
 
+    mismatches, first = 0, None
+    multiplexed = [(k, net) for k, net in enumerate(nets) if net.reuse]
+    for k, net in multiplexed:
+        bad, message = run_time_multiplexed(net, Path(workdir) / net.name, net.vectors(vectors, seed + k), seed + k)
+        mismatches, first = mismatches + bad, first or message
+    evaluations = sum(len(net.vectors(vectors, seed + k)) for k, net in multiplexed)
+    plain = [(k, net) for k, net in enumerate(nets) if not net.reuse]
+    if not plain:
+        return BatchResult(len(nets), evaluations, mismatches, first, 0.0)
+    indices, nets = [k for k, _ in plain], [net for _, net in plain]
     for net in nets:
         compile_network(net, max_adder_depth, clock_enable)
     pipelined = max_adder_depth is not None
     verilog, in_width, out_width = batch_top(nets, pipelined, clock_enable)
-    per_net = [net.vectors(vectors, seed + k) for k, net in enumerate(nets)]
+    per_net = [net.vectors(vectors, seed + k) for k, net in zip(indices, nets)]
     count = max(len(v) for v in per_net)
     per_net = [np.concatenate([v, np.repeat(v[-1:], count - len(v), axis=0)]) for v in per_net]  # same count
     inputs = np.concatenate(per_net, axis=1)
@@ -446,7 +514,7 @@ def run_batch(nets: list[FuzzNetwork], max_adder_depth: int | None, clock_enable
                       n_out=sum(n.n_out for n in nets), out_width=out_width,
                       latency=max(n.latency for n in nets) if pipelined else None,
                       clock_enable=clock_enable, workdir=workdir)
-    mismatches, first, offset = 0, None, 0
+    offset = 0
     for net, codes in zip(nets, per_net):
         actual = result.outputs[:, offset:offset + net.n_out]
         if not net.out_signed:  # an argmax index is unsigned: read its bits as such (Circuit.from_port)
@@ -459,7 +527,8 @@ def run_batch(nets: list[FuzzNetwork], max_adder_depth: int | None, clock_enable
             i = int(bad[0])
             first = (f"{net.name} ({net.algorithm}, max-adder-depth {max_adder_depth}): input {codes[i].tolist()}: "
                      f"interpreter {expected[i].tolist()}, Verilator {actual[i].tolist()}\n{net.text}")
-    return BatchResult(len(nets), count * len(nets), mismatches, first, result.build_seconds)
+    return BatchResult(len(nets) + len(multiplexed), count * len(nets) + evaluations, mismatches, first,
+                       result.build_seconds)
 
 
 def main(argv: list[str] | None = None) -> int:

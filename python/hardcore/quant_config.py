@@ -1,4 +1,4 @@
-"""Per-layer quantization settings: weight bits, activation bits, weight scales and activation percentiles.
+"""Per-layer quantization settings: weight bits, activation bits, weight scales, activation percentiles and reuse.
 
 A configuration is a dictionary (the Python API's `quant_config`) or a JSON
 file holding one (`hardcore compile --quant-config`, `hardcore-quantize{config=path}`):
@@ -19,6 +19,9 @@ set the width of its output (its requantization), its `act_percentile` the
 percentile of |x| on the calibration inputs its output scale comes from (None:
 the largest).  The input and the lookup tables of standalone activations take
 the top-level `act_bits`; the input and concatenations the top-level `act_percentile`.
+A dense layer's `reuse` (an integer >= 1) computes its outputs over that many
+cycles (`hardcore-time-multiplex`, docs/streaming.md); the top-level `reuse`
+replaces `hardcore.compile`'s `reuse` for the layers the config does not name.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ __all__ = ["LayerQuant", "QuantConfig", "WEIGHT_SCALES", "SETTINGS", "parse_quan
 # one output channel of a convolution).
 WEIGHT_SCALES = ("per-layer", "per-channel")
 # The settings a layer (or the whole network) may have.
-SETTINGS = ("weight_bits", "act_bits", "weight_scale", "act_percentile")
+SETTINGS = ("weight_bits", "act_bits", "weight_scale", "act_percentile", "reuse")
 _BITS = (2, 16)
 
 
@@ -50,6 +53,8 @@ class LayerQuant:
     weight_scale: str = "per-layer"
     # None: output scales from the largest |x| on the calibration inputs
     act_percentile: float | None = None
+    # cycles a dense layer's outputs take (hardcore-time-multiplex); 1: all in one
+    reuse: int = 1
 
 
 def check_percentile(value: Any) -> bool:
@@ -79,6 +84,10 @@ def _setting(name: str, value: Any, where: str) -> Any:
         if not check_percentile(value):
             raise UsageError(f"{where}: act_percentile must be a number in (0, 100], got {value!r}")
         return float(value)
+    if name == "reuse":
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise UsageError(f"{where}: reuse must be an integer of at least 1, got {value!r}")
+        return value
     if isinstance(value, bool) or not isinstance(value, int) or not _BITS[0] <= value <= _BITS[1]:
         raise UsageError(f"{where}: {name} must be an integer between {_BITS[0]} and {_BITS[1]}, got {value!r}")
     return value

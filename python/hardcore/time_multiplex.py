@@ -24,13 +24,13 @@ after the cycle whose edge took x (a pipelined circuit's convention).
 `TimeMultiplexedCircuit` is the result: its `reference` is `Circuit`'s (the
 quantized function: the same function as the fully parallel circuit);
 `run_steps` runs the steps cycle by cycle as the circuit does, and
-`simulate_stream` runs the Verilog back to back in Icarus or Verilator.
+`simulate_stream` runs the Verilog in Verilator or Icarus, inputs back to back
+or with random stalls (in_valid low in random cycles).
 """
 
 from __future__ import annotations
 
-import shutil
-import subprocess
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,9 +45,12 @@ from hardcore.irutil import body_ops, int_attr
 from hardcore.mlir import collect_diagnostics, new_context, parse_module
 from hardcore.passes.time_multiplex import step_functions
 from hardcore.passes.to_hw import LoweringError, lower_function
+from hardcore.sim import (_VERILATOR_HARNESS, DESIGN_FILE, INPUTS_FILE, RESET_CYCLES, VERILATOR_MAKEFLAGS,
+                          VERILATOR_PREFIX, _decode_hex, _encode_hex, _fill, _icarus_reset, _run, _verilator_get,
+                          _verilator_set, _write_if_changed, tool_available)
 
 __all__ = ["TimeMultiplexedCircuit", "StepLayout", "build_time_multiplexed", "wrapper_text", "run_steps",
-           "simulate_stream"]
+           "simulate_stream", "default_simulator", "StreamResult", "SIMULATORS"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,12 @@ class StepLayout:
     slots: int
     width: int
     in_bits: int
+    reuse: int
+
+    @property
+    def cycle_bits(self) -> int:
+        """The width of the step's `cycle` port: 0..reuse-1 unsigned (0 bits for reuse 1: no port in Verilog)."""
+        return (self.reuse - 1).bit_length()
 
     def rows_in_cycle(self, cycle: int) -> int:
         """How many of cycle `cycle`'s slots compute a row (the last cycles may compute fewer, or none)."""
@@ -87,7 +96,11 @@ class _Text:
 def wrapper_text(name: str, reuse: int, x_bits: int, layers: list[StepLayout]) -> str:
     """The top module `name` as CIRCT text (hw, comb, sv) around instances of `<name>_step0..`.
 
-    Each step's `cycle` port is the counter itself: ceil(log2 R) bits, unsigned.
+    `reuse` is the period: the largest of the layers' reuse.  A step of that
+    reuse gets the counter itself on its `cycle` port (ceil(log2 R) bits,
+    unsigned); a step of a smaller reuse R_k gets min(counter, R_k - 1): it
+    computes its cycles 0..R_k - 1 in the first R_k cycles of the period and
+    holds its last cycle's rows to the end of the period.
     """
     count_bits = max((reuse - 1).bit_length(), 1)
     body = _Text()
@@ -108,18 +121,21 @@ def wrapper_text(name: str, reuse: int, x_bits: int, layers: list[StepLayout]) -
     on_last = [f"sv.passign {valid_registers[0]}, %in_valid : i1"] + \
         [f"sv.passign {valid_registers[k + 1]}, {valids[k]} : i1" for k in range(len(layers))]
     per_cycle: list[list[str]] = [[] for _ in range(reuse - 1)]
+    step_cycles = {reuse: cycle}  # a layer's reuse -> its step's cycle port
     for k, layer in enumerate(layers):
+        if layer.reuse not in step_cycles:
+            step_cycles[layer.reuse] = _held_cycle(body, cycle, count_bits, layer)
         slots_bits = layer.slots * layer.width
         step = body.emit(f'hw.instance "step{k}" @{name}_step{k}(x: {source}: i{layer.in_bits}, '
-                         f"cycle: {cycle}: i{count_bits}) -> (y: i{slots_bits})")
+                         f"cycle: {step_cycles[layer.reuse]}: i{layer.cycle_bits}) -> (y: i{slots_bits})")
         parts = []  # (value, bits), row 0 first
-        for c in range(reuse):
+        for c in range(layer.reuse):
             bits = layer.rows_in_cycle(c) * layer.width
             if not bits:
                 continue
             rows = step if bits == slots_bits else \
                 body.emit(f"comb.extract {step} from 0 : (i{slots_bits}) -> i{bits}")
-            if c == reuse - 1:
+            if c == layer.reuse - 1:
                 parts.append((rows, bits))
                 continue
             filling = body.emit(f"sv.reg : !hw.inout<i{bits}>", f"layer{k}_cycle{c}")
@@ -146,6 +162,17 @@ def wrapper_text(name: str, reuse: int, x_bits: int, layers: list[StepLayout]) -
               f"out in_ready : i1, out out_valid : i1, out y : i{y_bits}) {{")
     return "\n".join([header] + body.lines + [f"    hw.output {last}, {out_valid}, {source} : i1, i1, i{y_bits}",
                                               "}"])
+
+
+def _held_cycle(body: _Text, cycle: str, count_bits: int, layer: StepLayout) -> str:
+    """min(counter, R_k - 1) in the step's cycle bits: a layer of reuse R_k below the period."""
+    last = body.emit(f"hw.constant {layer.reuse - 1} : i{layer.cycle_bits}")
+    if layer.reuse == 1:
+        return last
+    before = body.emit(f"comb.icmp ult {cycle}, {body.emit(f'hw.constant {layer.reuse - 1} : i{count_bits}')} "
+                       f": i{count_bits}")
+    low = body.emit(f"comb.extract {cycle} from 0 : (i{count_bits}) -> i{layer.cycle_bits}")
+    return body.emit(f"comb.mux {before}, {low}, {last} : i{layer.cycle_bits}")
 
 
 def _reuse_attr(step, key: str) -> int:
@@ -206,13 +233,13 @@ def _tensor_bits(value_type) -> int:
 def build_time_multiplexed(module, name: str, stages: dict, options: dict) -> TimeMultiplexedCircuit:
     """The circuit around the steps in `module` (after hardcore-time-multiplex)."""
     steps = step_functions(module.operation)
-    reuse = _reuse_attr(steps[0], "reuse")
     layouts = []
     for step in steps:
         out_type = ir.RankedTensorType(step.type.results[0])
         layouts.append(StepLayout(rows=_reuse_attr(step, "rows"), slots=_reuse_attr(step, "slots"),
                                   width=ir.IntegerType(out_type.element_type).width,
-                                  in_bits=_tensor_bits(step.type.inputs[0])))
+                                  in_bits=_tensor_bits(step.type.inputs[0]), reuse=_reuse_attr(step, "reuse")))
+    reuse = max(layout.reuse for layout in layouts)  # the period: one input every `reuse` cycles
     in_type = ir.RankedTensorType(steps[0].type.inputs[0])
     hw_text = _steps_hw(module, name)
     wrapper = wrapper_text(name, reuse, layouts[0].in_bits, layouts)
@@ -233,7 +260,7 @@ def build_time_multiplexed(module, name: str, stages: dict, options: dict) -> Ti
         layer["realization"] = ir.StringAttr(ir.DictAttr(step.attributes["hardcore.reuse"])["realization"]).value
     figures = dag_figures(stages["steps"])
     count_bits = max((reuse - 1).bit_length(), 1)
-    filling = sum(layout.rows_in_cycle(c) * layout.width for layout in layouts for c in range(reuse - 1))
+    filling = sum(layout.rows_in_cycle(c) * layout.width for layout in layouts for c in range(layout.reuse - 1))
     outputs = sum(layout.rows * layout.width for layout in layouts)
     figures["register_bits"] = count_bits + layouts[0].in_bits + filling + outputs + len(layouts) + 1
     figures["cycles_per_inference"] = reuse
@@ -247,48 +274,102 @@ def build_time_multiplexed(module, name: str, stages: dict, options: dict) -> Ti
         out_frac_bits=int_attr(steps[-1], "hardcore.output_frac_bits"),
         layers=layers, options=options, figures=figures, latency=len(layouts) * reuse + 1,
         reuse=reuse,
-        steps=[{"layer": k, "rows": layout.rows, "slots": layout.slots, "realization": layer["realization"]}
+        steps=[{"layer": k, "reuse": layout.reuse, "rows": layout.rows, "slots": layout.slots,
+                "realization": layer["realization"]}
                for k, (layout, layer) in enumerate(zip(layouts, layers))])
 
 
 # -- simulation ------------------------------------------------------------------------------------------
 
-_TESTBENCH = """\
+SIMULATORS = ("verilator", "icarus")
+VALID_FILE = "in_valid.txt"  # in workdir: whether the producer offers its next input, a 0/1 line per cycle
+TRACE_FILE = "trace.txt"  # "in <cycle>" per input taken, "out <cycle> <y hex>" per out_valid
+
+# The body of hardcore.sim's Verilator harness (its `vectors`, `out`, `dut`, `set_x`, `get_y`):
+# each cycle drive in_valid and x with clk low, settle, record what the rising edge will see, clock.
+# A cycle without an offer drives another vector on x: the circuit must not take it.
+_VERILATOR_BODY = r"""    std::string offers;
+    std::ifstream offers_file("@VALID_FILE@");
+    for (char bit; offers_file >> bit;) offers.push_back(bit);
+    if ((long)offers.size() < max_cycles) {
+        fprintf(stderr, "@VALID_FILE@: expected %ld cycles\n", max_cycles);
+        return 1;
+    }
+    dut->clk = 0;
+    dut->rst = 1;
+    dut->in_valid = 0;
+    dut->eval();
+    for (int i = 0; i < RESET_CYCLES; ++i) {
+        dut->clk = 1;
+        dut->eval();
+        dut->clk = 0;
+        dut->eval();
+    }
+    dut->rst = 0;
+    long sent = 0, received = 0, last = max_cycles;
+    for (long cycle = 0; cycle < max_cycles && cycle < last; ++cycle) {
+        const bool offer = sent < n_vectors && offers[cycle] == '1';
+        dut->in_valid = offer;
+        set_x(dut.get(), &vectors[((offer ? sent : sent + 1) % n_vectors) * IN_WORDS]);
+        dut->eval();
+        if (dut->out_valid) {
+            get_y(dut.get(), y_words);
+            format_output(y_words, y_text);
+            fprintf(out, "out %ld %s\n", cycle, y_text);
+            if (++received == n_vectors) last = cycle + 1 + @DRAIN@;  // and no more outputs after it
+        }
+        if (offer && dut->in_ready) {
+            fprintf(out, "in %ld\n", cycle);
+            ++sent;
+        }
+        dut->clk = 1;
+        dut->eval();
+        dut->clk = 0;
+        dut->eval();
+    }"""
+
+# The same protocol in Icarus.
+_ICARUS_TESTBENCH = r"""// Generated by hardcore.time_multiplex for module @TOP@ (see its Verilator harness).
 module hardcore_stream_tb;
-  reg clk = 0, rst = 1, in_valid = 0;
-  reg [{x_bits}-1:0] x = 0;
+  localparam integer N_VECTORS = @N_VECTORS@;
+  localparam integer MAX_CYCLES = @MAX_CYCLES@;
+  logic clk, rst, in_valid;
+  logic [@X_BITS@-1:0] x;
   wire in_ready, out_valid;
-  wire [{y_bits}-1:0] y;
-  reg [{x_bits}-1:0] vectors [0:{count}-1];
-  integer sent = 0, received = 0, cycle = 0, first_taken = -1, first_out = -1, file;
-  {name} dut(.clk(clk), .rst(rst), .in_valid(in_valid), .x(x), .in_ready(in_ready), .out_valid(out_valid), .y(y));
-  always #5 clk = ~clk;
+  wire [@Y_BITS@-1:0] y;
+  logic [@X_BITS@-1:0] vectors [0:N_VECTORS-1];
+  logic offers [0:MAX_CYCLES-1];
+  integer file, cycle, sent, received, last;
+  @TOP@ dut(.clk(clk), .rst(rst), .in_valid(in_valid), .x(x), .in_ready(in_ready), .out_valid(out_valid), .y(y));
   initial begin
-    $readmemh("inputs.hex", vectors);
-    file = $fopen("outputs.hex", "w");
-    @(negedge clk); @(negedge clk); rst = 0;
-  end
-  always @(negedge clk) if (!rst) begin
-    in_valid <= sent < {count};
-    x <= sent < {count} ? vectors[sent] : 0;
-  end
-  always @(posedge clk) if (!rst) begin
-    cycle <= cycle + 1;
-    if (in_valid && in_ready) begin
-      if (first_taken < 0) first_taken <= cycle;
-      sent <= sent + 1;
-    end
-    if (out_valid) begin
-      if (first_out < 0) first_out <= cycle;
-      $fwrite(file, "%h\\n", y);
-      received <= received + 1;
-      if (received + 1 == {count}) begin
-        $fwrite(file, "cycles %0d %0d %0d\\n", first_taken, first_out, cycle);
-        $fclose(file);
-        $finish;
+    $readmemh("@INPUTS@", vectors);
+    $readmemb("@VALID_FILE@", offers);
+    file = $fopen("@TRACE@", "w");
+@RESET@
+    sent = 0;
+    received = 0;
+    last = MAX_CYCLES;
+    for (cycle = 0; cycle < MAX_CYCLES && cycle < last; cycle = cycle + 1) begin
+      in_valid = sent < N_VECTORS && offers[cycle] == 1'b1;
+      x = vectors[(in_valid ? sent : sent + 1) % N_VECTORS];
+      #1;
+      if (out_valid === 1'b1) begin
+        $fwrite(file, "out %0d %h\n", cycle, y);
+        received = received + 1;
+        if (received == N_VECTORS) last = cycle + 1 + @DRAIN@;
+      end else if (out_valid !== 1'b0) begin
+        $fatal(1, "out_valid is %b at cycle %0d", out_valid, cycle);
       end
+      if (in_valid && in_ready === 1'b1) begin
+        $fwrite(file, "in %0d\n", cycle);
+        sent = sent + 1;
+      end
+      clk = 1;
+      #1;
+      clk = 0;
     end
-    if (cycle > {limit}) begin $fclose(file); $finish; end
+    $fclose(file);
+    $finish;
   end
 endmodule
 """
@@ -296,46 +377,98 @@ endmodule
 
 @dataclass
 class StreamResult:
-    """What `simulate_stream` measured: the outputs (batch, n_out), and cycles from the first input
-    taken to the first output, between outputs, and in all."""
+    """What `simulate_stream` measured: the outputs (batch, n_out); the cycles from an input taken to
+    its output (`latency`, the same for every input), the mean cycles between outputs, the cycles from
+    the first input taken to the last output; and the simulator's build and run seconds."""
 
     outputs: np.ndarray
     latency: int
     interval: float
     cycles: int
+    build_seconds: float = 0.0
+    run_seconds: float = 0.0
 
 
-def simulate_stream(circuit: TimeMultiplexedCircuit, vectors, workdir) -> StreamResult:
-    """Icarus: `vectors` (what `reference` takes) back to back, a new one whenever in_ready; y at each out_valid."""
-    if shutil.which("iverilog") is None or shutil.which("vvp") is None:
-        raise UsageError("simulate_stream needs Icarus Verilog (iverilog, vvp)")
+def default_simulator() -> str:
+    """Verilator where it can run, else Icarus."""
+    return "verilator" if tool_available("verilator") else "icarus"
+
+
+def _build_and_run(circuit: TimeMultiplexedCircuit, workdir: Path, simulator: str, count: int, max_cycles: int,
+                   drain: int, progress) -> tuple[float, float]:
+    if simulator == "verilator":
+        body = _fill(_VERILATOR_BODY, valid_file=VALID_FILE, drain=drain)
+        harness = _fill(_VERILATOR_HARNESS, top=circuit.name, prefix=VERILATOR_PREFIX,
+                        in_bits=circuit.n_in * circuit.in_width, out_bits=circuit.n_out * circuit.out_width,
+                        reset_cycles=RESET_CYCLES, set_x=_verilator_set("x", circuit.n_in * circuit.in_width),
+                        get_y=_verilator_get("y", circuit.n_out * circuit.out_width), body=body)
+        _write_if_changed(workdir / "stream_harness.cpp", harness)
+        command = ["verilator", "--cc", "--exe", "--build", "-Wno-fatal", "-Wno-lint", "-Wno-style",
+                   "--top-module", circuit.name, "--prefix", VERILATOR_PREFIX, "--Mdir", "verilator_obj",
+                   "-o", f"{VERILATOR_PREFIX}_stream", "-j", str(os.cpu_count() or 1)]
+        for flag in VERILATOR_MAKEFLAGS:
+            command += ["-MAKEFLAGS", flag]
+        command += [DESIGN_FILE, "stream_harness.cpp"]
+        if progress:
+            progress(f"verilator: building {circuit.name}...")
+        build = _run(command, cwd=workdir, log_path=workdir / "verilator_build.log", what="verilator build")
+        run = [str(workdir / "verilator_obj" / f"{VERILATOR_PREFIX}_stream"), INPUTS_FILE, TRACE_FILE, str(count),
+               str(max_cycles)]
+    else:
+        testbench = _fill(_ICARUS_TESTBENCH, top=circuit.name, n_vectors=count, max_cycles=max_cycles,
+                          x_bits=circuit.n_in * circuit.in_width, y_bits=circuit.n_out * circuit.out_width,
+                          inputs=INPUTS_FILE, valid_file=VALID_FILE, trace=TRACE_FILE, drain=drain,
+                          reset=_icarus_reset(""))
+        (workdir / "stream_tb.sv").write_text(testbench)
+        if progress:
+            progress(f"icarus: building {circuit.name}...")
+        build = _run(["iverilog", "-g2012", "-s", "hardcore_stream_tb", "-o", "stream.vvp", DESIGN_FILE,
+                      "stream_tb.sv"], cwd=workdir, log_path=workdir / "icarus_build.log", what="iverilog build")
+        run = ["vvp", "-n", "stream.vvp"]
+    if progress:
+        progress(f"simulating {count} vectors...")
+    return build, _run(run, cwd=workdir, log_path=workdir / f"{simulator}_run.log", what=f"{simulator} simulation")
+
+
+def simulate_stream(circuit: TimeMultiplexedCircuit, vectors, workdir, simulator: str | None = None,
+                    stall: float = 0.0, seed: int = 0, progress=None) -> StreamResult:
+    """Run the Verilog on `vectors` (what `reference` takes): y at each out_valid, one output per input.
+
+    The producer offers its next input (in_valid with x) in each cycle, or, with probability `stall`
+    (seeded by `seed`), does not (in_valid low, another vector on x); an offered input is taken at a
+    rising edge with in_ready.  `stall=0`: back to back.  `simulator` "verilator" or "icarus" (None:
+    Verilator where it can run, else Icarus).  Raises HardcoreError unless every input is taken and
+    gives exactly one output, each `latency` cycles after it was taken.
+    """
+    if isinstance(stall, bool) or not isinstance(stall, (int, float)) or not 0 <= stall < 1:
+        raise UsageError(f"simulate_stream: stall must be a probability in [0, 1), got {stall!r}")
+    simulator = simulator or default_simulator()
+    if simulator not in SIMULATORS:
+        raise UsageError(f"simulate_stream: unknown simulator '{simulator}' (one of: {', '.join(SIMULATORS)})")
+    if not tool_available(simulator):
+        raise UsageError(f"simulate_stream: {simulator} cannot run here (not on PATH)")
     vectors = circuit.to_port(np.asarray(vectors, dtype=np.int64))
-    workdir = Path(workdir)
+    count = len(vectors)
+    workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    mask = (1 << circuit.in_width) - 1
-    lines = [format(sum((int(v) & mask) << (i * circuit.in_width) for i, v in enumerate(row)), "x")
-             for row in vectors]
-    (workdir / "inputs.hex").write_text("\n".join(lines) + "\n")
-    (workdir / "design.sv").write_text(circuit.verilog)
-    x_bits, y_bits = circuit.n_in * circuit.in_width, circuit.n_out * circuit.out_width
-    limit = (len(vectors) + 4) * circuit.reuse + circuit.latency + 16
-    (workdir / "tb.sv").write_text(_TESTBENCH.format(name=circuit.name, x_bits=x_bits, y_bits=y_bits,
-                                                     count=len(vectors), limit=limit))
-    for command in (["iverilog", "-g2012", "-s", "hardcore_stream_tb", "-o", "sim.vvp", "design.sv", "tb.sv"],
-                    ["vvp", "-n", "sim.vvp"]):
-        run = subprocess.run(command, cwd=workdir, capture_output=True, text=True)
-        if run.returncode:
-            raise HardcoreError(f"{command[0]} failed:\n{run.stdout[-2000:]}{run.stderr[-2000:]}")
-    text = (workdir / "outputs.hex").read_text().split("\n")
-    if not text or not any(line.startswith("cycles") for line in text):
-        raise HardcoreError(f"simulate_stream: {len([t for t in text if t])} of {len(vectors)} outputs "
-                            f"within {limit} cycles ({workdir})")
-    summary = next(line for line in text if line.startswith("cycles")).split()[1:]
-    first_taken, first_out, last_out = (int(v) for v in summary)
-    words = [int(line, 16) for line in text if line and not line.startswith("cycles")]
-    width = circuit.out_width
-    outputs = np.array([[(word >> (i * width)) & ((1 << width) - 1) for i in range(circuit.n_out)]
-                        for word in words], dtype=np.int64)
-    outputs = np.where(outputs >= 1 << (width - 1), outputs - (1 << width), outputs)
-    interval = (last_out - first_out) / max(len(words) - 1, 1)
-    return StreamResult(circuit.from_port(outputs), first_out - first_taken, interval, last_out - first_taken + 1)
+    _write_if_changed(workdir / DESIGN_FILE, circuit.verilog)
+    (workdir / INPUTS_FILE).write_bytes(_encode_hex(vectors, circuit.in_width))
+    max_cycles = int((count + 4) * circuit.reuse / (1 - stall) * 2) + circuit.latency + 64
+    offers = np.random.default_rng(seed).random(max_cycles) >= stall
+    (workdir / VALID_FILE).write_text("".join("1\n" if o else "0\n" for o in offers))
+    (workdir / TRACE_FILE).unlink(missing_ok=True)
+    drain = circuit.latency + circuit.reuse  # cycles after the last output in which no other may come
+    build, run = _build_and_run(circuit, workdir, simulator, count, max_cycles, drain, progress)
+    fields = [line.split() for line in (workdir / TRACE_FILE).read_text().splitlines()]
+    taken = [int(f[1]) for f in fields if f[0] == "in"]
+    given = [(int(f[1]), f[2]) for f in fields if f[0] == "out"]
+    if len(taken) != count or len(given) != count:
+        raise HardcoreError(f"simulate_stream ({simulator}): {len(taken)} of {count} inputs taken, {len(given)} "
+                            f"outputs, within {max_cycles} cycles ({workdir})")
+    latencies = sorted({out - into for (out, _), into in zip(given, taken)})
+    if len(latencies) != 1:
+        raise HardcoreError(f"simulate_stream ({simulator}): outputs {', '.join(map(str, latencies))} cycles after "
+                            f"their inputs, not always the same ({workdir})")
+    outputs = _decode_hex([text.encode() for _, text in given], circuit.n_out, circuit.out_width)
+    interval = (given[-1][0] - given[0][0]) / max(count - 1, 1)
+    return StreamResult(circuit.from_port(outputs), latencies[0], interval, given[-1][0] - taken[0] + 1, build, run)

@@ -210,12 +210,12 @@ def test_cli_unreadable_config(tmp_path):
     ({"layers": {"0": {"weight_bits": 17}}}, "quant_config: layer 0: weight_bits must be an integer between 2 and 16, got 17"),
     ({"layers": {"0": {"act_bits": "8"}}}, "quant_config: layer 0: act_bits must be an integer between 2 and 16, got '8'"),
     ({"layers": {"0": {"weight_bits": True}}}, "quant_config: layer 0: weight_bits must be an integer between 2 and 16, got True"),
-    ({"layers": {"0": {"bits": 4}}}, "quant_config: layer 0: unknown setting 'bits' (settings: weight_bits, act_bits, weight_scale, act_percentile)"),
+    ({"layers": {"0": {"bits": 4}}}, "quant_config: layer 0: unknown setting 'bits' (settings: weight_bits, act_bits, weight_scale, act_percentile, reuse)"),
     ({"weight_scale": "per-row"}, "quant_config: weight_scale must be one of per-layer, per-channel, got 'per-row'"),
     ({"layers": [4, 4]}, "quant_config: 'layers' must map layer indices to settings, got [4, 4]"),
     ({"layers": {"0": 4}}, "quant_config: layer 0: expected an object of settings, got 4"),
     ({"layers": {"0": {}, 0: {}}}, "quant_config: layer 0 is given twice"),
-    ([("layers", {})], "quant_config: expected an object with the keys weight_bits, act_bits, weight_scale, act_percentile, layers; got list"),
+    ([("layers", {})], "quant_config: expected an object with the keys weight_bits, act_bits, weight_scale, act_percentile, reuse, layers; got list"),
 ])
 def test_bad_configs(config, message):
     with pytest.raises(UsageError, match=f"^{re.escape(message)}$"):
@@ -231,7 +231,7 @@ def test_bad_weight_scale():
 @pytest.mark.parametrize("text, message", [
     (None, "cannot read quantization config '{path}': No such file or directory"),
     ("{\"layers\": ", "quantization config '{path}' is not valid JSON: Expecting value: line 1 column 12 (char 11)"),
-    ("[1]", "{path}: expected an object with the keys weight_bits, act_bits, weight_scale, act_percentile, layers; got list"),
+    ("[1]", "{path}: expected an object with the keys weight_bits, act_bits, weight_scale, act_percentile, reuse, layers; got list"),
 ])
 def test_bad_config_files(tmp_path, text, message):
     path = tmp_path / "quant.json"

@@ -615,6 +615,16 @@ def test_fuzz_sequence(batch):
 
 
 @pytest.mark.sim
+@pytest.mark.skipif(not tool_available("icarus") and not tool_available("verilator"), reason="no simulator")
+@settings(FUZZ_SETTINGS, max_examples=3)
+@given(batch=batches(min_networks=2, max_networks=3, reuse=True))
+def test_fuzz_reuse(batch):
+    """Chains of dense layers time-multiplexed, a reuse in 1..4 per layer: run_steps and the Verilog."""
+    assert all(net.reuse and max(net.reuse) > 1 for net in batch[0])
+    fuzz(batch)
+
+
+@pytest.mark.sim
 @pytest.mark.skipif(not tool_available("verilator"), reason="no verilator")
 def test_fuzz_finds_a_broken_to_hw(monkeypatch, tmp_path):
     """The fuzzing harness itself fails when the circuit is wrong (a sub lowered as an add)."""

@@ -30,7 +30,8 @@ The package, one module per concern: `driver` (`verify`, `verify_directory`), `r
 verdicts), `segments` (the quantized IR cut into steps), `spec` (the quantized layer ops:
 intervals, Z3 encodings, batches), `dag` (the DAG ops: Z3 encodings, hardware semantics),
 `terms` (exact integers as linear forms or Z3 terms), `cut` (the DAG cut at the layer
-boundaries) and `prove` (one layer's proof).
+boundaries), `prove` (one layer's proof) and `reuse` (a time-multiplexed circuit's steps,
+cycle by cycle: `verify_steps`, docs/formal.md, "Time-multiplexed circuits").
 """
 
 from __future__ import annotations

@@ -98,13 +98,18 @@ def verify(quantized: str, dag: str, *, timeout: float = DEFAULT_TIMEOUT, max_we
 def verify_directory(directory, *, timeout: float = DEFAULT_TIMEOUT, max_weights: int = DEFAULT_MAX_WEIGHTS,
                      progress: Callable[[str], None] | None = None) -> FormalReport:
     """`verify` on a `hardcore compile` output: its quantized IR against its pipelined IR when it has
-    one (registers as the identity), else its DAG."""
+    one (registers as the identity), else its DAG; a time-multiplexed circuit's steps cycle by
+    cycle (`hardcore.formal.reuse.verify_steps`)."""
     from hardcore.compiler import Circuit
 
     circuit = Circuit.load(directory)
     if "streamed" in circuit.stages:
         return verify_streamed(circuit.stages["streamed"], circuit.stages.get("dag", ""), timeout=timeout,
                                max_weights=max_weights, progress=progress)
+    if "steps" in circuit.stages:
+        from hardcore.formal.reuse import verify_steps
+        return verify_steps(circuit.stages["quantized"], circuit.stages["steps"], timeout=timeout,
+                            max_weights=max_weights, progress=progress)
     stage = "pipelined" if "pipelined" in circuit.stages else "dag"
     if stage not in circuit.stages:
         raise UsageError(f"{directory}: {circuit.name}.dag.mlir is missing")
