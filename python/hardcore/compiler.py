@@ -195,7 +195,8 @@ class Circuit:
         elif "stream" in report:
             from hardcore.stream import StreamedCircuit
             cls = StreamedCircuit
-            extra = {"nodes": report["stream"]["nodes"], "cycles_per_frame": report["stream"]["cycles_per_frame"]}
+            extra = {"nodes": report["stream"]["nodes"], "cycles_per_frame": report["stream"]["cycles_per_frame"],
+                     "pixels_per_clock": report["stream"].get("pixels_per_clock", 1)}
         else:
             extra = {}
         return cls(name=name, verilog=verilog, stages=stages, in_shape=x["shape"],
