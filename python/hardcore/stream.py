@@ -760,7 +760,8 @@ class _ParallelWrapper(_Wrapper):
                 kept = [] if n == positions else [
                     (self.extract(buffer, 0, (positions - n) * pixel, positions * pixel), (positions - n) * pixel)]
                 return self.concat(kept + [(head, pixel) for head in heads[:n]])
-            value = shifted(p) if rest == p else self.mux(last, shifted(rest), shifted(p), positions * pixel)
+            value = shifted(rest) if groups == 1 else shifted(p) if rest == p else \
+                self.mux(last, shifted(rest), shifted(p), positions * pixel)
             self.assign(buffer_reg, value, positions * pixel, when=push)
             elements = [self.extract(buffer, (positions - 1 - q) * pixel + c * node.in_width, node.in_width,
                                      positions * pixel) for c in range(channels) for q in range(positions)]
@@ -984,8 +985,9 @@ def _node_report(node: NodeLayout, layer: dict, depths: dict, source_width: int,
         entry.update(kernel=g["kernel"], stride=g["stride"], padding=g["padding"], dilation=g["dilation"],
                      line_buffer_bits=span * g["channels"] * node.in_width,
                      cycles_per_frame=(g["height"] + 2 * ph) * groups)
-    if node.kind == "join" or pixels > 1:  # P > 1: a FIFO on every input, 2 P deep but a join's
-        sizes = [depths[(node.index, k)] if node.kind == "join" else FIFO_GROUPS * pixels for k in range(len(node.inputs))]
+    if node.kind == "join" or pixels > 1:  # P > 1: a FIFO on every input, 4 P deep but a join's
+        sizes = [depths[(node.index, k)] if node.kind == "join" else FIFO_GROUPS * pixels
+                 for k in range(len(node.inputs))]
         entry["fifo_depths"] = sizes
         entry["fifo_bits"] = sum(size * _element_bits(layouts, i, source_width)
                                  for size, i in zip(sizes, node.inputs))
