@@ -31,6 +31,13 @@ with a valid/ready handshake and an output register:
   readers take it; a join's inputs go through FIFOs deep enough for the lag
   between its two branches (`fifo_depths`), so the fork never deadlocks.
 
+With `pixels_per_clock=P` (> 1; `_ParallelWrapper`) a transfer carries P
+pixels of a row, a window node takes a group of P positions of its padded
+row (rounded up to a multiple of P with dead positions) a clock through P
+instances of its step, and every edge is a gearbox FIFO of pixels: the
+producer writes its 0..P pixels when the FIFOs it feeds have room for P,
+the consumer takes what its clock needs.
+
 `StreamedCircuit.reference` is `Circuit`'s (the quantized function of one
 image); `run_steps` applies the steps at every pixel in numpy, and
 `simulate_frames` runs the Verilog with random stalls on both sides.
