@@ -70,7 +70,7 @@ __all__ = ["StreamedCircuit", "NodeLayout", "build_streamed", "wrapper_text", "r
 
 _SOURCE = -1
 # P > 1: the FIFO on an edge (but a join's) holds this many groups of P pixels
-FIFO_GROUPS = 4
+_FIFO_GROUPS = 4
 
 
 @dataclass
@@ -652,7 +652,7 @@ class _ParallelWrapper(_Wrapper):
         g = node.geometry
         k, p = node.index, self.pixels
         nb = self.count_bits
-        count, count_width, heads, channels = self.operand(node, 0, FIFO_GROUPS * p)
+        count, count_width, heads, channels = self.operand(node, 0, _FIFO_GROUPS * p)
         (kh, kw), (ph, pw), dh = g["kernel"], g["padding"], g["dilation"][0]
         height, width = g["height"], g["width"]
         padded_h, groups = height + 2 * ph, -(-(width + 2 * pw) // p)
@@ -718,7 +718,7 @@ class _ParallelWrapper(_Wrapper):
 
     def map(self, node: NodeLayout) -> None:
         k, nb = node.index, self.count_bits
-        count, count_width, heads, channels = self.operand(node, 0, FIFO_GROUPS * self.pixels)
+        count, count_width, heads, channels = self.operand(node, 0, _FIFO_GROUPS * self.pixels)
         available = self.up_to_p(count, count_width)
         fire = self.emit(f"comb.and {self.not_(self.eq(count, 0, count_width))}, %w{k} : i1", f"fire{k}")
         taken = self.mux(fire, available, self.const(0, nb), nb)
@@ -743,7 +743,7 @@ class _ParallelWrapper(_Wrapper):
     def tail(self, node: NodeLayout) -> None:
         g = node.geometry
         k, p, nb = node.index, self.pixels, self.count_bits
-        count, count_width, head, channels = self.operand(node, 0, FIFO_GROUPS * p)
+        count, count_width, head, channels = self.operand(node, 0, _FIFO_GROUPS * p)
         heads = [head(j) for j in range(p)]
         positions = g["height"] * g["width"]
         groups = -(-positions // p)
@@ -814,7 +814,7 @@ class _ParallelWrapper(_Wrapper):
             # a streamed output: P pixels a transfer when its rows hold whole groups of P, else one
             rows, columns = last.grid()
             beat = p if columns % p == 0 else 1
-            count, count_width, head, _, _ = self.gearbox("output_fifo", last.index, "%popout", FIFO_GROUPS * p)
+            count, count_width, head, _, _ = self.gearbox("output_fifo", last.index, "%popout", _FIFO_GROUPS * p)
             out_valid = self.emit(f"comb.icmp uge {count}, {self.const(beat, count_width)} : i{count_width}")
             fire = self.and_(out_valid, "%m_axis_tready")
             self.emit(f"comb.mux {fire}, {self.const(beat, nb)}, {self.const(0, nb)} : i{nb}", "popout")
@@ -993,7 +993,7 @@ def _node_report(node: NodeLayout, layer: dict, depths: dict, source_width: int,
                      line_buffer_bits=span * g["channels"] * node.in_width,
                      cycles_per_frame=(g["height"] + 2 * ph) * groups)
     if node.kind == "join" or pixels > 1:  # P > 1: a FIFO on every input, 4 P deep but a join's
-        sizes = [depths[(node.index, k)] if node.kind == "join" else FIFO_GROUPS * pixels
+        sizes = [depths[(node.index, k)] if node.kind == "join" else _FIFO_GROUPS * pixels
                  for k in range(len(node.inputs))]
         entry["fifo_depths"] = sizes
         entry["fifo_bits"] = sum(size * _element_bits(layouts, i, source_width)
