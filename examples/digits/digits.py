@@ -208,8 +208,9 @@ def compile_and_measure(model: nn.Module, data: Digits, weight_bits: int, act_bi
 
 
 def stream_and_measure(model: nn.Module, data: Digits, unrolled: Measurement, workdir, *, rtl: bool = True,
-                       stall: int = 25, say=print) -> dict:
-    """The same network streamed (`stream=True`): one pixel a clock, each kernel folded once.
+                       stall: int = 25, pixels: int = 1, say=print) -> dict:
+    """The same network streamed (`stream=True`): `pixels` pixels a clock, each kernel folded once (and
+    instantiated `pixels` times).
 
     Its reference must equal the unrolled circuit's on every held-out image
     (one function, two schedules); with `rtl`, every held-out image goes
@@ -222,20 +223,22 @@ def stream_and_measure(model: nn.Module, data: Digits, unrolled: Measurement, wo
     start = time.time()
     circuit = hardcore.compile(model, torch.zeros(1, *IMAGE_SHAPE), calibration=data.train_images,
                                weight_bits=unrolled.weight_bits, act_bits=unrolled.act_bits, stream=True,
+                               pixels_per_clock=pixels,
                                progress=lambda message: say(f"    {time.time() - start:5.1f} s  {message}"))
     compile_seconds = time.time() - start
     circuit.write(workdir)
     x_int = circuit.quantize_input(data.test_images)
     reference = circuit.reference(x_int)
     same_function = bool(np.array_equal(reference, unrolled.reference_outputs))
-    row = {"adders": circuit.report["adders"], "unrolled_adders": unrolled.circuit.report["adders"],
+    row = {"pixels_per_clock": pixels, "adders": circuit.report["adders"],
+           "unrolled_adders": unrolled.circuit.report["adders"],
            "adder_ratio": round(unrolled.circuit.report["adders"] / max(circuit.report["adders"], 1), 2),
            "line_buffer_bits": circuit.report["line_buffer_bits"],
            "cycles_per_image_designed": circuit.cycles_per_frame,
            "reference_equals_unrolled": same_function, "compile_seconds": round(compile_seconds, 1),
            "nodes": circuit.nodes}
     if rtl:
-        say(f"    Verilator: {len(x_int)} images pixel by pixel, {stall}% stalls on both sides ...")
+        say(f"    Verilator: {len(x_int)} images, {pixels} pixel(s) a transfer, {stall}% stalls on both sides ...")
         sim_start = time.time()
         stalled = simulate_frames(circuit, x_int, workdir / "sim", stall=stall, seed=SEED + 1)
         steady = simulate_frames(circuit, x_int, workdir / "sim_steady", stall=0)
@@ -392,6 +395,8 @@ def _arguments(argv):
     parser.add_argument("--stream", action="store_true",
                         help="also compile it streamed (one pixel a clock, stream=True) and simulate every "
                              "held-out image through AXI4-Stream with random stalls; writes out/digits/stream")
+    parser.add_argument("--pixels-per-clock", type=int, default=1, metavar="P",
+                        help="with --stream: P pixels a clock (1, 2, 4 or 8); writes out/digits/stream_pP for P > 1")
     parser.add_argument("--weight-bits", type=int, default=WEIGHT_BITS)
     parser.add_argument("--act-bits", type=int, default=ACT_BITS)
     parser.add_argument("--channels", default=",".join(map(str, CHANNELS)),
@@ -480,8 +485,10 @@ def main(argv=None) -> int:
         results["sweep"] = rows
     stream_failed = False
     if args.stream:
-        print("digits: compiling it streamed (one pixel a clock) ...")
-        streamed = stream_and_measure(model, data, main_point, out / "stream", rtl=rtl)
+        pixels = args.pixels_per_clock
+        print(f"digits: compiling it streamed ({pixels} pixel(s) a clock) ...")
+        streamed = stream_and_measure(model, data, main_point, out / ("stream" if pixels == 1 else f"stream_p{pixels}"),
+                                      rtl=rtl, pixels=pixels)
         results["stream"] = streamed
         print(f"    streamed: {streamed['adders']} adders against {streamed['unrolled_adders']} unrolled "
               f"({streamed['adder_ratio']}x fewer), {streamed['line_buffer_bits']} line-buffer bits; reference "

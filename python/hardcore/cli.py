@@ -226,7 +226,7 @@ def _compile(args) -> int:
                                weight_scale=args.weight_scale, quant_config=args.quant_config,
                                act_percentile=args.act_percentile, table_codes=args.table_codes, progress=say,
                                verify_each=args.verify_each, decoder=args.decoder, reuse=args.reuse,
-                               stream=args.stream)
+                               stream=args.stream, pixels_per_clock=args.pixels_per_clock)
     files = circuit.write(args.output_dir)
     report = circuit.report
     if args.decoder:
@@ -243,7 +243,7 @@ def _compile(args) -> int:
               + (f"latency {circuit.latency} cycles" if circuit.latency else
                  "" if args.stream else "combinational")
               + (f", one input every {circuit.reuse} cycles" if "time_multiplex" in report else "")
-              + (f"streamed: one pixel a clock, {circuit.cycles_per_frame} cycles per image, "
+              + (f"streamed: {_pixels_a_clock(circuit)}, {circuit.cycles_per_frame} cycles per image, "
                  f"{report['line_buffer_bits']} line-buffer bits" if args.stream else ""))
     for path in files:
         if path.suffix in (".sv", ".json"):
@@ -304,8 +304,13 @@ def _sim_time_multiplexed(args, circuit, rng) -> int:
     return 1 if mismatches else 0
 
 
+def _pixels_a_clock(circuit) -> str:
+    pixels = circuit.pixels_per_clock
+    return "one pixel a clock" if pixels == 1 else f"{pixels} pixels a clock"
+
+
 def _sim_streamed(args, circuit, rng) -> int:
-    """A streamed circuit: random images pixel by pixel, the source idling and the sink stalling at random."""
+    """A streamed circuit: random images P pixels a transfer, the source idling and the sink stalling at random."""
     import numpy as np
 
     from hardcore.stream import simulate_frames
@@ -439,6 +444,9 @@ def main(argv: list[str] | None = None) -> int:
     compile_parser.add_argument("--stream", action="store_true",
                                 help="a CNN taking its image one pixel a clock on AXI4-Stream ports: each kernel "
                                      "folded once, line buffers (docs/streaming.md)")
+    compile_parser.add_argument("--pixels-per-clock", type=int, default=1, metavar="P",
+                                help="with --stream: P pixels of a row a transfer, P output pixels a clock "
+                                     "through P instances of each kernel (1, 2, 4 or 8, dividing the width)")
     compile_parser.add_argument("--verify-each", action="store_true",
                                 help="check every pass with the reference interpreter (docs/verification.md)")
     compile_parser.add_argument("-q", "--quiet", action="store_true", help="no progress messages")

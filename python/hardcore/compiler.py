@@ -195,7 +195,8 @@ class Circuit:
         elif "stream" in report:
             from hardcore.stream import StreamedCircuit
             cls = StreamedCircuit
-            extra = {"nodes": report["stream"]["nodes"], "cycles_per_frame": report["stream"]["cycles_per_frame"]}
+            extra = {"nodes": report["stream"]["nodes"], "cycles_per_frame": report["stream"]["cycles_per_frame"],
+                     "pixels_per_clock": report["stream"].get("pixels_per_clock", 1)}
         else:
             extra = {}
         return cls(name=name, verilog=verilog, stages=stages, in_shape=x["shape"],
@@ -347,10 +348,15 @@ def _module_name(name: str | None, model) -> str:
     return name
 
 
-def _check_stream(stream: bool, multiplexed: bool, decoder: bool, max_adder_depth, clock_enable: bool) -> None:
-    """UsageError for stream=True with an option it excludes."""
+def _check_stream(stream: bool, multiplexed: bool, decoder: bool, max_adder_depth, clock_enable: bool,
+                  pixels_per_clock=1) -> None:
+    """UsageError for stream=True with an option it excludes, or pixels_per_clock without it."""
     if not stream:
+        if pixels_per_clock != 1:
+            raise UsageError("compile: pixels_per_clock applies to a streamed circuit (stream=True)")
         return
+    if isinstance(pixels_per_clock, bool) or pixels_per_clock not in (1, 2, 4, 8):
+        raise UsageError(f"compile: pixels_per_clock is 1, 2, 4 or 8, got {pixels_per_clock!r}")
     if decoder or multiplexed:
         raise UsageError("compile: stream=True does not combine with " + ("decoder" if decoder else "reuse"))
     if max_adder_depth is not None or clock_enable:
@@ -392,7 +398,7 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
             weight_scale: str = "per-layer", quant_config: dict | str | os.PathLike | None = None,
             act_percentile: float | None = None, table_codes: str = "magnitude",
             progress: Callable[[str], None] | None = None, verify_each: bool = False,
-            decoder: bool = False, reuse: int = 1, stream: bool = False) -> Circuit:
+            decoder: bool = False, reuse: int = 1, stream: bool = False, pixels_per_clock: int = 1) -> Circuit:
     """Compile a PyTorch model (nn.Module or torch.export ExportedProgram) or an ONNX model to a Circuit.
 
     `example_input` fixes the shape (batch 1).  An ONNX model (a path ending
@@ -436,7 +442,9 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
     circuit that takes it one pixel a clock on AXI4-Stream ports: each
     convolution's kernel is folded once and applied at every position through
     line buffers (`hardcore.stream`, docs/streaming.md); a
-    `hardcore.stream.StreamedCircuit`.
+    `hardcore.stream.StreamedCircuit`.  `pixels_per_clock=P` (2, 4 or 8, a
+    divisor of the image's width) takes P pixels of a row a transfer and
+    computes P output pixels a clock, through P instances of each kernel.
     """
     from hardcore.frontend import import_model  # torch is heavy: only when compiling a model
     from hardcore.onnx_frontend import import_onnx, is_onnx_model, onnx_module_name
@@ -460,7 +468,8 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
     multiplex.validate()
     multiplexed = _check_reuse(multiplex, decoder=decoder, max_adder_depth=max_adder_depth,
                                clock_enable=clock_enable)
-    _check_stream(stream, multiplexed, decoder=decoder, max_adder_depth=max_adder_depth, clock_enable=clock_enable)
+    _check_stream(stream, multiplexed, decoder=decoder, max_adder_depth=max_adder_depth, clock_enable=clock_enable,
+                  pixels_per_clock=pixels_per_clock)
     if decoder:
         if max_adder_depth is not None or clock_enable:
             raise UsageError("compile: a decoder takes a token a clock through a combinational step; "
@@ -514,7 +523,8 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
                **({"table_codes": table_codes} if table_codes != "magnitude" else {}),
                **({"quant_config": config_path or quant_config} if quant_config is not None else {}),
                **({"decoder": True} if decoder else {}), **({"reuse": int(reuse)} if reuse > 1 else {}),
-               **({"stream": True} if stream else {})}
+               **({"stream": True} if stream else {}),
+               **({"pixels_per_clock": int(pixels_per_clock)} if pixels_per_clock != 1 else {})}
     if decoder:
         from hardcore.decoder import build_decoder
         say("running hardcore-to-hw, wrapping the step in its registers and exporting SystemVerilog")

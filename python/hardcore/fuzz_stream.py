@@ -14,8 +14,9 @@ goes through `hardcore-stream` and `hardcore-fold-weights` under
 `--verify-each`; the steps applied at every pixel (`run_steps`) must equal
 the reference interpreter and an independent numpy evaluation
 (`hardcore.stream_nets`), and the Verilog in Icarus, images pixel by pixel
-with the source idling and the sink stalling at random (0-50% of the
-cycles), must give every output bit for bit.
+(1, 2 or 4 pixels a clock, when that divides the width) with the source
+idling and the sink stalling at random (0-50% of the cycles), must give
+every output bit for bit.
 
     python -m hardcore.fuzz_stream --minutes 5
 """
@@ -40,7 +41,7 @@ EXAMPLES_PER_SEED = 20
 # What the networks had, counted from their descriptions.
 FEATURES = {"max pool": "maxpool", "stride 2": " s2", "padding": " p1", "dilation 2": " d2", "grouped conv": " g2",
             "residual add": "residual add", "flatten": "flatten", "global pool": "global pool",
-            "streamed output": "stream"}
+            "streamed output": "stream", "P pixels a clock": "pixels a clock"}
 
 
 @dataclass
@@ -49,6 +50,7 @@ class StreamFuzzNetwork:
     text: str
     description: str
     stall: int
+    pixels: int = 1     # pixels a clock
 
 
 def _out_size(size: int, kernel: int, stride: int, padding: int, dilation: int = 1) -> int:
@@ -108,8 +110,11 @@ def stream_networks(draw) -> StreamFuzzNetwork:
         if draw(st.booleans()):
             value = net.dense(value, draw(st.integers(1, 5)))
     steps.append(ending)
+    pixels = draw(st.sampled_from([p for p in (1, 2, 4) if width % p == 0]))
+    if pixels > 1:
+        steps.append(f"{pixels} pixels a clock")
     description = f"{channels}x{height}x{width} [{low}, {high}]: " + ", ".join(steps)
-    return StreamFuzzNetwork(net, net.text(value), description, draw(st.sampled_from([0, 20, 50])))
+    return StreamFuzzNetwork(net, net.text(value), description, draw(st.sampled_from([0, 20, 50])), pixels)
 
 
 def run_stream_network(network: StreamFuzzNetwork, workdir, images: int = 4, seed: int = 0,
@@ -129,7 +134,7 @@ def run_stream_network(network: StreamFuzzNetwork, workdir, images: int = 4, see
     stages["streamed"] = module.operation.get_asm(large_elements_limit=None)
     run_pipeline(module, "builtin.module(hardcore-fold-weights)", verify_each=True)
     stages["dag"] = module.operation.get_asm(large_elements_limit=None)
-    circuit = build_streamed(module, "fuzz", stages, {})
+    circuit = build_streamed(module, "fuzz", stages, {"pixels_per_clock": network.pixels} if network.pixels > 1 else {})
     codes = net.images(images, seed=seed)
     extremes = np.stack([np.full(net.in_shape, net.in_range[0]), np.full(net.in_shape, net.in_range[1])])
     codes = np.concatenate([extremes, codes])

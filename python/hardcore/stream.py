@@ -31,6 +31,13 @@ with a valid/ready handshake and an output register:
   readers take it; a join's inputs go through FIFOs deep enough for the lag
   between its two branches (`fifo_depths`), so the fork never deadlocks.
 
+With `pixels_per_clock=P` (> 1; `_ParallelWrapper`) a transfer carries P
+pixels of a row, a window node takes a group of P positions of its padded
+row (rounded up to a multiple of P with dead positions) a clock through P
+instances of its step, and every edge is a gearbox FIFO of pixels: the
+producer writes its 0..P pixels when the FIFOs it feeds have room for P,
+the consumer takes what its clock needs.
+
 `StreamedCircuit.reference` is `Circuit`'s (the quantized function of one
 image); `run_steps` applies the steps at every pixel in numpy, and
 `simulate_frames` runs the Verilog with random stalls on both sides.
@@ -62,6 +69,8 @@ __all__ = ["StreamedCircuit", "NodeLayout", "build_streamed", "wrapper_text", "r
            "simulate_frames", "FrameResult"]
 
 _SOURCE = -1
+# P > 1: the FIFO on an edge (but a join's) holds this many groups of P pixels
+_FIFO_GROUPS = 4
 
 
 @dataclass
@@ -105,12 +114,13 @@ def _layouts(steps) -> list[NodeLayout]:
 # -- schedule: how many source pixels each output needs, and the FIFOs of the joins -------------------------
 
 
-def _window_needs(g: dict) -> np.ndarray:
-    """For each output pixel q (raster order) of a window node, how many input pixels it must have taken."""
+def _window_needs(g: dict, pixels: int = 1) -> np.ndarray:
+    """For each output pixel q (raster order) of a window node, how many input pixels it must have taken
+    (`pixels` a clock: the whole group of `pixels` positions holding its bottom-right tap)."""
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = g["kernel"], g["stride"], g["padding"], g["dilation"]
     height, width = g["height"], g["width"]
     rows = np.arange(g["out_height"]) * sh + (kh - 1) * dh  # padded position of the bottom-right tap
-    columns = np.arange(g["out_width"]) * sw + (kw - 1) * dw
+    columns = (np.arange(g["out_width"]) * sw + (kw - 1) * dw) // pixels * pixels + pixels - 1
     # real pixels up to and including padded (r, c) in raster order
     full_rows = np.clip(rows - ph, 0, height)                    # image rows entirely before row r
     in_row = np.clip(columns - pw + 1, 0, width)                 # pixels of row r up to column c
@@ -118,14 +128,15 @@ def _window_needs(g: dict) -> np.ndarray:
     return (full_rows[:, None] * width + np.where(inside[:, None], in_row[None, :], 0)).reshape(-1)
 
 
-def source_needs(layouts: list[NodeLayout], source_pixels: int) -> dict[int, np.ndarray]:
-    """need[k][q]: the source pixels node k must have taken (through its producers) to give its output q + 1."""
-    need = {_SOURCE: np.arange(1, source_pixels + 1)}
+def source_needs(layouts: list[NodeLayout], source_pixels: int, pixels: int = 1) -> dict[int, np.ndarray]:
+    """need[k][q]: the source pixels node k must have taken (through its producers) to give its output q + 1,
+    the source giving `pixels` a transfer."""
+    need = {_SOURCE: -(-np.arange(1, source_pixels + 1) // pixels) * pixels}
     for node in layouts:
         if node.kind == "tail":
             continue
         if node.kind == "window":
-            local = _window_needs(node.geometry)
+            local = _window_needs(node.geometry, pixels)
             upstream = need[node.inputs[0]]
             need[node.index] = np.where(local > 0, upstream[np.maximum(local - 1, 0)], 0)
         elif node.kind == "map":
@@ -135,16 +146,16 @@ def source_needs(layouts: list[NodeLayout], source_pixels: int) -> dict[int, np.
     return need
 
 
-def fifo_depths(layouts: list[NodeLayout], source_pixels: int) -> dict[tuple[int, int], int]:
-    """The depth of the FIFO on each join input (join node, operand): a power of two, at least 2.
+def fifo_depths(layouts: list[NodeLayout], source_pixels: int, pixels: int = 1) -> dict[tuple[int, int], int]:
+    """The depth of the FIFO on each join input (join node, operand): a power of two, at least 2 `pixels`.
 
     When the join waits for its output q + 1, the source has given need[join][q]
     pixels; the other branch may meanwhile have made every output those pixels
     allow, minus the q the join took: the FIFO holds them (plus the stages'
-    own registers' slack), so the fork feeding both branches never waits on a
-    full FIFO for a pixel the other branch needs.
+    own registers' slack, a write of `pixels` at once), so the fork feeding
+    both branches never waits on a full FIFO for a pixel the other branch needs.
     """
-    need = source_needs(layouts, source_pixels)
+    need = source_needs(layouts, source_pixels, pixels)
     depths = {}
     for node in layouts:
         if node.kind != "join":
@@ -153,7 +164,7 @@ def fifo_depths(layouts: list[NodeLayout], source_pixels: int) -> dict[tuple[int
         for operand, producer in enumerate(node.inputs):
             made = np.searchsorted(need[producer], waiting, side="right")  # outputs that many pixels allow
             backlog = int(np.max(made - np.arange(len(waiting)), initial=0))
-            depths[(node.index, operand)] = max(2, 1 << (backlog + 1).bit_length())  # >= backlog + 2
+            depths[(node.index, operand)] = 1 << (backlog + 2 * pixels - 1).bit_length()  # >= backlog + 2 P
     return depths
 
 
@@ -490,11 +501,357 @@ class _Wrapper:
             f"i{last.out_bits}, i1, i1", "}"])
 
 
-def wrapper_text(name: str, layouts: list[NodeLayout], source: tuple[int, int, int, int]) -> str:
+# -- P pixels a clock ---------------------------------------------------------------------------------------
+
+
+def _tap_offset(g: dict, pixels: int, row_length: int, slot: int, a: int, b: int) -> int:
+    """How many positions before the group's newest tap (a, b) of the window of slot `slot` entered."""
+    (kh, kw), (dh, dw) = g["kernel"], g["dilation"]
+    return (pixels - 1 - slot) + (kh - 1 - a) * dh * row_length + (kw - 1 - b) * dw
+
+
+def _line_buffer(g: dict, pixels: int) -> tuple[int, list[int], list[list[int]]]:
+    """A window node's line buffer, P pixels a clock: (row length with dead positions, the offsets it keeps,
+    each group's output slots).  Offset o is the position o before the newest; it is kept when a tap of
+    a slot with outputs reads it or will read it some shifts later."""
+    (kh, kw), (_, pw) = g["kernel"], g["padding"]
+    made = _output_slots(g, pixels)
+    row_length = len(made) * pixels
+    taps = {_tap_offset(g, pixels, row_length, j, a, b) for j in set(j for m in made for j in m)
+            for a in range(kh) for b in range(kw)}
+    live = sorted({t - m * pixels for t in taps for m in range(t // pixels + 1)})
+    return row_length, live, made
+
+
+def _output_slots(g: dict, pixels: int) -> list[list[int]]:
+    """For each group of `pixels` positions of a window node's padded row, the slots that are output columns."""
+    (_, kw), (_, pw), (_, dw) = g["kernel"], g["padding"], g["dilation"]
+    groups = -(-(g["width"] + 2 * pw) // pixels)
+    columns = set((kw - 1) * dw + j * g["stride"][1] for j in range(g["out_width"]))
+    return [[j for j in range(pixels) if q * pixels + j in columns] for q in range(groups)]
+
+
+class _ParallelWrapper(_Wrapper):
+    """The top module for P > 1 pixels a clock: P step instances per node, gearbox FIFOs between nodes.
+
+    Every edge (producer -> consumer operand, and the last node -> a streamed
+    output) is a FIFO of pixels: the producer writes `%n<k>` pixels (0..P,
+    packed from slot 0 of `%o<k>`) at once when every FIFO it feeds has P
+    free slots (`%w<k>`); the consumer pops `%pop<k>_<operand>` pixels (what
+    it takes) from the FIFO's head slots.  The source writes P pixels a
+    transfer, `s_axis_tdata`'s beat.
+    """
+
+    def __init__(self, name: str, layouts: list[NodeLayout], source: tuple[int, int, int, int], pixels: int):
+        super().__init__(name, layouts, source)
+        self.pixels = pixels
+        self.count_bits = pixels.bit_length()          # a pixel count 0..P
+        self.writable: dict[int, list[str]] = {}      # producer -> its FIFOs' "P free slots"
+
+    def zext(self, value: str, width: int, new: int) -> str:
+        return value if new == width else self.concat([(self.const(0, new - width), new - width), (value, width)])
+
+    def table(self, index: str, values: list[int], index_bits: int, width: int) -> str:
+        """values[index] for index in 0..len(values)-1, a constant per index (a mux per distinct value)."""
+        common = max(set(values), key=values.count)
+        result = self.const(common, width)
+        for value in sorted(set(values) - {common}):
+            members = [i for i, v in enumerate(values) if v == value]
+            result = self.mux(self.in_set(index, members, index_bits), self.const(value, width), result, width)
+        return result
+
+    def at_least(self, count: str, count_width: int, needed: str) -> str:
+        return self.emit(f"comb.icmp uge {count}, {self.zext(needed, self.count_bits, count_width)} : i{count_width}")
+
+    def up_to_p(self, count: str, count_width: int) -> str:
+        """min(count, P) as a pixel count."""
+        p = self.pixels
+        many = self.emit(f"comb.icmp uge {count}, {self.const(p, count_width)} : i{count_width}")
+        return self.mux(many, self.const(p, self.count_bits), self.extract(count, 0, self.count_bits, count_width),
+                        self.count_bits)
+
+    def producer_of(self, producer: int) -> tuple[str, str, int, int, str]:
+        """(written pixels, packed slots, element width, elements, name) of a producer (or the source)."""
+        if producer == _SOURCE:
+            return "%nsrc", "%s_axis_tdata", self.x_width, self.channels, "src"
+        layout = self.layouts[producer]
+        return f"%n{producer}", f"%o{producer}", layout.out_width, layout.out_elements, str(producer)
+
+    def wire(self, value: str, bits: int, name: str) -> str:
+        """`value` through a named wire, so that Verilog does not inline it where it cannot stand."""
+        wire = self.emit(f"sv.wire : !hw.inout<i{bits}>", name)
+        self.body.line(f"sv.assign {wire}, {value} : i{bits}")
+        return self.emit(f"sv.read_inout {wire} : !hw.inout<i{bits}>")
+
+    def slot_index(self, pointer: str, slot: int, bits: int, name: str) -> str:
+        """pointer + slot, through a wire: an index expression inlined into an array index is 32 bits wide
+        in Verilog's width rules (Verilator -Wall: WIDTH)."""
+        if slot == 0:
+            return pointer
+        return self.wire(self.emit(f"comb.add {pointer}, {self.const(slot, bits)} : i{bits}"), bits, name)
+
+    def gearbox(self, name: str, producer: int, pop: str, depth: int) -> tuple[str, int, object, int, int]:
+        """A FIFO of `depth` pixels from `producer`, popping `pop` pixels a cycle; (count, its bits, head slot
+        j's pixel as a function of j, element width, elements)."""
+        written, data, width, elements, key = self.producer_of(producer)
+        bits = width * elements
+        p = self.pixels
+        index_bits = _bits(depth)
+        wide = index_bits + 1
+        array = f"!hw.array<{depth}xi{bits}>"
+        memory = self.emit(f"sv.reg : !hw.inout<{array}>", name)
+        count_reg, count = self.register(f"{name}_count", wide, reset=0)
+        write_reg, write = self.register(f"{name}_write", index_bits, reset=0)
+        read_reg, read = self.register(f"{name}_read", index_bits, reset=0)
+        self.writable.setdefault(producer, []).append(
+            self.emit(f"comb.icmp ule {count}, {self.const(depth - p, wide)} : i{wide}"))
+        for slot in range(p):
+            at = self.slot_index(write, slot, index_bits, f"{name}_put{slot}")
+            cell = self.emit(f"sv.array_index_inout {memory}[{at}] : !hw.inout<{array}>, i{index_bits}")
+            more = self.emit(f"comb.icmp ugt {written}, {self.const(slot, self.count_bits)} : i{self.count_bits}")
+            self.assign(cell, self.extract(data, slot * bits, bits, p * bits), bits, when=more)
+        self.assign(write_reg, self.emit(
+            f"comb.add {write}, {self.zext(written, self.count_bits, index_bits)} : i{index_bits}"), index_bits)
+        self.assign(read_reg, self.emit(
+            f"comb.add {read}, {self.zext(pop, self.count_bits, index_bits)} : i{index_bits}"), index_bits)
+        grown = self.emit(f"comb.add {count}, {self.zext(written, self.count_bits, wide)} : i{wide}")
+        self.assign(count_reg, self.emit(f"comb.sub {grown}, {self.zext(pop, self.count_bits, wide)} : i{wide}"),
+                    wide)
+        contents = self.emit(f"sv.read_inout {memory} : !hw.inout<{array}>")
+        heads: dict[int, str] = {}
+
+        def head(slot: int) -> str:  # built when first read: no unused wire
+            if slot not in heads:
+                at = self.slot_index(read, slot, index_bits, f"{name}_get{slot}")
+                heads[slot] = self.wire(self.emit(f"hw.array_get {contents}[{at}] : {array}, i{index_bits}"), bits,
+                                        f"{name}_head{slot}")
+            return heads[slot]
+        return count, wide, head, width, elements
+
+    def operand(self, node: NodeLayout, operand: int, depth: int) -> tuple[str, int, object, int]:
+        """The FIFO on a node's operand; (count, its bits, head slot j as the step's elements, elements)."""
+        k = node.index
+        count, wide, head, width, elements = self.gearbox(f"node{k}_fifo{operand}", node.inputs[operand],
+                                                          f"%pop{k}_{operand}", depth)
+        return count, wide, lambda j: self.repack(head(j), elements, width, node.in_width), elements
+
+    def outputs(self, node: NodeLayout, slots: list[str], count: str) -> None:
+        """The node's writes: `count` pixels (named %n<k>) of `slots` (packed as %o<k>, slot 0 lowest)."""
+        k = node.index
+        self.emit(f"comb.or {count}, {self.const(0, self.count_bits)} : i{self.count_bits}", f"n{k}")
+        self.emit(f"comb.concat {', '.join(reversed(slots))} : {', '.join([f'i{node.out_bits}'] * len(slots))}",
+                  f"o{k}")
+
+    def instances(self, node: NodeLayout, xs: list[str], x_bits: int, slots: list[int] | None = None) -> list[str]:
+        """The node's step on each of `xs` (slot j's instance `node<k>_<j>`): their outputs."""
+        return [self.emit(f'hw.instance "node{node.index}_{j}" @{node.module}(x: {x}: i{x_bits}) '
+                          f"-> (y: i{node.out_bits})", f"y{node.index}_{j}")
+                for j, x in zip(slots or range(len(xs)), xs)]
+
+    def window(self, node: NodeLayout) -> None:
+        g = node.geometry
+        k, p = node.index, self.pixels
+        nb = self.count_bits
+        count, count_width, heads, channels = self.operand(node, 0, _FIFO_GROUPS * p)
+        (kh, kw), (ph, pw), dh = g["kernel"], g["padding"], g["dilation"][0]
+        height, width = g["height"], g["width"]
+        padded_h, groups = height + 2 * ph, -(-(width + 2 * pw) // p)
+        row_length, live, made = _line_buffer(g, p)
+        stored = len(live)
+        where = {o: i for i, o in enumerate(live)}  # a live offset's place in the register, the newest lowest
+        pixel = channels * node.in_width
+        group_bits = _bits(groups)
+        pending_reg, pending = self.register(f"node{k}_pending", nb, reset=0)
+        waiting = self.not_(self.eq(pending, 0, nb))
+        fire = self.emit(f"comb.and {waiting}, %w{k} : i1", f"fire{k}")
+        can_shift = self.or_(self.not_(waiting), fire)
+        row, column, _, _ = self.counter2(f"node{k}", padded_h, groups, f"%advance{k}")
+        row_inside = self.in_range(row, ph, ph + height, _bits(padded_h))
+        inside = [len([c for c in range(q * p, q * p + p) if pw <= c < pw + width]) for q in range(groups)]
+        needed = self.mux(row_inside, self.table(column, inside, group_bits, nb), self.const(0, nb), nb)
+        advance = self.emit(f"comb.and {can_shift}, {self.at_least(count, count_width, needed)} : i1",
+                            f"advance{k}")
+        self.emit(f"comb.mux {advance}, {needed}, {self.const(0, nb)} : i{nb}", f"pop{k}_0")
+        # slot j of group q is column q P + j: inside the image for q in [ceil((pw - j) / P), ceil((pw + W - j) / P));
+        # the group holding column pw takes its pixels from the FIFO's head from slot 0 on
+        pad = self.concat([(self.const(g["pad"], node.in_width), node.in_width)] * channels)
+        first, offset = divmod(pw, p)
+        line_reg, line = self.register(f"node{k}_line", stored * pixel)
+        entries = []  # the register after a shift: offset o takes offset o - P, or slot P - 1 - o of the group
+        for o in live:
+            if o >= p:
+                entries.append(self.extract(line, where[o - p] * pixel, pixel, stored * pixel))
+                continue
+            j = p - 1 - o
+            low, high = max(-(-(pw - j) // p), 0), min(-(-(pw + width - j) // p), groups)
+            if low >= high:
+                entries.append(pad)
+                continue
+            taken = heads(j) if j < offset or offset == 0 else \
+                self.mux(self.eq(column, first, group_bits), heads(j - offset), heads(j), pixel)
+            here = self.and_(row_inside, self.in_range(column, low, high, group_bits))
+            entries.append(self.mux(here, taken, pad, pixel))
+        self.assign(line_reg, self.concat([(e, pixel) for e in reversed(entries)]), stored * pixel, when=advance)
+        output_rows = [(kh - 1) * dh + i * g["stride"][0] for i in range(g["out_height"])]
+        fresh = self.mux(self.in_set(row, output_rows, _bits(padded_h)),
+                         self.table(column, [len(m) for m in made], group_bits, nb), self.const(0, nb), nb)
+        self.assign(pending_reg, self.mux(advance, fresh, self.mux(fire, self.const(0, nb), pending, nb), nb), nb)
+        windows = {}
+        for j in sorted(set(j for m in made for j in m)):
+            taps = [self.extract(line, where[_tap_offset(g, p, row_length, j, a, b)] * pixel, pixel, stored * pixel)
+                    for a in range(kh) for b in range(kw)]
+            windows[j] = self.concat([(t, pixel) for t in reversed(taps)])
+        ys = dict(zip(windows, self.instances(node, list(windows.values()), pixel * kh * kw, list(windows))))
+        slots, held = [], None
+        for i in range(p):  # output slot i: the i-th output position of the group in the line buffer
+            sources = [m[i] if i < len(m) else min(ys) for m in made]
+            common = max(set(sources), key=sources.count)
+            slot = ys[common]
+            for j in sorted(set(sources) - {common}):
+                if held is None:  # the group's column, when slots' sources differ between groups
+                    held_reg, held = self.register(f"node{k}_group", group_bits)
+                    self.assign(held_reg, column, group_bits, when=advance)
+                members = [q for q, s in enumerate(sources) if s == j]
+                slot = self.mux(self.in_set(held, members, group_bits), ys[j], slot, node.out_bits)
+            slots.append(slot)
+        self.outputs(node, slots, self.mux(fire, pending, self.const(0, nb), nb))
+
+    def map(self, node: NodeLayout) -> None:
+        k, nb = node.index, self.count_bits
+        count, count_width, heads, channels = self.operand(node, 0, _FIFO_GROUPS * self.pixels)
+        available = self.up_to_p(count, count_width)
+        fire = self.emit(f"comb.and {self.not_(self.eq(count, 0, count_width))}, %w{k} : i1", f"fire{k}")
+        taken = self.mux(fire, available, self.const(0, nb), nb)
+        self.emit(f"comb.or {taken}, {self.const(0, nb)} : i{nb}", f"pop{k}_0")
+        self.outputs(node, self.instances(node, [heads(j) for j in range(self.pixels)], channels * node.in_width),
+                     taken)
+
+    def join(self, node: NodeLayout, depths: dict) -> None:
+        k, nb = node.index, self.count_bits
+        operands = [self.operand(node, operand, depths[(k, operand)]) for operand in range(2)]
+        counts = [self.up_to_p(count, width) for count, width, _, _ in operands]
+        fewer = self.emit(f"comb.icmp ult {counts[1]}, {counts[0]} : i{nb}")
+        available = self.mux(fewer, counts[1], counts[0], nb)
+        fire = self.emit(f"comb.and {self.not_(self.eq(available, 0, nb))}, %w{k} : i1", f"fire{k}")
+        taken = self.mux(fire, available, self.const(0, nb), nb)
+        for operand in range(2):
+            self.emit(f"comb.or {taken}, {self.const(0, nb)} : i{nb}", f"pop{k}_{operand}")
+        half = node.in_width * operands[0][3]
+        xs = [self.concat([(operands[1][2](j), half), (operands[0][2](j), half)]) for j in range(self.pixels)]
+        self.outputs(node, self.instances(node, xs, 2 * half), taken)
+
+    def tail(self, node: NodeLayout) -> None:
+        g = node.geometry
+        k, p, nb = node.index, self.pixels, self.count_bits
+        count, count_width, head, channels = self.operand(node, 0, _FIFO_GROUPS * p)
+        heads = [head(j) for j in range(p)]
+        positions = g["height"] * g["width"]
+        groups = -(-positions // p)
+        rest = positions - (groups - 1) * p  # pixels of the frame's last group
+        full_reg, full = self.register(f"node{k}_full", 1, reset=0)
+        take = self.emit(f"comb.and {full}, %free{k} : i1", f"take{k}")
+        free = self.output_stage(node, take, f"%y{k}")
+        self.alias(free, f"free{k}")
+        group, last = self.counter(f"node{k}_group", groups, f"%push{k}")
+        size = self.mux(last, self.const(rest, nb), self.const(p, nb), nb) if rest != p else self.const(p, nb)
+        push = self.emit(f"comb.and {self.or_(self.not_(full), take)}, {self.at_least(count, count_width, size)} : i1",
+                         f"push{k}")
+        self.emit(f"comb.mux {push}, {size}, {self.const(0, nb)} : i{nb}", f"pop{k}_0")
+        completes = self.and_(push, last)
+        self.assign(full_reg, self.or_(completes, self.and_(full, self.not_(take))), 1)
+        pixel = channels * node.in_width
+        if g["collect"] == "flat":
+            buffer_reg, buffer = self.register(f"node{k}_frame", positions * pixel)
+
+            def shifted(n):  # the frame after n more pixels, the newest lowest
+                kept = [] if n == positions else [
+                    (self.extract(buffer, 0, (positions - n) * pixel, positions * pixel), (positions - n) * pixel)]
+                return self.concat(kept + [(head, pixel) for head in heads[:n]])
+            value = shifted(rest) if groups == 1 else shifted(p) if rest == p else \
+                self.mux(last, shifted(rest), shifted(p), positions * pixel)
+            self.assign(buffer_reg, value, positions * pixel, when=push)
+            elements = [self.extract(buffer, (positions - 1 - q) * pixel + c * node.in_width, node.in_width,
+                                     positions * pixel) for c in range(channels) for q in range(positions)]
+            x_bits = len(elements) * node.in_width
+            x = self.concat([(e, node.in_width) for e in reversed(elements)])
+        else:
+            sums = []
+            wide = node.in_width
+            zero = self.const(0, wide)
+            for c in range(channels):
+                acc_reg, acc = self.register(f"node{k}_sum{c}", wide)
+                self.resets.append(f"sv.passign {acc_reg}, {zero} : i{wide}")
+                total = acc
+                for j, head in enumerate(heads):
+                    element = self.extract(head, c * wide, wide, pixel)
+                    if j >= rest:
+                        element = self.mux(last, zero, element, wide)
+                    total = self.emit(f"comb.add {total}, {element} : i{wide}")
+                self.assign(acc_reg, self.mux(last, zero, total, wide), wide, when=push)
+                held_reg, held = self.register(f"node{k}_pooled{c}", wide)
+                self.assign(held_reg, total, wide, when=completes)
+                sums.append(held)
+            x_bits = channels * wide
+            x = self.concat([(s, wide) for s in reversed(sums)])
+        self.instance(node, x, x_bits)
+
+    def text(self, depths: dict) -> str:
+        p, nb = self.pixels, self.count_bits
+        for node in self.layouts:
+            if node.kind == "window":
+                self.window(node)
+            elif node.kind == "map":
+                self.map(node)
+            elif node.kind == "join":
+                self.join(node, depths)
+            else:
+                self.tail(node)
+        last = self.layouts[-1]
+        if last.kind == "tail":
+            self.alias("%m_axis_tready", f"r{last.index}")
+            out_valid, out_data, out_bits, out_last = f"%v{last.index}", f"%d{last.index}", last.out_bits, self.true
+        else:
+            # a streamed output: P pixels a transfer when its rows hold whole groups of P, else one
+            rows, columns = last.grid()
+            beat = p if columns % p == 0 else 1
+            count, count_width, head, _, _ = self.gearbox("output_fifo", last.index, "%popout", _FIFO_GROUPS * p)
+            out_valid = self.emit(f"comb.icmp uge {count}, {self.const(beat, count_width)} : i{count_width}")
+            fire = self.and_(out_valid, "%m_axis_tready")
+            self.emit(f"comb.mux {fire}, {self.const(beat, nb)}, {self.const(0, nb)} : i{nb}", "popout")
+            out_bits = beat * last.out_bits
+            out_data = self.concat([(head(j), last.out_bits) for j in reversed(range(beat))])
+            _, out_last = self.counter("output_position", rows * columns // beat, fire)
+        for producer, writable in self.writable.items():
+            name = "wsrc" if producer == _SOURCE else f"w{producer}"
+            self.alias(self.and_(*writable), name)
+        # the source writes a beat of P pixels into the FIFOs of its readers
+        take = self.and_("%s_axis_tvalid", "%wsrc")
+        self.emit(f"comb.mux {take}, {self.const(p, nb)}, {self.const(0, nb)} : i{nb}", "nsrc")
+        _, source_last = self.counter("source_position", self.height * self.width // p, take)
+        error_reg, error = self.register("frame_error_flag", 1, reset=0)
+        wrong = self.emit(f"comb.xor %s_axis_tlast, {source_last} : i1")
+        self.assign(error_reg, self.true, 1, when=self.and_(take, wrong))
+        x_bits = p * self.channels * self.x_width
+        header = (f"hw.module @{self.name}(in %clk : i1, in %rst : i1, in %s_axis_tvalid : i1, "
+                  f"in %s_axis_tdata : i{x_bits}, in %s_axis_tlast : i1, in %m_axis_tready : i1, "
+                  f"out s_axis_tready : i1, out m_axis_tvalid : i1, out m_axis_tdata : i{out_bits}, "
+                  f"out m_axis_tlast : i1, out frame_error : i1) {{")
+        block = "\n".join("      " + line.replace("\n", "\n      ") for line in self.ff)
+        resets = "\n".join("      " + line for line in self.resets)
+        self.body.line("sv.alwaysff(posedge %clk) {\n" + block + "\n    }(syncreset : posedge %rst) {\n" +
+                       resets + "\n    }")
+        return "\n".join([header] + self.body.lines + [
+            f"    hw.output %wsrc, {out_valid}, {out_data}, {out_last}, {error} : i1, i1, "
+            f"i{out_bits}, i1, i1", "}"])
+
+
+def wrapper_text(name: str, layouts: list[NodeLayout], source: tuple[int, int, int, int], pixels: int = 1) -> str:
     """The top module `name` (hw, comb, sv) around instances of `<name>_node0..`; `source` is the input
-    image's (channels, height, width, element width)."""
-    depths = fifo_depths(layouts, source[1] * source[2])
-    return _Wrapper(name, layouts, source).text(depths)
+    image's (channels, height, width, element width), `pixels` the pixels a clock."""
+    depths = fifo_depths(layouts, source[1] * source[2], pixels)
+    if pixels == 1:
+        return _Wrapper(name, layouts, source).text(depths)
+    return _ParallelWrapper(name, layouts, source, pixels).text(depths)
 
 
 # -- the steps in numpy: the schedule checked without hardware -----------------------------------------------
@@ -562,6 +919,15 @@ class StreamedCircuit(Circuit):
 
     nodes: list = field(default_factory=list)
     cycles_per_frame: int = 0
+    pixels_per_clock: int = 1
+
+    @property
+    def out_beat(self) -> int:
+        """Pixels a transfer of a streamed output: P when its rows hold whole groups of P, else one."""
+        last = self.nodes[-1] if self.nodes else {"kind": "tail"}
+        if last["kind"] == "tail" or last["grid"][2] % self.pixels_per_clock:
+            return 1
+        return self.pixels_per_clock
 
     @property
     def pixels_in(self) -> int:
@@ -574,15 +940,26 @@ class StreamedCircuit(Circuit):
             "clk": "clock, rising edge",
             "rst": "synchronous, active high: counters, valids, FIFOs and sums to 0",
             "s_axis_tvalid, s_axis_tready, s_axis_tdata, s_axis_tlast":
-                f"AXI4-Stream in: one pixel of x a transfer, raster order (row by row), channel c at "
-                f"[c*{self.in_width} +: {self.in_width}]; tlast on each image's last pixel",
+                (f"AXI4-Stream in: one pixel of x a transfer, raster order (row by row), channel c at "
+                 f"[c*{self.in_width} +: {self.in_width}]; tlast on each image's last pixel"
+                 if self.pixels_per_clock == 1 else
+                 f"AXI4-Stream in: {self.pixels_per_clock} consecutive pixels of a row of x a transfer, raster "
+                 f"order (row by row), pixel k of the transfer at [k*{self.in_shape[0] * self.in_width} +: "
+                 f"{self.in_shape[0] * self.in_width}], its channel c at [c*{self.in_width} +: {self.in_width}] "
+                 f"within; tlast on the transfer holding each image's last pixel"),
             "m_axis_tvalid, m_axis_tready, m_axis_tdata, m_axis_tlast":
                 "AXI4-Stream out: " + ("y, one transfer an image (tlast always high)"
                                        if self.nodes and self.nodes[-1]["kind"] == "tail" else
-                                       "one pixel of y a transfer, raster order; tlast on each image's last pixel")
+                                       "one pixel of y a transfer, raster order; tlast on each image's last pixel"
+                                       if self.out_beat == 1 else
+                                       f"{self.out_beat} consecutive pixels of a row of y a transfer (pixel k at "
+                                       f"[k*{self.nodes[-1]['grid'][0] * self.out_width} +: "
+                                       f"{self.nodes[-1]['grid'][0] * self.out_width}]), raster order; tlast on "
+                                       f"each image's last transfer")
                 + "; held until taken",
             "frame_error": "sticky until rst: an input tlast did not fall on an image's last pixel"}
-        report["stream"] = {"cycles_per_frame": self.cycles_per_frame, "nodes": self.nodes}
+        report["stream"] = {"cycles_per_frame": self.cycles_per_frame, "nodes": self.nodes,
+                            **({"pixels_per_clock": self.pixels_per_clock} if self.pixels_per_clock > 1 else {})}
         return report
 
 
@@ -599,20 +976,28 @@ def _steps_hw(module, name: str) -> str:
     raise CompileError("\n".join(str(d) for d in errors) or "hardcore-to-hw failed", log.diagnostics)
 
 
-def _node_report(node: NodeLayout, layer: dict, depths: dict, source_width: int, layouts) -> dict:
+def _node_report(node: NodeLayout, layer: dict, depths: dict, source_width: int, layouts, pixels: int) -> dict:
     g = node.geometry
     entry = {"node": node.index, "kind": node.kind, "inputs": node.inputs, **layer}
+    if pixels > 1:  # P instances of the step (a window's: its slots that hold outputs; the tail's one)
+        entry["instances"] = (len(set(j for m in _output_slots(g, pixels) for j in m)) if node.kind == "window"
+                              else 1 if node.kind == "tail" else pixels)
+        entry["adders"] *= entry["instances"]
+        entry["adder_bits"] *= entry["instances"]
     if node.kind == "window":
         (kh, kw), (dh, dw), (ph, pw) = g["kernel"], g["dilation"], g["padding"]
-        padded_w = g["width"] + 2 * pw
-        span = (kh - 1) * dh * padded_w + (kw - 1) * dw + 1
+        groups = -(-(g["width"] + 2 * pw) // pixels)  # a row's groups of P positions, dead ones at its end
+        span = (kh - 1) * dh * (g["width"] + 2 * pw) + (kw - 1) * dw + 1 if pixels == 1 else \
+            len(_line_buffer(g, pixels)[1])
         entry.update(kernel=g["kernel"], stride=g["stride"], padding=g["padding"], dilation=g["dilation"],
                      line_buffer_bits=span * g["channels"] * node.in_width,
-                     cycles_per_frame=(g["height"] + 2 * ph) * padded_w)
-    if node.kind == "join":
-        entry["fifo_depths"] = [depths[(node.index, k)] for k in range(2)]
-        entry["fifo_bits"] = sum(depths[(node.index, k)] * _element_bits(layouts, i, source_width)
-                                 for k, i in enumerate(node.inputs))
+                     cycles_per_frame=(g["height"] + 2 * ph) * groups)
+    if node.kind == "join" or pixels > 1:  # P > 1: a FIFO on every input, 4 P deep but a join's
+        sizes = [depths[(node.index, k)] if node.kind == "join" else _FIFO_GROUPS * pixels
+                 for k in range(len(node.inputs))]
+        entry["fifo_depths"] = sizes
+        entry["fifo_bits"] = sum(size * _element_bits(layouts, i, source_width)
+                                 for size, i in zip(sizes, node.inputs))
     if node.kind == "tail":
         entry["collect"] = g["collect"]
     if node.kind != "tail":
@@ -622,6 +1007,15 @@ def _node_report(node: NodeLayout, layer: dict, depths: dict, source_width: int,
 
 def _element_bits(layouts, producer: int, source_width: int) -> int:
     return source_width if producer == _SOURCE else layouts[producer].out_bits
+
+
+def _pixels_per_clock(pixels, width: int) -> int:
+    """UsageError unless `pixels` is 1, 2, 4 or 8 and divides the image's width."""
+    if isinstance(pixels, bool) or not isinstance(pixels, int) or pixels not in (1, 2, 4, 8):
+        raise UsageError(f"compile: pixels_per_clock is 1, 2, 4 or 8, got {pixels!r}")
+    if width % pixels:
+        raise UsageError(f"compile: pixels_per_clock={pixels} does not divide the image's width {width}")
+    return pixels
 
 
 def build_streamed(module, name: str, stages: dict, options: dict) -> StreamedCircuit:
@@ -635,9 +1029,10 @@ def build_streamed(module, name: str, stages: dict, options: dict) -> StreamedCi
     in_shape = list(ir.RankedTensorType(function.type.inputs[0]).shape)
     x_width = signed_width(in_low, in_high)
     channels, height, width = in_shape
+    pixels = _pixels_per_clock(options.get("pixels_per_clock", 1), width)
     hw_text = _steps_hw(module, name)
-    depths = fifo_depths(layouts, height * width)
-    wrapper = _Wrapper(name, layouts, (channels, height, width, x_width)).text(depths)
+    depths = fifo_depths(layouts, height * width, pixels)
+    wrapper = wrapper_text(name, layouts, (channels, height, width, x_width), pixels)
     circuit_module = backend.to_circt("module {\n" + wrapper + "\n" + hw_text + "\n}\n")
     backend.run_circt_pipeline(circuit_module, "builtin.module(hw.module(cse))")
     stages["hw"] = str(circuit_module)
@@ -652,11 +1047,14 @@ def build_streamed(module, name: str, stages: dict, options: dict) -> StreamedCi
         counted = dag_figures(step.operation.get_asm(large_elements_limit=None))
         summed = {key: counted[key] for key in ("adders", "adder_bits", "adder_depth")}
         summed["kinds"] = [kind for kind in kinds if kind]
-        per_node.append(_node_report(node, summed, depths, channels * x_width, layouts))
+        per_node.append(_node_report(node, summed, depths, channels * x_width, layouts, pixels))
     figures = dag_figures(stages["dag"])
+    if pixels > 1:  # every instance's adders
+        for key in ("adders", "adder_bits"):
+            figures[key] = sum(n[key] for n in per_node)
     figures["line_buffer_bits"] = sum(n.get("line_buffer_bits", 0) for n in per_node)
     figures["fifo_bits"] = sum(n.get("fifo_bits", 0) for n in per_node)
-    cycles = max([n.get("cycles_per_frame", 0) for n in per_node] + [height * width])
+    cycles = max([n.get("cycles_per_frame", 0) for n in per_node] + [height * width // pixels])
     figures["cycles_per_frame"] = cycles
     last, last_step = layouts[-1], steps[-1]
     out_type = ir.RankedTensorType(last_step.type.results[0])
@@ -666,7 +1064,7 @@ def build_streamed(module, name: str, stages: dict, options: dict) -> StreamedCi
         out_shape=list(ir.RankedTensorType(function.type.results[0]).shape), out_width=last.out_width,
         out_frac_bits=int_attr(last_step, "hardcore.output_frac_bits"), layers=layers, options=options,
         figures=figures, latency=0, out_signed="hardcore.output_unsigned" not in last_step.attributes,
-        nodes=per_node, cycles_per_frame=cycles)
+        nodes=per_node, cycles_per_frame=cycles, pixels_per_clock=pixels)
 
 
 # -- simulation ------------------------------------------------------------------------------------------
@@ -737,15 +1135,16 @@ class FrameResult:
 
 def simulate_frames(circuit: StreamedCircuit, images, workdir, simulator: str = "verilator", stall: int = 0,
                     seed: int = 1) -> FrameResult:
-    """Stream `images` (quantized codes, what `reference` takes) through the Verilog, one pixel a transfer;
+    """Stream `images` (quantized codes, what `reference` takes) through the Verilog, P pixels a transfer;
     the source idles and the sink stalls in `stall`% of the cycles at random (seeded)."""
     if not 0 <= stall < 100:
         raise UsageError(f"simulate_frames: stall is a percentage in [0, 100), got {stall}")
     images = np.asarray(images, dtype=np.int64).reshape([-1] + list(circuit.in_shape))
     channels, height, width = circuit.in_shape
-    frame = height * width
+    per_beat = circuit.pixels_per_clock
+    frame = height * width // per_beat
     mask = (1 << circuit.in_width) - 1
-    pixels = images.transpose(0, 2, 3, 1).reshape(-1, channels)
+    pixels = images.transpose(0, 2, 3, 1).reshape(-1, per_beat * channels)  # a row: P pixels, channels within
     lines = [format(sum((int(v) & mask) << (c * circuit.in_width) for c, v in enumerate(row)), "x")
              for row in pixels]
     workdir = Path(workdir)
@@ -754,13 +1153,14 @@ def simulate_frames(circuit: StreamedCircuit, images, workdir, simulator: str = 
     (workdir / "design.sv").write_text(circuit.verilog)
     last = circuit.nodes[-1]
     streamed_out = last["kind"] != "tail"
-    out_elements = last["grid"][0] if streamed_out else circuit.n_out
-    beats = len(images) * (last["grid"][1] * last["grid"][2] if streamed_out else 1)
+    out_beat = circuit.out_beat
+    out_elements = last["grid"][0] * out_beat if streamed_out else circuit.n_out
+    beats = len(images) * (last["grid"][1] * last["grid"][2] // out_beat if streamed_out else 1)
     y_bits = out_elements * circuit.out_width
     slowdown = 100 / (100 - stall)
     limit = int((len(images) + 2) * circuit.cycles_per_frame * slowdown * slowdown) + 1000
     (workdir / "tb.sv").write_text(_TESTBENCH.format(
-        name=circuit.name, x_bits=channels * circuit.in_width, y_bits=y_bits, count=len(pixels), frame=frame,
+        name=circuit.name, x_bits=per_beat * channels * circuit.in_width, y_bits=y_bits, count=len(pixels), frame=frame,
         beats=beats, limit=limit, stall=int(stall), seed=int(seed)))
     if simulator == "icarus":
         if shutil.which("iverilog") is None:
@@ -800,7 +1200,7 @@ def simulate_frames(circuit: StreamedCircuit, images, workdir, simulator: str = 
         raise HardcoreError(f"simulate_frames: m_axis_tlast not on each frame's last output ({workdir})")
     if streamed_out:
         rows, columns = last["grid"][1], last["grid"][2]
-        outputs = values.reshape(len(images), rows, columns, out_elements).transpose(0, 3, 1, 2)
+        outputs = values.reshape(len(images), rows, columns, out_elements // out_beat).transpose(0, 3, 1, 2)
     else:
         outputs = values.reshape(len(images), -1)
     interval = (last_out - first_out) / max(len(images) - 1, 1) if not streamed_out else \

@@ -8,7 +8,9 @@
   evaluation, bit for bit;
 - in Icarus, images pixel by pixel with the source idling and the sink stalling
   in 30% of the cycles at random: every output equals the reference, m_axis_tlast
-  on each image's last output, frame_error low;
+  on each image's last output, frame_error low; the same at 2 and 4 pixels a
+  clock (the geometry net 12 pixels wide, so that 4 divides it), one image in
+  (padded rows) x ceil(padded width / P) cycles;
 - the FIFO depths of the joins; usage errors of stream=True; --verify-each and the
   formal check per node; a dozen random networks from `hardcore.fuzz_stream`.
 """
@@ -50,8 +52,8 @@ def _residual():
     return net, net.dense(net.global_pool(block), 5)
 
 
-def _geometry():
-    net = Net([2, 9, 7], seed=2)
+def _geometry(width: int = 7):
+    net = Net([2, 9, width], seed=2)
     dilated = net.maxpool(net.conv(net.input, 4, 3, padding=2, dilation=2), 2, 2, padding=1)
     depthwise = net.conv(dilated, 4, 3, padding=1, groups=4)
     return net, net.conv(depthwise, 3, 2, relu=False)
@@ -60,7 +62,7 @@ def _geometry():
 NETS = {"digits_like": _digits_like, "residual": _residual, "geometry": _geometry}
 
 
-def _streamed(make):
+def _streamed(make, pixels: int = 1):
     net, output = make()
     text = net.text(output)
     module = parse_module(text, new_context(), "quantized")
@@ -69,7 +71,7 @@ def _streamed(make):
     stages["streamed"] = module.operation.get_asm(large_elements_limit=None)
     run_pipeline(module, "builtin.module(hardcore-fold-weights)")
     stages["dag"] = module.operation.get_asm(large_elements_limit=None)
-    return net, module, build_streamed(module, "net", stages, {})
+    return net, module, build_streamed(module, "net", stages, {"pixels_per_clock": pixels} if pixels > 1 else {})
 
 
 @pytest.fixture(scope="module", params=sorted(NETS))
@@ -107,6 +109,59 @@ def test_icarus_with_stalls(streamed, tmp_path):
     assert result.cycles > steady.cycles
 
 
+# P pixels a clock: the geometry net 12 wide (its output 6 wide: 2 pixels a transfer at P = 2, one at P = 4)
+PARALLEL_NETS = {"digits_like": _digits_like, "residual": _residual, "geometry": lambda: _geometry(12)}
+
+
+@requires_icarus
+@pytest.mark.parametrize("pixels", [2, 4])
+@pytest.mark.parametrize("name", sorted(PARALLEL_NETS))
+def test_icarus_pixels_per_clock(name, pixels, tmp_path):
+    net, _, circuit = _streamed(PARALLEL_NETS[name], pixels)
+    images = net.images(4, seed=3).reshape(4, -1)
+    result = simulate_frames(circuit, images, tmp_path, simulator="icarus", stall=30, seed=5)
+    np.testing.assert_array_equal(result.outputs, circuit.reference(images))
+    assert not result.frame_error
+    steady = simulate_frames(circuit, images, tmp_path / "steady", simulator="icarus", stall=0)
+    np.testing.assert_array_equal(steady.outputs, result.outputs)
+    # the first window layer's padded rows, each ceil(padded width / P) groups (a streamed output: plus
+    # the latency, over 4 images)
+    first = circuit.nodes[0]
+    rows, columns = (size + 2 * pad for size, pad in zip(net.in_shape[1:], first["padding"]))
+    assert circuit.cycles_per_frame == rows * -(-columns // pixels)
+    assert steady.cycles_per_frame <= circuit.cycles_per_frame * 1.1
+
+
+@pytest.mark.skipif(not tool_available("verilator"), reason="verilator is not installed")
+@pytest.mark.parametrize("pixels", [2, 4])
+@pytest.mark.parametrize("name", ["digits_like", "residual"])
+def test_pixels_per_clock_is_lint_clean(name, pixels, tmp_path):
+    """verilator --lint-only -Wall: nothing (the geometry net's depthwise step leaves input bits unused
+    at any P, a warning of its step module, not of the wrapper)."""
+    import subprocess
+
+    _, _, circuit = _streamed(PARALLEL_NETS[name], pixels)
+    (tmp_path / "net.sv").write_text(circuit.verilog)
+    lint = subprocess.run(["verilator", "--lint-only", "-Wall", "--top-module", "net", "net.sv"], cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert lint.stdout + lint.stderr == ""
+
+
+def test_report_counts_every_instance():
+    """P = 4: a stride-1 kernel has 4 instances, a stride-2 one 2 (only every other slot of a group of 4
+    positions ever holds an output column), the tail 1; `adders` counts every instance's."""
+    _, _, single = _streamed(_residual)
+    _, _, parallel = _streamed(_residual, 4)
+    instances = [node.get("instances") for node in parallel.nodes]
+    # stem 3x3 s1; 3x3 s2; 3x3 s1; 1x1 s2 shortcut; join; 3x3 s1; 3x3 s1; join; tail
+    assert instances == [4, 2, 4, 2, 4, 4, 4, 4, 1]
+    assert [node["adders"] for node in parallel.nodes] == [
+        node["adders"] * count for node, count in zip(single.nodes, instances)]
+    assert parallel.figures["adders"] == sum(node["adders"] for node in parallel.nodes)
+    assert parallel.report["stream"]["pixels_per_clock"] == 4
+    assert parallel.cycles_per_frame == 10 * 3
+
+
 def test_report_describes_every_node():
     _, _, circuit = _streamed(_residual)
     kinds = [node["kind"] for node in circuit.nodes]
@@ -125,6 +180,9 @@ def test_report_describes_every_node():
 
 @pytest.mark.parametrize("options, message", [
     ({"reuse": 2}, "compile: stream=True does not combine with reuse"),
+    ({"pixels_per_clock": 3}, "compile: pixels_per_clock is 1, 2, 4 or 8, got 3"),
+    ({"pixels_per_clock": 2, "stream": False}, "compile: pixels_per_clock applies to a streamed circuit (stream=True)"),
+    ({"pixels_per_clock": 2}, "compile: pixels_per_clock=2 does not divide the image's width 5"),
     ({"max_adder_depth": 4}, "compile: a streamed circuit registers every layer's output itself; "
                              "max_adder_depth and clock_enable do not apply"),
 ])
@@ -132,7 +190,7 @@ def test_stream_usage_errors(options, message):
     import torch
     model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.ReLU())
     with pytest.raises(UsageError) as error:
-        hardcore.compile(model, torch.zeros(1, 1, 5, 5), stream=True, **options)
+        hardcore.compile(model, torch.zeros(1, 1, 5, 5), **{"stream": True, **options})
     assert str(error.value) == message
 
 
