@@ -598,7 +598,7 @@ class _ParallelWrapper(_Wrapper):
         p = self.pixels
         index_bits = _bits(depth)
         wide = index_bits + 1
-        array = f"!hw.array<{depth}xi{bits}>"
+        array = f"!hw.uarray<{depth}xi{bits}>"  # unpacked: reg [w-1:0] m [0:d-1], which Yosys 0.23 reads
         memory = self.emit(f"sv.reg : !hw.inout<{array}>", name)
         count_reg, count = self.register(f"{name}_count", wide, reset=0)
         write_reg, write = self.register(f"{name}_write", index_bits, reset=0)
@@ -617,13 +617,13 @@ class _ParallelWrapper(_Wrapper):
         grown = self.emit(f"comb.add {count}, {self.zext(written, self.count_bits, wide)} : i{wide}")
         self.assign(count_reg, self.emit(f"comb.sub {grown}, {self.zext(pop, self.count_bits, wide)} : i{wide}"),
                     wide)
-        contents = self.emit(f"sv.read_inout {memory} : !hw.inout<{array}>")
         heads: dict[int, str] = {}
 
         def head(slot: int) -> str:  # built when first read: no unused wire
             if slot not in heads:
                 at = self.slot_index(read, slot, index_bits, f"{name}_get{slot}")
-                heads[slot] = self.wire(self.emit(f"hw.array_get {contents}[{at}] : {array}, i{index_bits}"), bits,
+                cell = self.emit(f"sv.array_index_inout {memory}[{at}] : !hw.inout<{array}>, i{index_bits}")
+                heads[slot] = self.wire(self.emit(f"sv.read_inout {cell} : !hw.inout<i{bits}>"), bits,
                                         f"{name}_head{slot}")
             return heads[slot]
         return count, wide, head, width, elements
