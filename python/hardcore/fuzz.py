@@ -259,7 +259,7 @@ def networks(draw, max_size: int = 6, max_layers: int = 3, name: str = "net", gr
                          f'"residual add {a.size}"}} : ({a.type}, {b.type}) -> {total.type}')
             relu = draw(st.booleans())
             if relu:
-                rectified = _Value(fresh("r"), total.size, total.width, max(total.low, 0), max(total.high, 0))
+                rectified = _Value(fresh("ra"), total.size, total.width, max(total.low, 0), max(total.high, 0))
                 lines.append(f'{rectified.name} = "hardcore.relu"({total.name}) : ({total.type}) -> {total.type}')
                 total = rectified
             shift, per_element = draw(_shifts(total.size, -1, 4, graph))
