@@ -57,7 +57,7 @@ from hardcore.pipeline import run_pipeline
 from hardcore.verify import extreme_inputs
 
 __all__ = ["FEATURES", "FuzzNetwork", "networks", "batches", "compile_network", "batch_top", "run_batch", "BatchResult",
-           "run_time_multiplexed", "main"]
+           "run_time_multiplexed", "main", "run_seeds"]
 
 EXAMPLES_PER_SEED = 10
 MATRIX_KINDS = ("uniform", "powers", "sparse", "dense", "extreme", "zero")
@@ -531,8 +531,33 @@ def run_batch(nets: list[FuzzNetwork], max_adder_depth: int | None, clock_enable
                        result.build_seconds)
 
 
+def run_seeds(fuzz_one, state: dict, first: int, deadline: float, progress) -> tuple[int, list]:
+    """Run the hypothesis test `fuzz_one` one seed after another, from `first`, until `deadline`.
+
+    `state["seed"]` is the seed being run (for `fuzz_one` to read); `state["failing"]`
+    is cleared before each seed (`fuzz_one` sets it to shrink a failure past the
+    deadline).  A failure (hypothesis has shrunk it) is printed and the next seed
+    runs; `progress(failures so far)` is printed after each seed.  Returns the next
+    seed and the failures, (seed, message) each.
+    """
+    from hypothesis import seed as hypothesis_seed
+
+    failures = []
+    state["seed"] = first
+    while time.monotonic() < deadline:
+        state["failing"] = False
+        try:
+            hypothesis_seed(state["seed"])(fuzz_one)()
+        except Exception as error:  # hypothesis has shrunk it: report and go on with the next seed
+            failures.append((state["seed"], f"{type(error).__name__}: {error}"))
+            print(f"FAILURE at seed {state['seed']}:\n{error}", file=sys.stderr)
+        state["seed"] += 1
+        print(progress(len(failures)), file=sys.stderr, flush=True)
+    return state["seed"], failures
+
+
 def main(argv: list[str] | None = None) -> int:
-    from hypothesis import HealthCheck, given, seed as hypothesis_seed, settings
+    from hypothesis import HealthCheck, given, settings
 
     parser = argparse.ArgumentParser(prog="python -m hardcore.fuzz", description=__doc__.split("\n")[0])
     parser.add_argument("--minutes", type=float, default=1.0, help="how long to run (default 1)")
@@ -547,7 +572,7 @@ def main(argv: list[str] | None = None) -> int:
     deadline = started + 60 * args.minutes
     totals = {"batches": 0, "networks": 0, "vectors": 0, "mismatches": 0, "pipelined": 0}
     with_feature = dict.fromkeys(FEATURES, 0)  # networks simulated that have it
-    failures, seen, state = [], set(), {"failing": False}
+    seen, state = set(), {"failing": False}
 
     # Hypothesis starts every run with its simplest example: runs of EXAMPLES_PER_SEED
     # examples, one seed each, and an example seen before is skipped.
@@ -564,7 +589,7 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="hardcore-fuzz-") as workdir:
             try:
                 result = run_batch(nets, depth, clock_enable, Path(workdir), vectors=args.vectors,
-                                   seed=current_seed)
+                                   seed=state["seed"])
             except Exception:
                 state["failing"] = True  # shrink it even past the deadline
                 raise
@@ -580,19 +605,10 @@ def main(argv: list[str] | None = None) -> int:
             state["failing"] = True
         assert result.mismatches == 0, result.first_mismatch
 
-    current_seed = args.seed
-    while time.monotonic() < deadline:
-        state["failing"] = False
-        try:
-            hypothesis_seed(current_seed)(fuzz_one)()
-        except Exception as error:  # hypothesis has shrunk it: report and go on with the next seed
-            failures.append((current_seed, f"{type(error).__name__}: {error}"))
-            print(f"FAILURE at seed {current_seed}:\n{error}", file=sys.stderr)
-        current_seed += 1
-        print(f"{totals['batches']} builds ({totals['pipelined']} pipelined), {totals['networks']} networks, "
-              f"{totals['vectors']} vectors, {totals['mismatches']} mismatches, {len(failures)} failures",
-              file=sys.stderr, flush=True)
-    batch_seed = current_seed
+    batch_seed, failures = run_seeds(
+        fuzz_one, state, args.seed, deadline,
+        lambda failed: f"{totals['batches']} builds ({totals['pipelined']} pipelined), {totals['networks']} networks, "
+                       f"{totals['vectors']} vectors, {totals['mismatches']} mismatches, {failed} failures")
     print(f"{(time.monotonic() - started) / 60:.1f} minutes, seeds {args.seed}..{batch_seed - 1}: "
           f"{totals['batches']} Verilator builds "
           f"({totals['pipelined']} pipelined), {totals['networks']} networks, {totals['vectors']} vectors, "

@@ -86,7 +86,7 @@ def stream_networks(draw) -> StreamFuzzNetwork:
                 kernel = draw(st.sampled_from([1, 3]))
                 dilation = draw(st.integers(1, 2)) if kernel > 1 else 1
                 padding, stride, out_channels = dilation * (kernel - 1) // 2, 1, c
-            if _out_size(h, kernel, stride, padding, dilation) < 1 or _out_size(w, kernel, stride, padding, dilation) < 1:
+            if min(_out_size(h, kernel, stride, padding, dilation), _out_size(w, kernel, stride, padding, dilation)) < 1:
                 kernel, dilation, padding, stride = 1, 1, 0, 1
             groups = c if c == out_channels and c > 1 and draw(st.booleans()) else 1
             relu = draw(st.booleans())
@@ -157,7 +157,9 @@ def run_stream_network(network: StreamFuzzNetwork, workdir, images: int = 4, see
 
 
 def main(argv: list[str] | None = None) -> int:
-    from hypothesis import HealthCheck, given, seed as hypothesis_seed, settings
+    from hypothesis import HealthCheck, given, settings
+
+    from hardcore.fuzz import run_seeds
 
     parser = argparse.ArgumentParser(prog="python -m hardcore.fuzz_stream", description=__doc__.split("\n")[0])
     parser.add_argument("--minutes", type=float, default=1.0, help="how long to run (default 1)")
@@ -168,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     deadline = started + 60 * args.minutes
     totals = {"networks": 0, "images": 0}
     with_feature = dict.fromkeys(FEATURES, 0)
-    failures, state = [], {"failing": False}
+    state = {"failing": False}
 
     @settings(max_examples=EXAMPLES_PER_SEED, deadline=None, database=None, print_blob=True,
               suppress_health_check=list(HealthCheck))
@@ -178,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
             return
         with tempfile.TemporaryDirectory(prefix="hardcore-fuzz-stream-") as workdir:
             try:
-                problem = run_stream_network(network, Path(workdir), images=args.images, seed=current_seed)
+                problem = run_stream_network(network, Path(workdir), images=args.images, seed=state["seed"])
             except Exception:
                 state["failing"] = True
                 raise
@@ -190,18 +192,10 @@ def main(argv: list[str] | None = None) -> int:
             state["failing"] = True
         assert problem is None, problem
 
-    current_seed = args.seed
-    while time.monotonic() < deadline:
-        state["failing"] = False
-        try:
-            hypothesis_seed(current_seed)(fuzz_one)()
-        except Exception as error:  # hypothesis has shrunk it: report and go on with the next seed
-            failures.append((current_seed, f"{type(error).__name__}: {error}"))
-            print(f"FAILURE at seed {current_seed}:\n{error}", file=sys.stderr)
-        current_seed += 1
-        print(f"{totals['networks']} networks, {totals['images']} images, {len(failures)} failures",
-              file=sys.stderr, flush=True)
-    print(f"{(time.monotonic() - started) / 60:.1f} minutes, seeds {args.seed}..{current_seed - 1}: "
+    next_seed, failures = run_seeds(
+        fuzz_one, state, args.seed, deadline,
+        lambda failed: f"{totals['networks']} networks, {totals['images']} images, {failed} failures")
+    print(f"{(time.monotonic() - started) / 60:.1f} minutes, seeds {args.seed}..{next_seed - 1}: "
           f"{totals['networks']} streamed networks, {totals['images']} images through Icarus with random stalls, "
           f"{len(failures)} failing seeds")
     print("networks with " + ", ".join(f"{feature}: {count}" for feature, count in with_feature.items()))

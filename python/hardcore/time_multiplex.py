@@ -49,7 +49,7 @@ from hardcore.sim import (_VERILATOR_HARNESS, DESIGN_FILE, INPUTS_FILE, RESET_CY
                           VERILATOR_PREFIX, _decode_hex, _encode_hex, _fill, _icarus_reset, _run, _verilator_get,
                           _verilator_set, _write_if_changed, tool_available)
 
-__all__ = ["TimeMultiplexedCircuit", "StepLayout", "build_time_multiplexed", "wrapper_text", "run_steps",
+__all__ = ["TimeMultiplexedCircuit", "StepLayout", "build_time_multiplexed", "wrapper_text", "run_steps", "steps_hw",
            "simulate_stream", "default_simulator", "StreamResult", "SIMULATORS"]
 
 
@@ -211,12 +211,13 @@ class TimeMultiplexedCircuit(Circuit):
         return report
 
 
-def _steps_hw(module, name: str) -> str:
-    """Every step as an hw module `<name>_stepK` (hardcore-to-hw, one flat module per step)."""
+def steps_hw(module, steps: list) -> str:
+    """Each of `steps` (functions of `module`) as an hw module named after its function (hardcore-to-hw, one
+    flat module per step): a time-multiplexed circuit's layers, a streamed circuit's nodes."""
     texts = []
     with module.context, collect_diagnostics(module.context, "model") as log:
         try:
-            for step in step_functions(module.operation):
+            for step in steps:
                 texts.append(lower_function(step, module_name=step.name.value, hierarchy=False))
             return "\n".join(texts)
         except LoweringError as exc:
@@ -241,7 +242,7 @@ def build_time_multiplexed(module, name: str, stages: dict, options: dict) -> Ti
                                   in_bits=_tensor_bits(step.type.inputs[0]), reuse=_reuse_attr(step, "reuse")))
     reuse = max(layout.reuse for layout in layouts)  # the period: one input every `reuse` cycles
     in_type = ir.RankedTensorType(steps[0].type.inputs[0])
-    hw_text = _steps_hw(module, name)
+    hw_text = steps_hw(module, step_functions(module.operation))
     wrapper = wrapper_text(name, reuse, layouts[0].in_bits, layouts)
     circt_module = backend.to_circt("module {\n" + wrapper + "\n" + hw_text + "\n}\n")
     backend.run_circt_pipeline(circt_module, "builtin.module(hw.module(cse))")

@@ -10,14 +10,14 @@ from torch_mlir import ir
 from hardcore import backend
 from hardcore.adder_graph import signed_width
 from hardcore.compiler import Circuit, _layer_figures, dag_figures
-from hardcore.errors import CompileError, UsageError
+from hardcore.errors import UsageError
 from hardcore.interpreter import find_function, run_function
 from hardcore.irutil import body_ops, int_attr
-from hardcore.mlir import collect_diagnostics, new_context, parse_module
+from hardcore.mlir import new_context, parse_module
 from hardcore.passes.stream import node_attr, stream_steps
-from hardcore.passes.to_hw import LoweringError, lower_function
 from hardcore.stream.parallel import _line_buffer, _output_slots, wrapper_text
 from hardcore.stream.schedule import NodeLayout, _FIFO_GROUPS, _SOURCE, _layouts, fifo_depths
+from hardcore.time_multiplex import steps_hw
 
 __all__ = ["StreamedCircuit", "build_streamed", "run_steps"]
 
@@ -131,19 +131,6 @@ class StreamedCircuit(Circuit):
         return report
 
 
-def _steps_hw(module, name: str) -> str:
-    texts = []
-    with module.context, collect_diagnostics(module.context, "model") as log:
-        try:
-            for step in stream_steps(module.operation):
-                texts.append(lower_function(step, module_name=step.name.value, hierarchy=False))
-            return "\n".join(texts)
-        except LoweringError as exc:
-            exc.where.location.emit_error(str(exc))
-    errors = log.errors or log.diagnostics
-    raise CompileError("\n".join(str(d) for d in errors) or "hardcore-to-hw failed", log.diagnostics)
-
-
 def _node_report(node: NodeLayout, layer: dict, depths: dict, source_width: int, layouts, pixels: int) -> dict:
     g = node.geometry
     entry = {"node": node.index, "kind": node.kind, "inputs": node.inputs, **layer}
@@ -177,10 +164,8 @@ def _element_bits(layouts, producer: int, source_width: int) -> int:
     return source_width if producer == _SOURCE else layouts[producer].out_bits
 
 
-def _pixels_per_clock(pixels, width: int) -> int:
-    """UsageError unless `pixels` is 1, 2, 4 or 8 and divides the image's width."""
-    if isinstance(pixels, bool) or not isinstance(pixels, int) or pixels not in (1, 2, 4, 8):
-        raise UsageError(f"compile: pixels_per_clock is 1, 2, 4 or 8, got {pixels!r}")
+def _pixels_per_clock(pixels: int, width: int) -> int:
+    """UsageError unless `pixels` (1, 2, 4 or 8: `compile` checks it) divides the image's width."""
     if width % pixels:
         raise UsageError(f"compile: pixels_per_clock={pixels} does not divide the image's width {width}")
     return pixels
@@ -198,7 +183,7 @@ def build_streamed(module, name: str, stages: dict, options: dict) -> StreamedCi
     x_width = signed_width(in_low, in_high)
     channels, height, width = in_shape
     pixels = _pixels_per_clock(options.get("pixels_per_clock", 1), width)
-    hw_text = _steps_hw(module, name)
+    hw_text = steps_hw(module, steps)
     depths = fifo_depths(layouts, height * width, pixels)
     wrapper = wrapper_text(name, layouts, (channels, height, width, x_width), pixels)
     circuit_module = backend.to_circt("module {\n" + wrapper + "\n" + hw_text + "\n}\n")

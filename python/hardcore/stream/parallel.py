@@ -336,22 +336,9 @@ class _ParallelWrapper(_Wrapper):
         # the source writes a beat of P pixels into the FIFOs of its readers
         take = self.and_("%s_axis_tvalid", "%wsrc")
         self.emit(f"comb.mux {take}, {self.const(p, nb)}, {self.const(0, nb)} : i{nb}", "nsrc")
-        _, source_last = self.counter("source_position", self.height * self.width // p, take)
-        error_reg, error = self.register("frame_error_flag", 1, reset=0)
-        wrong = self.emit(f"comb.xor %s_axis_tlast, {source_last} : i1")
-        self.assign(error_reg, self.true, 1, when=self.and_(take, wrong))
-        x_bits = p * self.channels * self.x_width
-        header = (f"hw.module @{self.name}(in %clk : i1, in %rst : i1, in %s_axis_tvalid : i1, "
-                  f"in %s_axis_tdata : i{x_bits}, in %s_axis_tlast : i1, in %m_axis_tready : i1, "
-                  f"out s_axis_tready : i1, out m_axis_tvalid : i1, out m_axis_tdata : i{out_bits}, "
-                  f"out m_axis_tlast : i1, out frame_error : i1) {{")
-        block = "\n".join("      " + line.replace("\n", "\n      ") for line in self.ff)
-        resets = "\n".join("      " + line for line in self.resets)
-        self.body.line("sv.alwaysff(posedge %clk) {\n" + block + "\n    }(syncreset : posedge %rst) {\n" +
-                       resets + "\n    }")
-        return "\n".join([header] + self.body.lines + [
-            f"    hw.output %wsrc, {out_valid}, {out_data}, {out_last}, {error} : i1, i1, "
-            f"i{out_bits}, i1, i1", "}"])
+        error = self.frame_error(take, self.height * self.width // p)
+        return self.module_text(p * self.channels * self.x_width, "%wsrc", out_valid, out_data, out_bits, out_last,
+                                error)
 
 
 def wrapper_text(name: str, layouts: list[NodeLayout], source: tuple[int, int, int, int], pixels: int = 1) -> str:

@@ -308,27 +308,35 @@ class _Wrapper:
         for producer, readers in self.consumers.items():
             self.alias(self.and_(*[self.ready[c] for c in readers]), f"r{producer}" if producer != _SOURCE else "rsrc")
         self.alias("%m_axis_tready", f"r{last.index}")
-        # the source's frame position: s_axis_tlast must mark its last pixel, else frame_error stays high
-        take = self.and_("%s_axis_tvalid", "%rsrc")
-        _, source_last = self.counter("source_position", self.height * self.width, take)
-        error_reg, error = self.register("frame_error_flag", 1, reset=0)
-        wrong = self.emit(f"comb.xor %s_axis_tlast, {source_last} : i1")
-        self.assign(error_reg, self.true, 1, when=self.and_(take, wrong))
+        error = self.frame_error(self.and_("%s_axis_tvalid", "%rsrc"), self.height * self.width)
         if last.kind == "tail":
             out_last = self.true
         else:
             fire = self.and_(f"%v{last.index}", "%m_axis_tready")
             rows, columns = last.grid()
             _, out_last = self.counter("output_position", rows * columns, fire)
-        x_bits = self.channels * self.x_width
+        return self.module_text(self.channels * self.x_width, "%rsrc", f"%v{last.index}", f"%d{last.index}",
+                                last.out_bits, out_last, error)
+
+    def frame_error(self, take: str, transfers: int) -> str:
+        """The sticky frame_error: the source counts its transfers (`take`, `transfers` an image), and
+        s_axis_tlast must mark each image's last one."""
+        _, source_last = self.counter("source_position", transfers, take)
+        error_reg, error = self.register("frame_error_flag", 1, reset=0)
+        wrong = self.emit(f"comb.xor %s_axis_tlast, {source_last} : i1")
+        self.assign(error_reg, self.true, 1, when=self.and_(take, wrong))
+        return error
+
+    def module_text(self, x_bits: int, ready: str, valid: str, data: str, out_bits: int, last: str,
+                    error: str) -> str:
+        """The top module: the AXI4-Stream ports, the body, and one always_ff block of every register."""
         header = (f"hw.module @{self.name}(in %clk : i1, in %rst : i1, in %s_axis_tvalid : i1, "
                   f"in %s_axis_tdata : i{x_bits}, in %s_axis_tlast : i1, in %m_axis_tready : i1, "
-                  f"out s_axis_tready : i1, out m_axis_tvalid : i1, out m_axis_tdata : i{last.out_bits}, "
+                  f"out s_axis_tready : i1, out m_axis_tvalid : i1, out m_axis_tdata : i{out_bits}, "
                   f"out m_axis_tlast : i1, out frame_error : i1) {{")
         block = "\n".join("      " + line.replace("\n", "\n      ") for line in self.ff)
         resets = "\n".join("      " + line for line in self.resets)
         self.body.line("sv.alwaysff(posedge %clk) {\n" + block + "\n    }(syncreset : posedge %rst) {\n" +
                        resets + "\n    }")
         return "\n".join([header] + self.body.lines + [
-            f"    hw.output %rsrc, %v{last.index}, %d{last.index}, {out_last}, {error} : i1, i1, "
-            f"i{last.out_bits}, i1, i1", "}"])
+            f"    hw.output {ready}, {valid}, {data}, {last}, {error} : i1, i1, i{out_bits}, i1, i1", "}"])
