@@ -248,9 +248,11 @@ def _plot_asic(axis, asic: dict, names: list[str]) -> None:
     from hardcore.physical.asic import HARDWIRED_LLM_TRANSISTORS_PER_WEIGHT
 
     labels = names + ["total"]
+    highest = 0.0
     for offset, (kind, label) in enumerate((("folded", "folded"), ("plain", "plain '*'"))):
         values = [layer.get(kind, {}).get("transistors_per_weight", 0) for layer in asic["layers"]]
         values.append(asic[kind]["transistors_per_weight"])
+        highest = max(highest, *values)
         bars = axis.bar([i + (offset - 0.5) * 0.4 for i in range(len(labels))], values, 0.4, label=label)
         axis.bar_label(bars, fmt="%.0f", fontsize=8)
     axis.axhline(HARDWIRED_LLM_TRANSISTORS_PER_WEIGHT, color="black", linestyle="--", linewidth=1,
@@ -260,4 +262,5 @@ def _plot_asic(axis, asic: dict, names: list[str]) -> None:
     axis.set_title(f"transistors (CMOS estimate): {asic['folded']['transistors']:,} folded, "
                    f"{asic['plain']['transistors']:,} plain '*'\nsky130 cells: {asic['folded']['area_um2']:,.0f} µm² "
                    f"folded, {asic['plain']['area_um2']:,.0f} µm² plain '*'", fontsize=9)
-    axis.legend(fontsize=8)
+    axis.set_ylim(0, 1.35 * highest)  # room for the legend above the bars
+    axis.legend(fontsize=8, loc="upper left", ncols=3)
