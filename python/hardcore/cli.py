@@ -356,6 +356,8 @@ def _report(args) -> int:
     from hardcore.compiler import Circuit
     from hardcore.report import format_table, plot, synthesize
 
+    if args.timeout is not None and args.timeout <= 0:
+        raise UsageError(f"--timeout must be positive, got {args.timeout:g}")
     circuit = Circuit.load(args.directory)
     directory = Path(args.directory)
     if args.synth:
@@ -365,6 +367,15 @@ def _report(args) -> int:
         except ValueError as exc:  # the '*' baseline has no form for an op (none hardcore-quantize makes)
             raise CompileError(f"{directory}: report --synth: {exc}") from None
         circuit.write(directory, stages=False)  # the report JSON now carries the synthesis figures
+    if args.asic:
+        from hardcore.physical.asic import asic_figures
+
+        try:
+            asic_figures(circuit, directory / "asic", timeout=args.timeout,
+                         progress=lambda message: print(f"hardcore: {message}", file=sys.stderr))
+        except ValueError as exc:
+            raise CompileError(f"{directory}: report --asic: {exc}") from None
+        circuit.write(directory, stages=False)
     report = circuit.report
     print(format_table(report))
     if args.plot:
@@ -464,10 +475,14 @@ def main(argv: list[str] | None = None) -> int:
     report_parser.add_argument("directory", help="an output directory of 'hardcore compile'")
     report_parser.add_argument("--synth", action="store_true",
                                help="run Yosys on the circuit and the '*' baseline, one module per layer each")
+    report_parser.add_argument("--asic", action="store_true",
+                               help="transistors (Yosys' CMOS estimate) and sky130 cells and µm² of the circuit "
+                                    "and the '*' baseline, per layer and per weight (docs/asic.md)")
     report_parser.add_argument("--plot", action="store_true",
-                               help="write <name>.png: adders, folded and plain '*' LUTs per layer")
+                               help="write <name>.png: adders, folded and plain '*' LUTs per layer "
+                                    "(with --asic: transistors per weight too)")
     report_parser.add_argument("--json", action="store_true", help="also print the report as JSON")
-    report_parser.add_argument("--timeout", type=float, help="seconds Yosys may take per design")
+    report_parser.add_argument("--timeout", type=float, help="seconds Yosys may take per design (--synth, --asic)")
     verify_parser = commands.add_parser(
         "verify", help="prove the folded circuit equal to the quantized network (--formal: Z3, layer by layer)")
     verify_parser.add_argument("directory", nargs="?", help="an output directory of 'hardcore compile'")
