@@ -144,7 +144,7 @@ def run_ice40(verilog: str, top: str, *, device: str = "up5k", package: Optional
     workdir.mkdir(parents=True, exist_ok=True)
     files = {"design": workdir / "design.sv", "json": workdir / f"{top}.json", "netlist": workdir / f"{top}.netlist.v",
              "stat": workdir / "stat.json", "asc": workdir / f"{top}.asc", "bitstream": workdir / f"{top}.bin",
-             "report": workdir / "nextpnr-report.json", "yosys_log": workdir / "yosys.log",
+             "nextpnr_report": workdir / "nextpnr-report.json", "yosys_log": workdir / "yosys.log",
              "nextpnr_log": workdir / "nextpnr.log", "icepack_log": workdir / "icepack.log"}
     for path in files.values():
         path.unlink(missing_ok=True)
@@ -182,10 +182,10 @@ def run_ice40(verilog: str, top: str, *, device: str = "up5k", package: Optional
     command = ["nextpnr-ice40", f"--{device}", "--package", package, "--json", files["json"].name,
                "--pcf", str(files["pcf"]), "--pcf-allow-unconstrained", "--asc", files["asc"].name,
                "--freq", f"{frequency:g}", "--timing-allow-fail", "--seed", str(seed),
-               "--report", files["report"].name, "--log", files["nextpnr_log"].name, "-q"]
+               "--report", files["nextpnr_report"].name, "--log", files["nextpnr_log"].name, "-q"]
     seconds["pnr"] = _run(command, cwd=workdir, log_path=workdir / "nextpnr.out", what="nextpnr-ice40",
                           timeout=remaining(), tail_path=files["nextpnr_log"])
-    figures.update(_timing(files["report"]))
+    figures.update(_timing(files["nextpnr_report"]))
 
     _report(progress, "icepack: writing the bitstream...")
     seconds["pack"] = _run(["icepack", files["asc"].name, files["bitstream"].name], cwd=workdir,
