@@ -132,13 +132,18 @@ def run_ice40(verilog: str, top: str, *, device: str = "up5k", package: Optional
         raise UsageError(f"--timeout must be positive, got {timeout:g}")
     deadline = None if timeout is None else time.monotonic() + timeout
 
-    def remaining() -> Optional[float]:
-        if deadline is None:
-            return None
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise SimulationError(f"the iCE40 flow ran out of its {timeout:g} s (--timeout)")
-        return left
+    def run(command: list, what: str, log: Path, tail: Optional[Path] = None) -> float:
+        """_run bounded by what is left of `timeout`."""
+        left = None if deadline is None else deadline - time.monotonic()
+        if left is not None and left <= 0:
+            raise SimulationError(f"the iCE40 flow ran out of its {timeout:g} s (--timeout) before {what}")
+        try:
+            return _run(command, cwd=workdir, log_path=log, what=what, timeout=left, tail_path=tail)
+        except SimulationError as error:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise SimulationError(f"the iCE40 flow ran out of its {timeout:g} s (--timeout) in {what}\n"
+                                      f"{error}") from None
+            raise
 
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -156,9 +161,8 @@ def run_ice40(verilog: str, top: str, *, device: str = "up5k", package: Optional
     script.write_text(_fill(_YOSYS_SCRIPT, design=files["design"].name, top=top, json=files["json"].name,
                             stat=files["stat"].name, netlist=files["netlist"].name,
                             dsp="-dsp" if part.dsp else "", signed_comparisons=_SIGNED_COMPARISONS))
-    seconds["synth"] = _run(["yosys", "-q", "-l", files["yosys_log"].name, "-s", script.name], cwd=workdir,
-                            log_path=workdir / "yosys.out", what="yosys synth_ice40", timeout=remaining(),
-                            tail_path=files["yosys_log"])
+    seconds["synth"] = run(["yosys", "-q", "-l", files["yosys_log"].name, "-s", script.name], "yosys synth_ice40",
+                           workdir / "yosys.out", files["yosys_log"])
 
     figures = {"device": device, "package": package, **_cell_counts(files["stat"])}
     ports = _ports(files["json"], top)
@@ -183,13 +187,11 @@ def run_ice40(verilog: str, top: str, *, device: str = "up5k", package: Optional
                "--pcf", str(files["pcf"]), "--pcf-allow-unconstrained", "--asc", files["asc"].name,
                "--freq", f"{frequency:g}", "--timing-allow-fail", "--seed", str(seed),
                "--report", files["nextpnr_report"].name, "--log", files["nextpnr_log"].name, "-q"]
-    seconds["pnr"] = _run(command, cwd=workdir, log_path=workdir / "nextpnr.out", what="nextpnr-ice40",
-                          timeout=remaining(), tail_path=files["nextpnr_log"])
+    seconds["pnr"] = run(command, "nextpnr-ice40", workdir / "nextpnr.out", files["nextpnr_log"])
     figures.update(_timing(files["nextpnr_report"]))
 
     _report(progress, "icepack: writing the bitstream...")
-    seconds["pack"] = _run(["icepack", files["asc"].name, files["bitstream"].name], cwd=workdir,
-                           log_path=files["icepack_log"], what="icepack", timeout=remaining())
+    seconds["pack"] = run(["icepack", files["asc"].name, files["bitstream"].name], "icepack", files["icepack_log"])
 
     if target_mhz is not None:
         figures["target_mhz"] = target_mhz
