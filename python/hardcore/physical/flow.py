@@ -75,7 +75,9 @@ def build_fpga(circuit, output_dir, *, device: str = "up5k", package: Optional[s
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     build = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.build.", dir=output_dir.parent))
     try:
-        figures = run_ice40(verilog, top, device=device, package=package, target_mhz=target_mhz, workdir=build,
+        # Behind the UART the clock is CLOCK_HZ whether or not a target was asked for: the report checks it.
+        figures = run_ice40(verilog, top, device=device, package=package,
+                            target_mhz=target_mhz or (clock_hz / 1e6 if use_uart else None), workdir=build,
                             timeout=timeout, progress=progress, pcf=pcf, seed=seed)
     except (DoesNotFitError, UsageError):
         shutil.rmtree(build, ignore_errors=True)
@@ -159,6 +161,9 @@ def format_report(report: dict) -> str:
         timing += (f"; target {report['target_mhz']:g} MHz {'met' if report['meets'] else 'MISSED'}, "
                    f"slack {report['slack_ns']:+.2f} ns")
     lines.append(timing)
+    if report["serial"] and not report.get("meets", True):
+        lines.append(f"  the UART's {report['serial']['clock_hz'] / 1e6:g} MHz clock is too fast for this circuit: "
+                     f"compile it pipelined (--max-adder-depth) so that it meets the clock")
     check = report["netlist_check"]
     if check["simulated"]:
         lines.append(f"  post-synthesis netlist: {check['vectors']} vectors"
