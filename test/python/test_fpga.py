@@ -113,6 +113,19 @@ def test_cli_writes_bitstream_pcf_and_report(tiny_pipelined, tmp_path, capsys):
     assert [p for p in os.listdir(tmp_path / "p") if p.startswith(".")] == []
 
 
+def test_cli_time_multiplexed_netlist_through_its_handshake(tmp_path, capsys):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))
+    circuit = hardcore.compile(model, torch.zeros(1, 4), weight_bits=3, act_bits=3, reuse=2, name="tm",
+                               calibration=torch.randn(32, 4).numpy())
+    circuit.write(tmp_path / "tm")
+    assert main(["fpga", str(tmp_path / "tm"), "--vectors", "40", "-q"]) == 0
+    report = json.loads((tmp_path / "tm" / "fpga-up5k" / "fpga-report.json").read_text())
+    assert report["netlist_check"] == {"simulated": True, "through": "its in_valid/in_ready handshake",
+                                       "vectors": 40, "mismatches": 0}
+    assert report["fmax_mhz"] > 0 and report["ffs"] > 0
+
+
 @pytest.mark.parametrize("pipelined", [False, True])
 def test_uart_wrapper_round_trip(tiny, tiny_pipelined, pipelined, tmp_path):
     circuit = tiny_pipelined if pipelined else tiny

@@ -10,6 +10,7 @@ leaves the build folder its error names.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -107,10 +108,25 @@ def build_fpga(circuit, output_dir, *, device: str = "up5k", package: Optional[s
 
 def _check(circuit, figures: dict, build: Path, use_uart: bool, clock_hz: int, vectors: int,
            progress: Progress) -> dict:
-    """The post-synthesis netlist against the reference: the circuit's ports directly, or through the UART."""
-    if not _plain(circuit):
-        return {"simulated": False, "reason": "only combinational and pipelined circuits are simulated so far"}
+    """The post-synthesis netlist against the reference: the circuit's ports directly, through its own handshake
+    (a time-multiplexed or streamed circuit, with the testbench `hardcore sim` uses), or through the UART."""
+    if circuit.options.get("decoder"):
+        return {"simulated": False, "reason": "a decoder's netlist is not simulated yet"}
     netlist = Path(figures["files"]["netlist"])
+    if not _plain(circuit):
+        inputs = random_vectors(circuit, vectors)
+        gates = dataclasses.replace(circuit, verilog=_ICARUS_PREAMBLE + cells_sim_path().read_text() + "\n"
+                                    + netlist.read_text())
+        _report(progress, f"icarus: the post-synthesis netlist on {vectors} inputs through its handshake...")
+        if circuit.options.get("stream"):
+            from hardcore.stream import simulate_frames
+            outputs = simulate_frames(gates, inputs, build / "netlist-sim", simulator="icarus").outputs
+        else:
+            from hardcore.time_multiplex import simulate_stream
+            outputs = simulate_stream(gates, inputs, build / "netlist-sim", simulator="icarus").outputs
+        wrong = int((outputs != circuit.reference(inputs)).any(axis=1).sum())
+        through = "its AXI4-Stream ports" if circuit.options.get("stream") else "its in_valid/in_ready handshake"
+        return {"simulated": True, "through": through, "vectors": vectors, "mismatches": wrong}
     if not use_uart:
         _report(progress, f"icarus: the post-synthesis netlist on {vectors} vectors...")
         result = check_netlist(netlist, circuit, vectors, build / "netlist-sim", progress=None)
@@ -121,7 +137,7 @@ def _check(circuit, figures: dict, build: Path, use_uart: bool, clock_hz: int, v
     outputs = simulate_uart(circuit, inputs, build / "netlist-sim", design=design,
                             clocks_per_bit=clock_hz // DEFAULT_BAUD, progress=progress)
     wrong = int((outputs != circuit.reference(inputs)).any(axis=1).sum())
-    return {"simulated": True, "through": "uart", "vectors": count, "mismatches": wrong}
+    return {"simulated": True, "through": "the UART", "vectors": count, "mismatches": wrong}
 
 
 def _move_into_place(build: Path, output_dir: Path) -> None:
@@ -167,7 +183,7 @@ def format_report(report: dict) -> str:
     check = report["netlist_check"]
     if check["simulated"]:
         lines.append(f"  post-synthesis netlist: {check['vectors']} vectors"
-                     f"{' through the UART' if check.get('through') else ''}, {check['mismatches']} mismatches "
+                     f"{' through ' + check['through'] if check.get('through') else ''}, {check['mismatches']} mismatches "
                      f"(Icarus, Yosys' iCE40 cell models, against the reference)")
     else:
         lines.append(f"  post-synthesis netlist: not simulated ({check['reason']})")
