@@ -177,6 +177,9 @@ def format_report(report: dict) -> str:
         timing += (f"; target {report['target_mhz']:g} MHz {'met' if report['meets'] else 'MISSED'}, "
                    f"slack {report['slack_ns']:+.2f} ns")
     lines.append(timing)
+    if report.get("icetime_ns"):
+        lines.append(f"  icetime        {report['icetime_ns']:.2f} ns longest path ({1000 / report['icetime_ns']:.2f} MHz; "
+                     f"icestorm's timing model, a second opinion)")
     if report["serial"] and not report.get("meets", True):
         lines.append(f"  the UART's {report['serial']['clock_hz'] / 1e6:g} MHz clock is too fast for this circuit: "
                      f"compile it pipelined (--max-adder-depth) so that it meets the clock")

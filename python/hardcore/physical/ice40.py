@@ -12,6 +12,7 @@ and `timeout` bounds the whole flow: each tool gets what is left of it.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
 from dataclasses import dataclass
@@ -81,6 +82,9 @@ synth_ice40 -top @TOP@ @DSP@ -json @JSON@
 tee -q -o @STAT@ stat -json
 write_verilog -noattr @NETLIST@
 """
+
+
+_ICETIME_DELAY = re.compile(r"Total path delay: ([0-9.]+) ns")
 
 
 class DoesNotFitError(HardcoreError):
@@ -192,6 +196,15 @@ def run_ice40(verilog: str, top: str, *, device: str = "up5k", package: Optional
 
     _report(progress, "icepack: writing the bitstream...")
     seconds["pack"] = run(["icepack", files["asc"].name, files["bitstream"].name], "icepack", files["icepack_log"])
+
+    if shutil.which("icetime"):  # a second opinion: icestorm's own timing model of the packed .asc
+        _report(progress, "icetime: the longest path...")
+        files["icetime_report"] = workdir / "icetime.txt"
+        seconds["icetime"] = run(["icetime", "-d", device, "-P", package, "-p", str(files["pcf"]), "-t",
+                                  "-r", files["icetime_report"].name, files["asc"].name], "icetime",
+                                 workdir / "icetime.log")
+        match = _ICETIME_DELAY.search(files["icetime_report"].read_text())
+        figures["icetime_ns"] = float(match.group(1)) if match else None
 
     if target_mhz is not None:
         figures["target_mhz"] = target_mhz
