@@ -178,16 +178,17 @@ def format_report(report: dict) -> str:
                    f"slack {report['slack_ns']:+.2f} ns")
     lines.append(timing)
     if report.get("icetime_ns"):
-        lines.append(f"  icetime        {report['icetime_ns']:.2f} ns longest path ({1000 / report['icetime_ns']:.2f} MHz; "
+        delay = report["icetime_ns"]
+        lines.append(f"  icetime        {delay:.2f} ns longest path ({1000 / delay:.2f} MHz; "
                      f"icestorm's timing model, a second opinion)")
     if report["serial"] and not report.get("meets", True):
         lines.append(f"  the UART's {report['serial']['clock_hz'] / 1e6:g} MHz clock is too fast for this circuit: "
                      f"compile it pipelined (--max-adder-depth) so that it meets the clock")
     check = report["netlist_check"]
     if check["simulated"]:
-        lines.append(f"  post-synthesis netlist: {check['vectors']} vectors"
-                     f"{' through ' + check['through'] if check.get('through') else ''}, {check['mismatches']} mismatches "
-                     f"(Icarus, Yosys' iCE40 cell models, against the reference)")
+        through = f" through {check['through']}" if check.get("through") else ""
+        lines.append(f"  post-synthesis netlist: {check['vectors']} vectors{through}, {check['mismatches']} "
+                     f"mismatches (Icarus, Yosys' iCE40 cell models, against the reference)")
     else:
         lines.append(f"  post-synthesis netlist: not simulated ({check['reason']})")
     seconds = report["seconds"]
