@@ -419,7 +419,8 @@ def _fpga(args) -> int:
     if args.json:
         print(json.dumps(report, indent=2, sort_keys=True))
     print(f"wrote {output_dir}")
-    return 1 if report["netlist_check"].get("mismatches") else 0
+    check = report["netlist_check"]
+    return 1 if check.get("mismatches") or check.get("uart", {}).get("mismatches") else 0
 
 
 def main(argv: list[str] | None = None) -> int:
