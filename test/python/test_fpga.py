@@ -199,6 +199,21 @@ def test_cli_usage_errors(tiny, tmp_path, capsys, args, message):
     assert not (tmp_path / "tiny" / "fpga-up5k").exists()
 
 
+def test_cli_does_not_replace_other_folders(tiny, tmp_path, capsys):
+    tiny.write(tmp_path / "tiny")
+    before = sorted(os.listdir(tmp_path / "tiny"))
+    assert main(["fpga", str(tmp_path / "tiny"), "-o", str(tmp_path / "tiny"), "-q"]) == 2
+    assert capsys.readouterr().err == (
+        f"hardcore: error: {tmp_path / 'tiny'}: the output directory holds other files (no fpga-report.json of an "
+        f"earlier 'hardcore fpga'); choose another with -o\n")
+    assert sorted(os.listdir(tmp_path / "tiny")) == before
+    (tmp_path / "file").write_text("keep me")
+    assert main(["fpga", str(tmp_path / "tiny"), "-o", str(tmp_path / "file"), "-q"]) == 1
+    assert capsys.readouterr().err == (
+        f"hardcore: error: {tmp_path / 'file'}: cannot create the output directory: it is a file\n")
+    assert (tmp_path / "file").read_text() == "keep me"
+
+
 def test_cli_missing_directory(tmp_path, capsys):
     assert main(["fpga", str(tmp_path / "nowhere")]) == 2
     assert capsys.readouterr().err == f"hardcore: error: {tmp_path / 'nowhere'}: no such directory\n"

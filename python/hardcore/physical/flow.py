@@ -61,6 +61,7 @@ def build_fpga(circuit, output_dir, *, device: str = "up5k", package: Optional[s
     if pcf is not None and not Path(pcf).is_file():
         raise UsageError(f"{pcf}: no such PCF file")
     output_dir = Path(output_dir)
+    _check_output_dir(output_dir)
     pins = part.packages[package]
     use_uart = serial == "uart" or (serial == "auto" and _plain(circuit) and _port_bits(circuit) > pins)
     clock_hz = round(target_mhz * 1e6) if target_mhz else DEFAULT_CLOCK_HZ
@@ -141,6 +142,17 @@ def _check(circuit, figures: dict, build: Path, use_uart: bool, clock_hz: int, v
         wrong = int((outputs != circuit.reference(inputs)).any(axis=1).sum())
         result["uart"] = {"vectors": count, "mismatches": wrong}
     return result
+
+
+def _check_output_dir(output_dir: Path) -> None:
+    """The output folder may be new, empty or an earlier `hardcore fpga` output (which it replaces), nothing else."""
+    if not output_dir.exists():
+        return
+    if not output_dir.is_dir():
+        raise HardcoreError(f"{output_dir}: cannot create the output directory: it is a file")
+    if any(output_dir.iterdir()) and not (output_dir / REPORT_JSON).exists():
+        raise UsageError(f"{output_dir}: the output directory holds other files (no {REPORT_JSON} of an earlier "
+                         f"'hardcore fpga'); choose another with -o")
 
 
 def _move_into_place(build: Path, output_dir: Path) -> None:
