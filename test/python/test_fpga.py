@@ -127,6 +127,21 @@ def test_cli_time_multiplexed_netlist_through_its_handshake(tmp_path, capsys):
 
 
 @pytest.mark.slow
+def test_cli_streamed_netlist_through_its_axi_stream_ports(tmp_path, capsys):
+    torch.manual_seed(0)
+    cnn = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(),
+                              torch.nn.Linear(2 * 4 * 4, 3))
+    circuit = hardcore.compile(cnn, torch.zeros(1, 1, 4, 4), weight_bits=3, act_bits=3, stream=True, name="scnn",
+                               calibration=torch.randn(32, 1, 4, 4).numpy())
+    circuit.write(tmp_path / "s")
+    assert main(["fpga", str(tmp_path / "s"), "--vectors", "10", "-q"]) == 0
+    report = json.loads((tmp_path / "s" / "fpga-up5k" / "fpga-report.json").read_text())
+    assert report["netlist_check"] == {"simulated": True, "through": "its AXI4-Stream ports", "vectors": 10,
+                                       "mismatches": 0}
+    assert report["serial"] is None and report["io"] < 39 and report["fmax_mhz"] > 0
+
+
+@pytest.mark.slow
 def test_cli_serial_checks_the_circuit_and_the_wrapper(tiny_pipelined, tmp_path, capsys):
     tiny_pipelined.write(tmp_path / "p")
     assert main(["fpga", str(tmp_path / "p"), "--serial", "uart", "--vectors", "30", "-q"]) == 0
