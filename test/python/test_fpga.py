@@ -89,6 +89,19 @@ def test_too_large_stops_before_place_and_route(tiny, tmp_path, monkeypatch):
     assert not (tmp_path / "nextpnr.log").exists() and not (tmp_path / f"{tiny.name}.bin").exists()
 
 
+def test_too_many_cells_once_packed(tmp_path):
+    # 1,100 flip-flops in a shift register and the 369 LUT4s of their parity: each count fits the hx1k's 1,280
+    # logic cells, but no LUT feeds a flip-flop, so none share a cell; nextpnr's packing is what overflows.
+    verilog = ("module over(input clk, input d, output y);\n  reg [1099:0] s;\n"
+               "  always @(posedge clk) s <= {s[1098:0], d};\n  assign y = ^s;\nendmodule\n")
+    with pytest.raises(DoesNotFitError) as caught:
+        run_ice40(verilog, "over", device="hx1k", workdir=tmp_path)
+    assert str(caught.value) == ("does not fit the hx1k: nextpnr packed 1,471 logic cells (a LUT4, a flip-flop and a "
+                                 "carry each), the hx1k has 1,280 (115%)")
+    assert caught.value.overflow == {"logic_cells": 191} and caught.value.figures["ffs"] == 1100
+    assert not (tmp_path / "over.bin").exists()
+
+
 def test_cli_too_large_leaves_no_output(tiny, tmp_path, monkeypatch, capsys):
     tiny.write(tmp_path / "tiny")
     monkeypatch.setitem(DEVICES, "hx1k", dataclasses.replace(DEVICES["hx1k"], packages={"tq144": 10}))

@@ -85,6 +85,13 @@ write_verilog -noattr @NETLIST@
 
 
 _ICETIME_DELAY = re.compile(r"Total path delay: ([0-9.]+) ns")
+# nextpnr's "Device utilisation" lines, e.g. "Info:          ICESTORM_LC:  1471/ 1280   114%".
+_UTILISATION = re.compile(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%", re.M)
+# nextpnr's resource -> (key in the figures' overflow, what the message calls it).
+_PACKED_NAMES = {"ICESTORM_LC": ("logic_cells", "logic cells (a LUT4, a flip-flop and a carry each)"),
+                 "ICESTORM_RAM": ("brams", "block RAMs"), "ICESTORM_DSP": ("dsps", "DSP blocks"),
+                 "ICESTORM_SPRAM": ("sprams", "SPRAMs"), "SB_IO": ("io", "I/O cells"),
+                 "SB_GB": ("global_buffers", "global buffers")}
 
 
 class DoesNotFitError(HardcoreError):
@@ -196,7 +203,20 @@ def run_ice40(verilog: str, top: str, *, device: str = "up5k", package: Optional
                "--pcf", str(files["pcf"]), "--pcf-allow-unconstrained", "--asc", files["asc"].name,
                "--freq", f"{frequency:g}", "--timing-allow-fail", "--seed", str(seed),
                "--report", files["nextpnr_report"].name, "--log", files["nextpnr_log"].name, "-q"]
-    seconds["pnr"] = run(command, "nextpnr-ice40", workdir / "nextpnr.out", files["nextpnr_log"])
+    try:
+        seconds["pnr"] = run(command, "nextpnr-ice40", workdir / "nextpnr.out", files["nextpnr_log"])
+    except SimulationError:
+        # The check above counts LUT4s, flip-flops and carries one by one; packed together they may still be
+        # too many (a flip-flop fed by no LUT takes a cell of its own): nextpnr's utilization says so.
+        packed = _packed_overflow(files["nextpnr_log"])
+        if not packed:
+            raise
+        names = {name: _PACKED_NAMES.get(name, (name, name)) for name in packed}
+        figures["overflow"] = {names[name][0]: used - available for name, (used, available) in packed.items()}
+        figures["fits"] = False
+        raise DoesNotFitError(f"does not fit the {device}: " + "; ".join(
+            f"nextpnr packed {used:,} {names[name][1]}, the {device} has {available:,} "
+            f"({100 * used / available:.0f}%)" for name, (used, available) in packed.items()), figures) from None
     figures.update(_timing(files["nextpnr_report"]))
 
     _report(progress, "icepack: writing the bitstream...")
@@ -272,6 +292,16 @@ def _overflow_message(figures: dict, device: str, package: str) -> str:
         share = f" ({100 * figures[name] / have:.0f}%)" if have else ""
         parts.append(f"needs {figures[name]:,} {label}, the {device} has {have:,}{share}")
     return f"does not fit the {device}: " + "; ".join(parts)
+
+
+def _packed_overflow(log_path: Path) -> dict:
+    """nextpnr resource -> (used, available) for those its log says are over, or {}."""
+    try:
+        text = log_path.read_text(errors="replace")
+    except OSError:
+        return {}
+    return {name: (int(used), int(available)) for name, used, available in _UTILISATION.findall(text)
+            if int(used) > int(available)}
 
 
 def _timing(report_path: Path) -> dict:
