@@ -76,6 +76,9 @@ command -v yosys >/dev/null 2>&1 || missing+=(yosys)
 command -v iverilog >/dev/null 2>&1 || missing+=(iverilog)
 command -v make >/dev/null 2>&1 || missing+=(make)
 command -v g++ >/dev/null 2>&1 || missing+=(g++)
+# hardcore fpga (docs/fpga.md): place-and-route and bitstreams for Lattice iCE40 parts.
+command -v nextpnr-ice40 >/dev/null 2>&1 || missing+=(nextpnr-ice40)
+command -v icepack >/dev/null 2>&1 || missing+=(fpga-icestorm)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -87,7 +90,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     say "warning: ${missing[*]} missing and no apt-get: simulation/synthesis tests will be skipped"
   fi
 else
-  say "verilator, yosys and iverilog present"
+  say "verilator, yosys, iverilog, nextpnr-ice40 and icepack present"
 fi
 
 # 4. The demo: a small MLP to SystemVerilog, simulated bit for bit.
