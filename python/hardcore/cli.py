@@ -1,4 +1,4 @@
-"""Command lines: `hardcore-opt` (opt-style pass driver) and `hardcore` (compile, sim, report, verify).
+"""Command lines: `hardcore-opt` (opt-style pass driver) and `hardcore` (compile, sim, report, verify, fpga).
 
 Exit codes: 0 success, 1 a compile/tool error (a message naming the place),
 2 a usage error (bad option, unknown pass, missing file); `verify --formal`:
@@ -356,6 +356,8 @@ def _report(args) -> int:
     from hardcore.compiler import Circuit
     from hardcore.report import format_table, plot, synthesize
 
+    if args.timeout is not None and args.timeout <= 0:
+        raise UsageError(f"--timeout must be positive, got {args.timeout:g}")
     circuit = Circuit.load(args.directory)
     directory = Path(args.directory)
     if args.synth:
@@ -365,6 +367,15 @@ def _report(args) -> int:
         except ValueError as exc:  # the '*' baseline has no form for an op (none hardcore-quantize makes)
             raise CompileError(f"{directory}: report --synth: {exc}") from None
         circuit.write(directory, stages=False)  # the report JSON now carries the synthesis figures
+    if args.asic:
+        from hardcore.physical.asic import asic_figures
+
+        try:
+            asic_figures(circuit, directory / "asic", timeout=args.timeout,
+                         progress=lambda message: print(f"hardcore: {message}", file=sys.stderr))
+        except ValueError as exc:
+            raise CompileError(f"{directory}: report --asic: {exc}") from None
+        circuit.write(directory, stages=False)
     report = circuit.report
     print(format_table(report))
     if args.plot:
@@ -396,6 +407,31 @@ def _verify(args) -> int:
         raise UsageError("verify: give a 'hardcore compile' output directory, or --quantized and --dag")
     print(report.summary())
     return report.exit_code
+
+
+def _fpga(args) -> int:
+    import json
+
+    from hardcore.compiler import Circuit
+    from hardcore.physical.flow import build_fpga, format_report
+
+    directory = Path(args.directory)
+    if not directory.is_dir():
+        raise UsageError(f"{directory}: no such directory")
+    if args.timeout is not None and args.timeout <= 0:
+        raise UsageError(f"--timeout must be positive, got {args.timeout:g}")
+    say = (lambda message: None) if args.quiet else (lambda message: print(f"hardcore: {message}", file=sys.stderr))
+    circuit = Circuit.load(directory)
+    output_dir = Path(args.output_dir) if args.output_dir else directory / f"fpga-{args.device}"
+    report = build_fpga(circuit, output_dir, device=args.device, package=args.package, target_mhz=args.target_mhz,
+                        serial=args.serial, timeout=args.timeout, vectors=args.vectors, pcf=args.pcf, seed=args.seed,
+                        progress=say)
+    print(format_report(report))
+    if args.json:
+        print(json.dumps(report, indent=2, sort_keys=True))
+    print(f"wrote {output_dir}")
+    check = report["netlist_check"]
+    return 1 if check.get("mismatches") or check.get("uart", {}).get("mismatches") else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -464,10 +500,14 @@ def main(argv: list[str] | None = None) -> int:
     report_parser.add_argument("directory", help="an output directory of 'hardcore compile'")
     report_parser.add_argument("--synth", action="store_true",
                                help="run Yosys on the circuit and the '*' baseline, one module per layer each")
+    report_parser.add_argument("--asic", action="store_true",
+                               help="transistors (Yosys' CMOS estimate) and sky130 cells and µm² of the circuit "
+                                    "and the '*' baseline, per layer and per weight (docs/asic.md)")
     report_parser.add_argument("--plot", action="store_true",
-                               help="write <name>.png: adders, folded and plain '*' LUTs per layer")
+                               help="write <name>.png: adders, folded and plain '*' LUTs per layer "
+                                    "(with --asic: transistors per weight too)")
     report_parser.add_argument("--json", action="store_true", help="also print the report as JSON")
-    report_parser.add_argument("--timeout", type=float, help="seconds Yosys may take per design")
+    report_parser.add_argument("--timeout", type=float, help="seconds Yosys may take per design (--synth, --asic)")
     verify_parser = commands.add_parser(
         "verify", help="prove the folded circuit equal to the quantized network (--formal: Z3, layer by layer)")
     verify_parser.add_argument("directory", nargs="?", help="an output directory of 'hardcore compile'")
@@ -480,9 +520,29 @@ def main(argv: list[str] | None = None) -> int:
     verify_parser.add_argument("--max-weights", type=int,
                                help="skip layers with more nonzero weights as too large (default 16384)")
     verify_parser.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
+    fpga_parser = commands.add_parser(
+        "fpga", help="a Lattice iCE40 bitstream: synth_ice40, nextpnr-ice40, icepack; utilization, Fmax, "
+                     "the post-synthesis netlist against the reference (docs/fpga.md)")
+    fpga_parser.add_argument("directory", help="an output directory of 'hardcore compile'")
+    fpga_parser.add_argument("--device", default="up5k", help="up5k (the default), hx8k or hx1k")
+    fpga_parser.add_argument("--package", help="the device's package (default: up5k sg48, hx8k ct256, hx1k tq144)")
+    fpga_parser.add_argument("--target-mhz", type=float, metavar="F",
+                             help="the clock nextpnr places and routes for, and the report checks (default 12)")
+    fpga_parser.add_argument("--serial", choices=("auto", "uart", "none"), default="auto",
+                             help="uart: the circuit behind a UART (four pins); auto (the default): when its "
+                                  "ports exceed the package's pins; none: never")
+    fpga_parser.add_argument("--pcf", metavar="FILE", help="pin constraints (default: a template is written and used)")
+    fpga_parser.add_argument("--timeout", type=float, metavar="S", help="seconds for the whole tool flow")
+    fpga_parser.add_argument("-o", "--output-dir", help="default: DIR/fpga-<device>")
+    fpga_parser.add_argument("--vectors", type=int, default=200,
+                             help="random vectors for the post-synthesis netlist simulation (default 200)")
+    fpga_parser.add_argument("--seed", type=int, default=1, help="nextpnr's placement seed")
+    fpga_parser.add_argument("--json", action="store_true", help="also print the report as JSON")
+    fpga_parser.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
     args = parser.parse_args(argv)
     try:
-        return {"compile": _compile, "sim": _sim, "report": _report, "verify": _verify}[args.command](args)
+        return {"compile": _compile, "sim": _sim, "report": _report, "verify": _verify,
+                "fpga": _fpga}[args.command](args)
     except HardcoreError as error:
         _print_error("hardcore", error)
         return error.exit_code

@@ -178,7 +178,7 @@ class Circuit:
             raise UsageError(f"{directory}: {name}.quantized.mlir is missing")
         figures = {k: report[k] for k in ("adders", "adder_bits", "adder_depth", "clamps", "comparators", "tables",
                                           "table_entries", "multipliers", "multiplier_bits", "muxes", "registers",
-                                          "register_bits", "cache_bits", "synthesis", "cycles_per_inference",
+                                          "register_bits", "cache_bits", "synthesis", "asic", "cycles_per_inference",
                                           "cycles_per_frame", "line_buffer_bits", "fifo_bits")
                    if k in report}
         if "decoder" in report:

@@ -1,6 +1,7 @@
 """Reports on a compiled circuit: a readable table, Yosys figures against the `*` baseline, a plot.
 
-`hardcore report OUT_DIR [--synth] [--plot]` and `Circuit.report` use these.
+`hardcore report OUT_DIR [--synth] [--asic] [--plot]` and `Circuit.report` use these
+(the --asic figures come from `hardcore.physical.asic`).
 Synthesis keeps the design's hierarchy (one module per layer), so the LUTs
 are counted per layer; the baseline is the same quantized network with one
 `*` per weight (`hardcore.baseline`), one module per layer too, synthesized
@@ -70,7 +71,40 @@ def format_table(report: dict) -> str:
                      f"{folded['cells']} generic cells, {folded['logic_levels']} logic levels; "
                      f"plain '*' {plain['luts']} LUTs{plain_detail}; "
                      f"plain/folded LUTs = {synthesis['lut_ratio']:.2f}x")
+    if report.get("asic"):
+        lines += [""] + _asic_table(report["asic"])
     return "\n".join(lines)
+
+
+_ASIC_COLUMNS = (("cells", "cells", "{:,}"), ("area_um2", "µm²", "{:,.0f}"), ("transistors", "transistors", "{:,}"),
+                 ("flip_flops", "FFs", "{:,}"), ("transistors_per_weight", "T/weight", "{:.1f}"),
+                 ("transistors_per_nonzero_weight", "T/nonzero", "{:.1f}"), ("um2_per_weight", "µm²/weight", "{:.1f}"),
+                 ("um2_per_nonzero_weight", "µm²/nonzero", "{:.1f}"))
+
+
+def _asic_table(asic: dict) -> list[str]:
+    """`hardcore report --asic` (docs/asic.md): each layer's and the whole circuit's figures, folded and plain `*`."""
+    rows = [["layer", "design", "weights"] + [title for _, title, _ in _ASIC_COLUMNS]]
+
+    def row(name: str, kind: str, weights, figures: dict) -> list[str]:
+        return [name, kind, weights] + [form.format(figures[key]) if key in figures else ""
+                                        for key, _, form in _ASIC_COLUMNS]
+
+    for index, layer in enumerate(asic["layers"]):
+        for kind in ("folded", "plain"):
+            if kind in layer:
+                rows.append(row(str(index), kind if kind == "folded" else "'*'", f"{layer['weights']:,}", layer[kind]))
+    for kind in ("folded", "plain"):
+        if any(asic["top"][kind].values()):
+            rows.append(row("top", kind if kind == "folded" else "'*'", "", asic["top"][kind]))
+    for kind in ("folded", "plain"):
+        rows.append(row("total", kind if kind == "folded" else "'*'", f"{asic['weights']:,}", asic[kind]))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.rjust(width) for cell, width in zip(r, widths)) for r in rows]
+    lines.append(f"ASIC estimate: transistors from Yosys' CMOS mapping ({asic['flow']['transistors']}); cells and µm² "
+                 f"on sky130_fd_sc_hd, no wires, placement or clock tree (docs/asic.md); "
+                 f"plain/folded: {asic['transistor_ratio']:.2f}x transistors, {asic['area_ratio']:.2f}x µm²")
+    return lines
 
 
 _NODE_COLUMNS = (("kind", "kind"), ("grid", "output C x H x W"), ("adders", "adders"),
@@ -182,7 +216,12 @@ def plot(report: dict, path) -> Path:
     names = [f"layer {i}\n{layer['inputs']}→{layer['outputs']}" for i, layer in enumerate(layers)]
     series = [(key, label) for key, label in _PLOT_SERIES
               if key == "adders" or all(key in layer for layer in layers)]
-    figure, axis = plt.subplots(figsize=(2 + 0.6 * len(series) * len(layers), 4))
+    width_inches = 2 + 0.6 * len(series) * len(layers)
+    if report.get("asic"):
+        figure, (axis, asic_axis) = plt.subplots(1, 2, figsize=(2 * max(width_inches, 5), 4))
+        _plot_asic(asic_axis, report["asic"], names)
+    else:
+        figure, axis = plt.subplots(figsize=(width_inches, 4))
     width = 0.8 / len(series)
     for offset, (key, label) in enumerate(series):
         positions = [i + (offset - (len(series) - 1) / 2) * width for i in range(len(layers))]
@@ -202,3 +241,26 @@ def plot(report: dict, path) -> Path:
     figure.savefig(path, dpi=120)
     plt.close(figure)
     return path
+
+
+def _plot_asic(axis, asic: dict, names: list[str]) -> None:
+    """Transistors per weight per layer and in total, folded and plain `*`, against the hardwired-LLM figure."""
+    from hardcore.physical.asic import HARDWIRED_LLM_TRANSISTORS_PER_WEIGHT
+
+    labels = names + ["total"]
+    highest = 0.0
+    for offset, (kind, label) in enumerate((("folded", "folded"), ("plain", "plain '*'"))):
+        values = [layer.get(kind, {}).get("transistors_per_weight", 0) for layer in asic["layers"]]
+        values.append(asic[kind]["transistors_per_weight"])
+        highest = max(highest, *values)
+        bars = axis.bar([i + (offset - 0.5) * 0.4 for i in range(len(labels))], values, 0.4, label=label)
+        axis.bar_label(bars, fmt="%.0f", fontsize=8)
+    axis.axhline(HARDWIRED_LLM_TRANSISTORS_PER_WEIGHT, color="black", linestyle="--", linewidth=1,
+                 label=f"hardwired LLM, {HARDWIRED_LLM_TRANSISTORS_PER_WEIGHT:.1f}")
+    axis.set_xticks(range(len(labels)), labels)
+    axis.set_ylabel("transistors per weight")
+    axis.set_title(f"transistors (CMOS estimate): {asic['folded']['transistors']:,} folded, "
+                   f"{asic['plain']['transistors']:,} plain '*'\nsky130 cells: {asic['folded']['area_um2']:,.0f} µm² "
+                   f"folded, {asic['plain']['area_um2']:,.0f} µm² plain '*'", fontsize=9)
+    axis.set_ylim(0, 1.35 * highest)  # room for the legend above the bars
+    axis.legend(fontsize=8, loc="upper left", ncols=3)
