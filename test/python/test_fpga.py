@@ -126,6 +126,42 @@ def test_cli_writes_bitstream_pcf_and_report(tiny_pipelined, tmp_path, capsys):
     assert [p for p in os.listdir(tmp_path / "p") if p.startswith(".")] == []
 
 
+@pytest.mark.slow
+def test_cli_target_mhz_pipelines_for_the_target(tiny, tmp_path, capsys):
+    """--target-mhz re-pipelines the combinational circuit from place-and-route runs; the chosen circuit, its
+    bitstream and its netlist (bit-exact) land in the output; --keep-pipeline only checks."""
+    from hardcore.compiler import Circuit, repipeline
+
+    tiny.write(tmp_path / "t")
+    assert main(["fpga", str(tmp_path / "t"), "--serial", "none", "--target-mhz", "60", "--vectors", "50", "-q"]) == 0
+    out = tmp_path / "t" / "fpga-up5k"
+    report = json.loads((out / "fpga-report.json").read_text())
+    search = report["pipeline_search"]
+    depths = [run["max_adder_depth"] for run in search["runs"]]
+    assert depths[0] == search["levels"] and len(depths) == len(set(depths)) <= 6
+    board = Circuit.load(out / "circuit")
+    assert board.options["max_adder_depth"] == search["max_adder_depth"] and board.latency >= 1
+    assert board.verilog == repipeline(tiny, search["max_adder_depth"]).verilog
+    chosen = [run for run in search["runs"] if run["max_adder_depth"] == search["max_adder_depth"]][0]
+    # the final build reproduces the chosen run (same seed); with registers only at the outputs, the
+    # search clocks the pin-to-register path
+    assert chosen["fmax_mhz"] == report["fmax_mhz"] or (
+        report["fmax_mhz"] is None and chosen["fmax_mhz"] == round(1000 / report["critical_path_ns"], 2))
+    if search["meets"]:
+        assert report["meets"] and chosen["fmax_mhz"] >= 60 and all(run["fmax_mhz"] < 60 for run in search["runs"]
+                                       if run["max_adder_depth"] > search["max_adder_depth"])
+    else:
+        assert search["miss_mhz"] == pytest.approx(60 - chosen["fmax_mhz"], abs=0.01)
+    assert report["netlist_check"]["mismatches"] == 0 and report["netlist_check"]["vectors"] == 50
+    assert "pipelining     for 60 MHz" in (out / "fpga-report.txt").read_text()
+
+    assert main(["fpga", str(tmp_path / "t"), "--serial", "none", "--target-mhz", "60", "--keep-pipeline",
+                 "--vectors", "10", "-q", "-o", str(tmp_path / "kept")]) == 0
+    kept = json.loads((tmp_path / "kept" / "fpga-report.json").read_text())
+    assert "pipeline_search" not in kept and kept["fmax_mhz"] is None and kept["target_mhz"] == 60
+    assert not (tmp_path / "kept" / "circuit").exists()
+
+
 def test_cli_time_multiplexed_netlist_through_its_handshake(tmp_path, capsys):
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))

@@ -59,3 +59,30 @@ def test_search_says_by_how_much_it_misses(small_circuit, tmp_path):
 def test_bad_target(small_circuit, tmp_path):
     with pytest.raises(hardcore.UsageError, match=r"^--target-mhz must be positive, got -5$"):
         pipeline_for_target(small_circuit, -5, place=_model_place([]), workdir=tmp_path)
+
+
+def test_search_stays_above_the_depths_that_do_not_fit(small_circuit, tmp_path):
+    """Pipelining at depth 3 or less overflows the made-up device: the search never goes below 4."""
+    calls = []
+
+    def place(circuit, workdir):
+        depth = circuit.options["max_adder_depth"]
+        calls.append(depth)
+        if depth <= 3:
+            return {"fits": False, "message": "needs 6,000 LUT4s, the up5k has 5,280"}
+        return {"fmax_mhz": round(1000.0 / (FIXED_NS + LEVEL_NS * depth), 2)}
+
+    circuit, figures, search = pipeline_for_target(small_circuit, 140.0, place=place, workdir=tmp_path)
+    assert not search["meets"] and search["max_adder_depth"] == 4 == circuit.options["max_adder_depth"]
+    assert search["limit"] == "max-adder-depth 3 and below do not fit the device"
+    assert search["miss_mhz"] == pytest.approx(140.0 - 1000.0 / 11, abs=0.01) and 4 in calls
+    assert not [run for run in search["runs"] if run["max_adder_depth"] < 4 and run["fmax_mhz"]]
+
+
+def test_search_when_nothing_fits(small_circuit, tmp_path):
+    def place(circuit, workdir):
+        return {"fits": False, "message": "does not fit the hx1k: needs 2,000 LUT4s"}
+
+    with pytest.raises(hardcore.HardcoreError, match=r"^mlp: even with no pipeline registers does not fit the "
+                       r"hx1k: needs 2,000 LUT4s$"):
+        pipeline_for_target(small_circuit, 50.0, place=place, workdir=tmp_path)

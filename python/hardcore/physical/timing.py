@@ -12,8 +12,10 @@ ports' own registers around it), so a circuit that meets the target that way
 gets no pipeline registers at all.
 
 The place-and-route run is a callback (`place(circuit, workdir) -> figures`
-with `fmax_mhz`), so the search does not care which flow or wrapper it
-measures; `hardcore fpga --target-mhz` passes the iCE40 flow.
+with `fmax_mhz`, or `fits` False and a `message` when the design does not
+fit the device: then no smaller depth, with more registers, is tried), so
+the search does not care which flow or wrapper it measures; `hardcore fpga
+--target-mhz` passes the iCE40 flow.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from hardcore.compiler import Circuit, repipeline
-from hardcore.errors import UsageError
+from hardcore.errors import HardcoreError, UsageError
 
 __all__ = ["pipeline_for_target", "total_levels"]
 
@@ -74,34 +76,47 @@ def pipeline_for_target(circuit: Circuit, target_mhz: float, *, place: Callable[
         say(f"target {target_mhz:g} MHz: placing and routing at max-adder-depth {depth} "
             f"(latency {candidate.latency}, run {len(runs) + 1} of at most {max_runs})")
         figures = place(candidate, workdir / f"depth{depth}")
+        run = {"max_adder_depth": depth, "latency": candidate.latency,
+               "register_bits": candidate.figures.get("register_bits", 0)}
+        runs.append(run)
+        if not figures.get("fits", True):
+            # more registers than the device holds: so has every smaller depth
+            run.update(fits=False, fmax_mhz=None)
+            too_deep.append((depth, figures.get("message", "does not fit")))
+            say(f"target {target_mhz:g} MHz: max-adder-depth {depth} does not fit: {too_deep[-1][1]}")
+            return
         fmax = figures.get("fmax_mhz")
         if fmax is None:
             raise UsageError(f"{circuit.name}: place-and-route reported no clock, so no Fmax to pipeline for")
         placed[depth] = (candidate, figures)
-        runs.append({"max_adder_depth": depth, "latency": candidate.latency,
-                     "register_bits": candidate.figures.get("register_bits", 0), "fmax_mhz": fmax})
+        run["fmax_mhz"] = fmax
         say(f"target {target_mhz:g} MHz: max-adder-depth {depth}: {fmax:.2f} MHz "
             f"({'meets' if fmax >= target_mhz else 'misses'})")
 
     def meets(depth: int) -> bool:
         return placed[depth][1]["fmax_mhz"] >= target_mhz
 
+    too_deep: list[tuple[int, str]] = []  # (depth, message) of the runs that did not fit
     measure(levels)
+    if not placed:
+        raise HardcoreError(f"{circuit.name}: even with no pipeline registers {too_deep[0][1]}")
     while len(runs) < max_runs:
         passing = [d for d in placed if meets(d)]
         failing = [d for d in placed if not meets(d)]
+        lowest = max((d for d, _ in too_deep), default=0) + 1  # the smallest depth that may still fit
         low_fail = min(failing, default=None)
         best_pass = max(passing, default=None)
         if best_pass is not None and (best_pass == levels or best_pass + 1 in failing):
             break  # the largest depth that meets, next to one that does not
-        if low_fail == 1:
-            break  # even one level a stage misses
+        if best_pass is None and low_fail is not None and low_fail <= lowest:
+            break  # the shortest stages that fit still miss
         guess = _predict(runs, target_ns, levels)
-        # stay strictly between the best depth that meets and the smallest that does not
+        # stay strictly between the best depth that meets and the smallest that does not, and above any that
+        # did not fit
         upper = (low_fail - 1) if low_fail is not None else levels
-        lower = (best_pass + 1) if best_pass is not None else 1
+        lower = max((best_pass + 1) if best_pass is not None else 1, lowest)
         depth = min(max(guess, lower), upper)
-        if depth in placed:
+        if depth in placed or depth < lowest:
             break
         measure(depth)
 
@@ -115,12 +130,14 @@ def pipeline_for_target(circuit: Circuit, target_mhz: float, *, place: Callable[
               "meets": bool(passing)}
     if not passing:
         search["miss_mhz"] = round(target_mhz - figures["fmax_mhz"], 2)
+        if too_deep:
+            search["limit"] = f"max-adder-depth {max(d for d, _ in too_deep)} and below do not fit the device"
     return chosen_circuit, figures, search
 
 
 def _predict(runs: list[dict], target_ns: float, levels: int) -> int:
     """The largest depth the period model `fixed + per_level * depth`, fitted to the runs, says meets target_ns."""
-    points = {run["max_adder_depth"]: 1000.0 / run["fmax_mhz"] for run in runs}
+    points = {run["max_adder_depth"]: 1000.0 / run["fmax_mhz"] for run in runs if run["fmax_mhz"]}
     if len(points) == 1:
         # one run: no fixed part known; take the period as proportional to the depth
         (depth, period), = points.items()
