@@ -425,7 +425,7 @@ def _fpga(args) -> int:
     output_dir = Path(args.output_dir) if args.output_dir else directory / f"fpga-{args.device}"
     report = build_fpga(circuit, output_dir, device=args.device, package=args.package, target_mhz=args.target_mhz,
                         serial=args.serial, timeout=args.timeout, vectors=args.vectors, pcf=args.pcf, seed=args.seed,
-                        progress=say)
+                        progress=say, repipeline=not args.keep_pipeline)
     print(format_report(report))
     if args.json:
         print(json.dumps(report, indent=2, sort_keys=True))
@@ -527,7 +527,11 @@ def main(argv: list[str] | None = None) -> int:
     fpga_parser.add_argument("--device", default="up5k", help="up5k (the default), hx8k or hx1k")
     fpga_parser.add_argument("--package", help="the device's package (default: up5k sg48, hx8k ct256, hx1k tq144)")
     fpga_parser.add_argument("--target-mhz", type=float, metavar="F",
-                             help="the clock nextpnr places and routes for, and the report checks (default 12)")
+                             help="the clock to meet: a fully parallel circuit is pipelined again, the fewest "
+                                  "registers that meet F after place-and-route (see --keep-pipeline); nextpnr "
+                                  "places and routes for F and the report checks it (default 12)")
+    fpga_parser.add_argument("--keep-pipeline", action="store_true",
+                             help="with --target-mhz: keep the circuit's pipeline as compiled, only check it")
     fpga_parser.add_argument("--serial", choices=("auto", "uart", "none"), default="auto",
                              help="uart: the circuit behind a UART (four pins); auto (the default): when its "
                                   "ports exceed the package's pins; none: never")

@@ -514,7 +514,9 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
             folder = _reproducer(stages[list(stages)[-1]], instance, error, verify_each)
             raise type(error)(f"{error}\n(the IR and a command that reproduces this are in {folder})",
                               error.diagnostics) from None
-        stages[stage] = module.operation.get_asm(large_elements_limit=None)
+        # The DAG keeps its `layerK` locations: hardcore-to-hw builds a module per layer from them,
+        # so `repipeline` can take the DAG from the file and give compile's Verilog.
+        stages[stage] = module.operation.get_asm(large_elements_limit=None, enable_debug_info=stage == "dag")
     options = {"weight_bits": weight_bits, "act_bits": act_bits, "algorithm": algorithm,
                "max_depth": max_depth, "max_adder_depth": max_adder_depth, "clock_enable": clock_enable,
                "output": output,
@@ -537,6 +539,42 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
         from hardcore.time_multiplex import build_time_multiplexed
         say("running hardcore-to-hw on every step, wrapping the steps in their registers and exporting SystemVerilog")
         return build_time_multiplexed(module, name, stages, options)
+    return _build_circuit(module, name, stages, options, max_adder_depth=max_adder_depth, clock_enable=clock_enable,
+                          verify_each=verify_each, say=say)
+
+
+def repipeline(circuit: Circuit, max_adder_depth: int | None, *, clock_enable: bool = False,
+               progress: Callable[[str], None] | None = None) -> Circuit:
+    """The same circuit pipelined at `max_adder_depth` (None: combinational), from its folded DAG.
+
+    Gives what `compile(..., max_adder_depth=max_adder_depth)` gives, Verilog
+    byte for byte, without importing, quantizing and folding again: the DAG of
+    `circuit.stages["dag"]` goes through hardcore-pipeline and hardcore-to-hw.
+    For the plain (fully parallel, not streamed) circuits of `compile`.
+    """
+    say = progress or (lambda message: None)
+    kinds = [kind for kind in ("decoder", "stream", "reuse") if circuit.options.get(kind)]
+    if kinds or "dag" not in circuit.stages:
+        raise UsageError(f"{circuit.name}: only a fully parallel circuit (not a decoder, streamed or "
+                         f"time-multiplexed one) can be pipelined again")
+    stages = {stage: text for stage, text in circuit.stages.items() if stage not in ("pipelined", "hw")}
+    module = parse_module(stages["dag"], new_context(), "dag")
+    if max_adder_depth is not None:
+        pipeline = PipelinePass(max_adder_depth=max_adder_depth, clock_enable=clock_enable)
+        pipeline.validate()
+        say(f"running {pipeline.name} at max-adder-depth {max_adder_depth}")
+        run_pipeline(module, pipeline.name, filename="dag", overrides={pipeline.name: pipeline})
+        stages["pipelined"] = module.operation.get_asm(large_elements_limit=None)
+    elif clock_enable:
+        raise UsageError("clock_enable needs a pipelined circuit (max_adder_depth)")
+    options = dict(circuit.options, max_adder_depth=max_adder_depth, clock_enable=clock_enable)
+    return _build_circuit(module, circuit.name, stages, options, max_adder_depth=max_adder_depth,
+                          clock_enable=clock_enable, verify_each=False, say=say)
+
+
+def _build_circuit(module, name: str, stages: dict, options: dict, *, max_adder_depth, clock_enable: bool,
+                   verify_each: bool, say) -> Circuit:
+    """The Circuit of a folded (and maybe pipelined) DAG: hardcore-to-hw, SystemVerilog and the figures."""
     say("running hardcore-to-hw and exporting SystemVerilog")
     function = find_function(module.operation)
     result = run_pipeline(module, "hardcore-to-hw,hw.module(cse)", filename="model", verify_each=verify_each,

@@ -52,6 +52,30 @@ def test_deeper_budget_means_fewer_stages(deep_mlp):
     assert latencies == sorted(latencies, reverse=True) and latencies[-1] == 1
 
 
+@pytest.mark.parametrize("depth", [1, 3, None])
+def test_repipeline_gives_what_compile_gives(mlp_circuit, trained_mlp, depth, tmp_path):
+    """repipeline(circuit, d) from the written directory equals compile(max_adder_depth=d), byte for byte."""
+    from hardcore.compiler import Circuit, repipeline
+
+    model, (inputs, _) = trained_mlp
+    compiled = hardcore.compile(model, torch.zeros(1, 16), calibration=inputs[:512].numpy(), max_adder_depth=depth)
+    mlp_circuit.write(tmp_path)
+    again = repipeline(Circuit.load(tmp_path), depth)
+    assert again.verilog == compiled.verilog
+    assert json.dumps(again.report, sort_keys=True) == json.dumps(compiled.report, sort_keys=True)
+    assert again.stages.keys() == compiled.stages.keys() and again.latency == compiled.latency
+
+
+def test_repipeline_takes_only_fully_parallel_circuits(trained_mlp):
+    from hardcore.compiler import repipeline
+
+    model, (inputs, _) = trained_mlp
+    circuit = hardcore.compile(model, torch.zeros(1, 16), calibration=inputs[:64].numpy(), reuse=2)
+    with pytest.raises(hardcore.UsageError, match=r"^mlp: only a fully parallel circuit \(not a decoder, "
+                       r"streamed or time-multiplexed one\) can be pipelined again$"):
+        repipeline(circuit, 2)
+
+
 def _modules(verilog: str) -> list[str]:
     return re.findall(r"^module (\w+)\(", verilog, re.MULTILINE)
 

@@ -34,7 +34,7 @@ REPORT_TEXT = "fpga-report.txt"
 
 # Post-synthesis vectors through the UART wrapper: each takes (in + out bytes) x 10 bit times of gate-level
 # simulation, at CLOCK_HZ / BAUD clocks a bit (104 at 12 MHz): a few, not hundreds.
-SERIAL_NETLIST_VECTORS = 8
+SERIAL_NETLIST_VECTORS = 3
 
 
 def _plain(circuit) -> bool:
@@ -51,8 +51,19 @@ def _port_bits(circuit) -> int:
 
 def build_fpga(circuit, output_dir, *, device: str = "up5k", package: Optional[str] = None,
                target_mhz: Optional[float] = None, serial: str = "auto", timeout: Optional[float] = None,
-               vectors: int = 200, pcf: Optional[str] = None, seed: int = 1, progress: Progress = None) -> dict:
-    """Bitstream, PCF, netlist, logs and report of `circuit` on an iCE40, in `output_dir`; the report dict."""
+               vectors: int = 200, pcf: Optional[str] = None, seed: int = 1, progress: Progress = None,
+               repipeline: bool = True) -> dict:
+    """Bitstream, PCF, netlist, logs and report of `circuit` on an iCE40, in `output_dir`; the report dict.
+
+    With `target_mhz`, a fully parallel circuit (combinational or pipelined)
+    is first pipelined again for the target (`hardcore.physical.timing`:
+    the fewest registers whose placed-and-routed design meets it, or the
+    fastest when none does); the report's `pipeline_search` holds the runs,
+    and the circuit on the board goes into the folder's `circuit/`, a compiled
+    folder like `hardcore compile`'s (`timeout` then bounds each run).
+    `repipeline=False` keeps the circuit as compiled and only checks it
+    against the target.
+    """
     part, package = resolve_device(device, package)
     if serial not in SERIAL_CHOICES:
         raise UsageError(f"--serial: expected one of {', '.join(SERIAL_CHOICES)}, got '{serial}'")
@@ -67,16 +78,38 @@ def build_fpga(circuit, output_dir, *, device: str = "up5k", package: Optional[s
     clock_hz = round(target_mhz * 1e6) if target_mhz else DEFAULT_CLOCK_HZ
     if use_uart:
         check_serial_support(circuit)
-        top, verilog = wrapper_name(circuit), uart_wrapper(circuit, clock_hz=clock_hz) + "\n" + circuit.verilog
         _report(progress, f"{_port_bits(circuit)} port bits, the {device}-{package} has {pins} pins: "
-                          f"{top}, the circuit behind a UART ({clock_hz / 1e6:g} MHz, {DEFAULT_BAUD} baud)"
-                if serial == "auto" else f"{top}: the circuit behind a UART")
-    else:
-        top, verilog = circuit.name, circuit.verilog
+                          f"{wrapper_name(circuit)}, the circuit behind a UART ({clock_hz / 1e6:g} MHz, "
+                          f"{DEFAULT_BAUD} baud)" if serial == "auto" else f"{wrapper_name(circuit)}: the circuit behind a UART")
+    search_pipeline = bool(target_mhz) and repipeline and _plain(circuit) and not circuit.options.get("decoder")
 
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     build = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.build.", dir=output_dir.parent))
+    search = None
     try:
+        if search_pipeline:
+            from hardcore.physical.timing import pipeline_for_target
+
+            def place(candidate, workdir) -> dict:
+                top, verilog = _board_design(candidate, use_uart, clock_hz)
+                try:
+                    figures = run_ice40(verilog, top, device=device, package=package, target_mhz=target_mhz,
+                                        workdir=workdir, timeout=timeout, progress=progress, pcf=pcf, seed=seed,
+                                        keep_hierarchy=(candidate.name,) if use_uart else ())
+                except DoesNotFitError as error:
+                    return {**error.figures, "fits": False, "message": str(error)}
+                if figures["fmax_mhz"] is None and figures["critical_path_ns"]:
+                    # registers only at the outputs of a bare circuit: no path from a register to a register,
+                    # so the longest path, from the input pins to the output registers, sets the clock
+                    figures = dict(figures, fmax_mhz=round(1000.0 / figures["critical_path_ns"], 2))
+                return figures
+
+            circuit, _, search = pipeline_for_target(circuit, target_mhz, place=place, workdir=build / "search",
+                                                     progress=progress)
+            shutil.rmtree(build / "search", ignore_errors=True)  # each run's files; the report keeps the figures
+            _report(progress, f"target {target_mhz:g} MHz: max-adder-depth {search['max_adder_depth']} "
+                              f"(latency {circuit.latency}); the final build and its checks...")
+        top, verilog = _board_design(circuit, use_uart, clock_hz)
         # Behind the UART the clock is CLOCK_HZ whether or not a target was asked for: the report checks it.
         figures = run_ice40(verilog, top, device=device, package=package,
                             target_mhz=target_mhz or (clock_hz / 1e6 if use_uart else None), workdir=build,
@@ -89,6 +122,10 @@ def build_fpga(circuit, output_dir, *, device: str = "up5k", package: Optional[s
         raise HardcoreError(f"{error}\n(the build folder is kept: {build})") from None
 
     report = {"circuit": circuit.name, "top": top, "serial": None, **figures}
+    if search is not None:
+        report["pipeline_search"] = search
+        circuit.write(build / "circuit")  # a compiled folder of its own: `hardcore sim` and `report` take it
+        report["files"]["circuit"] = str(build / "circuit")
     if use_uart:
         report["serial"] = {"kind": "uart", "clock_hz": clock_hz, "baud": DEFAULT_BAUD, "frame": "8N1",
                             "in_bytes": -(-circuit.n_in * circuit.in_width // 8),
@@ -106,6 +143,13 @@ def build_fpga(circuit, output_dir, *, device: str = "up5k", package: Optional[s
     (build / REPORT_TEXT).write_text(format_report(report) + "\n")
     _move_into_place(build, output_dir)
     return report
+
+
+def _board_design(circuit, use_uart: bool, clock_hz: int) -> tuple[str, str]:
+    """(top, SystemVerilog) of what goes on the board: the circuit, or the circuit behind the UART wrapper."""
+    if use_uart:
+        return wrapper_name(circuit), uart_wrapper(circuit, clock_hz=clock_hz) + "\n" + circuit.verilog
+    return circuit.name, circuit.verilog
 
 
 def _check(circuit, figures: dict, build: Path, use_uart: bool, clock_hz: int, vectors: int,
@@ -192,6 +236,16 @@ def format_report(report: dict) -> str:
         timing += (f"; target {report['target_mhz']:g} MHz {'met' if report['meets'] else 'MISSED'}, "
                    f"slack {report['slack_ns']:+.2f} ns")
     lines.append(timing)
+    search = report.get("pipeline_search")
+    if search:
+        runs = ", ".join(f"depth {run['max_adder_depth']}: "
+                         + (f"{run['fmax_mhz']:.1f} MHz" if run["fmax_mhz"] else "does not fit")
+                         for run in search["runs"])
+        outcome = (f"max-adder-depth {search['max_adder_depth']} meets it" if search["meets"] else
+                   f"no depth meets it: misses by {search['miss_mhz']:.2f} MHz at max-adder-depth "
+                   f"{search['max_adder_depth']}, the fastest")
+        lines.append(f"  pipelining     for {search['target_mhz']:g} MHz ({search['levels']} adder levels): {outcome}; "
+                     f"place-and-route runs: {runs}")
     if report.get("icetime_ns"):
         delay = report["icetime_ns"]
         lines.append(f"  icetime        {delay:.2f} ns longest path ({1000 / delay:.2f} MHz; "
