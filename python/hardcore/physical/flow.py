@@ -250,7 +250,11 @@ def format_report(report: dict) -> str:
         delay = report["icetime_ns"]
         lines.append(f"  icetime        {delay:.2f} ns longest path ({1000 / delay:.2f} MHz; "
                      f"icestorm's timing model, a second opinion)")
-    if report["serial"] and not report.get("meets", True):
+    if search and not search["meets"]:
+        lines.append(f"  no pipeline depth meets {search['target_mhz']:g} MHz on the {report['device']}"
+                     + (f" ({search['limit']})" if search.get("limit") else "")
+                     + f": ask for at most {report['fmax_mhz']:.1f} MHz, or a larger device")
+    elif report["serial"] and not report.get("meets", True):
         lines.append(f"  the UART's {report['serial']['clock_hz'] / 1e6:g} MHz clock is too fast for this circuit: "
                      f"compile it pipelined (--max-adder-depth) so that it meets the clock")
     check = report["netlist_check"]
