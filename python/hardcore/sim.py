@@ -40,6 +40,7 @@ __all__ = [
     "SimResult",
     "SimulationError",
     "simulate",
+    "prepare_yosys_workdir",
     "synth_report",
     "tool_available",
 ]
@@ -866,14 +867,9 @@ def synth_report(
     Raises SimulationError if Yosys fails or runs longer than `timeout` s.
     """
     _check_identifier(top)
-    workdir = Path(workdir).resolve()
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / DESIGN_FILE).write_text(sv_text)
     files = dict(generic_stat="yosys_generic_stat.json", lut_stat="yosys_lut_stat.json", ltp="yosys_ltp.txt")
-    for name in files.values():
-        (workdir / name).unlink(missing_ok=True)
     abc_script = "abc_lut.abc"
-    (workdir / abc_script).write_text(_ABC_LUT_SCRIPT)
+    workdir = prepare_yosys_workdir(workdir, sv_text, files.values(), {abc_script: _ABC_LUT_SCRIPT})
     script = "synth.ys"
     (workdir / script).write_text(
         _fill(_YOSYS_SCRIPT, design=DESIGN_FILE, top=top, lut_size=lut_size, abc_script=abc_script,
@@ -914,6 +910,19 @@ def synth_report(
         "seconds": seconds,
         "log": str(log_path),
     }
+
+
+def prepare_yosys_workdir(workdir, sv_text: str, outputs, scripts: dict) -> Path:
+    """`workdir` made and resolved, the design written as DESIGN_FILE, the `outputs` of an earlier run
+    removed (a failed run must not leave old figures to be read), and `scripts` (name -> text) written."""
+    workdir = Path(workdir).resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / DESIGN_FILE).write_text(sv_text)
+    for name in outputs:
+        (workdir / name).unlink(missing_ok=True)
+    for name, text in scripts.items():
+        (workdir / name).write_text(text)
+    return workdir
 
 
 def _yosys_stat(path: Path, top: str) -> dict:

@@ -31,7 +31,8 @@ from typing import Callable, Optional
 
 from hardcore.errors import UsageError
 from hardcore.physical import liberty
-from hardcore.sim import ABC_FRAIG_CONFLICTS, DESIGN_FILE, SimulationError, _check_identifier, _fill, _report, _run
+from hardcore.sim import (ABC_FRAIG_CONFLICTS, DESIGN_FILE, SimulationError, _check_identifier, _fill, _report,
+                          _run, prepare_yosys_workdir)
 
 __all__ = ["FF_TRANSISTORS", "CMOS_GATES", "HARDWIRED_LLM_TRANSISTORS_PER_WEIGHT", "asic_report", "asic_figures"]
 
@@ -96,14 +97,9 @@ def asic_report(sv_text: str, top: str, *, workdir: str | os.PathLike, timeout: 
     _check_identifier(top)
     liberty_file = Path(liberty_file) if liberty_file is not None else liberty.liberty_path()
     devices = {cell.name: cell.transistors for cell in liberty.read_cells()}
-    workdir = Path(workdir).resolve()
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / DESIGN_FILE).write_text(sv_text)
     files = dict(cmos_stat="yosys_cmos_stat.json", cell_stat="yosys_cell_stat.json", area_stat="yosys_area_stat.txt")
-    for name in files.values():
-        (workdir / name).unlink(missing_ok=True)
     abc_script = "abc_gates.abc"
-    (workdir / abc_script).write_text(_ABC_GATE_SCRIPT)
+    workdir = prepare_yosys_workdir(workdir, sv_text, files.values(), {abc_script: _ABC_GATE_SCRIPT})
     script = "asic.ys"
     (workdir / script).write_text(_fill(_YOSYS_SCRIPT, design=DESIGN_FILE, top=top, cmos_gates=CMOS_GATES,
                                         abc_script=abc_script, liberty=str(liberty_file), **files))

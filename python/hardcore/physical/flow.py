@@ -81,7 +81,7 @@ def build_fpga(circuit, output_dir, *, device: str = "up5k", package: Optional[s
         _report(progress, f"{_port_bits(circuit)} port bits, the {device}-{package} has {pins} pins: "
                           f"{wrapper_name(circuit)}, the circuit behind a UART ({clock_hz / 1e6:g} MHz, "
                           f"{DEFAULT_BAUD} baud)" if serial == "auto" else f"{wrapper_name(circuit)}: the circuit behind a UART")
-    search_pipeline = bool(target_mhz) and repipeline and _plain(circuit) and not circuit.options.get("decoder")
+    search_pipeline = bool(target_mhz) and repipeline and _plain(circuit)
 
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     build = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.build.", dir=output_dir.parent))
