@@ -71,12 +71,13 @@ from torch_mlir import ir
 
 from hardcore.adder_graph import signed_width
 from hardcore.errors import UsageError
-from hardcore.irutil import (LAYER_OPS, body_ops, create_op, functions, i64_attr, int_attr, int_type, replace_function,
-                             tensor_type)
+from hardcore.irutil import (LAYER_OPS, array_attr, body_ops, create_op, functions, i64_attr, int_attr, int_type,
+                             replace_function, tensor_type)
 from hardcore.pass_base import ModulePass, PassFailed
+from hardcore.scale import parallel
 from hardcore.passes.fold_weights.builder import _DagBuilder, _Lin
 from hardcore.passes.fold_weights.compare import fold_argmax, fold_maxpool
-from hardcore.passes.fold_weights.dense import ALGORITHMS, fold_dense
+from hardcore.passes.fold_weights.dense import ALGORITHMS, fold_dense, solve_jobs
 from hardcore.passes.fold_weights.elementwise import (fold_add_tensors, fold_concat, fold_gather, fold_lut, fold_relu,
                                                       fold_requant, fold_reshape, fold_sub_tensors)
 from hardcore.passes.fold_weights.decoder import fold_embedding_at, fold_insert_row, insert_row_layout, row_index
@@ -135,6 +136,8 @@ class FoldWeightsPass(ModulePass):
             raise UsageError(f"{self.name}: max-depth must be at least 1, got {self.max_depth}")
 
     def run(self, module: ir.Operation) -> None:
+        if self.algorithm == "cse" and parallel.active():
+            parallel.solve_all(_predicted_solves(module, self.max_depth), parallel.progress("solving", "matrices"))
         ok = True
         for function in functions(module):
             ops = body_ops(function)
@@ -246,6 +249,36 @@ class FoldWeightsPass(ModulePass):
                              for k, v in stats.items()}) for stats in layers])
         function.operation.erase()
         return True
+
+
+# Ops whose result's elements all lie in [min, max] (their attributes), and shape ops that keep that.
+_RANGED_OPS = ("hardcore.quantize", "hardcore.requant")
+_SHAPE_OPS = ("hardcore.reshape",)
+
+
+def _predicted_solves(module, max_depth) -> list:
+    """The CMVM solves the fold will most likely ask for, to run at once (in parallel) before it walks.
+
+    A dense whose operand comes from a quantize or requant (through reshapes)
+    takes inputs in that op's [min, max]; the fold asks for the solve of the
+    exact range it derives, which gives the same width and signedness unless
+    the range is narrower in a way that drops a bit.  A wrong guess costs only
+    time: the fold then solves its own job.
+    """
+    jobs = []
+    for function in functions(module):
+        for op in body_ops(function):
+            if op.operation.name != "hardcore.dense":
+                continue
+            source = op.operands[0].owner
+            while getattr(source, "name", "") in _SHAPE_OPS:
+                source = source.operands[0].owner
+            if getattr(source, "name", "") not in _RANGED_OPS:
+                continue
+            weight = array_attr(op, "weight").astype(np.int64)
+            ranges = [(int_attr(source, "min"), int_attr(source, "max"))] * weight.shape[1]
+            jobs.extend(solve_jobs(weight, ranges, max_depth))
+    return jobs
 
 
 class _Results(list):

@@ -17,9 +17,10 @@ from torch_mlir import ir
 from hardcore.adder_graph import AdderGraph, signed_width
 from hardcore.csd import per_weight_graph
 from hardcore.irutil import array_attr
+from hardcore.scale.parallel import SolveJob, solve_all
 from hardcore.passes.fold_weights.builder import _DagBuilder, _Lin
 
-__all__ = ["ALGORITHMS", "fold_dense"]
+__all__ = ["ALGORITHMS", "fold_dense", "input_width", "solve_jobs"]
 
 
 def _csd(matrix, input_ranges, max_depth):
@@ -30,14 +31,28 @@ def _csd(matrix, input_ranges, max_depth):
     return graph
 
 
-def _cse(matrix, input_ranges, max_depth):
-    from hardcore import cmvm
-
+def input_width(input_ranges) -> tuple[int, bool]:
+    """The one input width and signedness the solver takes for inputs in these (lo, hi) ranges."""
     low = min((lo for lo, _ in input_ranges), default=0)
     high = max((hi for _, hi in input_ranges), default=0)
     signed = low < 0
-    bits = signed_width(low, high) if signed else max(high.bit_length(), 1)
-    return cmvm.solve(matrix, input_bits=bits, signed=signed, max_depth=max_depth)
+    return (signed_width(low, high) if signed else max(high.bit_length(), 1)), signed
+
+
+def solve_jobs(matrix, input_ranges, max_depth) -> list[SolveJob]:
+    """The CMVM solves (`hardcore.scale.parallel`) whose graphs `_combine` joins into the matrix's graph."""
+    bits, signed = input_width(input_ranges)
+    return [SolveJob.of(matrix, bits, signed, max_depth)]
+
+
+def _combine(jobs: list[SolveJob], graphs: list[AdderGraph]) -> AdderGraph:
+    (graph,) = graphs
+    return graph
+
+
+def _cse(matrix, input_ranges, max_depth):
+    jobs = solve_jobs(matrix, input_ranges, max_depth)
+    return _combine(jobs, solve_all(jobs))
 
 
 # algorithm name -> solver(matrix, input ranges, max depth) -> AdderGraph

@@ -25,6 +25,7 @@ from hardcore.mlir import new_context, parse_module
 from hardcore.passes import (FoldWeightsPass, ImportPass, KvDecodePass, PipelinePass, QuantizePass, StreamPass,
                              TimeMultiplexPass)
 from hardcore.pipeline import run_pipeline
+from hardcore.scale import parallel
 
 __all__ = ["compile", "Circuit", "write_files_atomically", "dag_figures"]
 
@@ -398,7 +399,8 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
             weight_scale: str = "per-layer", quant_config: dict | str | os.PathLike | None = None,
             act_percentile: float | None = None, table_codes: str = "magnitude",
             progress: Callable[[str], None] | None = None, verify_each: bool = False,
-            decoder: bool = False, reuse: int = 1, stream: bool = False, pixels_per_clock: int = 1) -> Circuit:
+            decoder: bool = False, reuse: int = 1, stream: bool = False, pixels_per_clock: int = 1,
+            workers: str | int | None = "auto", scheduler: str | None = None) -> Circuit:
     """Compile a PyTorch model (nn.Module or torch.export ExportedProgram) or an ONNX model to a Circuit.
 
     `example_input` fixes the shape (batch 1).  An ONNX model (a path ending
@@ -445,6 +447,13 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
     `hardcore.stream.StreamedCircuit`.  `pixels_per_clock=P` (2, 4 or 8, a
     divisor of the image's width) takes P pixels of a row a transfer and
     computes P output pixels a clock, through P instances of each kernel.
+
+    `workers` says where the layers' CMVM solves run (`hardcore.scale.parallel`):
+    "auto" (a pool of this machine's processes when the work pays for it),
+    "serial", or a number of processes; `scheduler` (e.g. "tcp://host:8786")
+    sends them to an existing Dask cluster instead.  The SystemVerilog is the
+    same, byte for byte, whichever runs them.  `progress` receives messages per
+    stage, and per solve with an ETA on long compiles.
     """
     from hardcore.frontend import import_model  # torch is heavy: only when compiling a model
     from hardcore.onnx_frontend import import_onnx, is_onnx_model, onnx_module_name
@@ -493,30 +502,18 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
     steps = [("hardcore", importer), ("quantized", quantize)] + ([("step", kv_decode)] if decoder else []) + \
         ([("steps", multiplex)] if multiplexed else
          [("streamed", StreamPass()), ("dag", fold)] if stream else [("dag", fold)])
+    if scheduler is not None and not (isinstance(scheduler, str) and "://" in scheduler):
+        raise UsageError(f"compile: scheduler must be a Dask scheduler's address such as tcp://host:8786, "
+                         f"got {scheduler!r}")
+    parallel.describe(workers)  # a bad value is a usage error before any work
     if max_adder_depth is not None:
         pipeline = PipelinePass(max_adder_depth=max_adder_depth, clock_enable=clock_enable)
         pipeline.validate()
         steps.append(("pipelined", pipeline))
     elif clock_enable:
         raise UsageError("clock_enable needs a pipelined circuit (max_adder_depth)")
-    for stage, instance in steps:
-        say(f"running {instance.name}")
-        try:
-            run_pipeline(module, instance.name, filename="model", overrides={instance.name: instance},
-                         verify_each=verify_each, verify_report=say if stage != "hardcore" else None)
-            if verify_each and stage == "hardcore" and is_onnx_model(model):
-                say("hardcore-import: not checked against the ONNX model (no reference evaluator here)")
-            elif verify_each and stage == "hardcore":
-                from hardcore.verify import check_import
-                say(check_import(model, example_input, module.operation.get_asm(large_elements_limit=None),
-                                 output=output))
-        except HardcoreError as error:
-            folder = _reproducer(stages[list(stages)[-1]], instance, error, verify_each)
-            raise type(error)(f"{error}\n(the IR and a command that reproduces this are in {folder})",
-                              error.diagnostics) from None
-        # The DAG keeps its `layerK` locations: hardcore-to-hw builds a module per layer from them,
-        # so `repipeline` can take the DAG from the file and give compile's Verilog.
-        stages[stage] = module.operation.get_asm(large_elements_limit=None, enable_debug_info=stage == "dag")
+    with parallel.session(scheduler if scheduler is not None else workers, say=progress):
+        _run_steps(model, example_input, module, stages, steps, output=output, verify_each=verify_each, say=say)
     options = {"weight_bits": weight_bits, "act_bits": act_bits, "algorithm": algorithm,
                "max_depth": max_depth, "max_adder_depth": max_adder_depth, "clock_enable": clock_enable,
                "output": output,
@@ -541,6 +538,29 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
         return build_time_multiplexed(module, name, stages, options)
     return _build_circuit(module, name, stages, options, max_adder_depth=max_adder_depth, clock_enable=clock_enable,
                           verify_each=verify_each, say=say)
+
+
+def _run_steps(model, example_input, module, stages: dict, steps: list, *, output: str, verify_each: bool,
+               say: Callable[[str], None]) -> None:
+    """Run each (stage, pass) of `steps` on `module`, keeping each stage's IR text in `stages`."""
+    for stage, instance in steps:
+        say(f"running {instance.name}")
+        try:
+            run_pipeline(module, instance.name, filename="model", overrides={instance.name: instance},
+                         verify_each=verify_each, verify_report=say if stage != "hardcore" else None)
+            if verify_each and stage == "hardcore" and is_onnx_model(model):
+                say("hardcore-import: not checked against the ONNX model (no reference evaluator here)")
+            elif verify_each and stage == "hardcore":
+                from hardcore.verify import check_import
+                say(check_import(model, example_input, module.operation.get_asm(large_elements_limit=None),
+                                 output=output))
+        except HardcoreError as error:
+            folder = _reproducer(stages[list(stages)[-1]], instance, error, verify_each)
+            raise type(error)(f"{error}\n(the IR and a command that reproduces this are in {folder})",
+                              error.diagnostics) from None
+        # The DAG keeps its `layerK` locations: hardcore-to-hw builds a module per layer from them,
+        # so `repipeline` can take the DAG from the file and give compile's Verilog.
+        stages[stage] = module.operation.get_asm(large_elements_limit=None, enable_debug_info=stage == "dag")
 
 
 def repipeline(circuit: Circuit, max_adder_depth: int | None, *, clock_enable: bool = False,

@@ -1,0 +1,246 @@
+"""Independent CMVM solves run in this process, on a local process pool, or on a Dask cluster.
+
+A model's layers fold independently, and so do the column blocks of a very
+large matrix: each is one `SolveJob`, a pure function of its fields.
+`solve_all(jobs)` returns their adder graphs in order, from whichever
+executor the current `session` names:
+
+    with parallel.session("auto"):              # the default: a pool when the work pays for it
+    with parallel.session("serial"):            # this process only
+    with parallel.session(4):                   # a local pool of 4 processes
+    with parallel.session("tcp://host:8786"):   # an existing Dask scheduler (dask.distributed)
+
+The solver is deterministic, so every executor gives the same graphs and the
+same SystemVerilog, byte for byte.  A session also remembers the graphs it
+has solved (by job), so work solved ahead of time is not solved again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import hashlib
+import importlib.machinery
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Optional, Union
+
+import numpy as np
+
+from hardcore.errors import UsageError
+
+__all__ = ["SolveJob", "solve_all", "session", "active", "progress", "describe", "POOL_MIN_NONZEROS"]
+
+# "auto" starts a pool only when the jobs still to solve hold at least this many nonzero weights
+# together (starting workers and moving graphs between processes costs about a second).
+POOL_MIN_NONZEROS = 50_000
+
+
+@dataclass(frozen=True)
+class SolveJob:
+    """One `cmvm.solve(matrix, input_bits, signed, max_depth, algorithm)` call, hashable by content."""
+
+    matrix: bytes  # int64, C order
+    shape: tuple[int, int]
+    input_bits: int
+    signed: bool
+    max_depth: Optional[int]
+    algorithm: str = "cse"
+    nonzeros: int = field(default=0, compare=False)
+
+    @classmethod
+    def of(cls, matrix, input_bits: int, signed: bool, max_depth: Optional[int], algorithm: str = "cse") -> "SolveJob":
+        array = np.ascontiguousarray(matrix, dtype=np.int64)
+        return cls(array.tobytes(), tuple(array.shape), int(input_bits), bool(signed),
+                   None if max_depth is None else int(max_depth), algorithm, int(np.count_nonzero(array)))
+
+    def weights(self) -> np.ndarray:
+        return np.frombuffer(self.matrix, dtype=np.int64).reshape(self.shape)
+
+    def key(self) -> str:
+        """A name for the job that is the same in every process (Dask's task key)."""
+        digest = hashlib.sha256(self.matrix)
+        digest.update(repr((self.shape, self.input_bits, self.signed, self.max_depth, self.algorithm)).encode())
+        return "hardcore-solve-" + digest.hexdigest()[:32]
+
+
+def _solve(job: SolveJob):
+    from hardcore import cmvm
+
+    return cmvm.solve(job.weights(), input_bits=job.input_bits, signed=job.signed, max_depth=job.max_depth,
+                      algorithm=job.algorithm)
+
+
+@contextlib.contextmanager
+def _main_not_rerun() -> Iterator[None]:
+    """Workers started inside the block do not run the user's script again.
+
+    A forkserver (or spawn) worker imports the parent's main module, so a
+    script without an `if __name__ == "__main__":` guard would compile its
+    model again in every worker.  The workers need only `hardcore.cmvm`:
+    while they start, the main module looks like a package's `__main__`,
+    which multiprocessing does not import."""
+    main = sys.modules.get("__main__")
+    if main is None or getattr(main, "__spec__", None) is not None:
+        yield
+        return
+    main.__spec__ = importlib.machinery.ModuleSpec("hardcore.scale.__main__", None)
+    try:
+        yield
+    finally:
+        main.__spec__ = None
+
+
+class _Session:
+    def __init__(self, executor: Union[str, int], say: Optional[Callable[[str], None]]):
+        self.executor = executor
+        self.say = say
+        self.solved: dict = {}
+        self._pool: Optional[ProcessPoolExecutor] = None
+        self._client = None
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+        if self._client is not None:
+            self._client.close()
+
+    def run(self, jobs: list[SolveJob], progress: Optional[Callable[[int, int], None]]) -> None:
+        if self.executor == "serial" or (self.executor == "auto" and (
+                len(jobs) < 2 or (os.cpu_count() or 1) < 2 or sum(job.nonzeros for job in jobs) < POOL_MIN_NONZEROS)):
+            for done, job in enumerate(jobs, 1):
+                self.solved[job] = _solve(job)
+                if progress:
+                    progress(done, len(jobs))
+        elif isinstance(self.executor, str) and "://" in self.executor:
+            self._run_dask(jobs, progress)
+        else:
+            self._run_pool(jobs, progress)
+
+    def _run_pool(self, jobs, progress) -> None:
+        import multiprocessing
+
+        with _main_not_rerun():
+            if self._pool is None:
+                workers = self.executor if isinstance(self.executor, int) else min(os.cpu_count() or 1, len(jobs))
+                # forkserver: the workers do not inherit torch's and MLIR's threads and state.
+                context = multiprocessing.get_context("forkserver")
+                context.set_forkserver_preload(["hardcore.cmvm"])
+                self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+            # Largest first, so the last job to finish is a small one.
+            order = sorted(range(len(jobs)), key=lambda k: -jobs[k].nonzeros)
+            futures = {self._pool.submit(_solve, jobs[k]): jobs[k] for k in order}
+        from concurrent.futures import as_completed
+
+        for done, future in enumerate(as_completed(futures), 1):
+            self.solved[futures[future]] = future.result()
+            if progress:
+                progress(done, len(jobs))
+
+    def _run_dask(self, jobs, progress) -> None:
+        try:
+            from distributed import Client, as_completed
+        except ImportError:
+            raise UsageError(f"scheduler {self.executor}: Dask is not installed; install hardcore's 'distributed' "
+                             "extra (pip install -e '.[distributed]')") from None
+        if self._client is None:
+            try:
+                self._client = Client(self.executor, timeout="20s", set_as_default=False)
+            except OSError as error:
+                raise UsageError(f"scheduler {self.executor}: cannot connect ({error})") from None
+        futures = {}
+        for job in sorted(jobs, key=lambda job: -job.nonzeros):
+            futures[self._client.submit(_solve, job, key=job.key(), pure=False)] = job
+        for done, future in enumerate(as_completed(list(futures)), 1):
+            self.solved[futures[future]] = future.result()
+            if progress:
+                progress(done, len(jobs))
+
+
+_CURRENT: contextvars.ContextVar[Optional[_Session]] = contextvars.ContextVar("hardcore_parallel", default=None)
+
+
+def _check(executor) -> Union[str, int]:
+    if executor is None:
+        return "auto"
+    if isinstance(executor, bool) or not isinstance(executor, (str, int)):
+        raise UsageError(f"workers: expected 'auto', 'serial', a number of processes or a scheduler address, "
+                         f"got {executor!r}")
+    if isinstance(executor, int):
+        if executor < 1:
+            raise UsageError(f"workers: a process pool needs at least 1 process, got {executor}")
+        return "serial" if executor == 1 else executor
+    if executor in ("auto", "serial") or "://" in executor:
+        return executor
+    if executor.isdigit():
+        return _check(int(executor))
+    raise UsageError(f"workers: expected 'auto', 'serial', a number of processes or a scheduler address "
+                     f"(tcp://host:port), got {executor!r}")
+
+
+@contextlib.contextmanager
+def session(executor: Union[str, int, None] = "auto", say: Optional[Callable[[str], None]] = None) -> Iterator[None]:
+    """Solve jobs through `executor` inside the block (see the module's docstring); nests by replacing.
+
+    `say` receives progress messages (`progress`)."""
+    current = _Session(_check(executor), say)
+    token = _CURRENT.set(current)
+    try:
+        yield
+    finally:
+        _CURRENT.reset(token)
+        current.close()
+
+
+def active() -> bool:
+    """Whether a session is open (work solved ahead of time is then kept for the fold)."""
+    return _CURRENT.get() is not None
+
+
+def progress(verb: str, noun: str) -> Optional[Callable[[int, int], None]]:
+    """A `(done, total)` callback that tells the session's `say` how far `verb` is, with an ETA; None without one.
+
+    Messages come at most every 2 seconds, and at the end."""
+    current = _CURRENT.get()
+    if current is None or current.say is None:
+        return None
+    say, start, last = current.say, time.monotonic(), [0.0]
+
+    def report(done: int, total: int) -> None:
+        now = time.monotonic()
+        if done < total and now - last[0] < 2.0:
+            return
+        last[0] = now
+        elapsed = now - start
+        if done < total:
+            eta = elapsed / max(done, 1) * (total - done)
+            say(f"{verb}: {done}/{total} {noun}, {elapsed:.1f} s, about {eta:.0f} s left")
+        else:
+            say(f"{verb}: {total} {noun} in {elapsed:.1f} s")
+    return report
+
+
+def describe(executor: Union[str, int, None]) -> str:
+    """The executor in words, for progress messages."""
+    executor = _check(executor)
+    if executor == "auto":
+        return f"a pool of up to {os.cpu_count() or 1} processes when the work pays for it"
+    if executor == "serial":
+        return "this process"
+    if isinstance(executor, int):
+        return f"a pool of {executor} processes"
+    return f"the Dask scheduler at {executor}"
+
+
+def solve_all(jobs: list[SolveJob], progress: Optional[Callable[[int, int], None]] = None) -> list:
+    """The adder graph of every job, in order, solved by the current session (serially outside one)."""
+    current = _CURRENT.get()
+    if current is None:
+        return [_solve(job) for job in jobs]
+    todo = list(dict.fromkeys(job for job in jobs if job not in current.solved))
+    if todo:
+        current.run(todo, progress)
+    return [current.solved[job] for job in jobs]
