@@ -70,7 +70,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ] ||
    ! .venv/bin/python -c 'import hardcore._pair_cse' 2>/dev/null; then
   say "installing hardcore and its pinned dependencies (torch is large: about a minute)"
   pip_install --upgrade pip
-  pip_install --resume-retries 50 -e '.[test,examples]'
+  pip_install --resume-retries 50 -e '.[test,examples,distributed]'
   echo "$wanted" > "$stamp"
 else
   say "python packages up to date"

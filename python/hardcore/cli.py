@@ -226,7 +226,8 @@ def _compile(args) -> int:
                                weight_scale=args.weight_scale, quant_config=args.quant_config,
                                act_percentile=args.act_percentile, table_codes=args.table_codes, progress=say,
                                verify_each=args.verify_each, decoder=args.decoder, reuse=args.reuse,
-                               stream=args.stream, pixels_per_clock=args.pixels_per_clock)
+                               stream=args.stream, pixels_per_clock=args.pixels_per_clock,
+                               workers=args.workers, scheduler=args.scheduler)
     files = circuit.write(args.output_dir)
     report = circuit.report
     if args.decoder:
@@ -358,11 +359,14 @@ def _report(args) -> int:
 
     if args.timeout is not None and args.timeout <= 0:
         raise UsageError(f"--timeout must be positive, got {args.timeout:g}")
+    from hardcore.scale import parallel
+
+    parallel.local_workers(args.workers, 1)  # a bad --workers is a usage error before Yosys starts
     circuit = Circuit.load(args.directory)
     directory = Path(args.directory)
     if args.synth:
         try:
-            synthesize(circuit, directory / "synth", timeout=args.timeout,
+            synthesize(circuit, directory / "synth", timeout=args.timeout, workers=args.workers,
                        progress=lambda message: print(f"hardcore: {message}", file=sys.stderr))
         except ValueError as exc:  # the '*' baseline has no form for an op (none hardcore-quantize makes)
             raise CompileError(f"{directory}: report --synth: {exc}") from None
@@ -485,6 +489,12 @@ def main(argv: list[str] | None = None) -> int:
                                      "through P instances of each kernel (1, 2, 4 or 8, dividing the width)")
     compile_parser.add_argument("--verify-each", action="store_true",
                                 help="check every pass with the reference interpreter (docs/verification.md)")
+    compile_parser.add_argument("--workers", default="auto", metavar="N",
+                                help="where the layers' CMVM solves run: auto (the default: a pool of this machine's "
+                                     "processes when the work pays for it), serial, or a number of processes")
+    compile_parser.add_argument("--scheduler", metavar="ADDRESS",
+                                help="solve on an existing Dask cluster instead, e.g. tcp://host:8786 (hardcore's "
+                                     "'distributed' extra; docs/scale.md); the SystemVerilog is the same")
     compile_parser.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
     sim_parser = commands.add_parser("sim", help="simulate a compiled circuit against its reference")
     sim_parser.add_argument("directory", help="an output directory of 'hardcore compile'")
@@ -508,6 +518,9 @@ def main(argv: list[str] | None = None) -> int:
                                     "(with --asic: transistors per weight too)")
     report_parser.add_argument("--json", action="store_true", help="also print the report as JSON")
     report_parser.add_argument("--timeout", type=float, help="seconds Yosys may take per design (--synth, --asic)")
+    report_parser.add_argument("--workers", default="auto", metavar="N",
+                               help="--synth: Yosys runs at once (the folded circuit and the '*' baseline): auto "
+                                    "(the default: as many as this machine has cores), serial, or a number")
     verify_parser = commands.add_parser(
         "verify", help="prove the folded circuit equal to the quantized network (--formal: Z3, layer by layer)")
     verify_parser.add_argument("directory", nargs="?", help="an output directory of 'hardcore compile'")

@@ -11,8 +11,11 @@ the same way, so each layer has its folded `luts`, its `plain_luts` and their
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
+
+from hardcore.scale import parallel
 
 __all__ = ["format_table", "synthesize", "plot"]
 
@@ -133,8 +136,11 @@ def _stream_table(report: dict) -> list[str]:
 
 
 def synthesize(circuit, workdir, progress: Callable[[str], None] | None = None,
-               timeout: float | None = None) -> dict:
-    """Yosys on the folded circuit and on the `*` baseline; per-layer LUTs of both into the layers."""
+               timeout: float | None = None, workers: str | int | None = "auto") -> dict:
+    """Yosys on the folded circuit and on the `*` baseline; per-layer LUTs of both into the layers.
+
+    The two Yosys runs are independent processes: with `workers` "auto" (on a
+    machine of two cores or more) or 2 and more they run at the same time."""
     from hardcore.baseline import baseline_verilog
     from hardcore.sim import synth_report
 
@@ -149,9 +155,11 @@ def synthesize(circuit, workdir, progress: Callable[[str], None] | None = None,
             progress(f"yosys: {top}: {figures['luts']} LUTs in {figures['seconds']:.0f} s")
         return figures
 
-    folded = run(circuit.verilog, circuit.name, "folded")
     plain_name = f"{circuit.name}_plain"
-    plain = run(baseline_verilog(circuit.stages["quantized"], plain_name, circuit.out_width), plain_name, "plain")
+    runs = [(circuit.verilog, circuit.name, "folded"),
+            (baseline_verilog(circuit.stages["quantized"], plain_name, circuit.out_width), plain_name, "plain")]
+    with ThreadPoolExecutor(max_workers=parallel.local_workers(workers, len(runs))) as pool:
+        folded, plain = pool.map(lambda arguments: run(*arguments), runs)
     for index, layer in enumerate(circuit.layers):
         module = folded["modules"].get(f"{circuit.name}_layer{index}")
         if module is not None:

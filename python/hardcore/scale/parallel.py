@@ -32,11 +32,13 @@ import numpy as np
 
 from hardcore.errors import UsageError
 
-__all__ = ["SolveJob", "solve_all", "session", "active", "progress", "describe", "POOL_MIN_NONZEROS"]
+__all__ = ["SolveJob", "solve_all", "session", "active", "progress", "describe", "local_workers", "POOL_MIN_NONZEROS"]
 
 # "auto" starts a pool only when the jobs still to solve hold at least this many nonzero weights
 # together (starting workers and moving graphs between processes costs about a second).
 POOL_MIN_NONZEROS = 50_000
+# Seconds to wait for a Dask scheduler to answer.
+CONNECT_TIMEOUT = 20
 
 
 @dataclass(frozen=True)
@@ -142,20 +144,19 @@ class _Session:
 
     def _run_dask(self, jobs, progress) -> None:
         try:
-            from distributed import Client, as_completed
+            from distributed import Client
         except ImportError:
             raise UsageError(f"scheduler {self.executor}: Dask is not installed; install hardcore's 'distributed' "
                              "extra (pip install -e '.[distributed]')") from None
         if self._client is None:
             try:
-                self._client = Client(self.executor, timeout="20s", set_as_default=False)
+                self._client = Client(self.executor, timeout=f"{CONNECT_TIMEOUT}s", set_as_default=False)
             except OSError as error:
                 raise UsageError(f"scheduler {self.executor}: cannot connect ({error})") from None
-        futures = {}
-        for job in sorted(jobs, key=lambda job: -job.nonzeros):
-            futures[self._client.submit(_solve, job, key=job.key(), pure=False)] = job
-        for done, future in enumerate(as_completed(list(futures)), 1):
-            self.solved[futures[future]] = future.result()
+        ordered = sorted(jobs, key=lambda job: -job.nonzeros)  # largest first, as on the pool
+        futures = [self._client.submit(_solve, job, key=job.key(), pure=False) for job in ordered]
+        for done, (job, future) in enumerate(zip(ordered, futures), 1):
+            self.solved[job] = self._client.gather(future)
             if progress:
                 progress(done, len(jobs))
 
@@ -221,6 +222,17 @@ def progress(verb: str, noun: str) -> Optional[Callable[[int, int], None]]:
         else:
             say(f"{verb}: {total} {noun} in {elapsed:.1f} s")
     return report
+
+
+def local_workers(executor: Union[str, int, None], jobs: int) -> int:
+    """How many of `jobs` independent tool runs (Yosys) to start at once on this machine for `executor`.
+
+    A scheduler address counts as "auto": the tools run where their files are."""
+    executor = _check(executor)
+    if executor == "serial":
+        return 1
+    limit = executor if isinstance(executor, int) else os.cpu_count() or 1
+    return max(1, min(limit, jobs))
 
 
 def describe(executor: Union[str, int, None]) -> str:

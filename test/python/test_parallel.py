@@ -1,0 +1,112 @@
+"""CMVM solves on a process pool and on a Dask cluster: the same graphs and SystemVerilog as in one process."""
+
+import socket
+
+import numpy as np
+import pytest
+import torch
+
+import hardcore
+from hardcore import cmvm
+from hardcore.errors import UsageError
+from hardcore.scale import parallel
+
+
+def _model():
+    torch.manual_seed(3)
+    return torch.nn.Sequential(torch.nn.Linear(24, 20), torch.nn.ReLU(), torch.nn.Linear(20, 12), torch.nn.ReLU(),
+                               torch.nn.Linear(12, 4))
+
+
+def _jobs():
+    rng = np.random.default_rng(5)
+    return [parallel.SolveJob.of(rng.integers(-60, 60, size=shape), 6, True, depth)
+            for shape, depth in (((12, 20), None), ((8, 8), 5), ((16, 10), None))]
+
+
+def _graphs_equal(a, b) -> bool:
+    return a.nodes == b.nodes and a.outputs == b.outputs and a.n_inputs == b.n_inputs
+
+
+def test_pool_gives_the_serial_graphs():
+    jobs = _jobs()
+    expected = [cmvm.solve(job.weights(), input_bits=6, signed=True, max_depth=job.max_depth) for job in jobs]
+    seen = []
+    with parallel.session(2, say=seen.append):
+        graphs = parallel.solve_all(jobs, parallel.progress("solving", "matrices"))
+        again = parallel.solve_all(jobs[1:])  # solved before: taken from the session
+    assert all(_graphs_equal(g, e) for g, e in zip(graphs, expected))
+    assert all(a is b for a, b in zip(again, graphs[1:]))
+    assert seen[-1].startswith("solving: 3 matrices in ")
+
+
+def test_compile_is_byte_identical_on_a_pool():
+    x = torch.zeros(1, 24)
+    serial = hardcore.compile(_model(), x, weight_bits=6, act_bits=6, workers="serial")
+    pooled = hardcore.compile(_model(), x, weight_bits=6, act_bits=6, workers=2)
+    assert pooled.verilog == serial.verilog
+
+
+@pytest.mark.parametrize("workers, message", [
+    (0, "workers: a process pool needs at least 1 process, got 0"),
+    ("many", "workers: expected 'auto', 'serial', a number of processes or a scheduler address (tcp://host:port), "
+             "got 'many'"),
+    (2.5, "workers: expected 'auto', 'serial', a number of processes or a scheduler address, got 2.5"),
+])
+def test_bad_workers_are_usage_errors(workers, message):
+    with pytest.raises(UsageError, match=f"^{message.replace('(', '[(]').replace(')', '[)]')}$"):
+        hardcore.compile(_model(), torch.zeros(1, 24), workers=workers)
+
+
+def test_bad_scheduler_is_a_usage_error():
+    with pytest.raises(UsageError, match=r"^compile: scheduler must be a Dask scheduler's address such as "
+                                         r"tcp://host:8786, got 'localhost'$"):
+        hardcore.compile(_model(), torch.zeros(1, 24), scheduler="localhost")
+
+
+def test_unreachable_scheduler_is_a_usage_error(monkeypatch):
+    pytest.importorskip("distributed")
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setattr(parallel, "CONNECT_TIMEOUT", 2)
+    with pytest.raises(UsageError, match=rf"^scheduler tcp://127.0.0.1:{port}: cannot connect "):
+        with parallel.session(f"tcp://127.0.0.1:{port}"):
+            parallel.solve_all(_jobs())
+
+
+@pytest.mark.slow
+def test_compile_is_byte_identical_on_a_dask_cluster():
+    distributed = pytest.importorskip("distributed")
+    x = torch.zeros(1, 24)
+    serial = hardcore.compile(_model(), x, weight_bits=6, act_bits=6, workers="serial")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  host="127.0.0.1") as cluster:
+        seen = []
+        clustered = hardcore.compile(_model(), x, weight_bits=6, act_bits=6, scheduler=cluster.scheduler_address,
+                                     progress=seen.append)
+        with distributed.Client(cluster.scheduler_address) as client:
+            ran = client.run(lambda: 1)  # both workers are up
+    assert clustered.verilog == serial.verilog
+    assert len(ran) == 2
+    assert any(message.startswith("solving: 3 matrices in ") for message in seen)
+
+
+@pytest.mark.synth
+def test_report_synth_runs_yosys_twice_at_once_with_the_same_figures(tmp_path):
+    import shutil
+
+    from hardcore.report import synthesize
+
+    if shutil.which("yosys") is None:
+        pytest.skip("yosys not on PATH")
+    torch.manual_seed(4)
+    model = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.ReLU(), torch.nn.Linear(5, 3))
+    figures = {}
+    for workers in ("serial", 2):
+        circuit = hardcore.compile(model, torch.zeros(1, 6), weight_bits=4, act_bits=4)
+        result = synthesize(circuit, tmp_path / str(workers), workers=workers)
+        figures[workers] = (result["folded"]["luts"], result["plain"]["luts"], result["folded"]["logic_levels"],
+                            [(layer["luts"], layer["plain_luts"]) for layer in circuit.layers])
+    assert figures["serial"] == figures[2]
+    assert figures[2][0] > 0 and figures[2][1] > 0
