@@ -137,7 +137,7 @@ class FoldWeightsPass(ModulePass):
 
     def run(self, module: ir.Operation) -> None:
         if self.algorithm == "cse" and parallel.active():
-            parallel.solve_all(_predicted_solves(module, self.max_depth), parallel.progress("solving", "matrices"))
+            parallel.solve_ahead(_predicted_solves(module, self.max_depth), parallel.progress("solving", "matrices"))
         ok = True
         for function in functions(module):
             ops = body_ops(function)
@@ -181,6 +181,8 @@ class FoldWeightsPass(ModulePass):
             step = _Step(results, arguments, list(block.arguments), builder)
             tensors.update(step.position())
             layer_of.update({argument: 0 for argument in arguments[1:]})
+            layer_count = sum(op.operation.name in LAYER_OPS for op in ops)
+            report = parallel.progress("folding", "layers")
             for op in ops[1:]:
                 name = op.operation.name
                 if name in ("func.return", "hardcore.dequantize"):
@@ -212,6 +214,8 @@ class FoldWeightsPass(ModulePass):
                     return False
                 if stats is not None:
                     layers.append(stats)
+                    if report:
+                        report(len(layers), layer_count)
                 tensors[op.results[0]] = result
             try:
                 packed, result_types, roots = [], [], []

@@ -126,28 +126,42 @@ def opt_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verify-each", action="store_true",
                         help="run the reference interpreter before and after every pass; stop at the first "
                              "pass that changes the results (docs/verification.md)")
+    parser.add_argument("--workers", default="auto", metavar="N",
+                        help="where hardcore-fold-weights' CMVM solves run: auto (the default: a pool of this "
+                             "machine's processes when the work pays for it), serial, or a number of processes")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="solve on an existing Dask cluster instead, e.g. tcp://host:8786 (docs/scale.md)")
     args = parser.parse_args(argv)
     try:
         from hardcore.pipeline import parse_pipeline
         from hardcore.passes import PASSES
+        from hardcore.scale import parallel
+
+        executor = args.scheduler if args.scheduler is not None else args.workers
+        if args.scheduler is not None and "://" not in args.scheduler:
+            raise UsageError(f"--scheduler: a Dask scheduler's address such as tcp://host:8786, "
+                             f"got '{args.scheduler}'")
+        parallel.describe(executor)  # a bad value is a usage error before any work
 
         text, filename = _read_input(args.input)
         for step in parse_pipeline(args.pass_pipeline):  # option errors before any work
             if step.is_hardcore:
                 PASSES[step.name].from_options(step.options)
         outputs, problems = [], []
-        for chunk, offset in _chunks(text, args.split_input_file):
-            try:
-                outputs.append(_run_chunk(chunk, offset, filename, args.pass_pipeline, args.emit, args.verify_each))
-                diagnostics = []
-            except UsageError:
-                raise
-            except CompileError as error:
-                if not args.verify_diagnostics:
+        with parallel.session(executor):
+            for chunk, offset in _chunks(text, args.split_input_file):
+                try:
+                    outputs.append(_run_chunk(chunk, offset, filename, args.pass_pipeline, args.emit,
+                                              args.verify_each))
+                    diagnostics = []
+                except UsageError:
                     raise
-                diagnostics = error.diagnostics
-            if args.verify_diagnostics:
-                problems += _check_diagnostics(filename, _expected_diagnostics(chunk, offset), diagnostics)
+                except CompileError as error:
+                    if not args.verify_diagnostics:
+                        raise
+                    diagnostics = error.diagnostics
+                if args.verify_diagnostics:
+                    problems += _check_diagnostics(filename, _expected_diagnostics(chunk, offset), diagnostics)
         if problems:
             for problem in problems:
                 print(problem, file=sys.stderr)

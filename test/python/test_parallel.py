@@ -28,12 +28,14 @@ def _graphs_equal(a, b) -> bool:
     return a.nodes == b.nodes and a.outputs == b.outputs and a.n_inputs == b.n_inputs
 
 
-def test_pool_gives_the_serial_graphs():
+def test_pool_gives_the_serial_graphs(monkeypatch):
+    monkeypatch.setattr(parallel, "PROGRESS_AFTER", 0.0)  # say it even of quick work
     jobs = _jobs()
     expected = [cmvm.solve(job.weights(), input_bits=6, signed=True, max_depth=job.max_depth) for job in jobs]
     seen = []
     with parallel.session(2, say=seen.append):
-        graphs = parallel.solve_all(jobs, parallel.progress("solving", "matrices"))
+        parallel.solve_ahead(jobs, parallel.progress("solving", "matrices"))
+        graphs = parallel.solve_all(jobs)
         again = parallel.solve_all(jobs[1:])  # solved before: taken from the session
     assert all(_graphs_equal(g, e) for g, e in zip(graphs, expected))
     assert all(a is b for a, b in zip(again, graphs[1:]))
@@ -76,7 +78,8 @@ def test_unreachable_scheduler_is_a_usage_error(monkeypatch):
 
 
 @pytest.mark.slow
-def test_compile_is_byte_identical_on_a_dask_cluster():
+def test_compile_is_byte_identical_on_a_dask_cluster(monkeypatch):
+    monkeypatch.setattr(parallel, "PROGRESS_AFTER", 0.0)
     distributed = pytest.importorskip("distributed")
     x = torch.zeros(1, 24)
     serial = hardcore.compile(_model(), x, weight_bits=6, act_bits=6, workers="serial")
@@ -110,3 +113,11 @@ def test_report_synth_runs_yosys_twice_at_once_with_the_same_figures(tmp_path):
                             [(layer["luts"], layer["plain_luts"]) for layer in circuit.layers])
     assert figures["serial"] == figures[2]
     assert figures[2][0] > 0 and figures[2][1] > 0
+
+
+def test_a_failing_solve_raises_where_it_is_asked_for():
+    job = parallel.SolveJob.of(np.array([[7, 11, 13]]), 4, True, 1)  # 7 = 8 - 1 and more: depth 1 is infeasible
+    with parallel.session(2):
+        parallel.solve_ahead([job] + _jobs())  # the others are solved; this one's error is kept
+        with pytest.raises(ValueError, match=r"^max_depth=1 is infeasible: row 0 has \d+ canonical signed digits"):
+            parallel.solve_all([job])

@@ -32,11 +32,13 @@ import numpy as np
 
 from hardcore.errors import UsageError
 
-__all__ = ["SolveJob", "solve_all", "session", "active", "progress", "describe", "local_workers", "POOL_MIN_NONZEROS"]
+__all__ = ["SolveJob", "solve_all", "solve_ahead", "session", "active", "progress", "describe", "local_workers", "POOL_MIN_NONZEROS"]
 
 # "auto" starts a pool only when the jobs still to solve hold at least this many nonzero weights
 # together (starting workers and moving graphs between processes costs about a second).
 POOL_MIN_NONZEROS = 50_000
+# Progress messages come every this many seconds, on work that takes longer.
+PROGRESS_AFTER = 2.0
 # Seconds to wait for a Dask scheduler to answer.
 CONNECT_TIMEOUT = 20
 
@@ -96,6 +98,20 @@ def _main_not_rerun() -> Iterator[None]:
         main.__spec__ = None
 
 
+@dataclass(frozen=True)
+class _Raised:
+    """A job's solve raised this: raised again when the job's graph is asked for (at the op that asks)."""
+
+    error: Exception
+
+
+def _solve_or_raised(job: SolveJob):
+    try:
+        return _solve(job)
+    except ValueError as error:  # an infeasible depth bound, say: the fold reports it at its op
+        return _Raised(error)
+
+
 class _Session:
     def __init__(self, executor: Union[str, int], say: Optional[Callable[[str], None]]):
         self.executor = executor
@@ -114,7 +130,7 @@ class _Session:
         if self.executor == "serial" or (self.executor == "auto" and (
                 len(jobs) < 2 or (os.cpu_count() or 1) < 2 or sum(job.nonzeros for job in jobs) < POOL_MIN_NONZEROS)):
             for done, job in enumerate(jobs, 1):
-                self.solved[job] = _solve(job)
+                self.solved[job] = _solve_or_raised(job)
                 if progress:
                     progress(done, len(jobs))
         elif isinstance(self.executor, str) and "://" in self.executor:
@@ -134,7 +150,7 @@ class _Session:
                 self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
             # Largest first, so the last job to finish is a small one.
             order = sorted(range(len(jobs)), key=lambda k: -jobs[k].nonzeros)
-            futures = {self._pool.submit(_solve, jobs[k]): jobs[k] for k in order}
+            futures = {self._pool.submit(_solve_or_raised, jobs[k]): jobs[k] for k in order}
         from concurrent.futures import as_completed
 
         for done, future in enumerate(as_completed(futures), 1):
@@ -154,7 +170,7 @@ class _Session:
             except OSError as error:
                 raise UsageError(f"scheduler {self.executor}: cannot connect ({error})") from None
         ordered = sorted(jobs, key=lambda job: -job.nonzeros)  # largest first, as on the pool
-        futures = [self._client.submit(_solve, job, key=job.key(), pure=False) for job in ordered]
+        futures = [self._client.submit(_solve_or_raised, job, key=job.key(), pure=False) for job in ordered]
         for done, (job, future) in enumerate(zip(ordered, futures), 1):
             self.solved[job] = self._client.gather(future)
             if progress:
@@ -204,18 +220,19 @@ def active() -> bool:
 def progress(verb: str, noun: str) -> Optional[Callable[[int, int], None]]:
     """A `(done, total)` callback that tells the session's `say` how far `verb` is, with an ETA; None without one.
 
-    Messages come at most every 2 seconds, and at the end."""
+    Work that ends within PROGRESS_AFTER seconds says nothing; longer work says
+    where it is every PROGRESS_AFTER seconds, and how long it took at the end."""
     current = _CURRENT.get()
     if current is None or current.say is None:
         return None
-    say, start, last = current.say, time.monotonic(), [0.0]
+    say, start, last = current.say, time.monotonic(), [None]
 
     def report(done: int, total: int) -> None:
         now = time.monotonic()
-        if done < total and now - last[0] < 2.0:
+        elapsed = now - start
+        if elapsed < PROGRESS_AFTER or (done < total and last[0] is not None and now - last[0] < PROGRESS_AFTER):
             return
         last[0] = now
-        elapsed = now - start
         if done < total:
             eta = elapsed / max(done, 1) * (total - done)
             say(f"{verb}: {done}/{total} {noun}, {elapsed:.1f} s, about {eta:.0f} s left")
@@ -247,6 +264,15 @@ def describe(executor: Union[str, int, None]) -> str:
     return f"the Dask scheduler at {executor}"
 
 
+def solve_ahead(jobs: list[SolveJob], progress: Optional[Callable[[int, int], None]] = None) -> None:
+    """Solve `jobs` now (at once, on the session's executor) for `solve_all` to find later; nothing outside a
+    session.  A job that raises raises when `solve_all` asks for it."""
+    current = _CURRENT.get()
+    todo = [] if current is None else list(dict.fromkeys(job for job in jobs if job not in current.solved))
+    if todo:
+        current.run(todo, progress)
+
+
 def solve_all(jobs: list[SolveJob], progress: Optional[Callable[[int, int], None]] = None) -> list:
     """The adder graph of every job, in order, solved by the current session (serially outside one)."""
     current = _CURRENT.get()
@@ -255,4 +281,8 @@ def solve_all(jobs: list[SolveJob], progress: Optional[Callable[[int, int], None
     todo = list(dict.fromkeys(job for job in jobs if job not in current.solved))
     if todo:
         current.run(todo, progress)
-    return [current.solved[job] for job in jobs]
+    graphs = [current.solved[job] for job in jobs]
+    for graph in graphs:
+        if isinstance(graph, _Raised):
+            raise graph.error
+    return graphs
