@@ -51,7 +51,7 @@ from typing import Iterable, Optional, Sequence, Union
 
 import numpy as np
 
-from hardcore.adder_graph import AdderGraph, AdderNode
+from hardcore.adder_graph import AdderGraph, AdderNode, signed_width
 
 __all__ = ["solve", "ALGORITHMS", "csd_planes", "min_depth"]
 
@@ -160,12 +160,15 @@ def solve(W, input_bits: Union[int, Sequence[int]] = 8, signed: bool = True,
         builder = _Builder(n, magnitudes)
         outputs = _sum_rows(builder, csd_planes(W).transpose(1, 0, 2), [dict() for _ in range(m)],
                             list(range(n)))
-        best_nodes, outputs = _normalize_signs(n, [(x.a, x.a_shift, x.b, x.b_shift, x.sign)
-                                                   for x in builder.nodes], outputs, free_rows)
+        best_nodes = [(x.a, x.a_shift, x.b, x.b_shift, x.sign) for x in builder.nodes]
     else:
         best_nodes, outputs = _best_plan(W, magnitudes, max_depth, restarts, free_rows)
-    nodes = [AdderNode(*node) for node in best_nodes]
-    return AdderGraph(n_inputs=n, nodes=nodes, outputs=outputs, input_bits=bits, signed=bool(signed))
+    graph = AdderGraph(n_inputs=n, nodes=[AdderNode(*node) for node in best_nodes], outputs=outputs,
+                       input_bits=bits, signed=bool(signed))
+    best_nodes, outputs = _normalize_signs(n, best_nodes, outputs, free_rows,
+                                           graph.value_ranges(graph.input_ranges()))
+    return AdderGraph(n_inputs=n, nodes=[AdderNode(*node) for node in best_nodes], outputs=outputs,
+                      input_bits=bits, signed=bool(signed))
 
 
 class _Infeasible(Exception):
@@ -251,10 +254,11 @@ def _negations(outputs: list, free_rows) -> int:
 
 # How far one flip of a value's sign may spread (values flipped) and how many choices it may try.
 _FLIP_LIMIT = 16
-_FLIP_TRIES = 300
+_FLIP_TRIES = 1000
 
 
-def _normalize_signs(n: int, nodes: list, outputs: list, free_rows) -> tuple[list, list]:
+def _normalize_signs(n: int, nodes: list, outputs: list, free_rows,
+                     ranges: Optional[list] = None) -> tuple[list, list]:
     """The same graph with each adder computing v or -v, so fewer outputs need a negation.
 
     An adder computes p·A + q·B of its operands' stored values: (+, +) is an
@@ -266,11 +270,18 @@ def _normalize_signs(n: int, nodes: list, outputs: list, free_rows) -> tuple[lis
     choices.  The first set of flips that saves negations of outputs not in
     free_rows is kept.  Values that need a negation are tried in value order, then,
     if some are left, in reverse; the better result is kept (deterministic).
+    ranges: every value's range (inputs first); given, adders are then also
+    flipped where that saves bits without adding a negation: a subtractor
+    whose subtrahend is the unshifted operand computes its low bits (a borrow
+    chain), its flip (operands swapped) passes them as wires (see _bit_cost).
     Returns (nodes, outputs) as tuples; the matrix computed is unchanged.
     """
+    widths = None
+    if ranges is not None:
+        widths = [(signed_width(lo, hi), signed_width(-hi, -lo)) for lo, hi in ranges[n:]]
     results = []
     for order in (1, -1):
-        polarity = _polarities(n, nodes, outputs, free_rows, order)
+        polarity = _polarities(n, nodes, outputs, free_rows, order, widths)
         new_nodes = []
         for k, (a, a_shift, b, b_shift, sign) in enumerate(nodes):
             p = polarity[n + k]
@@ -284,8 +295,13 @@ def _normalize_signs(n: int, nodes: list, outputs: list, free_rows) -> tuple[lis
     return best[1], best[2]
 
 
-def _polarities(n: int, nodes: list, outputs: list, free_rows, order: int) -> list[int]:
-    """Each value's polarity (+1: computed as is, -1: negated) chosen by _normalize_signs."""
+def _polarities(n: int, nodes: list, outputs: list, free_rows, order: int,
+                widths: Optional[list] = None) -> list[int]:
+    """Each value's polarity (+1: computed as is, -1: negated) chosen by _normalize_signs.
+
+    widths: each adder's result width as is and negated; given, a second
+    phase then flips adders to save bits (see _bit_cost) where no negation is added.
+    """
     polarity = [1] * (n + len(nodes))
     readers: list[list[int]] = [[] for _ in polarity]
     for k, (a, _, b, _, _) in enumerate(nodes):
@@ -343,7 +359,42 @@ def _polarities(n: int, nodes: list, outputs: list, free_rows, order: int) -> li
                 changed = True
         if not changed:
             break
+    if widths is None:
+        return polarity
+
+    def bits(c: int, flipped) -> int:
+        a, a_shift, b, b_shift, sign = nodes[c - n]
+        p = -polarity[c] if c in flipped else polarity[c]
+        p_a = -polarity[a] if a in flipped else polarity[a]
+        p_b = -polarity[b] if b in flipped else polarity[b]
+        return _bit_cost(p * p_a, a_shift, p * sign * p_b, b_shift, widths[c - n][p < 0])
+
+    for c in range(n, n + len(nodes)):
+        if bits(c, ()) <= bits(c, (c,)):
+            continue  # its own flip saves nothing: not worth a search
+        found = closures(frozenset((c,)), [c] + readers[c], [_FLIP_TRIES // 10])
+        for flipped in found:
+            touched = set(flipped).union(*(readers[u] for u in flipped))
+            saved = sum(bits(u, ()) - bits(u, flipped) for u in touched)
+            if saved > 0 and gain(flipped) >= 0:
+                for u in flipped:
+                    polarity[u] = -polarity[u]
+                break
     return polarity
+
+
+def _bit_cost(coef_a: int, a_shift: int, coef_b: int, b_shift: int, width: int) -> int:
+    """An adder's result width, plus the low bits it must compute though one operand is shifted.
+
+    Below the shifted operand's lowest bit the result is the other operand's
+    bits, wires, when that operand is added; when it is subtracted they are
+    a negation's borrow chain.
+    """
+    if coef_b < 0 and b_shift == 0 and a_shift > 0:
+        return width + a_shift
+    if coef_a < 0 and a_shift == 0 and b_shift > 0:
+        return width + b_shift
+    return width
 
 
 def _c_core_fits(W: np.ndarray, magnitudes: list[int], max_depth: Optional[int]) -> bool:

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hardcore import cmvm
-from hardcore.adder_graph import input_range
+from hardcore.adder_graph import AdderNode, input_range
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -318,3 +318,15 @@ def test_sign_normalization_removes_negations_of_a_trained_like_layer():
 def test_bad_free_negation_rows():
     with pytest.raises(ValueError, match=r"^free_negation_rows must be row indices in \[0, 2\)$"):
         cmvm.solve(np.ones((2, 2), dtype=int), free_negation_rows=[2])
+
+
+def test_subtractors_pass_low_bits_where_a_sign_is_free():
+    """3x = (x << 2) - x computes its low two bits (a borrow chain); x - (x << 2) = -3x passes x's,
+    so the solver flips it where the row's sign is free, and only there."""
+    W = np.array([[3], [7]])
+    bare = cmvm.solve(W)
+    assert bare.nodes[0] == AdderNode(0, 2, 0, 0, -1) and bare.outputs[0] == (1, 0, 1)
+    free = cmvm.solve(W, free_negation_rows=[0])
+    _check_exact(free, W, 8, True)
+    assert free.nodes[0] == AdderNode(0, 0, 0, 2, -1) and free.outputs[0] == (1, 0, -1)
+    assert free.nodes[1] == bare.nodes[1] and free.outputs[1] == bare.outputs[1] == (2, 0, 1)
