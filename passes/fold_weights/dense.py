@@ -51,7 +51,8 @@ def _constant_rows(weight, bias: list, kept: tuple, members: list) -> list[int]:
     """The outputs that keep a constant term in every row of inputs: there `materialize` builds
     c - v, one subtractor as c + v would be, so a negated output is free.
 
-    A requantization's rounding constant may join the others later; the solver does not see it.
+    An estimate from this layer alone (docs/cmvm.md, Cost model): a requantization's rounding
+    constant joins later and frees the other rows too.
     """
     dropped = [j for j in range(weight.shape[1]) if j not in kept]
     rows = []
