@@ -36,7 +36,11 @@ Two algorithms:
   HARDCORE_CMVM_CORE=python selects the Python code itself, the reference.
 
 Rows that are equal up to sign and a power of two share one value (output
-shifts and signs are free).
+shifts are wires).  A negated output costs an adder unless its row is in
+`free_negation_rows` (a bias or rounding adder absorbs the sign); the plans
+are compared by adders plus those negations, and `_normalize_signs` chooses
+for every adder whether it computes v or -v so that few are needed (and
+subtractors pass their low bits as wires where they can).
 """
 
 from __future__ import annotations
