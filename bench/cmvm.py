@@ -7,9 +7,16 @@
 
 Every solver's result is turned into a `hardcore.adder_graph.AdderGraph`
 and checked against W bit for bit (the matrix it computes must equal W), and
-all figures come from that one representation: adders (live add/sub nodes),
-adder bits (sum of each adder's exact result width for the case's input
-widths), depth (adders on the longest input-to-output path).  Times are wall
+all figures come from that one representation: adders (live add/sub nodes,
+plus the negations of outputs: the bare CMVM has no bias adder to absorb a
+sign), adder bits (sum of each adder's exact result width for the case's
+input widths), depth (adders on the longest input-to-output path).
+Negations are counted as each tool's circuit has them: hardcore's
+`AdderGraph.negations()` (one per negated output value and shift), da4ml's
+and alkaid's from their own graphs (one per operation their outputs read
+negated, `out_negs`, in every stage, and one per alkaid negation op); their
+intermediate signs that the conversion folds into subtractions are free in
+their circuits too.  Times are wall
 clock of the solve call alone.
 
 da4ml and alkaid run with their defaults (their `solve`/`cmvm_solve`,
@@ -77,11 +84,11 @@ def uniform_129_255(size: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(129, 256, size=(size, size)).astype(np.int64)
 
 
-def trained_mlp(seed: int = 0) -> list[np.ndarray]:
-    """A 16-64-32-32-5 ReLU MLP trained on a synthetic 5-class task, weights int8.
+def trained_mlp(seed: int = 0, bits: int = 8) -> list[np.ndarray]:
+    """A 16-64-32-32-5 ReLU MLP trained on a synthetic 5-class task, weights of `bits` bits.
 
     Each layer is quantized with a power-of-two scale (the smallest that
-    keeps its largest weight within int8).  Returns the layers as out×in
+    keeps its largest weight within int `bits`).  Returns the layers as out×in
     integer matrices.  Trains with numpy alone in a few seconds.
     """
     rng = np.random.default_rng(seed)
@@ -117,9 +124,10 @@ def trained_mlp(seed: int = 0) -> list[np.ndarray]:
             mom[1] = beta2 * mom[1] + (1 - beta2) * g * g
             p -= rate * (mom[0] / (1 - beta1 ** step)) / (np.sqrt(mom[1] / (1 - beta2 ** step)) + 1e-8)
     layers = []
+    top = (1 << (bits - 1)) - 1
     for w in weights:
-        scale = 2.0 ** np.ceil(np.log2(np.abs(w).max() / 127))
-        layers.append(np.clip(np.rint(w / scale), -128, 127).astype(np.int64))
+        scale = 2.0 ** np.ceil(np.log2(np.abs(w).max() / top))
+        layers.append(np.clip(np.rint(w / scale), -top - 1, top).astype(np.int64))
     return layers
 
 
@@ -128,10 +136,11 @@ def cases() -> list[Case]:
     for bits in (8, 4):
         for seed, (rows, cols) in enumerate([(16, 64), (64, 32), (64, 64), (256, 256)]):
             result.append(Case(f"rand{rows}x{cols}_int{bits}", trained_like(rows, cols, bits, seed=100 * bits + seed)))
-    for k, W in enumerate(trained_mlp()):
-        rows, cols = W.shape
-        # the first layer sees signed inputs, the others ReLU outputs (unsigned)
-        result.append(Case(f"mlp_l{k + 1}_{rows}x{cols}", W, signed=(k == 0)))
+    for bits, prefix in ((8, "mlp"), (4, "mlp4")):
+        for k, W in enumerate(trained_mlp(bits=bits)):
+            rows, cols = W.shape
+            # the first layer sees signed inputs, the others ReLU outputs (unsigned)
+            result.append(Case(f"{prefix}_l{k + 1}_{rows}x{cols}", W, signed=(k == 0)))
     for size in (8, 16):
         note = "lit.: da4ml 343, H_cmvm 338" if size == 16 else ""
         result.append(Case(f"u129-255_{size}x{size}", uniform_129_255(size, seed=size), note=note))
@@ -140,14 +149,18 @@ def cases() -> list[Case]:
 
 # -- competitors' graphs as AdderGraphs ------------------------------------------
 
-def from_stages(stages, n_inputs: int, flavor: str) -> AdderGraph:
-    """da4ml/alkaid CombLogic stages -> AdderGraph.
+def from_stages(stages, n_inputs: int, flavor: str) -> tuple[AdderGraph, int]:
+    """da4ml/alkaid CombLogic stages -> (AdderGraph, the negations their circuit has).
 
     Their buffers hold fixed-point values; each value here is
     (sign) * v << e with v an input or node and e any integer, so their
-    negative shifts become shifts of the other operand.
+    negative shifts become shifts of the other operand.  Their code
+    generators emit one negation per operation an output reads negated
+    (`out_negs`, shared by outputs reading the same one) and one per alkaid
+    negation op; the signs of their adders' operands are subtractions.
     """
     graph = AdderGraph(n_inputs=n_inputs)
+    negations = 0
     current = [(j, 0, 1) for j in range(n_inputs)]  # stage inputs as (value, exponent, sign)
     for stage in stages:
         buf = []
@@ -163,6 +176,7 @@ def from_stages(stages, n_inputs: int, flavor: str) -> AdderGraph:
                 value, exponent, sign = current[index]
                 buf.append((value, exponent + stage.inp_shifts[index], sign))
             elif code == -2:  # alkaid's negation
+                negations += 1
                 value, exponent, sign = buf[operands[0]]
                 buf.append((value, exponent, -sign))
             elif code in (0, 1):
@@ -174,6 +188,7 @@ def from_stages(stages, n_inputs: int, flavor: str) -> AdderGraph:
                 buf.append((n_inputs + len(graph.nodes) - 1, low, sa))
             else:
                 raise ValueError(f"{flavor}: unexpected opcode {code}")
+        negations += len({idx for idx, neg in zip(stage.out_idxs, stage.out_negs) if neg and idx >= 0})
         outputs = []
         for idx, shift, neg in zip(stage.out_idxs, stage.out_shifts, stage.out_negs):
             if idx < 0:
@@ -191,7 +206,7 @@ def from_stages(stages, n_inputs: int, flavor: str) -> AdderGraph:
         if exponent < 0:
             raise ValueError(f"{flavor}: fractional output scale 2^{exponent}")
         graph.outputs.append((value, exponent, sign))
-    return _live(graph)
+    return _live(graph), negations
 
 
 def _live(graph: AdderGraph) -> AdderGraph:
@@ -237,14 +252,16 @@ def _solve_competitor(tool: str, W: np.ndarray, bits: int, signed: bool) -> dict
         stages = cmvm_solve(kernel, qintervals=ranges)
         seconds = time.perf_counter() - start
         version = alkaid.__version__
-    graph = from_stages(stages, n, tool)
-    return _figures(graph, W, bits, signed, seconds) | {"version": version}
+    graph, negations = from_stages(stages, n, tool)
+    return _figures(graph, negations, W, bits, signed, seconds) | {"version": version}
 
 
-def _figures(graph: AdderGraph, W: np.ndarray, bits: int, signed: bool, seconds: float) -> dict:
+def _figures(graph: AdderGraph, negations: int, W: np.ndarray, bits: int, signed: bool, seconds: float) -> dict:
+    """adders counts the output negations too (the bare CMVM: no bias adder absorbs a sign)."""
     exact = bool(np.array_equal(graph.matrix().astype(object), W.astype(object)))
-    return {"adders": graph.adders, "adder_bits": graph.adder_bits_at(bits, signed),
-            "depth": graph.depth, "seconds": seconds, "exact": exact}
+    return {"adders": graph.adders + negations, "negations": negations,
+            "adder_bits": graph.adder_bits_at(bits, signed), "depth": graph.depth,
+            "seconds": seconds, "exact": exact}
 
 
 def _child(tool, W, bits, signed, queue):
@@ -280,7 +297,7 @@ def run_hardcore(case: Case, max_depth: Optional[int]) -> dict:
     start = time.perf_counter()
     graph = cmvm.solve(case.W, input_bits=case.input_bits, signed=case.signed, max_depth=max_depth)
     seconds = time.perf_counter() - start
-    return _figures(graph, case.W, case.input_bits, case.signed, seconds)
+    return _figures(graph, graph.negations(), case.W, case.input_bits, case.signed, seconds)
 
 
 # -- the table ----------------------------------------------------------------------
@@ -300,7 +317,8 @@ def _cell(result: Optional[dict]) -> str:
     if "error" in result:
         return result["error"][:40]
     mark = "" if result["exact"] else " WRONG"
-    return f"{result['adders']} / {result['adder_bits']} / {result['depth']} / {result['seconds']:.2f} s{mark}"
+    return (f"{result['adders']} ({result['negations']}) / {result['adder_bits']} / {result['depth']} / "
+            f"{result['seconds']:.2f} s{mark}")
 
 
 def _ok(result: Optional[dict]) -> bool:
@@ -312,7 +330,8 @@ def benchmark(selected: list[str], timeout: float, cache_path: Optional[Path],
     cache = json.loads(cache_path.read_text()) if cache_path and cache_path.exists() else {}
     header = ["case", "m×n", "nnz", "da4ml", "alkaid", "hardcore (max_depth)",
               "adders ratio", "bits ratio", "time ratio", "time ÷ faster"]
-    print("Each cell: adders / adder bits / depth / solve time.  Ratios: hardcore ÷ the better "
+    print("Each cell: adders, output negations included (of which negations) / adder bits / depth / "
+          "solve time.  Ratios: hardcore ÷ the better "
           "of da4ml and alkaid (fewest adders); the last column: hardcore's time ÷ the faster "
           "of the two, whatever its adders.", flush=True)
     print("| " + " | ".join(header) + " |")
@@ -325,7 +344,7 @@ def benchmark(selected: list[str], timeout: float, cache_path: Optional[Path],
         results = {}
         for tool in ("da4ml", "alkaid"):
             key = _cache_key(tool, case)
-            if key in cache:
+            if key in cache and ("negations" in cache[key] or "adders" not in cache[key]):
                 results[tool] = cache[key]
                 continue
             results[tool] = run_competitor(tool, case, timeout)

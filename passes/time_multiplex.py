@@ -267,7 +267,7 @@ def _cse_terms(builder: _DagBuilder, inputs: list, weight: np.ndarray, in_range:
     adder graph over the whole matrix, hardcore-fold-weights' `cse`): a list of one term a row (none
     for a zero row)."""
     ranges = [in_range] * len(inputs)
-    graph = ALGORITHMS["cse"](weight, ranges, None)
+    graph = ALGORITHMS["cse"](weight, ranges, None, ())
     built = build_graph(builder, graph, inputs, ranges)
     return [[] if out is None else [builder.materialize(_Lin(built[out[0]], out[1], out[2], 0))]
             for out in graph.outputs]

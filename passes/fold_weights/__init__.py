@@ -280,8 +280,10 @@ def _predicted_solves(module, max_depth) -> list:
             if getattr(source, "name", "") not in _RANGED_OPS:
                 continue
             weight = array_attr(op, "weight").astype(np.int64)
+            bias = [int(b) for b in array_attr(op, "bias").astype(np.int64)]
             ranges = [(int_attr(source, "min"), int_attr(source, "max"))] * weight.shape[1]
-            jobs.extend(solve_jobs(weight, ranges, max_depth))
+            # As `constant_rows` finds them when no input is a constant: the rows with a bias.
+            jobs.extend(solve_jobs(weight, ranges, max_depth, [i for i, b in enumerate(bias) if b != 0]))
     return jobs
 
 

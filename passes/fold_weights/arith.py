@@ -94,7 +94,7 @@ def times_constant(options, builder: _DagBuilder, lin: _Lin, factor: int) -> _Li
     if odd == 1:
         return _Lin(lin.value, lin.shift + shift, sign, factor * lin.const)
     value_range = builder.ranges[lin.value]
-    graph = ALGORITHMS[options.algorithm](np.array([[odd]], dtype=np.int64), [value_range], options.max_depth)
+    graph = ALGORITHMS[options.algorithm](np.array([[odd]], dtype=np.int64), [value_range], options.max_depth, ())
     built = build_graph(builder, graph, [lin.value], [value_range])
     node, node_shift, node_sign = graph.outputs[0]
     return _Lin(built[node], lin.shift + shift + node_shift, sign * node_sign, factor * lin.const)

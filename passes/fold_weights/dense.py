@@ -6,7 +6,9 @@ The matrix goes to a solver (`ALGORITHMS`): `cse`, the CMVM solver of
 Either way zero weights vanish and ±2^k weights are wires.  The graph's
 nodes become `hardcore.shl` + `hardcore.add`/`sub` ops, each as wide as its
 exact value range; each output is left as a `_Lin` whose constant is the
-bias, so the requantization's rounding constant joins it.
+bias, so the requantization's rounding constant joins it.  A negated output
+costs an adder (`hardcore.neg`) unless that constant is nonzero (c - v): the
+solver is told which outputs have a bias, and avoids negating the others.
 """
 
 from __future__ import annotations
@@ -20,10 +22,10 @@ from hardcore.irutil import array_attr
 from hardcore.scale.parallel import SolveJob, solve_all
 from hardcore.passes.fold_weights.builder import _DagBuilder, _Lin
 
-__all__ = ["ALGORITHMS", "fold_dense", "input_width", "solve_jobs"]
+__all__ = ["ALGORITHMS", "fold_dense", "input_width", "solve_jobs", "constant_rows"]
 
 
-def _csd(matrix, input_ranges, max_depth):
+def _csd(matrix, input_ranges, max_depth, free_rows):
     graph = per_weight_graph(matrix)
     if max_depth is not None and graph.depth > max_depth:
         raise ValueError(f"per-weight folding needs adder depth {graph.depth}, "
@@ -39,10 +41,12 @@ def input_width(input_ranges) -> tuple[int, bool]:
     return (signed_width(low, high) if signed else max(high.bit_length(), 1)), signed
 
 
-def solve_jobs(matrix, input_ranges, max_depth) -> list[SolveJob]:
-    """The CMVM solves (`hardcore.scale.parallel`) whose graphs `_combine` joins into the matrix's graph."""
+def solve_jobs(matrix, input_ranges, max_depth, free_rows=()) -> list[SolveJob]:
+    """The CMVM solves (`hardcore.scale.parallel`) whose graphs `_combine` joins into the matrix's graph.
+
+    `free_rows`: the outputs whose sign an adder after them absorbs (`cmvm.solve`'s free_negation_rows)."""
     bits, signed = input_width(input_ranges)
-    return [SolveJob.of(matrix, bits, signed, max_depth)]
+    return [SolveJob.of(matrix, bits, signed, max_depth, free_rows=free_rows)]
 
 
 def _combine(jobs: list[SolveJob], graphs: list[AdderGraph]) -> AdderGraph:
@@ -50,13 +54,28 @@ def _combine(jobs: list[SolveJob], graphs: list[AdderGraph]) -> AdderGraph:
     return graph
 
 
-def _cse(matrix, input_ranges, max_depth):
-    jobs = solve_jobs(matrix, input_ranges, max_depth)
+def _cse(matrix, input_ranges, max_depth, free_rows):
+    jobs = solve_jobs(matrix, input_ranges, max_depth, free_rows)
     return _combine(jobs, solve_all(jobs))
 
 
-# algorithm name -> solver(matrix, input ranges, max depth) -> AdderGraph
+# algorithm name -> solver(matrix, input ranges, max depth, rows whose sign is free) -> AdderGraph
 ALGORITHMS = {"csd": _csd, "cse": _cse}
+
+
+def constant_rows(weight, bias: list, kept: tuple, members: list) -> list[int]:
+    """The outputs that keep a constant term in every row of inputs: there `materialize` builds
+    c - v, one subtractor as c + v would be, so a negated output is free.
+
+    An estimate from this layer alone (docs/cmvm.md, Cost model): a requantization's rounding
+    constant joins later and frees the other rows too.
+    """
+    dropped = [j for j in range(weight.shape[1]) if j not in kept]
+    rows = []
+    for i, b in enumerate(bias):
+        if all(b + sum(int(weight[i, j]) * row[j].const for j in dropped) != 0 for row in members):
+            rows.append(i)
+    return rows
 
 
 def build_graph(builder: _DagBuilder, graph: AdderGraph, values: list, ranges: list) -> list:
@@ -91,7 +110,8 @@ def fold_dense(options, builder: _DagBuilder, op, operands: list[list[_Lin]]):
     for kept, members in patterns.items():
         ranges = [(min(builder.lin_range(row[j])[0] for row in members),
                    max(builder.lin_range(row[j])[1] for row in members)) for j in kept]
-        graphs[kept] = ALGORITHMS[options.algorithm](weight[:, list(kept)], ranges, options.max_depth)
+        graphs[kept] = ALGORITHMS[options.algorithm](weight[:, list(kept)], ranges, options.max_depth,
+                                                     constant_rows(weight, bias, kept, members))
     before = builder.snapshot()
     result, depth = [], 0
     for row in rows:

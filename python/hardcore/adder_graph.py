@@ -11,8 +11,12 @@ n_inputs + k is node k.  Node k computes
 
 with a_shift, b_shift >= 0 and sign in {+1, -1}; each node is one adder
 (or subtractor).  Output i is `None` (the row of W is zero) or a triple
-(value, shift, sign) meaning y_i = sign * (v[value] << shift).  Shifts and
-signs on outputs are free: wires, or folded into the bias adder.
+(value, shift, sign) meaning y_i = sign * (v[value] << shift).  Shifts on
+outputs are wires.  A negative sign is free only where an adder follows that
+absorbs it (a bias or rounding constant c: c - v costs what c + v does);
+elsewhere it is a negation, one adder per negated (value, shift):
+`negations(free_rows)` counts them, `adders_with_negations(free_rows)` adds
+them to the adders.
 
 A graph may carry the widths of its inputs (`input_bits`, `signed`), as the
 CMVM solver's graphs do; `adder_bits` then costs it at those widths.
@@ -65,6 +69,16 @@ class AdderGraph:
     @property
     def adders(self) -> int:
         return len(self.nodes)
+
+    def negations(self, free_rows: Sequence[int] = ()) -> int:
+        """Negation adders the outputs need: one per negated (value, shift) of a row not in free_rows."""
+        free = set(free_rows)
+        return len({(o[0], o[1]) for i, o in enumerate(self.outputs)
+                    if o is not None and o[2] < 0 and i not in free})
+
+    def adders_with_negations(self, free_rows: Sequence[int] = ()) -> int:
+        """Adders plus the output negations not absorbed by a following adder (see `negations`)."""
+        return self.adders + self.negations(free_rows)
 
     def value_depths(self) -> list[int]:
         depths = [0] * self.n_inputs

@@ -36,7 +36,11 @@ Two algorithms:
   HARDCORE_CMVM_CORE=python selects the Python code itself, the reference.
 
 Rows that are equal up to sign and a power of two share one value (output
-shifts and signs are free).
+shifts are wires).  A negated output costs an adder unless its row is in
+`free_negation_rows` (a bias or rounding adder absorbs the sign); the plans
+are compared by adders plus those negations, and `_normalize_signs` chooses
+for every adder whether it computes v or -v so that few are needed (and
+subtractors pass their low bits as wires where they can).
 """
 
 from __future__ import annotations
@@ -47,11 +51,11 @@ import math
 import os
 import sys
 from itertools import chain
-from typing import Optional, Sequence, Union
+from typing import Iterable, Optional, Sequence, Union
 
 import numpy as np
 
-from hardcore.adder_graph import AdderGraph, AdderNode
+from hardcore.adder_graph import AdderGraph, AdderNode, signed_width
 
 __all__ = ["solve", "ALGORITHMS", "csd_planes", "min_depth"]
 
@@ -116,7 +120,7 @@ def min_depth(W) -> int:
 
 def solve(W, input_bits: Union[int, Sequence[int]] = 8, signed: bool = True,
           max_depth: Optional[int] = None, algorithm: str = "cse",
-          restarts: Optional[int] = None) -> AdderGraph:
+          restarts: Optional[int] = None, free_negation_rows: Iterable[int] = ()) -> AdderGraph:
     """An adder graph computing y = W·x exactly, for x of the given widths.
 
     W: integer matrix (m×n).  input_bits: the width of every input, or one
@@ -125,8 +129,13 @@ def solve(W, input_bits: Union[int, Sequence[int]] = 8, signed: bool = True,
     again on the matrix with its rows and columns shuffled (seeded, so the
     result is deterministic); each run breaks the greedy's ties differently
     and the best graph is kept.  None: as many as the size allows (see
-    RESTART_BUDGET), 0: none.  The returned graph carries `input_bits` and
-    `signed`, so `graph.adder_bits` is its cost at those widths.
+    RESTART_BUDGET), 0: none.  free_negation_rows: the rows whose output
+    may be negated for free, because an adder follows that absorbs the sign
+    (a bias or rounding constant: c - v costs what c + v does); every other
+    negated output costs an adder, and the solver minimizes adders plus those
+    negations (default: none free, the bare CMVM).  The returned graph
+    carries `input_bits` and `signed`, so `graph.adder_bits` is its cost at
+    those widths, and `graph.negations(free_negation_rows)` its negations.
     """
     W = _as_int_matrix(W)
     m, n = W.shape
@@ -140,6 +149,9 @@ def solve(W, input_bits: Union[int, Sequence[int]] = 8, signed: bool = True,
         raise ValueError("input widths must be at least 1 bit")
     if restarts is not None and (not isinstance(restarts, (int, np.integer)) or restarts < 0):
         raise ValueError(f"restarts must be a whole number >= 0, got {restarts!r}")
+    free_rows = frozenset(int(i) for i in free_negation_rows)
+    if any(not 0 <= i < m for i in free_rows):
+        raise ValueError(f"free_negation_rows must be row indices in [0, {m})")
     if algorithm not in ALGORITHMS:
         raise ValueError(f"unknown algorithm {algorithm!r}; expected one of {', '.join(ALGORITHMS)}")
     if max_depth is not None:
@@ -152,11 +164,15 @@ def solve(W, input_bits: Union[int, Sequence[int]] = 8, signed: bool = True,
         builder = _Builder(n, magnitudes)
         outputs = _sum_rows(builder, csd_planes(W).transpose(1, 0, 2), [dict() for _ in range(m)],
                             list(range(n)))
-        nodes = builder.nodes
+        best_nodes = [(x.a, x.a_shift, x.b, x.b_shift, x.sign) for x in builder.nodes]
     else:
-        best_nodes, outputs = _best_plan(W, magnitudes, max_depth, restarts)
-        nodes = [AdderNode(*node) for node in best_nodes]
-    return AdderGraph(n_inputs=n, nodes=nodes, outputs=outputs, input_bits=bits, signed=bool(signed))
+        best_nodes, outputs = _best_plan(W, magnitudes, max_depth, restarts, free_rows)
+    graph = AdderGraph(n_inputs=n, nodes=[AdderNode(*node) for node in best_nodes], outputs=outputs,
+                       input_bits=bits, signed=bool(signed))
+    best_nodes, outputs = _normalize_signs(n, best_nodes, outputs, free_rows,
+                                           graph.value_ranges(graph.input_ranges()))
+    return AdderGraph(n_inputs=n, nodes=[AdderNode(*node) for node in best_nodes], outputs=outputs,
+                      input_bits=bits, signed=bool(signed))
 
 
 class _Infeasible(Exception):
@@ -183,10 +199,13 @@ class _Builder:
 
 
 def _best_plan(W: np.ndarray, magnitudes: list[int], max_depth: Optional[int],
-               restarts: Optional[int] = None):
-    """Try every plan, then rerun the best ones on shuffled matrices; keep the fewest adders.
+               restarts: Optional[int], free_rows: frozenset):
+    """Try every plan, then rerun the best one on shuffled matrices; keep the cheapest graph.
 
-    Score: (adders, adder width sum).  A shuffle permutes W's rows and
+    Score: (adders + output negations, adder width sum), the negations
+    counted after `_normalize_signs` and only on rows not in free_rows.  A
+    plan's adders alone are a lower bound of its score, so only plans whose
+    adders could still win are normalized.  A shuffle permutes W's rows and
     columns, which changes every tie the greedy breaks by value number and
     the difference trees' ties, not the problem: the graph found for the
     shuffled matrix is relabeled back to W's inputs and rows.
@@ -195,25 +214,191 @@ def _best_plan(W: np.ndarray, magnitudes: list[int], max_depth: Optional[int],
     m, n = W.shape
     # A shuffle keeps the weights and magnitudes, so the core chosen here serves the restarts too.
     use_c = _c_core_fits(W, magnitudes, max_depth)
-    scores, best = _run_plans(W, magnitudes, max_depth, None, None, use_c)
+    scores, first = _run_plans(W, magnitudes, max_depth, None, None, use_c)
+    best_code = first[0]
+    best = _signed(first[1], first[2], first[3], n, free_rows)
+    for code, score in scores:
+        if code != best_code and score < best[0]:
+            _, found = _run_plans(W, magnitudes, max_depth, [code], None, use_c)
+            candidate = _signed(found[1], found[2], found[3], n, free_rows)
+            if candidate[0] < best[0]:
+                best_code, best = code, candidate
     nonzeros = int(np.count_nonzero(W))
     if restarts is None:
         restarts = min(MAX_RESTARTS, nonzeros // RESTART_NONZEROS, RESTART_BUDGET // max(nonzeros, 1))
     if restarts and nonzeros > 1:
-        # the best plan kinds, each on the same shuffles
-        codes: list[int] = []
-        for code, _ in sorted(scores, key=lambda r: r[1]):
-            if code not in codes:
-                codes.append(code)
-        codes = codes[:RESTART_PLANS]
         rng = np.random.default_rng(RESTART_SEED)
         for _ in range(restarts):
             rows, columns = rng.permutation(m), rng.permutation(n)
             shuffled = np.ascontiguousarray(W[rows][:, columns])
-            _, found = _run_plans(shuffled, [magnitudes[j] for j in columns], max_depth, codes, best[0], use_c)
+            # below the bound: fewer adders than best's score, or as many and narrower
+            _, found = _run_plans(shuffled, [magnitudes[j] for j in columns], max_depth, [best_code],
+                                  best[0], use_c)
             if found is not None:
-                best = (found[0],) + _relabel(found[1], found[2], columns, rows, n)
+                candidate = _signed(found[1], *_relabel(found[2], found[3], columns, rows, n), n, free_rows)
+                if candidate[0] < best[0]:
+                    best = candidate
     return best[1], best[2]
+
+
+def _signed(score: tuple, nodes: list, outputs: list, n: int, free_rows: frozenset):
+    """A plan's graph with its signs normalized, scored: ((adders + negations, width), nodes, outputs)."""
+    adders, width = score
+    if not any(o is not None and o[2] < 0 for i, o in enumerate(outputs) if i not in free_rows):
+        return (adders, width), nodes, outputs
+    nodes, outputs = _normalize_signs(n, nodes, outputs, free_rows)
+    return (adders + _negations(outputs, free_rows), width), nodes, outputs
+
+
+def _negations(outputs: list, free_rows) -> int:
+    """Negation adders the outputs need: one per negated (value, shift) of a row not in free_rows."""
+    return len({(o[0], o[1]) for i, o in enumerate(outputs)
+                if o is not None and o[2] < 0 and i not in free_rows})
+
+
+# How far one flip of a value's sign may spread (values flipped) and how many choices it may try.
+_FLIP_LIMIT = 16
+_FLIP_TRIES = 1000
+
+
+def _normalize_signs(n: int, nodes: list, outputs: list, free_rows,
+                     ranges: Optional[list] = None) -> tuple[list, list]:
+    """The same graph with each adder computing v or -v, so fewer outputs need a negation.
+
+    An adder computes p·A + q·B of its operands' stored values: (+, +) is an
+    add, (+, -) a subtract, (-, +) a subtract with swapped operands, and only
+    (-, -) is impossible.  Flipping a value's polarity negates its own
+    coefficients and its coefficient in every adder reading it; a flip that
+    makes an adder (-, -) is repaired by flipping that adder or one of its
+    operands, searched depth-first within _FLIP_LIMIT values and _FLIP_TRIES
+    choices.  The first set of flips that saves negations of outputs not in
+    free_rows is kept.  Values that need a negation are tried in value order, then,
+    if some are left, in reverse; the better result is kept (deterministic).
+    ranges: every value's range (inputs first); given, adders are then also
+    flipped where that saves bits without adding a negation: a subtractor
+    whose subtrahend is the unshifted operand computes its low bits (a borrow
+    chain), its flip (operands swapped) passes them as wires (see _bit_cost).
+    Returns (nodes, outputs) as tuples; the matrix computed is unchanged.
+    """
+    widths = None
+    if ranges is not None:
+        widths = [(signed_width(lo, hi), signed_width(-hi, -lo)) for lo, hi in ranges[n:]]
+    results = []
+    for order in (1, -1):
+        polarity = _polarities(n, nodes, outputs, free_rows, order, widths)
+        new_nodes = []
+        for k, (a, a_shift, b, b_shift, sign) in enumerate(nodes):
+            p = polarity[n + k]
+            coef_a, coef_b = p * polarity[a], p * sign * polarity[b]
+            new_nodes.append((a, a_shift, b, b_shift, coef_b) if coef_a > 0 else (b, b_shift, a, a_shift, -1))
+        new_outputs = [None if o is None else (o[0], o[1], o[2] * polarity[o[0]]) for o in outputs]
+        results.append((_negations(new_outputs, free_rows), new_nodes, new_outputs))
+        if results[-1][0] == 0:
+            break
+    best = min(results, key=lambda r: r[0])
+    return best[1], best[2]
+
+
+def _polarities(n: int, nodes: list, outputs: list, free_rows, order: int,
+                widths: Optional[list] = None) -> list[int]:
+    """Each value's polarity (+1: computed as is, -1: negated) chosen by _normalize_signs.
+
+    widths: each adder's result width as is and negated; given, a second
+    phase then flips adders to save bits (see _bit_cost) where no negation is added.
+    """
+    polarity = [1] * (n + len(nodes))
+    readers: list[list[int]] = [[] for _ in polarity]
+    for k, (a, _, b, _, _) in enumerate(nodes):
+        readers[a].append(n + k)
+        if b != a:
+            readers[b].append(n + k)
+    shifts_of: dict[int, list] = {}
+    for i, o in enumerate(outputs):
+        if o is not None and i not in free_rows:
+            shifts_of.setdefault(o[0], []).append((o[1], o[2]))
+
+    def cost(v: int, p: int) -> int:
+        return len({shift for shift, sign in shifts_of.get(v, ()) if sign * p < 0})
+
+    def impossible(c: int, flipped) -> bool:
+        a, _, b, _, sign = nodes[c - n]
+        p = -polarity[c] if c in flipped else polarity[c]
+        p_a = -polarity[a] if a in flipped else polarity[a]
+        p_b = -polarity[b] if b in flipped else polarity[b]
+        return p * p_a < 0 and p * sign * p_b < 0
+
+    def closures(flipped: frozenset, pending: list, tries: list):
+        """Sets of flips containing `flipped` that leave no adder (-, -), depth-first."""
+        pending = list(pending)
+        while pending:
+            c = pending.pop()
+            if c < n or not impossible(c, flipped):
+                continue
+            a, _, b, _, _ = nodes[c - n]
+            # repair c by flipping c itself (when not yet flipped) or one of its operands
+            choices = [] if c in flipped else [c]
+            choices += sorted((o for o in {a, b} if o >= n and o not in flipped),
+                              key=lambda o: (impossible(o, flipped | {o}), len(readers[o]), o))
+            for o in choices:
+                tries[0] -= 1
+                if tries[0] < 0 or len(flipped) >= _FLIP_LIMIT:
+                    return
+                yield from closures(flipped | {o}, pending + [o] + readers[o], tries)
+            return
+        yield flipped
+
+    def gain(flipped) -> int:
+        return sum(cost(u, polarity[u]) - cost(u, -polarity[u]) for u in flipped)
+
+    for _ in range(len(nodes) + 1):
+        changed = False
+        for v in sorted(shifts_of, reverse=order < 0):
+            if v < n or cost(v, polarity[v]) == 0:
+                continue
+            found = closures(frozenset((v,)), [v] + readers[v], [_FLIP_TRIES])
+            flipped = next((f for f in found if gain(f) > 0), None)
+            if flipped is not None:
+                for u in flipped:
+                    polarity[u] = -polarity[u]
+                changed = True
+        if not changed:
+            break
+    if widths is None:
+        return polarity
+
+    def bits(c: int, flipped) -> int:
+        a, a_shift, b, b_shift, sign = nodes[c - n]
+        p = -polarity[c] if c in flipped else polarity[c]
+        p_a = -polarity[a] if a in flipped else polarity[a]
+        p_b = -polarity[b] if b in flipped else polarity[b]
+        return _bit_cost(p * p_a, a_shift, p * sign * p_b, b_shift, widths[c - n][p < 0])
+
+    for c in range(n, n + len(nodes)):
+        if bits(c, ()) <= bits(c, (c,)):
+            continue  # its own flip saves nothing: not worth a search
+        found = closures(frozenset((c,)), [c] + readers[c], [_FLIP_TRIES // 10])
+        for flipped in found:
+            touched = set(flipped).union(*(readers[u] for u in flipped))
+            saved = sum(bits(u, ()) - bits(u, flipped) for u in touched)
+            if saved > 0 and gain(flipped) >= 0:
+                for u in flipped:
+                    polarity[u] = -polarity[u]
+                break
+    return polarity
+
+
+def _bit_cost(coef_a: int, a_shift: int, coef_b: int, b_shift: int, width: int) -> int:
+    """An adder's result width, plus the low bits it must compute though one operand is shifted.
+
+    Below the shifted operand's lowest bit the result is the other operand's
+    bits, wires, when that operand is added; when it is subtracted they are
+    a negation's borrow chain.
+    """
+    if coef_b < 0 and b_shift == 0 and a_shift > 0:
+        return width + a_shift
+    if coef_a < 0 and a_shift == 0 and b_shift > 0:
+        return width + b_shift
+    return width
 
 
 def _c_core_fits(W: np.ndarray, magnitudes: list[int], max_depth: Optional[int]) -> bool:
@@ -227,8 +412,8 @@ def _run_plans(W: np.ndarray, magnitudes: list[int], max_depth: Optional[int],
     """Run the plans (all, or the codes wanted) on W.
 
     Returns (scores, best): (code, (adders, width sum)) per feasible plan in
-    the order run, and (score, nodes, outputs) of the first best plan if it
-    scores below bound (None: no bound), else None.  In C when use_c
+    the order run, and (code, score, nodes, outputs) of the first best plan
+    if it scores below bound (None: no bound), else None.  In C when use_c
     (see _c_core_fits) and C's magnitude bounds hold, else in Python (the reference).
     """
     if use_c:
@@ -244,7 +429,7 @@ def _run_plans(W: np.ndarray, magnitudes: list[int], max_depth: Optional[int],
                     print("cmvm", _plan_label(code), score, file=sys.stderr, flush=True)
             if best is not None:
                 code, nodes, outputs = best
-                best = (dict(scores)[code], nodes, outputs)
+                best = (code, dict(scores)[code], nodes, outputs)
             return scores, best
     scores, best = [], None
     for code, plan in _plans(W, transposed=True, wanted=wanted):
@@ -257,8 +442,8 @@ def _run_plans(W: np.ndarray, magnitudes: list[int], max_depth: Optional[int],
         if _DEBUG:
             print("cmvm", _plan_label(code), score, file=sys.stderr, flush=True)
         scores.append((code, score))
-        if (best is None or score < best[0]) and (bound is None or score < bound):
-            best = (score, [(x.a, x.a_shift, x.b, x.b_shift, x.sign) for x in builder.nodes], outputs)
+        if (best is None or score < best[1]) and (bound is None or score < bound):
+            best = (code, score, [(x.a, x.a_shift, x.b, x.b_shift, x.sign) for x in builder.nodes], outputs)
     return scores, best
 
 

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hardcore import cmvm
-from hardcore.adder_graph import input_range
+from hardcore.adder_graph import AdderNode, input_range
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -281,3 +281,52 @@ def test_solver_is_reachable_from_the_package():
     assert (graph.adders, graph.depth) == (3, 2)
     X = np.array([[1, -128], [2, 127], [3, -1]], dtype=object)
     assert graph.evaluate(X).tolist() == [[9, -3], [15, -5]]
+
+
+# -- output negations: an adder unless a following adder absorbs the sign ----------
+
+@pytest.mark.parametrize("core", ["c", "python"])
+def test_negations_are_counted_and_avoided(core, monkeypatch):
+    """x1 - x0 needs no negation (swap the subtractor's operands); -x0 - x1 needs one unless it is free."""
+    monkeypatch.setenv("HARDCORE_CMVM_CORE", core)
+    swapped = cmvm.solve(np.array([[-1, 1]]))
+    assert (swapped.adders, swapped.negations(), swapped.outputs[0][2]) == (1, 0, 1)
+    both = np.array([[-1, -1], [-3, -5]])
+    graph = cmvm.solve(both)
+    _check_exact(graph, both, 8, True)
+    # (x0 - x1) - 4 (x0 + x1) = -3 x0 - 5 x1: only -x0 - x1 is left negated
+    assert (graph.adders, graph.negations(), graph.adders_with_negations()) == (3, 1, 4)
+    free = cmvm.solve(both, free_negation_rows=[0, 1])
+    _check_exact(free, both, 8, True)
+    assert (free.adders, free.negations([0, 1]), free.negations()) == (3, 0, 2)
+    # rows equal up to sign share one value: one negation, and none where the row's sign is free
+    pair = np.array([[3, 5], [-3, -5]])
+    assert (cmvm.solve(pair).adders, cmvm.solve(pair).negations()) == (3, 1)
+    assert cmvm.solve(pair, free_negation_rows=[1]).negations([1]) == 0
+
+
+def test_sign_normalization_removes_negations_of_a_trained_like_layer():
+    """Flipping adders' polarities leaves the 64x16 MLP-like layer with few negated outputs."""
+    rng = np.random.default_rng(3)
+    W = np.clip(np.rint(rng.normal(0, 40, size=(64, 16))), -128, 127).astype(np.int64)
+    graph = cmvm.solve(W, restarts=0)
+    _check_exact(graph, W, 8, True)
+    negated = sum(1 for o in graph.outputs if o is not None and o[2] < 0)
+    assert graph.negations() == negated <= 2
+
+
+def test_bad_free_negation_rows():
+    with pytest.raises(ValueError, match=r"^free_negation_rows must be row indices in \[0, 2\)$"):
+        cmvm.solve(np.ones((2, 2), dtype=int), free_negation_rows=[2])
+
+
+def test_subtractors_pass_low_bits_where_a_sign_is_free():
+    """3x = (x << 2) - x computes its low two bits (a borrow chain); x - (x << 2) = -3x passes x's,
+    so the solver flips it where the row's sign is free, and only there."""
+    W = np.array([[3], [7]])
+    bare = cmvm.solve(W)
+    assert bare.nodes[0] == AdderNode(0, 2, 0, 0, -1) and bare.outputs[0] == (1, 0, 1)
+    free = cmvm.solve(W, free_negation_rows=[0])
+    _check_exact(free, W, 8, True)
+    assert free.nodes[0] == AdderNode(0, 0, 0, 2, -1) and free.outputs[0] == (1, 0, -1)
+    assert free.nodes[1] == bare.nodes[1] and free.outputs[1] == bare.outputs[1] == (2, 0, 1)

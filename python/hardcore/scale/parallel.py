@@ -53,13 +53,16 @@ class SolveJob:
     signed: bool
     max_depth: Optional[int]
     algorithm: str = "cse"
+    free_rows: tuple[int, ...] = ()  # cmvm.solve's free_negation_rows
     nonzeros: int = field(default=0, compare=False)
 
     @classmethod
-    def of(cls, matrix, input_bits: int, signed: bool, max_depth: Optional[int], algorithm: str = "cse") -> "SolveJob":
+    def of(cls, matrix, input_bits: int, signed: bool, max_depth: Optional[int], algorithm: str = "cse",
+           free_rows=()) -> "SolveJob":
         array = np.ascontiguousarray(matrix, dtype=np.int64)
         return cls(array.tobytes(), tuple(array.shape), int(input_bits), bool(signed),
-                   None if max_depth is None else int(max_depth), algorithm, int(np.count_nonzero(array)))
+                   None if max_depth is None else int(max_depth), algorithm, tuple(sorted(int(i) for i in free_rows)),
+                   int(np.count_nonzero(array)))
 
     def weights(self) -> np.ndarray:
         return np.frombuffer(self.matrix, dtype=np.int64).reshape(self.shape)
@@ -67,7 +70,8 @@ class SolveJob:
     def key(self) -> str:
         """A name for the job that is the same in every process (Dask's task key)."""
         digest = hashlib.sha256(self.matrix)
-        digest.update(repr((self.shape, self.input_bits, self.signed, self.max_depth, self.algorithm)).encode())
+        digest.update(repr((self.shape, self.input_bits, self.signed, self.max_depth, self.algorithm,
+                            self.free_rows)).encode())
         return "hardcore-solve-" + digest.hexdigest()[:32]
 
 
@@ -75,7 +79,7 @@ def _solve(job: SolveJob):
     from hardcore import cmvm
 
     return cmvm.solve(job.weights(), input_bits=job.input_bits, signed=job.signed, max_depth=job.max_depth,
-                      algorithm=job.algorithm)
+                      algorithm=job.algorithm, free_negation_rows=job.free_rows)
 
 
 @contextlib.contextmanager
