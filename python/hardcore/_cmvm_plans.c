@@ -27,6 +27,9 @@ typedef unsigned __int128 u128;
 #define MAX_PATHS 8
 #define TRANSPOSED_CODE 100
 #define KIND_CODE 10
+#define FORM_CODE 1000
+#define MAX_FORMS 16
+#define N_DIGIT_FORMS 2
 
 /* -- graphs under construction (cmvm._Builder) ------------------------------------------------ */
 
@@ -251,6 +254,32 @@ static inline int naf_weight(int64_t v)
     return __builtin_popcountll(half ^ (a + half));
 }
 
+/* The digits of v in digit form `form` (cmvm.digit_planes) as terms (row, column, shift, digit) at t;
+   returns the end. */
+static int32_t *form_digits(int64_t v, int form, int32_t row, int32_t column, int32_t *t)
+{
+    int negative = v < 0;
+    int64_t r = (int64_t)(negative ? -(uint64_t)v : (uint64_t)v);
+    for (int s = 0; r; s++) {
+        if (r & 1) {
+            int digit = 2 - (int)((uint64_t)r & 3);
+            if (form == 1) {
+                int weight = naf_weight(r);
+                if (naf_weight((r - 1) >> 1) < weight && naf_weight((r + 1) >> 1) < weight)
+                    digit = 1;
+            }
+            t[0] = row;
+            t[1] = column;
+            t[2] = s;
+            t[3] = negative ? -digit : digit;
+            t += 4;
+            r -= digit;
+        }
+        r >>= 1;
+    }
+    return t;
+}
+
 static int ceil_log2(int64_t k)
 {
     int bits = 0;
@@ -369,7 +398,7 @@ static int canonical_rows(const int64_t *X, int rows, int cols, Canonical *C)
 /* -- one CSE of rows over given values (cmvm._cse_rows with the C core) --------------------------- */
 
 static int cse_rows(Builder *B, const int64_t *X, int rows, int cols, const int32_t *input_values, int max_depth,
-                    int tie_b, Out *outs)
+                    int tie_b, int form, Out *outs)
 {
     Canonical C;
     int32_t *depths = NULL, *terms = NULL, *values = NULL;
@@ -392,24 +421,11 @@ static int cse_rows(Builder *B, const int64_t *X, int rows, int cols, const int3
     }
     for (int j = 0; j < cols; j++)
         depths[j] = B->depth[input_values[j]];
-    /* digits in (row, input, shift) order, as np.nonzero of cmvm.csd_planes */
+    /* digits in (row, input, shift) order, as np.nonzero of cmvm.digit_planes */
     int32_t *t = terms;
     for (int r = 0; r < C.k; r++)
-        for (int j = 0; j < cols; j++) {
-            int64_t v = C.rows[(size_t)r * cols + j];
-            for (int s = 0; v; s++) {
-                if (v & 1) {
-                    int digit = 2 - (int)((uint64_t)v & 3);
-                    t[0] = r;
-                    t[1] = j;
-                    t[2] = s;
-                    t[3] = digit;
-                    t += 4;
-                    v -= digit;
-                }
-                v /= 2;
-            }
-        }
+        for (int j = 0; j < cols; j++)
+            t = form_digits(C.rows[(size_t)r * cols + j], form, r, j, t);
     rc = pair_cse_solve(cols, depths, C.k, terms, n_terms, max_depth, tie_b, &R);
     if (rc)
         goto done;
@@ -534,7 +550,7 @@ done:
 }
 
 static int two_stage(Builder *B, const int64_t *X, int k, int cols, const Tree *T, int max_depth, int tie_b,
-                     Out *outs)
+                     int form, Out *outs)
 {
     int rc = 0;
     int64_t *differences = malloc(((size_t)k * cols + 1) * sizeof(int64_t));
@@ -568,7 +584,7 @@ static int two_stage(Builder *B, const int64_t *X, int k, int cols, const Tree *
     }
     for (int j = 0; j < cols; j++)
         inputs[j] = j;
-    rc = cse_rows(B, differences, k, cols, inputs, stage0_depth, tie_b, z);
+    rc = cse_rows(B, differences, k, cols, inputs, stage0_depth, tie_b, form, z);
     if (rc)
         goto done;
     /* rows in order of path length (a stable sort): each one's parent's path is known before it */
@@ -641,7 +657,7 @@ static int two_stage(Builder *B, const int64_t *X, int k, int cols, const Tree *
             }
         }
     }
-    rc = cse_rows(B, packed, k, n_columns, columns, max_depth, tie_b, outs);
+    rc = cse_rows(B, packed, k, n_columns, columns, max_depth, tie_b, form, outs);
 done:
     free(differences);
     free(inputs);
@@ -752,6 +768,8 @@ typedef struct {
     int64_t small_nonzeros, transpose_nonzeros;
     double gain;
     int n_paths, paths[MAX_PATHS];
+    int n_forms, forms[MAX_FORMS]; /* the digit forms run, in order */
+    int form;                      /* the one running */
     const int32_t *wanted; /* NULL: every plan */
     int n_wanted;
     int64_t bound_adders, bound_width; /* return the best graph only if it scores below this */
@@ -813,7 +831,7 @@ static int consider(Search *S, int code, Builder *B, const Out *outs)
 
 /* The plan body on X (rows × cols) into B: direct (tree NULL) or two-stage on X's canonical rows C. */
 static int plan_body(Builder *B, const int64_t *X, int rows, int cols, const Canonical *C, const Tree *T,
-                     int max_depth, int tie_b, Out *outs)
+                     int max_depth, int tie_b, int form, Out *outs)
 {
     if (!T) {
         int32_t *inputs = malloc(((size_t)cols + 1) * sizeof(int32_t));
@@ -821,14 +839,14 @@ static int plan_body(Builder *B, const int64_t *X, int rows, int cols, const Can
             return CSE_NO_MEMORY;
         for (int j = 0; j < cols; j++)
             inputs[j] = j;
-        int rc = cse_rows(B, X, rows, cols, inputs, max_depth, tie_b, outs);
+        int rc = cse_rows(B, X, rows, cols, inputs, max_depth, tie_b, form, outs);
         free(inputs);
         return rc;
     }
     Out *canonical_outs = malloc(((size_t)C->k + 1) * sizeof(Out));
     if (!canonical_outs)
         return CSE_NO_MEMORY;
-    int rc = two_stage(B, C->rows, C->k, cols, T, max_depth, tie_b, canonical_outs);
+    int rc = two_stage(B, C->rows, C->k, cols, T, max_depth, tie_b, form, canonical_outs);
     if (!rc)
         expand_rows(C, canonical_outs, rows, outs);
     free(canonical_outs);
@@ -850,11 +868,11 @@ static int run_plan(Search *S, int code, int transposed, const Canonical *C, con
     if (rc)
         goto done;
     if (!transposed)
-        rc = plan_body(&B, S->W, S->m, S->n, C, T, S->max_depth, tie_b, outs);
+        rc = plan_body(&B, S->W, S->m, S->n, C, T, S->max_depth, tie_b, S->form, outs);
     else {
         rc = builder_init(&I, S->m, S->inner_mags);
         if (!rc)
-            rc = plan_body(&I, S->WT, S->n, S->m, C, T, S->max_depth, tie_b, inner_outs);
+            rc = plan_body(&I, S->WT, S->n, S->m, C, T, S->max_depth, tie_b, S->form, inner_outs);
         if (!rc)
             rc = transpose_into(&B, &I, inner_outs, S->n, S->max_depth, outs);
     }
@@ -876,10 +894,11 @@ static int trees_equal(const Tree *x, const Tree *y, int k)
            !memcmp(x->sign, y->sign, (size_t)k * sizeof(int32_t));
 }
 
-/* cmvm._plans on X (rows × cols: W, or W^T when transposed) */
+/* cmvm._form_plans on X (rows × cols: W, or W^T when transposed) with digit form S->form */
 static int run_plans(Search *S, const int64_t *X, int rows, int cols, int transposed)
 {
-    int offset = transposed ? TRANSPOSED_CODE : 0;
+    int base = S->form * FORM_CODE;
+    int offset = base + (transposed ? TRANSPOSED_CODE : 0);
     int64_t nonzeros = 0;
     for (size_t i = 0; i < (size_t)rows * cols; i++)
         nonzeros += X[i] != 0;
@@ -924,7 +943,8 @@ static int run_plans(Search *S, const int64_t *X, int rows, int cols, int transp
     for (int q = 0; q < n_trees; q++)
         tree_free(&trees[q]);
     canonical_free(&C);
-    if (rc || transposed || nonzeros > S->transpose_nonzeros || !wanted(S, TRANSPOSED_CODE, 2 * TRANSPOSED_CODE))
+    if (rc || transposed || nonzeros > S->transpose_nonzeros ||
+        !wanted(S, base + TRANSPOSED_CODE, base + 2 * TRANSPOSED_CODE))
         return rc;
     return run_plans(S, S->WT, cols, rows, 1);
 }
@@ -939,7 +959,8 @@ const char plans_doc[] =
     "below 2**63); max_depth -1 (none) or 0..60; wanted, the plan codes to run,\n"
     "or None for all; bound (adders, width sum): the best graph is returned only\n"
     "if it scores below it; config (small_nonzeros, transpose_nonzeros,\n"
-    "difference_gain, difference_paths).\n"
+    "difference_gain, difference_paths, digit_forms): digit_forms, the forms of\n"
+    "cmvm.digit_planes to run the plans with, one after the other (codes + form * 1000).\n"
     "\n"
     "scores: (code, adders, width sum) per feasible plan, in the order run.  best:\n"
     "(code, nodes, outputs) or None, nodes as in solve() over n inputs, outputs\n"
@@ -948,10 +969,34 @@ const char plans_doc[] =
 
 static int parse_config(PyObject *config, Search *S)
 {
-    PyObject *paths;
-    if (!PyArg_ParseTuple(config, "LLdO:plans config", &S->small_nonzeros, &S->transpose_nonzeros, &S->gain,
-                          &paths))
+    PyObject *paths, *forms;
+    if (!PyArg_ParseTuple(config, "LLdOO:plans config", &S->small_nonzeros, &S->transpose_nonzeros, &S->gain,
+                          &paths, &forms))
         return -1;
+    PyObject *form_seq = PySequence_Fast(forms, "digit forms must be a sequence");
+    if (!form_seq)
+        return -1;
+    Py_ssize_t n_forms = PySequence_Fast_GET_SIZE(form_seq);
+    if (n_forms > MAX_FORMS) {
+        Py_DECREF(form_seq);
+        PyErr_Format(PyExc_ValueError, "at most %d digit forms", MAX_FORMS);
+        return -1;
+    }
+    S->n_forms = (int)n_forms;
+    for (Py_ssize_t i = 0; i < n_forms; i++) {
+        long f = PyLong_AsLong(PySequence_Fast_GET_ITEM(form_seq, i));
+        if (f == -1 && PyErr_Occurred()) {
+            Py_DECREF(form_seq);
+            return -1;
+        }
+        if (f < 0 || f >= N_DIGIT_FORMS) {
+            Py_DECREF(form_seq);
+            PyErr_Format(PyExc_ValueError, "digit forms must lie in 0..%d", N_DIGIT_FORMS - 1);
+            return -1;
+        }
+        S->forms[i] = (int)f;
+    }
+    Py_DECREF(form_seq);
     PyObject *seq = PySequence_Fast(paths, "difference_paths must be a sequence");
     if (!seq)
         return -1;
@@ -1007,6 +1052,7 @@ PyObject *py_plans(PyObject *self, PyObject *args)
     }
     if (parse_config(config, &S))
         return NULL;
+
     Py_buffer view;
     if (PyObject_GetBuffer(W_obj, &view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_ND))
         return NULL;
@@ -1080,7 +1126,11 @@ PyObject *py_plans(PyObject *self, PyObject *args)
     }
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = run_plans(&S, S.W, S.m, S.n, 0);
+    rc = 0;
+    for (int f = 0; f < S.n_forms && !rc; f++) {
+        S.form = S.forms[f];
+        rc = run_plans(&S, S.W, S.m, S.n, 0);
+    }
     Py_END_ALLOW_THREADS
     switch (rc) {
     case 0:

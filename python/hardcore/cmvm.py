@@ -57,7 +57,7 @@ import numpy as np
 
 from hardcore.adder_graph import AdderGraph, AdderNode, signed_width
 
-__all__ = ["solve", "ALGORITHMS", "csd_planes", "min_depth"]
+__all__ = ["solve", "ALGORITHMS", "csd_planes", "digit_planes", "min_depth"]
 
 ALGORITHMS = ("cse", "csd")
 # Path bounds tried for the row-difference plan (see _difference_tree).
@@ -79,6 +79,10 @@ MAX_RESTARTS = 64
 RESTART_BUDGET = 1 << 18
 RESTART_PLANS = 1
 RESTART_SEED = 20261125
+# Digit forms (see digit_planes): 0 CSD, 1 minimal signed digits preferring +1.
+DIGIT_FORMS = (0, 1)
+# The digit forms every plan is tried with.
+PLAN_FORMS = (0, 1)
 
 # Weights beyond this magnitude would overflow the int64 digit recoding.
 _MAX_WEIGHT = 1 << 62
@@ -99,6 +103,37 @@ def csd_planes(values: np.ndarray) -> np.ndarray:
         digit = np.where(odd, 2 - (values & 3), 0)
         planes.append(digit.astype(np.int8))
         values = (values - digit) >> 1
+    if not planes:
+        return np.zeros(values.shape + (1,), dtype=np.int8)
+    return np.stack(planes, axis=-1)
+
+
+def digit_planes(values: np.ndarray, form: int = 0) -> np.ndarray:
+    """Signed digits of an int64 array in one of DIGIT_FORMS: shape values.shape + (S,), digits in {-1, 0, 1}.
+
+    Form 0 is the canonical signed digits (CSD, the non-adjacent form,
+    `csd_planes`).  Form 1 is another minimal signed-digit (MSD) form, as
+    few nonzero digits as CSD (so the depth bounds do not change), chosen
+    from the lowest up: where an odd remainder r may take digit +1 or -1 and
+    both leave (r - digit) / 2 with one digit fewer, it takes +1 (3 = 2 + 1
+    rather than 4 - 1: binary-like runs that share as x + (x << 1)).  A
+    negative value gets its magnitude's digits negated.
+    """
+    if form not in DIGIT_FORMS:
+        raise ValueError(f"unknown digit form {form!r}; expected one of {DIGIT_FORMS}")
+    values = np.array(values, dtype=np.int64)
+    negative = values < 0
+    remainder = np.abs(values)
+    planes = []
+    while np.any(remainder):
+        odd = (remainder & 1).astype(bool)
+        digit = np.where(odd, 2 - (remainder & 3), 0)
+        if form == 1:
+            weight = _naf_weight(remainder)
+            both = odd & (_naf_weight((remainder - 1) >> 1) < weight) & (_naf_weight((remainder + 1) >> 1) < weight)
+            digit = np.where(both, 1, digit)
+        planes.append(np.where(negative, -digit, digit).astype(np.int8))
+        remainder = (remainder - digit) >> 1
     if not planes:
         return np.zeros(values.shape + (1,), dtype=np.int8)
     return np.stack(planes, axis=-1)
@@ -320,8 +355,11 @@ def _polarities(n: int, nodes: list, outputs: list, free_rows, order: int,
     def cost(v: int, p: int) -> int:
         return len({shift for shift, sign in shifts_of.get(v, ()) if sign * p < 0})
 
+    reads: set = set()  # the values whose polarity a search read
+
     def impossible(c: int, flipped) -> bool:
         a, _, b, _, sign = nodes[c - n]
+        reads.update((c, a, b))
         p = -polarity[c] if c in flipped else polarity[c]
         p_a = -polarity[a] if a in flipped else polarity[a]
         p_b = -polarity[b] if b in flipped else polarity[b]
@@ -348,19 +386,32 @@ def _polarities(n: int, nodes: list, outputs: list, free_rows, order: int,
         yield flipped
 
     def gain(flipped) -> int:
+        reads.update(flipped)
         return sum(cost(u, polarity[u]) - cost(u, -polarity[u]) for u in flipped)
 
+    # A search that failed is not repeated while no polarity it read has changed
+    # (it would read the same and fail again): failed[v] = (flips so far, values read).
+    flips = 0
+    flipped_at = [0] * len(polarity)
+    failed: dict[int, tuple] = {}
     for _ in range(len(nodes) + 1):
         changed = False
         for v in sorted(shifts_of, reverse=order < 0):
             if v < n or cost(v, polarity[v]) == 0:
                 continue
+            if v in failed and all(flipped_at[u] <= failed[v][0] for u in failed[v][1]):
+                continue
+            reads.clear()
             found = closures(frozenset((v,)), [v] + readers[v], [_FLIP_TRIES])
             flipped = next((f for f in found if gain(f) > 0), None)
-            if flipped is not None:
-                for u in flipped:
-                    polarity[u] = -polarity[u]
-                changed = True
+            if flipped is None:
+                failed[v] = (flips, frozenset(reads))
+                continue
+            flips += 1
+            for u in flipped:
+                polarity[u] = -polarity[u]
+                flipped_at[u] = flips
+            changed = True
         if not changed:
             break
     if widths is None:
@@ -417,7 +468,8 @@ def _run_plans(W: np.ndarray, magnitudes: list[int], max_depth: Optional[int],
     (see _c_core_fits) and C's magnitude bounds hold, else in Python (the reference).
     """
     if use_c:
-        config = (SMALL_NONZEROS, TRANSPOSE_NONZEROS, DIFFERENCE_GAIN, DIFFERENCE_PATHS)
+        config = (SMALL_NONZEROS, TRANSPOSE_NONZEROS, DIFFERENCE_GAIN, DIFFERENCE_PATHS,
+                  _plan_forms(W, wanted))
         c_bound = bound if bound is not None else (1 << 62, 0)
         result = _c_module().plans(np.ascontiguousarray(W, dtype=np.int64), magnitudes,
                                    -1 if max_depth is None else max_depth, wanted, c_bound, config)
@@ -461,26 +513,43 @@ def _relabel(nodes: list, outputs: list, columns: np.ndarray, rows: np.ndarray, 
     return relabeled, placed
 
 
-# Plan codes (the C plans use the same): + _TRANSPOSED for W^T, kind * 10
-# (0 direct, k: the difference tree of DIFFERENCE_PATHS[k - 1]), + tie (0 b, 1 a).
+# Plan codes (the C plans use the same): digit form (see digit_planes) * _FORM,
+# + _TRANSPOSED for W^T, kind * 10 (0 direct, k: the difference tree of
+# DIFFERENCE_PATHS[k - 1]), + tie (0 b, 1 a).
+_FORM = 1000
 _TRANSPOSED = 100
 _TIES = ("b", "a")
 
 
 def _plan_label(code: int) -> str:
+    form, code = divmod(code, _FORM)
     transposed, kind, tie = code >= _TRANSPOSED, code % _TRANSPOSED // 10, code % 10
     what = "direct" if kind == 0 else f"rows-differences path<={DIFFERENCE_PATHS[kind - 1]}"
-    return ("transposed " if transposed else "") + f"{what} tie={_TIES[tie]}"
+    return ("transposed " if transposed else "") + f"{what} tie={_TIES[tie]} digits={form}"
+
+
+def _plan_forms(W: np.ndarray, wanted: Optional[list[int]]) -> list[int]:
+    """The digit forms the plans run with: those of the codes wanted, or PLAN_FORMS."""
+    if wanted is not None:
+        return sorted({code // _FORM for code in wanted})
+    return list(PLAN_FORMS)
 
 
 def _plans(W: np.ndarray, transposed: bool, wanted: Optional[list[int]] = None):
-    """Candidate constructions: (code, function (builder, max_depth) -> outputs).
+    """Candidate constructions: (code, function (builder, max_depth) -> outputs), form by form."""
+    for form in _plan_forms(W, wanted):
+        yield from _form_plans(W, transposed, wanted, form)
+
+
+def _form_plans(W: np.ndarray, transposed: bool, wanted: Optional[list[int]], form: int):
+    """The constructions with one digit form (see digit_planes).
 
     Small problems try more: both tie-breaks, and the transposed problem.
     Row-difference plans are tried when the difference tree promises to save
     digits at all.  wanted: only these codes (None: all).
     """
-    offset = 0 if transposed else _TRANSPOSED
+    base = form * _FORM
+    offset = base + (0 if transposed else _TRANSPOSED)
 
     def want(low, high):
         return wanted is None or any(low <= code < high for code in wanted)
@@ -490,7 +559,7 @@ def _plans(W: np.ndarray, transposed: bool, wanted: Optional[list[int]] = None):
     for t, tie in enumerate(ties):
         if want(offset + t, offset + t + 1):
             yield offset + t, (lambda builder, max_depth, tie=tie:
-                               _cse_rows(builder, W, list(range(W.shape[1])), max_depth, tie))
+                               _cse_rows(builder, W, list(range(W.shape[1])), max_depth, tie, form))
     canonical, row_of, scale = _canonical_rows(W)
     if canonical.shape[0] >= 3:
         direct_digits = int(_naf_weight(canonical).sum())
@@ -510,13 +579,13 @@ def _plans(W: np.ndarray, transposed: bool, wanted: Optional[list[int]] = None):
                     continue
 
                 def plan(builder, max_depth, parent=parent, sign=sign, path=path, tie=tie):
-                    outputs = _two_stage(builder, canonical, parent, sign, path, max_depth, tie)
+                    outputs = _two_stage(builder, canonical, parent, sign, path, max_depth, tie, form)
                     return _expand_rows(outputs, row_of, scale)
                 yield offset + 10 * k + t, plan
             if path.max() < max_path:
                 break  # a looser bound gives the same tree
-    if transposed and nonzeros <= TRANSPOSE_NONZEROS and want(_TRANSPOSED, 2 * _TRANSPOSED):
-        for code, plan in _plans(np.ascontiguousarray(W.T), transposed=False, wanted=wanted):
+    if transposed and nonzeros <= TRANSPOSE_NONZEROS and want(base + _TRANSPOSED, base + 2 * _TRANSPOSED):
+        for code, plan in _form_plans(np.ascontiguousarray(W.T), False, wanted, form):
             def transposed_plan(builder, max_depth, plan=plan):
                 inner = _Builder(W.shape[0], [1 << 7] * W.shape[0])
                 inner_outputs = plan(inner, max_depth)
@@ -637,19 +706,19 @@ def _expand_rows(canonical_outputs: list, row_of: list[int], scale: list) -> lis
 
 
 def _cse_rows(builder: _Builder, matrix: np.ndarray, input_values: list[int],
-              max_depth: Optional[int], tie: str = "b") -> list:
+              max_depth: Optional[int], tie: str = "b", form: int = 0) -> list:
     """CSE of y = matrix · v[input_values] into builder; output triples per row."""
     canonical, row_of, scale = _canonical_rows(matrix)
     depths = [builder.depth[v] for v in input_values]
     outputs = None
     if _core() == "c":
         if max_depth is None or max_depth <= _C_MAX_DEPTH:
-            outputs = _c_cse(builder, canonical, input_values, depths, max_depth, tie)
+            outputs = _c_cse(builder, canonical, input_values, depths, max_depth, tie, form)
         else:
-            outputs = _c_cse_deep(builder, canonical, input_values, depths, max_depth, tie)
+            outputs = _c_cse_deep(builder, canonical, input_values, depths, max_depth, tie, form)
     if outputs is None:
         magnitudes = [builder.magnitude[v] for v in input_values]
-        solver = _PairCse(canonical, depths, magnitudes, max_depth, tie)
+        solver = _PairCse(canonical, depths, magnitudes, max_depth, tie, form)
         solver.run()
         outputs = solver.export(builder, input_values)
     return _expand_rows(outputs, row_of, scale)
@@ -686,11 +755,11 @@ def _c_module():
 
 
 def _c_cse(builder: _Builder, canonical: np.ndarray, input_values: list[int], depths: list[int],
-           max_depth: Optional[int], tie: str) -> list:
+           max_depth: Optional[int], tie: str, form: int = 0) -> list:
     """_PairCse's CSE in C: its adders into builder, each row's rest summed; output triples."""
     core = _c_module()
     m, n = canonical.shape
-    planes = csd_planes(canonical) if canonical.size else np.zeros((m, n, 1), np.int8)
+    planes = digit_planes(canonical, form) if canonical.size else np.zeros((m, n, 1), np.int8)
     if planes.shape[2] >= 1 << (_SHIFT_BITS - 1):
         raise ValueError("weights too wide for the CSE solver")
     rows, columns, shifts = np.nonzero(planes)
@@ -711,7 +780,7 @@ def _c_cse(builder: _Builder, canonical: np.ndarray, input_values: list[int], de
 
 
 def _c_cse_deep(builder: _Builder, canonical: np.ndarray, input_values: list[int], depths: list[int],
-                max_depth: int, tie: str) -> Optional[list]:
+                max_depth: int, tie: str, form: int) -> Optional[list]:
     """A bound beyond _C_MAX_DEPTH: solve unbounded, keep it if it meets the bound.
 
     Otherwise None (the Python core then runs; it takes no 64-bit shortcuts).
@@ -719,7 +788,7 @@ def _c_cse_deep(builder: _Builder, canonical: np.ndarray, input_values: list[int
     trial = _Builder(builder.n_inputs, builder.magnitude[:builder.n_inputs])
     trial.nodes, trial.depth, trial.magnitude = (list(builder.nodes), list(builder.depth),
                                                  list(builder.magnitude))
-    outputs = _c_cse(trial, canonical, input_values, depths, None, tie)
+    outputs = _c_cse(trial, canonical, input_values, depths, None, tie, form)
     if any(o is not None and trial.depth[o[0]] > max_depth for o in outputs):
         return None
     builder.nodes, builder.depth, builder.magnitude = trial.nodes, trial.depth, trial.magnitude
@@ -770,7 +839,7 @@ def _difference_tree(rows: np.ndarray, max_path: int):
 
 
 def _two_stage(builder: _Builder, rows: np.ndarray, parent: np.ndarray, sign: np.ndarray,
-               path: np.ndarray, max_depth: Optional[int], tie: str) -> list:
+               path: np.ndarray, max_depth: Optional[int], tie: str, form: int) -> list:
     """Rows as differences along a tree: z = M0·x by CSE, then y = M1·z by CSE."""
     k, n = rows.shape
     differences = rows.copy()
@@ -781,7 +850,7 @@ def _two_stage(builder: _Builder, rows: np.ndarray, parent: np.ndarray, sign: np
         stage0_depth = max_depth - _ceil_log2(int(path.max()))
         if stage0_depth < 0 or min_depth(differences) > stage0_depth:
             raise _Infeasible
-    z = _cse_rows(builder, differences, list(range(n)), stage0_depth, tie)
+    z = _cse_rows(builder, differences, list(range(n)), stage0_depth, tie, form)
     # y_i = z_i + sign_i * y_parent(i): the path's z's, each z a shifted, signed value
     order = np.argsort(path, kind="stable")
     paths: list[dict] = [dict() for _ in range(k)]
@@ -809,7 +878,7 @@ def _two_stage(builder: _Builder, rows: np.ndarray, parent: np.ndarray, sign: np
                       for v, c in columns.items() if stage1[i, c]]
             if sum(count << d for d, count in digits) > (1 << max_depth):
                 raise _Infeasible
-    return _cse_rows(builder, stage1, list(columns), max_depth, tie)
+    return _cse_rows(builder, stage1, list(columns), max_depth, tie, form)
 
 
 # -- final adder trees ---------------------------------------------------------
@@ -878,11 +947,11 @@ class _PairCse:
     """
 
     def __init__(self, matrix: np.ndarray, depths: list[int], magnitudes: list[int],
-                 max_depth: Optional[int], tie: str = "b"):
+                 max_depth: Optional[int], tie: str = "b", form: int = 0):
         self.tie_b_first = tie == "b"
         self.n = n = matrix.shape[1]
         self.m = m = matrix.shape[0]
-        planes = csd_planes(matrix) if matrix.size else np.zeros((m, n, 1), np.int8)
+        planes = digit_planes(matrix, form) if matrix.size else np.zeros((m, n, 1), np.int8)
         self.S = S = planes.shape[2]
         if S >= 1 << (_SHIFT_BITS - 1):
             raise ValueError("weights too wide for the CSE solver")

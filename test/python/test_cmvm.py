@@ -176,6 +176,44 @@ def test_restarts_relabel_exactly_and_never_cost_adders():
     assert np.array_equal(cmvm.solve(W, restarts=6).evaluate(X), W.astype(object) @ X)
 
 
+@pytest.mark.parametrize("form", cmvm.DIGIT_FORMS)
+def test_digit_forms_are_minimal_signed_digit_forms(form):
+    """Every form's digits sum to the value with as few nonzero digits as CSD (the least any has)."""
+    values = np.concatenate([np.arange(-5000, 5001), [(1 << 59) - 1, -(1 << 59) + 3, 0x5555555555555]])
+    planes = cmvm.digit_planes(values, form).astype(object)
+    powers = np.array([1 << s for s in range(planes.shape[-1])], dtype=object)
+    assert np.array_equal(planes @ powers, values.astype(object))
+    assert np.array_equal(np.count_nonzero(planes, axis=-1),
+                          np.count_nonzero(cmvm.csd_planes(values), axis=-1))
+    assert np.array_equal(cmvm.digit_planes(-values, form), -cmvm.digit_planes(values, form))
+
+
+def test_digit_forms_differ_where_a_weight_has_two_minimal_forms():
+    """3 = 4 - 1 in CSD, 2 + 1 in form 1; 11 = 16 - 4 - 1 and 8 + 2 + 1; 7 = 8 - 1 has one form."""
+    W = np.array([3, 11, 7, -3])
+    assert cmvm.digit_planes(W, 0).tolist() == cmvm.csd_planes(W).tolist() == [
+        [-1, 0, 1, 0, 0], [-1, 0, -1, 0, 1], [-1, 0, 0, 1, 0], [1, 0, -1, 0, 0]]
+    assert cmvm.digit_planes(W, 1).tolist() == [
+        [1, 1, 0, 0], [1, 1, 0, 1], [-1, 0, 0, 1], [-1, -1, 0, 0]]
+    with pytest.raises(ValueError, match=r"^unknown digit form 2; expected one of \(0, 1\)$"):
+        cmvm.digit_planes(W, 2)
+
+
+def test_second_digit_form_shares_more_on_int4_weights(monkeypatch):
+    """Small weights have two forms of 3 (and 6, 12): 2 + 1 shares as x + (x << 1); the solver keeps the
+    better form's graph, deterministically."""
+    W = np.random.default_rng(3).integers(-7, 8, size=(24, 24)).astype(np.int64)
+    graphs = {}
+    for forms in ((0,), (1,), (0, 1)):
+        monkeypatch.setattr(cmvm, "PLAN_FORMS", forms)
+        graphs[forms] = cmvm.solve(W, restarts=0)
+        _check_exact(graphs[forms], W, 8, True)
+    assert graphs[(1,)].adders < graphs[(0,)].adders
+    assert graphs[(0, 1)].adders == graphs[(1,)].adders
+    again = cmvm.solve(W)
+    assert cmvm.solve(W).nodes == again.nodes and cmvm.solve(W).outputs == again.outputs
+
+
 # -- the C core and plans (hardcore._pair_cse) against the Python reference -----
 
 def _random_matrix(rng, rows, cols, bits):
@@ -203,6 +241,21 @@ def test_c_core_matches_python_core(seed, monkeypatch):
         assert graphs["c"].outputs == graphs["python"].outputs
 
 
+@pytest.mark.parametrize("form", cmvm.DIGIT_FORMS)
+def test_c_core_matches_python_core_in_each_digit_form(form, monkeypatch):
+    """The plans of one digit form alone, restarts included: the same graph from both."""
+    W = _random_matrix(np.random.default_rng(11 + form), 14, 18, bits=5)
+    monkeypatch.setattr(cmvm, "PLAN_FORMS", (form,))
+    for max_depth in (None, cmvm.min_depth(W) + 1):
+        graphs = {}
+        for core in ("python", "c"):
+            monkeypatch.setenv("HARDCORE_CMVM_CORE", core)
+            graphs[core] = graph = cmvm.solve(W, max_depth=max_depth, restarts=3)
+            _check_exact(graph, W, 8, True)
+        assert graphs["c"].nodes == graphs["python"].nodes
+        assert graphs["c"].outputs == graphs["python"].outputs
+
+
 def test_c_plans_fall_back_beyond_their_types(monkeypatch):
     """Weights of 2**60 and more outgrow the C plans' int64 sums: the Python plans run (exact)."""
     W = np.array([[1 << 61, 3, 5], [7, (1 << 60) + 1, 1], [2, 9, 11], [-(1 << 60) - 3, 4, 6]])
@@ -216,7 +269,7 @@ def test_c_plans_fall_back_beyond_their_types(monkeypatch):
 
 def test_c_plans_reject_bad_arguments():
     from hardcore import _pair_cse
-    config = (cmvm.SMALL_NONZEROS, cmvm.TRANSPOSE_NONZEROS, cmvm.DIFFERENCE_GAIN, cmvm.DIFFERENCE_PATHS)
+    config = (cmvm.SMALL_NONZEROS, cmvm.TRANSPOSE_NONZEROS, cmvm.DIFFERENCE_GAIN, cmvm.DIFFERENCE_PATHS, (0, 1))
     with pytest.raises(ValueError, match=r"^W must be a non-empty C-contiguous 2-D int64 array$"):
         _pair_cse.plans(np.ones((2, 2), np.int32), [128, 128], -1, None, (1 << 62, 0), config)
     with pytest.raises(ValueError, match=r"^magnitudes must have one entry per column of W$"):
@@ -225,7 +278,10 @@ def test_c_plans_reject_bad_arguments():
         _pair_cse.plans(np.ones((2, 2), np.int64), [128, 128], 61, None, (1 << 62, 0), config)
     scores, best = _pair_cse.plans(np.array([[3, 5], [7, 1]], np.int64), [128, 128], -1, None,
                                    (1 << 62, 0), config)
-    assert [code for code, _, _ in scores] == [0, 1, 100, 101]  # direct and transposed, both ties
+    with pytest.raises(ValueError, match=r"^digit forms must lie in 0\.\.1$"):
+        _pair_cse.plans(np.ones((2, 2), np.int64), [128, 128], -1, None, (1 << 62, 0), config[:4] + ((-1,),))
+    # direct and transposed, both ties, CSD digits then form 1's
+    assert [code for code, _, _ in scores] == [0, 1, 100, 101, 1000, 1001, 1100, 1101]
     assert best[0] == 0 and len(best[1]) == scores[0][1]  # the first of the best, with its adders
     # a bound the best cannot beat: scores, but no graph
     assert _pair_cse.plans(np.array([[3, 5], [7, 1]], np.int64), [128, 128], -1, None,
@@ -321,12 +377,12 @@ def test_bad_free_negation_rows():
 
 
 def test_subtractors_pass_low_bits_where_a_sign_is_free():
-    """3x = (x << 2) - x computes its low two bits (a borrow chain); x - (x << 2) = -3x passes x's,
+    """7x = (x << 3) - x computes its low three bits (a borrow chain); x - (x << 3) = -7x passes x's,
     so the solver flips it where the row's sign is free, and only there."""
-    W = np.array([[3], [7]])
+    W = np.array([[7], [15]])
     bare = cmvm.solve(W)
-    assert bare.nodes[0] == AdderNode(0, 2, 0, 0, -1) and bare.outputs[0] == (1, 0, 1)
+    assert bare.nodes[0] == AdderNode(0, 3, 0, 0, -1) and bare.outputs[0] == (1, 0, 1)
     free = cmvm.solve(W, free_negation_rows=[0])
     _check_exact(free, W, 8, True)
-    assert free.nodes[0] == AdderNode(0, 0, 0, 2, -1) and free.outputs[0] == (1, 0, -1)
+    assert free.nodes[0] == AdderNode(0, 0, 0, 3, -1) and free.outputs[0] == (1, 0, -1)
     assert free.nodes[1] == bare.nodes[1] and free.outputs[1] == bare.outputs[1] == (2, 0, 1)
