@@ -28,7 +28,9 @@ Two algorithms:
   rows (y_i = y_parent ± (w_i - w_parent)·x, the idea of H_cmvm and da4ml's
   decomposition); and the transpose of a CSE graph for W^T (Tellegen: a
   graph for W^T with A adders gives one for W with A + (columns - rows)).
-  See docs/cmvm.md.
+  Each plan runs on the CSD digits and on a second minimal signed-digit
+  form (`digit_planes`: 3 = 2 + 1 rather than 4 - 1), which shares
+  differently.  See docs/cmvm.md.
 
   The plans and the pair-pattern core run in C (the extension
   hardcore._pair_cse, built by ./setup.sh: _cmvm_plans.c and _pair_cse.c), a
@@ -469,7 +471,7 @@ def _run_plans(W: np.ndarray, magnitudes: list[int], max_depth: Optional[int],
     """
     if use_c:
         config = (SMALL_NONZEROS, TRANSPOSE_NONZEROS, DIFFERENCE_GAIN, DIFFERENCE_PATHS,
-                  _plan_forms(W, wanted))
+                  _plan_forms(wanted))
         c_bound = bound if bound is not None else (1 << 62, 0)
         result = _c_module().plans(np.ascontiguousarray(W, dtype=np.int64), magnitudes,
                                    -1 if max_depth is None else max_depth, wanted, c_bound, config)
@@ -528,7 +530,7 @@ def _plan_label(code: int) -> str:
     return ("transposed " if transposed else "") + f"{what} tie={_TIES[tie]} digits={form}"
 
 
-def _plan_forms(W: np.ndarray, wanted: Optional[list[int]]) -> list[int]:
+def _plan_forms(wanted: Optional[list[int]]) -> list[int]:
     """The digit forms the plans run with: those of the codes wanted, or PLAN_FORMS."""
     if wanted is not None:
         return sorted({code // _FORM for code in wanted})
@@ -537,7 +539,7 @@ def _plan_forms(W: np.ndarray, wanted: Optional[list[int]]) -> list[int]:
 
 def _plans(W: np.ndarray, transposed: bool, wanted: Optional[list[int]] = None):
     """Candidate constructions: (code, function (builder, max_depth) -> outputs), form by form."""
-    for form in _plan_forms(W, wanted):
+    for form in _plan_forms(wanted):
         yield from _form_plans(W, transposed, wanted, form)
 
 

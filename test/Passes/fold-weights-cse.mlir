@@ -2,17 +2,18 @@
 // RUN: hardcore-opt %s --pass-pipeline='builtin.module(hardcore-fold-weights{algorithm=csd})' | filecheck %s --check-prefix=CSD
 // RUN: hardcore-opt %s --pass-pipeline='builtin.module(hardcore-fold-weights{algorithm=cse max-depth=2})' | filecheck %s --check-prefix=CSE
 
-// y0 = 3*x0 + 3*x1 and y1 = x0 + x1 + 4*x2 share s = x0 + x1: y0 = (s << 2) - s,
-// y1 = (x2 << 2) + s.  Three adders, where folding each weight on its own
-// (csd) needs five.  The layer's figures record the count.
+// y0 = 3*x0 + 3*x1 and y1 = x0 + x1 + 4*x2 share s = x0 + x1: y0 = s + (s << 1)
+// (3 = 2 + 1, narrower than (s << 2) - s), y1 = (x2 << 2) + s.  Three adders,
+// where folding each weight on its own (csd) needs five.  The layer's figures
+// record the count.
 // CSE-LABEL: func.func @shared_pair
 // CSE-SAME: adder_depth = 2 : i64, adders = 3 : i64
 // CSE-DAG: %[[X0:.+]] = "hardcore.extract"(%{{.+}}) {index = 0 : i64}
 // CSE-DAG: %[[X1:.+]] = "hardcore.extract"(%{{.+}}) {index = 1 : i64}
 // CSE-DAG: %[[X2:.+]] = "hardcore.extract"(%{{.+}}) {index = 2 : i64}
 // CSE: %[[S:.+]] = "hardcore.add"(%[[X0]], %[[X1]]) : (i8, i8) -> i9
-// CSE: %[[S4:.+]] = "hardcore.shl"(%[[S]]) {amount = 2 : i64} : (i9) -> i11
-// CSE: %[[Y0:.+]] = "hardcore.sub"(%[[S4]], %[[S]]) : (i11, i9) -> i11
+// CSE: %[[S2:.+]] = "hardcore.shl"(%[[S]]) {amount = 1 : i64} : (i9) -> i10
+// CSE: %[[Y0:.+]] = "hardcore.add"(%[[S]], %[[S2]]) : (i9, i10) -> i11
 // CSE: %[[X24:.+]] = "hardcore.shl"(%[[X2]]) {amount = 2 : i64} : (i8) -> i10
 // CSE: %[[Y1:.+]] = "hardcore.add"(%[[X24]], %[[S]]) : (i10, i9) -> i11
 // CSE-NOT: hardcore.add

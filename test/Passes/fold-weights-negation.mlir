@@ -33,20 +33,20 @@ func.func @negated_with_bias(%arg0: tensor<2xf32>) -> tensor<1xf32> {
 
 // -----
 
-// 3x without a bias is (x << 2) - x, which computes its two low bits; with a
-// bias the solver builds x - (x << 2) = -3x, whose low bits are x's wires,
-// and the bias adder takes the sign: 3 - (x - (x << 2)).
+// 7x without a bias is (x << 3) - x, which computes its three low bits; with a
+// bias the solver builds x - (x << 3) = -7x, whose low bits are x's wires,
+// and the bias adder takes the sign: 3 - (x - (x << 3)).
 // CHECK-LABEL: func.func @subtractor_flipped_with_bias
 // CHECK: %[[X:.+]] = "hardcore.extract"
-// CHECK: %[[X4:.+]] = "hardcore.shl"(%[[X]]) {amount = 2 : i64} : (i8) -> i10
-// CHECK: %[[D:.+]] = "hardcore.sub"(%[[X]], %[[X4]]) : (i8, i10) -> i10
+// CHECK: %[[X8:.+]] = "hardcore.shl"(%[[X]]) {amount = 3 : i64} : (i8) -> i11
+// CHECK: %[[D:.+]] = "hardcore.sub"(%[[X]], %[[X8]]) : (i8, i11) -> i11
 // CHECK: %[[C:.+]] = "hardcore.constant"() {value = 3 : i64}
-// CHECK: %[[Y:.+]] = "hardcore.sub"(%[[C]], %[[D]]) : (i3, i10) -> i10
+// CHECK: %[[Y:.+]] = "hardcore.sub"(%[[C]], %[[D]]) : (i3, i11) -> i11
 // CHECK: "hardcore.pack"(%[[Y]])
 func.func @subtractor_flipped_with_bias(%arg0: tensor<1xf32>) -> tensor<1xf32> {
   %0 = "hardcore.quantize"(%arg0) {frac_bits = 0 : i64, min = -128 : i64, max = 127 : i64} : (tensor<1xf32>) -> tensor<1xi8>
-  %1 = "hardcore.dense"(%0) {weight = dense<[[3]]> : tensor<1x1xi8>, bias = dense<3> : tensor<1xi64>} : (tensor<1xi8>) -> tensor<1xi32>
-  %2 = "hardcore.requant"(%1) {shift = 0 : i64, min = -512 : i64, max = 511 : i64} : (tensor<1xi32>) -> tensor<1xi10>
-  %3 = "hardcore.dequantize"(%2) {frac_bits = 0 : i64} : (tensor<1xi10>) -> tensor<1xf32>
+  %1 = "hardcore.dense"(%0) {weight = dense<[[7]]> : tensor<1x1xi8>, bias = dense<3> : tensor<1xi64>} : (tensor<1xi8>) -> tensor<1xi32>
+  %2 = "hardcore.requant"(%1) {shift = 0 : i64, min = -1024 : i64, max = 1023 : i64} : (tensor<1xi32>) -> tensor<1xi11>
+  %3 = "hardcore.dequantize"(%2) {frac_bits = 0 : i64} : (tensor<1xi11>) -> tensor<1xf32>
   return %3 : tensor<1xf32>
 }

@@ -26,7 +26,7 @@ func.func @embedding_of_tokens(%arg0: tensor<2xi64>) -> tensor<2x2xf32> {
 
 // Products of activations are `hardcore.mul`, as wide as their interval (x·x
 // is a square: [0, 64], i8); a constant factor is a shift/add constant
-// multiply (3·x3 = (x3 << 2) - x3), never a multiplier.  A difference of
+// multiply (3·x3 = x3 + (x3 << 1)), never a multiplier.  A difference of
 // tensors is one subtractor per element.  Both are layers.  The gather keeps
 // elements 0 and 3: the ops of elements 1 and 2 reach no result and are swept,
 // and the layers count what is left (1 of 2 multipliers, 2 of 4 subtractors).
@@ -36,8 +36,8 @@ func.func @embedding_of_tokens(%arg0: tensor<2xi64>) -> tensor<2x2xf32> {
 // CHECK: %[[X0:.+]] = "hardcore.extract"(%{{.+}}) {index = 0 : i64}
 // CHECK-NEXT: %[[X3:.+]] = "hardcore.extract"(%{{.+}}) {index = 3 : i64}
 // CHECK-NEXT: %[[SQ:.+]] = "hardcore.mul"(%[[X0]], %[[X0]]) : (i4, i4) -> i8
-// CHECK-NEXT: %[[X3X4:.+]] = "hardcore.shl"(%[[X3]]) {amount = 2 : i64} : (i4) -> i6
-// CHECK-NEXT: %[[X3X3:.+]] = "hardcore.sub"(%[[X3X4]], %[[X3]]) : (i6, i4) -> i6
+// CHECK-NEXT: %[[X3X2:.+]] = "hardcore.shl"(%[[X3]]) {amount = 1 : i64} : (i4) -> i5
+// CHECK-NEXT: %[[X3X3:.+]] = "hardcore.add"(%[[X3]], %[[X3X2]]) : (i4, i5) -> i6
 // CHECK-NEXT: "hardcore.sub"(%[[SQ]], %[[X0]]) : (i8, i4) -> i8
 // CHECK-NEXT: "hardcore.sub"(%[[X3X3]], %[[X3]]) : (i6, i4) -> i6
 func.func @products(%arg0: tensor<4xf32>) -> tensor<2xf32> {
