@@ -132,8 +132,9 @@ def digit_planes(values: np.ndarray, form: int = 0) -> np.ndarray:
         digit = np.where(odd, 2 - (remainder & 3), 0)
         if form == 1:
             weight = _naf_weight(remainder)
-            both = odd & (_naf_weight((remainder - 1) >> 1) < weight) & (_naf_weight((remainder + 1) >> 1) < weight)
-            digit = np.where(both, 1, digit)
+            plus_minimal = _naf_weight((remainder - 1) >> 1) < weight
+            minus_minimal = _naf_weight((remainder + 1) >> 1) < weight
+            digit = np.where(odd & plus_minimal & minus_minimal, 1, digit)
         planes.append(np.where(negative, -digit, digit).astype(np.int8))
         remainder = (remainder - digit) >> 1
     if not planes:

@@ -269,7 +269,8 @@ def test_c_plans_fall_back_beyond_their_types(monkeypatch):
 
 def test_c_plans_reject_bad_arguments():
     from hardcore import _pair_cse
-    config = (cmvm.SMALL_NONZEROS, cmvm.TRANSPOSE_NONZEROS, cmvm.DIFFERENCE_GAIN, cmvm.DIFFERENCE_PATHS, (0, 1))
+    config = (cmvm.SMALL_NONZEROS, cmvm.TRANSPOSE_NONZEROS, cmvm.DIFFERENCE_GAIN, cmvm.DIFFERENCE_PATHS,
+              (0, 1))
     with pytest.raises(ValueError, match=r"^W must be a non-empty C-contiguous 2-D int64 array$"):
         _pair_cse.plans(np.ones((2, 2), np.int32), [128, 128], -1, None, (1 << 62, 0), config)
     with pytest.raises(ValueError, match=r"^magnitudes must have one entry per column of W$"):
