@@ -15,6 +15,7 @@ import types
 
 from hardcore.errors import CompileError, Diagnostic
 from hardcore.passes.to_hw import SHIFTED_OUT
+from hardcore.scale import timing
 
 # CIRCT's builders retry a failing `import circt.dialects.builtin` for every
 # op they create (~10x slower); an empty module under that name stops it.
@@ -93,14 +94,15 @@ def export_verilog(module) -> str:
     example on unlowered `seq` ops), leaving an empty result: checked here.
     Export rewrites the module in place.
     """
-    run_circt_pipeline(module, "builtin.module(lower-seq-to-sv)")  # registers to always_ff
-    buffer = io.StringIO()
-    with module.context:
-        circt.export_verilog(module, buffer)
-    text = buffer.getvalue()
-    if "endmodule" not in text:
-        raise CompileError("CIRCT's Verilog export produced no module (unlowered ops left?)")
-    return mark_lint_exceptions(text)
+    with timing.stage("export-verilog"):
+        run_circt_pipeline(module, "builtin.module(lower-seq-to-sv)")  # registers to always_ff
+        buffer = io.StringIO()
+        with module.context:
+            circt.export_verilog(module, buffer)
+        text = buffer.getvalue()
+        if "endmodule" not in text:
+            raise CompileError("CIRCT's Verilog export produced no module (unlowered ops left?)")
+        return mark_lint_exceptions(text)
 
 
 def mark_lint_exceptions(verilog: str) -> str:
