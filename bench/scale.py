@@ -107,7 +107,7 @@ def _print_blocks(sizes: list[int], weight_bits: int) -> None:
     from hardcore.passes.fold_weights import dense
     from hardcore.scale import parallel
 
-    print(f"column blocks of {dense.BLOCK_COLUMNS} (matrices wider than {dense.BLOCK_MIN_COLUMNS} columns), "
+    print(f"column blocks of {dense.BLOCK_COLUMNS} (compile splits matrices wider than {dense.BLOCK_MIN_COLUMNS} columns), "
           f"int{weight_bits} weights, 8-bit signed inputs, serial:")
     for size in sizes:
         torch.manual_seed(0)
@@ -116,7 +116,8 @@ def _print_blocks(sizes: list[int], weight_bits: int) -> None:
         matrix = np.round(weight / np.abs(weight).max() * limit).astype(np.int64)
         ranges = [(-128, 127)] * size
         figures = []
-        for jobs in (dense.solve_jobs(matrix, ranges, None, block_columns=size), dense.solve_jobs(matrix, ranges, None)):
+        for columns in (size, dense.BLOCK_COLUMNS):
+            jobs = dense.solve_jobs(matrix, ranges, None, block_columns=columns)
             start = time.perf_counter()
             with parallel.session("serial"):
                 graph = dense._combine(jobs, parallel.solve_all(jobs))

@@ -41,7 +41,7 @@ POOL_MIN_NONZEROS = 50_000
 
 @dataclass(frozen=True)
 class SolveJob:
-    """One `cmvm.solve(matrix, input_bits, signed, max_depth, algorithm)` call, hashable by content."""
+    """One `cmvm.solve(matrix, input_bits, signed, max_depth, algorithm, restarts)` call, hashable by content."""
 
     matrix: bytes  # int64, C order
     shape: tuple[int, int]
@@ -50,12 +50,14 @@ class SolveJob:
     max_depth: Optional[int]
     algorithm: str = "cse"
     nonzeros: int = field(default=0, compare=False)
+    restarts: Optional[int] = None  # cmvm.solve's (None: as many as the matrix's size allows)
 
     @classmethod
-    def of(cls, matrix, input_bits: int, signed: bool, max_depth: Optional[int], algorithm: str = "cse") -> "SolveJob":
+    def of(cls, matrix, input_bits: int, signed: bool, max_depth: Optional[int], algorithm: str = "cse",
+           restarts: Optional[int] = None) -> "SolveJob":
         array = np.ascontiguousarray(matrix, dtype=np.int64)
         return cls(array.tobytes(), tuple(array.shape), int(input_bits), bool(signed),
-                   None if max_depth is None else int(max_depth), algorithm, int(np.count_nonzero(array)))
+                   None if max_depth is None else int(max_depth), algorithm, int(np.count_nonzero(array)), restarts)
 
     def weights(self) -> np.ndarray:
         return np.frombuffer(self.matrix, dtype=np.int64).reshape(self.shape)
@@ -63,7 +65,8 @@ class SolveJob:
     def key(self) -> str:
         """A name for the job that is the same in every process (Dask's task key)."""
         digest = hashlib.sha256(self.matrix)
-        digest.update(repr((self.shape, self.input_bits, self.signed, self.max_depth, self.algorithm)).encode())
+        digest.update(repr((self.shape, self.input_bits, self.signed, self.max_depth, self.algorithm,
+                            self.restarts)).encode())
         return "hardcore-solve-" + digest.hexdigest()[:32]
 
 
@@ -71,7 +74,7 @@ def _solve(job: SolveJob):
     from hardcore import cmvm
 
     return cmvm.solve(job.weights(), input_bits=job.input_bits, signed=job.signed, max_depth=job.max_depth,
-                      algorithm=job.algorithm)
+                      algorithm=job.algorithm, restarts=job.restarts)
 
 
 @contextlib.contextmanager
