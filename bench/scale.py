@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -54,10 +53,9 @@ def _child(size: int, weight_bits: int, workers: str) -> dict:
                                    calibration=calibration, workers=workers)
         circuit.write(folder)
     total = time.perf_counter() - start
-    worker_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return {"size": size, "weight_bits": weight_bits, "weights": size * size + 10 * size,
             "adders": circuit.report["adders"], "total": total,
-            "peak_mb": max(row.peak_mb for row in rows), "worker_peak_mb": worker_peak,
+            "peak_mb": max(row.peak_mb for row in rows),
             "rows": [list(row) for row in rows]}
 
 
@@ -81,7 +79,7 @@ def _print_table(cases: list[dict]) -> None:
     stages = list(dict.fromkeys(stage for case in cases for stage, _, _ in case["rows"]))
     per_case = [_stage_seconds(case) for case in cases]
     heads = [f"n={c['size']} int{c['weight_bits']}" for c in cases]
-    width = max(len(stage) for stage in stages + ["pool worker peak"])
+    width = max(len(stage) for stage in stages)
     print(f"{'stage':<{width}}  " + "  ".join(f"{head:>16}" for head in heads))
     print(f"{'':<{width}}  " + "  ".join(f"{'s':>7} {'MB':>8}" for _ in heads))
     for stage in stages:
@@ -89,7 +87,6 @@ def _print_table(cases: list[dict]) -> None:
                  for merged in per_case]
         print(f"{stage:<{width}}  " + "  ".join(cells))
     print(f"{'total':<{width}}  " + "  ".join(f"{c['total']:7.1f} {c['peak_mb']:8.0f}" for c in cases))
-    print(f"{'pool worker peak':<{width}}  " + "  ".join(f"{'':7} {c['worker_peak_mb']:8.0f}" for c in cases))
     print(f"{'weights':<{width}}  " + "  ".join(f"{c['weights']:>16,}" for c in cases))
     print(f"{'adders':<{width}}  " + "  ".join(f"{c['adders']:>16,}" for c in cases))
     int8 = {c["size"]: c["total"] for c in cases if c["weight_bits"] == 8}
