@@ -8,9 +8,9 @@ Each case runs in a fresh child process (so its peak memory is its own):
 seeded random weights, 256 seeded normal calibration samples,
 `hardcore.compile(..., timing=rows)` then `Circuit.write` into a temporary
 folder.  Printed: each stage's wall seconds and peak resident MB
-(`hardcore.scale.timing`) per case, the totals, the largest solver-pool
-worker's peak, and time(4N)/time(N) for each pair of int8 sizes a factor
-of 2 apart in n (4x the weights).  `--blocks` prints instead what splitting
+(`hardcore.scale.timing`) per case, the totals (the memory of the compiling
+process: the solver pool's workers are not counted), and time(4N)/time(N)
+for each pair of int8 sizes a factor of 2 apart in n (4x the weights).  `--blocks` prints instead what splitting
 an n x n matrix into column blocks (`hardcore-fold-weights`'
 `BLOCK_COLUMNS`) costs in adders against solving it whole.  A benchmark, not a
 test: it asserts nothing.

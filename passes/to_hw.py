@@ -125,6 +125,7 @@ class _HwText:
 _INT_ATTRS = {"hardcore.extract": ("index",), "hardcore.constant": ("value",), "hardcore.shl": ("amount",),
               "hardcore.shr": ("amount",), "hardcore.clamp": ("min", "max"), "hardcore.mux": ("min", "max"),
               "hardcore.table": ("min",)}
+_NO_ATTRS: dict = {}  # shared by the ops without any (most of them), never written
 
 
 class _Op:
@@ -149,7 +150,7 @@ def _records(function, body: list, hierarchy: bool) -> list[_Op]:
             raise LoweringError(op, f"hardcore-to-hw cannot lower '{name}'")
         result = op.results[0]
         numbers[result] = index
-        attrs = {key: int_attr(op, key) for key in _INT_ATTRS.get(name, ())}
+        attrs = {key: int_attr(op, key) for key in _INT_ATTRS[name]} if name in _INT_ATTRS else _NO_ATTRS
         layer = layer_index(op.location) if hierarchy and name != "hardcore.extract" else -1
         records.append(_Op(op, name, index, tuple(numbers[v] for v in op.operands),
                            0 if name == "hardcore.pack" else _width(result.type), attrs, layer))

@@ -622,15 +622,15 @@ def _build_circuit(module, name: str, stages: dict, options: dict, *, max_adder_
                    verify_each: bool, say) -> Circuit:
     """The Circuit of a folded (and maybe pipelined) DAG: hardcore-to-hw, SystemVerilog and the figures."""
     say("running hardcore-to-hw and exporting SystemVerilog")
-    function = find_function(module.operation)
+    with timings.stage("figures"):  # from the DAG's function, before hardcore-to-hw releases it
+        circuit = _circuit(find_function(module.operation), name, "", stages, options,
+                           max_adder_depth=max_adder_depth, clock_enable=clock_enable)
     result = run_pipeline(module, "hardcore-to-hw,hw.module(cse)", filename="model", verify_each=verify_each,
-                          verify_report=say)
+                          verify_report=say, release=True)
     with timings.stage("print IR"):
         stages["hw"] = str(result.module)
-    verilog = backend.export_verilog(result.module)
-    with timings.stage("figures"):
-        return _circuit(function, name, verilog, stages, options, max_adder_depth=max_adder_depth,
-                        clock_enable=clock_enable)
+    circuit.verilog = backend.export_verilog(result.module)
+    return circuit
 
 
 def _circuit(function, name: str, verilog: str, stages: dict, options: dict, *, max_adder_depth,

@@ -124,7 +124,7 @@ class PipelineResult:
 
 def run_pipeline(module: ir.Module, pipeline: str | list[PipelineStep], filename: str = "<stdin>",
                  overrides: dict | None = None, line_offset: int = 0, verify_each: bool = False,
-                 verify_report=None) -> PipelineResult:
+                 verify_report=None, release: bool = False) -> PipelineResult:
     """Run a mixed pipeline; a failing pass raises CompileError with its diagnostics.
 
     `verify_each` runs one step at a time and checks each with the reference
@@ -134,6 +134,9 @@ def run_pipeline(module: ir.Module, pipeline: str | list[PipelineStep], filename
 
     `overrides` maps a hardcore pass name to a ready pass instance (the Python
     API uses it to hand over calibration data, which has no textual form).
+    With `release`, a pipeline through hardcore-to-hw empties `module` once it
+    is lowered (the caller needs it no more), so that the CIRCT stages have
+    its memory: a large DAG holds gigabytes.  Not with `verify_each`.
     """
     steps = parse_pipeline(pipeline) if isinstance(pipeline, str) else pipeline
     if verify_each:
@@ -168,6 +171,9 @@ def run_pipeline(module: ir.Module, pipeline: str | list[PipelineStep], filename
         try:
             with timing.stage(ToHwPass.name):
                 text = steps[split].make_pass().lower(module.operation)
+                if release:
+                    for op in list(module.body.operations):
+                        op.erase()
         except PassFailed:
             _raise_failure(log, "hardcore-to-hw failed")
     with timing.stage("parse hw IR in CIRCT"):
