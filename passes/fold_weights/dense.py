@@ -14,9 +14,8 @@ from __future__ import annotations
 import numpy as np
 from torch_mlir import ir
 
-from hardcore.adder_graph import AdderGraph, AdderNode, signed_width
 from hardcore import cmvm
-from hardcore.cmvm import min_depth
+from hardcore.adder_graph import AdderGraph, AdderNode, signed_width
 from hardcore.csd import per_weight_graph
 from hardcore.irutil import array_attr
 from hardcore.scale.parallel import SolveJob, solve_all
@@ -68,7 +67,7 @@ def solve_jobs(matrix, input_ranges, max_depth, block_columns: int | None = None
     blocks = [matrix[:, start:start + block_columns] for start in starts]
     if max_depth is not None:
         block_depth = max_depth - _ceil_log2(len(blocks))
-        if block_depth < max(min_depth(block) for block in blocks):
+        if block_depth < max(cmvm.min_depth(block) for block in blocks):
             return [SolveJob.of(matrix, bits, signed, max_depth)]
         max_depth = block_depth
     # The blocks share the restarts (reruns on shuffled blocks) that the solver would give the whole matrix.

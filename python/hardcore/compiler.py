@@ -568,6 +568,8 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
 def _run_steps(model, example_input, module, stages: dict, steps: list, *, output: str, verify_each: bool,
                say: Callable[[str], None]) -> None:
     """Run each (stage, pass) of `steps` on `module`, keeping each stage's IR text in `stages`."""
+    from hardcore.onnx_frontend import is_onnx_model
+
     for stage, instance in steps:
         say(f"running {instance.name}")
         try:
