@@ -121,6 +121,42 @@ class _HwText:
         return self.emit(f"comb.concat {fill}, {name} : i{out - width}, i{width}", ("sext", name, out))
 
 
+# The attributes each op's lowering reads, as integers (`_Op.attrs`); a table's entries are read from its op.
+_INT_ATTRS = {"hardcore.extract": ("index",), "hardcore.constant": ("value",), "hardcore.shl": ("amount",),
+              "hardcore.shr": ("amount",), "hardcore.clamp": ("min", "max"), "hardcore.mux": ("min", "max"),
+              "hardcore.table": ("min",)}
+_NO_ATTRS: dict = {}  # shared by the ops without any (most of them), never written
+
+
+class _Op:
+    """One DAG op as plain Python data, read from the bindings once (each binding call costs about a
+    microsecond, and a large DAG has millions of ops).  Values are numbered: op k's result is k, the
+    function's argument i is -1 - i."""
+
+    __slots__ = ("op", "name", "result", "operands", "width", "attrs", "layer")
+
+    def __init__(self, op, name: str, result: int, operands: tuple, width: int, attrs: dict, layer: int):
+        self.op, self.name, self.result, self.operands = op, name, result, operands
+        self.width, self.attrs, self.layer = width, attrs, layer
+
+
+def _records(function, body: list, hierarchy: bool) -> list[_Op]:
+    """The function's ops (all but its return) as `_Op`s; LoweringError at an op hardcore-to-hw cannot lower."""
+    numbers = {argument: -1 - index for index, argument in enumerate(function.regions[0].blocks[0].arguments)}
+    records = []
+    for index, op in enumerate(body[:-1]):
+        name = op.operation.name
+        if name not in _SCALAR_OPS and name != "hardcore.pack":
+            raise LoweringError(op, f"hardcore-to-hw cannot lower '{name}'")
+        result = op.results[0]
+        numbers[result] = index
+        attrs = {key: int_attr(op, key) for key in _INT_ATTRS[name]} if name in _INT_ATTRS else _NO_ATTRS
+        layer = layer_index(op.location) if hierarchy and name != "hardcore.extract" else -1
+        records.append(_Op(op, name, index, tuple(numbers[v] for v in op.operands),
+                           0 if name == "hardcore.pack" else _width(result.type), attrs, layer))
+    return records
+
+
 def _wrap(value: int, width: int) -> int:
     """`value` modulo 2^width, read as a signed `width`-bit integer: the low bits of its two's complement."""
     value &= (1 << width) - 1
@@ -139,9 +175,9 @@ def _read_bits(op, name: str, width: int, operand_widths: list[int]) -> list[int
     if name in ("hardcore.add", "hardcore.sub", "hardcore.neg", "hardcore.mul", "hardcore.sext", "hardcore.reg"):
         return [min(w, width) for w in operand_widths]
     if name == "hardcore.shl":
-        return [min(operand_widths[0], max(width - int_attr(op, "amount"), 0))]
+        return [min(operand_widths[0], max(width - op.attrs["amount"], 0))]
     if name == "hardcore.shr":
-        return [min(operand_widths[0], int_attr(op, "amount") + width)]
+        return [min(operand_widths[0], op.attrs["amount"] + width)]
     if name == "hardcore.table":
         return [min(operand_widths[0], _table_select_bits(op))]
     if name == "hardcore.pick":
@@ -164,14 +200,13 @@ def _shifted_out(ops, packs) -> set:
     for pack in packs:
         for value in pack.operands:
             readers.setdefault(value, []).append(pack)
-    return {op.results[0] for op in ops
-            if op.operation.name in ("hardcore.add", "hardcore.sub", "hardcore.neg", "hardcore.mul", "hardcore.reg")
-            and readers.get(op.results[0])
-            and all(reader.operation.name == "hardcore.shr" and int_attr(reader, "amount") > 0
-                    for reader in readers[op.results[0]])}
+    return {op.result for op in ops
+            if op.name in ("hardcore.add", "hardcore.sub", "hardcore.neg", "hardcore.mul", "hardcore.reg")
+            and readers.get(op.result)
+            and all(reader.name == "hardcore.shr" and reader.attrs["amount"] > 0 for reader in readers[op.result])}
 
 
-def _sign_and_low_registers(ops, packs, demand: dict, layer_of: dict) -> dict:
+def _sign_and_low_registers(ops, packs, demand: dict) -> dict:
     """Registers whose readers are all ReLU-like clamps (a lower bound of 0, no upper side): register -> k.
 
     Such a clamp reads the sign bit and the k low bits its result keeps, not
@@ -187,31 +222,30 @@ def _sign_and_low_registers(ops, packs, demand: dict, layer_of: dict) -> dict:
     outputs = {value for pack in packs for value in pack.operands}
     registers = {}
     for op in ops:
-        result = op.results[0]
-        if op.operation.name != "hardcore.reg" or result not in demand or not readers.get(result) \
-                or result in outputs:
+        result = op.result
+        if op.name != "hardcore.reg" or result not in demand or not readers.get(result) or result in outputs:
             continue
-        width = min(_width(result.type), demand[result])
+        width = min(op.width, demand[result])
         low_bits = 0
         for reader in readers[result]:
-            if (reader.operation.name != "hardcore.clamp" or reader.results[0] not in demand
-                    or layer_of.get(reader) != layer_of.get(op) or int_attr(reader, "min") != 0
-                    or int_attr(reader, "max") < (1 << (width - 1)) - 1):
+            if (reader.name != "hardcore.clamp" or reader.result not in demand
+                    or reader.layer != op.layer or reader.attrs["min"] != 0
+                    or reader.attrs["max"] < (1 << (width - 1)) - 1):
                 break
-            low_bits = max(low_bits, min(_width(reader.results[0].type), demand[reader.results[0]]))
+            low_bits = max(low_bits, min(reader.width, demand[reader.result]))
         else:
             if low_bits < width - 1:
                 registers[result] = low_bits
     return registers
 
 
-def _table_select_bits(op) -> int:
+def _table_select_bits(op: _Op) -> int:
     """The low input bits that tell a table's entries apart (see `_table`)."""
-    return max((array_attr(op, "table").size - 1).bit_length(), 1)
+    return max((array_attr(op.op, "table").size - 1).bit_length(), 1)
 
 
-def _demanded_bits(ops, packs, out_elems: list[int]) -> tuple[dict, dict]:
-    """Each value's bits that its users read (bits [0, n)), and each op's operands it reads at all.
+def _demanded_bits(ops, packs, out_elems: list[int], width_of: list[int]) -> tuple[dict, dict]:
+    """Each value's bits that its users read (bits [0, n)), and the operands each op (by its result) reads at all.
 
     A value absent from the first has no user.  The exact widths of the DAG
     are the widths of the values, but a user may keep fewer bits (a sum whose
@@ -225,18 +259,18 @@ def _demanded_bits(ops, packs, out_elems: list[int]) -> tuple[dict, dict]:
     read_operands: dict = {}
     for pack, out_elem in zip(packs, out_elems):
         for value in pack.operands:
-            demand[value] = max(demand.get(value, 0), min(_width(value.type), out_elem))
+            demand[value] = max(demand.get(value, 0), min(width_of[value], out_elem))
     for op in reversed(ops):
-        result = op.results[0]
-        if result not in demand or op.operation.name == "hardcore.extract":  # x's element: always whole
+        result = op.result
+        if result not in demand or op.name == "hardcore.extract":  # x's element: always whole
             continue
-        width = min(_width(result.type), demand[result])
-        operand_widths = [_width(v.type) for v in op.operands]
-        read_operands[op] = []
-        for value, bits in zip(op.operands, _read_bits(op, op.operation.name, width, operand_widths)):
+        width = min(op.width, demand[result])
+        operand_widths = [width_of[v] for v in op.operands]
+        read = read_operands[result] = []
+        for value, bits in zip(op.operands, _read_bits(op, op.name, width, operand_widths)):
             if bits > 0:
                 demand[value] = max(demand.get(value, 0), bits)
-                read_operands[op].append(value)
+                read.append(value)
     return demand, read_operands
 
 
@@ -253,23 +287,23 @@ class _Context:
     register: str  # seq.compreg or seq.compreg.ce
     enable: str  # ", %ce" or ""
     demand: dict = dataclasses.field(default_factory=dict)  # value -> the low bits its users read
-    read_operands: dict = dataclasses.field(default_factory=dict)  # op -> the operands it reads
+    read_operands: dict = dataclasses.field(default_factory=dict)  # op's result -> the operands it reads
     shifted_out: set = dataclasses.field(default_factory=set)  # values whose low bits only right shifts drop
     sign_and_low: dict = dataclasses.field(default_factory=dict)  # register -> the low bits it keeps
 
 
-def _lower_op(hw: _HwText, op, name: str, operands: list[tuple[str, int]], width: int, context: _Context) -> str:
+def _lower_op(hw: _HwText, op: _Op, name: str, operands: list[tuple[str, int]], width: int, context: _Context) -> str:
     """One scalar DAG op as comb/seq text; returns the SSA name of its result."""
     if name == "hardcore.extract":
         port = context.inputs[op.operands[0]]
-        element = hw.extract(f"%{port.name}", port.bits, int_attr(op, "index") * port.elem, port.elem)
+        element = hw.extract(f"%{port.name}", port.bits, op.attrs["index"] * port.elem, port.elem)
         if port.unsigned and width > port.elem:  # a token id: zero-extended
             zeros = hw.constant(0, width - port.elem)
             return hw.emit(f"comb.concat {zeros}, {element} : i{width - port.elem}, i{port.elem}")
         return hw.resize(element, port.elem, width)
     if name == "hardcore.reg":
         value = hw.resize(*operands[0], width)
-        low_bits = context.sign_and_low.get(op.results[0])
+        low_bits = context.sign_and_low.get(op.result)
         if low_bits is None:
             return hw.emit(f"{context.register} {value}, %clk{context.enable} : i{width}")
         kept = hw.emit(f"comb.concat {hw.extract(value, width, width - 1, 1)}, {hw.extract(value, width, 0, low_bits)}"
@@ -281,15 +315,15 @@ def _lower_op(hw: _HwText, op, name: str, operands: list[tuple[str, int]], width
     if name == "hardcore.sext":
         return hw.resize(*operands[0], width)
     if name == "hardcore.constant":
-        return hw.constant(int_attr(op, "value"), width)
+        return hw.constant(op.attrs["value"], width)
     if name == "hardcore.shl":
-        amount = int_attr(op, "amount")
+        amount = op.attrs["amount"]
         if width <= amount:
             return hw.constant(0, width)
         inner = hw.resize(*operands[0], width - amount)
         return hw.emit(f"comb.concat {inner}, {hw.constant(0, amount)} : i{width - amount}, i{amount}")
     if name == "hardcore.shr":
-        amount = int_attr(op, "amount")
+        amount = op.attrs["amount"]
         value, value_width = operands[0]
         if amount >= value_width:
             return hw.resize(hw.extract(value, value_width, value_width - 1, 1), 1, width)
@@ -304,8 +338,8 @@ def _lower_op(hw: _HwText, op, name: str, operands: list[tuple[str, int]], width
     if name == "hardcore.neg":
         return hw.emit(f"comb.sub {hw.constant(0, width)}, {hw.resize(*operands[0], width)} : i{width}")
     if name == "hardcore.table":
-        entries = [int(v) for v in array_attr(op, "table").reshape(-1)]
-        return _table(hw, *operands[0], int_attr(op, "min"), entries, width)
+        entries = [int(v) for v in array_attr(op.op, "table").reshape(-1)]
+        return _table(hw, *operands[0], op.attrs["min"], entries, width)
     if name == "hardcore.max":
         rhs_greater = _greater(hw, operands[0], operands[1])[3]
         lhs, rhs = hw.resize(*operands[0], width), hw.resize(*operands[1], width)
@@ -315,10 +349,10 @@ def _lower_op(hw: _HwText, op, name: str, operands: list[tuple[str, int]], width
         if_lhs, if_rhs = hw.resize(*operands[2], width), hw.resize(*operands[3], width)
         return hw.emit(f"comb.mux {rhs_greater}, {if_rhs}, {if_lhs} : i{width}")
     if name == "hardcore.mux":
-        condition = _in_range(hw, *operands[0], int_attr(op, "min"), int_attr(op, "max"))
+        condition = _in_range(hw, *operands[0], op.attrs["min"], op.attrs["max"])
         if_in, if_out = hw.resize(*operands[1], width), hw.resize(*operands[2], width)
         return hw.emit(f"comb.mux {condition}, {if_in}, {if_out} : i{width}")
-    return _clamp(hw, *operands[0], int_attr(op, "min"), int_attr(op, "max"), width)  # hardcore.clamp
+    return _clamp(hw, *operands[0], op.attrs["min"], op.attrs["max"], width)  # hardcore.clamp
 
 
 def _in_range(hw: _HwText, value: str, width: int, low: int, high: int) -> str:
@@ -417,37 +451,35 @@ def lower_function(function, module_name: str | None = None, hierarchy: bool = T
     block = function.regions[0].blocks[0]
     latency = int_attr(function, "hardcore.latency") if "hardcore.latency" in function.attributes else 0
     clock_enable = latency > 0 and ir.BoolAttr(function.attributes["hardcore.clock_enable"]).value
-    context = _Context(dict(zip(block.arguments, in_ports)), "seq.compreg.ce" if clock_enable else "seq.compreg",
-                       ", %ce" if clock_enable else "")
+    context = _Context({-1 - index: port for index, port in enumerate(in_ports)},
+                       "seq.compreg.ce" if clock_enable else "seq.compreg", ", %ce" if clock_enable else "")
     module_name = _sanitize(module_name or function.name.value)
 
-    ops = [op for op in body_ops(function) if op.operation.name != "func.return"]
-    for op in ops:
-        if op.operation.name not in _SCALAR_OPS | {"hardcore.pack"}:
-            raise LoweringError(op, f"hardcore-to-hw cannot lower '{op.operation.name}'")
-    packs = [value.owner for value in body_ops(function)[-1].operands]
-    if not packs or any(getattr(pack, "name", "") != "hardcore.pack" for pack in packs):
+    body = body_ops(function)
+    records = _records(function, body, hierarchy)
+    numbers = {op.op.results[0]: op.result for op in records if op.name == "hardcore.pack"}
+    packs = [records[numbers[value]] if value in numbers else None for value in body[-1].operands]
+    if not packs or None in packs:
         raise LoweringError(function, "hardcore-to-hw: no hardcore.pack result drives the output")
-    ops = [op for op in ops if op.operation.name != "hardcore.pack"]
-    context.demand, context.read_operands = _demanded_bits(ops, packs, [port.elem for port in out_ports])
+    width_of = [op.width for op in records]
+    ops = [op for op in records if op.name != "hardcore.pack"]
+    context.demand, context.read_operands = _demanded_bits(ops, packs, [port.elem for port in out_ports], width_of)
     # Ops whose result no bit of y depends on (a value only shifted out entirely) are left out.
-    ops = [op for op in ops if op.results[0] in context.demand]
+    ops = [op for op in ops if op.result in context.demand]
     context.shifted_out = _shifted_out(ops, packs)
-    layer_of = {}
-    for op in ops:
-        layer_of[op] = layer_index(op.location) if hierarchy and op.operation.name != "hardcore.extract" else -1
-    context.sign_and_low = _sign_and_low_registers(ops, packs, context.demand, layer_of)
+    context.sign_and_low = _sign_and_low_registers(ops, packs, context.demand)
 
     top = _HwText()
     names: dict = {}
     widths: dict = {}
     modules = []
-    constants = {op.results[0]: op for op in ops if op.operation.name == "hardcore.constant"}
+    constants = {op.result: op for op in ops if op.name == "hardcore.constant"}
     results = {value for pack in packs for value in pack.operands}
-    for unit in _emission_order(ops, layer_of, function):
+    layers = _Layers(ops, constants, context.read_operands)
+    for unit in _emission_order(ops, function):
         if isinstance(unit, int):
-            module = _layer_module(f"{module_name}_layer{unit}", unit, ops, layer_of, constants,
-                                   results, names, widths, top, context)
+            module = _layer_module(f"{module_name}_layer{unit}", unit, layers, records, constants, results,
+                                   names, widths, top, context)
             if module:
                 modules.append(module)
         else:
@@ -471,7 +503,7 @@ def lower_function(function, module_name: str | None = None, hierarchy: bool = T
     return "\n".join([header] + top.lines + [f"    hw.output {valid}, {outputs[0]} : i1, i{y.bits}", "}"] + modules)
 
 
-def _emission_order(ops, layer_of: dict, function) -> list:
+def _emission_order(ops, function) -> list:
     """Top-level ops and layers (as their index) in an order where each comes after what it uses.
 
     A layer is emitted as one unit (its instance), so it must come after
@@ -481,12 +513,12 @@ def _emission_order(ops, layer_of: dict, function) -> list:
     """
     unit_of, first = {}, {}
     for index, op in enumerate(ops):
-        unit = layer_of[op] if layer_of[op] >= 0 else op
-        unit_of[op.results[0]] = unit
+        unit = op.layer if op.layer >= 0 else op
+        unit_of[op.result] = unit
         first.setdefault(unit, index)
     needs: dict = {unit: set() for unit in first}
     for op in ops:
-        unit = layer_of[op] if layer_of[op] >= 0 else op
+        unit = op.layer if op.layer >= 0 else op
         for value in op.operands:
             source = unit_of.get(value)
             if source is not None and source != unit:
@@ -510,24 +542,25 @@ def _emission_order(ops, layer_of: dict, function) -> list:
                 heapq.heappush(ready, first[user])
     if len(order) < len(first):
         stuck = sorted((u for u, count in waiting.items() if count), key=first.get)
-        names = ", ".join(f"layer {u}" if isinstance(u, int) else f"'{u.operation.name}'" for u in stuck[:4])
+        names = ", ".join(f"layer {u}" if isinstance(u, int) else f"'{u.name}'" for u in stuck[:4])
         raise LoweringError(function, f"hardcore-to-hw: layers and top-level ops depend on each other "
                                       f"in a cycle ({names}): cannot keep one module per layer")
     return order
 
 
-def _lower_into(hw: _HwText, op, names: dict, widths: dict, context: _Context, width: int | None = None) -> None:
+def _lower_into(hw: _HwText, op: _Op, names: dict, widths: dict, context: _Context,
+                width: int | None = None) -> None:
     """Lower `op` at `width` bits, by default the bits its users read (`context.demand`)."""
-    result = op.results[0]
+    result = op.result
     if width is None:
-        width = min(_width(result.type), context.demand.get(result, _width(result.type)))
+        width = min(op.width, context.demand.get(result, op.width))
     # an operand the op does not read (a left shift past its width) may have no name here
     operands = [(names.get(v, ""), widths.get(v, 0)) for v in op.operands]
-    names[result] = _lower_op(hw, op, op.operation.name, operands, width, context)
+    names[result] = _lower_op(hw, op, op.name, operands, width, context)
     widths[result] = width
     if result in context.shifted_out and hw.lines and hw.lines[-1].startswith(f"    {names[result]} = "):
         # Name the wire (or register) so that the back end can mark it: see SHIFTED_OUT.
-        attribute = "name" if op.operation.name == "hardcore.reg" else "sv.namehint"
+        attribute = "name" if op.name == "hardcore.reg" else "sv.namehint"
         head, _, result_type = hw.lines[-1].rpartition(" : ")
         hw.lines[-1] = f'{head} {{{attribute} = "{SHIFTED_OUT}"}} : {result_type}'
 
@@ -539,46 +572,61 @@ def _pack(hw: _HwText, pack, names: dict, widths: dict, out_elem: int) -> str:
     return hw.emit(f"comb.concat {', '.join(reversed(parts))} : {', '.join([f'i{out_elem}'] * len(parts))}")
 
 
-def _layer_module(name: str, layer: int, ops, layer_of: dict, constants: dict, results: set, names: dict,
-                  widths: dict, top: _HwText, context: _Context) -> str:
+class _Layers:
+    """The ops of each layer, and the layers that read each value (constants aside), from one walk of the ops."""
+
+    def __init__(self, ops, constants: dict, read_operands: dict):
+        self.members: dict = {}
+        self.readers: dict = {}  # value -> the layers of the ops that read it (-1: top-level ops)
+        for op in ops:
+            self.members.setdefault(op.layer, []).append(op)
+            for value in read_operands.get(op.result, ()):
+                if value not in constants:
+                    self.readers.setdefault(value, set()).add(op.layer)
+
+    def used_outside(self, value: int, layer: int) -> bool:
+        return bool(self.readers.get(value, set()) - {layer})
+
+
+def _layer_module(name: str, layer: int, layers: _Layers, records: list, constants: dict, results: set,
+                  names: dict, widths: dict, top: _HwText, context: _Context) -> str:
     """The hw.module of one layer, and its instance in `top` (which defines its outputs there)."""
-    members = [op for op in ops if layer_of[op] == layer]
-    defined = {op.results[0] for op in members}
-    inputs, outputs = [], []
+    members = layers.members[layer]
+    defined = {op.result for op in members}
+    inputs, seen = [], set()
     for op in members:
-        for value in context.read_operands.get(op, ()):
-            if value not in defined and value not in constants and value not in inputs:
+        for value in context.read_operands.get(op.result, ()):
+            if value not in defined and value not in constants and value not in seen:
                 inputs.append(value)
+                seen.add(value)
     # Other layers repeat the constants they use: a constant leaves a layer only to reach y.
-    used_outside = {v for op in ops if layer_of[op] != layer
-                    for v in context.read_operands.get(op, ()) if v not in constants} | results
-    outputs = [op.results[0] for op in members if op.results[0] in used_outside]
+    outputs = [op.result for op in members if op.result in results or layers.used_outside(op.result, layer)]
     if not outputs:
         return ""  # nothing of this layer reaches the output (all-zero weights downstream)
     missing = [value for value in inputs if value not in names]
     if missing:
-        raise LoweringError(missing[0].owner, f"hardcore-to-hw: layer {layer} uses a value defined after it")
-    clocked = any(op.operation.name == "hardcore.reg" for op in members)
+        raise LoweringError(records[missing[0]].op, f"hardcore-to-hw: layer {layer} uses a value defined after it")
+    clocked = any(op.name == "hardcore.reg" for op in members)
     hw = _HwText()
     local_names = {value: f"%i{index}" for index, value in enumerate(inputs)}
     local_widths = {value: widths[value] for value in inputs}
     # A constant this module repeats is as wide as its readers here read it (others may read more).
     constant_bits: dict = {}
     for op in members:
-        width = min(_width(op.results[0].type), context.demand[op.results[0]])
-        read = _read_bits(op, op.operation.name, width, [_width(v.type) for v in op.operands])
+        width = min(op.width, context.demand[op.result])
+        read = _read_bits(op, op.name, width, [records[v].width if v >= 0 else 0 for v in op.operands])
         for value, bits in zip(op.operands, read):
             if value in constants:
                 constant_bits[value] = max(constant_bits.get(value, 0), bits)
     for value in outputs:  # a constant of this layer that reaches y: as y reads it
         if value in constants:
-            constant_bits[value] = max(constant_bits.get(value, 0), min(_width(value.type), context.demand[value]))
+            constant_bits[value] = max(constant_bits.get(value, 0), min(records[value].width, context.demand[value]))
     for op in members:
-        for value in context.read_operands.get(op, ()):
+        for value in context.read_operands.get(op.result, ()):
             if value in constants and value not in local_names:
                 _lower_into(hw, constants[value], local_names, local_widths, context, constant_bits[value])
-        if op.results[0] not in local_names:
-            _lower_into(hw, op, local_names, local_widths, context, constant_bits.get(op.results[0]))
+        if op.result not in local_names:
+            _lower_into(hw, op, local_names, local_widths, context, constant_bits.get(op.result))
     ports = []
     arguments = []
     if clocked:

@@ -58,14 +58,28 @@ class _DagBuilder:
         self.created: list = []
         self.reads: dict = {}
         self.counted: list[tuple[int, int, int]] = []  # (layer, first, end) of `created` a layer's figures count
+        # Result types and attributes made once each (a binding call costs about a microsecond; a large
+        # layer makes millions of ops, of a few dozen widths and shift amounts).
+        self._int_types: dict = {}
+        self._i64_attrs: dict = {}
+
+    def _int_type(self, width: int):
+        if width not in self._int_types:
+            self._int_types[width] = int_type(width)
+        return self._int_types[width]
+
+    def _i64_attr(self, value: int):
+        if value not in self._i64_attrs:
+            self._i64_attrs[value] = i64_attr(value)
+        return self._i64_attrs[value]
 
     def _emit(self, name, operands, value_range, attributes=None):
         key = (name, tuple(operands), tuple(sorted((attributes or {}).items())))
         if self._reusable(key):
             return self.memo[key]
         low, high = value_range
-        attrs = {k: i64_attr(v) for k, v in (attributes or {}).items()}
-        op = create_op(name, operands, [int_type(signed_width(low, high))], attrs, self.location)
+        attrs = {k: self._i64_attr(v) for k, v in (attributes or {}).items()}
+        op = create_op(name, operands, [self._int_type(signed_width(low, high))], attrs, self.location)
         self.made[name] += 1
         result = op.results[0]
         self._made(result, op, operands)

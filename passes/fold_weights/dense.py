@@ -16,13 +16,23 @@ from __future__ import annotations
 import numpy as np
 from torch_mlir import ir
 
-from hardcore.adder_graph import AdderGraph, signed_width
+from hardcore import cmvm
+from hardcore.adder_graph import AdderGraph, AdderNode, signed_width
 from hardcore.csd import per_weight_graph
 from hardcore.irutil import array_attr
 from hardcore.scale.parallel import SolveJob, solve_all
 from hardcore.passes.fold_weights.builder import _DagBuilder, _Lin
 
-__all__ = ["ALGORITHMS", "fold_dense", "input_width", "solve_jobs", "constant_rows"]
+__all__ = ["ALGORITHMS", "BLOCK_COLUMNS", "BLOCK_MIN_COLUMNS", "fold_dense", "input_width", "solve_jobs", "constant_rows"]
+
+# A matrix of more than BLOCK_MIN_COLUMNS columns is solved as column blocks of BLOCK_COLUMNS, each a job
+# of its own (in parallel on a pool), and each row sums its blocks' outputs.  The solver's time grows
+# faster than the columns at a fixed number of rows (1024 rows: 16 s at 128 columns, 58 s at 256,
+# measured), so blocks bound it per nonzero weight; they cost some sharing (+4.7% adders at 256 x 256,
+# +8.8% at 512 x 512: docs/scale.md), so only wider matrices are split.  Every matrix of the README MLP,
+# the digits CNN and the tests is narrower: solved whole, as before.
+BLOCK_COLUMNS = 128
+BLOCK_MIN_COLUMNS = 512
 
 
 def _csd(matrix, input_ranges, max_depth, free_rows):
@@ -41,17 +51,112 @@ def input_width(input_ranges) -> tuple[int, bool]:
     return (signed_width(low, high) if signed else max(high.bit_length(), 1)), signed
 
 
-def solve_jobs(matrix, input_ranges, max_depth, free_rows=()) -> list[SolveJob]:
+def solve_jobs(matrix, input_ranges, max_depth, free_rows=(), block_columns: int | None = None) -> list[SolveJob]:
     """The CMVM solves (`hardcore.scale.parallel`) whose graphs `_combine` joins into the matrix's graph.
 
-    `free_rows`: the outputs whose sign an adder after them absorbs (`cmvm.solve`'s free_negation_rows)."""
+    A matrix of more than BLOCK_MIN_COLUMNS columns is solved in column blocks
+    of BLOCK_COLUMNS (of `block_columns`, when given, whatever the matrix's
+    width), one job each, when the depth bound leaves room for the sums of
+    the blocks' outputs; any other matrix is one job.  `free_rows`: the
+    outputs whose sign an adder after them absorbs (`cmvm.solve`'s
+    free_negation_rows)."""
     bits, signed = input_width(input_ranges)
-    return [SolveJob.of(matrix, bits, signed, max_depth, free_rows=free_rows)]
+    matrix = np.asarray(matrix)
+    columns = matrix.shape[1]
+    if block_columns is None:
+        block_columns = BLOCK_COLUMNS if columns > BLOCK_MIN_COLUMNS else columns
+    starts = range(0, columns, max(block_columns, 1))
+    if len(starts) < 2:
+        return [SolveJob.of(matrix, bits, signed, max_depth, free_rows=free_rows)]
+    blocks = [matrix[:, start:start + block_columns] for start in starts]
+    if max_depth is not None:
+        block_depth = max_depth - _ceil_log2(len(blocks))
+        if block_depth < max(cmvm.min_depth(block) for block in blocks):
+            return [SolveJob.of(matrix, bits, signed, max_depth, free_rows=free_rows)]
+        max_depth = block_depth
+    # The blocks share the restarts (reruns on shuffled blocks) that the solver would give the whole matrix.
+    budget = cmvm.RESTART_BUDGET // max(int(np.count_nonzero(matrix)), 1)
+    # A block's output is summed with another block's, which absorbs its sign, unless the row's
+    # only nonzero weights are in that block: then the row's own freedom holds.
+    shared = np.count_nonzero([np.any(block != 0, axis=1) for block in blocks], axis=0) > 1
+    free = shared.copy()
+    free[list(free_rows)] = True
+    return [SolveJob.of(block, bits, signed, max_depth, free_rows=np.flatnonzero(free),
+                        restarts=min(cmvm.MAX_RESTARTS, int(np.count_nonzero(block)) // cmvm.RESTART_NONZEROS, budget))
+            for block in blocks]
+
+
+def _ceil_log2(count: int) -> int:
+    return max(count - 1, 0).bit_length()
 
 
 def _combine(jobs: list[SolveJob], graphs: list[AdderGraph]) -> AdderGraph:
-    (graph,) = graphs
-    return graph
+    """The matrix's graph from its jobs' graphs: one job's as it is, column blocks' summed per row."""
+    if len(graphs) == 1:
+        return graphs[0]
+    return _ColumnBlocks(graphs)
+
+
+class _ColumnBlocks(AdderGraph):
+    """The graph of [W_1 W_2 ... W_k] from the column blocks' graphs: row i sums the blocks' outputs i.
+
+    The blocks' nodes come first, block after block (inputs renumbered to
+    their columns), then a balanced tree of sums per row (ceil(log2 k) adder
+    levels at most, over the rows' nonzero block outputs).  The blocks read
+    disjoint inputs, so a sum's exact range is the sum of its operands'
+    ranges: `value_ranges` takes each block's on its own (the blocks' forms
+    are k times narrower than the whole matrix's).
+    """
+
+    def __init__(self, graphs: list[AdderGraph]):
+        n_inputs = sum(graph.n_inputs for graph in graphs)
+        super().__init__(n_inputs=n_inputs, input_bits=tuple(bits for graph in graphs for bits in graph.input_bits),
+                         signed=graphs[0].signed)
+        self.blocks = graphs
+        parts: list[list] = [[] for _ in graphs[0].outputs]
+        column = 0
+        for graph in graphs:
+            base = n_inputs + len(self.nodes)
+
+            def renumber(value: int) -> int:
+                return column + value if value < graph.n_inputs else base + value - graph.n_inputs
+
+            self.nodes.extend(AdderNode(renumber(node.a), node.a_shift, renumber(node.b), node.b_shift, node.sign)
+                              for node in graph.nodes)
+            for row, output in enumerate(graph.outputs):
+                if output is not None:
+                    parts[row].append((renumber(output[0]), output[1], output[2]))
+            column += graph.n_inputs
+        self.block_nodes = len(self.nodes)
+        self.outputs = [self._sum(row_parts) for row_parts in parts]
+
+    def _sum(self, row_parts: list):
+        """sign * (value << shift) of the row's parts summed pairwise, level by level; None for no part."""
+        while len(row_parts) > 1:
+            row_parts = [self._add(*row_parts[k:k + 2]) if k + 1 < len(row_parts) else row_parts[k]
+                         for k in range(0, len(row_parts), 2)]
+        return row_parts[0] if row_parts else None
+
+    def _add(self, first, second):
+        (a, a_shift, a_sign), (b, b_shift, b_sign) = (first, second) if first[2] > 0 or second[2] < 0 \
+            else (second, first)
+        shift = min(a_shift, b_shift)  # common to both: left on the output, where shifts are wires
+        self.nodes.append(AdderNode(a, a_shift - shift, b, b_shift - shift, a_sign * b_sign))
+        return self.n_inputs + len(self.nodes) - 1, shift, a_sign
+
+    def value_ranges(self, ranges):
+        ranges = [(int(low), int(high)) for low, high in ranges]
+        result = list(ranges)
+        column = 0
+        for graph in self.blocks:
+            result.extend(graph.value_ranges(ranges[column:column + graph.n_inputs])[graph.n_inputs:])
+            column += graph.n_inputs
+        for node in self.nodes[self.block_nodes:]:
+            (a_low, a_high), (b_low, b_high) = result[node.a], result[node.b]
+            a_low, a_high, b_low, b_high = (a_low << node.a_shift, a_high << node.a_shift, b_low << node.b_shift,
+                                            b_high << node.b_shift)
+            result.append((a_low + b_low, a_high + b_high) if node.sign > 0 else (a_low - b_high, a_high - b_low))
+        return result
 
 
 def _cse(matrix, input_ranges, max_depth, free_rows):

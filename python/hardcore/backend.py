@@ -15,6 +15,7 @@ import types
 
 from hardcore.errors import CompileError, Diagnostic
 from hardcore.passes.to_hw import SHIFTED_OUT
+from hardcore.scale import timing
 
 # CIRCT's builders retry a failing `import circt.dialects.builtin` for every
 # op they create (~10x slower); an empty module under that name stops it.
@@ -38,8 +39,9 @@ LOWERING_OPTIONS = "locationInfoStyle=none,disallowLocalVariables"
 #   requantization keeps.
 # - DECLFILENAME on the layer modules: they live in the file named after the top
 #   module, one file per circuit.
-_SHIFTED_OUT_DECLARATION = re.compile(rf"^\s*(wire|reg)\s+(\[\d+:\d+\]\s+)?{SHIFTED_OUT}(_\d+)?\b")
-_MODULE = re.compile(r"^module (\w+)\(")
+# A layer module's first line, or a SHIFTED_OUT declaration's, anywhere in the text ([^\S\n]: a blank but a newline).
+_MARKED_LINE = re.compile(rf"^(?:(?P<module>module \w+\()|[^\S\n]*(?:wire|reg)[^\S\n]+(?:\[\d+:\d+\][^\S\n]+)?"
+                          rf"{SHIFTED_OUT}(?:_\d+)?\b)", re.M)
 _UNUSEDSIGNAL_OFF = ("  // the low bits only carry into the bits a right shift keeps\n"
                       "  // verilator lint_off UNUSEDSIGNAL\n")
 _DECLFILENAME_OFF = ("// a layer module, in the file of its top module\n"
@@ -93,14 +95,15 @@ def export_verilog(module) -> str:
     example on unlowered `seq` ops), leaving an empty result: checked here.
     Export rewrites the module in place.
     """
-    run_circt_pipeline(module, "builtin.module(lower-seq-to-sv)")  # registers to always_ff
-    buffer = io.StringIO()
-    with module.context:
-        circt.export_verilog(module, buffer)
-    text = buffer.getvalue()
-    if "endmodule" not in text:
-        raise CompileError("CIRCT's Verilog export produced no module (unlowered ops left?)")
-    return mark_lint_exceptions(text)
+    with timing.stage("export-verilog"):
+        run_circt_pipeline(module, "builtin.module(lower-seq-to-sv)")  # registers to always_ff
+        buffer = io.StringIO()
+        with module.context:
+            circt.export_verilog(module, buffer)
+        text = buffer.getvalue()
+        if "endmodule" not in text:
+            raise CompileError("CIRCT's Verilog export produced no module (unlowered ops left?)")
+        return mark_lint_exceptions(text)
 
 
 def mark_lint_exceptions(verilog: str) -> str:
@@ -111,19 +114,34 @@ def mark_lint_exceptions(verilog: str) -> str:
     whose low bits only carry into the bits a right shift keeps.  Both get a
     `lint_off` for that one warning, switched back on right after.
     """
-    lines = verilog.splitlines(keepends=True)
-    marked, inside_declaration, modules = [], False, 0
-    for line in lines:
-        if _MODULE.match(line):
+    # Only the lines these patterns find change: the text between them is copied in slices, not
+    # split into lines (a million-adder circuit's Verilog has millions).
+    marked, position, modules = [], 0, 0
+    for match in _MARKED_LINE.finditer(verilog):
+        start = match.start()
+        if start < position:  # a line of a declaration already marked
+            continue
+        end = _line_end(verilog, start)
+        if match.group("module"):
             modules += 1
             if modules > 1:
-                marked += [_DECLFILENAME_OFF, line, "// verilator lint_on DECLFILENAME\n"]
-                continue
-        if _SHIFTED_OUT_DECLARATION.match(line):
-            marked.append(_UNUSEDSIGNAL_OFF)
-            inside_declaration = True
-        marked.append(line)
-        if inside_declaration and line.rstrip().endswith(";"):
+                marked += [verilog[position:start], _DECLFILENAME_OFF, verilog[start:end],
+                           "// verilator lint_on DECLFILENAME\n"]
+                position = end
+            continue
+        marked += [verilog[position:start], _UNUSEDSIGNAL_OFF]
+        line = start
+        while not verilog[line:end].rstrip().endswith(";") and end < len(verilog):
+            line, end = end, _line_end(verilog, end)  # the declaration goes on: its next line
+        marked.append(verilog[start:end])
+        if verilog[line:end].rstrip().endswith(";"):
             marked.append("  // verilator lint_on UNUSEDSIGNAL\n")
-            inside_declaration = False
+        position = end
+    marked.append(verilog[position:])
     return "".join(marked)
+
+
+def _line_end(text: str, start: int) -> int:
+    """Where the line starting at `start` ends, past its newline."""
+    end = text.find("\n", start)
+    return len(text) if end < 0 else end + 1

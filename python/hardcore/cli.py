@@ -9,9 +9,11 @@ written atomically: on failure nothing is left behind.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 import sys
 from pathlib import Path
+from typing import Iterator
 
 from hardcore.errors import CompileError, HardcoreError, UsageError
 
@@ -43,9 +45,11 @@ def _write_output(path: str | None, text: str) -> None:
         sys.stdout.write(text)
         return
     from hardcore.compiler import write_files_atomically
+    from hardcore.scale import timing
 
     target = Path(path)
-    write_files_atomically(target.parent if str(target.parent) else Path("."), {target.name: text})
+    with timing.stage("write"):
+        write_files_atomically(target.parent if str(target.parent) else Path("."), {target.name: text})
 
 
 def _chunks(text: str, split: bool) -> list[tuple[str, int]]:
@@ -98,17 +102,21 @@ def _run_chunk(chunk: str, offset: int, filename: str, pipeline: str | None, emi
     from hardcore import backend
     from hardcore.mlir import new_context, parse_module
     from hardcore.pipeline import run_pipeline
+    from hardcore.scale import timing
 
-    module = parse_module(chunk, new_context(), filename, offset)
+    with timing.stage("parse"):
+        module = parse_module(chunk, new_context(), filename, offset)
     if not pipeline:
-        return str(module)
+        with timing.stage("print IR"):
+            return str(module)
     result = run_pipeline(module, pipeline, filename=filename, line_offset=offset, verify_each=verify_each,
                           verify_report=lambda line: print(f"hardcore-opt: verify-each: {line}", file=sys.stderr))
     if emit == "verilog":
         if not result.in_circt:
             raise UsageError("--emit=verilog needs a pipeline that ends after hardcore-to-hw")
         return backend.export_verilog(result.module)
-    return result.text()
+    with timing.stage("print IR"):
+        return result.text()
 
 
 def opt_main(argv: list[str] | None = None) -> int:
@@ -131,7 +139,14 @@ def opt_main(argv: list[str] | None = None) -> int:
                              "machine's processes when the work pays for it), serial, or a number of processes")
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="solve on an existing Dask cluster instead, e.g. tcp://host:8786 (docs/scale.md)")
+    parser.add_argument("--timing", action="store_true",
+                        help="print each stage's wall time and peak memory to stderr, like --mlir-timing")
     args = parser.parse_args(argv)
+    with _timed(args.timing, "hardcore-opt"):
+        return _opt(args)
+
+
+def _opt(args) -> int:
     try:
         from hardcore.pipeline import parse_pipeline
         from hardcore.passes import PASSES
@@ -171,6 +186,21 @@ def opt_main(argv: list[str] | None = None) -> int:
     except HardcoreError as error:
         _print_error("hardcore-opt", error)
         return error.exit_code
+
+
+@contextlib.contextmanager
+def _timed(enabled: bool, prog: str) -> Iterator[None]:
+    """With `enabled` (--timing), the stages run inside the block as a table on stderr at its end."""
+    if not enabled:
+        yield
+        return
+    from hardcore.scale import timing
+
+    with timing.recording() as rows:
+        try:
+            yield
+        finally:
+            print(timing.table(rows, title=f"{prog} timing"), end="", file=sys.stderr)
 
 
 def _print_error(prog: str, error: HardcoreError) -> None:
@@ -233,16 +263,17 @@ def _compile(args) -> int:
         raise UsageError(f"--input-shape: the first (batch) dimension must be 1, got {args.input_shape[0]}")
     dtype = torch.long if (args.input_dtype or ("int64" if args.decoder else "float32")) == "int64" else torch.float32
     example_input = None if args.input_shape is None else torch.zeros(args.input_shape, dtype=dtype)
-    circuit = hardcore.compile(model, example_input, weight_bits=args.weight_bits,
-                               act_bits=args.act_bits, calibration=calibration, algorithm=args.algorithm,
-                               max_depth=args.max_depth, max_adder_depth=args.max_adder_depth,
-                               clock_enable=args.clock_enable, name=args.name, output=args.output,
-                               weight_scale=args.weight_scale, quant_config=args.quant_config,
-                               act_percentile=args.act_percentile, table_codes=args.table_codes, progress=say,
-                               verify_each=args.verify_each, decoder=args.decoder, reuse=args.reuse,
-                               stream=args.stream, pixels_per_clock=args.pixels_per_clock,
-                               workers=args.workers, scheduler=args.scheduler)
-    files = circuit.write(args.output_dir)
+    with _timed(args.timing, "hardcore compile"):
+        circuit = hardcore.compile(model, example_input, weight_bits=args.weight_bits,
+                                   act_bits=args.act_bits, calibration=calibration, algorithm=args.algorithm,
+                                   max_depth=args.max_depth, max_adder_depth=args.max_adder_depth,
+                                   clock_enable=args.clock_enable, name=args.name, output=args.output,
+                                   weight_scale=args.weight_scale, quant_config=args.quant_config,
+                                   act_percentile=args.act_percentile, table_codes=args.table_codes, progress=say,
+                                   verify_each=args.verify_each, decoder=args.decoder, reuse=args.reuse,
+                                   stream=args.stream, pixels_per_clock=args.pixels_per_clock,
+                                   workers=args.workers, scheduler=args.scheduler)
+        files = circuit.write(args.output_dir)
     report = circuit.report
     if args.decoder:
         print(f"{circuit.name}: decoder of {circuit.positions} positions, x {circuit.in_width} bits (a token) -> "
@@ -509,6 +540,8 @@ def main(argv: list[str] | None = None) -> int:
     compile_parser.add_argument("--scheduler", metavar="ADDRESS",
                                 help="solve on an existing Dask cluster instead, e.g. tcp://host:8786 (hardcore's "
                                      "'distributed' extra; docs/scale.md); the SystemVerilog is the same")
+    compile_parser.add_argument("--timing", action="store_true",
+                                help="print each stage's wall time and peak memory to stderr, like --mlir-timing")
     compile_parser.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
     sim_parser = commands.add_parser("sim", help="simulate a compiled circuit against its reference")
     sim_parser.add_argument("directory", help="an output directory of 'hardcore compile'")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -26,6 +27,7 @@ from hardcore.passes import (FoldWeightsPass, ImportPass, KvDecodePass, Pipeline
                              TimeMultiplexPass)
 from hardcore.pipeline import run_pipeline
 from hardcore.scale import parallel
+from hardcore.scale import timing as timings
 
 __all__ = ["compile", "Circuit", "write_files_atomically", "dag_figures"]
 
@@ -214,7 +216,8 @@ class Circuit:
                  f"{self.name}.json": json.dumps(self.report, indent=2, sort_keys=True) + "\n"}
         if stages:
             files.update({f"{self.name}.{stage}.mlir": text for stage, text in self.stages.items()})
-        return write_files_atomically(directory, files)
+        with timings.stage("write"):
+            return write_files_atomically(directory, files)
 
 
 def write_files_atomically(directory, files: dict[str, str]) -> list[Path]:
@@ -393,6 +396,20 @@ def _reproducer(stage_text: str, instance, error: HardcoreError, verify_each: bo
     return str(folder)
 
 
+def _recorded(function):
+    """`function(..., timing=rows)`: its stages' times and peak memory go to the list `rows` (`hardcore.scale.timing`)."""
+    @functools.wraps(function)
+    def recorded(*args, timing: list | None = None, **kwargs):
+        if timing is None:
+            return function(*args, **kwargs)
+        if not isinstance(timing, list):
+            raise UsageError(f"compile: timing must be a list that receives the stages' rows, got {timing!r}")
+        with timings.recording(timing):
+            return function(*args, **kwargs)
+    return recorded
+
+
+@_recorded
 def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 8, calibration=None,
             algorithm: str = "cse", max_depth: int | None = None, max_adder_depth: int | None = None,
             clock_enable: bool = False, name: str | None = None, output: str | None = None,
@@ -454,6 +471,11 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
     sends them to an existing Dask cluster instead.  The SystemVerilog is the
     same, byte for byte, whichever runs them.  `progress` receives messages per
     stage, and per solve with an ETA on long compiles.
+
+    `timing`, a list, receives a `hardcore.scale.timing.StageTime` row (stage,
+    wall seconds, peak MB of this process) per stage: the torch-mlir import,
+    each pass, the IR printed after it, hardcore-to-hw, the CIRCT passes, the
+    Verilog export and the figures; `timing.table(rows)` prints them.
     """
     from hardcore.frontend import import_model  # torch is heavy: only when compiling a model
     from hardcore.onnx_frontend import import_onnx, is_onnx_model, onnx_module_name
@@ -488,17 +510,20 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
     context = new_context()
     if is_onnx_model(model):
         say("importing the ONNX model with torch-mlir")
-        module, _ = import_onnx(model, context, None if example_input is None else list(np.shape(example_input)))
+        with timings.stage("import (torch-mlir)"):
+            module, _ = import_onnx(model, context, None if example_input is None else list(np.shape(example_input)))
         name = _module_name(name if name is not None else onnx_module_name(model), model)
     elif example_input is None:
         raise UsageError("compile: a PyTorch model needs an example_input (batch 1) for its shape")
     else:
         say("importing the model with torch-mlir")
-        module = import_model(model, example_input, context)
+        with timings.stage("import (torch-mlir)"):
+            module = import_model(model, example_input, context)
         name = _module_name(name, model)
     with context:
         find_function(module.operation).attributes["sym_name"] = ir.StringAttr.get(name)
-    stages = {"torch": module.operation.get_asm(large_elements_limit=None)}
+    with timings.stage("print IR"):
+        stages = {"torch": module.operation.get_asm(large_elements_limit=None)}
     steps = [("hardcore", importer), ("quantized", quantize)] + ([("step", kv_decode)] if decoder else []) + \
         ([("steps", multiplex)] if multiplexed else
          [("streamed", StreamPass()), ("dag", fold)] if stream else [("dag", fold)])
@@ -543,6 +568,8 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
 def _run_steps(model, example_input, module, stages: dict, steps: list, *, output: str, verify_each: bool,
                say: Callable[[str], None]) -> None:
     """Run each (stage, pass) of `steps` on `module`, keeping each stage's IR text in `stages`."""
+    from hardcore.onnx_frontend import is_onnx_model
+
     for stage, instance in steps:
         say(f"running {instance.name}")
         try:
@@ -560,7 +587,8 @@ def _run_steps(model, example_input, module, stages: dict, steps: list, *, outpu
                               error.diagnostics) from None
         # The DAG keeps its `layerK` locations: hardcore-to-hw builds a module per layer from them,
         # so `repipeline` can take the DAG from the file and give compile's Verilog.
-        stages[stage] = module.operation.get_asm(large_elements_limit=None, enable_debug_info=stage == "dag")
+        with timings.stage("print IR"):
+            stages[stage] = module.operation.get_asm(large_elements_limit=None, enable_debug_info=stage == "dag")
 
 
 def repipeline(circuit: Circuit, max_adder_depth: int | None, *, clock_enable: bool = False,
@@ -596,12 +624,20 @@ def _build_circuit(module, name: str, stages: dict, options: dict, *, max_adder_
                    verify_each: bool, say) -> Circuit:
     """The Circuit of a folded (and maybe pipelined) DAG: hardcore-to-hw, SystemVerilog and the figures."""
     say("running hardcore-to-hw and exporting SystemVerilog")
-    function = find_function(module.operation)
+    with timings.stage("figures"):  # from the DAG's function, before hardcore-to-hw releases it
+        circuit = _circuit(find_function(module.operation), name, "", stages, options,
+                           max_adder_depth=max_adder_depth, clock_enable=clock_enable)
     result = run_pipeline(module, "hardcore-to-hw,hw.module(cse)", filename="model", verify_each=verify_each,
-                          verify_report=say)
-    stages["hw"] = str(result.module)
-    verilog = backend.export_verilog(result.module)
+                          verify_report=say, release=True)
+    with timings.stage("print IR"):
+        stages["hw"] = str(result.module)
+    circuit.verilog = backend.export_verilog(result.module)
+    return circuit
 
+
+def _circuit(function, name: str, verilog: str, stages: dict, options: dict, *, max_adder_depth,
+             clock_enable: bool) -> Circuit:
+    """The Circuit of a DAG's function and its Verilog: ports, layers' figures and the whole circuit's."""
     quantized_module = parse_module(stages["quantized"], new_context())
     quantize_op = body_ops(find_function(quantized_module.operation))[0]
     block_type = function.type

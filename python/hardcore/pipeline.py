@@ -18,6 +18,7 @@ from hardcore.errors import CompileError, UsageError
 from hardcore.mlir import collect_diagnostics, make_diagnostic
 from hardcore.pass_base import ModulePass, PassFailed
 from hardcore.passes import PASSES, ToHwPass
+from hardcore.scale import timing
 
 __all__ = ["PipelineStep", "parse_pipeline", "run_pipeline", "add_hardcore_passes", "PipelineResult"]
 
@@ -123,7 +124,7 @@ class PipelineResult:
 
 def run_pipeline(module: ir.Module, pipeline: str | list[PipelineStep], filename: str = "<stdin>",
                  overrides: dict | None = None, line_offset: int = 0, verify_each: bool = False,
-                 verify_report=None) -> PipelineResult:
+                 verify_report=None, release: bool = False) -> PipelineResult:
     """Run a mixed pipeline; a failing pass raises CompileError with its diagnostics.
 
     `verify_each` runs one step at a time and checks each with the reference
@@ -133,6 +134,9 @@ def run_pipeline(module: ir.Module, pipeline: str | list[PipelineStep], filename
 
     `overrides` maps a hardcore pass name to a ready pass instance (the Python
     API uses it to hand over calibration data, which has no textual form).
+    With `release`, a pipeline through hardcore-to-hw empties `module` once it
+    is lowered (the caller needs it no more), so that the CIRCT stages have
+    its memory: a large DAG holds gigabytes.  Not with `verify_each`.
     """
     steps = parse_pipeline(pipeline) if isinstance(pipeline, str) else pipeline
     if verify_each:
@@ -148,11 +152,16 @@ def run_pipeline(module: ir.Module, pipeline: str | list[PipelineStep], filename
             raise UsageError(f"{step.name} must run before hardcore-to-hw")
     context = module.context
     with context, collect_diagnostics(context, filename, line_offset) as log:
-        manager = passmanager.PassManager("builtin.module")
-        add_hardcore_passes(manager, before, overrides)  # bad options fail here, before any work
-        if before:
+        # Timed, each pass runs in a manager of its own, so that each has its row.
+        groups = _one_by_one(before)
+        managers = []
+        for group in groups:
+            managers.append(passmanager.PassManager("builtin.module"))
+            add_hardcore_passes(managers[-1], group, overrides)  # bad options fail here, before any work
+        for group, manager in zip(groups, managers):
             try:
-                manager.run(module.operation)
+                with timing.stage(_stage_name(group)):
+                    manager.run(module.operation)
             except ir.MLIRError as error:
                 # A failing run hands its diagnostics to the exception, not the handler.
                 log.diagnostics += [make_diagnostic(d, filename, line_offset) for d in error.error_diagnostics]
@@ -160,13 +169,33 @@ def run_pipeline(module: ir.Module, pipeline: str | list[PipelineStep], filename
         if split == len(steps):
             return PipelineResult(module, False)
         try:
-            text = steps[split].make_pass().lower(module.operation)
+            with timing.stage(ToHwPass.name):
+                text = steps[split].make_pass().lower(module.operation)
+                if release:
+                    for op in list(module.body.operations):
+                        op.erase()
         except PassFailed:
             _raise_failure(log, "hardcore-to-hw failed")
-    circt_module = backend.to_circt(text)
-    if after:
-        backend.run_circt_pipeline(circt_module, "builtin.module(" + ",".join(s.text for s in after) + ")")
+    with timing.stage("parse hw IR in CIRCT"):
+        circt_module = backend.to_circt(text)
+    del text
+    for group in _one_by_one(after):
+        with timing.stage(_stage_name(group)):
+            backend.run_circt_pipeline(circt_module, "builtin.module(" + ",".join(s.text for s in group) + ")")
     return PipelineResult(circt_module, True)
+
+
+def _one_by_one(steps: list[PipelineStep]) -> list[list[PipelineStep]]:
+    """The steps as the pass managers that run them: one for all, or one each when timed."""
+    if not steps:
+        return []
+    return [[step] for step in steps] if timing.active() else [steps]
+
+
+def _stage_name(group: list[PipelineStep]) -> str:
+    if len(group) > 1:
+        return "passes"
+    return group[0].name if group[0].is_hardcore else group[0].text
 
 
 def _raise_failure(log, fallback: str):

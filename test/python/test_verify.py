@@ -496,7 +496,7 @@ def test_compile_verify_each_checks_every_stage():
     lines = []
     hardcore.compile(small_model(), torch.zeros(1, 4), weight_bits=6, act_bits=6, max_adder_depth=2,
                      verify_each=True, progress=lines.append)
-    checked = [line for line in lines if not line.startswith(("running", "importing"))]
+    checked = [line for line in lines if not line.startswith(("running", "importing", "solving:", "folding:"))]
     assert checked[:4] == [
         "hardcore-import: within 0.001 relative of the PyTorch model on 69 input vectors",
         "hardcore-quantize: each of 2 layers within its rounding bound on 69 input vectors of the input grid",

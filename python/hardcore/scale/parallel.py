@@ -45,7 +45,7 @@ CONNECT_TIMEOUT = 20
 
 @dataclass(frozen=True)
 class SolveJob:
-    """One `cmvm.solve(matrix, input_bits, signed, max_depth, algorithm)` call, hashable by content."""
+    """One `cmvm.solve(matrix, input_bits, signed, max_depth, algorithm, restarts)` call, hashable by content."""
 
     matrix: bytes  # int64, C order
     shape: tuple[int, int]
@@ -55,14 +55,15 @@ class SolveJob:
     algorithm: str = "cse"
     free_rows: tuple[int, ...] = ()  # cmvm.solve's free_negation_rows
     nonzeros: int = field(default=0, compare=False)
+    restarts: Optional[int] = None  # cmvm.solve's (None: as many as the matrix's size allows)
 
     @classmethod
     def of(cls, matrix, input_bits: int, signed: bool, max_depth: Optional[int], algorithm: str = "cse",
-           free_rows=()) -> "SolveJob":
+           free_rows=(), restarts: Optional[int] = None) -> "SolveJob":
         array = np.ascontiguousarray(matrix, dtype=np.int64)
         return cls(array.tobytes(), tuple(array.shape), int(input_bits), bool(signed),
                    None if max_depth is None else int(max_depth), algorithm, tuple(sorted(int(i) for i in free_rows)),
-                   int(np.count_nonzero(array)))
+                   int(np.count_nonzero(array)), None if restarts is None else int(restarts))
 
     def weights(self) -> np.ndarray:
         return np.frombuffer(self.matrix, dtype=np.int64).reshape(self.shape)
@@ -71,7 +72,7 @@ class SolveJob:
         """A name for the job that is the same in every process (Dask's task key)."""
         digest = hashlib.sha256(self.matrix)
         digest.update(repr((self.shape, self.input_bits, self.signed, self.max_depth, self.algorithm,
-                            self.free_rows)).encode())
+                            self.free_rows, self.restarts)).encode())
         return "hardcore-solve-" + digest.hexdigest()[:32]
 
 
@@ -79,7 +80,7 @@ def _solve(job: SolveJob):
     from hardcore import cmvm
 
     return cmvm.solve(job.weights(), input_bits=job.input_bits, signed=job.signed, max_depth=job.max_depth,
-                      algorithm=job.algorithm, free_negation_rows=job.free_rows)
+                      algorithm=job.algorithm, free_negation_rows=job.free_rows, restarts=job.restarts)
 
 
 @contextlib.contextmanager
