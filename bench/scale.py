@@ -3,6 +3,7 @@
     python bench/scale.py                          # n = 256, 512, 1024 at int8 and 1024 at int4
     python bench/scale.py --sizes 256,512 --workers serial
     python bench/scale.py --sizes 1024:4           # n:weight-bits (8 when left out)
+    python bench/scale.py --sizes 512 --cluster    # also on a local 2-worker Dask cluster: time and bytes
 
 Each case runs in a fresh child process (so its peak memory is its own):
 seeded random weights, 256 seeded normal calibration samples,
@@ -13,12 +14,16 @@ process: the solver pool's workers are not counted), and time(4N)/time(N)
 for each pair of int8 sizes a factor of 2 apart in n (4x the weights).  `--blocks` prints instead what splitting
 an n x n matrix into column blocks (`hardcore-fold-weights`'
 `BLOCK_COLUMNS`) costs in adders against solving it whole.  A benchmark, not a
-test: it asserts nothing.
+test: it asserts nothing.  `--cluster` runs every case a second time with
+its solves on a Dask cluster started here (2 worker processes, one thread
+each: `compile(scheduler=...)`) and prints both times and whether the two
+SystemVerilog texts are the same bytes (their SHA-256).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import subprocess
@@ -49,12 +54,14 @@ def _child(size: int, weight_bits: int, workers: str) -> dict:
     rows = []
     start = time.perf_counter()
     with timing.recording(rows), tempfile.TemporaryDirectory() as folder:
+        where = {"scheduler": workers} if "://" in str(workers) else {"workers": workers}
         circuit = hardcore.compile(model, torch.zeros(1, size), weight_bits=weight_bits, act_bits=8,
-                                   calibration=calibration, workers=workers)
+                                   calibration=calibration, **where)
         circuit.write(folder)
     total = time.perf_counter() - start
     return {"size": size, "weight_bits": weight_bits, "weights": size * size + 10 * size,
             "adders": circuit.report["adders"], "total": total,
+            "verilog_sha256": hashlib.sha256(circuit.verilog.encode()).hexdigest(),
             "peak_mb": max(row.peak_mb for row in rows),
             "rows": [list(row) for row in rows]}
 
@@ -131,6 +138,8 @@ def main(argv=None) -> int:
                         help=f"comma-separated n or n:weight-bits (default {DEFAULT_CASES})")
     parser.add_argument("--workers", default="auto", help="auto, serial or a number of processes (compile's workers)")
     parser.add_argument("--blocks", action="store_true", help="the adder cost of column blocks instead")
+    parser.add_argument("--cluster", action="store_true",
+                        help="also run each case on a local 2-worker Dask cluster; compare time and bytes")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     workers = args.workers
@@ -149,7 +158,25 @@ def main(argv=None) -> int:
         results.append(_run_case(size, bits, workers))
         print(f"  n={size} int{bits}: {results[-1]['total']:.1f} s, {results[-1]['peak_mb']:.0f} MB", flush=True)
     _print_table(results)
+    if args.cluster:
+        _compare_cluster(cases, results)
     return 0
+
+
+def _compare_cluster(cases: list, results: list[dict]) -> None:
+    """Every case again with its solves on a local 2-worker Dask cluster: time beside, bytes compared."""
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                      host="127.0.0.1", silence_logs=40) as cluster:
+        print(f"\nthe same cases with the solves on a local Dask cluster ({cluster.scheduler_address}, "
+              f"2 worker processes, 1 thread each):")
+        print(f"{'case':<14}{'one process':>14}{'Dask cluster':>14}  SystemVerilog")
+        for (size, bits), single in zip(cases, results):
+            clustered = _run_case(size, bits, cluster.scheduler_address)
+            same = "byte-identical" if clustered["verilog_sha256"] == single["verilog_sha256"] else "DIFFERENT"
+            print(f"{f'n={size} int{bits}':<14}{single['total']:>12.1f} s{clustered['total']:>12.1f} s  {same} "
+                  f"(sha256 {clustered['verilog_sha256'][:16]})", flush=True)
 
 
 if __name__ == "__main__":
