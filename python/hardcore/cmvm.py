@@ -83,8 +83,12 @@ RESTART_PLANS = 1
 RESTART_SEED = 20261125
 # Digit forms (see digit_planes): 0 CSD, 1 minimal signed digits preferring +1.
 DIGIT_FORMS = (0, 1)
-# The digit forms every plan is tried with.
+# The digit forms every plan is tried with; above FORMS_NONZEROS nonzero weights only the first
+# (CSD): the second doubles the first pass's time, which on large matrices is most of a compile's
+# (Linear(512, 512) int8 compiled in 87.5 s with both forms, against 60-64 s with CSD alone:
+# bench/scale.py), for about 0.5% of the adders (bench/cmvm.py).
 PLAN_FORMS = (0, 1)
+FORMS_NONZEROS = 20000
 
 # Weights beyond this magnitude would overflow the int64 digit recoding.
 _MAX_WEIGHT = 1 << 62
@@ -472,7 +476,7 @@ def _run_plans(W: np.ndarray, magnitudes: list[int], max_depth: Optional[int],
     """
     if use_c:
         config = (SMALL_NONZEROS, TRANSPOSE_NONZEROS, DIFFERENCE_GAIN, DIFFERENCE_PATHS,
-                  _plan_forms(wanted))
+                  _plan_forms(wanted, int(np.count_nonzero(W))))
         c_bound = bound if bound is not None else (1 << 62, 0)
         result = _c_module().plans(np.ascontiguousarray(W, dtype=np.int64), magnitudes,
                                    -1 if max_depth is None else max_depth, wanted, c_bound, config)
@@ -531,16 +535,17 @@ def _plan_label(code: int) -> str:
     return ("transposed " if transposed else "") + f"{what} tie={_TIES[tie]} digits={form}"
 
 
-def _plan_forms(wanted: Optional[list[int]]) -> list[int]:
-    """The digit forms the plans run with: those of the codes wanted, or PLAN_FORMS."""
+def _plan_forms(wanted: Optional[list[int]], nonzeros: int) -> list[int]:
+    """The digit forms the plans run with: those of the codes wanted, or PLAN_FORMS (CSD alone on a
+    matrix of more than FORMS_NONZEROS nonzero weights)."""
     if wanted is not None:
         return sorted({code // _FORM for code in wanted})
-    return list(PLAN_FORMS)
+    return list(PLAN_FORMS) if nonzeros <= FORMS_NONZEROS else list(PLAN_FORMS[:1])
 
 
 def _plans(W: np.ndarray, transposed: bool, wanted: Optional[list[int]] = None):
     """Candidate constructions: (code, function (builder, max_depth) -> outputs), form by form."""
-    for form in _plan_forms(wanted):
+    for form in _plan_forms(wanted, int(np.count_nonzero(W))):
         yield from _form_plans(W, transposed, wanted, form)
 
 

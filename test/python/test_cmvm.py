@@ -212,6 +212,10 @@ def test_second_digit_form_shares_more_on_int4_weights(monkeypatch):
     assert graphs[(0, 1)].adders == graphs[(1,)].adders
     again = cmvm.solve(W)
     assert cmvm.solve(W).nodes == again.nodes and cmvm.solve(W).outputs == again.outputs
+    # Above FORMS_NONZEROS nonzero weights only CSD runs (the second form doubles a large matrix's time).
+    monkeypatch.setattr(cmvm, "FORMS_NONZEROS", int(np.count_nonzero(W)) - 1)
+    large = cmvm.solve(W, restarts=0)
+    assert (large.nodes, large.outputs) == (graphs[(0,)].nodes, graphs[(0,)].outputs)
 
 
 # -- the C core and plans (hardcore._pair_cse) against the Python reference -----
