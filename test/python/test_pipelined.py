@@ -157,7 +157,10 @@ def test_report_with_synthesis_and_plot(tmp_path):
     name = re.escape(circuit.name)
     patterns = [rf"yosys: synthesizing {name} \(abc -lut 6\)\.\.\.", rf"yosys: {name}: \d+ LUTs in \d+ s",
                 rf"yosys: synthesizing {name}_plain \(abc -lut 6\)\.\.\.", rf"yosys: {name}_plain: \d+ LUTs in \d+ s"]
-    assert len(messages) == len(patterns) and all(map(re.fullmatch, patterns, messages)), messages
+    # The two Yosys runs go at once (workers="auto"), so their messages interleave in any order.
+    assert len(messages) == len(patterns), messages
+    assert all(sum(bool(re.fullmatch(pattern, message)) for message in messages) == 1 for pattern in patterns), \
+        messages
     assert figures["folded"]["luts"] > 0 and figures["plain"]["luts"] > 0
     assert figures["folded"]["ffs"] > 0  # the pipeline registers
     assert all(layer["luts"] > 0 for layer in circuit.layers)
