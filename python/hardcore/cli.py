@@ -152,18 +152,14 @@ def _opt(args) -> int:
         from hardcore.passes import PASSES
         from hardcore.scale import parallel
 
-        executor = args.scheduler if args.scheduler is not None else args.workers
-        if args.scheduler is not None and "://" not in args.scheduler:
-            raise UsageError(f"--scheduler: a Dask scheduler's address such as tcp://host:8786, "
-                             f"got '{args.scheduler}'")
-        parallel.describe(executor)  # a bad value is a usage error before any work
+        solves_on = parallel.executor(args.workers, args.scheduler, "--scheduler:")  # checked before any work
 
         text, filename = _read_input(args.input)
         for step in parse_pipeline(args.pass_pipeline):  # option errors before any work
             if step.is_hardcore:
                 PASSES[step.name].from_options(step.options)
         outputs, problems = [], []
-        with parallel.session(executor):
+        with parallel.session(solves_on):
             for chunk, offset in _chunks(text, args.split_input_file):
                 try:
                     outputs.append(_run_chunk(chunk, offset, filename, args.pass_pipeline, args.emit,

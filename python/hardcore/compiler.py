@@ -527,17 +527,14 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
     steps = [("hardcore", importer), ("quantized", quantize)] + ([("step", kv_decode)] if decoder else []) + \
         ([("steps", multiplex)] if multiplexed else
          [("streamed", StreamPass()), ("dag", fold)] if stream else [("dag", fold)])
-    if scheduler is not None and not (isinstance(scheduler, str) and "://" in scheduler):
-        raise UsageError(f"compile: scheduler must be a Dask scheduler's address such as tcp://host:8786, "
-                         f"got {scheduler!r}")
-    parallel.describe(workers)  # a bad value is a usage error before any work
+    solves_on = parallel.executor(workers, scheduler, "compile: scheduler must be")  # checked before any work
     if max_adder_depth is not None:
         pipeline = PipelinePass(max_adder_depth=max_adder_depth, clock_enable=clock_enable)
         pipeline.validate()
         steps.append(("pipelined", pipeline))
     elif clock_enable:
         raise UsageError("clock_enable needs a pipelined circuit (max_adder_depth)")
-    with parallel.session(scheduler if scheduler is not None else workers, say=progress):
+    with parallel.session(solves_on, say=progress):
         _run_steps(model, example_input, module, stages, steps, output=output, verify_each=verify_each, say=say)
     options = {"weight_bits": weight_bits, "act_bits": act_bits, "algorithm": algorithm,
                "max_depth": max_depth, "max_adder_depth": max_adder_depth, "clock_enable": clock_enable,

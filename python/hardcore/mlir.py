@@ -12,18 +12,12 @@ import types
 from contextlib import contextmanager
 from typing import Iterator
 
-# The bindings look for a Python module of each op's dialect whenever they hand out an op
-# (`torch_mlir.dialects.hardcore`, which does not exist), and retry the failing import every
-# time: a third of hardcore-to-hw's time on a large DAG.  An empty module stops it (the ops
-# stay generic OpViews, as before).
-sys.modules.setdefault("torch_mlir.dialects.hardcore", types.ModuleType("torch_mlir.dialects.hardcore"))
+from torch_mlir import ir
+from torch_mlir.dialects import irdl
+from torch_mlir.dialects import torch as torch_dialect
 
-from torch_mlir import ir  # noqa: E402
-from torch_mlir.dialects import irdl  # noqa: E402
-from torch_mlir.dialects import torch as torch_dialect  # noqa: E402
-
-from hardcore.dialects import IRDL_PATH  # noqa: E402
-from hardcore.errors import CompileError, Diagnostic  # noqa: E402
+from hardcore.dialects import IRDL_PATH
+from hardcore.errors import CompileError, Diagnostic
 
 __all__ = [
     "new_context",

@@ -121,3 +121,11 @@ def test_a_failing_solve_raises_where_it_is_asked_for():
         parallel.solve_ahead([job] + _jobs())  # the others are solved; this one's error is kept
         with pytest.raises(ValueError, match=r"^max_depth=1 is infeasible: row 0 has \d+ canonical signed digits"):
             parallel.solve_all([job])
+
+
+def test_hardcore_opt_rejects_a_scheduler_that_is_no_address(capsys):
+    from hardcore.cli import opt_main
+
+    assert opt_main(["-", "--scheduler", "localhost"]) == 2
+    assert capsys.readouterr().err == ("hardcore-opt: error: --scheduler: a Dask scheduler's address such as "
+                                       "tcp://host:8786, got 'localhost'\n")

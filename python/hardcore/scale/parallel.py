@@ -32,7 +32,7 @@ import numpy as np
 
 from hardcore.errors import UsageError
 
-__all__ = ["SolveJob", "solve_all", "solve_ahead", "session", "active", "progress", "describe", "local_workers", "POOL_MIN_NONZEROS"]
+__all__ = ["SolveJob", "solve_all", "solve_ahead", "session", "active", "progress", "executor", "local_workers", "POOL_MIN_NONZEROS"]
 
 # "auto" starts a pool only when the jobs still to solve hold at least this many nonzero weights
 # together (starting workers and moving graphs between processes costs about a second).
@@ -257,16 +257,16 @@ def local_workers(executor: Union[str, int, None], jobs: int) -> int:
     return max(1, min(limit, jobs))
 
 
-def describe(executor: Union[str, int, None]) -> str:
-    """The executor in words, for progress messages."""
-    executor = _check(executor)
-    if executor == "auto":
-        return f"a pool of up to {os.cpu_count() or 1} processes when the work pays for it"
-    if executor == "serial":
-        return "this process"
-    if isinstance(executor, int):
-        return f"a pool of {executor} processes"
-    return f"the Dask scheduler at {executor}"
+def executor(workers: Union[str, int, None], scheduler: Optional[str], lead: str) -> Union[str, int]:
+    """What `session` takes for these `workers` and `scheduler` (a scheduler wins), both checked first.
+
+    A scheduler that is no address is a usage error starting with `lead`."""
+    workers = _check(workers)
+    if scheduler is None:
+        return workers
+    if not (isinstance(scheduler, str) and "://" in scheduler):
+        raise UsageError(f"{lead} a Dask scheduler's address such as tcp://host:8786, got {scheduler!r}")
+    return scheduler
 
 
 def solve_ahead(jobs: list[SolveJob], progress: Optional[Callable[[int, int], None]] = None) -> None:
