@@ -13,7 +13,8 @@ extracts and constants are wires.  Each op gets its ASAP level; levels
 a and used in segment b passes through b - a registers (`hardcore.reg`),
 shared by all its users (so a skip path of a graph, such as a residual add's
 input, is delayed to the stage of the adder that uses it); every output is
-registered once more after the last segment L.  So every path from input to output crosses exactly L registers:
+registered once more after the last segment L (the outputs of a function with several
+results all leave in that cycle).  So every path from input to output crosses exactly L registers:
 the latency is L cycles and a new input can enter every cycle.
 
 The function gets `hardcore.latency = L` (and `hardcore.clock_enable`);
@@ -142,13 +143,13 @@ class PipelinePass(ModulePass):
                 delayed[key] = result.results[0]
             return delayed[key]
 
-        pack = None
+        packs = []  # one per result: all leave in the same cycle
         for op in ops:
             name = op.operation.name
             if name == "func.return":
                 continue
             if name == "hardcore.pack":
-                pack = op
+                packs.append(op)
                 continue
             if name == "hardcore.constant":
                 constant.add(op.results[0])
@@ -171,13 +172,14 @@ class PipelinePass(ModulePass):
                     if needed > 0:
                         op.operands[index] = delay(value, needed, op)
             level[op.results[0]] = result_level
-        values = [v for v in pack.operands if v not in constant]
+        values = [v for pack in packs for v in pack.operands if v not in constant]
         latency = max((self._segment(level[v]) for v in values), default=1)
-        for index, value in enumerate(list(pack.operands)):
-            if value in constant:
-                continue
-            # Constants need no register; every other output crosses L registers in all.
-            pack.operands[index] = delay(value, latency - self._segment(level[value]) + 1, pack)
+        for pack in packs:
+            for index, value in enumerate(list(pack.operands)):
+                if value in constant:
+                    continue
+                # Constants need no register; every other output crosses L registers in all.
+                pack.operands[index] = delay(value, latency - self._segment(level[value]) + 1, pack)
         for op in reversed(body_ops(function)):  # wires the rewiring left unused
             if op.operation.name != "func.return" and op.results and not list(op.results[0].uses):
                 op.operation.erase()

@@ -404,7 +404,7 @@ class _Port:
 def _ports(function) -> tuple[list[_Port], list[_Port]]:
     """The input ports (one per argument) and output ports (one per result) of a DAG function.
 
-    One argument and one result: `x` and `y`.  A decoder step (`hardcore.decoder`, combinational):
+    One argument and one result: `x` and `y`; several: `x0`, `x1`, ... and `y0`, `y1`, ....  A decoder step (`hardcore.decoder`, combinational):
     `x` (the token), `pos`, `cache0`..; `y`, the fresh rows `fresh0`.., and with output=both `logits`.
     A time-multiplexed layer's step (`hardcore.reuse`): `x` and `cycle`; `y`.
     """
@@ -423,11 +423,12 @@ def _ports(function) -> tuple[list[_Port], list[_Port]]:
                                           "fresh rows the next clock): it cannot be pipelined")
     elif "hardcore.reuse" in function.attributes and integers and len(inputs) == 2 and len(results) == 1:
         in_names, out_names = ["x", "cycle"], ["y"]  # a time-multiplexed layer's step (hardcore-time-multiplex)
-    elif len(inputs) != 1 or len(results) != 1 or not integers:
-        raise LoweringError(function, "hardcore-to-hw: expected one integer tensor input and result "
+    elif not inputs or not results or not integers:
+        raise LoweringError(function, "hardcore-to-hw: expected integer tensor inputs and results "
                             "(run hardcore-fold-weights first)")
-    else:
-        in_names, out_names = ["x"], ["y"]
+    else:  # x and y; a model with several inputs (results) has x0, x1, ... (y0, y1, ...), in their order
+        in_names = ["x"] if len(inputs) == 1 else [f"x{i}" for i in range(len(inputs))]
+        out_names = ["y"] if len(results) == 1 else [f"y{i}" for i in range(len(results))]
     in_unsigned = "hardcore.input_unsigned" in function.attributes  # token ids: the DAG's sign bit always 0
     out_unsigned = "hardcore.output_unsigned" in function.attributes  # an index (argmax): the same
     unsigned = [in_unsigned and not i or name == "cycle" for i, name in enumerate(in_names)]  # cycle: 0..R-1
@@ -497,10 +498,12 @@ def lower_function(function, module_name: str | None = None, hierarchy: bool = T
     for _ in range(latency):
         valid = top.emit(f"{context.register} {valid}, %clk{context.enable} reset %rst, {false} : i1")
     ce_port = ", in %ce : i1" if clock_enable else ""
-    (x, y) = in_ports[0], out_ports[0]
+    # All inputs enter with one in_valid, all outputs leave with one out_valid.
     header = (f"hw.module @{module_name}(in %clk : !seq.clock, in %rst : i1, in %in_valid : i1, "
-              f"in %x : i{x.bits}{ce_port}, out out_valid : i1, out y : i{y.bits}) {{")
-    return "\n".join([header] + top.lines + [f"    hw.output {valid}, {outputs[0]} : i1, i{y.bits}", "}"] + modules)
+              f"{in_text}{ce_port}, out out_valid : i1, {out_text}) {{")
+    output_line = (f"    hw.output {', '.join([valid] + outputs)} : "
+                   f"{', '.join(['i1'] + [f'i{port.bits}' for port in out_ports])}")
+    return "\n".join([header] + top.lines + [output_line, "}"] + modules)
 
 
 def _emission_order(ops, function) -> list:

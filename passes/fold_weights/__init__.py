@@ -65,6 +65,7 @@ qsoftmax_at, qnorm) and `decoder` (insert_row, embedding_at).
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import numpy as np
 from torch_mlir import ir
@@ -151,39 +152,49 @@ class FoldWeightsPass(ModulePass):
             raise PassFailed()
 
     def _fold_function(self, function, ops) -> bool:
-        quantize, ret = ops[0], ops[-1]
+        ret = ops[-1]
+        arguments = list(function.regions[0].blocks[0].arguments)
+        # One leading quantize per float input (several for a model with several inputs).
+        quantizes = list(itertools.takewhile(lambda op: op.operation.name == "hardcore.quantize"
+                                             and op.operands[0] in arguments, ops))
+        quantize = quantizes[0]
         try:
-            results = _results(function, ret)
+            results = _results(function, ret, len(quantizes))
         except ValueError as exc:
             self.error(function, f"hardcore-fold-weights: {exc}")
             return False
-        output, logits = results[0], results[-1] if len(results) > 1 + len(results.fresh) else None
-        in_type = ir.RankedTensorType(quantize.results[0].type)
-        low, high = int_attr(quantize, "min"), int_attr(quantize, "max")
-        in_type = tensor_type(list(in_type.shape), int_type(signed_width(low, high)))
-        if token_input(quantize):
-            # Port x holds each id in ceil(log2 V) unsigned bits: the DAG takes every value
-            # they can hold (the embedding reads row V - 1 past V - 1, as the quantize's clamp would).
-            high = (1 << (signed_width(low, high) - 1)) - 1
-        arguments = list(function.regions[0].blocks[0].arguments)
-        new = replace_function(function, function.name.value, [in_type] + [a.type for a in arguments[1:]],
-                               [in_type])
+        output, logits = results[0], results[-1] if results.decoder is not None and \
+            len(results) > 1 + len(results.fresh) else None
+        in_types, in_ranges = [], []
+        for each in quantizes:
+            low, high = int_attr(each, "min"), int_attr(each, "max")
+            in_types.append(tensor_type(list(ir.RankedTensorType(each.results[0].type).shape),
+                                        int_type(signed_width(low, high))))
+            if token_input(each):
+                # Port x holds each id in ceil(log2 V) unsigned bits: the DAG takes every value
+                # they can hold (the embedding reads row V - 1 past V - 1, as the quantize's clamp would).
+                high = (1 << (signed_width(low, high) - 1)) - 1
+            in_ranges.append((low, high))
+        new = replace_function(function, function.name.value,
+                               in_types + [a.type for a in arguments[len(quantizes):]], in_types[:1])
         block = new.regions[0].blocks[0]
         layers = []
         with ir.InsertionPoint(block):
             builder = _DagBuilder(quantize.location)
-            elements = []
-            for index in range(int(np.prod(in_type.shape))):
-                value = builder._emit("hardcore.extract", [block.arguments[0]], (low, high), {"index": index})
-                elements.append(_Lin(value, 0, 1, 0))
-            tensors = {quantize.results[0]: elements}
-            layer_of = {quantize.results[0]: 0}  # tensor -> the layer that makes it
+            tensors, layer_of = {}, {}  # tensor -> its elements, the layer that makes it
+            for each, in_type, (low, high), argument in zip(quantizes, in_types, in_ranges, block.arguments):
+                elements = []
+                for index in range(int(np.prod(in_type.shape))):
+                    value = builder._emit("hardcore.extract", [argument], (low, high), {"index": index})
+                    elements.append(_Lin(value, 0, 1, 0))
+                tensors[each.results[0]] = elements
+                layer_of[each.results[0]] = 0
             step = _Step(results, arguments, list(block.arguments), builder)
             tensors.update(step.position())
             layer_of.update({argument: 0 for argument in arguments[1:]})
             layer_count = sum(op.operation.name in LAYER_OPS for op in ops)
             report = parallel.progress("folding", "layers")
-            for op in ops[1:]:
+            for op in ops[len(quantizes):]:
                 name = op.operation.name
                 if name in ("func.return", "hardcore.dequantize"):
                     continue
@@ -228,6 +239,9 @@ class FoldWeightsPass(ModulePass):
                     roots.extend(pack.operands)
                     if value == output and _is_index(value):
                         new.attributes["hardcore.output_unsigned"] = ir.UnitAttr.get()
+                    elif _is_dequantize(value) and _is_index(value):
+                        raise ValueError("an argmax result (output=argmax) is supported only as a model's "
+                                         "one result")
                     packed.append(pack.results[0])
                     result_types.append(pack.results[0].type)
             except ValueError as exc:
@@ -240,8 +254,13 @@ class FoldWeightsPass(ModulePass):
         new.attributes["function_type"] = ir.TypeAttr.get(ir.FunctionType.get(input_types, result_types))
         if token_input(quantize):
             new.attributes["hardcore.input_unsigned"] = ir.UnitAttr.get()
-        new.attributes["hardcore.input_frac_bits"] = i64_attr(int_attr(quantize, "frac_bits"))
-        new.attributes["hardcore.output_frac_bits"] = i64_attr(int_attr(output.owner, "frac_bits"))
+        # One input (result): an integer; several: a list of them, one per input (result).
+        in_fracs = [i64_attr(int_attr(each, "frac_bits")) for each in quantizes]
+        new.attributes["hardcore.input_frac_bits"] = in_fracs[0] if len(in_fracs) == 1 else ir.ArrayAttr.get(in_fracs)
+        out_fracs = [i64_attr(int_attr(value.owner, "frac_bits")) for value in
+                     (results if results.decoder is None else [output])]
+        new.attributes["hardcore.output_frac_bits"] = out_fracs[0] if len(out_fracs) == 1 \
+            else ir.ArrayAttr.get(out_fracs)
         if logits is not None:
             new.attributes["hardcore.logits_frac_bits"] = i64_attr(int_attr(logits.owner, "frac_bits"))
         if results.decoder is not None:
@@ -305,16 +324,18 @@ def _is_index(value) -> bool:
     return getattr(value.owner.operands[0].owner, "name", "") == "hardcore.argmax"
 
 
-def _results(function, ret) -> _Results:
-    """The results, checked: one dequantize, or a decoder step's (output, fresh rows[, logits])."""
+def _results(function, ret, quantized: int) -> _Results:
+    """The results, checked: a dequantize each (a quantize per argument), or a decoder step's
+    (output, fresh rows[, logits])."""
     results = _Results(ret.operands)
     if ret.operation.name != "func.return" or not results or not _is_dequantize(results[0]):
         raise ValueError("expected the result to be a hardcore.dequantize")
     arguments = len(function.regions[0].blocks[0].arguments)
     if "hardcore.decoder" not in function.attributes:
-        if arguments != 1 or len(results) != 1:
-            raise ValueError(f"expected one argument and one result, got {arguments} and {len(results)} "
-                             "(only a decoder step, hardcore.decoder, has more)")
+        if arguments != quantized or not all(_is_dequantize(value) for value in results):
+            raise ValueError(f"expected a hardcore.quantize of each of the {arguments} arguments and a "
+                             f"hardcore.dequantize for each result (only a decoder step, hardcore.decoder, "
+                             f"has integer arguments and results)")
         return results
     results.decoder = function.attributes["hardcore.decoder"]
     decoder = ir.DictAttr(results.decoder)

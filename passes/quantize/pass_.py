@@ -2,8 +2,8 @@
 
 Each function of float layer ops is run on the calibration inputs (the
 trace every scale comes from), then rebuilt op by op: a `hardcore.quantize`
-of the input, each float op's rewrite (one function per op, gathered in
-LOWERINGS), and a `hardcore.dequantize` of the result.
+of each input (each input calibrated on its own), each float op's rewrite (one
+function per op, gathered in LOWERINGS), and a `hardcore.dequantize` of each result.
 """
 
 from __future__ import annotations
@@ -118,12 +118,36 @@ class QuantizePass(ModulePass):
                                  f"'{self.calibration}': {exc}") from None
             object.__setattr__(self, "calibration_data", data)  # read once, before any work
 
-    def _calibration(self, function, vocabulary: int | None) -> np.ndarray:
-        """The calibration inputs, batch first: floats, or token ids in [0, vocabulary - 1] (int64)."""
-        shape = list(ir.RankedTensorType(function.type.inputs[0]).shape)
-        rng = np.random.default_rng(0)
-        if self.calibration_data is not None:
-            data = np.asarray(self.calibration_data, dtype=np.float64)
+    def _calibration_sets(self, function) -> list | None:
+        """The given calibration data, one array per input (None: none given).
+
+        One input takes an array; several a tuple or list of arrays, one per input,
+        or an .npz file's arrays in the order they were saved.
+        """
+        data = self.calibration_data
+        if data is None:
+            return None
+        inputs = len(function.type.inputs)
+        npz = isinstance(data, np.lib.npyio.NpzFile)
+        if inputs == 1 and not npz:
+            return [data]
+        arrays = [data[name] for name in data.files] if npz else data
+        if not isinstance(arrays, (tuple, list)) or len(arrays) != inputs:
+            got = f"{len(arrays)} array{'s' if len(arrays) != 1 else ''}" \
+                if isinstance(arrays, (tuple, list)) else "one array"
+            self.error(function, f"{self.name}: the function has {inputs} input{'s' if inputs != 1 else ''}: "
+                                 f"calibration data must be {inputs} array{'s' if inputs != 1 else ''}, "
+                                 f"one per input, got {got}")
+            raise PassFailed()
+        return list(arrays)
+
+    def _calibration(self, function, index: int, given, vocabulary: int | None) -> np.ndarray:
+        """Input `index`'s calibration samples, batch first: floats, or token ids in [0, vocabulary - 1] (int64)."""
+        shape = list(ir.RankedTensorType(function.type.inputs[index]).shape)
+        rng = np.random.default_rng(index)  # input 0 as one input always had: seed 0
+        which = f" for input {index}" if len(function.type.inputs) > 1 else ""
+        if given is not None:
+            data = np.asarray(given, dtype=np.float64)
         elif vocabulary is not None:
             data = rng.integers(0, vocabulary, [DEFAULT_CALIBRATION_SAMPLES] + shape)
         else:
@@ -131,11 +155,11 @@ class QuantizePass(ModulePass):
         size = int(np.prod(shape))
         # Errors at the function (the model's input): an exception here would be an internal error.
         if data.size == 0 or data.size % size:
-            self.error(function, f"{self.name}: calibration data of shape {list(data.shape)} "
+            self.error(function, f"{self.name}: calibration data{which} of shape {list(data.shape)} "
                                  f"does not hold samples of shape {shape}")
             raise PassFailed()
         if not np.all(np.isfinite(data)):
-            self.error(function, f"{self.name}: calibration data contains NaN or infinity")
+            self.error(function, f"{self.name}: calibration data{which} contains NaN or infinity")
             raise PassFailed()
         if vocabulary is None:
             return data.reshape([-1] + shape)
@@ -161,10 +185,9 @@ class QuantizePass(ModulePass):
         if not ok:
             raise PassFailed()
 
-    def _vocabulary(self, function) -> int | None:
-        """For a function of token ids (an integer input): the smallest vocabulary of the embeddings
+    def _vocabulary(self, function, argument) -> int | None:
+        """For an input of token ids (an integer argument): the smallest vocabulary of the embeddings
         that read them; None for a float input.  PassFailed when anything else reads them."""
-        argument = function.regions[0].blocks[0].arguments[0]
         if not isinstance(ir.RankedTensorType(argument.type).element_type, ir.IntegerType):
             return None
         # (a float function reads its input: without constants, nothing else makes a float result)
@@ -183,9 +206,7 @@ class QuantizePass(ModulePass):
         for op in bad:
             self.error(op, f"hardcore-quantize: cannot quantize '{op.operation.name}' "
                        f"(run hardcore-import first)")
-        if bad or len(function.type.inputs) != 1 or len(function.type.results) != 1:
-            if not bad:
-                self.error(function, "hardcore-quantize: expected one input and one result")
+        if bad:
             return False
         for op in ops:
             if op.operation.name == "hardcore.activation":
@@ -202,43 +223,56 @@ class QuantizePass(ModulePass):
             return False
         layer_index = {op: k for k, op in enumerate(o for o in ops if o.operation.name in FLOAT_LAYER_OPS)}
         act_bits = self.quant.default.act_bits
-        vocabulary = self._vocabulary(function)
-        calibration = self._calibration(function, vocabulary)
+        arguments = list(function.regions[0].blocks[0].arguments)
+        vocabularies = [self._vocabulary(function, argument) for argument in arguments]
+        if len(arguments) > 1 and any(v is not None for v in vocabularies):
+            self.error(function, "hardcore-quantize: token ids are supported as a model's only input, "
+                                 f"not as one of its {len(arguments)} inputs")
+            return False
+        given = self._calibration_sets(function)
+        calibrations = [self._calibration(function, index, None if given is None else given[index], vocabulary)
+                        for index, vocabulary in enumerate(vocabularies)]
         trace: dict = {}
-        run_function(function, calibration, trace=trace)
+        run_function(function, calibrations, trace=trace)
         lowering = Lowering(self, trace, layer_index)
 
-        argument = function.regions[0].blocks[0].arguments[0]
         new = replace_function(function, function.name.value, list(function.type.inputs),
                                list(function.type.results))
         new_block = new.regions[0].blocks[0]
-        lowering.integers[new_block.arguments[0]] = calibration
-        act_low, act_high = signed_range(act_bits)
+        fake_quants = set()
         with ir.InsertionPoint(new_block):
-            in_frac = frac_bits_for(calibrated_magnitude(calibration, self.quant.default.act_percentile),
-                                    act_bits, True)
-            fake_quant = input_fake_quant(argument)
-            if vocabulary is not None:  # token ids pass unchanged; an id past the vocabulary reads its last row
-                in_frac, act_low, act_high = 0, 0, vocabulary - 1
-            elif fake_quant is not None:  # QAT: the model quantizes its input itself
-                in_frac, act_low, act_high = fake_quant_params(fake_quant)
-                lowering.absorbed.add(fake_quant)
-            q = create_op("hardcore.quantize", [new_block.arguments[0]],
-                          [tensor_type(list(ir.RankedTensorType(argument.type).shape),
-                                       int_type(signed_width(act_low, act_high)))],
-                          {"frac_bits": i64_attr(in_frac), "min": i64_attr(act_low),
-                           "max": i64_attr(act_high)}, function.location)
-            lowering.quantized[argument] = (q.results[0], in_frac, (act_low, act_high))
+            # One hardcore.quantize per input, in the order of the arguments, before any layer.
+            for argument, new_argument, calibration, vocabulary in zip(arguments, new_block.arguments, calibrations,
+                                                                        vocabularies):
+                lowering.integers[new_argument] = calibration
+                act_low, act_high = signed_range(act_bits)
+                in_frac = frac_bits_for(calibrated_magnitude(calibration, self.quant.default.act_percentile),
+                                        act_bits, True)
+                fake_quant = input_fake_quant(argument)
+                if vocabulary is not None:  # token ids pass unchanged; an id past the vocabulary reads its last row
+                    in_frac, act_low, act_high = 0, 0, vocabulary - 1
+                elif fake_quant is not None:  # QAT: the model quantizes its input itself
+                    in_frac, act_low, act_high = fake_quant_params(fake_quant)
+                    lowering.absorbed.add(fake_quant)
+                    fake_quants.add(fake_quant)
+                q = create_op("hardcore.quantize", [new_argument],
+                              [tensor_type(list(ir.RankedTensorType(argument.type).shape),
+                                           int_type(signed_width(act_low, act_high)))],
+                              {"frac_bits": i64_attr(in_frac), "min": i64_attr(act_low),
+                               "max": i64_attr(act_high)}, function.location)
+                lowering.quantized[argument] = (q.results[0], in_frac, (act_low, act_high))
             for op in ops:
                 if op in lowering.absorbed:
-                    if fake_quant is not None and op == fake_quant:  # done by the hardcore.quantize
+                    if op in fake_quants:  # done by the hardcore.quantize
                         lowering.quantized[op.results[0]] = lowering.quantized[op.operands[0]]
                     continue
                 if op.operation.name == "func.return":
-                    value, frac, _ = lowering.quantized[op.operands[0]]
-                    out = create_op("hardcore.dequantize", [value], list(function.type.results),
-                                    {"frac_bits": i64_attr(frac)}, op.location)
-                    create_op("func.return", [out.results[0]], [], None, op.location)
+                    outs = []
+                    for operand, result_type in zip(op.operands, function.type.results):
+                        value, frac, _ = lowering.quantized[operand]
+                        outs.append(create_op("hardcore.dequantize", [value], [result_type],
+                                              {"frac_bits": i64_attr(frac)}, op.location).results[0])
+                    create_op("func.return", outs, [], None, op.location)
                 elif not LOWERINGS[op.operation.name](lowering, op):
                     return False
         function.operation.erase()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import os
 import re
@@ -29,7 +30,7 @@ from hardcore.pipeline import run_pipeline
 from hardcore.scale import parallel
 from hardcore.scale import timing as timings
 
-__all__ = ["compile", "Circuit", "write_files_atomically", "dag_figures"]
+__all__ = ["compile", "Circuit", "Port", "write_files_atomically", "dag_figures"]
 
 # (stage name, pass that produces it from the previous stage)
 STAGES = ("torch", "hardcore", "quantized", "step", "streamed", "dag", "pipelined", "steps", "hw")
@@ -44,9 +45,43 @@ _COMPARATOR_OPS = ("hardcore.max", "hardcore.pick")
 _PIPELINE_KEYS = ("layer", "registers", "register_bits", "first_stage", "last_stage")
 
 
+@dataclass(frozen=True)
+class Port:
+    """One data port: its name, shape, element width, scale (2^-frac_bits) and signedness;
+    an input's integer range too (`hardcore.quantize`'s min and max)."""
+
+    name: str
+    shape: list[int]
+    width: int
+    frac_bits: int
+    signed: bool = True
+    range: tuple[int, int] | None = None  # inputs only
+
+    @property
+    def elements(self) -> int:
+        return int(np.prod(self.shape))
+
+    def report(self, output_kind: str = "") -> dict:
+        """The port's entry in the JSON report."""
+        entry = {"elements": self.elements, "shape": self.shape, "element_width": self.width,
+                 "bits": self.elements * self.width, "frac_bits": self.frac_bits, "signed": self.signed}
+        if self.range is not None:
+            entry.update(min=self.range[0], max=self.range[1])
+        kind = "two's complement" if self.signed else output_kind
+        entry["layout"] = f"element i at bits [i*element_width +: element_width], {kind}"
+        return entry
+
+
 @dataclass
 class Circuit:
-    """A compiled network: its SystemVerilog, its IR at every stage and its port convention."""
+    """A compiled network: its SystemVerilog, its IR at every stage and its port convention.
+
+    One input and one output are ports `x` and `y`, described by the `in_*` and
+    `out_*` fields.  A model with several inputs or outputs has ports `x0`,
+    `x1`, ... and `y0`, `y1`, ... (`in_ports`, `out_ports`; the `in_*` and
+    `out_*` fields then describe `x0` and `y0`); its `quantize_input`,
+    `reference`, `predict` and `simulate` take and return tuples, one array per port.
+    """
 
     name: str
     verilog: str
@@ -65,8 +100,21 @@ class Circuit:
     clock_enable: bool = False
     out_signed: bool = True  # False: y holds unsigned indices (output="argmax")
     in_signed: bool = True  # False: x holds token ids, unsigned (`hardcore.input_unsigned`)
+    in_ports: list[Port] = field(default_factory=list)  # several inputs (x0, x1, ...); empty: x alone
+    out_ports: list[Port] = field(default_factory=list)  # several outputs (y0, y1, ...); empty: y alone
 
     # -- numbers in, numbers out -------------------------------------------
+    @property
+    def inputs(self) -> list[Port]:
+        """The input ports: `x`, or `x0`, `x1`, ..."""
+        return self.in_ports or [Port("x", self.in_shape, self.in_width, self.in_frac_bits, self.in_signed,
+                                      tuple(self.in_range))]
+
+    @property
+    def outputs(self) -> list[Port]:
+        """The output ports: `y`, or `y0`, `y1`, ..."""
+        return self.out_ports or [Port("y", self.out_shape, self.out_width, self.out_frac_bits, self.out_signed)]
+
     @property
     def n_in(self) -> int:
         return int(np.prod(self.in_shape))
@@ -75,84 +123,135 @@ class Circuit:
     def n_out(self) -> int:
         return int(np.prod(self.out_shape))
 
-    def quantize_input(self, x) -> np.ndarray:
-        """Float inputs (batch, *shape) to the integers the circuit's `x` takes.
+    def _per_port(self, values, ports: list[Port], what: str) -> list:
+        """`values` as one item per port: itself for one port, else a tuple or list of that many."""
+        if len(ports) == 1:
+            return [values]
+        if not isinstance(values, (tuple, list)) or len(values) != len(ports):
+            got = f"{len(values)} arrays" if isinstance(values, (tuple, list)) else "one array"
+            raise UsageError(f"{what}: the circuit has {len(ports)} {'inputs' if ports[0].name[0] == 'x' else 'outputs'} "
+                             f"({', '.join(p.name for p in ports)}): expected a tuple of {len(ports)} arrays, got {got}")
+        return list(values)
+
+    @staticmethod
+    def _joined(values: list):
+        return values[0] if len(values) == 1 else tuple(values)
+
+    def quantize_input(self, x):
+        """Float inputs (batch, *shape) to the integers the circuit's `x` takes; a tuple of them, one
+        per input, for a circuit with several.
 
         Token ids (a circuit whose `x` is unsigned) come back unchanged when they lie in
         [0, V-1]; an id >= V becomes V - 1, as the circuit reads it."""
-        x = np.asarray(x, dtype=np.float64)
-        return quantize_array(x.reshape(x.shape[0], -1) if x.ndim > 1 else x[None, :],
-                              self.in_frac_bits, *self.in_range)
+        quantized = []
+        for values, port in zip(self._per_port(x, self.inputs, "quantize_input"), self.inputs):
+            values = np.asarray(values, dtype=np.float64)
+            quantized.append(quantize_array(values.reshape(values.shape[0], -1) if values.ndim > 1
+                                            else values[None, :], port.frac_bits, *port.range))
+        return self._joined(quantized)
 
-    def dequantize_output(self, y_int) -> np.ndarray:
-        """The circuit's integer outputs to floats."""
-        return np.asarray(y_int, dtype=np.float64) * 2.0 ** -self.out_frac_bits
+    def dequantize_output(self, y_int):
+        """The circuit's integer outputs to floats (a tuple of them for a circuit with several)."""
+        values = self._per_port(y_int, self.outputs, "dequantize_output")
+        return self._joined([np.asarray(v, dtype=np.float64) * 2.0 ** -port.frac_bits
+                             for v, port in zip(values, self.outputs)])
 
-    def reference(self, x_int) -> np.ndarray:
+    def reference(self, x_int):
         """Exactly what the circuit computes, in numpy: integer inputs (batch, n_in) -> (batch, n_out).
 
         Runs the quantized layer IR (matrix products on int64), which every
-        pass after it must preserve bit for bit.
+        pass after it must preserve bit for bit.  With several inputs (outputs),
+        a tuple of arrays, one per port, in and out.
         """
-        x_int = np.asarray(x_int, dtype=np.int64)
-        if x_int.ndim == 1:
-            x_int = x_int[None, :]
-        if x_int.shape[1] != self.n_in:
-            raise UsageError(f"reference: expected inputs of {self.n_in} elements, got {x_int.shape[1]}")
-        low, high = self.in_range
-        if x_int.size and (x_int.min() < low or x_int.max() > high):
-            raise UsageError(f"reference: inputs must lie in [{low}, {high}]")
+        arrays = []
+        for values, port in zip(self._per_port(x_int, self.inputs, "reference"), self.inputs):
+            values = np.asarray(values, dtype=np.int64)
+            if values.ndim == 1:
+                values = values[None, :]
+            which = f" of {port.name}" if len(self.inputs) > 1 else ""
+            if values.shape[1] != port.elements:
+                raise UsageError(f"reference: expected inputs{which} of {port.elements} elements, "
+                                 f"got {values.shape[1]}")
+            low, high = port.range
+            if values.size and (values.min() < low or values.max() > high):
+                raise UsageError(f"reference: inputs{which} must lie in [{low}, {high}]")
+            arrays.append(values)
+        if len({len(a) for a in arrays}) > 1:
+            raise UsageError(f"reference: the inputs hold different numbers of samples "
+                             f"({', '.join(str(len(a)) for a in arrays)})")
         module = parse_module(self.stages["quantized"], new_context(), "quantized")
-        result = run_function(find_function(module.operation), x_int, from_quantized=True)
-        return result.reshape(x_int.shape[0], -1)
+        result = run_function(find_function(module.operation), arrays, from_quantized=True)
+        results = result if isinstance(result, tuple) else (result,)
+        return self._joined([r.reshape(len(arrays[0]), -1) for r in results])
 
-    def from_port(self, y) -> np.ndarray:
+    def from_port(self, y):
         """Port y's values as `hardcore.sim` reads them (two's complement) -> what `reference` returns.
 
         An unsigned port (output="argmax": the index of the largest output) is read unsigned.
         """
-        y = np.asarray(y, dtype=np.int64)
-        return y if self.out_signed else y & ((1 << self.out_width) - 1)
+        values = self._per_port(y, self.outputs, "from_port")
+        return self._joined([np.asarray(v, dtype=np.int64) if port.signed else
+                             np.asarray(v, dtype=np.int64) & ((1 << port.width) - 1)
+                             for v, port in zip(values, self.outputs)])
 
-    def to_port(self, x_int) -> np.ndarray:
+    def to_port(self, x_int):
         """What `reference` takes -> port x's values as `hardcore.sim` writes them (two's complement).
 
         An unsigned port (token ids) holds each value's `in_width` bits: those
         at or above 2^(in_width-1) go to the simulator as the negative numbers
         with the same bits.
         """
-        x_int = np.asarray(x_int, dtype=np.int64)
-        if self.in_signed:
-            return x_int
-        return np.where(x_int >= 1 << (self.in_width - 1), x_int - (1 << self.in_width), x_int)
+        values = self._per_port(x_int, self.inputs, "to_port")
+        return self._joined([np.asarray(v, dtype=np.int64) if port.signed else
+                             np.where(np.asarray(v) >= 1 << (port.width - 1), np.asarray(v, dtype=np.int64)
+                                      - (1 << port.width), np.asarray(v, dtype=np.int64))
+                             for v, port in zip(values, self.inputs)])
 
-    def predict(self, x) -> np.ndarray:
+    def predict(self, x):
         """Float in, float out, through the integer reference."""
         return self.dequantize_output(self.reference(self.quantize_input(x)))
+
+    def simulate(self, x_int, workdir, *, simulator: str = "verilator", progress=None):
+        """The circuit's SystemVerilog in a simulator on integer inputs (what `reference` takes): a
+        `hardcore.sim.SimResult` whose `outputs` are what `reference` returns (a tuple for several outputs).
+
+        Pipelined, one input enters every clock.  Several ports go through `hardcore.sim.simulate_ports`.
+        """
+        from hardcore.sim import simulate, simulate_ports
+
+        latency = self.latency or None
+        if len(self.inputs) == 1 and len(self.outputs) == 1:
+            result = simulate(self.verilog, self.name, self.to_port(x_int), n_in=self.n_in, in_width=self.in_width,
+                              n_out=self.n_out, out_width=self.out_width, latency=latency,
+                              clock_enable=self.clock_enable, workdir=workdir, simulator=simulator,
+                              progress=progress)
+        else:
+            inputs = self.to_port(x_int)
+            result = simulate_ports(self.verilog, self.name, list(inputs) if len(self.inputs) > 1 else [inputs],
+                                    in_ports=[(p.name, p.elements, p.width) for p in self.inputs],
+                                    out_ports=[(p.name, p.elements, p.width) for p in self.outputs],
+                                    latency=latency, clock_enable=self.clock_enable, workdir=workdir,
+                                    simulator=simulator, progress=progress)
+            result.outputs = result.outputs if len(self.outputs) > 1 else result.outputs[0]
+        result.outputs = self.from_port(result.outputs)
+        return result
 
     # -- files ---------------------------------------------------------------
     @property
     def report(self) -> dict:
+        ports = {port.name: port.report("unsigned: a token id") for port in self.inputs}
+        ports.update({port.name: port.report("unsigned: the index of the largest output (argmax)")
+                      for port in self.outputs})
+        x, y = ", ".join(p.name for p in self.inputs), ", ".join(p.name for p in self.outputs)
         return {
             "module": self.name,
-            "ports": {
-                "x": {"elements": self.n_in, "shape": self.in_shape, "element_width": self.in_width,
-                      "bits": self.n_in * self.in_width, "frac_bits": self.in_frac_bits,
-                      "min": self.in_range[0], "max": self.in_range[1], "signed": self.in_signed,
-                      "layout": "element i at bits [i*element_width +: element_width], "
-                                + ("two's complement" if self.in_signed else "unsigned: a token id")},
-                "y": {"elements": self.n_out, "shape": self.out_shape, "element_width": self.out_width,
-                      "bits": self.n_out * self.out_width, "frac_bits": self.out_frac_bits,
-                      "signed": self.out_signed,
-                      "layout": "element i at bits [i*element_width +: element_width], "
-                                + ("two's complement" if self.out_signed else
-                                   "unsigned: the index of the largest output (argmax)")},
-            },
+            "ports": ports,
             "latency_cycles": self.latency,
             "clocked": self.latency > 0,
             "control_ports": ({"clk": "clock, rising edge", "rst": "synchronous, active high, resets the valid chain only",
-                               "in_valid": "x holds an input this cycle",
-                               "out_valid": f"y holds the result of the input given {self.latency} cycles earlier",
+                               "in_valid": f"{x} hold{'s' if len(self.inputs) == 1 else ''} an input this cycle",
+                               "out_valid": f"{y} hold{'s' if len(self.outputs) == 1 else ''} the result of the "
+                                            f"input given {self.latency} cycles earlier",
                                **({"ce": "clock enable, active high"} if self.clock_enable else {})}
                               if self.latency else {}),
             "options": self.options,
@@ -174,7 +273,10 @@ class Circuit:
             stages = {stage: (directory / f"{name}.{stage}.mlir").read_text()
                       for stage in STAGES if (directory / f"{name}.{stage}.mlir").exists()}
             verilog = (directory / f"{name}.sv").read_text()
-            x, y = report["ports"]["x"], report["ports"]["y"]
+            ports = report["ports"]
+            in_ports = [_port_of(key, ports[key]) for key in _numbered(ports, "x")]
+            out_ports = [_port_of(key, ports[key]) for key in _numbered(ports, "y")]
+            x, y = ports[in_ports[0].name], ports[out_ports[0].name]
         except (OSError, ValueError, KeyError) as exc:
             raise UsageError(f"{directory}: not a complete 'hardcore compile' output: {exc}") from None
         if "quantized" not in stages:
@@ -208,7 +310,8 @@ class Circuit:
                    layers=report["layers"], options=report["options"], figures=figures,
                    latency=report.get("latency_cycles", 0),
                    clock_enable=bool(report["options"].get("clock_enable")), out_signed=y.get("signed", True),
-                   in_signed=x.get("signed", True), **extra)
+                   in_signed=x.get("signed", True), in_ports=in_ports if len(in_ports) > 1 else [],
+                   out_ports=out_ports if len(out_ports) > 1 else [], **extra)
 
     def write(self, directory, stages: bool = True) -> list[Path]:
         """Write `<name>.sv`, `<name>.json` (and the IR of each stage) into `directory`."""
@@ -218,6 +321,21 @@ class Circuit:
             files.update({f"{self.name}.{stage}.mlir": text for stage, text in self.stages.items()})
         with timings.stage("write"):
             return write_files_atomically(directory, files)
+
+
+def _numbered(ports: dict, letter: str) -> list[str]:
+    """The report's port names for `letter`: [letter], or letter0, letter1, ... (KeyError if neither)."""
+    if letter in ports:
+        return [letter]
+    names = list(itertools.takewhile(lambda name: name in ports, (f"{letter}{i}" for i in itertools.count())))
+    if not names:
+        raise KeyError(letter)
+    return names
+
+
+def _port_of(name: str, entry: dict) -> Port:
+    return Port(name, entry["shape"], entry["element_width"], entry["frac_bits"], entry.get("signed", True),
+                (entry["min"], entry["max"]) if "min" in entry else None)
 
 
 def write_files_atomically(directory, files: dict[str, str]) -> list[Path]:
@@ -420,7 +538,9 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
             workers: str | int | None = "auto", scheduler: str | None = None) -> Circuit:
     """Compile a PyTorch model (nn.Module or torch.export ExportedProgram) or an ONNX model to a Circuit.
 
-    `example_input` fixes the shape (batch 1).  An ONNX model (a path ending
+    `example_input` fixes the shape (batch 1): a tensor, or a tuple of tensors
+    for a model with several inputs (ports `x0`, `x1`, ...; several outputs make
+    `y0`, `y1`, ...; `calibration` is then a tuple of arrays too, one per input).  An ONNX model (a path ending
     in `.onnx`, or an `onnx.ModelProto`) brings its input shape, batch fixed
     to 1: `example_input` may then be None, else its shape must match.  `calibration` is an array of
     float inputs (batch, *shape) used to choose activation scales; without it
@@ -477,7 +597,7 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
     each pass, the IR printed after it, hardcore-to-hw, the CIRCT passes, the
     Verilog export and the figures; `timing.table(rows)` prints them.
     """
-    from hardcore.frontend import import_model  # torch is heavy: only when compiling a model
+    from hardcore.frontend import example_inputs, import_model  # torch is heavy: only when compiling a model
     from hardcore.onnx_frontend import import_onnx, is_onnx_model, onnx_module_name
 
     say = progress or (lambda message: None)
@@ -516,6 +636,8 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
     elif example_input is None:
         raise UsageError("compile: a PyTorch model needs an example_input (batch 1) for its shape")
     else:
+        _check_inputs(example_inputs(model, example_input), calibration, decoder=decoder, stream=stream,
+                      multiplexed=multiplexed)
         say("importing the model with torch-mlir")
         with timings.stage("import (torch-mlir)"):
             module = import_model(model, example_input, context)
@@ -560,6 +682,19 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
         return build_time_multiplexed(module, name, stages, options)
     return _build_circuit(module, name, stages, options, max_adder_depth=max_adder_depth, clock_enable=clock_enable,
                           verify_each=verify_each, say=say)
+
+
+def _check_inputs(inputs: tuple, calibration, *, decoder: bool, stream: bool, multiplexed: bool) -> None:
+    """A model with several inputs: a calibration tuple of as many arrays, and the fully parallel circuit."""
+    if len(inputs) == 1:
+        return
+    kinds = [kind for kind, on in (("decoder", decoder), ("stream", stream), ("reuse", multiplexed)) if on]
+    if kinds:
+        raise UsageError(f"compile: {kinds[0]} takes a model with one input, got {len(inputs)} inputs")
+    if calibration is not None and (not isinstance(calibration, (tuple, list)) or len(calibration) != len(inputs)):
+        got = f"{len(calibration)} arrays" if isinstance(calibration, (tuple, list)) else "one array"
+        raise UsageError(f"compile: the model has {len(inputs)} inputs: calibration must be a tuple of "
+                         f"{len(inputs)} arrays, one per input, got {got}")
 
 
 def _run_steps(model, example_input, module, stages: dict, steps: list, *, output: str, verify_each: bool,
@@ -636,8 +771,9 @@ def _circuit(function, name: str, verilog: str, stages: dict, options: dict, *, 
              clock_enable: bool) -> Circuit:
     """The Circuit of a DAG's function and its Verilog: ports, layers' figures and the whole circuit's."""
     quantized_module = parse_module(stages["quantized"], new_context())
-    quantize_op = body_ops(find_function(quantized_module.operation))[0]
     block_type = function.type
+    arguments = len(block_type.inputs)
+    quantize_ops = body_ops(find_function(quantized_module.operation))[:arguments]  # one per input
     in_type, out_type = block_type.inputs[0], block_type.results[0]
     layers = [_layer_figures(dictionary) for dictionary in function.attributes["hardcore.layers"]]
     unsigned = "hardcore.output_unsigned" in function.attributes  # the port drops the sign bit
@@ -656,15 +792,21 @@ def _circuit(function, name: str, verilog: str, stages: dict, options: dict, *, 
                 target["stages"] = target["last_stage"] - target["first_stage"] + 1
         figures["register_bits"] = sum(layer.get("register_bits", 0) for layer in layers)
         figures["registers"] = sum(layer.get("registers", 0) for layer in layers)
+    in_fracs, out_fracs = _frac_bits(function, "hardcore.input_frac_bits"), _frac_bits(function, "hardcore.output_frac_bits")
+    in_ports = [Port(f"x{i}", list(t.shape), t.element_type.width, frac, True,
+                     (int_attr(q, "min"), int_attr(q, "max")))
+                for i, (t, frac, q) in enumerate(zip(block_type.inputs, in_fracs, quantize_ops))]
+    out_ports = [Port(f"y{i}", list(t.shape), t.element_type.width, frac)
+                 for i, (t, frac) in enumerate(zip(block_type.results, out_fracs))]
     return Circuit(
         name=name,
         verilog=verilog,
         stages=stages,
         in_shape=list(in_type.shape), in_width=in_type.element_type.width - in_unsigned,
-        in_frac_bits=int_attr(function, "hardcore.input_frac_bits"),
-        in_range=(int_attr(quantize_op, "min"), int_attr(quantize_op, "max")),
+        in_frac_bits=in_fracs[0],
+        in_range=(int_attr(quantize_ops[0], "min"), int_attr(quantize_ops[0], "max")),
         out_shape=list(out_type.shape), out_width=out_type.element_type.width - unsigned,
-        out_frac_bits=int_attr(function, "hardcore.output_frac_bits"),
+        out_frac_bits=out_fracs[0],
         layers=layers,
         options=options,
         figures=figures,
@@ -672,8 +814,17 @@ def _circuit(function, name: str, verilog: str, stages: dict, options: dict, *, 
         clock_enable=clock_enable,
         out_signed=not unsigned,
         in_signed=not in_unsigned,
+        in_ports=in_ports if len(in_ports) > 1 else [],
+        out_ports=out_ports if len(out_ports) > 1 else [],
     )
 
+
+def _frac_bits(function, name: str) -> list[int]:
+    """A DAG function's `hardcore.input_frac_bits` or `output_frac_bits`: one integer, or a list (several ports)."""
+    attribute = function.attributes[name]
+    if isinstance(attribute, ir.ArrayAttr):
+        return [int(ir.IntegerAttr(a).value) for a in attribute]
+    return [int(ir.IntegerAttr(attribute).value)]
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit("use the `hardcore` command")

@@ -6,6 +6,7 @@ import contextlib
 import copy
 import hashlib
 import importlib.util
+import inspect
 import logging
 import sys
 from pathlib import Path
@@ -16,7 +17,7 @@ from torch_mlir.extras.fx_importer import FxImporter
 
 from hardcore.errors import CompileError, UsageError
 
-__all__ = ["import_model", "load_model_file"]
+__all__ = ["import_model", "example_inputs", "load_model_file"]
 
 
 # Dropouts in eval mode (train=False) are the identity.  torch-mlir imports only
@@ -61,22 +62,56 @@ def _first_line(exc: Exception) -> str:
     return f"{type(exc).__name__}: {lines[0] if lines else ''}".rstrip(": ")
 
 
-def import_model(model, example_input: torch.Tensor, context: ir.Context) -> ir.Module:
+def example_inputs(model, example_input) -> tuple:
+    """`example_input` as the tuple of tensors `model` is called with: a tensor is one input.
+
+    A tuple or list holds one tensor per input of the model's `forward`;
+    anything else, or a tuple whose length the `forward` cannot take, is a
+    UsageError naming what `forward` takes (torch.export's own message would
+    be about the first tensor attribute it reads).
+    """
+    inputs = tuple(example_input) if isinstance(example_input, (tuple, list)) else (example_input,)
+    for index, value in enumerate(inputs):
+        if not isinstance(value, torch.Tensor):
+            where = f" element {index}" if isinstance(example_input, (tuple, list)) else ""
+            raise UsageError(f"compile: example_input{where} must be a torch.Tensor, got {type(value).__name__}")
+    if not inputs:
+        raise UsageError("compile: example_input is an empty tuple; give one tensor per input of the model")
+    forward = model.forward if isinstance(model, torch.nn.Module) else None
+    try:
+        parameters = list(inspect.signature(forward).parameters.values()) if forward is not None else None
+    except (TypeError, ValueError):  # a builtin or C forward: torch.export checks the call
+        parameters = None
+    if parameters is not None and not any(p.kind == p.VAR_POSITIONAL for p in parameters):
+        positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        required = [p for p in positional if p.default is p.empty]
+        if not len(required) <= len(inputs) <= len(positional):
+            names = ", ".join(p.name for p in positional)
+            count = len(required) if len(required) == len(positional) else f"{len(required)} to {len(positional)}"
+            raise UsageError(f"compile: the model's forward({names}) takes {count} input"
+                             f"{'s' if count != 1 else ''}, got an example_input of {len(inputs)} tensor"
+                             f"{'s' if len(inputs) != 1 else ''}")
+    return inputs
+
+
+def import_model(model, example_input, context: ir.Context) -> ir.Module:
     """Export `model` (an nn.Module or a torch.export ExportedProgram) to the torch dialect.
 
     `example_input` is a float tensor, or an int64 tensor of token ids for a model that
-    starts with an embedding (`torch.zeros(1, T, dtype=torch.long)`).
+    starts with an embedding (`torch.zeros(1, T, dtype=torch.long)`); a model with
+    several inputs takes a tuple of tensors, one per input (`example_inputs`).
     `aten.linear`, `aten.batch_norm`, fake quantization, the activations and the
     sequence models' ops (LayerNorm, softmax, attention, embedding) are kept
     legal so each layer stays one op (see hardcore-import); eval-mode dropouts are
     removed from the exported graph, and torch.ao fake quantizers are frozen at their
     scales first (`_FrozenFakeQuantize`).
     """
+    inputs = example_inputs(model, example_input)
     try:
         if isinstance(model, torch.nn.Module):
             model = _freeze_fake_quantizers(model)
             with torch.no_grad(), _quiet_torch_logging():
-                program = torch.export.export(model.eval(), (example_input,), strict=False)
+                program = torch.export.export(model.eval(), inputs, strict=False)
         else:
             program = model
         _remove_eval_dropouts(program.graph_module)
@@ -88,8 +123,9 @@ def import_model(model, example_input: torch.Tensor, context: ir.Context) -> ir.
                                    + _SEQUENCE_LEGAL_OPS),
                 fx_importer=FxImporter(context=context))
     except Exception as exc:  # torch.export reports model problems as many exception types
-        raise CompileError(f"torch-mlir could not import the model for an input of shape "
-                           f"{list(example_input.shape)}: {_first_line(exc)}") from None
+        shapes = " and ".join(str(list(x.shape)) for x in inputs)
+        raise CompileError(f"torch-mlir could not import the model for an input{'s' if len(inputs) > 1 else ''} "
+                           f"of shape{'s' if len(inputs) > 1 else ''} {shapes}: {_first_line(exc)}") from None
 
 
 class _FrozenFakeQuantize(torch.nn.Module):

@@ -464,7 +464,8 @@ def run_function(function, inputs, trace: dict | None = None,
     result is an array for a one-result function, else a tuple of arrays.
     `trace`, when given, receives every op result (batch first) keyed by the
     op result value, for calibration.  `from_quantized` runs integers to integers: the first
-    input replaces the result of the leading `hardcore.quantize` (of the first argument), and a
+    input replaces the result of the leading `hardcore.quantize` (of the first argument; each input
+that of its own quantize, for a model with several), and a
     `hardcore.dequantize` passes its integers through.  `semantics` overrides
     entries of the op table (`hardcore.verify` makes `hardcore.reg` a one-step
     delay along the batch axis to run a pipelined DAG as a stream).
@@ -481,8 +482,10 @@ def run_function(function, inputs, trace: dict | None = None,
     if from_quantized:
         if not ops or ops[0].operation.name != "hardcore.quantize" or ops[0].operands[0] != arguments[0]:
             raise InterpreterError(f"@{function.name.value}: does not start with hardcore.quantize")
-        arguments[0] = ops[0].results[0]
-        ops = ops[1:]
+        # The leading quantizes, one per input of a model with several: their results take the integers.
+        while ops and ops[0].operation.name == "hardcore.quantize" and ops[0].operands[0] in arguments:
+            arguments[arguments.index(ops[0].operands[0])] = ops[0].results[0]
+            ops = ops[1:]
     batch = inputs[0].shape[0]
     values: dict = {}
     for index, (argument, array) in enumerate(zip(arguments, inputs)):

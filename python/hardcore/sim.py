@@ -14,6 +14,11 @@ valid chain), `in_valid`, `out_valid` and optionally `ce` (clock enable); an
 input taken with `in_valid` at a rising edge is on `y` with `out_valid` set
 `latency` rising edges later, and a new input may enter at every edge.
 
+A design with several input ports (`x0`, `x1`, ...) or output ports (`y0`, ...),
+each of its own element width, goes through `simulate_ports`: a wrapper module
+packs them into one `x` and one `y` of the widest element, and the outputs come
+back one array per port.
+
 Vectors travel through files in `workdir` (one hex line per vector, most
 significant digit first, element 0 in the lowest bits), so both simulators
 read and write the same format and every build product stays in `workdir`.
@@ -40,6 +45,7 @@ __all__ = [
     "SimResult",
     "SimulationError",
     "simulate",
+    "simulate_ports",
     "prepare_yosys_workdir",
     "synth_report",
     "tool_available",
@@ -227,6 +233,64 @@ def simulate(
     last_cycle = int(cycles[-1])
     throughput = n_vectors / (last_cycle - int(cycles[0]) + 1)
     return SimResult(outputs, last_cycle + 1, throughput, int(cycles[0]), build_seconds, run_seconds)
+
+
+def simulate_ports(sv_text: str, top: str, inputs: Sequence, *, in_ports: Sequence[tuple[str, int, int]],
+                   out_ports: Sequence[tuple[str, int, int]], latency: Optional[int] = None,
+                   clock_enable: bool = False, workdir: str | os.PathLike, simulator: str = "verilator",
+                   progress: Progress = None) -> SimResult:
+    """`simulate` for a design with several input or output ports; its `outputs` a tuple, one array per port.
+
+    `in_ports` and `out_ports` are (name, elements, element width) in port order;
+    `inputs` one array (N, elements) per input port.  A wrapper module, `<top>_ports`,
+    gives the harness one `x` and one `y` whose elements are the widest of the
+    ports': input element i of port p is the low bits of wrapper element
+    (p's offset + i), and each output element is sign-extended to the wrapper's.
+    """
+    if len(inputs) != len(in_ports):
+        raise ValueError(f"expected {len(in_ports)} input arrays, one per port, got {len(inputs)}")
+    in_width, out_width = max(w for _, _, w in in_ports), max(w for _, _, w in out_ports)
+    arrays = [_check_inputs(values, n, w) for values, (_, n, w) in zip(inputs, in_ports)]
+    wrapper = f"{top}_ports"
+    _check_identifier(wrapper)
+    n_in, n_out = sum(n for _, n, _ in in_ports), sum(n for _, n, _ in out_ports)
+    lines = [f"module {wrapper} ("]
+    ports = []
+    if latency is not None:
+        ports += ["input wire clk", "input wire rst", "input wire in_valid", "output wire out_valid"]
+        ports += ["input wire ce"] if clock_enable else []
+    ports += [f"input wire [{n_in * in_width - 1}:0] x", f"output wire [{n_out * out_width - 1}:0] y"]
+    lines.append(",\n".join(f"  {port}" for port in ports) + "\n);")
+    connections = [f".{name}({name})" for name in ("clk", "rst", "in_valid", "out_valid")] if latency is not None \
+        else []
+    connections += [".ce(ce)"] if latency is not None and clock_enable else []
+    offset = 0
+    for name, count, width in in_ports:
+        lines.append(f"  wire [{count * width - 1}:0] {name}_port;")
+        lines += [f"  assign {name}_port[{i * width + width - 1}:{i * width}] = "
+                  f"x[{(offset + i) * in_width + width - 1}:{(offset + i) * in_width}];" for i in range(count)]
+        connections.append(f".{name}({name}_port)")
+        offset += count
+    offset = 0
+    for name, count, width in out_ports:
+        lines.append(f"  wire [{count * width - 1}:0] {name}_port;")
+        for i in range(count):
+            element = f"{name}_port[{i * width + width - 1}:{i * width}]"
+            sign = f"{{{out_width - width}{{{name}_port[{i * width + width - 1}]}}}}, " if out_width > width else ""
+            lines.append(f"  assign y[{(offset + i) * out_width + out_width - 1}:{(offset + i) * out_width}] = "
+                         f"{{{sign}{element}}};")
+        connections.append(f".{name}({name}_port)")
+        offset += count
+    lines += [f"  {top} wrapped ({', '.join(connections)});", "endmodule", ""]
+    result = simulate(sv_text + "\n" + "\n".join(lines), wrapper, np.concatenate(arrays, axis=1), n_in=n_in,
+                      in_width=in_width, n_out=n_out, out_width=out_width, latency=latency,
+                      clock_enable=clock_enable, workdir=workdir, simulator=simulator, progress=progress)
+    outputs, start = [], 0
+    for _, count, width in out_ports:
+        outputs.append(result.outputs[:, start:start + count])
+        start += count
+    result.outputs = tuple(outputs)
+    return result
 
 
 @dataclass(frozen=True)

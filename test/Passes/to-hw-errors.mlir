@@ -12,7 +12,7 @@ func.func @unfolded(%arg0: tensor<2xi8>) -> tensor<1xi32> {
 
 // -----
 
-// expected-error @+1 {{hardcore-to-hw: expected one integer tensor input and result (run hardcore-fold-weights first)}}
+// expected-error @+1 {{hardcore-to-hw: expected integer tensor inputs and results (run hardcore-fold-weights first)}}
 func.func @float_signature(%arg0: tensor<2xf32>) -> tensor<2xf32> {
   return %arg0 : tensor<2xf32>
 }
