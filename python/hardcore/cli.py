@@ -218,7 +218,6 @@ def _shape(text: str) -> list[int]:
 
 
 def _compile(args) -> int:
-    import numpy as np
     import torch
 
     import hardcore
@@ -239,26 +238,16 @@ def _compile(args) -> int:
         except Exception as exc:
             reason = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())  # one line
             raise CompileError(f"{args.state_dict}: cannot load the state dict: {type(exc).__name__}: {reason}") from None
-    calibration = None
-    if args.calibration:
-        try:
-            calibration = np.load(args.calibration)
-        except (OSError, ValueError) as exc:
-            raise UsageError(f"{args.calibration}: cannot read calibration data: "
-                             f"{getattr(exc, 'strerror', None) or exc}") from None
-        if not np.issubdtype(calibration.dtype, np.number):
-            raise UsageError(f"{args.calibration}: calibration data holds {calibration.dtype}, not numbers")
-        if args.input_shape is not None:  # an ONNX model's shape is checked when it is loaded
-            sample = args.input_shape[1:]
-            if calibration.size == 0 or calibration.size % int(np.prod(sample)):
-                raise UsageError(f"{args.calibration}: calibration data of shape {list(calibration.shape)} "
-                                 f"does not hold samples of shape {sample} (--input-shape)")
-        if not np.all(np.isfinite(calibration)):
-            raise UsageError(f"{args.calibration}: calibration data contains NaN or infinity")
-    if args.input_shape is not None and args.input_shape[0] != 1:
-        raise UsageError(f"--input-shape: the first (batch) dimension must be 1, got {args.input_shape[0]}")
+    shapes = args.input_shape or []
+    if onnx_model and len(shapes) > 1:
+        raise UsageError("--input-shape: an ONNX model takes one input shape")
+    for shape in shapes:
+        if shape[0] != 1:
+            raise UsageError(f"--input-shape: the first (batch) dimension must be 1, got {shape[0]}")
+    calibration = _calibration(args.calibration, shapes) if args.calibration else None
     dtype = torch.long if (args.input_dtype or ("int64" if args.decoder else "float32")) == "int64" else torch.float32
-    example_input = None if args.input_shape is None else torch.zeros(args.input_shape, dtype=dtype)
+    example_input = tuple(torch.zeros(shape, dtype=dtype) for shape in shapes) if len(shapes) > 1 else \
+        torch.zeros(shapes[0], dtype=dtype) if shapes else None
     with _timed(args.timing, "hardcore compile"):
         circuit = hardcore.compile(model, example_input, weight_bits=args.weight_bits,
                                    act_bits=args.act_bits, calibration=calibration, algorithm=args.algorithm,
@@ -293,11 +282,39 @@ def _compile(args) -> int:
     return 0
 
 
+def _calibration(path: str, shapes: list):
+    """`--calibration`: an .npy array for one input; for several (--input-shape repeated), an .npz of
+    one array per input, in the order they were saved (np.savez(path, x0, x1, ...))."""
+    import numpy as np
+
+    try:
+        data = np.load(path)
+        arrays = [data[name] for name in data.files] if isinstance(data, np.lib.npyio.NpzFile) else [data]
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{path}: cannot read calibration data: {getattr(exc, 'strerror', None) or exc}") from None
+    if len(shapes) > 1 and len(arrays) != len(shapes):
+        raise UsageError(f"{path}: calibration data for {len(shapes)} inputs (--input-shape given {len(shapes)} "
+                         f"times) must be an .npz of {len(shapes)} arrays, one per input, got {len(arrays)}")
+    if len(shapes) <= 1 and len(arrays) != 1:
+        raise UsageError(f"{path}: calibration data for one input must be one array, got {len(arrays)}")
+    for index, calibration in enumerate(arrays):
+        which = f" (input {index})" if len(shapes) > 1 else ""
+        if not np.issubdtype(calibration.dtype, np.number):
+            raise UsageError(f"{path}: calibration data{which} holds {calibration.dtype}, not numbers")
+        if shapes:  # an ONNX model's shape is checked when it is loaded
+            sample = shapes[index][1:]
+            if calibration.size == 0 or calibration.size % int(np.prod(sample)):
+                raise UsageError(f"{path}: calibration data{which} of shape {list(calibration.shape)} "
+                                 f"does not hold samples of shape {sample} (--input-shape)")
+        if not np.all(np.isfinite(calibration)):
+            raise UsageError(f"{path}: calibration data{which} contains NaN or infinity")
+    return tuple(arrays) if len(shapes) > 1 else arrays[0]
+
+
 def _sim(args) -> int:
     import numpy as np
 
     from hardcore.compiler import Circuit
-    from hardcore.sim import simulate
 
     circuit = Circuit.load(args.directory)
     rng = np.random.default_rng(args.seed)
@@ -307,18 +324,20 @@ def _sim(args) -> int:
         return _sim_time_multiplexed(args, circuit, rng)
     if circuit.options.get("stream"):
         return _sim_streamed(args, circuit, rng)
-    low, high = circuit.in_range
-    inputs = rng.integers(low, high + 1, size=(args.vectors, circuit.n_in))
-    inputs[: min(3, args.vectors)] = [[low] * circuit.n_in, [high] * circuit.n_in,
-                                       [low if i % 2 else high for i in range(circuit.n_in)]][: min(3, args.vectors)]
+    ports = []
+    for port in circuit.inputs:  # x, or x0, x1, ... of a model with several inputs
+        (low, high), count = port.range, port.elements
+        inputs = rng.integers(low, high + 1, size=(args.vectors, count))
+        inputs[: min(3, args.vectors)] = [[low] * count, [high] * count,
+                                           [low if i % 2 else high for i in range(count)]][: min(3, args.vectors)]
+        ports.append(inputs)
+    inputs = tuple(ports) if len(ports) > 1 else ports[0]
     expected = circuit.reference(inputs)
     workdir = Path(args.directory) / "sim"
-    result = simulate(circuit.verilog, circuit.name, circuit.to_port(inputs), n_in=circuit.n_in,
-                      in_width=circuit.in_width, n_out=circuit.n_out, out_width=circuit.out_width, workdir=workdir,
-                      latency=circuit.latency or None, clock_enable=circuit.clock_enable,
-                      simulator=args.simulator or "verilator",
-                      progress=lambda message: print(f"hardcore: {message}", file=sys.stderr))
-    mismatches = int(np.any(circuit.from_port(result.outputs) != expected, axis=1).sum())
+    result = circuit.simulate(inputs, workdir, simulator=args.simulator or "verilator",
+                              progress=lambda message: print(f"hardcore: {message}", file=sys.stderr))
+    pairs = zip(result.outputs, expected) if isinstance(expected, tuple) else [(result.outputs, expected)]
+    mismatches = int(sum(np.any(got != want, axis=1) for got, want in pairs).astype(bool).sum())
     timing = (f"latency {result.latency} cycles, {result.cycles} cycles, "
               f"throughput {result.throughput:.2f} inferences/cycle, " if circuit.latency else "combinational, ")
     print(f"{args.vectors} vectors, {mismatches} mismatches ({timing}"
@@ -485,8 +504,9 @@ def main(argv: list[str] | None = None) -> int:
     compile_parser = commands.add_parser("compile", help="PyTorch or ONNX model -> SystemVerilog + JSON report")
     compile_parser.add_argument("model", help="path/model.py:ClassName, path/model.pt2 (torch.export) "
                                 "or path/model.onnx")
-    compile_parser.add_argument("--input-shape", type=_shape,
-                                help="e.g. 1,16 (batch first, batch 1); an ONNX model brings its own")
+    compile_parser.add_argument("--input-shape", type=_shape, action="append",
+                                help="e.g. 1,16 (batch first, batch 1); once per input, in order, for a model "
+                                     "with several (ports x0, x1, ...); an ONNX model brings its own")
     compile_parser.add_argument("--input-dtype", choices=("float32", "int64"),
                                 help="the example input's type: float32 (the default) or int64 for token ids "
                                      "(a language model's input; the default with --decoder)")
@@ -503,7 +523,8 @@ def main(argv: list[str] | None = None) -> int:
                                      "wide, act-bits + 1 (one more fractional bit, as wide as a ReLU's output)")
     compile_parser.add_argument("--quant-config", help="JSON: weight bits, activation bits and weight scale "
                                                        "per layer (docs/quantization.md)")
-    compile_parser.add_argument("--calibration", help=".npy of float inputs (batch, *shape) for activation scales")
+    compile_parser.add_argument("--calibration", help=".npy of float inputs (batch, *shape) for activation scales; "
+                                "for several inputs an .npz of one array per input (np.savez order)")
     compile_parser.add_argument("--state-dict", help="a torch.save'd state_dict to load into the model")
     compile_parser.add_argument("--algorithm", default="cse", choices=["cse", "csd"],
                                 help="weight folding: cse (shared subexpressions, default) or csd (each weight on its own)")

@@ -12,6 +12,9 @@ activations, like attention's.
 
 import json
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -195,3 +198,56 @@ def test_bit_exact_in_verilator(name, max_adder_depth, tmp_path, rng):
     for got, want in zip(outputs, reference, strict=True):
         mismatches = int(np.any(got != want, axis=1).sum())
         assert mismatches == 0, f"{mismatches} of {len(got)} vectors differ"
+
+
+TWO_BRANCHES_FILE = '''
+import torch
+from torch import nn
+
+
+class TwoBranches(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.left, self.right, self.head = nn.Linear(4, 3), nn.Linear(5, 3), nn.Linear(6, 2)
+
+    def forward(self, x, z):
+        u, v = torch.relu(self.left(x)), torch.relu(self.right(z))
+        return u + v, self.head(torch.cat([u, v], -1))
+'''
+
+
+def hardcore_cli(*args):
+    return subprocess.run([str(Path(sys.executable).parent / "hardcore")] + [str(a) for a in args],
+                          capture_output=True, text=True)
+
+
+@pytest.mark.sim
+@requires_verilator
+def test_cli_takes_an_input_shape_per_input_and_simulates_every_port(tmp_path):
+    (tmp_path / "two.py").write_text(TWO_BRANCHES_FILE)
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "calibration.npz", rng.standard_normal((32, 4)), rng.standard_normal((32, 5)))
+    result = hardcore_cli("compile", f"{tmp_path / 'two.py'}:TwoBranches", "--input-shape", "1,4", "--input-shape",
+                          "1,5", "--calibration", tmp_path / "calibration.npz", "--max-adder-depth", "2", "-q",
+                          "-o", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    assert sorted(json.loads((tmp_path / "out" / "two_branches.json").read_text())["ports"]) == ["x0", "x1", "y0", "y1"]
+    result = hardcore_cli("sim", tmp_path / "out", "--vectors", "50")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("50 vectors, 0 mismatches (latency ")
+
+
+def test_cli_calibration_needs_an_array_per_input(tmp_path):
+    (tmp_path / "two.py").write_text(TWO_BRANCHES_FILE)
+    np.save(tmp_path / "calibration.npy", np.zeros((8, 4)))
+    result = hardcore_cli("compile", f"{tmp_path / 'two.py'}:TwoBranches", "--input-shape", "1,4", "--input-shape",
+                          "1,5", "--calibration", tmp_path / "calibration.npy", "-o", tmp_path / "out")
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith(
+        f"{tmp_path / 'calibration.npy'}: calibration data for 2 inputs (--input-shape given 2 times) must be an .npz "
+        f"of 2 arrays, one per input, got 1")
+    result = hardcore_cli("compile", f"{tmp_path / 'two.py'}:TwoBranches", "--input-shape", "1,4", "-o",
+                          tmp_path / "out")
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith("compile: the model's forward(x, z) takes 2 inputs, got an example_input "
+                                          "of 1 tensor")
