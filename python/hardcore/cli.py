@@ -266,8 +266,9 @@ def _compile(args) -> int:
               f"one token a clock, latency 1 cycle; {report['adders']} adders, "
               f"{report.get('multipliers', 0)} multipliers, {report['cache_bits']} cache register bits")
     else:
-        print(f"{circuit.name}: x {report['ports']['x']['elements']}x{circuit.in_width} bits -> "
-              f"y {report['ports']['y']['elements']}x{circuit.out_width} bits"
+        ins = ", ".join(f"{p.name} {report['ports'][p.name]['elements']}x{p.width}" for p in circuit.inputs)
+        outs = ", ".join(f"{p.name} {report['ports'][p.name]['elements']}x{p.width}" for p in circuit.outputs)
+        print(f"{circuit.name}: {ins} bits -> {outs} bits"
               f"{'' if circuit.out_signed else ' (argmax index)'}, "
               f"{report['adders']} adders ({report['adder_bits']} adder bits), "
               f"adder depth {report['adder_depth']}, "
