@@ -251,3 +251,24 @@ def test_cli_calibration_needs_an_array_per_input(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().endswith("compile: the model's forward(x, z) takes 2 inputs, got an example_input "
                                           "of 1 tensor")
+
+
+@pytest.mark.parametrize("name", ["two_branches", "outer"])
+def test_verify_each_checks_every_pass_on_every_port(name):
+    """--verify-each with several ports: the import against the model, each pass in the interpreter,
+    hardcore-to-hw's Verilog in Icarus (where installed), every input and output side by side."""
+    model, example = (TwoBranches(), (torch.zeros(1, 4), torch.zeros(1, 5))) if name == "two_branches" else \
+        (Einsum(EINSUMS[name][0]), tuple(torch.zeros(s) for s in EINSUMS[name][1:]))
+    messages = []
+    hardcore.compile(model, example, verify_each=True, max_adder_depth=2, workers="serial",
+                     progress=messages.append)
+    checks = [m for m in messages if m.startswith("hardcore-") and ": " in m]
+    assert [c.split(":")[0] for c in checks] == ["hardcore-import", "hardcore-quantize", "hardcore-fold-weights",
+                                                 "hardcore-pipeline", "hardcore-to-hw"]
+    assert checks[0] == "hardcore-import: within 0.001 relative of the PyTorch model on 69 input vectors"
+    assert re.fullmatch(r"hardcore-quantize: each of \d+ layers within its rounding bound on 69 input vectors of "
+                        r"the input grid", checks[1])
+    assert checks[2:4] == ["hardcore-fold-weights: bit-exact on 69 input vectors",
+                           "hardcore-pipeline: bit-exact on 69 input vectors"]
+    if tool_available("iverilog"):
+        assert checks[4] == "hardcore-to-hw: bit-exact on 69 input vectors (its Verilog in Icarus)"

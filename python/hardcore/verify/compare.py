@@ -15,7 +15,8 @@ from hardcore.errors import CompileError
 from hardcore.interpreter import InterpreterError, run_function
 from hardcore.irutil import body_ops, int_attr
 
-__all__ = ["VerificationError", "VerifyOptions", "extreme_inputs", "input_vectors", "run_stream", "stage_of"]
+__all__ = ["VerificationError", "VerifyOptions", "extreme_inputs", "input_vectors", "run_stream", "stage_of", "flat",
+           "ranged_vectors", "code_ranges"]
 
 
 EXTREME_LABELS = ("all-minimum", "all-maximum", "alternating max/min", "alternating min/max", "zero")
@@ -78,7 +79,7 @@ def _float_inputs(function, options: VerifyOptions) -> tuple[np.ndarray, list[st
     """Inputs of float layer IR: the extreme vectors with elements +-4 and standard-normal ones; for token
     ids (an integer input) ids in [0, V - 1], V the smallest vocabulary of the embeddings that read them."""
     argument = function.regions[0].blocks[0].arguments[0]
-    n_in = _element_count(argument.type)
+    n_in = sum(_element_count(t) for t in function.type.inputs)  # several inputs: side by side
     if isinstance(ir.RankedTensorType(argument.type).element_type, ir.IntegerType):
         tables = [use.owner.attributes["table"] for use in argument.uses
                   if use.owner.operation.name == "hardcore.embedding"]
@@ -125,18 +126,45 @@ def _delay(op, operands):
     return np.concatenate([value[:1], value[:-1]])
 
 
-def run_stream(function, codes: np.ndarray) -> np.ndarray:
+def run_stream(function, codes):
     """Run a DAG on a batch; a pipelined one (`hardcore.latency` L) as a stream, one vector a cycle.
 
     The vectors enter at cycles 0..N-1 followed by L copies of the last one;
-    the result for vector i is the output at cycle i + L.
+    the result for vector i is the output at cycle i + L.  Several inputs
+    (a list, one array per argument) enter together; several results come out as a tuple.
     """
     if "hardcore.latency" not in function.attributes:
         return run_function(function, codes)
     latency = int_attr(function, "hardcore.latency")
-    stream = np.concatenate([codes, np.repeat(codes[-1:], latency, axis=0)])
+    several = isinstance(codes, (list, tuple))
+    stream = [np.concatenate([c, np.repeat(c[-1:], latency, axis=0)]) for c in (codes if several else [codes])]
     outputs = run_function(function, stream, semantics={"hardcore.reg": _delay})
-    return outputs[latency:latency + len(codes)]
+    count = len(codes[0] if several else codes)
+    if isinstance(outputs, tuple):
+        return tuple(output[latency:latency + count] for output in outputs)
+    return outputs[latency:latency + count]
+
+
+def flat(function, run):
+    """`run` (one array per argument in, an array or a tuple of them out) on vectors that hold every
+    argument's elements one after the other, its results likewise; `run` itself for one argument and result."""
+    sizes = [_element_count(t) for t in function.type.inputs]
+    if len(sizes) == 1 and len(function.type.results) == 1:
+        return run
+
+    def run_flat(vectors):
+        parts = np.split(np.asarray(vectors), np.cumsum(sizes)[:-1], axis=1) if len(sizes) > 1 else vectors
+        outputs = run(parts)
+        outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+        return np.concatenate([np.asarray(o).reshape(len(vectors), -1) for o in outputs], axis=1)
+    return run_flat
+
+
+def ranged_vectors(ranges: list, counts: list, count: int, seed: int) -> tuple[np.ndarray, list[str]]:
+    """`input_vectors` of each argument (its element count and range), side by side in one vector."""
+    parts = [input_vectors(n, low, high, count, seed + number)
+             for number, ((low, high), n) in enumerate(zip(ranges, counts))]
+    return np.concatenate([vectors for vectors, _ in parts], axis=1), parts[0][1]
 
 
 def _run_each(run, inputs: np.ndarray) -> tuple[np.ndarray | None, int | None, str | None]:
@@ -202,3 +230,9 @@ def _code_range(function) -> tuple[int, int, int]:
     """(frac bits, min, max) of a quantized function's input codes."""
     quantize = body_ops(function)[0]
     return int_attr(quantize, "frac_bits"), int_attr(quantize, "min"), int_attr(quantize, "max")
+
+
+def code_ranges(function) -> list[tuple[int, int]]:
+    """(min, max) of each input's codes: the leading quantize of each argument of a quantized function."""
+    quantizes = body_ops(function)[:len(function.type.inputs)]
+    return [(int_attr(q, "min"), int_attr(q, "max")) for q in quantizes]

@@ -14,8 +14,9 @@ from hardcore.interpreter import find_function, run_decoder, run_function, run_r
 from hardcore.irutil import array_attr, body_ops, int_attr
 from hardcore.mlir import new_context, parse_module
 from hardcore.verify.compare import (EXTREME_LABELS, IMPORT_RTOL, VerificationError, VerifyOptions, _code_range,
-                                     _compare_exact, _element_count, _float_inputs, _format, _input_bounds, _usable,
-                                     extreme_inputs, input_vectors, run_stream, stage_of)
+                                     _compare_exact, _element_count, _float_inputs, _format, _input_bounds,
+                                     _type_bounds, _usable, code_ranges, extreme_inputs, flat, input_vectors,
+                                     ranged_vectors, run_stream, stage_of)
 from hardcore.verify.quantize import check_quantize
 
 __all__ = ["verify_pass", "check_import", "check_decoder", "check_time_multiplex", "check_step", "VerifyingPass", "run_verified"]
@@ -46,25 +47,25 @@ def verify_pass(pass_name: str, before_text: str, after, options: VerifyOptions 
     if "hardcore.decoder" in after_function.attributes:
         return check_decoder(pass_name, before, after_function, options)
     after_stage = stage_of(after_function)
-    n_in = _element_count(before.type.inputs[0])
+    counts = [_element_count(t) for t in before.type.inputs]  # several inputs: side by side in each vector
     if (before_stage, after_stage) == ("float", "float"):
         inputs, labels = _float_inputs(before, options)
-        return _compare_exact(pass_name, lambda x: run_function(before, x), lambda x: run_function(after_function, x),
-                              inputs, labels, "float")
+        return _compare_exact(pass_name, flat(before, lambda x: run_function(before, x)),
+                              flat(after_function, lambda x: run_function(after_function, x)), inputs, labels, "float")
     if (before_stage, after_stage) == ("float", "quantized"):
         return check_quantize(pass_name, before, after_function, options)
     if before_stage == "quantized" and after_stage in ("quantized", "integer"):
-        _, low, high = _code_range(before)
-        inputs, labels = input_vectors(n_in, low, high, options.vectors, options.seed)
+        inputs, labels = ranged_vectors(code_ranges(before), counts, options.vectors, options.seed)
         run_after = ((lambda x: run_function(after_function, x, from_quantized=True)) if after_stage == "quantized"
                      else (lambda x: run_stream(after_function, x)))
-        return _compare_exact(pass_name, lambda x: run_function(before, x, from_quantized=True), run_after,
-                              inputs, labels, "integer")
+        return _compare_exact(pass_name, flat(before, lambda x: run_function(before, x, from_quantized=True)),
+                              flat(after_function, run_after), inputs, labels, "integer")
     if (before_stage, after_stage) == ("integer", "integer"):
-        low, high = _input_bounds(before)
-        inputs, labels = input_vectors(n_in, low, high, options.vectors, options.seed)
-        return _compare_exact(pass_name, lambda x: run_stream(before, x), lambda x: run_stream(after_function, x),
-                              inputs, labels, "integer")
+        ranges = [_input_bounds(before)] + [_type_bounds(ir.RankedTensorType(t).element_type)
+                                            for t in before.type.inputs[1:]]
+        inputs, labels = ranged_vectors(ranges, counts, options.vectors, options.seed)
+        return _compare_exact(pass_name, flat(before, lambda x: run_stream(before, x)),
+                              flat(after_function, lambda x: run_stream(after_function, x)), inputs, labels, "integer")
     return f"{pass_name}: not checked (no comparison between {before_stage} IR and {after_stage} IR)"
 
 
@@ -164,6 +165,8 @@ def _check_hw(pass_name: str, before, after, options: VerifyOptions) -> str:
         return f"{pass_name}: not checked here (a decoder step: `hardcore sim` runs the whole decoder)"
     if not options.simulate_hw or not tool_available("iverilog"):
         return f"{pass_name}: not checked (hw IR has no interpreter; Icarus (iverilog) runs it when installed)"
+    if len(before.type.inputs) > 1 or len(before.type.results) > 1:
+        return _check_hw_ports(pass_name, before, after, options)
     low, high = _input_bounds(before)
     n_in = _element_count(before.type.inputs[0])
     out_type = ir.RankedTensorType(before.type.results[0])
@@ -214,10 +217,12 @@ def check_import(model, example_input, float_text: str, options: VerifyOptions =
 
     float_module = parse_module(float_text, new_context(), "hardcore")  # keeps `function` alive
     function = find_function(float_module.operation)
-    shape = list(example_input.shape[1:])
-    n_in = int(np.prod(shape))
+    examples = tuple(example_input) if isinstance(example_input, (tuple, list)) else (example_input,)
+    shapes = [list(example.shape[1:]) for example in examples]  # several inputs: side by side in each vector
+    sizes = [int(np.prod(shape)) for shape in shapes]
+    n_in = sum(sizes)
     rng = np.random.default_rng(options.seed)
-    tokens = not torch.is_floating_point(torch.as_tensor(example_input))
+    tokens = not torch.is_floating_point(torch.as_tensor(examples[0]))
     if tokens:  # token ids: every vocabulary of the embeddings that read them holds [0, V - 1]
         vocabulary = min(array_attr(op, "table").shape[1] for op in body_ops(function)
                          if op.operation.name == "hardcore.embedding")
@@ -227,11 +232,16 @@ def check_import(model, example_input, float_text: str, options: VerifyOptions =
                                  rng.standard_normal((options.vectors, n_in))])
         labels = list(EXTREME_LABELS) + [f"random #{i}" for i in range(options.vectors)]
     forward = model.module() if not isinstance(model, torch.nn.Module) and hasattr(model, "module") else model
+    parts = np.split(inputs, np.cumsum(sizes)[:-1], axis=1)
     with torch.no_grad():
-        expected = forward(torch.tensor(inputs.reshape([len(inputs)] + shape),
-                                        dtype=torch.long if tokens else torch.float32))
-    expected = np.asarray(expected.detach().numpy(), dtype=np.float64).reshape(len(inputs), -1)
-    actual = np.asarray(run_function(function, inputs), dtype=np.float64).reshape(len(inputs), -1)
+        expected = forward(*(torch.tensor(part.reshape([len(inputs)] + shape),
+                                          dtype=torch.long if tokens else torch.float32)
+                             for part, shape in zip(parts, shapes)))
+    expected = expected if isinstance(expected, (tuple, list)) else (expected,)
+    expected = np.concatenate([np.asarray(e.detach().numpy(), dtype=np.float64).reshape(len(inputs), -1)
+                               for e in expected], axis=1)
+    actual = np.asarray(flat(function, lambda x: run_function(function, x))(inputs), dtype=np.float64)
+    actual = actual.reshape(len(inputs), -1)
     if output == "argmax" and actual.shape[1] == 1:
         tolerance = IMPORT_RTOL * (1 + np.abs(expected).max(axis=1))
         picked = expected[np.arange(len(inputs)), actual[:, 0].astype(np.int64).clip(0, expected.shape[1] - 1)]
@@ -320,3 +330,39 @@ def run_verified(module, steps, filename: str, overrides: dict | None, line_offs
         result = run_pipeline(module, [step], filename=filename, overrides=overrides, line_offset=line_offset)
         report(verify_pass(step.name, before, module.operation, options))
     return result
+
+
+def _check_hw_ports(pass_name: str, before, after, options: VerifyOptions) -> str:
+    """`_check_hw` for a DAG of several inputs or results: its ports x0, x1, ... and y0, y1, ... in Icarus."""
+    from hardcore import backend
+    from hardcore.sim import simulate_ports
+
+    widths = [ir.IntegerType(ir.RankedTensorType(t).element_type).width for t in before.type.inputs]
+    counts = [_element_count(t) for t in before.type.inputs]
+    ranges = [(-(1 << (w - 1)), (1 << (w - 1)) - 1) for w in widths]
+    inputs, labels = ranged_vectors(ranges, counts, options.vectors, options.seed)
+    run = flat(before, lambda x: run_stream(before, x))
+    keep = _usable(run, inputs)
+    inputs, labels = inputs[keep], [label for label, k in zip(labels, keep) if k]
+    expected = run(inputs)
+    latency = int_attr(before, "hardcore.latency") if "hardcore.latency" in before.attributes else None
+    clock_enable = bool(latency) and ir.BoolAttr(before.attributes["hardcore.clock_enable"]).value
+    name = (lambda letter, number, total: letter if total == 1 else f"{letter}{number}")
+    in_ports = [(name("x", i, len(counts)), n, w) for i, (n, w) in enumerate(zip(counts, widths))]
+    out_ports = [(name("y", i, len(before.type.results)), _element_count(t),
+                  ir.IntegerType(ir.RankedTensorType(t).element_type).width)
+                 for i, t in enumerate(before.type.results)]
+    verilog = backend.export_verilog(backend.to_circt(str(after)))  # export rewrites: a copy
+    with tempfile.TemporaryDirectory(prefix="hardcore-verify-") as workdir:
+        result = simulate_ports(verilog, before.name.value, np.split(inputs, np.cumsum(counts)[:-1], axis=1),
+                                in_ports=in_ports, out_ports=out_ports, latency=latency, clock_enable=clock_enable,
+                                workdir=Path(workdir), simulator="icarus")
+    actual = np.concatenate([o.reshape(len(inputs), -1) for o in result.outputs], axis=1)
+    bad = np.flatnonzero((actual != expected).any(axis=1))
+    if bad.size:
+        index = int(bad[0])
+        raise VerificationError(
+            f"{pass_name} changed the result (--verify-each, its Verilog in Icarus): on input vector {index} "
+            f"({labels[index]}) {_format(inputs[index])}: before {_format(expected[index])}, "
+            f"after {_format(actual[index])}")
+    return f"{pass_name}: bit-exact on {len(inputs)} input vectors (its Verilog in Icarus)"

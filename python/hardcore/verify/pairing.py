@@ -24,10 +24,10 @@ def _is_fake_quant(op) -> bool:
         ir.StringAttr(op.attributes["fn"]).value == "fake_quant"
 
 
-def _input_fake_quant(function):
-    """The fake_quant the input reaches through reshapes only, each the only user of the one before
+def _input_fake_quant(function, index: int = 0):
+    """The fake_quant input `index` reaches through reshapes only, each the only user of the one before
     (hardcore-quantize takes the input's scale from it and emits nothing for it); or None."""
-    value = function.regions[0].blocks[0].arguments[0]
+    value = function.regions[0].blocks[0].arguments[index]
     while (user := _single_user(value)) is not None and user.operation.name == "hardcore.reshape":
         value = user.results[0]
     user = _single_user(value)
@@ -92,15 +92,16 @@ _REQUANTIZED_OPS = ("hardcore.add_tensors", "hardcore.sub_tensors") + _PRODUCT_O
 _QUANTIZED_NAME = {"hardcore.softmax": "hardcore.qsoftmax", "hardcore.layernorm": "hardcore.qnorm"}
 
 
-def _pair_layers(groups, function, input_fake_quant) -> list | None:
+def _pair_layers(groups, function, input_fake_quants) -> list | None:
     """The quantized op ending each float group (the pairing through the DAG); None if they do not pair.
 
-    The input's fake_quant (`input_fake_quant`) has no op of its own: None stands for it.
+    The inputs' fake_quants (`input_fake_quants`) have no op of their own: None stands for each.
     """
-    ops = [op for op in body_ops(function)[1:] if op.operation.name not in ("hardcore.dequantize", "func.return")]
+    ops = [op for op in body_ops(function) if op.operation.name not in
+           ("hardcore.quantize", "hardcore.dequantize", "func.return")]
     pairs, position = [], 0
     for group in groups:
-        if input_fake_quant is not None and group[0] == input_fake_quant:
+        if group[0] in input_fake_quants:
             pairs.append(None)
             continue
         seen_core = False

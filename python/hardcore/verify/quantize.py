@@ -58,44 +58,54 @@ def check_quantize(pass_name: str, before, after, options: VerifyOptions) -> str
     the pass inserts before an add or a concat).  The dequantize must read the
     value paired with the float result, at its scale.
     """
-    frac_in, low, high = _code_range(after)
+    arguments = list(before.regions[0].blocks[0].arguments)
+    quantizes = body_ops(after)[:len(arguments)]  # one per input, in argument order
+    _, low, high = _code_range(after)
     # the input's range is act-bits', which concats and tables take, unless the input is token ids
     tokens = isinstance(ir.RankedTensorType(before.type.inputs[0]).element_type, ir.IntegerType)
     act_range = None if tokens else (low, high)
-    n_in = _element_count(before.type.inputs[0])
-    codes, labels = input_vectors(n_in, low, high, options.vectors, options.seed)
-    inputs = codes * 2.0 ** -frac_in
     trace: dict = {}
+    frac, paired, shadow, codes, labels = {}, {}, {}, [], []  # quantized value -> its fractional bits;
+    # float value -> the quantized value that stands for it; float value -> what the float ops see
+    for number, (argument, quantize) in enumerate(zip(arguments, quantizes)):
+        codes_in, labels = input_vectors(_element_count(argument.type), int_attr(quantize, "min"),
+                                         int_attr(quantize, "max"), options.vectors, options.seed + number)
+        codes.append(codes_in)
+        frac[quantize.results[0]] = int_attr(quantize, "frac_bits")
+        paired[argument] = quantize.results[0]
+        shadow[argument] = (codes_in * 2.0 ** -frac[quantize.results[0]]).reshape(
+            [len(codes_in)] + list(ir.RankedTensorType(argument.type).shape))
     try:
-        run_function(after, inputs, trace=trace)
+        run_function(after, [shadow[argument] for argument in arguments], trace=trace)
     except InterpreterError as error:
         raise VerificationError(f"{pass_name} broke the IR (--verify-each): the IR after it fails: {error}") from None
-    quantize = body_ops(after)[0]
-    trace[quantize.results[0]] = codes.reshape(trace[quantize.results[0]].shape)
+    for quantize, codes_in in zip(quantizes, codes):
+        trace[quantize.results[0]] = codes_in.reshape(trace[quantize.results[0]].shape)
+    inputs = np.concatenate([shadow[argument].reshape(len(codes[0]), -1) for argument in arguments], axis=1)
     groups = _float_layers(before)
-    input_fake_quant = _input_fake_quant(before)
-    layers = _pair_layers(groups, after, input_fake_quant)
+    input_fake_quants = {_input_fake_quant(before, number): quantize for number, quantize in enumerate(quantizes)}
+    input_fake_quants.pop(None, None)
+    layers = _pair_layers(groups, after, input_fake_quants)
     if layers is None:
         raise VerificationError(f"{pass_name}: cannot pair the layers (--verify-each): the quantized ops do not "
                                 f"follow the {len(groups)} float layer outputs in order")
-    dequantize = next(op for op in body_ops(after) if op.operation.name == "hardcore.dequantize")
-    frac = {quantize.results[0]: frac_in}  # quantized value -> its fractional bits
-    argument = before.regions[0].blocks[0].arguments[0]
-    paired = {argument: quantize.results[0]}  # float value -> the quantized value that stands for it
-    quantize_width = ir.IntegerType(ir.RankedTensorType(quantize.results[0].type).element_type).width
-    shadow = {argument: inputs.reshape([len(inputs)] + list(ir.RankedTensorType(argument.type).shape))}
+    # the quantized value each result's dequantize reads -> that dequantize
+    dequantizes = {op.operands[0]: op for op in body_ops(after) if op.operation.name == "hardcore.dequantize"}
+    quantize_width = ir.IntegerType(ir.RankedTensorType(quantizes[0].results[0].type).element_type).width
     index = -1
     for group, op in zip(groups, layers):
         for float_op in group:  # the float layer on what the quantized IR holds for its input
             shadow[float_op.results[0]] = np.reshape(_SEMANTICS[float_op.operation.name](
                 float_op, [shadow[v] for v in float_op.operands]),
                 [len(inputs)] + list(ir.RankedTensorType(float_op.results[0].type).shape))
-        if op is None:  # the input's fake_quant: the hardcore.quantize must be exactly it
+        if op is None:  # an input's fake_quant: its hardcore.quantize must be exactly it
             model = _fake_quant_codes(group[0])
-            if (frac_in, low, high) != model:
+            quantize = input_fake_quants[group[0]]
+            codes_of = tuple(int_attr(quantize, key) for key in ("frac_bits", "min", "max"))
+            if codes_of != model:
                 _fail(pass_name, f"the input's fake_quant at {location_text(group[0].location)}",
-                      f"the input is quantized at 2^-{frac_in} to [{low}, {high}], the model's fake_quant at "
-                      f"2^-{model[0]} to [{model[1]}, {model[2]}]")
+                      f"the input is quantized at 2^-{codes_of[0]} to [{codes_of[1]}, {codes_of[2]}], the model's "
+                      f"fake_quant at 2^-{model[0]} to [{model[1]}, {model[2]}]")
             paired[group[0].results[0]] = paired[group[0].operands[0]]
             continue
         index += 1
@@ -112,7 +122,8 @@ def check_quantize(pass_name: str, before, after, options: VerifyOptions) -> str
         else:
             frac_out, low_sat, high_sat, bound = _layer_scale(pass_name, where, group, op, frac, trace, paired,
                                                               expected, act_range)
-        if op.results[0] == dequantize.operands[0] and frac_out != int_attr(dequantize, "frac_bits"):
+        dequantize = dequantizes.get(op.results[0])
+        if dequantize is not None and frac_out != int_attr(dequantize, "frac_bits"):
             _fail(pass_name, where, f"the last layer's scale is 2^-{frac_out}, the dequantize's "
                   f"2^-{int_attr(dequantize, 'frac_bits')}")
         scaled = actual * 2.0 ** -frac_out
@@ -128,9 +139,12 @@ def check_quantize(pass_name: str, before, after, options: VerifyOptions) -> str
         frac[op.results[0]] = frac_out
         paired[group[-1].results[0]] = op.results[0]
         shadow[group[-1].results[0]] = scaled.reshape(np.shape(shadow[group[-1].results[0]]))
-    result = next(op for op in body_ops(before) if op.operation.name == "func.return").operands[0]
-    if paired.get(result) != dequantize.operands[0]:
-        _fail(pass_name, f"the dequantize at {location_text(dequantize.location)}",
-              "its input is not the quantized value of the float result")
+    results = next(op for op in body_ops(before) if op.operation.name == "func.return").operands
+    returned = next(op for op in body_ops(after) if op.operation.name == "func.return").operands
+    for result, value in zip(results, returned):
+        dequantize = value.owner
+        if paired.get(result) != dequantize.operands[0]:
+            _fail(pass_name, f"the dequantize at {location_text(dequantize.location)}",
+                  "its input is not the quantized value of the float result")
     return (f"{pass_name}: each of {index + 1} layers within its rounding bound on {len(inputs)} "
             f"input vectors of the input grid")
