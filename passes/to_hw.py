@@ -404,7 +404,8 @@ class _Port:
 def _ports(function) -> tuple[list[_Port], list[_Port]]:
     """The input ports (one per argument) and output ports (one per result) of a DAG function.
 
-    One argument and one result: `x` and `y`; several: `x0`, `x1`, ... and `y0`, `y1`, ....  A decoder step (`hardcore.decoder`, combinational):
+    One argument and one result: `x` and `y`; several: `x0`, `x1`, ... and `y0`, `y1`, ....
+    A decoder step (`hardcore.decoder`, combinational):
     `x` (the token), `pos`, `cache0`..; `y`, the fresh rows `fresh0`.., and with output=both `logits`.
     A time-multiplexed layer's step (`hardcore.reuse`): `x` and `cycle`; `y`.
     """

@@ -444,37 +444,44 @@ def _instance(body: _Body, module: str, instance: str, inputs: list[_Element],
     return outputs
 
 
-def baseline_verilog(quantized_text: str, module_name: str, out_width: int | None = None) -> str:
+def baseline_verilog(quantized_text: str, module_name: str, out_width: int | list[int] | None = None) -> str:
     """Verilog of the quantized layer IR with one `*` per weight (combinational), one module per layer.
 
     `y` holds each output in `out_width` bits (the folded circuit's, so both
     have the same ports), by default in as few as hold them all (unsigned for
-    an argmax index, like the folded circuit's port).
+    an argmax index, like the folded circuit's port).  A model with several
+    inputs or outputs has ports x0, x1, ... and y0, y1, ... as the folded
+    circuit has; `out_width` is then a list, one width per output.
     """
     module = parse_module(quantized_text, new_context(), "quantized")
-    ops = body_ops(find_function(module.operation))
-    quantize = ops[0]
-    low, high = int_attr(quantize, "min"), int_attr(quantize, "max")
-    in_width = signed_width(low, high)
-    n_in = int(np.prod(list(quantize.results[0].type.shape)))
+    function = find_function(module.operation)
+    ops = body_ops(function)
+    quantizes = ops[:len(function.type.inputs)]  # one per input
     top = _Body()
-    if token_input(quantize):  # token ids: unsigned on the port, as in the folded circuit
-        port_width, high = in_width - 1, (1 << (in_width - 1)) - 1
-        inputs = [f"{{1'b0, x[{i * port_width} +: {port_width}]}}" for i in range(n_in)]
-    else:
-        port_width = in_width
-        inputs = [f"x[{i * in_width} +: {in_width}]" for i in range(n_in)]
-    values = {quantize.results[0]: [_Element(top.wire(in_width, text, name=f"in_{i}"), low, high)
-                                    for i, text in enumerate(inputs)]}
-    result = next(op for op in ops if op.operation.name == "func.return").operands[0]
-    result = result.owner.operands[0] if result.owner.name == "hardcore.dequantize" else result
+    values, header = {}, [f"module {module_name}("]
+    for number, quantize in enumerate(quantizes):
+        port, prefix = ("x", "in_") if len(quantizes) == 1 else (f"x{number}", f"in{number}_")
+        low, high = int_attr(quantize, "min"), int_attr(quantize, "max")
+        in_width = signed_width(low, high)
+        n_in = int(np.prod(list(quantize.results[0].type.shape)))
+        if token_input(quantize):  # token ids: unsigned on the port, as in the folded circuit
+            port_width, high = in_width - 1, (1 << (in_width - 1)) - 1
+            inputs = [f"{{1'b0, {port}[{i * port_width} +: {port_width}]}}" for i in range(n_in)]
+        else:
+            port_width = in_width
+            inputs = [f"{port}[{i * in_width} +: {in_width}]" for i in range(n_in)]
+        values[quantize.results[0]] = [_Element(top.wire(in_width, text, name=f"{prefix}{i}"), low, high)
+                                       for i, text in enumerate(inputs)]
+        header.append(f"  input  [{n_in * port_width - 1}:0] {port},")
+    returned = next(op for op in ops if op.operation.name == "func.return").operands
+    results = [r.owner.operands[0] if r.owner.name == "hardcore.dequantize" else r for r in returned]
     layers = _layers(ops)
     modules: list[str] = []
     for index, layer_ops in enumerate(layers):
         defined = {op.results[0] for op in layer_ops}
         inputs = list(dict.fromkeys(v for op in layer_ops for v in op.operands if v not in defined))
         read_elsewhere = {v for other in layers if other is not layer_ops for op in other for v in op.operands}
-        outputs = [v for v in defined if v in read_elsewhere or v == result]
+        outputs = [v for v in defined if v in read_elsewhere or v in results]
         outputs.sort(key=lambda v: layer_ops.index(v.owner))
         layer_name = f"{module_name}_layer{index}"
         text, ports = _layer_module(layer_name, layer_ops, inputs, outputs, values)
@@ -484,19 +491,21 @@ def baseline_verilog(quantized_text: str, module_name: str, out_width: int | Non
         for value in outputs:
             size = int(np.prod(list(value.type.shape)))
             values[value], wires = wires[:size], wires[size:]
-    elements = values[result]
-    unsigned = result.owner.name == "hardcore.argmax"
-    narrowest = max(max(e.high.bit_length(), 1) if unsigned else e.width for e in elements)
-    if out_width is None:
-        out_width = narrowest
-    elif out_width < narrowest:
-        raise ValueError(f"the outputs need {narrowest} bits, not {out_width}")
-    outputs = [top.wire(out_width, element.ref, name=f"out_{i}") for i, element in enumerate(elements)]
-    header = [f"module {module_name}(",
-              f"  input  [{n_in * port_width - 1}:0] x,",
-              f"  output [{len(outputs) * out_width - 1}:0] y",
-              ");"]
-    packed = ", ".join(reversed(outputs))
+    widths = out_width if isinstance(out_width, (list, tuple)) else [out_width] * len(results)
+    assigns = []
+    for number, (result, width) in enumerate(zip(results, widths)):
+        port, prefix = ("y", "out_") if len(results) == 1 else (f"y{number}", f"out{number}_")
+        elements = values[result]
+        unsigned = result.owner.name == "hardcore.argmax"
+        narrowest = max(max(e.high.bit_length(), 1) if unsigned else e.width for e in elements)
+        if width is None:
+            width = narrowest
+        elif width < narrowest:
+            raise ValueError(f"the outputs need {narrowest} bits, not {width}")
+        outputs = [top.wire(width, element.ref, name=f"{prefix}{i}") for i, element in enumerate(elements)]
+        header.append(f"  output [{len(outputs) * width - 1}:0] {port}" + ("," if number < len(results) - 1 else ""))
+        assigns.append(f"  assign {port} = {{{', '.join(reversed(outputs))}}};")
+    header.append(");")
     comment = f"// The plain-multiplier baseline of {module_name}: one * per weight (hardcore report)."
     # the top module first, as in the folded circuit's Verilog
-    return "\n".join([comment] + header + top.lines + [f"  assign y = {{{packed}}};", "endmodule", ""] + modules)
+    return "\n".join([comment] + header + top.lines + assigns + ["endmodule", ""] + modules)

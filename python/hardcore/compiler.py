@@ -129,8 +129,9 @@ class Circuit:
             return [values]
         if not isinstance(values, (tuple, list)) or len(values) != len(ports):
             got = f"{len(values)} arrays" if isinstance(values, (tuple, list)) else "one array"
-            raise UsageError(f"{what}: the circuit has {len(ports)} {'inputs' if ports[0].name[0] == 'x' else 'outputs'} "
-                             f"({', '.join(p.name for p in ports)}): expected a tuple of {len(ports)} arrays, got {got}")
+            kind = "inputs" if ports[0].name[0] == "x" else "outputs"
+            raise UsageError(f"{what}: the circuit has {len(ports)} {kind} ({', '.join(p.name for p in ports)}): "
+                             f"expected a tuple of {len(ports)} arrays, got {got}")
         return list(values)
 
     @staticmethod
@@ -792,7 +793,8 @@ def _circuit(function, name: str, verilog: str, stages: dict, options: dict, *, 
                 target["stages"] = target["last_stage"] - target["first_stage"] + 1
         figures["register_bits"] = sum(layer.get("register_bits", 0) for layer in layers)
         figures["registers"] = sum(layer.get("registers", 0) for layer in layers)
-    in_fracs, out_fracs = _frac_bits(function, "hardcore.input_frac_bits"), _frac_bits(function, "hardcore.output_frac_bits")
+    in_fracs = _frac_bits(function, "hardcore.input_frac_bits")
+    out_fracs = _frac_bits(function, "hardcore.output_frac_bits")
     in_ports = [Port(f"x{i}", list(t.shape), t.element_type.width, frac, True,
                      (int_attr(q, "min"), int_attr(q, "max")))
                 for i, (t, frac, q) in enumerate(zip(block_type.inputs, in_fracs, quantize_ops))]

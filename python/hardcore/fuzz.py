@@ -77,10 +77,12 @@ class FuzzNetwork:
     vocabulary: int = 0  # > 0: the input is token ids in [0, vocabulary - 1] (a sequence model)
     reuse: tuple = ()  # each layer's reuse: time-multiplexed (hardcore-time-multiplex); (): folded
     realization: str = "mux"  # a time-multiplexed network's
+    input_sizes: tuple = ()  # several inputs (ports x0, x1): each one's elements, n_in in all; (): one input
     # set by compile_network:
     verilog: str = ""
     n_out: int = 0
-    out_width: int = 0
+    out_width: int = 0  # the widest output's
+    out_ports: tuple = ()  # (name, elements, width) of each output port
     out_signed: bool = True
     latency: int = 0
 
@@ -95,9 +97,21 @@ class FuzzNetwork:
         """The width of one element of the network's port x (token ids: unsigned)."""
         return max((self.vocabulary - 1).bit_length(), 1) if self.vocabulary else self.act_bits
 
+    @property
+    def in_ports(self) -> list[tuple[str, int]]:
+        """(name, elements) of each input port: x, or x0, x1, ..."""
+        if not self.input_sizes:
+            return [("x", self.n_in)]
+        return [(f"x{i}", size) for i, size in enumerate(self.input_sizes)]
+
     def reference(self, codes: np.ndarray) -> np.ndarray:
+        """The outputs of every port side by side for codes of every port side by side."""
         module = parse_module(self.text, new_context(), self.name)
-        return run_function(find_function(module.operation), codes, from_quantized=True).reshape(len(codes), -1)
+        sizes = [size for _, size in self.in_ports]
+        outputs = run_function(find_function(module.operation), np.split(codes, np.cumsum(sizes)[:-1], axis=1),
+                               from_quantized=True)
+        outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+        return np.concatenate([output.reshape(len(codes), -1) for output in outputs], axis=1)
 
     def vectors(self, count: int, seed: int) -> np.ndarray:
         """Extreme vectors, each first-layer row's extreme vertices, then `count` random codes."""
@@ -106,8 +120,9 @@ class FuzzNetwork:
         if self.vocabulary:  # token ids: the extremes and random sequences
             return np.concatenate([extreme_inputs(self.n_in, low, high),
                                    rng.integers(low, high + 1, (count, self.n_in))])
-        vertices = [np.where(row > 0, high, low) for row in self.first_weight] + \
-                   [np.where(row > 0, low, high) for row in self.first_weight]
+        rest = np.zeros(self.n_in - self.first_weight.shape[1], dtype=np.int64)  # a second input's codes: 0
+        vertices = [np.concatenate([np.where(row > 0, high, low), rest]) for row in self.first_weight] + \
+                   [np.concatenate([np.where(row > 0, low, high), rest]) for row in self.first_weight]
         return np.concatenate([extreme_inputs(self.n_in, low, high), np.array(vertices, dtype=np.int64),
                                rng.integers(low, high + 1, (count, self.n_in))])
 
@@ -140,7 +155,8 @@ def matrices(draw, rows: int, cols: int, bits: int) -> np.ndarray:
     return matrix.astype(np.int64)
 
 
-FEATURES = ("residual add", "concat", "gather", "per-element shifts", "attention", "layernorm", "rmsnorm", "reuse")
+FEATURES = ("residual add", "concat", "gather", "per-element shifts", "attention", "layernorm", "rmsnorm", "reuse",
+            "two inputs and outputs")
 
 
 @dataclasses.dataclass
@@ -170,13 +186,15 @@ def _shifts(draw, count: int, low: int, high: int, per_element: bool = False) ->
 
 @st.composite
 def networks(draw, max_size: int = 6, max_layers: int = 3, name: str = "net", graph: bool = False,
-             reuse: bool = False) -> FuzzNetwork:
+             reuse: bool = False, two_ports: bool = False) -> FuzzNetwork:
     """A random quantized network (see the module doc).
 
     With `graph`, every chance of a graph feature is taken: a residual add after every layer
     that has an earlier value of its size, a concat and a gather after every layer, and a
     shift per element on every requant of more than one element.  With `reuse`, a chain of
-    dense layers, time-multiplexed.
+    dense layers, time-multiplexed.  With `two_ports` (else one time in four, never with `reuse`),
+    a second input (`%arg1`, its own quantize, which later skip connections and concats may read)
+    and a second result (an earlier value): ports x0, x1, y0, y1.
     """
     act_bits = draw(st.integers(2, 8))
     sizes = draw(st.lists(st.integers(1, max_size), min_size=2, max_size=max_layers + 1))
@@ -187,6 +205,14 @@ def networks(draw, max_size: int = 6, max_layers: int = 3, name: str = "net", gr
     earlier = [value]  # every value a skip connection or a concat may read
     features: set[str] = set()
     chain = True  # dense layers, each with relu and requant only: time-multiplexable
+    input_sizes = [sizes[0]]
+    if not reuse and (two_ports or draw(st.integers(0, 3)) == 0):
+        input_sizes.append(draw(st.integers(1, max_size)))
+        lines.append(f'%q1 = "hardcore.quantize"(%arg1) {{frac_bits = 0 : i64, min = {low} : i64, max = {high} : i64}} '
+                     f': (tensor<{input_sizes[1]}xf32>) -> tensor<{input_sizes[1]}xi{act_bits}>')
+        earlier.append(_Value("%q1", input_sizes[1], act_bits, low, high))
+        features.add("two inputs and outputs")
+        chain = False
     first_weight = None
     counter = iter(range(10**6))
 
@@ -312,16 +338,24 @@ def networks(draw, max_size: int = 6, max_layers: int = 3, name: str = "net", gr
             earlier.append(value)
     n_out, width = value.size, value.width
     result_name = value.name
-    if n_out > 1 and not reuse and draw(st.integers(0, 4)) == 0:  # a classifier output
+    if n_out > 1 and not reuse and len(input_sizes) == 1 and draw(st.integers(0, 4)) == 0:  # a classifier output
         chain = False
         index_width = (n_out - 1).bit_length() + 1
         lines.append(f'%a = "hardcore.argmax"({result_name}) : (tensor<{n_out}xi{width}>) -> tensor<1xi{index_width}>')
         result_name, width, n_out = "%a", index_width, 1
     lines.append(f'%f = "hardcore.dequantize"({result_name}) {{frac_bits = 0 : i64}} '
                  f': (tensor<{n_out}xi{width}>) -> tensor<{n_out}xf32>')
+    results = [("%f", n_out)]
+    if len(input_sizes) > 1:  # a second result: any earlier value (the second input itself, too)
+        second = draw(st.sampled_from(earlier))
+        lines.append(f'%f1 = "hardcore.dequantize"({second.name}) {{frac_bits = 0 : i64}} '
+                     f': ({second.type}) -> tensor<{second.size}xf32>')
+        results.append(("%f1", second.size))
     body = "\n  ".join(lines)
-    text = (f"func.func @{name}(%arg0: tensor<{sizes[0]}xf32>) -> tensor<{n_out}xf32> {{\n  {body}\n"
-            f"  return %f : tensor<{n_out}xf32>\n}}\n")
+    arguments = ", ".join(f"%arg{i}: tensor<{size}xf32>" for i, size in enumerate(input_sizes))
+    types = ", ".join(f"tensor<{size}xf32>" for _, size in results)
+    text = (f"func.func @{name}({arguments}) -> ({types}) {{\n  {body}\n"
+            f"  return {', '.join(result for result, _ in results)} : {types}\n}}\n")
     layer_reuse, realization = (), "mux"
     if chain and (reuse or draw(st.integers(0, 2)) == 0):
         layer_reuse = [draw(st.integers(1, 4)) for _ in sizes[1:]]
@@ -329,9 +363,10 @@ def networks(draw, max_size: int = 6, max_layers: int = 3, name: str = "net", gr
             layer_reuse[draw(st.integers(0, len(layer_reuse) - 1))] = draw(st.integers(2, 4))
         layer_reuse, realization = tuple(layer_reuse), draw(st.sampled_from(REALIZATIONS))
         features.add("reuse")
-    return FuzzNetwork(text=text, name=name, n_in=sizes[0], act_bits=act_bits, first_weight=first_weight,
+    return FuzzNetwork(text=text, name=name, n_in=sum(input_sizes), act_bits=act_bits, first_weight=first_weight,
                        algorithm=draw(st.sampled_from(["cse", "csd"])), features=frozenset(features),
-                       reuse=layer_reuse, realization=realization)
+                       reuse=layer_reuse, realization=realization,
+                       input_sizes=tuple(input_sizes) if len(input_sizes) > 1 else ())
 
 
 @st.composite
@@ -361,14 +396,17 @@ def sequence_networks(draw, name: str = "net") -> FuzzNetwork:
 @st.composite
 def batches(draw, min_networks: int = 2, max_networks: int = 6, max_size: int = 6,
             pipelined: bool | None = None, graph: bool = False,
-            sequence: bool = False, reuse: bool = False) -> tuple[list[FuzzNetwork], int | None, bool]:
+            sequence: bool = False, reuse: bool = False,
+            two_ports: bool = False) -> tuple[list[FuzzNetwork], int | None, bool]:
     """(networks named net0.., max_adder_depth or None, clock_enable): one Verilator build.
 
     With `sequence`, one network in three is a tiny GPT (`sequence_networks`); with `reuse`,
-    every network is time-multiplexed (`networks(reuse=True)`)."""
+    every network is time-multiplexed (`networks(reuse=True)`); with `two_ports`, every
+    network has two inputs and two outputs."""
     count = draw(st.integers(min_networks, max_networks))
     nets = [draw(sequence_networks(name=f"net{i}") if sequence and draw(st.integers(0, 2)) == 0 else
-                 networks(max_size=max_size, name=f"net{i}", graph=graph, reuse=reuse)) for i in range(count)]
+                 networks(max_size=max_size, name=f"net{i}", graph=graph, reuse=reuse, two_ports=two_ports))
+            for i in range(count)]
     if pipelined is None:
         pipelined = draw(st.booleans())
     depth = draw(st.integers(1, 6)) if pipelined else None
@@ -383,10 +421,13 @@ def compile_network(network: FuzzNetwork, max_adder_depth: int | None, clock_ena
         steps += f",hardcore-pipeline{{max-adder-depth={max_adder_depth} clock-enable={str(clock_enable).lower()}}}"
     run_pipeline(module, steps, filename=network.name, verify_each=True)
     function = find_function(module.operation)
-    out_type = function.type.results[0]
-    network.n_out = int(np.prod(out_type.shape))
+    results = list(function.type.results)
     network.out_signed = "hardcore.output_unsigned" not in function.attributes
-    network.out_width = out_type.element_type.width - (not network.out_signed)
+    names = ["y"] if len(results) == 1 else [f"y{i}" for i in range(len(results))]
+    network.out_ports = tuple((name, int(np.prod(t.shape)), t.element_type.width - (not network.out_signed))
+                              for name, t in zip(names, results))
+    network.n_out = sum(count for _, count, _ in network.out_ports)
+    network.out_width = max(width for _, _, width in network.out_ports)
     network.latency = int(function.attributes["hardcore.latency"].value) if max_adder_depth is not None else 0
     result = run_pipeline(module, "hardcore-to-hw,hw.module(cse)", filename=network.name)
     network.verilog = backend.export_verilog(result.module)
@@ -415,32 +456,38 @@ def batch_top(nets: list[FuzzNetwork], pipelined: bool, clock_enable: bool) -> t
     in_offset = out_offset = 0
     slowest = max(range(len(nets)), key=lambda k: nets[k].latency)
     for k, net in enumerate(nets):
-        a, w = net.in_bits, net.out_width
-        elements = ", ".join(f"x[{(in_offset + i) * in_width} +: {a}]" for i in reversed(range(net.n_in)))
-        lines.append(f"  wire [{net.n_out * w - 1}:0] y{k};")
-        connections = [f".x({{{elements}}})", f".y(y{k})"]
+        a = net.in_bits
+        inputs, outputs = [], []  # (port, wire) of network k: several inputs and outputs one after the other
+        for port, count in net.in_ports:
+            elements = ", ".join(f"x[{(in_offset + i) * in_width} +: {a}]" for i in reversed(range(count)))
+            inputs.append(f".{port}({{{elements}}})")
+            in_offset += count
+        for port, count, w in net.out_ports:
+            lines.append(f"  wire [{count * w - 1}:0] {port}_{k};")
+            outputs.append(f".{port}({port}_{k})")
+        connections = inputs + outputs
         if pipelined:
             lines.append(f"  wire valid{k};")
-            connections = [".clk(clk)", ".rst(rst)", ".in_valid(in_valid)"] + connections[:1] + \
-                          ([".ce(ce)"] if clock_enable else []) + [f".out_valid(valid{k})"] + connections[1:]
+            connections = [".clk(clk)", ".rst(rst)", ".in_valid(in_valid)"] + inputs + \
+                          ([".ce(ce)"] if clock_enable else []) + [f".out_valid(valid{k})"] + outputs
         lines.append(f"  {net.name} u{k} ({', '.join(connections)});")
-        aligned = f"y{k}"
         delay = latency - net.latency
-        if pipelined and delay:
-            lines.append(f"  reg [{net.n_out * w - 1}:0] delay{k} [0:{delay - 1}];")
-            lines.append("  always @(posedge clk) begin" + (" if (ce) begin" if clock_enable else ""))
-            lines.append(f"    delay{k}[0] <= y{k};")
-            for stage in range(1, delay):
-                lines.append(f"    delay{k}[{stage}] <= delay{k}[{stage - 1}];")
-            lines.append("  end" + (" end" if clock_enable else ""))
-            aligned = f"delay{k}[{delay - 1}]"
-        for i in range(net.n_out):
-            element = f"{aligned}[{i * w} +: {w}]"
-            fill = f"{aligned}[{i * w + w - 1}]" if net.out_signed else "1'b0"
-            extension = f"{{{out_width - w}{{{fill}}}}}, " if out_width > w else ""
-            lines.append(f"  assign y[{(out_offset + i) * out_width} +: {out_width}] = {{{extension}{element}}};")
-        in_offset += net.n_in
-        out_offset += net.n_out
+        for port, count, w in net.out_ports:
+            aligned = f"{port}_{k}"
+            if pipelined and delay:
+                lines.append(f"  reg [{count * w - 1}:0] delay_{port}_{k} [0:{delay - 1}];")
+                lines.append("  always @(posedge clk) begin" + (" if (ce) begin" if clock_enable else ""))
+                lines.append(f"    delay_{port}_{k}[0] <= {port}_{k};")
+                for stage in range(1, delay):
+                    lines.append(f"    delay_{port}_{k}[{stage}] <= delay_{port}_{k}[{stage - 1}];")
+                lines.append("  end" + (" end" if clock_enable else ""))
+                aligned = f"delay_{port}_{k}[{delay - 1}]"
+            for i in range(count):
+                element = f"{aligned}[{i * w} +: {w}]"
+                fill = f"{aligned}[{i * w + w - 1}]" if net.out_signed else "1'b0"
+                extension = f"{{{out_width - w}{{{fill}}}}}, " if out_width > w else ""
+                lines.append(f"  assign y[{(out_offset + i) * out_width} +: {out_width}] = {{{extension}{element}}};")
+            out_offset += count
     if pipelined:
         lines.append(f"  assign out_valid = valid{slowest};")
     lines.append("endmodule")

@@ -42,10 +42,13 @@ def format_table(report: dict) -> str:
         rows.append([str(index)] + [_cell(layer.get(key, "")) for key, _ in columns])
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.rjust(width) for cell, width in zip(row, widths)) for row in rows]
-    x, y = report["ports"]["x"], report["ports"]["y"]
+    ports = report["ports"]  # x and y, or x0, x1, ... and y0, y1, ... (several inputs or outputs)
+    names = sorted((n for n in ports if n[:1] in ("x", "y") and (n[1:] == "" or n[1:].isdigit())),
+                   key=lambda n: (n[0], int(n[1:] or -1)))
     lines.append("")
-    lines.append(f"module {report['module']}: x {x['elements']} x {x['element_width']} bits "
-                 f"(frac {x['frac_bits']}), y {y['elements']} x {y['element_width']} bits (frac {y['frac_bits']})")
+    lines.append(f"module {report['module']}: " + ", ".join(
+        f"{n} {ports[n]['elements']} x {ports[n]['element_width']} bits (frac {ports[n]['frac_bits']})"
+        for n in names))
     outside = report["adders"] - sum(layer.get("adders", 0) for layer in report["layers"])
     # The layers' adders are their weight arithmetic; each output's bias and rounding
     # constant costs one more adder, counted in the total only.
@@ -157,7 +160,8 @@ def synthesize(circuit, workdir, progress: Callable[[str], None] | None = None,
 
     plain_name = f"{circuit.name}_plain"
     runs = [(circuit.verilog, circuit.name, "folded"),
-            (baseline_verilog(circuit.stages["quantized"], plain_name, circuit.out_width), plain_name, "plain")]
+            (baseline_verilog(circuit.stages["quantized"], plain_name, [port.width for port in circuit.outputs]),
+             plain_name, "plain")]
     with ThreadPoolExecutor(max_workers=parallel.local_workers(workers, len(runs))) as pool:
         folded, plain = pool.map(lambda arguments: run(*arguments), runs)
     for index, layer in enumerate(circuit.layers):

@@ -19,12 +19,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
 from torch import nn
 
 import hardcore
+from hardcore.baseline import baseline_verilog
 from hardcore.compiler import Circuit, repipeline
 from hardcore.errors import UsageError
-from hardcore.sim import tool_available
+from hardcore.fuzz import batches, run_batch
+from hardcore.sim import simulate_ports, tool_available
 
 torch.set_num_threads(1)
 
@@ -235,6 +238,13 @@ def test_cli_takes_an_input_shape_per_input_and_simulates_every_port(tmp_path):
     result = hardcore_cli("sim", tmp_path / "out", "--vectors", "50")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("50 vectors, 0 mismatches (latency ")
+    result = hardcore_cli("report", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    result = hardcore_cli("verify", "--formal", tmp_path / "out")
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith("quantized: the formal check takes a model of one input and one output; "
+                                          "@two_branches has 2 inputs and 2 outputs (--verify-each and "
+                                          "`hardcore sim` check it)")
 
 
 def test_cli_calibration_needs_an_array_per_input(tmp_path):
@@ -272,3 +282,37 @@ def test_verify_each_checks_every_pass_on_every_port(name):
                            "hardcore-pipeline: bit-exact on 69 input vectors"]
     if tool_available("iverilog"):
         assert checks[4] == "hardcore-to-hw: bit-exact on 69 input vectors (its Verilog in Icarus)"
+
+
+@pytest.mark.sim
+@pytest.mark.skipif(not tool_available("iverilog"), reason="iverilog is not installed")
+@pytest.mark.parametrize("name", ["two_branches", "batch_matmul"])
+def test_baseline_has_the_same_ports_and_integers(name, tmp_path, rng):
+    """The '*' baseline (`hardcore report --synth`) has the folded circuit's ports and computes its integers."""
+    circuit = two_branches() if name == "two_branches" else einsum(name)
+    verilog = baseline_verilog(circuit.stages["quantized"], "plain", [port.width for port in circuit.outputs])
+    assert " * " in verilog
+    vectors = random_inputs(circuit, rng, count=60)
+    result = simulate_ports(verilog, "plain", list(vectors),
+                            in_ports=[(p.name, p.elements, p.width) for p in circuit.inputs],
+                            out_ports=[(p.name, p.elements, p.width) for p in circuit.outputs],
+                            workdir=tmp_path, simulator="icarus")
+    reference = circuit.reference(vectors)
+    reference = reference if isinstance(reference, tuple) else (reference,)
+    for got, want in zip(result.outputs, reference, strict=True):
+        assert np.array_equal(got, want)
+
+
+@pytest.mark.sim
+@requires_verilator
+@settings(max_examples=3, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(batch=batches(min_networks=2, max_networks=4, two_ports=True))
+def test_fuzz_two_inputs_and_outputs(batch, tmp_path_factory):
+    """Random networks with a second input (read by later skip connections and concats, or not at all)
+    and a second output, folded and maybe pipelined under --verify-each, bit-exact in Verilator."""
+    nets, depth, clock_enable = batch
+    assert all(len(net.in_ports) == 2 and "two inputs and outputs" in net.features for net in nets)
+    result = run_batch(nets, depth, clock_enable, tmp_path_factory.mktemp("fuzz"), vectors=60)
+    assert result.mismatches == 0, result.first_mismatch
+    assert all(len(net.out_ports) == 2 for net in nets)

@@ -50,6 +50,11 @@ def verify(quantized: str, dag: str, *, timeout: float = DEFAULT_TIMEOUT, max_we
         dag_module = parse_module(dag_module.operation.get_asm(large_elements_limit=None), new_context(), dag_name)
     spec_function = find_function(spec_module.operation)
     dag_function = find_function(dag_module.operation)
+    inputs, results = len(spec_function.type.inputs), len(spec_function.type.results)
+    if inputs != 1 or results != 1:  # its layer cuts and input box are built for one input port and one output
+        raise UsageError(f"{quantized_name}: the formal check takes a model of one input and one output; "
+                         f"@{spec_function.name.value} has {inputs} inputs and {results} outputs "
+                         f"(--verify-each and `hardcore sim` check it)")
     segments, final = _segments(spec_function, quantized_name)
     quantize = body_ops(spec_function)[0]
     low, high = int_attr(quantize, "min"), int_attr(quantize, "max")

@@ -177,7 +177,8 @@ def asic_figures(circuit, workdir, progress: Optional[Callable[[str], None]] = N
 
     folded = run(circuit.verilog, circuit.name, "folded")
     plain_name = f"{circuit.name}_plain"
-    plain = run(baseline_verilog(circuit.stages["quantized"], plain_name, circuit.out_width), plain_name, "plain")
+    plain = run(baseline_verilog(circuit.stages["quantized"], plain_name, [port.width for port in circuit.outputs]),
+                plain_name, "plain")
     layers = []
     for layer, folded_module, plain_module in zip(circuit.layers, _layer_modules(circuit, folded["modules"], circuit.name),
                                                   _layer_modules(circuit, plain["modules"], plain_name)):
