@@ -630,6 +630,8 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
         importer = ImportPass()  # the window function's logits; kv-decode adds the argmax
     context = new_context()
     if is_onnx_model(model):
+        if isinstance(example_input, (tuple, list)):
+            raise UsageError("compile: an ONNX model takes one example_input (its one input's shape), not a tuple")
         say("importing the ONNX model with torch-mlir")
         with timings.stage("import (torch-mlir)"):
             module, _ = import_onnx(model, context, None if example_input is None else list(np.shape(example_input)))
