@@ -114,7 +114,7 @@ from torch_mlir import ir
 from hardcore.errors import UsageError
 from hardcore.irutil import body_ops, create_op, functions, replace_function, tensor_type
 from hardcore.pass_base import ModulePass, PassFailed
-from hardcore.passes.import_ import activations, arith, constants, dense, fake_quant, graph, pool, sequence
+from hardcore.passes.import_ import activations, arith, constants, dense, fake_quant, graph, pool, sequence, shape
 from hardcore.passes.import_.dense import unrolled_convolution
 from hardcore.passes.import_.importer import DTYPES, TOKEN_DTYPES, FunctionImport, vtensor_shape
 from hardcore.passes.import_.pool import pooling_windows
@@ -149,6 +149,10 @@ _LOWERINGS = {
     **{f"torch.aten.{fn}": (lambda importer, op, fn=fn: importer.activation(op, fn, {}))
        for fn in ("hardsigmoid", "hardswish", "sigmoid", "tanh", "silu")},
     "torch.aten.gelu": activations.lower_gelu,
+    "torch.aten.elu": activations.lower_with_params("elu", "alpha", "scale", "input_scale"),
+    "torch.aten.threshold": activations.lower_with_params("threshold", "threshold", "value"),
+    "torch.aten.softplus": activations.lower_with_params("softplus", "beta", "threshold"),
+    "torch.aten.prelu": activations.lower_prelu,
     **{f"torch.aten.max_pool{n}d": pool.lower_max_pool for n in (1, 2, 3)},
     **{f"torch.aten.avg_pool{n}d": pool.lower_avg_pool for n in (1, 2, 3)},
     "torch.runtime.assert": graph.lower_runtime_assert,
@@ -161,6 +165,9 @@ _LOWERINGS = {
     **{f"torch.aten.{name}.Scalar": arith.lower_scalar_op for name in ("mul", "div", "add", "sub", "rsub")},
     "torch.aten.neg": arith.lower_neg,
     "torch.aten.cat": graph.lower_cat,
+    "torch.aten.flip": shape.lower_flip,
+    "torch.aten.__interpolate.size_list_scale_list": shape.lower_interpolate,
+    "torch.aten.constant_pad_nd": shape.lower_constant_pad,
     "torch.aten.mean.dim": graph.lower_mean_dim,
     **{name: graph.lower_picked for name in graph.PICKS},
     **{name: graph.lower_reshape for name in graph.RESHAPES},
