@@ -114,7 +114,7 @@ from torch_mlir import ir
 from hardcore.errors import UsageError
 from hardcore.irutil import body_ops, create_op, functions, replace_function, tensor_type
 from hardcore.pass_base import ModulePass, PassFailed
-from hardcore.passes.import_ import activations, arith, constants, dense, fake_quant, graph, pool, sequence, shape
+from hardcore.passes.import_ import activations, arith, constants, dense, fake_quant, graph, minmax, pool, sequence, shape
 from hardcore.passes.import_.dense import unrolled_convolution
 from hardcore.passes.import_.importer import DTYPES, TOKEN_DTYPES, FunctionImport, vtensor_shape
 from hardcore.passes.import_.pool import pooling_windows
@@ -164,6 +164,8 @@ _LOWERINGS = {
     "torch.aten.div.Tensor": arith.lower_div_tensor,
     **{f"torch.aten.{name}.Scalar": arith.lower_scalar_op for name in ("mul", "div", "add", "sub", "rsub")},
     "torch.aten.neg": arith.lower_neg,
+    "torch.aten.maximum": minmax.lower_maximum,
+    "torch.aten.minimum": minmax.lower_minimum,
     "torch.aten.cat": graph.lower_cat,
     "torch.aten.flip": shape.lower_flip,
     "torch.aten.__interpolate.size_list_scale_list": shape.lower_interpolate,

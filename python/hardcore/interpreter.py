@@ -221,6 +221,13 @@ def _maxpool(op, x):
     return np.where(inside, taps, -np.inf).max(axis=2)
 
 
+def _minpool(op, x):
+    taps, inside = _windows(op, x)
+    if np.issubdtype(taps.dtype, np.integer):
+        return np.where(inside, taps, np.iinfo(np.int64).max).min(axis=2)
+    return np.where(inside, taps, np.inf).min(axis=2)
+
+
 def _avgpool(op, x):
     taps, inside = _windows(op, x)
     if np.issubdtype(taps.dtype, np.integer):
@@ -422,6 +429,7 @@ _SEMANTICS: dict[str, Callable] = {
     "hardcore.dequantize": lambda op, a: a[0].astype(np.float64) * 2.0 ** -int_attr(op, "frac_bits"),
     "hardcore.requant": lambda op, a: _requant(op, a[0]),
     "hardcore.maxpool": lambda op, a: _maxpool(op, a[0]),
+    "hardcore.minpool": lambda op, a: _minpool(op, a[0]),
     "hardcore.avgpool": lambda op, a: _avgpool(op, a[0]),
     "hardcore.argmax": lambda op, a: _argmax(op, a[0]),
     "hardcore.add_tensors": lambda op, a: a[0] + a[1],
