@@ -61,7 +61,7 @@ def lower_with_params(fn: str, *names: str):
     def lower(importer, op):
         params = {name: importer.constant(operand, f"{fn} {name}") for name, operand in zip(names, op.operands[1:])}
         for name, value in params.items():
-            if not isinstance(value, (int, float)) or not math.isfinite(value):
+            if not math.isfinite(value):
                 raise ValueError(f"{fn} {name} must be a finite number, got {value}")
         if fn == "softplus" and params["beta"] == 0:
             raise ValueError("softplus beta must not be 0")

@@ -20,10 +20,6 @@ from hardcore.passes.import_.importer import KIND, dims_text, full_shape
 
 __all__ = ["lower_flip", "lower_interpolate", "lower_constant_pad"]
 
-# aten.__interpolate's modes that pick one input element per output element (torch's formulas).
-_NEAREST_MODES = ("nearest", "nearest-exact")
-
-
 def _elements(op) -> np.ndarray:
     """The flat indices of `op`'s first operand, in its full torch shape."""
     shape = full_shape(op.operands[0])
@@ -37,28 +33,27 @@ def lower_flip(importer, op):
     return importer.gather(op, importer.source(op), np.flip(elements, dims))
 
 
-def _nearest_sources(out_size: int, in_size: int, scale_factor: float | None, exact: bool) -> np.ndarray:
-    """For each output position, the input position torch's nearest (or nearest-exact) upsampling reads.
+def _nearest_sources(out_size: int, in_size: int, scale_factor: float | None) -> np.ndarray:
+    """For each output position, the input position torch's nearest upsampling reads.
 
-    torch (`nearest_idx`, `nearest_neighbor_exact_compute_source_index`): the scale is a float32,
-    1 / scale_factor when one is given, else in / out; the source floor(i · scale), or
-    floor((i + 0.5) · scale) for nearest-exact, at most in - 1.
+    torch (`nearest_idx`): the scale is a float32, 1 / scale_factor when one is given, else
+    in / out; the source is floor(i · scale), at most in - 1.
     """
     if scale_factor is not None and scale_factor > 0:
         scale = np.float32(1.0 / scale_factor)
     else:
         scale = np.float32(in_size) / np.float32(out_size)
-    positions = np.arange(out_size, dtype=np.float32) + np.float32(0.5 if exact else 0.0)
+    positions = np.arange(out_size, dtype=np.float32)
     return np.minimum(np.floor(positions * scale).astype(np.int64), in_size - 1)
 
 
 def lower_interpolate(importer, op):
     """aten.__interpolate(x, size, scale_factor, mode, align_corners, recompute_scale_factor, antialias)
-    with mode "nearest" or "nearest-exact" (nn.Upsample, F.interpolate): each output element is an
-    input element, a gather of the spatial dims (every dim after the channels')."""
+    with mode "nearest" (nn.Upsample, F.interpolate): each output element is an input element, a
+    gather of the spatial dims (every dim after the channels')."""
     mode = importer.constant(op.operands[3], "interpolate mode")
-    if mode not in _NEAREST_MODES:
-        raise ValueError(f"interpolate mode '{mode}' is not supported (only {' and '.join(map(repr, _NEAREST_MODES))})")
+    if mode != "nearest":
+        raise ValueError(f"interpolate mode '{mode}' is not supported (only 'nearest')")
     elements = _elements(op)
     out_shape = full_shape(op.results[0])
     spatial = elements.ndim - 2
@@ -67,8 +62,7 @@ def lower_interpolate(importer, op):
         factors = None  # torch then scales by in / out, the size it computed
     factors = [None] * spatial if factors is None else list(factors) * (spatial if len(factors) == 1 else 1)
     for axis, factor in zip(range(2, elements.ndim), factors):
-        sources = _nearest_sources(out_shape[axis], elements.shape[axis], factor, mode == "nearest-exact")
-        elements = np.take(elements, sources, axis=axis)
+        elements = np.take(elements, _nearest_sources(out_shape[axis], elements.shape[axis], factor), axis=axis)
     if list(elements.shape) != out_shape:
         raise ValueError(f"interpolate of {full_shape(op.operands[0])} gives {list(elements.shape)}, "
                          f"not the {out_shape} torch-mlir says")
