@@ -9,8 +9,8 @@ be 1, is dropped: hardcore functions describe one sample.  An integer input
 
 Lowered, one function per op (`_LOWERINGS`, the one table; each op family's
 lowerings in a module of this package: `dense`, `pool`, `activations`, `graph`,
-`arith`, `sequence`, `fake_quant`, with the shared state and helpers in
-`importer`).  An op whose tensor operands are all constants is folded into a
+`shape`, `minmax`, `arith`, `sequence`, `fake_quant`, with the shared state and
+helpers in `importer`).  An op whose tensor operands are all constants is folded into a
 constant first (`constants.FOLDS`: masks, position ids, sliced parameters), and
 `sequence.plan` finds the ops that fold into a later one (a softmax's scale and
 causal mask, an RMSNorm written out):
@@ -56,7 +56,12 @@ causal mask, an RMSNorm written out):
 - activations: aten.hardtanh, aten.relu6, aten.clamp, aten.clamp_min and
   aten.clamp_max become a `hardcore.activation` "clamp" (min, max);
   aten.leaky_relu a "leaky_relu" (negative_slope); aten.hardsigmoid,
-  aten.hardswish, aten.sigmoid and aten.tanh the function of that name.
+  aten.hardswish, aten.sigmoid and aten.tanh the function of that name;
+  aten.elu (alpha, scale, input_scale), aten.threshold (threshold, value) and
+  aten.softplus (beta, threshold) the function of that name with the op's
+  parameters.  aten.prelu: a "leaky_relu" of its one slope; slopes per channel
+  (dim 1) a "leaky_relu" per distinct slope on a gather of its channels'
+  elements, the groups concatenated and gathered back into order.
   Like ReLU, they come before the reshapes this pass makes.
 - aten.add.Tensor of two tensors the model computes, of one shape, alpha 1
   (a residual add): a `hardcore.add_tensors` (a "layer" of its own, kind
@@ -80,6 +85,13 @@ causal mask, an RMSNorm written out):
   and aten.silu are activations "gelu", "gelu_tanh" and "silu".
 - aten.cat along a dimension other than the batch's: `hardcore.concat`s
   (binary: a cat of n tensors is a chain of n - 1).
+- element maps (`shape`): aten.flip and aten.__interpolate with mode "nearest"
+  (nn.Upsample): a `hardcore.gather`; aten.constant_pad_nd: a gather of the
+  operand joined to a one-element constant (a `hardcore.dense` of zero weights,
+  its bias the value) for the padded positions.
+- aten.maximum and aten.minimum of two tensors the model computes (`minmax`),
+  broadcast by gathers: their concat and a `hardcore.maxpool` /
+  `hardcore.minpool` of the pairs [i, N + i].
 - aten.mean.dim (keepdim or not; frontend keeps it legal): a
   `hardcore.avgpool` with one window per output element, the elements it
   averages, and their count as the divisor.
