@@ -94,7 +94,8 @@ causal mask, an RMSNorm written out):
   `hardcore.minpool` of the pairs [i, N + i].
 - aten.mean.dim (keepdim or not; frontend keeps it legal): a
   `hardcore.avgpool` with one window per output element, the elements it
-  averages, and their count as the divisor.
+  averages, and their count as the divisor; aten.sum.dim_IntList the same
+  windows with divisor 1.
 - aten.permute, aten.transpose.int, aten.slice.Tensor, aten.select.int and
   aten.expand, on any dims (the batch's has size 1, so moving it moves no
   element): a `hardcore.gather` with the constant index map (nothing when no
@@ -183,6 +184,7 @@ _LOWERINGS = {
     "torch.aten.__interpolate.size_list_scale_list": shape.lower_interpolate,
     "torch.aten.constant_pad_nd": shape.lower_constant_pad,
     "torch.aten.mean.dim": graph.lower_mean_dim,
+    "torch.aten.sum.dim_IntList": graph.lower_mean_dim,
     **{name: graph.lower_picked for name in graph.PICKS},
     **{name: graph.lower_reshape for name in graph.RESHAPES},
     "torch.aten.embedding": sequence.lower_embedding,

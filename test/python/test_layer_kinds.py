@@ -1,4 +1,5 @@
-"""hls4ml's remaining layer kinds: ELU, Threshold, Softplus, PReLU, minimum/maximum, flip, upsampling, padding.
+"""hls4ml's remaining layer kinds: ELU, Threshold, Softplus, PReLU, minimum/maximum, a dot product (a sum), flip,
+upsampling, padding.
 
 Each kind is a small model of one input.  The import checks prove that
 hardcore-import's float IR is torch's model; the compiled circuit's DAG
@@ -58,6 +59,7 @@ KINDS = {
                        "hardcore.concat"),
     "maximum": (lambda: branches(torch.maximum), (1, 4), "hardcore.maxpool"),
     "minimum": (lambda: branches(torch.minimum), (1, 4), "hardcore.minpool"),
+    "dot": (lambda: branches(lambda a, b: (a * b).sum(-1, keepdim=True)), (1, 4), "hardcore.avgpool"),
     "flip": (lambda: Apply(lambda m, x: torch.flip(m.conv(x), [2, 3]), conv=nn.Conv2d(1, 2, 2)), (1, 1, 3, 3),
              "hardcore.gather"),
     "upsample1d": (lambda: nn.Sequential(nn.Conv1d(1, 2, 2), nn.Upsample(scale_factor=2)), (1, 1, 4),
