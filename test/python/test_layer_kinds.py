@@ -4,7 +4,8 @@ upsampling, padding.
 Each kind is a small model of one input.  The import checks prove that
 hardcore-import's float IR is torch's model; the compiled circuit's DAG
 computes the quantized reference bit for bit, and so does its SystemVerilog in
-Verilator, combinational and pipelined.
+Verilator, combinational and pipelined, and the plain '*' baseline of
+`hardcore report --synth` in Icarus.
 """
 
 import numpy as np
@@ -13,11 +14,12 @@ import torch
 from torch import nn
 
 import hardcore
+from hardcore.baseline import baseline_verilog
 from hardcore.frontend import import_model
 from hardcore.interpreter import find_function, run_function
 from hardcore.mlir import new_context
 from hardcore.pipeline import run_pipeline
-from hardcore.sim import tool_available
+from hardcore.sim import simulate, tool_available
 
 from conftest import assert_dag_is_reference, extreme_inputs, simulated
 
@@ -168,4 +170,21 @@ def test_bit_exact_in_verilator(kind, depth, circuits, tmp_path, rng):
                               extreme_inputs(circuit.n_in, low, high)])
     outputs = simulated(circuit, vectors, tmp_path)
     mismatches = int(np.any(outputs != circuit.reference(vectors), axis=1).sum())
+    assert mismatches == 0, f"{mismatches} of {len(vectors)} vectors differ"
+
+
+@pytest.mark.sim
+@pytest.mark.skipif(not tool_available("iverilog"), reason="iverilog is not installed")
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_baseline_computes_the_same_integers(kind, circuits, tmp_path, rng):
+    """The '*' baseline (`hardcore report --synth`) writes each kind exactly: tables, comparisons, wires."""
+    circuit = circuits(kind, None)
+    verilog = baseline_verilog(circuit.stages["quantized"], "plain", circuit.out_width)
+    low, high = circuit.in_range
+    vectors = np.concatenate([circuit.quantize_input(inputs_of(kind, 100, 4)),
+                              rng.integers(low, high + 1, (100, circuit.n_in)),
+                              extreme_inputs(circuit.n_in, low, high)])
+    result = simulate(verilog, "plain", vectors, n_in=circuit.n_in, in_width=circuit.in_width, n_out=circuit.n_out,
+                      out_width=circuit.out_width, workdir=tmp_path, simulator="icarus")
+    mismatches = int(np.any(circuit.from_port(result.outputs) != circuit.reference(vectors), axis=1).sum())
     assert mismatches == 0, f"{mismatches} of {len(vectors)} vectors differ"
