@@ -139,6 +139,18 @@ irdl.dialect @hardcore {
     irdl.attributes {"windows" = %windows}
   }
 
+  // y[i] = min of x[windows[i, j]] over the j with windows[i, j] >= 0, on
+  // flat float or integer tensors: torch.minimum of two tensors (their
+  // concatenation, windows [i, N + i]).
+  irdl.operation @minpool {
+    %in = irdl.base "!builtin.tensor"
+    %out = irdl.base "!builtin.tensor"
+    %windows = irdl.base "#builtin.dense_typed_elements"
+    irdl.operands(input: %in)
+    irdl.results(output: %out)
+    irdl.attributes {"windows" = %windows}
+  }
+
   // y[i] = (sum of x[windows[i, j]] over the j with windows[i, j] >= 0) /
   // divisors[i], on flat float tensors (hardcore-quantize makes it a dense
   // layer of integers and a requantization).

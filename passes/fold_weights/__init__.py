@@ -77,7 +77,7 @@ from hardcore.irutil import (LAYER_OPS, array_attr, body_ops, create_op, functio
 from hardcore.pass_base import ModulePass, PassFailed
 from hardcore.scale import parallel
 from hardcore.passes.fold_weights.builder import _DagBuilder, _Lin
-from hardcore.passes.fold_weights.compare import fold_argmax, fold_maxpool
+from hardcore.passes.fold_weights.compare import fold_argmax, fold_maxpool, fold_minpool
 from hardcore.passes.fold_weights.dense import ALGORITHMS, fold_dense, solve_jobs
 from hardcore.passes.fold_weights.elementwise import (fold_add_tensors, fold_concat, fold_gather, fold_lut, fold_relu,
                                                       fold_requant, fold_reshape, fold_sub_tensors)
@@ -93,6 +93,7 @@ __all__ = ["FoldWeightsPass", "ALGORITHMS", "FOLDS", "token_input"]
 FOLDS = {
     "hardcore.dense": fold_dense,
     "hardcore.maxpool": fold_maxpool,
+    "hardcore.minpool": fold_minpool,
     "hardcore.argmax": fold_argmax,
     "hardcore.add_tensors": fold_add_tensors,
     "hardcore.concat": fold_concat,

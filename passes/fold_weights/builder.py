@@ -209,6 +209,16 @@ class _DagBuilder:
             return lhs
         return self._emit("hardcore.max", [lhs, rhs], (max(a, c), max(b, d)))
 
+    def min(self, lhs, rhs):
+        """min(lhs, rhs): `hardcore.pick(rhs, lhs, lhs, rhs)` (lhs > rhs ? rhs : lhs), at the min's range;
+        no comparator when the ranges decide it."""
+        (a, b), (c, d) = self.ranges[lhs], self.ranges[rhs]
+        if c >= b:
+            return lhs
+        if a >= d:
+            return rhs
+        return self._emit("hardcore.pick", [rhs, lhs, lhs, rhs], (min(a, c), min(b, d)))
+
     def pick(self, lhs, rhs, if_lhs, if_rhs):
         """rhs > lhs ? if_rhs : if_lhs; no comparator when the ranges decide it."""
         (a, b), (c, d) = self.ranges[lhs], self.ranges[rhs]

@@ -1,6 +1,8 @@
-"""hardcore-fold-weights for the comparator layers: max pool and argmax, trees of `hardcore.max` and `hardcore.pick`.
+"""hardcore-fold-weights for the comparator layers: max pool, min pool and argmax, trees of `hardcore.max`
+and `hardcore.pick`.
 
-Both are layers of their own, with comparators instead of adders.  A
+Each is a layer of its own, with comparators instead of adders.  A min pool
+(torch.minimum) is a tree of `hardcore.pick`s that take the smaller value.  A
 comparison that the value ranges decide costs nothing.
 """
 
@@ -12,31 +14,39 @@ from torch_mlir import ir
 from hardcore.irutil import array_attr
 from hardcore.passes.fold_weights.builder import _DagBuilder, _Lin
 
-__all__ = ["fold_maxpool", "fold_argmax", "comparator_stats", "max_tree"]
+__all__ = ["fold_maxpool", "fold_minpool", "fold_argmax", "comparator_stats", "max_tree"]
 
 
-def fold_maxpool(options, builder: _DagBuilder, op, operands: list[list[_Lin]]):
-    """Each window's maximum: a balanced tree of `hardcore.max` (a comparator and a mux each)."""
+def fold_maxpool(options, builder: _DagBuilder, op, operands: list[list[_Lin]], smallest: bool = False):
+    """Each window's maximum: a balanced tree of `hardcore.max` (a comparator and a mux each); with
+    `smallest`, its minimum, a tree of `hardcore.pick`."""
     source = operands[0]
     windows = array_attr(op, "windows").astype(np.int64)
-    made_before = builder.made["hardcore.max"]
+    made = "hardcore.pick" if smallest else "hardcore.max"
+    made_before = builder.made[made]
     result, depth = [], 0
     for row in windows:
-        value, row_depth = max_tree(builder, [builder.materialize(source[j]) for j in row if j >= 0])
+        value, row_depth = max_tree(builder, [builder.materialize(source[j]) for j in row if j >= 0], smallest)
         result.append(_Lin(value, 0, 1, 0))
         depth = max(depth, row_depth)
-    comparators = builder.made["hardcore.max"] - made_before
+    comparators = builder.made[made] - made_before
     return result, comparator_stats(op, windows.shape[0], len(source), comparators, depth)
 
 
-def max_tree(builder: _DagBuilder, values: list) -> tuple[object, int]:
-    """The largest of `values`: a balanced tree of `hardcore.max`, neighbours paired level by level
-    (an odd one out waits for the next level); and its comparator depth."""
+def fold_minpool(options, builder: _DagBuilder, op, operands: list[list[_Lin]]):
+    """Each window's minimum: a balanced tree of `hardcore.pick` (a comparator and a mux each)."""
+    return fold_maxpool(options, builder, op, operands, smallest=True)
+
+
+def max_tree(builder: _DagBuilder, values: list, smallest: bool = False) -> tuple[object, int]:
+    """The largest of `values` (the smallest with `smallest`): a balanced tree of `hardcore.max`
+    (`builder.min`), neighbours paired level by level (an odd one out waits for the next level); and
+    its comparator depth."""
     level = [(value, 0) for value in values]
     while len(level) > 1:
         paired = []
         for (a, depth_a), (b, depth_b) in zip(level[0::2], level[1::2]):
-            value = builder.max(a, b)
+            value = builder.min(a, b) if smallest else builder.max(a, b)
             paired.append((value, depth_a if value is a else depth_b if value is b else max(depth_a, depth_b) + 1))
         level = paired + level[len(paired) * 2:]
     return level[0]

@@ -9,8 +9,8 @@ be 1, is dropped: hardcore functions describe one sample.  An integer input
 
 Lowered, one function per op (`_LOWERINGS`, the one table; each op family's
 lowerings in a module of this package: `dense`, `pool`, `activations`, `graph`,
-`arith`, `sequence`, `fake_quant`, with the shared state and helpers in
-`importer`).  An op whose tensor operands are all constants is folded into a
+`shape`, `minmax`, `arith`, `sequence`, `fake_quant`, with the shared state and
+helpers in `importer`).  An op whose tensor operands are all constants is folded into a
 constant first (`constants.FOLDS`: masks, position ids, sliced parameters), and
 `sequence.plan` finds the ops that fold into a later one (a softmax's scale and
 causal mask, an RMSNorm written out):
@@ -56,7 +56,12 @@ causal mask, an RMSNorm written out):
 - activations: aten.hardtanh, aten.relu6, aten.clamp, aten.clamp_min and
   aten.clamp_max become a `hardcore.activation` "clamp" (min, max);
   aten.leaky_relu a "leaky_relu" (negative_slope); aten.hardsigmoid,
-  aten.hardswish, aten.sigmoid and aten.tanh the function of that name.
+  aten.hardswish, aten.sigmoid and aten.tanh the function of that name;
+  aten.elu (alpha, scale, input_scale), aten.threshold (threshold, value) and
+  aten.softplus (beta, threshold) the function of that name with the op's
+  parameters.  aten.prelu: a "leaky_relu" of its one slope; slopes per channel
+  (dim 1) a "leaky_relu" per distinct slope on a gather of its channels'
+  elements, the groups concatenated and gathered back into order.
   Like ReLU, they come before the reshapes this pass makes.
 - aten.add.Tensor of two tensors the model computes, of one shape, alpha 1
   (a residual add): a `hardcore.add_tensors` (a "layer" of its own, kind
@@ -80,9 +85,17 @@ causal mask, an RMSNorm written out):
   and aten.silu are activations "gelu", "gelu_tanh" and "silu".
 - aten.cat along a dimension other than the batch's: `hardcore.concat`s
   (binary: a cat of n tensors is a chain of n - 1).
+- element maps (`shape`): aten.flip and aten.__interpolate with mode "nearest"
+  (nn.Upsample): a `hardcore.gather`; aten.constant_pad_nd: a gather of the
+  operand joined to a one-element constant (a `hardcore.dense` of zero weights,
+  its bias the value) for the padded positions.
+- aten.maximum and aten.minimum of two tensors the model computes (`minmax`),
+  broadcast by gathers: their concat and a `hardcore.maxpool` /
+  `hardcore.minpool` of the pairs [i, N + i].
 - aten.mean.dim (keepdim or not; frontend keeps it legal): a
   `hardcore.avgpool` with one window per output element, the elements it
-  averages, and their count as the divisor.
+  averages, and their count as the divisor; aten.sum.dim_IntList the same
+  windows with divisor 1.
 - aten.permute, aten.transpose.int, aten.slice.Tensor, aten.select.int and
   aten.expand, on any dims (the batch's has size 1, so moving it moves no
   element): a `hardcore.gather` with the constant index map (nothing when no
@@ -114,7 +127,7 @@ from torch_mlir import ir
 from hardcore.errors import UsageError
 from hardcore.irutil import body_ops, create_op, functions, replace_function, tensor_type
 from hardcore.pass_base import ModulePass, PassFailed
-from hardcore.passes.import_ import activations, arith, constants, dense, fake_quant, graph, pool, sequence
+from hardcore.passes.import_ import activations, arith, constants, dense, fake_quant, graph, minmax, pool, sequence, shape
 from hardcore.passes.import_.dense import unrolled_convolution
 from hardcore.passes.import_.importer import DTYPES, TOKEN_DTYPES, FunctionImport, vtensor_shape
 from hardcore.passes.import_.pool import pooling_windows
@@ -149,6 +162,10 @@ _LOWERINGS = {
     **{f"torch.aten.{fn}": (lambda importer, op, fn=fn: importer.activation(op, fn, {}))
        for fn in ("hardsigmoid", "hardswish", "sigmoid", "tanh", "silu")},
     "torch.aten.gelu": activations.lower_gelu,
+    "torch.aten.elu": activations.lower_with_params("elu", "alpha", "scale", "input_scale"),
+    "torch.aten.threshold": activations.lower_with_params("threshold", "threshold", "value"),
+    "torch.aten.softplus": activations.lower_with_params("softplus", "beta", "threshold"),
+    "torch.aten.prelu": activations.lower_prelu,
     **{f"torch.aten.max_pool{n}d": pool.lower_max_pool for n in (1, 2, 3)},
     **{f"torch.aten.avg_pool{n}d": pool.lower_avg_pool for n in (1, 2, 3)},
     "torch.runtime.assert": graph.lower_runtime_assert,
@@ -160,8 +177,14 @@ _LOWERINGS = {
     "torch.aten.div.Tensor": arith.lower_div_tensor,
     **{f"torch.aten.{name}.Scalar": arith.lower_scalar_op for name in ("mul", "div", "add", "sub", "rsub")},
     "torch.aten.neg": arith.lower_neg,
+    "torch.aten.maximum": minmax.lower_maximum,
+    "torch.aten.minimum": minmax.lower_minimum,
     "torch.aten.cat": graph.lower_cat,
+    "torch.aten.flip": shape.lower_flip,
+    "torch.aten.__interpolate.size_list_scale_list": shape.lower_interpolate,
+    "torch.aten.constant_pad_nd": shape.lower_constant_pad,
     "torch.aten.mean.dim": graph.lower_mean_dim,
+    "torch.aten.sum.dim_IntList": graph.lower_mean_dim,
     **{name: graph.lower_picked for name in graph.PICKS},
     **{name: graph.lower_reshape for name in graph.RESHAPES},
     "torch.aten.embedding": sequence.lower_embedding,

@@ -39,27 +39,29 @@ def lower_cat(importer, op):
 
 
 def lower_mean_dim(importer, op):
-    # aten.mean.dim(input, dims, keepdim, dtype): an average pool with one window per output element
+    """aten.mean.dim(input, dims, keepdim, dtype): an average pool with one window per output element;
+    aten.sum.dim_IntList (the same operands): the same pool with divisors 1."""
+    what = "sum" if op.operation.name == "torch.aten.sum.dim_IntList" else "mean"
     source = importer.source(op)
     in_shape = importer.model_shape(op.operands[0])
-    dims = importer.constant(op.operands[1], "mean dims")
-    if importer.constant(op.operands[3], "mean dtype") is not None:
-        raise ValueError("mean with a dtype is not supported")
+    dims = importer.constant(op.operands[1], f"{what} dims")
+    if importer.constant(op.operands[3], f"{what} dtype") is not None:
+        raise ValueError(f"{what} with a dtype is not supported")
     if not dims:  # torch: no dims means all of them, the batch's too
         dims = list(range(len(full_shape(op.operands[0]))))
-    axes = sorted(set(importer.sample_dims(op.operands[0], dims, "mean")))
+    axes = sorted(set(importer.sample_dims(op.operands[0], dims, what)))
     kept = [d for d in range(len(in_shape)) if d not in axes]
     flat_index = np.arange(math.prod(in_shape), dtype=np.int64).reshape(in_shape)
     # Kept dims first, in order (the output's row-major order), the averaged ones last.
     windows = flat_index.transpose(kept + axes).reshape(math.prod([in_shape[d] for d in kept]), -1)
-    divisors = np.full(windows.shape[0], windows.shape[1], dtype=np.int64)
-    kind = (f"mean over dims {','.join(str(d + 1) for d in axes)}, {dims_text(in_shape)}->"
+    divisors = np.full(windows.shape[0], windows.shape[1] if what == "mean" else 1, dtype=np.int64)
+    kind = (f"{what} over dims {','.join(str(d + 1) for d in axes)}, {dims_text(in_shape)}->"
             f"{dims_text([in_shape[d] for d in kept]) or '1'}")
     i64 = ir.IntegerType.get_signless(64)
     attributes = {"windows": dense_attr(windows, i64), "divisors": dense_attr(divisors, i64),
                   KIND: ir.StringAttr.get(kind)}
     operand = importer.flat(source, op.location)
-    if importer.stream and len(in_shape) == 3 and axes == [1, 2]:  # a global average pool of C x H x W
+    if importer.stream and what == "mean" and len(in_shape) == 3 and axes == [1, 2]:  # a global average pool
         attributes[WINDOW] = window_attr(in_shape[1:], in_shape[1:], [0, 0], [1, 1], False)
         operand = importer.reshaped(source, in_shape, op.location)
     pool = create_op("hardcore.avgpool", [operand], [tensor_type([windows.shape[0]], ir.F32Type.get())],

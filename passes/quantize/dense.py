@@ -47,10 +47,14 @@ def weight_codes(weight: np.ndarray, bits: int, scale: str, channels: int) -> tu
     step of any output of <= 16 bits that the layer's largest channel fills).
     The rows form `channels` equal consecutive blocks (a convolution's output
     channel is its rows for every position; a linear layer's is its row).
+    A matrix of zeros (a constant: a padding value) has f = 0 on every row, so
+    its bias is at the input's scale (any scale is exact for zeros).
     """
     low, high = signed_range(bits)
     rows = weight.shape[0]
     layer_frac = frac_bits_for(float(np.abs(weight).max(initial=0)), bits, True)
+    if not np.any(weight):
+        return np.zeros(weight.shape, dtype=np.int64), np.zeros(rows, dtype=np.int64)
     if scale == "per-layer" or rows == 0:
         frac = np.full(rows, layer_frac, dtype=np.int64)
     else:

@@ -43,6 +43,7 @@ LOWERINGS = {
     "hardcore.activation": lower_activation,
     "hardcore.reshape": lower_reshape,
     "hardcore.maxpool": lower_maxpool,
+    "hardcore.minpool": lower_maxpool,
     "hardcore.avgpool": lower_avgpool,
     "hardcore.argmax": lower_argmax,
     "hardcore.add_tensors": lower_add_tensors,
@@ -61,6 +62,7 @@ _LAYER_KINDS = {"hardcore.dense": "whose weights the model fake-quantizes (QAT s
                 "hardcore.avgpool": "an average pool, which has no weights",
                 "hardcore.add_tensors": "a residual add, which has no weights",
                 "hardcore.maxpool": "a max pool, which has no weights or requantization",
+                "hardcore.minpool": "a minimum, which has no weights or requantization",
                 "hardcore.argmax": "an argmax, which has no weights or requantization",
                 "hardcore.embedding": "an embedding, a table without weights",
                 "hardcore.sub_tensors": "a subtraction, which has no weights",
@@ -70,7 +72,7 @@ _LAYER_KINDS = {"hardcore.dense": "whose weights the model fake-quantizes (QAT s
                 "hardcore.layernorm": "a layer norm, which has no weights (its affine part is a dense layer)"}
 # (an embedding's codes come from its table and a softmax's scale is fixed: no percentile for them)
 _LAYER_SETTINGS = {name: ("act_bits", "act_percentile") for name in _LAYER_KINDS
-                   if name not in ("hardcore.maxpool", "hardcore.argmax")}
+                   if name not in ("hardcore.maxpool", "hardcore.minpool", "hardcore.argmax")}
 _LAYER_SETTINGS.update({"hardcore.dense": SETTINGS, "hardcore.conv": SETTINGS, "hardcore.embedding": ("act_bits",),
                         "hardcore.softmax": ("act_bits",)})
 

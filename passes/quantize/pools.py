@@ -1,6 +1,7 @@
 """Float pools and argmax to integers: max pool and argmax exact, an average pool a dense layer and a requant.
 
-- a max pool compares integers at its input's scale (`hardcore.maxpool`);
+- a max pool compares integers at its input's scale (`hardcore.maxpool`), and so does a min
+  (`hardcore.minpool`, torch.minimum);
 - an average pool becomes a dense layer of integer multipliers over its
   windows and a requantization (`avgpool_multipliers` says how it divides
   exactly), absorbing a following ReLU; one that carries its geometry
@@ -47,12 +48,13 @@ def avgpool_multipliers(divisors, act_bits: int) -> tuple[list[int], int]:
 
 
 def lower_maxpool(lowering: Lowering, op) -> bool:
-    """A max of integers at the input's scale: exact, no requantization."""
+    """A max (`hardcore.maxpool`) or min (`hardcore.minpool`) of integers at the input's scale: exact, no
+    requantization."""
     source, frac, in_range = lowering.quantized[op.operands[0]]
     element = ir.RankedTensorType(source.type).element_type
     # its geometry (`hardcore.window`, hardcore-import{stream=true}) stays for hardcore-stream
     attributes = {key: op.attributes[key] for key in ("windows", KIND, "hardcore.window") if key in op.attributes}
-    pool = create_op("hardcore.maxpool", [source], [tensor_type(shape_of(op.results[0]), element)], attributes,
+    pool = create_op(op.operation.name, [source], [tensor_type(shape_of(op.results[0]), element)], attributes,
                      op.location)
     lowering.quantized[op.results[0]] = (pool.results[0], frac, in_range)
     return True

@@ -58,8 +58,8 @@ __all__ = ["baseline_verilog"]
 # Quantized-IR ops that act on each element on its own.
 ELEMENTWISE_OPS = ("hardcore.relu", "hardcore.requant", "hardcore.reshape", "hardcore.lut")
 # Ops that start a layer (as in hardcore-fold-weights), and ops that only move elements.
-LAYER_OPS = ("hardcore.dense", "hardcore.maxpool", "hardcore.argmax", "hardcore.add_tensors", "hardcore.embedding",
-             "hardcore.sub_tensors", "hardcore.mul_tensors", "hardcore.matmul", "hardcore.qsoftmax", "hardcore.qnorm")
+LAYER_OPS = ("hardcore.dense", "hardcore.maxpool", "hardcore.minpool", "hardcore.argmax", "hardcore.add_tensors",
+             "hardcore.embedding", "hardcore.sub_tensors", "hardcore.mul_tensors", "hardcore.matmul", "hardcore.qsoftmax", "hardcore.qnorm")
 WIRING_OPS = ("hardcore.concat", "hardcore.gather")
 
 
@@ -212,12 +212,18 @@ def _pick(body: _Body, a: _Element, b: _Element, if_a: _Element, if_b: _Element)
 
 
 def _maxpool(body: _Body, op, source: list[_Element]) -> list[_Element]:
-    """Each window's maximum: a balanced tree of comparisons."""
+    """Each window's maximum (a min pool's minimum, `b > a ? a : b`): a balanced tree of comparisons."""
+    if op.operation.name == "hardcore.minpool":
+        def pair(a, b):
+            return _pick(body, b, a, a, b)
+    else:
+        def pair(a, b):
+            return _max(body, a, b)
     result = []
     for row in array_attr(op, "windows").astype(np.int64).tolist():
         level = [source[j] for j in row if j >= 0]
         while len(level) > 1:
-            level = [_max(body, a, b) for a, b in zip(level[0::2], level[1::2])] + level[len(level) // 2 * 2:]
+            level = [pair(a, b) for a, b in zip(level[0::2], level[1::2])] + level[len(level) // 2 * 2:]
         result.append(level[0])
     return result
 
@@ -373,7 +379,7 @@ def _layer(body: _Body, layer_ops, values: dict) -> None:
             columns = weight.shape[1]  # a dense over rows maps each row of `columns` inputs
             elements = [_dense_row(body, weight[row], int(bias[row]), source[start:start + columns])
                         for start in range(0, len(source), columns) for row in range(weight.shape[0])]
-        elif name == "hardcore.maxpool":
+        elif name in ("hardcore.maxpool", "hardcore.minpool"):
             elements = _maxpool(body, op, source)
         elif name == "hardcore.argmax":
             elements = _argmax(body, source)

@@ -33,7 +33,8 @@ _FAKE_QUANT_LEGAL_OPS = ["aten.fake_quantize_per_tensor_affine", "aten.fake_quan
 # Activations kept whole too: torch-mlir would decompose them into minimum/maximum
 # and arithmetic, which hardcore-import would have to match back into functions.
 _ACTIVATION_LEGAL_OPS = ["aten.hardtanh", "aten.relu6", "aten.clamp_min", "aten.clamp_max",
-                         "aten.leaky_relu", "aten.hardsigmoid", "aten.hardswish", "aten.gelu", "aten.silu"]
+                         "aten.leaky_relu", "aten.hardsigmoid", "aten.hardswish", "aten.gelu", "aten.silu",
+                         "aten.elu", "aten.prelu", "aten.threshold", "aten.softplus"]
 # Sequence models' ops kept whole: decomposed, a LayerNorm is mean/var/rsqrt, a softmax
 # max/sub/exp/sum/div and attention matmul/broadcast/mul, which hardcore-import would have
 # to match back (docs/dialect.md, "Sequence models").

@@ -12,8 +12,11 @@ skip connection (`hardcore.add_tensors` of the layer's output and that value,
 each aligned by an exact left-shift requant of 0-3 bits, an optional ReLU and
 a requant after); one time in four a concat of two earlier values (each
 requantized to the act-bits type unless it has it; flat, or interleaved
-along dimension 1 of Nx1 reshapes), and one time in four a gather (a random
-permutation, or a selection with repeats).  `networks(graph=True)` takes
+along dimension 1 of Nx1 reshapes), one time in four a gather (a random
+permutation, or a selection with repeats), and one time in four an
+elementwise minimum or maximum of the value and an earlier one of its size (a
+`hardcore.minpool` or `hardcore.maxpool` of pairs of their concat, as
+torch.minimum/maximum import).  `networks(graph=True)` takes
 every such chance.  A network that is a chain of dense layers (none of the
 above, no table, no argmax) is, one time in three (`networks(reuse=True)`:
 always, and no graph features), time-multiplexed instead: a reuse in 1..4
@@ -155,8 +158,8 @@ def matrices(draw, rows: int, cols: int, bits: int) -> np.ndarray:
     return matrix.astype(np.int64)
 
 
-FEATURES = ("residual add", "concat", "gather", "per-element shifts", "attention", "layernorm", "rmsnorm", "reuse",
-            "two inputs and outputs")
+FEATURES = ("residual add", "concat", "gather", "minimum/maximum", "per-element shifts", "attention", "layernorm",
+            "rmsnorm", "reuse", "two inputs and outputs")
 
 
 @dataclasses.dataclass
@@ -333,6 +336,31 @@ def networks(draw, max_size: int = 6, max_layers: int = 3, name: str = "net", gr
             lines.append(f'{result.name} = "hardcore.gather"({value.name}) {{indices = dense<{_dense_text(indices)}> '
                          f': tensor<{value.size}xi64>}} : ({value.type}) -> {result.type}')
             features.add("gather")
+            chain = False
+            value = result
+            earlier.append(value)
+        if chance(4):
+            # an elementwise minimum or maximum (torch.minimum/maximum) of this value and an earlier one
+            # of its size: the two joined at one type, and a min or max pool of the pairs
+            operands = []
+            for operand in (value, draw(st.sampled_from([v for v in earlier if v.size == value.size]))):
+                if operand.width != act_bits or operand.low < low or operand.high > high:
+                    operand = requant(operand, "0 : i64", low, high)
+                operands.append(operand)
+            if draw(st.booleans()):
+                operands.reverse()
+            a, b = operands
+            joined = _Value(fresh("c"), 2 * a.size, act_bits, min(a.low, b.low), max(a.high, b.high))
+            lines.append(f'{joined.name} = "hardcore.concat"({a.name}, {b.name}) {{dim = 0 : i64}} : '
+                         f'({a.type}, {b.type}) -> {joined.type}')
+            smallest = draw(st.booleans())
+            pick = min if smallest else max
+            result = _Value(fresh("m"), a.size, act_bits, pick(a.low, b.low), pick(a.high, b.high))
+            windows = [[i, a.size + i] for i in range(a.size)]
+            lines.append(f'{result.name} = "hardcore.{"minpool" if smallest else "maxpool"}"({joined.name}) '
+                         f'{{windows = dense<{_dense_text(windows)}> : tensor<{a.size}x2xi64>}} : '
+                         f'({joined.type}) -> {result.type}')
+            features.add("minimum/maximum")
             chain = False
             value = result
             earlier.append(value)

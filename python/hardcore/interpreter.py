@@ -50,6 +50,15 @@ ACTIVATIONS: dict[str, tuple[tuple[str, ...], Callable]] = {
     "gelu": ((), lambda x, p: 0.5 * x * (1.0 + _erf(x / np.sqrt(2.0)))),
     "gelu_tanh": ((), lambda x, p: 0.5 * x * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (x + 0.044715 * x ** 3)))),
     "silu": ((), lambda x, p: x * _sigmoid(x, p)),
+    # ELU as aten.elu: scale · (x > 0 ? x : alpha · (e^(input_scale · x) - 1)) (nn.ELU: scale and
+    # input_scale 1); threshold: x > threshold ? x : value; softplus: x · beta > threshold ? x :
+    # log(1 + e^(beta · x)) / beta.
+    "elu": (("alpha", "scale", "input_scale"),
+            lambda x, p: p["scale"] * np.where(x > 0, x, p["alpha"] * np.expm1(np.minimum(x, 0) * p["input_scale"]))),
+    "threshold": (("threshold", "value"), lambda x, p: np.where(x > p["threshold"], x, p["value"])),
+    "softplus": (("beta", "threshold"),
+                 lambda x, p: np.where(x * p["beta"] > p["threshold"], x,
+                                       np.logaddexp(0.0, np.minimum(x * p["beta"], p["threshold"])) / p["beta"])),
     # torch.fake_quantize_per_tensor_affine at scale 2^-frac_bits, zero point 0: it rounds half to even.
     "fake_quant": (("frac_bits", "min", "max"),
                    lambda x, p: np.clip(np.rint(x * 2.0 ** p["frac_bits"]), p["min"], p["max"]) * 2.0 ** -p["frac_bits"]),
@@ -210,6 +219,13 @@ def _maxpool(op, x):
     if np.issubdtype(taps.dtype, np.integer):
         return np.where(inside, taps, np.iinfo(np.int64).min).max(axis=2)
     return np.where(inside, taps, -np.inf).max(axis=2)
+
+
+def _minpool(op, x):
+    taps, inside = _windows(op, x)
+    if np.issubdtype(taps.dtype, np.integer):
+        return np.where(inside, taps, np.iinfo(np.int64).max).min(axis=2)
+    return np.where(inside, taps, np.inf).min(axis=2)
 
 
 def _avgpool(op, x):
@@ -413,6 +429,7 @@ _SEMANTICS: dict[str, Callable] = {
     "hardcore.dequantize": lambda op, a: a[0].astype(np.float64) * 2.0 ** -int_attr(op, "frac_bits"),
     "hardcore.requant": lambda op, a: _requant(op, a[0]),
     "hardcore.maxpool": lambda op, a: _maxpool(op, a[0]),
+    "hardcore.minpool": lambda op, a: _minpool(op, a[0]),
     "hardcore.avgpool": lambda op, a: _avgpool(op, a[0]),
     "hardcore.argmax": lambda op, a: _argmax(op, a[0]),
     "hardcore.add_tensors": lambda op, a: a[0] + a[1],

@@ -29,14 +29,16 @@ __all__ = [
 # Ops that start a layer of their own; the ops after one (relu, requant, reshape) belong to it.
 # Integer layers (after hardcore-quantize; hardcore-kv-decode makes the `_at` and `insert_row` ops): each
 # is a `layerK` location and an entry of `hardcore.layers` after hardcore-fold-weights.
-LAYER_OPS = frozenset({"hardcore.dense", "hardcore.conv", "hardcore.maxpool", "hardcore.argmax", "hardcore.add_tensors",
+LAYER_OPS = frozenset({"hardcore.dense", "hardcore.conv", "hardcore.maxpool", "hardcore.minpool", "hardcore.argmax",
+                       "hardcore.add_tensors",
                        "hardcore.embedding", "hardcore.sub_tensors", "hardcore.mul_tensors", "hardcore.matmul",
                        "hardcore.qsoftmax", "hardcore.qnorm", "hardcore.embedding_at", "hardcore.insert_row",
                        "hardcore.qsoftmax_at"})
 # Float layers (before hardcore-quantize): each becomes one integer layer, in order (an average pool a
 # dense layer, a softmax a qsoftmax, a layer norm a qnorm), and a quantization config addresses them by
 # that index.
-FLOAT_LAYER_OPS = frozenset({"hardcore.dense", "hardcore.conv", "hardcore.avgpool", "hardcore.maxpool", "hardcore.argmax",
+FLOAT_LAYER_OPS = frozenset({"hardcore.dense", "hardcore.conv", "hardcore.avgpool", "hardcore.maxpool", "hardcore.minpool",
+                             "hardcore.argmax",
                              "hardcore.add_tensors", "hardcore.embedding", "hardcore.sub_tensors",
                              "hardcore.mul_tensors", "hardcore.matmul", "hardcore.softmax", "hardcore.layernorm"})
 

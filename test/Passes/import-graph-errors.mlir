@@ -46,3 +46,17 @@ func.func @mean_over_batch(%arg0: !torch.vtensor<[1,4],f32>) -> !torch.vtensor<[
   %1 = torch.aten.mean.dim %arg0, %0, %true, %none : !torch.vtensor<[1,4],f32>, !torch.list<int>, !torch.bool, !torch.none -> !torch.vtensor<[1,4],f32>
   return %1 : !torch.vtensor<[1,4],f32>
 }
+
+// -----
+
+// A sum over the batch dimension adds samples.
+func.func @sum_over_batch(%arg0: !torch.vtensor<[1,4],f32>) -> !torch.vtensor<[1,4],f32> {
+  %int0 = torch.constant.int 0
+  %false = torch.constant.bool false
+  %none = torch.constant.none
+  %0 = torch.prim.ListConstruct %int0 : (!torch.int) -> !torch.list<int>
+  // expected-error @+1 {{hardcore-import: sum over the batch dimension is not supported}}
+  %1 = torch.aten.sum.dim_IntList %arg0, %0, %false, %none : !torch.vtensor<[1,4],f32>, !torch.list<int>, !torch.bool, !torch.none -> !torch.vtensor<[4],f32>
+  %2 = torch.aten.unsqueeze %1, %int0 : !torch.vtensor<[4],f32>, !torch.int -> !torch.vtensor<[1,4],f32>
+  return %2 : !torch.vtensor<[1,4],f32>
+}

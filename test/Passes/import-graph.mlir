@@ -67,6 +67,21 @@ func.func @means(%arg0: !torch.vtensor<[1,2,2,3],f32>) -> (!torch.vtensor<[1,2],
 
 // -----
 
+// x.sum(-1, keepdim=True) on 2x3 (a dot product's sum, `(a * b).sum(-1)`): the
+// same windows as a mean's, divisors 1.
+// CHECK-LABEL: func.func @sum
+// CHECK: "hardcore.avgpool"(%{{.+}}) {divisors = dense<1> : tensor<2xi64>, hardcore.kind = "sum over dims 2, 2x3->2", windows = dense<{{\[\[}}0, 1, 2], [3, 4, 5]]> : tensor<2x3xi64>} : (tensor<6xf32>) -> tensor<2xf32>
+func.func @sum(%arg0: !torch.vtensor<[1,2,3],f32>) -> !torch.vtensor<[1,2,1],f32> {
+  %true = torch.constant.bool true
+  %int-1 = torch.constant.int -1
+  %none = torch.constant.none
+  %0 = torch.prim.ListConstruct %int-1 : (!torch.int) -> !torch.list<int>
+  %1 = torch.aten.sum.dim_IntList %arg0, %0, %true, %none : !torch.vtensor<[1,2,3],f32>, !torch.list<int>, !torch.bool, !torch.none -> !torch.vtensor<[1,2,1],f32>
+  return %1 : !torch.vtensor<[1,2,1],f32>
+}
+
+// -----
+
 // permute(0, 2, 1), then transpose(1, 2) and transpose(-1, 1) on 2x3: each a
 // `hardcore.gather` whose indices list, for each output element (row-major),
 // the input element it is.

@@ -16,7 +16,7 @@ func.func @torch_left(%arg0: tensor<2xf32>) -> tensor<2xf32> {
 // -----
 
 func.func @unknown_activation(%arg0: tensor<2xf32>) -> tensor<2xf32> {
-  // expected-error @+1 {{hardcore-quantize: unknown activation 'mish' (one of: clamp, fake_quant, gelu, gelu_tanh, hardsigmoid, hardswish, leaky_relu, sigmoid, silu, tanh)}}
+  // expected-error @+1 {{hardcore-quantize: unknown activation 'mish' (one of: clamp, elu, fake_quant, gelu, gelu_tanh, hardsigmoid, hardswish, leaky_relu, sigmoid, silu, softplus, tanh, threshold)}}
   %0 = "hardcore.activation"(%arg0) {fn = "mish", params = {}} : (tensor<2xf32>) -> tensor<2xf32>
   return %0 : tensor<2xf32>
 }

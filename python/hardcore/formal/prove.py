@@ -72,7 +72,7 @@ def _spec_dependency(segment: _Segment):
     followed by elementwise ops: output t·D + d reads token t.  None for any other step."""
     layers = [op for op in segment.ops if op.operation.name in _LAYER_OPS]
     if not layers:
-        return lambda output: output
+        return _gathered_dependency(segment) or (lambda output: output)
     embedding = segment.ops[0]
     if layers != [embedding] or embedding.operation.name != "hardcore.embedding" or \
             embedding.operands[0] not in [value for value, _, _ in segment.externals] or \
@@ -81,6 +81,29 @@ def _spec_dependency(segment: _Segment):
     dimension = array_attr(embedding, "table").shape[2]
     offset = next(offset for value, _, offset in segment.externals if value == embedding.operands[0])
     return lambda output: offset + output // dimension
+
+
+def _gathered_dependency(segment: _Segment):
+    """For a step of elementwise ops and gathers on one tensor (a table on some channels' elements, as a
+    per-channel PReLU has): output -> the input element it reads through the gathers.  None for any other."""
+    owner = {op.results[0]: op for op in segment.ops}
+    gathers, value = [], segment.result
+    while value in owner:
+        op = owner[value]
+        if len(op.operands) != 1 or op.operation.name not in _UNARY_OPS | {"hardcore.lut"}:
+            return None
+        if op.operation.name == "hardcore.gather":
+            gathers.append(array_attr(op, "indices").astype(np.int64).reshape(-1))
+        value = op.operands[0]
+    if not gathers or [external for external, _, _ in segment.externals] != [value]:
+        return None
+    offset = segment.externals[0][2]
+
+    def dependency(output):
+        for indices in gathers:
+            output = int(indices[output])
+        return offset + output
+    return dependency
 
 
 def _elementwise_points(segment: _Segment, cone: _Cone, intervals: list) -> np.ndarray | None:

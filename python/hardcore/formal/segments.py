@@ -14,7 +14,7 @@ from hardcore.irutil import array_attr, body_ops
 from hardcore.mlir import location_text
 
 
-_LAYER_OPS = frozenset({"hardcore.dense", "hardcore.maxpool", "hardcore.argmax", "hardcore.add_tensors",
+_LAYER_OPS = frozenset({"hardcore.dense", "hardcore.maxpool", "hardcore.minpool", "hardcore.argmax", "hardcore.add_tensors",
                         "hardcore.sub_tensors", "hardcore.embedding"})
 # Sequence-model layers whose DAG multiplies two activations (`hardcore.mul`): outside the linear
 # integer arithmetic the proof works in.  Each is a step, reported NOT_COVERED with its reason.

@@ -176,10 +176,11 @@ def _embedding_intervals(op, inputs):
 
 def _maxpool_intervals(op, inputs):  # monotone in each tap
     windows = array_attr(op, "windows").astype(np.int64)
+    pick = min if op.operation.name == "hardcore.minpool" else max
     result = []
     for row in windows:
         taps = [inputs[j] for j in row if j >= 0]
-        result.append((max(lo for lo, _ in taps), max(hi for _, hi in taps)))
+        result.append((pick(lo for lo, _ in taps), pick(hi for _, hi in taps)))
     return result
 
 
@@ -191,6 +192,7 @@ _INTERVALS: dict[str, Callable] = {
     "hardcore.lut": _lut_intervals,
     "hardcore.reshape": lambda op, inputs: list(inputs),
     "hardcore.maxpool": _maxpool_intervals,
+    "hardcore.minpool": _maxpool_intervals,
     "hardcore.argmax": lambda op, inputs: [(0, len(inputs) - 1)],
     "hardcore.embedding": _embedding_intervals,
     # requantized outputs in [min, max]; a masked softmax entry is 0
@@ -262,11 +264,12 @@ def _spec_lut(op, operands, intervals, ctx):
 
 def _spec_maxpool(op, operands, intervals, ctx):
     z3 = ctx.z3
+    smallest = op.operation.name == "hardcore.minpool"
 
     def build(terms, taps):
         best = terms.term(taps[0])
         for tap in terms(*taps[1:]):
-            best = z3.If(tap > best, tap, best)
+            best = z3.If(tap < best if smallest else tap > best, tap, best)
         return best
     windows = array_attr(op, "windows").astype(np.int64)
     return [_Value(interval, build=lambda terms, taps=[operands[j] for j in row if j >= 0]: build(terms, taps))
@@ -295,6 +298,7 @@ _SPEC_SEMANTICS: dict[str, Callable] = {
     "hardcore.lut": _spec_lut,
     "hardcore.reshape": lambda op, operands, intervals, ctx: list(operands),
     "hardcore.maxpool": _spec_maxpool,
+    "hardcore.minpool": _spec_maxpool,
     "hardcore.argmax": _spec_argmax,
     "hardcore.embedding": _spec_embedding,
 }
@@ -330,7 +334,8 @@ def _batch_rows(op, x, function):
 
 
 def _batch_maxpool(op, x):
-    return np.stack([x[:, [j for j in row if j >= 0]].max(axis=1)
+    pick = np.min if op.operation.name == "hardcore.minpool" else np.max
+    return np.stack([pick(x[:, [j for j in row if j >= 0]], axis=1)
                      for row in array_attr(op, "windows").astype(np.int64)], axis=1)
 
 
@@ -342,6 +347,7 @@ _SPEC_BATCH: dict[str, Callable] = {
     "hardcore.lut": lambda op, x: array_attr(op, "table").reshape(-1).astype(np.int64)[x - int_attr(op, "min")],
     "hardcore.reshape": lambda op, x: x,
     "hardcore.maxpool": _batch_maxpool,
+    "hardcore.minpool": _batch_maxpool,
     "hardcore.argmax": lambda op, x: np.argmax(x, axis=1)[:, None],  # the first largest, like torch.argmax
     "hardcore.embedding": _batch_embedding,
     "hardcore.qsoftmax": lambda op, x: _batch_rows(op, x, lambda rows: qsoftmax(
