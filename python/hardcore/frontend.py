@@ -15,6 +15,7 @@ from torch_mlir import fx, ir
 from torch_mlir.extras.fx_importer import FxImporter
 
 from hardcore.errors import CompileError, UsageError
+from hardcore.recurrent.unroll import unroll
 
 __all__ = ["import_model", "load_model_file"]
 
@@ -69,12 +70,13 @@ def import_model(model, example_input: torch.Tensor, context: ir.Context) -> ir.
     `aten.linear`, `aten.batch_norm`, fake quantization, the activations and the
     sequence models' ops (LayerNorm, softmax, attention, embedding) are kept
     legal so each layer stays one op (see hardcore-import); eval-mode dropouts are
-    removed from the exported graph, and torch.ao fake quantizers are frozen at their
-    scales first (`_FrozenFakeQuantize`).
+    removed from the exported graph, torch.ao fake quantizers are frozen at their
+    scales first (`_FrozenFakeQuantize`), and nn.RNN, nn.GRU and nn.LSTM are written
+    out over the sequence (`hardcore.recurrent.unroll`: torch-mlir cannot import them).
     """
     try:
         if isinstance(model, torch.nn.Module):
-            model = _freeze_fake_quantizers(model)
+            model = unroll(_freeze_fake_quantizers(model))
             with torch.no_grad(), _quiet_torch_logging():
                 program = torch.export.export(model.eval(), (example_input,), strict=False)
         else:
