@@ -32,9 +32,11 @@ from hardcore.scale import timing as timings
 __all__ = ["compile", "Circuit", "write_files_atomically", "dag_figures"]
 
 # (stage name, pass that produces it from the previous stage)
-STAGES = ("torch", "hardcore", "quantized", "step", "streamed", "dag", "pipelined", "steps", "hw")
+STAGES = ("torch", "hardcore", "quantized", "step", "streamed", "dag", "pipelined", "steps", "hw", "recurrent_step",
+          "recurrent_head")
 # "step": a decoder's (kv-decode); "streamed": a streamed circuit's steps before folding (hardcore-stream);
-# "steps": a time-multiplexed circuit's (hardcore-time-multiplex, instead of "dag")
+# "steps": a time-multiplexed circuit's (hardcore-time-multiplex, instead of "dag"); "recurrent_step" and
+# "recurrent_head": a stateful recurrent circuit's quantized step and head (hardcore.recurrent)
 _ADDER_OPS = ("hardcore.add", "hardcore.sub", "hardcore.neg")
 _LAYER_KEYS = ("inputs", "outputs", "weights", "nonzero_weights", "adders", "adder_bits", "adder_depth")
 _COMPARATOR_KEYS = ("comparators", "comparator_depth")  # max-pool and argmax layers
@@ -182,7 +184,7 @@ class Circuit:
         figures = {k: report[k] for k in ("adders", "adder_bits", "adder_depth", "clamps", "comparators", "tables",
                                           "table_entries", "multipliers", "multiplier_bits", "muxes", "registers",
                                           "register_bits", "cache_bits", "synthesis", "asic", "cycles_per_inference",
-                                          "cycles_per_frame", "line_buffer_bits", "fifo_bits")
+                                          "cycles_per_frame", "line_buffer_bits", "fifo_bits", "cycles_per_sequence")
                    if k in report}
         if "decoder" in report:
             from hardcore.decoder import DecoderCircuit
@@ -200,6 +202,13 @@ class Circuit:
             cls = StreamedCircuit
             extra = {"nodes": report["stream"]["nodes"], "cycles_per_frame": report["stream"]["cycles_per_frame"],
                      "pixels_per_clock": report["stream"].get("pixels_per_clock", 1)}
+        elif "recurrent" in report:
+            from hardcore.recurrent.circuit import RecurrentCircuit
+            cls = RecurrentCircuit
+            recurrent = report["recurrent"]
+            extra = {"steps": recurrent["steps"], "state_size": recurrent["state_size"],
+                     "state_width": recurrent["state_width"], "initial_codes": recurrent["initial_state"]}
+            x = dict(x, shape=recurrent["sequence_shape"])
         else:
             extra = {}
         return cls(name=name, verilog=verilog, stages=stages, in_shape=x["shape"],
