@@ -149,7 +149,8 @@ def compile_recurrent(model, example_input, *, form: str, name: str, output: str
     head_stages = _quantized(parts.head, torch.zeros(1, parts.state_size), calibration=parts.head_calibration,
                              output=output, name=f"{name}_head", quantize=quantize, verify_each=verify_each, say=say)
     step_body, head_body = body_of(step_stages["quantized"], "step"), body_of(head_stages["quantized"], "head")
-    unrolled = unrolled_text(name, step_body, head_body, parts.steps, parts.inputs, parts.initial_codes)
+    unrolled = unrolled_text(name, step_body, head_body, parts.steps, parts.inputs, parts.initial_codes,
+                             parts.x_frac_bits)
     options = dict(options, recurrent=form)
     if form == "unrolled":
         module = parse_module(unrolled, new_context(), "unrolled")
@@ -195,7 +196,8 @@ def _stateful(name, parts, step_stages, head_stages, unrolled: str, fold, option
     circt_module = backend.to_circt("module {\n" + wrapper + "\n" + step_hw + "\n" + head_hw + "\n}\n")
     backend.run_circt_pipeline(circt_module, "builtin.module(hw.module(cse))")
     stages = {"torch": step_stages["torch"], "quantized": unrolled, "recurrent_step": step_stages["quantized"],
-              "recurrent_head": head_stages["quantized"], "dag": step_stages["dag"], "hw": str(circt_module)}
+              "recurrent_head": head_stages["quantized"], "recurrent_step_dag": step_stages["dag"],
+              "recurrent_head_dag": head_stages["dag"], "hw": str(circt_module)}
     figures = {}
     for dag in (step_stages["dag"], head_stages["dag"]):
         for key, value in dag_figures(dag).items():
@@ -206,7 +208,7 @@ def _stateful(name, parts, step_stages, head_stages, unrolled: str, fold, option
     in_shape = [parts.steps, parts.inputs]
     return RecurrentCircuit(
         name=name, verilog=backend.export_verilog(circt_module), stages=stages, in_shape=in_shape, in_width=width,
-        in_frac_bits=parts.frac_bits, in_range=(-(1 << (width - 1)), (1 << (width - 1)) - 1),
+        in_frac_bits=parts.x_frac_bits, in_range=(-(1 << (width - 1)), (1 << (width - 1)) - 1),
         out_shape=list(y_type.shape), out_width=y_elem,
         out_frac_bits=int_attr(head_function, "hardcore.output_frac_bits"), layers=layers, options=options,
         figures=figures, latency=1, out_signed=not unsigned, steps=parts.steps, state_size=parts.state_size,

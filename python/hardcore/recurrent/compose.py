@@ -8,7 +8,8 @@ Every step is the quantized step function's ops, renamed (`t3_12`), between
 its leading `hardcore.quantize` and its closing `hardcore.dequantize`: the
 input codes of step t + 1 are the output codes of step t, so the unrolled
 function computes what the stateful circuit computes, step by step, bit for
-bit.  Its input is quantized at the step's scale and range.  The initial
+bit.  Its input is quantized at x's scale and the step's code range (the
+step's z holds x_t's codes at that scale: `split.py`).  The initial
 state is a dense layer of zero weights whose bias is the state's codes (the
 IR has no tensor constant): `hardcore-fold-weights` makes it constants, no
 adders.  Layer kinds are prefixed with their step (`step 3: linear 4->24`)
@@ -86,8 +87,8 @@ def _vector(values) -> str:
 
 
 def unrolled_text(name: str, step: QuantizedBody, head: QuantizedBody, steps: int, inputs: int,
-                  initial_codes: np.ndarray) -> str:
-    """The module text of the unrolled function `name` (module doc)."""
+                  initial_codes: np.ndarray, x_frac_bits: int) -> str:
+    """The module text of the unrolled function `name` (module doc); x is quantized at 2^-x_frac_bits."""
     state_type = head.input_type
     if re.sub(r"i\d+>$", "", step.integer_type) != re.sub(r"i\d+>$", "", state_type):
         raise CompileError(f"recurrent: the step's state {step.integer_type} is not the head's input {state_type}")
@@ -96,7 +97,8 @@ def unrolled_text(name: str, step: QuantizedBody, head: QuantizedBody, steps: in
     x_type = f"tensor<{steps}x{inputs}x{element}>"
     x_step_type = f"tensor<{inputs}x{element}>"
     bounds = re.sub(r"frac_bits = -?\d+", "shift = 0", step.quantize)  # requant to the state's range
-    lines = [f'    %x = "hardcore.quantize"(%arg0) {step.quantize} : (tensor<{steps}x{inputs}xf32>) -> {x_type}',
+    x_quantize = re.sub(r"frac_bits = -?\d+", f"frac_bits = {x_frac_bits}", step.quantize)
+    lines = [f'    %x = "hardcore.quantize"(%arg0) {x_quantize} : (tensor<{steps}x{inputs}xf32>) -> {x_type}',
              f'    %first = "hardcore.gather"(%x) {{indices = dense<0> : tensor<1xi64>}} : ({x_type}) -> '
              f'tensor<1x{element}>',
              f'    %initial_sum = "hardcore.dense"(%first) {{bias = dense<{_vector(initial_codes)}> : '

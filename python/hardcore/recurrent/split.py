@@ -6,9 +6,12 @@ compiled by hardcore like any other model:
 - the *step*: `z = [x_t, state]` -> `state'`, one time step of every layer of
   the recurrent module (`UnrolledRecurrent.cell`).  The state is h of every
   layer, then c of every layer (an LSTM).  A fake quantizer on its input and
-  one on its output hold x_t and the state at one power-of-two scale and one
-  code range, so the quantized step's output codes are its input codes of the
-  next step: the step function is the same integer function at every step;
+  one on its output hold z and the state at the state's power-of-two scale
+  and code range, so the quantized step's output codes are its input codes of
+  the next step: the step function is the same integer function at every
+  step.  x_t has a scale of its own (2^-x_frac_bits): z holds x_t * 2^-gain
+  and the first layer's W_ih is W_ih * 2^gain, gain = frac_bits - x_frac_bits,
+  so z's first codes are x_t's codes at its scale;
 - the *head*: `state` -> the model's output: the rest of the model, with the
   recurrent module's results made from the state (its output sequence's last
   row is the last layer's h; `h_n`, `c_n` the state's parts).
@@ -119,7 +122,8 @@ class RecurrentSplit:
     steps: int  # T
     inputs: int  # features of x_t
     state_size: int  # S
-    frac_bits: int  # the scale 2^-frac_bits of x_t and the state
+    frac_bits: int  # the scale 2^-frac_bits of the state (and of the step's z)
+    x_frac_bits: int  # the scale of x_t at the circuit's port (its codes are z's first elements)
     bits: int  # their codes' width (act_bits)
     initial_state: np.ndarray  # (S,) float: h0 (and c0), zeros by default
     step: torch.nn.Module
@@ -188,11 +192,19 @@ def split(model: torch.nn.Module, example_input: torch.Tensor, calibration, bits
         raise CompileError(f"recurrent: the model's output must depend on {path}'s last step only "
                            f"(output[:, -1], h_n, c_n); reading its other steps changed the output by {error:.3g}")
     z_all = torch.cat(samples, dim=0).numpy()
-    frac_bits = frac_bits_for(float(np.abs(z_all).max(initial=0.0)), bits, signed=True)
+    # x_t and the state each get their own scale; z holds x_t * 2^-gain, so that z's codes of x_t are x_t's
+    # codes at its own scale, and the first layer's W_ih * 2^gain (exact: weight scales are powers of two)
+    # undoes it.
+    x_frac_bits = frac_bits_for(float(np.abs(z_all[:, :inputs]).max(initial=0.0)), bits, signed=True)
+    frac_bits = frac_bits_for(float(np.abs(z_all[:, inputs:]).max(initial=0.0)), bits, signed=True)
+    gain = frac_bits - x_frac_bits
+    z_all[:, :inputs] *= 2.0 ** -gain
+    scaled = copy.deepcopy(recurrent)
+    scaled.weight_ih_l0.mul_(2.0 ** gain)
     chosen = np.linspace(0, len(z_all) - 1, min(len(z_all), _MAX_STEP_SAMPLES)).astype(np.int64)
     return RecurrentSplit(
         kind=recurrent.kind, steps=steps, inputs=inputs, state_size=recurrent.state_size, frac_bits=frac_bits,
-        bits=bits, initial_state=initial[0].numpy().astype(np.float64),
-        step=_Step(recurrent, inputs, frac_bits, bits),
+        x_frac_bits=x_frac_bits, bits=bits, initial_state=initial[0].numpy().astype(np.float64),
+        step=_Step(scaled, inputs, frac_bits, bits),
         head=_Head(model, path, recurrent, steps, frac_bits, bits),
         step_calibration=z_all[chosen], head_calibration=states[-1].numpy())
