@@ -4,12 +4,17 @@
   equals torch's modules in float (one layer and stacked, batch first or not,
   with or without an initial state, tanh and relu RNNs), and the unrolled model
   imports;
+- `python -m hardcore.recurrent.fuzz`'s random models (a few seeds): both forms agree;
 - the unrolled circuit (`recurrent="unrolled"`) and the one-step-per-clock circuit
   (`recurrent="stateful"`) of a GRU, an LSTM and an RNN classifier over 8 steps:
   the stateful step run over the sequence equals the unrolled reference bit for
-  bit; in Verilator, the unrolled circuit (combinational and pipelined) equals its
-  reference and the stateful one equals the unrolled reference over sequences
-  back to back with `start`.
+  bit, and both are close to float; a stacked time-first GRU from a constant
+  initial state as an argmax classifier, under `--verify-each`; writing and
+  loading a stateful circuit; the errors of `recurrent=`;
+- in Verilator: the stateful GRU through `hardcore compile --recurrent stateful`
+  and `hardcore sim` and the stateful LSTM, over sequences back to back with
+  `start` and idle cycles, every cycle against `run_steps` and every last output
+  against the unrolled reference; the unrolled RNN pipelined against its reference.
 """
 
 import itertools
@@ -25,6 +30,7 @@ from hardcore.compiler import Circuit
 from hardcore.errors import CompileError, UsageError
 from hardcore.recurrent import UnrolledRecurrent, unroll
 from hardcore.recurrent.circuit import RecurrentCircuit
+from hardcore.recurrent.fuzz import fuzz_one
 from hardcore.recurrent.sim import check_sequences, sequence_stream
 from hardcore.sim import simulate, tool_available
 
@@ -224,3 +230,10 @@ def test_unrolled_rnn_pipelined_in_verilator(tmp_path):
     result = simulate(circuit.verilog, circuit.name, codes, n_in=circuit.n_in, in_width=circuit.in_width,
                       n_out=circuit.n_out, out_width=circuit.out_width, latency=circuit.latency, workdir=tmp_path)
     assert circuit.latency > 0 and np.array_equal(result.outputs, circuit.reference(codes))
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 9])
+def test_fuzzed_recurrent_models(seed):
+    """`python -m hardcore.recurrent.fuzz`'s models: the stateful steps equal the unrolled reference."""
+    description, wrong = fuzz_one(seed)
+    assert wrong == 0, description

@@ -72,12 +72,20 @@ def _parts(recurrent: UnrolledRecurrent, state: torch.Tensor) -> tuple[list, lis
     return hs, cs
 
 
+# The recurrent module's settings a model may read in its forward (`self.rnn.batch_first`).
+_SETTINGS = ("input_size", "hidden_size", "num_layers", "batch_first", "bidirectional", "proj_size", "nonlinearity",
+             "bias", "dropout", "mode")
+
+
 class _FromState(torch.nn.Module):
     """Stands for the recurrent module inside the head: its results made from the state it is given as x."""
 
-    def __init__(self, recurrent: UnrolledRecurrent, steps: int):
+    def __init__(self, module: torch.nn.Module, recurrent: UnrolledRecurrent, steps: int):
         super().__init__()
         self.recurrent, self.steps = recurrent, steps
+        for name in _SETTINGS:
+            if hasattr(module, name):
+                setattr(self, name, getattr(module, name))
 
     def forward(self, state, hx=None):
         hs, cs = _parts(self.recurrent, state)
@@ -105,7 +113,7 @@ class _Head(torch.nn.Module):
         self.model = copy.deepcopy(model)
         parent_path, _, attribute = path.rpartition(".")
         parent = self.model.get_submodule(parent_path) if parent_path else self.model
-        setattr(parent, attribute, _FromState(recurrent, steps))
+        setattr(parent, attribute, _FromState(getattr(parent, attribute), recurrent, steps))
         self.frac_bits, self.bits = frac_bits, bits
 
     def forward(self, state):
