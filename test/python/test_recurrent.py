@@ -32,6 +32,7 @@ from hardcore.recurrent import UnrolledRecurrent, unroll
 from hardcore.recurrent.circuit import RecurrentCircuit
 from hardcore.recurrent.fuzz import fuzz_one
 from hardcore.recurrent.sim import check_sequences, sequence_stream
+from hardcore.report import format_table
 from hardcore.sim import simulate, tool_available
 
 torch.set_num_threads(1)
@@ -175,6 +176,8 @@ def test_write_and_load_a_stateful_circuit(forms, tmp_path):
     assert report["recurrent"]["cycles_per_sequence"] == T and report["ports"]["x"]["elements"] == FEATURES
     codes = stateful.quantize_input(INPUTS.numpy()[:3])
     assert np.array_equal(loaded.reference(codes), stateful.reference(codes))
+    assert (f"stateful recurrent: one time step a clock, {T} cycles a sequence, state {HIDDEN} x 8 bits, "
+            f"register bits {stateful.figures['register_bits']}") in format_table(report)
 
 
 @pytest.mark.parametrize("model,options,error,message", [
