@@ -40,7 +40,6 @@ from hardcore.interpreter import find_function, run_function
 from hardcore.irutil import int_attr
 from hardcore.mlir import new_context, parse_module
 from hardcore.passes import ImportPass, PipelinePass
-from hardcore.pipeline import run_pipeline
 from hardcore.recurrent.compose import body_of, unrolled_text
 from hardcore.recurrent.split import split
 from hardcore.scale import timing as timings
@@ -109,8 +108,8 @@ class RecurrentCircuit(Circuit):
             "start": "with in_valid: x is step 0 of a new sequence (from the initial state)",
             "out_valid": "y holds the head of the state after the step taken at the previous edge",
             "last": f"y is the output after step {self.steps} of the sequence: the model's output"}
-        report["recurrent"] = {"form": "stateful", "steps": self.steps, "sequence_shape": self.in_shape, "cycles_per_sequence": self.steps,
-                               "state_size": self.state_size, "state_width": self.state_width,
+        report["recurrent"] = {"form": "stateful", "steps": self.steps, "sequence_shape": self.in_shape,
+                               "cycles_per_sequence": self.steps, "state_size": self.state_size, "state_width": self.state_width,
                                "state_bits": self.state_size * self.state_width, "initial_state": self.initial_codes}
         return report
 
@@ -225,7 +224,8 @@ def wrapper_text(name: str, inputs: int, state_size: int, width: int, step_width
     packed = sum((int(code) & ((1 << width) - 1)) << (i * width) for i, code in enumerate(initial_codes))
     initial = body.emit(f"hw.constant {packed} : i{state_bits}")
     zero, one = body.emit(f"hw.constant 0 : i{count_bits}"), body.emit(f"hw.constant 1 : i{count_bits}")
-    final, past = body.emit(f"hw.constant {steps} : i{count_bits}"), body.emit(f"hw.constant {steps + 1} : i{count_bits}")
+    final = body.emit(f"hw.constant {steps} : i{count_bits}")
+    past = body.emit(f"hw.constant {steps + 1} : i{count_bits}")
     state_register = body.emit(f"sv.reg : !hw.inout<i{state_bits}>", "state")
     state = body.emit(f"sv.read_inout {state_register} : !hw.inout<i{state_bits}>")
     count_register = body.emit(f"sv.reg : !hw.inout<i{count_bits}>", "steps_taken")
