@@ -109,7 +109,8 @@ class RecurrentCircuit(Circuit):
             "out_valid": "y holds the head of the state after the step taken at the previous edge",
             "last": f"y is the output after step {self.steps} of the sequence: the model's output"}
         report["recurrent"] = {"form": "stateful", "steps": self.steps, "sequence_shape": self.in_shape,
-                               "cycles_per_sequence": self.steps, "state_size": self.state_size, "state_width": self.state_width,
+                               "cycles_per_sequence": self.steps, "state_size": self.state_size,
+                               "state_width": self.state_width,
                                "state_bits": self.state_size * self.state_width, "initial_state": self.initial_codes}
         return report
 
