@@ -74,9 +74,11 @@ def import_model(model, example_input: torch.Tensor, context: ir.Context) -> ir.
     scales first (`_FrozenFakeQuantize`), and nn.RNN, nn.GRU and nn.LSTM are written
     out over the sequence (`hardcore.recurrent.unroll`: torch-mlir cannot import them).
     """
+    if isinstance(model, torch.nn.Module):
+        model = unroll(model)  # its own errors name the module, not torch-mlir
     try:
         if isinstance(model, torch.nn.Module):
-            model = unroll(_freeze_fake_quantizers(model))
+            model = _freeze_fake_quantizers(model)
             with torch.no_grad(), _quiet_torch_logging():
                 program = torch.export.export(model.eval(), (example_input,), strict=False)
         else:

@@ -190,7 +190,9 @@ def test_write_and_load_a_stateful_circuit(forms, tmp_path):
      r"^compile: the stateful recurrent circuit takes a step a clock through a combinational step; "
      r"max_adder_depth and clock_enable do not apply$"),
     (torch.nn.Linear(FEATURES, 2), {"recurrent": "unrolled"}, CompileError,
-     r"^recurrent: expected one nn.RNN, nn.GRU or nn.LSTM in the model, found 0$")])
+     r"^recurrent: expected one nn.RNN, nn.GRU or nn.LSTM in the model, found 0$"),
+    (torch.nn.Sequential(torch.nn.GRU(FEATURES, HIDDEN, batch_first=True, bidirectional=True)), {}, CompileError,
+     r"^0 \(GRU\): bidirectional recurrent layers are not supported$")])
 def test_recurrent_errors(model, options, error, message):
     with pytest.raises(error, match=message):
         hardcore.compile(model, torch.zeros(1, T, FEATURES), **options)

@@ -141,14 +141,17 @@ class UnrolledRecurrent(torch.nn.Module):
 
 def unroll(model: torch.nn.Module) -> torch.nn.Module:
     """A copy of `model` with every nn.RNN, nn.GRU and nn.LSTM an `UnrolledRecurrent` (the model
-    itself when it has none)."""
-    if not recurrent_modules(model):
+    itself when it has none).  CompileError, naming the module, for a variant it does not compute."""
+    found = recurrent_modules(model)
+    if not found:
         return model
-    model = copy.deepcopy(model)
+    for name, module in found:
+        check_supported(name or type(module).__name__, module)
     if isinstance(model, RECURRENT_TYPES):
         return UnrolledRecurrent(model)
-    for parent in list(model.modules()):
-        for name, child in list(parent.named_children()):
-            if isinstance(child, RECURRENT_TYPES):
-                setattr(parent, name, UnrolledRecurrent(child))
+    model = copy.deepcopy(model)
+    for name, _ in found:
+        parent_path, _, attribute = name.rpartition(".")
+        parent = model.get_submodule(parent_path) if parent_path else model
+        setattr(parent, attribute, UnrolledRecurrent(getattr(parent, attribute)))
     return model
