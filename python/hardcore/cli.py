@@ -257,10 +257,15 @@ def _compile(args) -> int:
                                    act_percentile=args.act_percentile, table_codes=args.table_codes, progress=say,
                                    verify_each=args.verify_each, decoder=args.decoder, reuse=args.reuse,
                                    stream=args.stream, pixels_per_clock=args.pixels_per_clock,
-                                   workers=args.workers, scheduler=args.scheduler)
+                                   workers=args.workers, scheduler=args.scheduler, recurrent=args.recurrent)
         files = circuit.write(args.output_dir)
     report = circuit.report
-    if args.decoder:
+    if args.recurrent == "stateful":
+        print(f"{circuit.name}: stateful recurrent circuit, x {report['ports']['x']['elements']}x{circuit.in_width} "
+              f"bits (a time step) -> y {report['ports']['y']['elements']}x{circuit.out_width} bits, one step a "
+              f"clock, {circuit.steps} cycles per sequence, latency 1 cycle; {report['adders']} adders, "
+              f"{report.get('multipliers', 0)} multipliers, {report['register_bits']} register bits")
+    elif args.decoder:
         print(f"{circuit.name}: decoder of {circuit.positions} positions, x {circuit.in_width} bits (a token) -> "
               f"y {circuit.out_width} bits (the next token){', logits' if circuit.logits_width else ''}, "
               f"one token a clock, latency 1 cycle; {report['adders']} adders, "
@@ -325,6 +330,8 @@ def _sim(args) -> int:
         return _sim_time_multiplexed(args, circuit, rng)
     if circuit.options.get("stream"):
         return _sim_streamed(args, circuit, rng)
+    if "recurrent" in circuit.report:
+        return _sim_recurrent(args, circuit, rng)
     ports = []
     for port in circuit.inputs:  # x, or x0, x1, ... of a model with several inputs
         (low, high), count = port.range, port.elements
@@ -391,6 +398,19 @@ def _sim_streamed(args, circuit, rng) -> int:
           f"{result.latency} cycles after the first pixel, {result.cycles} cycles"
           f"{'; frame_error' if result.frame_error else ''})")
     return 1 if mismatches or result.frame_error else 0
+
+
+def _sim_recurrent(args, circuit, rng) -> int:
+    """A stateful recurrent circuit on random sequences back to back (`--vectors` of them), idle cycles between:
+    every output against the step reference, each sequence's last against the unrolled reference."""
+    from hardcore.recurrent.sim import check_sequences
+
+    low, high = circuit.in_range
+    sequences = rng.integers(low, high + 1, size=(args.vectors, circuit.n_in))
+    mismatches, wrong = check_sequences(circuit, sequences, Path(args.directory) / "sim", rng)
+    print(f"{args.vectors} sequences of {circuit.steps} steps ({circuit.steps} cycles per sequence): "
+          f"{mismatches} mismatching cycles, {wrong} last outputs unlike the unrolled reference")
+    return 1 if mismatches or wrong else 0
 
 
 def _sim_decoder(args, circuit, rng) -> int:
@@ -540,6 +560,10 @@ def main(argv: list[str] | None = None) -> int:
     compile_parser.add_argument("--decoder", action="store_true",
                                 help="a KV-cache decoder of a causal sequence model (logits at every position): "
                                      "a token a clock in, the next token out (docs/decoder.md)")
+    compile_parser.add_argument("--recurrent", choices=("unrolled", "stateful"),
+                                help="a model whose one RNN/GRU/LSTM reads the input sequence: the whole sequence "
+                                     "in at once, or one step a clock with the state in registers "
+                                     "(docs/recurrent.md)")
     compile_parser.add_argument("--reuse", type=int, default=1, metavar="R",
                                 help="each dense layer's outputs over R cycles, one input every R cycles, in "
                                      "less logic (docs/streaming.md); 1: fully parallel; per layer: 'reuse' "

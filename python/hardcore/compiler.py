@@ -33,9 +33,11 @@ from hardcore.scale import timing as timings
 __all__ = ["compile", "Circuit", "Port", "write_files_atomically", "dag_figures"]
 
 # (stage name, pass that produces it from the previous stage)
-STAGES = ("torch", "hardcore", "quantized", "step", "streamed", "dag", "pipelined", "steps", "hw")
+STAGES = ("torch", "hardcore", "quantized", "step", "streamed", "dag", "pipelined", "steps", "hw", "recurrent_step",
+          "recurrent_head")
 # "step": a decoder's (kv-decode); "streamed": a streamed circuit's steps before folding (hardcore-stream);
-# "steps": a time-multiplexed circuit's (hardcore-time-multiplex, instead of "dag")
+# "steps": a time-multiplexed circuit's (hardcore-time-multiplex, instead of "dag"); "recurrent_step" and
+# "recurrent_head": a stateful recurrent circuit's quantized step and head (hardcore.recurrent)
 _ADDER_OPS = ("hardcore.add", "hardcore.sub", "hardcore.neg")
 _LAYER_KEYS = ("inputs", "outputs", "weights", "nonzero_weights", "adders", "adder_bits", "adder_depth")
 _COMPARATOR_KEYS = ("comparators", "comparator_depth")  # max-pool and argmax layers
@@ -285,7 +287,7 @@ class Circuit:
         figures = {k: report[k] for k in ("adders", "adder_bits", "adder_depth", "clamps", "comparators", "tables",
                                           "table_entries", "multipliers", "multiplier_bits", "muxes", "registers",
                                           "register_bits", "cache_bits", "synthesis", "asic", "cycles_per_inference",
-                                          "cycles_per_frame", "line_buffer_bits", "fifo_bits")
+                                          "cycles_per_frame", "line_buffer_bits", "fifo_bits", "cycles_per_sequence")
                    if k in report}
         if "decoder" in report:
             from hardcore.decoder import DecoderCircuit
@@ -303,6 +305,13 @@ class Circuit:
             cls = StreamedCircuit
             extra = {"nodes": report["stream"]["nodes"], "cycles_per_frame": report["stream"]["cycles_per_frame"],
                      "pixels_per_clock": report["stream"].get("pixels_per_clock", 1)}
+        elif "recurrent" in report:
+            from hardcore.recurrent.circuit import RecurrentCircuit
+            cls = RecurrentCircuit
+            recurrent = report["recurrent"]
+            extra = {"steps": recurrent["steps"], "state_size": recurrent["state_size"],
+                     "state_width": recurrent["state_width"], "initial_codes": recurrent["initial_state"]}
+            x = dict(x, shape=recurrent["sequence_shape"])
         else:
             extra = {}
         return cls(name=name, verilog=verilog, stages=stages, in_shape=x["shape"],
@@ -536,7 +545,8 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
             act_percentile: float | None = None, table_codes: str = "magnitude",
             progress: Callable[[str], None] | None = None, verify_each: bool = False,
             decoder: bool = False, reuse: int = 1, stream: bool = False, pixels_per_clock: int = 1,
-            workers: str | int | None = "auto", scheduler: str | None = None) -> Circuit:
+            workers: str | int | None = "auto", scheduler: str | None = None,
+            recurrent: str | None = None) -> Circuit:
     """Compile a PyTorch model (nn.Module or torch.export ExportedProgram) or an ONNX model to a Circuit.
 
     `example_input` fixes the shape (batch 1): a tensor, or a tuple of tensors
@@ -586,6 +596,14 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
     divisor of the image's width) takes P pixels of a row a transfer and
     computes P output pixels a clock, through P instances of each kernel.
 
+    `recurrent="unrolled"` or `"stateful"` compiles a model whose one nn.RNN,
+    nn.GRU or nn.LSTM reads the input sequence (`example_input` [1, T, F]) and
+    whose output reads its last step: the whole sequence in at once, or one
+    step a clock with the state in registers (`hardcore.recurrent`,
+    docs/recurrent.md); both compute the same integers.  Without it, a model
+    with recurrent layers is compiled unrolled like any model, each step with
+    scales of its own.
+
     `workers` says where the layers' CMVM solves run (`hardcore.scale.parallel`):
     "auto" (a pool of this machine's processes when the work pays for it),
     "serial", or a number of processes; `scheduler` (e.g. "tcp://host:8786")
@@ -628,6 +646,26 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
                              "max_adder_depth and clock_enable do not apply")
         kv_decode = KvDecodePass(output="both" if output == "logits" else "argmax")
         importer = ImportPass()  # the window function's logits; kv-decode adds the argmax
+    options = {"weight_bits": weight_bits, "act_bits": act_bits, "algorithm": algorithm,
+               "max_depth": max_depth, "max_adder_depth": max_adder_depth, "clock_enable": clock_enable,
+               "output": output,
+               **({"weight_scale": weight_scale} if weight_scale != "per-layer" else {}),
+               **({"act_percentile": act_percentile} if act_percentile is not None else {}),
+               **({"table_codes": table_codes} if table_codes != "magnitude" else {}),
+               **({"quant_config": config_path or quant_config} if quant_config is not None else {}),
+               **({"decoder": True} if decoder else {}), **({"reuse": int(reuse)} if reuse > 1 else {}),
+               **({"stream": True} if stream else {}),
+               **({"pixels_per_clock": int(pixels_per_clock)} if pixels_per_clock != 1 else {})}
+    if recurrent is not None:
+        if decoder or stream or multiplexed or is_onnx_model(model):
+            raise UsageError("compile: recurrent applies to a PyTorch model's fully parallel circuit, not to a "
+                             "decoder, a streamed, a time-multiplexed or an ONNX model")
+        from hardcore.recurrent.circuit import compile_recurrent
+        with parallel.session(parallel.executor(workers, scheduler, "compile: scheduler must be"), say=progress):
+            return compile_recurrent(model, example_input, form=recurrent, name=_module_name(name, model),
+                                     output=output, quantize=quantize, fold=fold, act_bits=act_bits,
+                                     calibration=calibration, max_adder_depth=max_adder_depth,
+                                     clock_enable=clock_enable, verify_each=verify_each, options=options, say=say)
     context = new_context()
     if is_onnx_model(model):
         if isinstance(example_input, (tuple, list)):
@@ -661,16 +699,6 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
         raise UsageError("clock_enable needs a pipelined circuit (max_adder_depth)")
     with parallel.session(solves_on, say=progress):
         _run_steps(model, example_input, module, stages, steps, output=output, verify_each=verify_each, say=say)
-    options = {"weight_bits": weight_bits, "act_bits": act_bits, "algorithm": algorithm,
-               "max_depth": max_depth, "max_adder_depth": max_adder_depth, "clock_enable": clock_enable,
-               "output": output,
-               **({"weight_scale": weight_scale} if weight_scale != "per-layer" else {}),
-               **({"act_percentile": act_percentile} if act_percentile is not None else {}),
-               **({"table_codes": table_codes} if table_codes != "magnitude" else {}),
-               **({"quant_config": config_path or quant_config} if quant_config is not None else {}),
-               **({"decoder": True} if decoder else {}), **({"reuse": int(reuse)} if reuse > 1 else {}),
-               **({"stream": True} if stream else {}),
-               **({"pixels_per_clock": int(pixels_per_clock)} if pixels_per_clock != 1 else {})}
     if decoder:
         from hardcore.decoder import build_decoder
         say("running hardcore-to-hw, wrapping the step in its registers and exporting SystemVerilog")

@@ -16,6 +16,7 @@ from torch_mlir import fx, ir
 from torch_mlir.extras.fx_importer import FxImporter
 
 from hardcore.errors import CompileError, UsageError
+from hardcore.recurrent.unroll import unroll
 
 __all__ = ["import_model", "example_inputs", "load_model_file"]
 
@@ -104,10 +105,13 @@ def import_model(model, example_input, context: ir.Context) -> ir.Module:
     `aten.linear`, `aten.batch_norm`, fake quantization, the activations and the
     sequence models' ops (LayerNorm, softmax, attention, embedding) are kept
     legal so each layer stays one op (see hardcore-import); eval-mode dropouts are
-    removed from the exported graph, and torch.ao fake quantizers are frozen at their
-    scales first (`_FrozenFakeQuantize`).
+    removed from the exported graph, torch.ao fake quantizers are frozen at their
+    scales first (`_FrozenFakeQuantize`), and nn.RNN, nn.GRU and nn.LSTM are written
+    out over the sequence (`hardcore.recurrent.unroll`: torch-mlir cannot import them).
     """
     inputs = example_inputs(model, example_input)
+    if isinstance(model, torch.nn.Module):
+        model = unroll(model)  # its own errors name the module, not torch-mlir
     try:
         if isinstance(model, torch.nn.Module):
             model = _freeze_fake_quantizers(model)

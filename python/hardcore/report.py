@@ -61,7 +61,12 @@ def format_table(report: dict) -> str:
                      + ("products of an activation and a weight table, or of two activations" if reuse
                         else "products of two activations") + f"), multiplier bits {report['multiplier_bits']}")
     latency = report.get("latency_cycles", 0)
-    if not report.get("stream"):  # a streamed circuit's timing is its own table's
+    recurrent = report.get("recurrent")
+    if recurrent:  # hardcore.recurrent: a time step a clock, the state in registers
+        lines.append(f"stateful recurrent: one time step a clock, {recurrent['cycles_per_sequence']} cycles a "
+                     f"sequence, state {recurrent['state_size']} x {recurrent['state_width']} bits, "
+                     f"register bits {report.get('register_bits', 0)}")
+    elif not report.get("stream"):  # a streamed circuit's timing is its own table's
         lines.append(f"latency {latency} cycles" + (f", register bits {report.get('register_bits', 0)}, "
                                                    + (f"one inference every {reuse} cycles" if reuse else
                                                       "one inference per clock") if latency else " (combinational)"))
@@ -150,6 +155,10 @@ def synthesize(circuit, workdir, progress: Callable[[str], None] | None = None,
     workdir = Path(workdir)
     if getattr(circuit, "nodes", None):
         return _synthesize_streamed(circuit, workdir, progress, timeout)
+    if "recurrent" in circuit.report:
+        from hardcore.errors import UsageError
+        raise UsageError(f"{circuit.name}: --synth has no plain baseline of a stateful recurrent circuit yet; "
+                         "synthesize its unrolled form (--recurrent unrolled) instead")
 
     def run(verilog: str, top: str, kind: str) -> dict:
         figures = synth_report(verilog, top, workdir=workdir / kind, flatten=False, timeout=timeout,

@@ -1,0 +1,244 @@
+"""Recurrent layers (nn.RNN, nn.GRU, nn.LSTM) as circuits (docs/recurrent.md).
+
+- torch-mlir cannot import them; `unroll` writes them out over the sequence and
+  equals torch's modules in float (one layer and stacked, batch first or not,
+  with or without an initial state, tanh and relu RNNs), and the unrolled model
+  imports;
+- `python -m hardcore.recurrent.fuzz`'s random models (a few seeds): both forms agree;
+- the unrolled circuit (`recurrent="unrolled"`) and the one-step-per-clock circuit
+  (`recurrent="stateful"`) of a GRU, an LSTM and an RNN classifier over 8 steps:
+  the stateful step run over the sequence equals the unrolled reference bit for
+  bit, and both are close to float; a stacked time-first GRU from a constant
+  initial state as an argmax classifier, under `--verify-each`; writing and
+  loading a stateful circuit; the errors of `recurrent=`;
+- in Verilator: the stateful GRU through `hardcore compile --recurrent stateful`
+  and `hardcore sim` and the stateful LSTM, over sequences back to back with
+  `start` and idle cycles, every cycle against `run_steps` and every last output
+  against the unrolled reference; the unrolled RNN pipelined against its reference.
+"""
+
+import itertools
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import hardcore
+from hardcore.cli import main
+from hardcore.compiler import Circuit
+from hardcore.errors import CompileError, UsageError
+from hardcore.recurrent import UnrolledRecurrent, unroll
+from hardcore.recurrent.circuit import RecurrentCircuit
+from hardcore.recurrent.fuzz import fuzz_one
+from hardcore.recurrent.sim import check_sequences, sequence_stream
+from hardcore.report import format_table
+from hardcore.sim import simulate, tool_available
+
+torch.set_num_threads(1)
+
+T, FEATURES, HIDDEN, CLASSES = 8, 4, 8, 3
+
+
+class Classifier(torch.nn.Module):
+    """A recurrent layer over the sequence, a linear head on its last output."""
+
+    def __init__(self, kind: str = "GRU", layers: int = 1, seed: int = 0):
+        super().__init__()
+        torch.manual_seed(seed)
+        self.rnn = getattr(torch.nn, kind)(FEATURES, HIDDEN, num_layers=layers, batch_first=True)
+        self.head = torch.nn.Linear(HIDDEN, CLASSES)
+
+    def forward(self, x):
+        output, _ = self.rnn(x)
+        return self.head(output[:, -1])
+
+
+class StackedTimeFirst(torch.nn.Module):
+    """Two GRU layers, time first, from a constant initial state, the head on h_n of the top layer."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(2)
+        self.rnn = torch.nn.GRU(FEATURES, HIDDEN, num_layers=2)
+        self.register_buffer("h0", 0.5 * torch.rand(2, 1, HIDDEN))
+        self.head = torch.nn.Linear(HIDDEN, CLASSES)
+
+    def forward(self, x):
+        _, h_n = self.rnn(x, self.h0)
+        return self.head(h_n[-1])
+
+
+class EveryStep(Classifier):
+    """Reads every step of the sequence: not a last-step model."""
+
+    def forward(self, x):
+        output, _ = self.rnn(x)
+        return self.head(output.mean(dim=1))
+
+
+requires_verilator = pytest.mark.skipif(not tool_available("verilator"), reason="verilator is not installed")
+CALIBRATION = torch.randn(256, T, FEATURES, generator=torch.Generator().manual_seed(3))
+INPUTS = torch.randn(24, T, FEATURES, generator=torch.Generator().manual_seed(4))
+
+
+@pytest.fixture(scope="module")
+def forms():
+    """kind -> (unrolled, stateful) circuits of the 8-step classifier."""
+    return {kind: tuple(hardcore.compile(Classifier(kind), torch.zeros(1, T, FEATURES), calibration=CALIBRATION,
+                                         recurrent=form) for form in ("unrolled", "stateful"))
+            for kind in ("RNN", "GRU", "LSTM")}
+
+
+def _outputs(kind, result):
+    return [result[0], *(result[1] if kind == "LSTM" else (result[1],))]
+
+
+@pytest.mark.parametrize("kind,layers,batch_first,initial,nonlinearity", [
+    case for case in itertools.product(("RNN", "GRU", "LSTM"), (1, 2), (True, False), (False, True), ("tanh", "relu"))
+    if case[4] == "tanh" or case[0] == "RNN"])
+def test_unrolled_equals_torch(kind, layers, batch_first, initial, nonlinearity):
+    torch.manual_seed(1)
+    options = {"nonlinearity": nonlinearity} if kind == "RNN" else {}
+    module = getattr(torch.nn, kind)(FEATURES, HIDDEN, num_layers=layers, batch_first=batch_first, **options).eval()
+    x = torch.randn(3, T, FEATURES) if batch_first else torch.randn(T, 3, FEATURES)
+    hx = None
+    if initial:
+        hx = torch.randn(layers, 3, HIDDEN)
+        hx = (hx, torch.randn(layers, 3, HIDDEN)) if kind == "LSTM" else hx
+    with torch.no_grad():
+        expected, actual = _outputs(kind, module(x, hx)), _outputs(kind, UnrolledRecurrent(module)(x, hx))
+    for e, a in zip(expected, actual):
+        assert e.shape == a.shape
+        assert (e - a).abs().max().item() < 1e-5
+
+
+def test_unroll_replaces_only_recurrent_modules():
+    model = Classifier("LSTM")
+    unrolled = unroll(model)
+    assert isinstance(unrolled.rnn, UnrolledRecurrent) and unrolled.head is not model.head
+    assert isinstance(model.rnn, torch.nn.LSTM)  # the model itself is unchanged
+    plain = torch.nn.Linear(2, 2)
+    assert unroll(plain) is plain
+
+
+@pytest.mark.parametrize("variant,message", [
+    ({"bidirectional": True}, r"^LSTM \(LSTM\): bidirectional recurrent layers are not supported$"),
+    ({"proj_size": 2}, r"^LSTM \(LSTM\): LSTM projections \(proj_size\) are not supported$")])
+def test_unsupported_variants(variant, message):
+    with pytest.raises(CompileError, match=message):
+        UnrolledRecurrent(torch.nn.LSTM(FEATURES, HIDDEN, **variant))
+
+
+def test_a_model_with_a_recurrent_layer_compiles_unrolled():
+    circuit = hardcore.compile(Classifier("RNN"), torch.zeros(1, T, FEATURES), calibration=CALIBRATION)
+    error = np.abs(circuit.predict(INPUTS.numpy()) - Classifier("RNN")(INPUTS).detach().numpy()).max()
+    assert error < 0.1
+
+
+@pytest.mark.parametrize("kind", ["RNN", "GRU", "LSTM"])
+def test_stateful_steps_equal_the_unrolled_reference(forms, kind):
+    unrolled, stateful = forms[kind]
+    codes = unrolled.quantize_input(INPUTS.numpy())
+    reference = unrolled.reference(codes)
+    assert np.array_equal(stateful.reference(codes), reference)
+    out_valid, y, last = stateful.run_steps(sequence_stream(stateful, codes, np.random.default_rng(0)))
+    assert np.array_equal(y[(out_valid == 1) & (last == 1)], reference)
+    expected = Classifier(kind)(INPUTS).detach().numpy()
+    assert np.abs(unrolled.dequantize_output(reference) - expected).max() < 0.1
+    assert stateful.report["recurrent"]["cycles_per_sequence"] == T
+    assert stateful.report["cycles_per_sequence"] == T and unrolled.report["cycles_per_sequence"] == 1
+    kinds = [layer["kind"] for layer in unrolled.layers]
+    assert kinds[0] == f"initial state {stateful.state_size}" and kinds[-1].startswith("head: ")
+    assert sum(kind.startswith("step 7: ") for kind in kinds) == sum(k.startswith("step: ")
+                                                                      for k in (l["kind"] for l in stateful.layers))
+
+
+def test_stacked_time_first_with_an_initial_state_as_a_classifier():
+    model = StackedTimeFirst()
+    example = torch.zeros(T, 1, FEATURES)
+    unrolled, stateful = (hardcore.compile(model, example, calibration=CALIBRATION, recurrent=form, output="argmax",
+                                           verify_each=form == "stateful") for form in ("unrolled", "stateful"))
+    assert stateful.state_size == 2 * HIDDEN and any(stateful.initial_codes)
+    codes = unrolled.quantize_input(INPUTS.numpy())
+    out_valid, y, last = stateful.run_steps(sequence_stream(stateful, codes, np.random.default_rng(1)))
+    assert np.array_equal(y[(out_valid == 1) & (last == 1)], unrolled.reference(codes))
+    expected = np.array([int(model(sequence[:, None]).argmax()) for sequence in INPUTS])
+    assert (unrolled.reference(codes)[:, 0] == expected).mean() > 0.8
+
+
+def test_write_and_load_a_stateful_circuit(forms, tmp_path):
+    stateful = forms["GRU"][1]
+    stateful.write(tmp_path / "gru")
+    loaded = Circuit.load(tmp_path / "gru")
+    assert isinstance(loaded, RecurrentCircuit) and loaded.report == stateful.report
+    report = json.loads((tmp_path / "gru" / "classifier.json").read_text())
+    assert report["recurrent"]["cycles_per_sequence"] == T and report["ports"]["x"]["elements"] == FEATURES
+    codes = stateful.quantize_input(INPUTS.numpy()[:3])
+    assert np.array_equal(loaded.reference(codes), stateful.reference(codes))
+    assert (f"stateful recurrent: one time step a clock, {T} cycles a sequence, state {HIDDEN} x 8 bits, "
+            f"register bits {stateful.figures['register_bits']}") in format_table(report)
+
+
+@pytest.mark.parametrize("model,options,error,message", [
+    (EveryStep(), {"recurrent": "stateful"}, CompileError,
+     r"^recurrent: the model's output must depend on rnn's last step only \(output\[:, -1\], h_n, c_n\); "
+     r"reading its other steps changed the output by [0-9.e-]+$"),
+    (torch.nn.Sequential(torch.nn.GRU(FEATURES, HIDDEN, batch_first=True)), {"recurrent": "bogus"}, UsageError,
+     r"^compile: recurrent must be one of unrolled, stateful, got 'bogus'$"),
+    (Classifier(), {"recurrent": "stateful", "max_adder_depth": 4}, UsageError,
+     r"^compile: the stateful recurrent circuit takes a step a clock through a combinational step; "
+     r"max_adder_depth and clock_enable do not apply$"),
+    (torch.nn.Linear(FEATURES, 2), {"recurrent": "unrolled"}, CompileError,
+     r"^recurrent: expected one nn.RNN, nn.GRU or nn.LSTM in the model, found 0$"),
+    (torch.nn.Sequential(torch.nn.GRU(FEATURES, HIDDEN, batch_first=True, bidirectional=True)), {}, CompileError,
+     r"^0 \(GRU\): bidirectional recurrent layers are not supported$")])
+def test_recurrent_errors(model, options, error, message):
+    with pytest.raises(error, match=message):
+        hardcore.compile(model, torch.zeros(1, T, FEATURES), **options)
+
+
+@pytest.mark.sim
+@requires_verilator
+def test_stateful_gru_in_verilator(tmp_path, capsys):
+    """`hardcore compile --recurrent stateful` and `hardcore sim`: 40 sequences back to back, idle cycles between."""
+    model_file = tmp_path / "model.py"
+    model_file.write_text("import torch\n\n\nclass Gru(torch.nn.Module):\n    def __init__(self):\n"
+                          "        super().__init__()\n        torch.manual_seed(0)\n"
+                          f"        self.rnn = torch.nn.GRU({FEATURES}, {HIDDEN}, batch_first=True)\n"
+                          f"        self.head = torch.nn.Linear({HIDDEN}, {CLASSES})\n\n"
+                          "    def forward(self, x):\n        return self.head(self.rnn(x)[0][:, -1])\n")
+    out = tmp_path / "gru"
+    assert main(["compile", f"{model_file}:Gru", "--input-shape", f"1,{T},{FEATURES}", "--recurrent", "stateful",
+                 "-o", str(out), "-q"]) == 0
+    assert f"one step a clock, {T} cycles per sequence" in capsys.readouterr().out
+    assert main(["sim", str(out), "--vectors", "40"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"40 sequences of {T} steps ({T} cycles per sequence): 0 mismatching cycles, "
+        "0 last outputs unlike the unrolled reference")
+
+
+@pytest.mark.sim
+@requires_verilator
+def test_stateful_lstm_in_verilator(forms, tmp_path):
+    stateful = forms["LSTM"][1]
+    codes = stateful.quantize_input(INPUTS.numpy())
+    assert check_sequences(stateful, codes, tmp_path, np.random.default_rng(5)) == (0, 0)
+
+
+@pytest.mark.sim
+@requires_verilator
+def test_unrolled_rnn_pipelined_in_verilator(tmp_path):
+    circuit = hardcore.compile(Classifier("RNN"), torch.zeros(1, T, FEATURES), calibration=CALIBRATION,
+                               recurrent="unrolled", max_adder_depth=6)
+    codes = circuit.quantize_input(INPUTS.numpy())
+    result = simulate(circuit.verilog, circuit.name, codes, n_in=circuit.n_in, in_width=circuit.in_width,
+                      n_out=circuit.n_out, out_width=circuit.out_width, latency=circuit.latency, workdir=tmp_path)
+    assert circuit.latency > 0 and np.array_equal(result.outputs, circuit.reference(codes))
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 9])
+def test_fuzzed_recurrent_models(seed):
+    """`python -m hardcore.recurrent.fuzz`'s models: the stateful steps equal the unrolled reference."""
+    description, wrong = fuzz_one(seed)
+    assert wrong == 0, description
