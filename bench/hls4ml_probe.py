@@ -4,7 +4,7 @@
     python bench/hls4ml_probe.py --verilator     # and each circuit in Verilator, combinational
     python bench/hls4ml_probe.py elu prelu       # only these kinds
 
-One small model per layer kind, shaped as hls4ml's PyTorch tests build them
+One small model per layer kind (two inputs where hls4ml tests a merge of two), shaped as hls4ml's PyTorch tests build them
 (batch 1; 1-D features of 8-16, sequences of 8 steps x 4 features, images
 1-3 x 8 x 8).  For each kind the line says whether `hardcore.compile` accepts
 the model, whether the folded DAG (and, with --verilator, the SystemVerilog)
@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-# -- the models: each a function of one input tensor ---------------------------------------
+# -- the models: each a function of its input tensors ------------------------------------------
 
 
 class Apply(nn.Module):
@@ -38,6 +38,18 @@ class Apply(nn.Module):
 
     def forward(self, x):
         return self.function(self, x)
+
+
+class Apply2(Apply):
+    """An nn.Module around a function of two inputs (and this module's layers)."""
+
+    def forward(self, x, y):
+        return self.function(self, x, y)
+
+
+def two_inputs(merge):
+    """Two inputs, each through its own Linear(16, 8), merged: hls4ml's merge tests (two inputs)."""
+    return Apply2(lambda m, x, y: merge(m.a(x), m.b(y)), a=nn.Linear(16, 8), b=nn.Linear(16, 8))
 
 
 def after_linear(layer, features=16, width=8):
@@ -109,7 +121,34 @@ KINDS = {
     "rnn": (lambda: Apply(lambda m, x: m.rnn(x)[0], rnn=nn.RNN(4, 8, batch_first=True)), (1, 8, 4)),
     "gru": (lambda: Apply(lambda m, x: m.rnn(x)[0], rnn=nn.GRU(4, 8, batch_first=True)), (1, 8, 4)),
     "lstm": (lambda: Apply(lambda m, x: m.rnn(x)[0], rnn=nn.LSTM(4, 8, batch_first=True)), (1, 8, 4)),
+    "layernorm": (lambda: after_linear(nn.LayerNorm(8)), (1, 16)),
+    "view": (lambda: Apply(lambda m, x: m.fc(m.conv(x).view(x.shape[0], -1)), conv=nn.Conv1d(4, 2, 3),
+                           fc=nn.Linear(12, 4)), (1, 4, 8)),
+    "upsample_bilinear": (lambda: nn.Sequential(nn.Conv2d(1, 2, 3), nn.UpsamplingBilinear2d(scale_factor=2)),
+                          (1, 1, 8, 8)),
+    "add_2in": (lambda: two_inputs(torch.add), ((1, 16), (1, 16))),
+    "sub_2in": (lambda: two_inputs(torch.sub), ((1, 16), (1, 16))),
+    "mul_2in": (lambda: two_inputs(torch.mul), ((1, 16), (1, 16))),
+    "minimum_2in": (lambda: two_inputs(torch.minimum), ((1, 16), (1, 16))),
+    "maximum_2in": (lambda: two_inputs(torch.maximum), ((1, 16), (1, 16))),
+    "cat_2in": (lambda: two_inputs(lambda a, b: torch.cat([a, b], -1)), ((1, 16), (1, 16))),
+    "einsum_outer_2in": (lambda: Apply2(lambda m, x, y: torch.einsum("bi,bj->bij", x, y)), ((1, 4), (1, 6))),
+    "einsum_bmm_2in": (lambda: Apply2(lambda m, x, y: torch.einsum("bij,bjk->bik", x, y)), ((1, 3, 4), (1, 4, 5))),
+    "two_heads": (lambda: Apply2(lambda m, x, y: (m.a(x) + m.b(y), m.c(torch.relu(m.a(x)))),
+                                 a=nn.Linear(16, 8), b=nn.Linear(16, 8), c=nn.Linear(8, 3)), ((1, 16), (1, 16))),
+    "rnn_stacked": (lambda: Apply(lambda m, x: m.rnn(x)[0][:, -1], rnn=nn.RNN(4, 8, num_layers=2, batch_first=True)),
+                    (1, 8, 4)),
+    "gru_last": (lambda: Apply(lambda m, x: m.fc(m.rnn(x)[0][:, -1]), rnn=nn.GRU(4, 8, batch_first=True),
+                               fc=nn.Linear(8, 3)), (1, 8, 4)),
+    "lstm_last": (lambda: Apply(lambda m, x: m.fc(m.rnn(x)[1][0][-1]), rnn=nn.LSTM(4, 8, batch_first=True),
+                                fc=nn.Linear(8, 3)), (1, 8, 4)),
+    "mha": (lambda: Apply(lambda m, x: m.mha(x, x, x, need_weights=False)[0],
+                          mha=nn.MultiheadAttention(8, 2, batch_first=True)), (1, 4, 8)),
 }
+
+
+def _as_tuple(value):
+    return value if isinstance(value, tuple) else (value,)
 
 
 def probe(kind: str, verilator: bool) -> str:
@@ -120,37 +159,44 @@ def probe(kind: str, verilator: bool) -> str:
     from hardcore.verify import extreme_inputs
 
     factory, shape = KINDS[kind]
+    shapes = shape if isinstance(shape[0], tuple) else (shape,)  # one shape per model input
+    several = len(shapes) > 1
     torch.manual_seed(0)
     model = factory().eval()
     rng = np.random.default_rng(0)
-    calibration = 2 * rng.standard_normal((256, *shape[1:]))
+    calibration = tuple(2 * rng.standard_normal((256, *s[1:])) for s in shapes)
+    example = tuple(torch.zeros(s) for s in shapes)
     start = time.monotonic()
     try:
-        circuit = hardcore.compile(model, torch.zeros(shape), calibration=calibration)
+        circuit = hardcore.compile(model, example if several else example[0],
+                                   calibration=calibration if several else calibration[0])
     except Exception as exc:  # the probe reports every failure, whatever its kind
         return f"{kind:14} error     {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
     seconds = time.monotonic() - start
-    low, high = circuit.in_range
-    vectors = np.concatenate([circuit.quantize_input(2 * rng.standard_normal((200, *shape[1:]))),
-                              rng.integers(low, high + 1, (200, circuit.n_in)),
-                              extreme_inputs(circuit.n_in, low, high)])
-    expected = circuit.reference(vectors)
+    floats = tuple(2 * rng.standard_normal((200, *s[1:])) for s in shapes)
+    quantized = _as_tuple(circuit.quantize_input(floats if several else floats[0]))
+    vectors = []
+    for port, codes in zip(circuit.inputs, quantized):
+        low, high = port.range
+        vectors.append(np.concatenate([codes, rng.integers(low, high + 1, (200, port.elements)),
+                                       extreme_inputs(port.elements, low, high)]))
+    vectors = tuple(vectors) if several else vectors[0]
+    expected = _as_tuple(circuit.reference(vectors))
     dag = parse_module(circuit.stages["dag"], new_context())
-    exact = np.array_equal(run_function(find_function(dag.operation), vectors).reshape(len(vectors), -1), expected)
+    got = _as_tuple(run_function(find_function(dag.operation), vectors))
+    exact = all(np.array_equal(g.reshape(len(e), -1), e) for g, e in zip(got, expected))
     where = "dag"
     if exact and verilator:
-        from hardcore.sim import simulate
-
         with tempfile.TemporaryDirectory() as workdir:
-            result = simulate(circuit.verilog, circuit.name, circuit.to_port(vectors), n_in=circuit.n_in,
-                              in_width=circuit.in_width, n_out=circuit.n_out, out_width=circuit.out_width,
-                              workdir=workdir)
-        exact = np.array_equal(circuit.from_port(result.outputs), expected)
+            result = circuit.simulate(vectors, workdir)
+        exact = all(np.array_equal(g, e) for g, e in zip(_as_tuple(result.outputs), expected))
         where = "verilator"
-    inputs = 2 * np.random.default_rng(1).standard_normal((200, *shape[1:]))
+    inputs = tuple(2 * np.random.default_rng(1).standard_normal((200, *s[1:])) for s in shapes)
     with torch.no_grad():
-        reference = model(torch.from_numpy(inputs).float()).numpy().reshape(len(inputs), -1)
-    error = np.abs(circuit.predict(inputs) - reference).max() / max(np.abs(reference).max(), 1e-9)
+        reference = _as_tuple(model(*(torch.from_numpy(x).float() for x in inputs)))
+    predicted = _as_tuple(circuit.predict(inputs if several else inputs[0]))
+    error = max(np.abs(p - r.numpy().reshape(len(p), -1)).max() / max(np.abs(r.numpy()).max(), 1e-9)
+                for p, r in zip(predicted, reference))
     return (f"{kind:14} compiled  {'bit-exact' if exact else 'MISMATCH'} ({where})  "
             f"float error {error:.3f} of max, {circuit.report['adders']} adders, {seconds:.1f} s")
 

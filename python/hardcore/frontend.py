@@ -121,6 +121,9 @@ def import_model(model, example_input, context: ir.Context) -> ir.Module:
             program = model
         _remove_eval_dropouts(program.graph_module)
         _functionalize_activations(program.graph_module)
+        # results the model computes and never returns (a stacked RNN's h_n when only its
+        # sequence is read) are not imported: torch.export keeps them
+        program.graph_module.graph.eliminate_dead_code()
         with torch.no_grad():
             return fx.export_and_import(
                 program, output_type="torch", decomposition_table={},
