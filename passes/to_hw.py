@@ -294,6 +294,17 @@ class _Context:
 
 def _lower_op(hw: _HwText, op: _Op, name: str, operands: list[tuple[str, int]], width: int, context: _Context) -> str:
     """One scalar DAG op as comb/seq text; returns the SSA name of its result."""
+    # The adders and shifts first: nearly every op of a large DAG is one of them.
+    if name in ("hardcore.add", "hardcore.sub", "hardcore.mul"):
+        # A product too: its low `width` bits are those of the operands' low bits, sign-extended.
+        lhs, rhs = hw.resize(*operands[0], width), hw.resize(*operands[1], width)
+        return hw.emit(f"comb.{name.split('.')[1]} {lhs}, {rhs} : i{width}")
+    if name == "hardcore.shl":
+        amount = op.attrs["amount"]
+        if width <= amount:
+            return hw.constant(0, width)
+        inner = hw.resize(*operands[0], width - amount)
+        return hw.emit(f"comb.concat {inner}, {hw.constant(0, amount)} : i{width - amount}, i{amount}")
     if name == "hardcore.extract":
         port = context.inputs[op.operands[0]]
         element = hw.extract(f"%{port.name}", port.bits, op.attrs["index"] * port.elem, port.elem)
@@ -316,12 +327,6 @@ def _lower_op(hw: _HwText, op: _Op, name: str, operands: list[tuple[str, int]], 
         return hw.resize(*operands[0], width)
     if name == "hardcore.constant":
         return hw.constant(op.attrs["value"], width)
-    if name == "hardcore.shl":
-        amount = op.attrs["amount"]
-        if width <= amount:
-            return hw.constant(0, width)
-        inner = hw.resize(*operands[0], width - amount)
-        return hw.emit(f"comb.concat {inner}, {hw.constant(0, amount)} : i{width - amount}, i{amount}")
     if name == "hardcore.shr":
         amount = op.attrs["amount"]
         value, value_width = operands[0]
@@ -331,10 +336,6 @@ def _lower_op(hw: _HwText, op: _Op, name: str, operands: list[tuple[str, int]], 
             return hw.extract(value, value_width, amount, width)
         high = hw.extract(value, value_width, amount, value_width - amount)
         return hw.resize(high, value_width - amount, width)
-    if name in ("hardcore.add", "hardcore.sub", "hardcore.mul"):
-        # A product too: its low `width` bits are those of the operands' low bits, sign-extended.
-        lhs, rhs = hw.resize(*operands[0], width), hw.resize(*operands[1], width)
-        return hw.emit(f"comb.{name.split('.')[1]} {lhs}, {rhs} : i{width}")
     if name == "hardcore.neg":
         return hw.emit(f"comb.sub {hw.constant(0, width)}, {hw.resize(*operands[0], width)} : i{width}")
     if name == "hardcore.table":
@@ -617,6 +618,8 @@ def _layer_module(name: str, layer: int, layers: _Layers, records: list, constan
     # A constant this module repeats is as wide as its readers here read it (others may read more).
     constant_bits: dict = {}
     for op in members:
+        if constants.keys().isdisjoint(op.operands):
+            continue
         width = min(op.width, context.demand[op.result])
         read = _read_bits(op, op.name, width, [records[v].width if v >= 0 else 0 for v in op.operands])
         for value, bits in zip(op.operands, read):

@@ -23,7 +23,8 @@ from hardcore.irutil import array_attr
 from hardcore.scale.parallel import SolveJob, solve_all
 from hardcore.passes.fold_weights.builder import _DagBuilder, _Lin
 
-__all__ = ["ALGORITHMS", "BLOCK_COLUMNS", "BLOCK_MIN_COLUMNS", "fold_dense", "input_width", "solve_jobs", "constant_rows"]
+__all__ = ["ALGORITHMS", "BLOCK_COLUMNS", "BLOCK_MIN_COLUMNS", "DIRECT_NONZEROS", "DIRECT_PLANS", "fold_dense",
+           "input_width", "solve_jobs", "constant_rows"]
 
 # A matrix of more than BLOCK_MIN_COLUMNS columns is solved as column blocks of BLOCK_COLUMNS, each a job
 # of its own (in parallel on a pool), and each row sums its blocks' outputs.  The solver's time grows
@@ -33,6 +34,13 @@ __all__ = ["ALGORITHMS", "BLOCK_COLUMNS", "BLOCK_MIN_COLUMNS", "fold_dense", "in
 # the digits CNN and the tests is narrower: solved whole, as before.
 BLOCK_COLUMNS = 128
 BLOCK_MIN_COLUMNS = 512
+# A solve (a whole matrix or a column block) of more than DIRECT_NONZEROS nonzero weights tries only
+# cmvm's direct plan (DIRECT_PLANS: "direct tie=b digits=0", the only direct plan cmvm runs on so large a
+# matrix), without restarts: on a 1024 x 128 block the three row-difference plans took 83% of the solve
+# and the direct plan won, with 1.4% fewer adders than the best of them (docs/scale.md).  Every matrix of
+# the README MLP, the digits CNN and the tests is far smaller: all plans, as before.
+DIRECT_NONZEROS = 100_000
+DIRECT_PLANS = (0,)
 
 
 def _csd(matrix, input_ranges, max_depth, free_rows):
@@ -59,7 +67,8 @@ def solve_jobs(matrix, input_ranges, max_depth, free_rows=(), block_columns: int
     width), one job each, when the depth bound leaves room for the sums of
     the blocks' outputs; any other matrix is one job.  `free_rows`: the
     outputs whose sign an adder after them absorbs (`cmvm.solve`'s
-    free_negation_rows)."""
+    free_negation_rows).  A job of more than DIRECT_NONZEROS nonzero weights
+    tries only DIRECT_PLANS."""
     bits, signed = input_width(input_ranges)
     matrix = np.asarray(matrix)
     columns = matrix.shape[1]
@@ -67,12 +76,12 @@ def solve_jobs(matrix, input_ranges, max_depth, free_rows=(), block_columns: int
         block_columns = BLOCK_COLUMNS if columns > BLOCK_MIN_COLUMNS else columns
     starts = range(0, columns, max(block_columns, 1))
     if len(starts) < 2:
-        return [SolveJob.of(matrix, bits, signed, max_depth, free_rows=free_rows)]
+        return [SolveJob.of(matrix, bits, signed, max_depth, free_rows=free_rows, plans=_plans(matrix))]
     blocks = [matrix[:, start:start + block_columns] for start in starts]
     if max_depth is not None:
         block_depth = max_depth - _ceil_log2(len(blocks))
         if block_depth < max(cmvm.min_depth(block) for block in blocks):
-            return [SolveJob.of(matrix, bits, signed, max_depth, free_rows=free_rows)]
+            return [SolveJob.of(matrix, bits, signed, max_depth, free_rows=free_rows, plans=_plans(matrix))]
         max_depth = block_depth
     # The blocks share the restarts (reruns on shuffled blocks) that the solver would give the whole matrix.
     budget = cmvm.RESTART_BUDGET // max(int(np.count_nonzero(matrix)), 1)
@@ -82,8 +91,14 @@ def solve_jobs(matrix, input_ranges, max_depth, free_rows=(), block_columns: int
     free = shared.copy()
     free[list(free_rows)] = True
     return [SolveJob.of(block, bits, signed, max_depth, free_rows=np.flatnonzero(free),
-                        restarts=min(cmvm.MAX_RESTARTS, int(np.count_nonzero(block)) // cmvm.RESTART_NONZEROS, budget))
+                        restarts=min(cmvm.MAX_RESTARTS, int(np.count_nonzero(block)) // cmvm.RESTART_NONZEROS, budget),
+                        plans=_plans(block))
             for block in blocks]
+
+
+def _plans(matrix: np.ndarray):
+    """The cmvm plans a solve of `matrix` tries: DIRECT_PLANS above DIRECT_NONZEROS nonzero weights, else all (None)."""
+    return DIRECT_PLANS if np.count_nonzero(matrix) > DIRECT_NONZEROS else None
 
 
 def _ceil_log2(count: int) -> int:

@@ -101,6 +101,7 @@ def export_verilog(module) -> str:
         with module.context:
             circt.export_verilog(module, buffer)
         text = buffer.getvalue()
+        buffer.close()  # its copy of the text goes before the lint marks make another (the export's peak)
         if "endmodule" not in text:
             raise CompileError("CIRCT's Verilog export produced no module (unlowered ops left?)")
         return mark_lint_exceptions(text)

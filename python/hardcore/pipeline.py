@@ -117,6 +117,8 @@ class PipelineResult:
 
     module: object  # torch_mlir.ir.Module or circt.ir.Module
     in_circt: bool
+    # In CIRCT with no pass after hardcore-to-hw: the module's IR, as the text hardcore-to-hw made and CIRCT parsed.
+    hw_text: str | None = None
 
     def text(self) -> str:
         return str(self.module)
@@ -178,11 +180,12 @@ def run_pipeline(module: ir.Module, pipeline: str | list[PipelineStep], filename
             _raise_failure(log, "hardcore-to-hw failed")
     with timing.stage("parse hw IR in CIRCT"):
         circt_module = backend.to_circt(text)
-    del text
+    if after:
+        text = None  # the passes make it stale: its memory goes to them
     for group in _one_by_one(after):
         with timing.stage(_stage_name(group)):
             backend.run_circt_pipeline(circt_module, "builtin.module(" + ",".join(s.text for s in group) + ")")
-    return PipelineResult(circt_module, True)
+    return PipelineResult(circt_module, True, text)
 
 
 def _one_by_one(steps: list[PipelineStep]) -> list[list[PipelineStep]]:

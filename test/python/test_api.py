@@ -92,6 +92,13 @@ def test_deterministic_verilog(trained_mlp, mlp_circuit):
     assert json.dumps(again.report, sort_keys=True) == json.dumps(mlp_circuit.report, sort_keys=True)
 
 
+def test_hw_stage_is_the_ir_the_verilog_is_exported_from(mlp_circuit):
+    from hardcore import backend
+
+    module = backend.to_circt(mlp_circuit.stages["hw"])
+    assert backend.export_verilog(module) == mlp_circuit.verilog
+
+
 def test_narrow_bits_still_exact(trained_mlp, rng):
     model, (inputs, _) = trained_mlp
     circuit = hardcore.compile(model, torch.zeros(1, 16), weight_bits=4, act_bits=5,

@@ -62,6 +62,18 @@ def test_narrower_matrices_are_solved_whole():
     assert type(graph) is AdderGraph
 
 
+def test_large_solves_try_only_the_direct_plan(monkeypatch):
+    matrix = _matrix(6, 600)
+    assert [job.plans for job in dense.solve_jobs(matrix, [(-128, 127)] * 600, None)] == [None] * 5
+    monkeypatch.setattr(dense, "DIRECT_NONZEROS", 500)  # blocks of 588, 562, 492, 492 and 340 nonzero weights
+    jobs, graph = _solve(matrix, [(-128, 127)] * 600)
+    assert [job.plans for job in jobs] == [dense.DIRECT_PLANS] * 2 + [None] * 3
+    assert np.array_equal(graph.matrix().astype(np.int64), matrix)
+    jobs, graph = _solve(matrix[:, :128], [(-128, 127)] * 128)  # a matrix solved whole: the same rule
+    assert [job.plans for job in jobs] == [dense.DIRECT_PLANS]
+    assert np.array_equal(graph.matrix().astype(np.int64), matrix[:, :128])
+
+
 def test_a_wide_layer_folds_bit_exact(rng):
     torch.set_num_threads(1)
     torch.manual_seed(0)

@@ -129,3 +129,25 @@ def test_hardcore_opt_rejects_a_scheduler_that_is_no_address(capsys):
     assert opt_main(["-", "--scheduler", "localhost"]) == 2
     assert capsys.readouterr().err == ("hardcore-opt: error: --scheduler: a Dask scheduler's address such as "
                                        "tcp://host:8786, got 'localhost'\n")
+
+
+def test_a_job_of_given_plans_solves_as_cmvm_does_with_only_those(monkeypatch):
+    rng = np.random.default_rng(9)
+    matrix = rng.integers(-100, 100, size=(20, 24))
+    job = parallel.SolveJob.of(matrix, 8, True, 8, free_rows=[1, 4], plans=(0,))
+    graph = parallel._solve(job)
+    # cmvm runs only its direct plan ("direct tie=b digits=0", code 0) when nothing else qualifies.
+    for name, value in (("DIFFERENCE_GAIN", 0.0), ("SMALL_NONZEROS", 0), ("TRANSPOSE_NONZEROS", 0),
+                        ("PLAN_FORMS", (0,))):
+        monkeypatch.setattr(cmvm, name, value)
+    expected = cmvm.solve(matrix, input_bits=8, signed=True, max_depth=8, restarts=0, free_negation_rows=[1, 4])
+    assert _graphs_equal(graph, expected) and graph.depth <= 8
+
+
+def test_plans_that_cannot_meet_the_depth_bound_fall_back_to_every_plan():
+    matrix = np.array([[7, 11, 13, 5], [3, 6, 12, 9], [7, 11, 13, 6]])
+    depth = cmvm.min_depth(matrix)
+    job = parallel.SolveJob.of(matrix, 4, True, depth, plans=(999,))  # no such plan: none meets it
+    graph = parallel._solve(job)
+    assert _graphs_equal(graph, cmvm.solve(matrix, input_bits=4, signed=True, max_depth=depth))
+    assert job.key() != parallel.SolveJob.of(matrix, 4, True, depth).key()

@@ -17,8 +17,8 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 COMPILE_STAGES = ["import (torch-mlir)", "print IR", "hardcore-import", "hardcore-quantize", "hardcore-fold-weights",
-                  "hardcore-pipeline", "figures", "hardcore-to-hw", "parse hw IR in CIRCT", "hw.module(cse)",
-                  "export-verilog", "write"]
+                  "hardcore-pipeline", "figures", "hardcore-to-hw", "parse hw IR in CIRCT", "export-verilog",
+                  "write"]
 
 
 def run(*args, stdin=None):

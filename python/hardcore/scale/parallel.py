@@ -56,14 +56,16 @@ class SolveJob:
     free_rows: tuple[int, ...] = ()  # cmvm.solve's free_negation_rows
     nonzeros: int = field(default=0, compare=False)
     restarts: Optional[int] = None  # cmvm.solve's (None: as many as the matrix's size allows)
+    plans: Optional[tuple[int, ...]] = None  # the cmvm plan codes to try, without restarts (None: cmvm.solve's)
 
     @classmethod
     def of(cls, matrix, input_bits: int, signed: bool, max_depth: Optional[int], algorithm: str = "cse",
-           free_rows=(), restarts: Optional[int] = None) -> "SolveJob":
+           free_rows=(), restarts: Optional[int] = None, plans=None) -> "SolveJob":
         array = np.ascontiguousarray(matrix, dtype=np.int64)
         return cls(array.tobytes(), tuple(array.shape), int(input_bits), bool(signed),
                    None if max_depth is None else int(max_depth), algorithm, tuple(sorted(int(i) for i in free_rows)),
-                   int(np.count_nonzero(array)), None if restarts is None else int(restarts))
+                   int(np.count_nonzero(array)), None if restarts is None else int(restarts),
+                   None if plans is None else tuple(int(code) for code in plans))
 
     def weights(self) -> np.ndarray:
         return np.frombuffer(self.matrix, dtype=np.int64).reshape(self.shape)
@@ -72,15 +74,51 @@ class SolveJob:
         """A name for the job that is the same in every process (Dask's task key)."""
         digest = hashlib.sha256(self.matrix)
         digest.update(repr((self.shape, self.input_bits, self.signed, self.max_depth, self.algorithm,
-                            self.free_rows, self.restarts)).encode())
+                            self.free_rows, self.restarts, self.plans)).encode())
         return "hardcore-solve-" + digest.hexdigest()[:32]
 
 
 def _solve(job: SolveJob):
     from hardcore import cmvm
 
+    if job.plans is not None and job.algorithm == "cse":
+        graph = _solve_plans(job)
+        if graph is not None:
+            return graph
     return cmvm.solve(job.weights(), input_bits=job.input_bits, signed=job.signed, max_depth=job.max_depth,
                       algorithm=job.algorithm, free_negation_rows=job.free_rows, restarts=job.restarts)
+
+
+def _solve_plans(job: SolveJob):
+    """`cmvm.solve` of the job trying only its `plans` (no restarts); None if none of them meets its depth bound.
+
+    On a large matrix the row-difference plans cost most of the solve (a
+    1024 x 128 block: 2.5 s for the direct plan, 14.8 s for all four) and
+    rarely win (docs/scale.md).  The same steps as `cmvm.solve` after its
+    checks, with the plans' codes as `cmvm._run_plans`' wanted: a graph equal
+    to `cmvm.solve`'s whenever one of these plans is its best and it makes no
+    restarts (test_parallel.py checks it).
+    """
+    from hardcore import cmvm
+    from hardcore.adder_graph import AdderGraph, AdderNode
+
+    weights = cmvm._as_int_matrix(job.weights())
+    n = weights.shape[1]
+    if job.max_depth is not None:
+        cmvm._check_depth_feasible(weights, job.max_depth)
+    magnitudes = [(1 << (job.input_bits - 1)) if job.signed else (1 << job.input_bits) - 1] * n
+    free_rows = frozenset(job.free_rows)
+    use_c = cmvm._c_core_fits(weights, magnitudes, job.max_depth)
+    _, found = cmvm._run_plans(weights, magnitudes, job.max_depth, list(job.plans), None, use_c)
+    if found is None:
+        return None
+    _, nodes, outputs = cmvm._signed(found[1], found[2], found[3], n, free_rows)
+    bits = (job.input_bits,) * n
+    graph = AdderGraph(n_inputs=n, nodes=[AdderNode(*node) for node in nodes], outputs=outputs, input_bits=bits,
+                       signed=job.signed)
+    nodes, outputs = cmvm._normalize_signs(n, nodes, outputs, free_rows, graph.value_ranges(graph.input_ranges()))
+    return AdderGraph(n_inputs=n, nodes=[AdderNode(*node) for node in nodes], outputs=outputs, input_bits=bits,
+                      signed=job.signed)
 
 
 @contextlib.contextmanager
