@@ -88,7 +88,9 @@ causal mask, an RMSNorm written out):
 - element maps (`shape`): aten.flip and aten.__interpolate with mode "nearest"
   (nn.Upsample): a `hardcore.gather`; aten.constant_pad_nd: a gather of the
   operand joined to a one-element constant (a `hardcore.dense` of zero weights,
-  its bias the value) for the padded positions.
+  its bias the value) for the padded positions.  Bilinear upsampling
+  (aten.upsample_bilinear2d.vec, __interpolate with mode "bilinear"): a
+  `hardcore.dense` whose weights are the interpolation.
 - aten.maximum and aten.minimum of two tensors the model computes (`minmax`),
   broadcast by gathers: their concat and a `hardcore.maxpool` /
   `hardcore.minpool` of the pairs [i, N + i].
@@ -182,6 +184,7 @@ _LOWERINGS = {
     "torch.aten.cat": graph.lower_cat,
     "torch.aten.flip": shape.lower_flip,
     "torch.aten.__interpolate.size_list_scale_list": shape.lower_interpolate,
+    "torch.aten.upsample_bilinear2d.vec": shape.lower_upsample_bilinear,
     "torch.aten.constant_pad_nd": shape.lower_constant_pad,
     "torch.aten.mean.dim": graph.lower_mean_dim,
     "torch.aten.sum.dim_IntList": graph.lower_mean_dim,

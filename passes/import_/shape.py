@@ -1,4 +1,5 @@
-"""hardcore-import's element maps: flip, nearest upsampling and constant padding to gathers (and constants).
+"""hardcore-import's element maps: flip, nearest upsampling and constant padding to gathers (and constants);
+bilinear upsampling to a dense layer of constant weights.
 
 Each moves or repeats the elements of its operand, which is wiring: a
 `hardcore.gather` with the constant index map (`FunctionImport.gather`).
@@ -6,6 +7,11 @@ Padding adds elements of a constant value besides: the operand is joined to
 a one-element constant (a `hardcore.dense` of zero weights and the value as
 its bias, which folds to a constant) and the gather picks that element for
 every padded position.
+
+Bilinear upsampling (`nn.UpsamplingBilinear2d`, `F.interpolate(mode="bilinear")`)
+mixes neighbours with constant weights, so it is a `hardcore.dense` whose
+matrix is the interpolation (one row per output element: at most four nonzero
+weights), its weights quantized and folded like any layer's.
 """
 
 from __future__ import annotations
@@ -18,7 +24,8 @@ from torch_mlir import ir
 from hardcore.irutil import create_op, dense_attr, tensor_type
 from hardcore.passes.import_.importer import KIND, dims_text, full_shape
 
-__all__ = ["lower_flip", "lower_interpolate", "lower_constant_pad"]
+__all__ = ["lower_flip", "lower_interpolate", "lower_upsample_bilinear", "lower_constant_pad"]
+
 
 def _elements(op) -> np.ndarray:
     """The flat indices of `op`'s first operand, in its full torch shape."""
@@ -50,10 +57,15 @@ def _nearest_sources(out_size: int, in_size: int, scale_factor: float | None) ->
 def lower_interpolate(importer, op):
     """aten.__interpolate(x, size, scale_factor, mode, align_corners, recompute_scale_factor, antialias)
     with mode "nearest" (nn.Upsample, F.interpolate): each output element is an input element, a
-    gather of the spatial dims (every dim after the channels')."""
+    gather of the spatial dims (every dim after the channels'); with mode "bilinear" a dense layer
+    (`lower_upsample_bilinear`)."""
     mode = importer.constant(op.operands[3], "interpolate mode")
+    if mode == "bilinear":
+        recompute = importer.constant(op.operands[5], "interpolate recompute_scale_factor")
+        factors = None if recompute else importer.constant(op.operands[2], "interpolate scale_factor")
+        return _bilinear(importer, op, bool(importer.constant(op.operands[4], "interpolate align_corners")), factors)
     if mode != "nearest":
-        raise ValueError(f"interpolate mode '{mode}' is not supported (only 'nearest')")
+        raise ValueError(f"interpolate mode '{mode}' is not supported (only 'nearest' and 'bilinear')")
     elements = _elements(op)
     out_shape = full_shape(op.results[0])
     spatial = elements.ndim - 2
@@ -67,6 +79,40 @@ def lower_interpolate(importer, op):
         raise ValueError(f"interpolate of {full_shape(op.operands[0])} gives {list(elements.shape)}, "
                          f"not the {out_shape} torch-mlir says")
     return importer.gather(op, importer.source(op), elements)
+
+
+def _linear_weights(in_size: int, out_size: int, align_corners: bool, scale: float | None) -> np.ndarray:
+    """The out_size x in_size matrix of torch's 1-D linear interpolation (one axis of bilinear)."""
+    import torch
+
+    basis = torch.eye(in_size, dtype=torch.float64).reshape(in_size, 1, in_size, 1)
+    options = {"size": (out_size, 1)} if scale is None else {"scale_factor": (scale, 1.0)}
+    with torch.no_grad():
+        out = torch.nn.functional.interpolate(basis, mode="bilinear", align_corners=align_corners, **options)
+    return out.reshape(in_size, out_size).T.numpy()
+
+
+def lower_upsample_bilinear(importer, op):
+    """aten.upsample_bilinear2d.vec(x, output_size, align_corners, scale_factors): a dense layer
+    whose weights are the interpolation, per channel the Kronecker product of the two axes'."""
+    align_corners = bool(importer.constant(op.operands[2], "upsample_bilinear2d align_corners"))
+    return _bilinear(importer, op, align_corners, importer.constant(op.operands[3], "upsample_bilinear2d scale_factors"))
+
+
+def _bilinear(importer, op, align_corners: bool, factors):
+    shape, out_shape = full_shape(op.operands[0]), full_shape(op.results[0])
+    if len(shape) != 4 or shape[0] != 1:
+        raise ValueError(f"bilinear upsampling of {shape}: expected batch 1 x C x H x W")
+    factors = [None, None] if factors is None else [float(f) for f in factors] * (2 if len(factors) == 1 else 1)
+    rows = _linear_weights(shape[2], out_shape[2], align_corners, factors[0])
+    columns = _linear_weights(shape[3], out_shape[3], align_corners, factors[1])
+    if rows.shape[0] != out_shape[2] or columns.shape[0] != out_shape[3]:
+        raise ValueError(f"bilinear upsampling of {shape} gives {[rows.shape[0], columns.shape[0]]} spatially, "
+                         f"not the {out_shape[2:]} torch-mlir says")
+    channels = shape[1]
+    weight = np.kron(np.eye(channels), np.kron(rows, columns))
+    return importer.dense(op, importer.source(op), weight, np.zeros(weight.shape[0]),
+                          f"bilinear upsampling {dims_text(shape[1:])}->{dims_text(out_shape[1:])}")
 
 
 def lower_constant_pad(importer, op):

@@ -1,15 +1,29 @@
 // RUN: hardcore-opt %s --split-input-file --verify-diagnostics --pass-pipeline='builtin.module(hardcore-import)'
 
-// Only nearest upsampling picks one input element per output element.
-func.func @upsample_bilinear(%arg0: !torch.vtensor<[1,1,2,2],f32>) -> !torch.vtensor<[1,1,4,4],f32> {
+// Nearest upsampling is wires and bilinear a dense layer; other modes are not supported.
+func.func @upsample_bicubic(%arg0: !torch.vtensor<[1,1,2,2],f32>) -> !torch.vtensor<[1,1,4,4],f32> {
+  %false = torch.constant.bool false
+  %str = torch.constant.str "bicubic"
+  %none = torch.constant.none
+  %float2.000000e00 = torch.constant.float 2.000000e+00
+  %0 = torch.prim.ListConstruct %float2.000000e00, %float2.000000e00 : (!torch.float, !torch.float) -> !torch.list<float>
+  // expected-error @+1 {{hardcore-import: interpolate mode 'bicubic' is not supported (only 'nearest' and 'bilinear')}}
+  %1 = torch.aten.__interpolate.size_list_scale_list %arg0, %none, %0, %str, %false, %none, %false : !torch.vtensor<[1,1,2,2],f32>, !torch.none, !torch.list<float>, !torch.str, !torch.bool, !torch.none, !torch.bool -> !torch.vtensor<[1,1,4,4],f32>
+  return %1 : !torch.vtensor<[1,1,4,4],f32>
+}
+
+// -----
+
+// Bilinear upsampling is of an image: batch 1 x C x H x W.
+func.func @upsample_bilinear_1d(%arg0: !torch.vtensor<[1,1,2],f32>) -> !torch.vtensor<[1,1,4],f32> {
   %false = torch.constant.bool false
   %str = torch.constant.str "bilinear"
   %none = torch.constant.none
   %float2.000000e00 = torch.constant.float 2.000000e+00
-  %0 = torch.prim.ListConstruct %float2.000000e00, %float2.000000e00 : (!torch.float, !torch.float) -> !torch.list<float>
-  // expected-error @+1 {{hardcore-import: interpolate mode 'bilinear' is not supported (only 'nearest')}}
-  %1 = torch.aten.__interpolate.size_list_scale_list %arg0, %none, %0, %str, %false, %none, %false : !torch.vtensor<[1,1,2,2],f32>, !torch.none, !torch.list<float>, !torch.str, !torch.bool, !torch.none, !torch.bool -> !torch.vtensor<[1,1,4,4],f32>
-  return %1 : !torch.vtensor<[1,1,4,4],f32>
+  %0 = torch.prim.ListConstruct %float2.000000e00 : (!torch.float) -> !torch.list<float>
+  // expected-error @+1 {{hardcore-import: bilinear upsampling of [1, 1, 2]: expected batch 1 x C x H x W}}
+  %1 = torch.aten.__interpolate.size_list_scale_list %arg0, %none, %0, %str, %false, %none, %false : !torch.vtensor<[1,1,2],f32>, !torch.none, !torch.list<float>, !torch.str, !torch.bool, !torch.none, !torch.bool -> !torch.vtensor<[1,1,4],f32>
+  return %1 : !torch.vtensor<[1,1,4],f32>
 }
 
 // -----

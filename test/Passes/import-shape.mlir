@@ -106,3 +106,19 @@ func.func @pad_nothing(%arg0: !torch.vtensor<[1,1,2,2],f32>) -> !torch.vtensor<[
   %1 = torch.aten.constant_pad_nd %arg0, %0, %float0.000000e00 : !torch.vtensor<[1,1,2,2],f32>, !torch.list<int>, !torch.float -> !torch.vtensor<[1,1,2,1],f32>
   return %1 : !torch.vtensor<[1,1,2,1],f32>
 }
+
+// -----
+
+// nn.UpsamplingBilinear2d(size=3) on 1x2x2 (align_corners): a dense layer of the
+// interpolation weights, the Kronecker product of each axis' [[1, 0], [.5, .5], [0, 1]].
+// CHECK-LABEL: func.func @upsample_bilinear
+// CHECK: "hardcore.dense"(%{{.+}}) {bias = dense<0.000000e+00> : tensor<9xf32>, hardcore.kind = "bilinear upsampling 1x2x2->1x3x3", weight = dense<{{\[\[}}1.000000e+00, 0.000000e+00, 0.000000e+00, 0.000000e+00], [5.000000e-01, 5.000000e-01, 0.000000e+00, 0.000000e+00], [0.000000e+00, 1.000000e+00, 0.000000e+00, 0.000000e+00], [5.000000e-01, 0.000000e+00, 5.000000e-01, 0.000000e+00], [2.500000e-01, 2.500000e-01, 2.500000e-01, 2.500000e-01], [0.000000e+00, 5.000000e-01, 0.000000e+00, 5.000000e-01], [0.000000e+00, 0.000000e+00, 1.000000e+00, 0.000000e+00], [0.000000e+00, 0.000000e+00, 5.000000e-01, 5.000000e-01], [0.000000e+00, 0.000000e+00, 0.000000e+00, 1.000000e+00]]> : tensor<9x4xf32>} : (tensor<4xf32>) -> tensor<9xf32>
+// CHECK-NOT: torch.
+func.func @upsample_bilinear(%arg0: !torch.vtensor<[1,1,2,2],f32>) -> !torch.vtensor<[1,1,3,3],f32> {
+  %true = torch.constant.bool true
+  %none = torch.constant.none
+  %int3 = torch.constant.int 3
+  %0 = torch.prim.ListConstruct %int3, %int3 : (!torch.int, !torch.int) -> !torch.list<int>
+  %1 = torch.aten.upsample_bilinear2d.vec %arg0, %0, %true, %none : !torch.vtensor<[1,1,2,2],f32>, !torch.list<int>, !torch.bool, !torch.none -> !torch.vtensor<[1,1,3,3],f32>
+  return %1 : !torch.vtensor<[1,1,3,3],f32>
+}

@@ -68,6 +68,8 @@ KINDS = {
                    "hardcore.gather"),
     "upsample2d": (lambda: nn.Sequential(nn.Conv2d(1, 1, 2), nn.Upsample(scale_factor=2)), (1, 1, 3, 3),
                    "hardcore.gather"),
+    "upsample_bilinear": (lambda: nn.Sequential(nn.Conv2d(1, 1, 2), nn.UpsamplingBilinear2d(scale_factor=2)),
+                          (1, 1, 3, 3), "hardcore.dense"),
     "pad1d": (lambda: nn.Sequential(nn.ConstantPad1d((1, 2), 0.5), nn.Conv1d(1, 2, 2)), (1, 1, 4),
               "hardcore.gather"),
     "pad2d": (lambda: nn.Sequential(nn.Conv2d(1, 1, 2), nn.ConstantPad2d((1, 0, 0, 1), 0.0)), (1, 1, 3, 3),
@@ -139,12 +141,12 @@ def test_padding_costs_no_logic(circuits):
     assert layer["kind"] == "constant 0.5 (padding 1x4->1x7)" and layer["adders"] == 0
 
 
-def test_bilinear_upsampling_is_an_error():
-    """torch-mlir keeps bilinear upsampling as its own op: an error that names it."""
-    model = nn.Sequential(nn.Upsample(scale_factor=2, mode="bilinear"))
+def test_bicubic_upsampling_is_an_error():
+    """torch-mlir cannot lower bicubic upsampling (upsample_bicubic2d): its error, with the input's shape."""
+    model = nn.Sequential(nn.Upsample(scale_factor=2, mode="bicubic"))
     with pytest.raises(hardcore.CompileError,
-                       match=r"^\S*: error: hardcore-import: unsupported op 'torch\.aten\.upsample_bilinear2d\.vec'\n"
-                             r"\(the IR and a command that reproduces this are in \S+\)$"):
+                       match=r"^torch-mlir could not import the model for an input of shape \[1, 1, 2, 2\]: "
+                             r"TorchMlirCompilerError: Lowering TorchFX IR -> Torch Backend IR failed"):
         hardcore.compile(model, torch.zeros(1, 1, 2, 2))
 
 
