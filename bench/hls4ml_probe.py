@@ -142,6 +142,10 @@ KINDS = {
                                fc=nn.Linear(8, 3)), (1, 8, 4)),
     "lstm_last": (lambda: Apply(lambda m, x: m.fc(m.rnn(x)[1][0][-1]), rnn=nn.LSTM(4, 8, batch_first=True),
                                 fc=nn.Linear(8, 3)), (1, 8, 4)),
+    "constant_add": (lambda: Apply(lambda m, x: m.fc(x) + m.c, fc=nn.Linear(16, 8),
+                                   c=nn.Buffer(torch.linspace(-1, 1, 8))), (1, 16)),
+    "constant_mul": (lambda: Apply(lambda m, x: m.fc(x) * m.c, fc=nn.Linear(16, 8),
+                                   c=nn.Buffer(torch.linspace(-1, 1, 8))), (1, 16)),
     "mha": (lambda: Apply(lambda m, x: m.mha(x, x, x, need_weights=False)[0],
                           mha=nn.MultiheadAttention(8, 2, batch_first=True)), (1, 4, 8)),
 }
