@@ -357,14 +357,16 @@ def test_c_core_rejects_bad_terms():
     from hardcore import _pair_cse
     twice = np.array([[0, 1, 2, 1], [0, 1, 2, -1]], dtype=np.int32)
     with pytest.raises(ValueError, match=r"^term \(0, 1, 2\) given twice$"):
-        _pair_cse.solve(2, [0, 0], 1, twice, -1, True)
+        _pair_cse.solve(2, [0, 0], 1, twice, -1, True, 0)
     with pytest.raises(ValueError, match=r"^terms must be a C-contiguous int32 buffer of shape \(N, 4\)$"):
-        _pair_cse.solve(2, [0, 0], 1, twice.astype(np.int64), -1, True)
+        _pair_cse.solve(2, [0, 0], 1, twice.astype(np.int64), -1, True, 0)
     nodes, rows = _pair_cse.solve(1, [0], 2, np.array([[0, 0, 0, 1], [0, 0, 2, -1], [1, 0, 0, 1],
-                                                      [1, 0, 2, -1]], dtype=np.int32), -1, True)
+                                                      [1, 0, 2, -1]], dtype=np.int32), -1, True, 0)
     assert nodes == [(0, 0, 0, 2, -1)]  # x - (x << 2), used in both rows
     assert rows == [[(1, 0, 1)], [(1, 0, 1)]]
-    assert _pair_cse.solve(1, [3], 1, np.array([[0, 0, 0, 1]], dtype=np.int32), 2, True) is None
+    assert _pair_cse.solve(1, [3], 1, np.array([[0, 0, 0, 1]], dtype=np.int32), 2, True, 0) is None
+    with pytest.raises(ValueError, match=r"^lookahead must lie in 0\.\.2\*\*20$"):
+        _pair_cse.solve(1, [0], 1, np.array([[0, 0, 0, 1]], dtype=np.int32), -1, True, -1)
 
 
 def test_solver_is_reachable_from_the_package():
