@@ -2,6 +2,7 @@
 
     python bench/cmvm.py                  # every case, one table
     python bench/cmvm.py --cases mlp rand16x64_int8
+    python bench/cmvm.py --lookahead 128   # hardcore with its look-ahead on pattern choice (off by default)
     python bench/cmvm.py --scaling        # hardcore alone on N×N int8, N = 64..512
     python bench/cmvm.py --scaling --max-depth 12   # the same at a fixed depth budget
 
@@ -292,10 +293,11 @@ def run_competitor(tool: str, case: Case, timeout: float) -> Optional[dict]:
             process.join()
 
 
-def run_hardcore(case: Case, max_depth: Optional[int]) -> dict:
+def run_hardcore(case: Case, max_depth: Optional[int], lookahead: int = 0) -> dict:
     cmvm.solve(np.array([[3, 5], [7, 1]]))  # loads the C extension outside the timed call
     start = time.perf_counter()
-    graph = cmvm.solve(case.W, input_bits=case.input_bits, signed=case.signed, max_depth=max_depth)
+    graph = cmvm.solve(case.W, input_bits=case.input_bits, signed=case.signed, max_depth=max_depth,
+                       lookahead=lookahead)
     seconds = time.perf_counter() - start
     return _figures(graph, graph.negations(), case.W, case.input_bits, case.signed, seconds)
 
@@ -326,7 +328,7 @@ def _ok(result: Optional[dict]) -> bool:
 
 
 def benchmark(selected: list[str], timeout: float, cache_path: Optional[Path],
-              competitors_only: bool = False) -> int:
+              competitors_only: bool = False, lookahead: int = 0) -> int:
     cache = json.loads(cache_path.read_text()) if cache_path and cache_path.exists() else {}
     header = ["case", "m×n", "nnz", "da4ml", "alkaid", "hardcore (max_depth)",
               "adders ratio", "bits ratio", "time ratio", "time ÷ faster"]
@@ -357,7 +359,7 @@ def benchmark(selected: list[str], timeout: float, cache_path: Optional[Path],
         valid = [r for r in results.values() if _ok(r)]
         best = min(valid, key=lambda r: (r["adders"], r["depth"])) if valid else None
         depth = best["depth"] if best else None
-        mine = run_hardcore(case, depth)
+        mine = run_hardcore(case, depth, lookahead)
         m, n = case.W.shape
         ratios = ["-", "-", "-", "-"]
         if best:
@@ -425,6 +427,8 @@ def main(argv=None) -> int:
                         help="JSON file keeping da4ml/alkaid results (and time-outs) between runs")
     parser.add_argument("--competitors-only", action="store_true",
                         help="only run da4ml/alkaid (to fill --cache)")
+    parser.add_argument("--lookahead", type=int, default=0,
+                        help="hardcore's look-ahead on pattern choice (cmvm.solve's lookahead; default 0, off)")
     parser.add_argument("--scaling", action="store_true", help="hardcore's time and memory for N = 64..512")
     parser.add_argument("--max-depth", type=int, help="the depth budget of the --scaling runs (default: none)")
     parser.add_argument("--scaling-child", type=int, help=argparse.SUPPRESS)
@@ -434,7 +438,7 @@ def main(argv=None) -> int:
         return 0
     if args.scaling:
         return scaling(args.max_depth)
-    return benchmark(args.cases, args.timeout, args.cache, args.competitors_only)
+    return benchmark(args.cases, args.timeout, args.cache, args.competitors_only, args.lookahead)
 
 
 if __name__ == "__main__":

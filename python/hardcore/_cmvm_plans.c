@@ -398,7 +398,7 @@ static int canonical_rows(const int64_t *X, int rows, int cols, Canonical *C)
 /* -- one CSE of rows over given values (cmvm._cse_rows with the C core) --------------------------- */
 
 static int cse_rows(Builder *B, const int64_t *X, int rows, int cols, const int32_t *input_values, int max_depth,
-                    int tie_b, int form, Out *outs)
+                    int tie_b, int form, int64_t lookahead, Out *outs)
 {
     Canonical C;
     int32_t *depths = NULL, *terms = NULL, *values = NULL;
@@ -426,7 +426,7 @@ static int cse_rows(Builder *B, const int64_t *X, int rows, int cols, const int3
     for (int r = 0; r < C.k; r++)
         for (int j = 0; j < cols; j++)
             t = form_digits(C.rows[(size_t)r * cols + j], form, r, j, t);
-    rc = pair_cse_solve(cols, depths, C.k, terms, n_terms, max_depth, tie_b, &R);
+    rc = pair_cse_solve(cols, depths, C.k, terms, n_terms, max_depth, tie_b, lookahead, &R);
     if (rc)
         goto done;
     values = malloc(((size_t)cols + (size_t)R.n_nodes + 1) * sizeof(int32_t));
@@ -550,7 +550,7 @@ done:
 }
 
 static int two_stage(Builder *B, const int64_t *X, int k, int cols, const Tree *T, int max_depth, int tie_b,
-                     int form, Out *outs)
+                     int form, int64_t lookahead, Out *outs)
 {
     int rc = 0;
     int64_t *differences = malloc(((size_t)k * cols + 1) * sizeof(int64_t));
@@ -584,7 +584,7 @@ static int two_stage(Builder *B, const int64_t *X, int k, int cols, const Tree *
     }
     for (int j = 0; j < cols; j++)
         inputs[j] = j;
-    rc = cse_rows(B, differences, k, cols, inputs, stage0_depth, tie_b, form, z);
+    rc = cse_rows(B, differences, k, cols, inputs, stage0_depth, tie_b, form, lookahead, z);
     if (rc)
         goto done;
     /* rows in order of path length (a stable sort): each one's parent's path is known before it */
@@ -657,7 +657,7 @@ static int two_stage(Builder *B, const int64_t *X, int k, int cols, const Tree *
             }
         }
     }
-    rc = cse_rows(B, packed, k, n_columns, columns, max_depth, tie_b, form, outs);
+    rc = cse_rows(B, packed, k, n_columns, columns, max_depth, tie_b, form, lookahead, outs);
 done:
     free(differences);
     free(inputs);
@@ -770,6 +770,7 @@ typedef struct {
     int n_paths, paths[MAX_PATHS];
     int n_forms, forms[MAX_FORMS]; /* the digit forms run, in order */
     int form;                      /* the one running */
+    int64_t lookahead;             /* the look-ahead's work (cmvm._pilot_cse), 0: none */
     const int32_t *wanted; /* NULL: every plan */
     int n_wanted;
     int64_t bound_adders, bound_width; /* return the best graph only if it scores below this */
@@ -831,7 +832,7 @@ static int consider(Search *S, int code, Builder *B, const Out *outs)
 
 /* The plan body on X (rows × cols) into B: direct (tree NULL) or two-stage on X's canonical rows C. */
 static int plan_body(Builder *B, const int64_t *X, int rows, int cols, const Canonical *C, const Tree *T,
-                     int max_depth, int tie_b, int form, Out *outs)
+                     int max_depth, int tie_b, int form, int64_t lookahead, Out *outs)
 {
     if (!T) {
         int32_t *inputs = malloc(((size_t)cols + 1) * sizeof(int32_t));
@@ -839,14 +840,14 @@ static int plan_body(Builder *B, const int64_t *X, int rows, int cols, const Can
             return CSE_NO_MEMORY;
         for (int j = 0; j < cols; j++)
             inputs[j] = j;
-        int rc = cse_rows(B, X, rows, cols, inputs, max_depth, tie_b, form, outs);
+        int rc = cse_rows(B, X, rows, cols, inputs, max_depth, tie_b, form, lookahead, outs);
         free(inputs);
         return rc;
     }
     Out *canonical_outs = malloc(((size_t)C->k + 1) * sizeof(Out));
     if (!canonical_outs)
         return CSE_NO_MEMORY;
-    int rc = two_stage(B, C->rows, C->k, cols, T, max_depth, tie_b, form, canonical_outs);
+    int rc = two_stage(B, C->rows, C->k, cols, T, max_depth, tie_b, form, lookahead, canonical_outs);
     if (!rc)
         expand_rows(C, canonical_outs, rows, outs);
     free(canonical_outs);
@@ -868,11 +869,11 @@ static int run_plan(Search *S, int code, int transposed, const Canonical *C, con
     if (rc)
         goto done;
     if (!transposed)
-        rc = plan_body(&B, S->W, S->m, S->n, C, T, S->max_depth, tie_b, S->form, outs);
+        rc = plan_body(&B, S->W, S->m, S->n, C, T, S->max_depth, tie_b, S->form, S->lookahead, outs);
     else {
         rc = builder_init(&I, S->m, S->inner_mags);
         if (!rc)
-            rc = plan_body(&I, S->WT, S->n, S->m, C, T, S->max_depth, tie_b, S->form, inner_outs);
+            rc = plan_body(&I, S->WT, S->n, S->m, C, T, S->max_depth, tie_b, S->form, S->lookahead, inner_outs);
         if (!rc)
             rc = transpose_into(&B, &I, inner_outs, S->n, S->max_depth, outs);
     }
@@ -959,8 +960,9 @@ const char plans_doc[] =
     "below 2**63); max_depth -1 (none) or 0..60; wanted, the plan codes to run,\n"
     "or None for all; bound (adders, width sum): the best graph is returned only\n"
     "if it scores below it; config (small_nonzeros, transpose_nonzeros,\n"
-    "difference_gain, difference_paths, digit_forms): digit_forms, the forms of\n"
-    "cmvm.digit_planes to run the plans with, one after the other (codes + form * 1000).\n"
+    "difference_gain, difference_paths, digit_forms, lookahead): digit_forms, the forms\n"
+    "of cmvm.digit_planes to run the plans with, one after the other (codes + form *\n"
+    "1000); lookahead, the work of every CSE's look-ahead (cmvm._pilot_cse), 0: none.\n"
     "\n"
     "scores: (code, adders, width sum) per feasible plan, in the order run.  best:\n"
     "(code, nodes, outputs) or None, nodes as in solve() over n inputs, outputs\n"
@@ -970,9 +972,15 @@ const char plans_doc[] =
 static int parse_config(PyObject *config, Search *S)
 {
     PyObject *paths, *forms;
-    if (!PyArg_ParseTuple(config, "LLdOO:plans config", &S->small_nonzeros, &S->transpose_nonzeros, &S->gain,
-                          &paths, &forms))
+    long long lookahead;
+    if (!PyArg_ParseTuple(config, "LLdOOL:plans config", &S->small_nonzeros, &S->transpose_nonzeros, &S->gain,
+                          &paths, &forms, &lookahead))
         return -1;
+    if (lookahead < 0 || lookahead > (1LL << 20)) {
+        PyErr_SetString(PyExc_ValueError, "lookahead must lie in 0..2**20");
+        return -1;
+    }
+    S->lookahead = lookahead;
     PyObject *form_seq = PySequence_Fast(forms, "digit forms must be a sequence");
     if (!form_seq)
         return -1;

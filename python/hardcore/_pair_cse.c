@@ -37,6 +37,8 @@
 #define NO_THRESHOLD INT64_MAX    /* input pairs not yet queued at all */
 #define EXPAND_FRACTION 0.8       /* cmvm._EXPAND_FRACTION */
 #define RECOUNT_FRACTION 0.8      /* cmvm._RECOUNT_FRACTION */
+#define TIE_SLACK 3               /* cmvm._TIE_SLACK */
+#define LOOKAHEAD_RANKS 8         /* cmvm.LOOKAHEAD_RANKS */
 
 /* -- small growable arrays --------------------------------------------------- */
 
@@ -173,6 +175,13 @@ typedef struct {
     size_t xtouched_n, xtouched_cap;
     int32_t *vterms;
     size_t vterms_n, vterms_cap;
+
+    /* look-ahead: at step k (adders built so far) build the rank[k]-th near-tie instead of the best */
+    const int32_t *rank;
+    int64_t n_rank;
+    int missing; /* fewer near-ties than a rank asked: the run stopped there */
+    Entry *held; /* near-ties passed over at this step, their exact counts */
+    size_t held_n, held_cap;
 } Solver;
 
 /* -- helpers ------------------------------------------------------------------- */
@@ -358,7 +367,7 @@ static void solver_free(Solver *P)
     free(P->in_list);
     free(P->kraft); free(P->pending); free(P->touched_rows);
     free(P->table); free(P->heap); free(P->mt);
-    free(P->xcount); free(P->xtouched); free(P->vterms);
+    free(P->xcount); free(P->xtouched); free(P->vterms); free(P->held);
 }
 
 static int grow_terms(Solver *P, size_t need)
@@ -885,6 +894,10 @@ static int run(Solver *P)
                 return -1;
             continue;
         }
+        if (P->held_n && best < entry_count(&P->held[0]) - TIE_SLACK) {
+            P->missing = 1; /* fewer near-ties than the rank asked: the rollout is void */
+            return 0;
+        }
         if (best < 2)
             break;
         Entry e = heap_pop(P);
@@ -921,13 +934,44 @@ static int run(Solver *P)
                 return -1;
             continue;
         }
+        if (P->held_n && count < entry_count(&P->held[0]) - TIE_SLACK) {
+            P->missing = 1;
+            return 0;
+        }
+        if (P->n_nodes < P->n_rank && (int64_t)P->held_n < P->rank[P->n_nodes]) {
+            if (GROW(P->held, P->held_cap, P->held_n + 1))
+                return -1;
+            Entry held = {count << COUNT_SHIFT, pack_key(a, b, d, sign)};
+            P->held[P->held_n++] = held;
+            continue;
+        }
         if (!have && find_matches(P, a, b, d, sign) < 0)
             return -1;
         int rc = apply(P, a, b, d, sign);
         if (rc)
             return rc;
+        for (size_t i = 0; i < P->held_n; i++) {
+            int64_t ha, hb;
+            int hd, hsign;
+            unpack_key(P->held[i].key, &ha, &hb, &hd, &hsign);
+            if (push_pattern(P, entry_count(&P->held[i]), ha, hb, hd, hsign))
+                return -1;
+        }
+        P->held_n = 0;
     }
     return 0;
+}
+
+/* The adders of the graph once every row's remaining terms are summed (cmvm._PairCse.adders). */
+static int64_t total_adders(const Solver *P)
+{
+    int64_t adders = P->n_nodes;
+    for (int r = 0; r < P->m; r++) {
+        size_t terms = P->row_in[r].n + P->row_nd[r].n;
+        if (terms)
+            adders += (int64_t)terms - 1;
+    }
+    return adders;
 }
 
 /* Fill the solver from the terms; 0, -1 out of memory, 1 infeasible depth bound. */
@@ -1054,8 +1098,78 @@ void cse_result_free(CseResult *result)
     memset(result, 0, sizeof *result);
 }
 
+/* One greedy run into P (freed by the caller whatever the result): 0, 1 infeasible, < 0 an error.
+ * rank[k] (k < n_rank): build the rank[k]-th near-tie at step k (see run). */
+static int greedy(Solver *P, int S, int n_values, const int32_t *depths, int n_rows, const int32_t *terms,
+                  int64_t n_terms, int max_depth, int tie_b_first, const int32_t *rank, int64_t n_rank)
+{
+    memset(P, 0, sizeof *P);
+    P->n = n_values;
+    P->m = n_rows;
+    P->S = S;
+    P->W = 2 * S - 1;
+    P->max_depth = max_depth;
+    P->bounded = max_depth >= 0;
+    P->budget = P->bounded ? (int64_t)1 << max_depth : 0;
+    P->tie_b_first = tie_b_first;
+    P->uniform = 1;
+    for (int i = 1; i < n_values; i++)
+        if (depths[i] != depths[0])
+            P->uniform = 0;
+    P->input_threshold = NO_THRESHOLD;
+    P->rank = rank;
+    P->n_rank = n_rank;
+    int rc = setup(P, terms, (Py_ssize_t)n_terms, depths);
+    return rc ? rc : run(P);
+}
+
+/* cmvm._pilot_cse after the plain greedy in *best: step by step, each near-tie of the step's pattern
+ * built instead and the greedy finished; the fewest adders kept.  Work in adders built, up to
+ * lookahead times the greedy's own. */
+static int pilot(Solver *best, int S, int n_values, const int32_t *depths, int n_rows, const int32_t *terms,
+                 int64_t n_terms, int max_depth, int tie_b_first, int64_t lookahead)
+{
+    int64_t best_adders = total_adders(best);
+    int64_t work = 0, budget = lookahead * (best->n_nodes > 1 ? best->n_nodes : 1);
+    int32_t *rank = NULL;
+    size_t rank_cap = 0;
+    int rc = 0;
+    for (int64_t step = 0; step < best->n_nodes && work < budget && !rc; step++) {
+        if (GROW(rank, rank_cap, (size_t)step + 1)) {
+            rc = -1;
+            break;
+        }
+        rank[step] = 0;
+        int chosen = 0;
+        for (int k = 1; k < LOOKAHEAD_RANKS; k++) {
+            rank[step] = k;
+            Solver trial;
+            rc = greedy(&trial, S, n_values, depths, n_rows, terms, n_terms, max_depth, tie_b_first, rank,
+                        step + 1);
+            work += trial.n_nodes;
+            if (rc || trial.missing) {
+                solver_free(&trial);
+                break;
+            }
+            int64_t adders = total_adders(&trial);
+            if (adders < best_adders) {
+                solver_free(best);
+                *best = trial;
+                best_adders = adders;
+                chosen = k;
+            } else
+                solver_free(&trial);
+            if (work >= budget)
+                break;
+        }
+        rank[step] = chosen;
+    }
+    free(rank);
+    return rc;
+}
+
 int pair_cse_solve(int n_values, const int32_t *depths, int n_rows, const int32_t *terms, int64_t n_terms,
-                   int max_depth, int tie_b_first, CseResult *out)
+                   int max_depth, int tie_b_first, int64_t lookahead, CseResult *out)
 {
     memset(out, 0, sizeof *out);
     int S = 1;
@@ -1065,23 +1179,9 @@ int pair_cse_solve(int n_values, const int32_t *depths, int n_rows, const int32_
     if ((int64_t)n_rows * S >= ((int64_t)1 << (63 - COUNT_SHIFT)))
         return CSE_TOO_MANY_ROWS; /* a pattern occurs at most once per (row, shift): counts stay below this */
     Solver P;
-    memset(&P, 0, sizeof P);
-    P.n = n_values;
-    P.m = n_rows;
-    P.S = S;
-    P.W = 2 * S - 1;
-    P.max_depth = max_depth;
-    P.bounded = max_depth >= 0;
-    P.budget = P.bounded ? (int64_t)1 << max_depth : 0;
-    P.tie_b_first = tie_b_first;
-    P.uniform = 1;
-    for (int i = 1; i < n_values; i++)
-        if (depths[i] != depths[0])
-            P.uniform = 0;
-    P.input_threshold = NO_THRESHOLD;
-    int rc = setup(&P, terms, (Py_ssize_t)n_terms, depths);
-    if (rc == 0)
-        rc = run(&P);
+    int rc = greedy(&P, S, n_values, depths, n_rows, terms, n_terms, max_depth, tie_b_first, NULL, 0);
+    if (rc == 0 && lookahead > 0)
+        rc = pilot(&P, S, n_values, depths, n_rows, terms, n_terms, max_depth, tie_b_first, lookahead);
     if (rc == 1)
         rc = CSE_INFEASIBLE;
     else if (rc == -1)
@@ -1145,14 +1245,15 @@ static int buffer_is_int32(const Py_buffer *view)
 }
 
 PyDoc_STRVAR(solve_doc,
-"solve(n_values, depths, n_rows, terms, max_depth, tie_b_first) -> (nodes, rows_left) or None\n"
+"solve(n_values, depths, n_rows, terms, max_depth, tie_b_first, lookahead) -> (nodes, rows_left) or None\n"
 "\n"
 "Pair-pattern CSE of cmvm._PairCse.  Values 0..n_values-1 are the inputs, of\n"
 "the given adder depths.  terms: a C-contiguous int32 buffer of shape (N, 4),\n"
 "each (row, value, shift, sign) with 0 <= row < n_rows, 0 <= shift < 127,\n"
 "sign +-1, and each (row, value, shift) at most once.  max_depth: the depth\n"
 "bound (at most 60), or -1 for none.  tie_b_first: among equal counts prefer\n"
-"the pattern with the newest operand b (else a).\n"
+"the pattern with the newest operand b (else a).  lookahead: the work of the\n"
+"look-ahead on pattern choice (cmvm._pilot_cse), 0 for none.\n"
 "\n"
 "nodes: (a, a_shift, b, b_shift, sign) per adder, node k being value\n"
 "n_values + k = (v_a << a_shift) + sign * (v_b << b_shift).  rows_left: each\n"
@@ -1183,9 +1284,14 @@ static PyObject *py_solve(PyObject *self, PyObject *args)
     Py_ssize_t n_values, n_rows;
     PyObject *depths_obj, *terms_obj;
     int max_depth, tie_b_first;
-    if (!PyArg_ParseTuple(args, "nOnOip:solve", &n_values, &depths_obj, &n_rows, &terms_obj, &max_depth,
-                          &tie_b_first))
+    long long lookahead;
+    if (!PyArg_ParseTuple(args, "nOnOipL:solve", &n_values, &depths_obj, &n_rows, &terms_obj, &max_depth,
+                          &tie_b_first, &lookahead))
         return NULL;
+    if (lookahead < 0 || lookahead > (1LL << 20)) {
+        PyErr_SetString(PyExc_ValueError, "lookahead must lie in 0..2**20");
+        return NULL;
+    }
     if (n_values < 0 || n_values >= MAX_VALUES || n_rows < 0 || n_rows >= INT32_MAX) {
         PyErr_SetString(PyExc_ValueError, "n_values or n_rows out of range");
         return NULL;
@@ -1279,7 +1385,8 @@ static PyObject *py_solve(PyObject *self, PyObject *args)
 
     int rc;
     Py_BEGIN_ALLOW_THREADS
-    rc = pair_cse_solve((int)n_values, depths, (int)n_rows, terms, n_terms, max_depth, tie_b_first, &R);
+    rc = pair_cse_solve((int)n_values, depths, (int)n_rows, terms, n_terms, max_depth, tie_b_first, lookahead,
+                        &R);
     Py_END_ALLOW_THREADS
     switch (rc) {
     case 0:

@@ -40,7 +40,7 @@ typedef struct {
  * terms: n_terms records (row, value, shift, sign), each (row, value, shift)
  * once, shift < 127; max_depth -1 (none) or 0..60.  Runs without the GIL. */
 int pair_cse_solve(int n_values, const int32_t *depths, int n_rows, const int32_t *terms, int64_t n_terms,
-                   int max_depth, int tie_b_first, CseResult *out);
+                   int max_depth, int tie_b_first, int64_t lookahead, CseResult *out);
 void cse_result_free(CseResult *result);
 
 /* Sets the Python exception for a pair_cse_solve/run_plans error code (one of the

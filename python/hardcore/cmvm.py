@@ -81,6 +81,8 @@ MAX_RESTARTS = 64
 RESTART_BUDGET = 1 << 18
 RESTART_PLANS = 1
 RESTART_SEED = 20261125
+# The most look-ahead work solve accepts (the C core's limit).
+MAX_LOOKAHEAD = 1 << 20
 # Digit forms (see digit_planes): 0 CSD, 1 minimal signed digits preferring +1.
 DIGIT_FORMS = (0, 1)
 # The digit forms every plan is tried with; above FORMS_NONZEROS nonzero weights only the first
@@ -97,6 +99,12 @@ _MAX_WEIGHT = 1 << 62
 _EXPAND_FRACTION = 0.8
 # Input pairs are queued down to this fraction of the best count, then the next band.
 _RECOUNT_FRACTION = 0.8
+# The look-ahead on pattern choice (see _pilot_cse) tries, at a step, the patterns the greedy
+# would build next up to this rank, whose count is at least the best one's minus _TIE_SLACK
+# (measured on the benchmark matrices: 4 ranks within 1 found less than 8 within 3, 16 within
+# any count no more).
+LOOKAHEAD_RANKS = 8
+_TIE_SLACK = 3
 # CMVM_DEBUG=1 prints every plan's cost.
 _DEBUG = bool(os.environ.get("CMVM_DEBUG"))
 
@@ -162,7 +170,8 @@ def min_depth(W) -> int:
 
 def solve(W, input_bits: Union[int, Sequence[int]] = 8, signed: bool = True,
           max_depth: Optional[int] = None, algorithm: str = "cse",
-          restarts: Optional[int] = None, free_negation_rows: Iterable[int] = ()) -> AdderGraph:
+          restarts: Optional[int] = None, free_negation_rows: Iterable[int] = (),
+          lookahead: int = 0) -> AdderGraph:
     """An adder graph computing y = W·x exactly, for x of the given widths.
 
     W: integer matrix (m×n).  input_bits: the width of every input, or one
@@ -175,7 +184,12 @@ def solve(W, input_bits: Union[int, Sequence[int]] = 8, signed: bool = True,
     may be negated for free, because an adder follows that absorbs the sign
     (a bias or rounding constant: c - v costs what c + v does); every other
     negated output costs an adder, and the solver minimizes adders plus those
-    negations (default: none free, the bare CMVM).  The returned graph
+    negations (default: none free, the bare CMVM).  lookahead: extra search
+    after the restarts, off by default: the best graph's plan runs again with
+    a look-ahead on pattern choice (`_pilot_cse`), lookahead times the
+    greedy's own work in rollouts, and is kept if it scores better (a few
+    adders on some matrices, for about lookahead / 30 times the solve time,
+    see docs/cmvm.md).  The returned graph
     carries `input_bits` and `signed`, so `graph.adder_bits` is its cost at
     those widths, and `graph.negations(free_negation_rows)` its negations.
     """
@@ -191,6 +205,8 @@ def solve(W, input_bits: Union[int, Sequence[int]] = 8, signed: bool = True,
         raise ValueError("input widths must be at least 1 bit")
     if restarts is not None and (not isinstance(restarts, (int, np.integer)) or restarts < 0):
         raise ValueError(f"restarts must be a whole number >= 0, got {restarts!r}")
+    if not isinstance(lookahead, (int, np.integer)) or not 0 <= lookahead <= MAX_LOOKAHEAD:
+        raise ValueError(f"lookahead must be a whole number in [0, {MAX_LOOKAHEAD}], got {lookahead!r}")
     free_rows = frozenset(int(i) for i in free_negation_rows)
     if any(not 0 <= i < m for i in free_rows):
         raise ValueError(f"free_negation_rows must be row indices in [0, {m})")
@@ -208,7 +224,7 @@ def solve(W, input_bits: Union[int, Sequence[int]] = 8, signed: bool = True,
                             list(range(n)))
         best_nodes = [(x.a, x.a_shift, x.b, x.b_shift, x.sign) for x in builder.nodes]
     else:
-        best_nodes, outputs = _best_plan(W, magnitudes, max_depth, restarts, free_rows)
+        best_nodes, outputs = _best_plan(W, magnitudes, max_depth, restarts, free_rows, int(lookahead))
     graph = AdderGraph(n_inputs=n, nodes=[AdderNode(*node) for node in best_nodes], outputs=outputs,
                        input_bits=bits, signed=bool(signed))
     best_nodes, outputs = _normalize_signs(n, best_nodes, outputs, free_rows,
@@ -241,7 +257,7 @@ class _Builder:
 
 
 def _best_plan(W: np.ndarray, magnitudes: list[int], max_depth: Optional[int],
-               restarts: Optional[int], free_rows: frozenset):
+               restarts: Optional[int], free_rows: frozenset, lookahead: int = 0):
     """Try every plan, then rerun the best one on shuffled matrices; keep the cheapest graph.
 
     Score: (adders + output negations, adder width sum), the negations
@@ -250,7 +266,9 @@ def _best_plan(W: np.ndarray, magnitudes: list[int], max_depth: Optional[int],
     adders could still win are normalized.  A shuffle permutes W's rows and
     columns, which changes every tie the greedy breaks by value number and
     the difference trees' ties, not the problem: the graph found for the
-    shuffled matrix is relabeled back to W's inputs and rows.
+    shuffled matrix is relabeled back to W's inputs and rows.  lookahead:
+    the best graph's plan and shuffle run once more with that look-ahead
+    (see _pilot_cse).
     Returns (nodes as (a, a_shift, b, b_shift, sign) tuples, output triples).
     """
     m, n = W.shape
@@ -268,19 +286,34 @@ def _best_plan(W: np.ndarray, magnitudes: list[int], max_depth: Optional[int],
     nonzeros = int(np.count_nonzero(W))
     if restarts is None:
         restarts = min(MAX_RESTARTS, nonzeros // RESTART_NONZEROS, RESTART_BUDGET // max(nonzeros, 1))
+    best_order = np.arange(m), np.arange(n)
     if restarts and nonzeros > 1:
         rng = np.random.default_rng(RESTART_SEED)
         for _ in range(restarts):
             rows, columns = rng.permutation(m), rng.permutation(n)
-            shuffled = np.ascontiguousarray(W[rows][:, columns])
-            # below the bound: fewer adders than best's score, or as many and narrower
-            _, found = _run_plans(shuffled, [magnitudes[j] for j in columns], max_depth, [best_code],
-                                  best[0], use_c)
-            if found is not None:
-                candidate = _signed(found[1], *_relabel(found[2], found[3], columns, rows, n), n, free_rows)
-                if candidate[0] < best[0]:
-                    best = candidate
+            candidate = _rerun(W, magnitudes, max_depth, best_code, best[0], use_c, free_rows, rows, columns)
+            if candidate is not None:
+                best, best_order = candidate, (rows, columns)
+    if lookahead:
+        candidate = _rerun(W, magnitudes, max_depth, best_code, best[0], use_c, free_rows, *best_order,
+                           lookahead)
+        if candidate is not None:
+            best = candidate
     return best[1], best[2]
+
+
+def _rerun(W: np.ndarray, magnitudes: list[int], max_depth: Optional[int], code: int, bound: tuple,
+           use_c: bool, free_rows: frozenset, rows: np.ndarray, columns: np.ndarray, lookahead: int = 0):
+    """Plan code on W[rows][:, columns], as _signed's triple for W if it scores below bound, else None."""
+    shuffled = np.ascontiguousarray(W[rows][:, columns])
+    # below the bound: fewer adders than best's score, or as many and narrower
+    _, found = _run_plans(shuffled, [magnitudes[j] for j in columns], max_depth, [code], bound, use_c,
+                          lookahead)
+    if found is None:
+        return None
+    candidate = _signed(found[1], *_relabel(found[2], found[3], columns, rows, W.shape[1]), W.shape[1],
+                        free_rows)
+    return candidate if candidate[0] < bound else None
 
 
 def _signed(score: tuple, nodes: list, outputs: list, n: int, free_rows: frozenset):
@@ -466,7 +499,7 @@ def _c_core_fits(W: np.ndarray, magnitudes: list[int], max_depth: Optional[int])
 
 
 def _run_plans(W: np.ndarray, magnitudes: list[int], max_depth: Optional[int],
-               wanted: Optional[list[int]], bound: Optional[tuple], use_c: bool):
+               wanted: Optional[list[int]], bound: Optional[tuple], use_c: bool, lookahead: int = 0):
     """Run the plans (all, or the codes wanted) on W.
 
     Returns (scores, best): (code, (adders, width sum)) per feasible plan in
@@ -476,7 +509,7 @@ def _run_plans(W: np.ndarray, magnitudes: list[int], max_depth: Optional[int],
     """
     if use_c:
         config = (SMALL_NONZEROS, TRANSPOSE_NONZEROS, DIFFERENCE_GAIN, DIFFERENCE_PATHS,
-                  _plan_forms(wanted, int(np.count_nonzero(W))))
+                  _plan_forms(wanted, int(np.count_nonzero(W))), lookahead)
         c_bound = bound if bound is not None else (1 << 62, 0)
         result = _c_module().plans(np.ascontiguousarray(W, dtype=np.int64), magnitudes,
                                    -1 if max_depth is None else max_depth, wanted, c_bound, config)
@@ -494,7 +527,7 @@ def _run_plans(W: np.ndarray, magnitudes: list[int], max_depth: Optional[int],
     for code, plan in _plans(W, transposed=True, wanted=wanted):
         builder = _Builder(W.shape[1], magnitudes)
         try:
-            outputs = plan(builder, max_depth)
+            outputs = plan(builder, max_depth, lookahead)
         except _Infeasible:
             continue
         score = (len(builder.nodes), builder.width_sum())
@@ -566,8 +599,8 @@ def _form_plans(W: np.ndarray, transposed: bool, wanted: Optional[list[int]], fo
     ties = _TIES if nonzeros <= SMALL_NONZEROS else _TIES[:1]
     for t, tie in enumerate(ties):
         if want(offset + t, offset + t + 1):
-            yield offset + t, (lambda builder, max_depth, tie=tie:
-                               _cse_rows(builder, W, list(range(W.shape[1])), max_depth, tie, form))
+            yield offset + t, (lambda builder, max_depth, lookahead, tie=tie:
+                               _cse_rows(builder, W, list(range(W.shape[1])), max_depth, tie, form, lookahead))
     canonical, row_of, scale = _canonical_rows(W)
     if canonical.shape[0] >= 3:
         direct_digits = int(_naf_weight(canonical).sum())
@@ -586,17 +619,18 @@ def _form_plans(W: np.ndarray, transposed: bool, wanted: Optional[list[int]], fo
                 if not want(offset + 10 * k + t, offset + 10 * k + t + 1):
                     continue
 
-                def plan(builder, max_depth, parent=parent, sign=sign, path=path, tie=tie):
-                    outputs = _two_stage(builder, canonical, parent, sign, path, max_depth, tie, form)
+                def plan(builder, max_depth, lookahead, parent=parent, sign=sign, path=path, tie=tie):
+                    outputs = _two_stage(builder, canonical, parent, sign, path, max_depth, tie, form,
+                                         lookahead)
                     return _expand_rows(outputs, row_of, scale)
                 yield offset + 10 * k + t, plan
             if path.max() < max_path:
                 break  # a looser bound gives the same tree
     if transposed and nonzeros <= TRANSPOSE_NONZEROS and want(base + _TRANSPOSED, base + 2 * _TRANSPOSED):
         for code, plan in _form_plans(np.ascontiguousarray(W.T), False, wanted, form):
-            def transposed_plan(builder, max_depth, plan=plan):
+            def transposed_plan(builder, max_depth, lookahead, plan=plan):
                 inner = _Builder(W.shape[0], [1 << 7] * W.shape[0])
-                inner_outputs = plan(inner, max_depth)
+                inner_outputs = plan(inner, max_depth, lookahead)
                 return _transpose_into(builder, inner, inner_outputs, max_depth)
             yield code, transposed_plan
 
@@ -714,22 +748,66 @@ def _expand_rows(canonical_outputs: list, row_of: list[int], scale: list) -> lis
 
 
 def _cse_rows(builder: _Builder, matrix: np.ndarray, input_values: list[int],
-              max_depth: Optional[int], tie: str = "b", form: int = 0) -> list:
-    """CSE of y = matrix · v[input_values] into builder; output triples per row."""
+              max_depth: Optional[int], tie: str = "b", form: int = 0, lookahead: int = 0) -> list:
+    """CSE of y = matrix · v[input_values] into builder; output triples per row.
+
+    lookahead: the work of the look-ahead on pattern choice (see _pilot_cse).
+    """
     canonical, row_of, scale = _canonical_rows(matrix)
     depths = [builder.depth[v] for v in input_values]
     outputs = None
     if _core() == "c":
         if max_depth is None or max_depth <= _C_MAX_DEPTH:
-            outputs = _c_cse(builder, canonical, input_values, depths, max_depth, tie, form)
+            outputs = _c_cse(builder, canonical, input_values, depths, max_depth, tie, form, lookahead)
         else:
-            outputs = _c_cse_deep(builder, canonical, input_values, depths, max_depth, tie, form)
+            outputs = _c_cse_deep(builder, canonical, input_values, depths, max_depth, tie, form,
+                                  lookahead)
     if outputs is None:
         magnitudes = [builder.magnitude[v] for v in input_values]
-        solver = _PairCse(canonical, depths, magnitudes, max_depth, tie, form)
-        solver.run()
+        solver = _pilot_cse(canonical, depths, magnitudes, max_depth, tie, form, lookahead)
         outputs = solver.export(builder, input_values)
     return _expand_rows(outputs, row_of, scale)
+
+
+def _pilot_cse(matrix: np.ndarray, depths: list[int], magnitudes: list[int], max_depth: Optional[int],
+               tie: str, form: int, lookahead: int) -> "_PairCse":
+    """The pair-pattern CSE with a look-ahead on pattern choice (a pilot method); the finished solver.
+
+    Step by step from the first, each near-tie of the pattern the greedy
+    builds (rank 1 .. LOOKAHEAD_RANKS - 1 in the greedy's own order) is
+    built instead, the greedy finishes from there, and the choice whose
+    graph has fewest adders is kept for that step.  lookahead: the work
+    allowed, in adders built by the rollouts, as a multiple of the greedy's
+    own (0: the plain greedy).
+    """
+    def greedy(deviations):
+        solver = _PairCse(matrix, depths, magnitudes, max_depth, tie, form)
+        solver.run(deviations)
+        return solver
+
+    best = greedy({})
+    if not lookahead:
+        return best
+    best_adders = best.adders()
+    work, budget = 0, lookahead * max(len(best.nodes), 1)
+    deviations: dict = {}
+    step = 0
+    while step < len(best.nodes) and work < budget:
+        chosen = 0
+        for rank in range(1, LOOKAHEAD_RANKS):
+            trial = greedy({**deviations, step: rank})
+            work += len(trial.nodes)
+            if trial.missing:
+                break
+            adders = trial.adders()
+            if adders < best_adders:
+                best, best_adders, chosen = trial, adders, rank
+            if work >= budget:
+                break
+        if chosen:
+            deviations[step] = chosen
+        step += 1
+    return best
 
 
 # -- the C core ------------------------------------------------------------------
@@ -763,7 +841,7 @@ def _c_module():
 
 
 def _c_cse(builder: _Builder, canonical: np.ndarray, input_values: list[int], depths: list[int],
-           max_depth: Optional[int], tie: str, form: int = 0) -> list:
+           max_depth: Optional[int], tie: str, form: int = 0, lookahead: int = 0) -> list:
     """_PairCse's CSE in C: its adders into builder, each row's rest summed; output triples."""
     core = _c_module()
     m, n = canonical.shape
@@ -773,7 +851,7 @@ def _c_cse(builder: _Builder, canonical: np.ndarray, input_values: list[int], de
     rows, columns, shifts = np.nonzero(planes)
     terms = np.stack([rows, columns, shifts, planes[rows, columns, shifts]], axis=1).astype(np.int32)
     result = core.solve(n, depths, m, np.ascontiguousarray(terms),
-                        -1 if max_depth is None else max_depth, tie == "b")
+                        -1 if max_depth is None else max_depth, tie == "b", lookahead)
     if result is None:
         raise _Infeasible
     nodes, rows_left = result
@@ -788,7 +866,7 @@ def _c_cse(builder: _Builder, canonical: np.ndarray, input_values: list[int], de
 
 
 def _c_cse_deep(builder: _Builder, canonical: np.ndarray, input_values: list[int], depths: list[int],
-                max_depth: int, tie: str, form: int) -> Optional[list]:
+                max_depth: int, tie: str, form: int, lookahead: int) -> Optional[list]:
     """A bound beyond _C_MAX_DEPTH: solve unbounded, keep it if it meets the bound.
 
     Otherwise None (the Python core then runs; it takes no 64-bit shortcuts).
@@ -796,7 +874,7 @@ def _c_cse_deep(builder: _Builder, canonical: np.ndarray, input_values: list[int
     trial = _Builder(builder.n_inputs, builder.magnitude[:builder.n_inputs])
     trial.nodes, trial.depth, trial.magnitude = (list(builder.nodes), list(builder.depth),
                                                  list(builder.magnitude))
-    outputs = _c_cse(trial, canonical, input_values, depths, None, tie, form)
+    outputs = _c_cse(trial, canonical, input_values, depths, None, tie, form, lookahead)
     if any(o is not None and trial.depth[o[0]] > max_depth for o in outputs):
         return None
     builder.nodes, builder.depth, builder.magnitude = trial.nodes, trial.depth, trial.magnitude
@@ -847,7 +925,7 @@ def _difference_tree(rows: np.ndarray, max_path: int):
 
 
 def _two_stage(builder: _Builder, rows: np.ndarray, parent: np.ndarray, sign: np.ndarray,
-               path: np.ndarray, max_depth: Optional[int], tie: str, form: int) -> list:
+               path: np.ndarray, max_depth: Optional[int], tie: str, form: int, lookahead: int) -> list:
     """Rows as differences along a tree: z = M0·x by CSE, then y = M1·z by CSE."""
     k, n = rows.shape
     differences = rows.copy()
@@ -858,7 +936,7 @@ def _two_stage(builder: _Builder, rows: np.ndarray, parent: np.ndarray, sign: np
         stage0_depth = max_depth - _ceil_log2(int(path.max()))
         if stage0_depth < 0 or min_depth(differences) > stage0_depth:
             raise _Infeasible
-    z = _cse_rows(builder, differences, list(range(n)), stage0_depth, tie, form)
+    z = _cse_rows(builder, differences, list(range(n)), stage0_depth, tie, form, lookahead)
     # y_i = z_i + sign_i * y_parent(i): the path's z's, each z a shifted, signed value
     order = np.argsort(path, kind="stable")
     paths: list[dict] = [dict() for _ in range(k)]
@@ -886,7 +964,7 @@ def _two_stage(builder: _Builder, rows: np.ndarray, parent: np.ndarray, sign: np
                       for v, c in columns.items() if stage1[i, c]]
             if sum(count << d for d, count in digits) > (1 << max_depth):
                 raise _Infeasible
-    return _cse_rows(builder, stage1, list(columns), max_depth, tie, form)
+    return _cse_rows(builder, stage1, list(columns), max_depth, tie, form, lookahead)
 
 
 # -- final adder trees ---------------------------------------------------------
@@ -1007,13 +1085,22 @@ class _PairCse:
         top = (-self.heap[0][0]) >> 42 if self.heap else 0
         return max(top, self.input_threshold - 1 if self.input_threshold > 2 else 0)
 
-    def run(self) -> None:
+    def run(self, deviations: Optional[dict] = None) -> None:
+        """The lazy greedy.  deviations {step: rank}: at that step (adders built so far) pass over
+        the rank best patterns (put back after the step) and build the next; if fewer than that
+        are within _TIE_SLACK of the best count, stop there with self.missing set."""
         heap = self.heap
+        deviations = deviations or {}
+        held: list = []  # (count, a, b, d, sign) of the patterns passed over at this step
+        self.missing = False
         while True:
             best = (-heap[0][0]) >> 42 if heap else 0
             if self.input_threshold > 2 and best < self.input_threshold:
                 self._materialize_input_pairs(best)
                 continue
+            if held and best < held[0][0] - _TIE_SLACK:
+                self.missing = True  # fewer near-ties than the rank asked: the rollout is void
+                return
             if best < 2:
                 break
             _, key = heapq.heappop(heap)
@@ -1035,9 +1122,25 @@ class _PairCse:
             if count < best and count < self._best():
                 heapq.heappush(heap, self._entry(count, a, b, d, sign))
                 continue
+            if held and count < held[0][0] - _TIE_SLACK:
+                self.missing = True
+                return
+            if len(held) < deviations.get(len(self.nodes), 0):
+                held.append((count, a, b, d, sign))
+                continue
             if matches is None:
                 matches = self._matches(a, b, d, sign)
             self._apply(a, b, d, sign, matches)
+            for entry in held:
+                heapq.heappush(heap, self._entry(*entry))
+            held.clear()
+
+    def adders(self) -> int:
+        """The adders of the graph when every row's remaining terms are summed."""
+        terms = np.count_nonzero(self.planes, axis=(0, 2))
+        for r, values in enumerate(self.new_terms):
+            terms[r] += sum(len(shifts) for shifts in values.values())
+        return len(self.nodes) + int(np.maximum(terms - 1, 0).sum())
 
     # -- counting ------------------------------------------------------------
     def _count_input_pairs(self):

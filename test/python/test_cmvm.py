@@ -260,6 +260,37 @@ def test_c_core_matches_python_core_in_each_digit_form(form, monkeypatch):
         assert graphs["c"].outputs == graphs["python"].outputs
 
 
+@pytest.mark.parametrize("seed", range(2))
+def test_c_core_matches_python_core_with_lookahead(seed, monkeypatch):
+    """The look-ahead on pattern choice, step for step in both cores: the same graph, never worse."""
+    W = _random_matrix(np.random.default_rng(21 + seed), (6, 9)[seed], (9, 6)[seed], bits=(4, 6)[seed])
+    for max_depth in (None, cmvm.min_depth(W) + 1):
+        graphs = {}
+        for core in ("python", "c"):
+            monkeypatch.setenv("HARDCORE_CMVM_CORE", core)
+            graphs[core] = graph = cmvm.solve(W, max_depth=max_depth, restarts=1, lookahead=4)
+            _check_exact(graph, W, 8, True, seed)
+        assert graphs["c"].nodes == graphs["python"].nodes
+        assert graphs["c"].outputs == graphs["python"].outputs
+        plain = cmvm.solve(W, max_depth=max_depth, restarts=1)
+        assert graphs["c"].adders_with_negations() <= plain.adders_with_negations()
+
+
+def test_lookahead_finds_fewer_adders():
+    """The literature's uniform [129, 255] 16x16 case at depth 11: the look-ahead saves adders."""
+    W = np.random.default_rng(16).integers(129, 256, size=(16, 16))
+    plain = cmvm.solve(W, max_depth=11)
+    searched = cmvm.solve(W, max_depth=11, lookahead=64)
+    _check_exact(searched, W, 8, True)
+    assert searched.depth <= 11
+    assert searched.adders_with_negations() < plain.adders_with_negations()
+
+
+def test_lookahead_must_be_a_small_whole_number():
+    with pytest.raises(ValueError, match=r"^lookahead must be a whole number in \[0, 1048576\], got -1$"):
+        cmvm.solve(np.ones((2, 2), dtype=int), lookahead=-1)
+
+
 def test_c_plans_fall_back_beyond_their_types(monkeypatch):
     """Weights of 2**60 and more outgrow the C plans' int64 sums: the Python plans run (exact)."""
     W = np.array([[1 << 61, 3, 5], [7, (1 << 60) + 1, 1], [2, 9, 11], [-(1 << 60) - 3, 4, 6]])
@@ -274,7 +305,7 @@ def test_c_plans_fall_back_beyond_their_types(monkeypatch):
 def test_c_plans_reject_bad_arguments():
     from hardcore import _pair_cse
     config = (cmvm.SMALL_NONZEROS, cmvm.TRANSPOSE_NONZEROS, cmvm.DIFFERENCE_GAIN, cmvm.DIFFERENCE_PATHS,
-              (0, 1))
+              (0, 1), 0)
     with pytest.raises(ValueError, match=r"^W must be a non-empty C-contiguous 2-D int64 array$"):
         _pair_cse.plans(np.ones((2, 2), np.int32), [128, 128], -1, None, (1 << 62, 0), config)
     with pytest.raises(ValueError, match=r"^magnitudes must have one entry per column of W$"):
@@ -284,7 +315,9 @@ def test_c_plans_reject_bad_arguments():
     scores, best = _pair_cse.plans(np.array([[3, 5], [7, 1]], np.int64), [128, 128], -1, None,
                                    (1 << 62, 0), config)
     with pytest.raises(ValueError, match=r"^digit forms must lie in 0\.\.1$"):
-        _pair_cse.plans(np.ones((2, 2), np.int64), [128, 128], -1, None, (1 << 62, 0), config[:4] + ((-1,),))
+        _pair_cse.plans(np.ones((2, 2), np.int64), [128, 128], -1, None, (1 << 62, 0), config[:4] + ((-1,), 0))
+    with pytest.raises(ValueError, match=r"^lookahead must lie in 0\.\.2\*\*20$"):
+        _pair_cse.plans(np.ones((2, 2), np.int64), [128, 128], -1, None, (1 << 62, 0), config[:5] + (-1,))
     # direct and transposed, both ties, CSD digits then form 1's
     assert [code for code, _, _ in scores] == [0, 1, 100, 101, 1000, 1001, 1100, 1101]
     assert best[0] == 0 and len(best[1]) == scores[0][1]  # the first of the best, with its adders
@@ -324,14 +357,16 @@ def test_c_core_rejects_bad_terms():
     from hardcore import _pair_cse
     twice = np.array([[0, 1, 2, 1], [0, 1, 2, -1]], dtype=np.int32)
     with pytest.raises(ValueError, match=r"^term \(0, 1, 2\) given twice$"):
-        _pair_cse.solve(2, [0, 0], 1, twice, -1, True)
+        _pair_cse.solve(2, [0, 0], 1, twice, -1, True, 0)
     with pytest.raises(ValueError, match=r"^terms must be a C-contiguous int32 buffer of shape \(N, 4\)$"):
-        _pair_cse.solve(2, [0, 0], 1, twice.astype(np.int64), -1, True)
+        _pair_cse.solve(2, [0, 0], 1, twice.astype(np.int64), -1, True, 0)
     nodes, rows = _pair_cse.solve(1, [0], 2, np.array([[0, 0, 0, 1], [0, 0, 2, -1], [1, 0, 0, 1],
-                                                      [1, 0, 2, -1]], dtype=np.int32), -1, True)
+                                                      [1, 0, 2, -1]], dtype=np.int32), -1, True, 0)
     assert nodes == [(0, 0, 0, 2, -1)]  # x - (x << 2), used in both rows
     assert rows == [[(1, 0, 1)], [(1, 0, 1)]]
-    assert _pair_cse.solve(1, [3], 1, np.array([[0, 0, 0, 1]], dtype=np.int32), 2, True) is None
+    assert _pair_cse.solve(1, [3], 1, np.array([[0, 0, 0, 1]], dtype=np.int32), 2, True, 0) is None
+    with pytest.raises(ValueError, match=r"^lookahead must lie in 0\.\.2\*\*20$"):
+        _pair_cse.solve(1, [0], 1, np.array([[0, 0, 0, 1]], dtype=np.int32), -1, True, -1)
 
 
 def test_solver_is_reachable_from_the_package():
