@@ -136,6 +136,7 @@ def _propose_cuts(ops: list, segments: list[_Segment], intervals: list, final: _
     proposals: dict = {-1: {op.results[0]: int_attr(op, "index") for op in ops
                             if op.operation.name == "hardcore.extract"}}
     located = any(_layer_of(op) >= 0 for op in ops)
+    position = {op.results[0]: index for index, op in enumerate(ops)}
     cuts = []
     guessed: set = set()
     for k, segment in enumerate(segments):
@@ -177,16 +178,20 @@ def _propose_cuts(ops: list, segments: list[_Segment], intervals: list, final: _
                 if j is not None:
                     proposal[value] = j
         # An output element no value matches (a broken DAG): the value of this step that agrees with
-        # it on most points, so that the step's proof finds where they differ.
+        # it on most points, so that the step's proof finds where they differ.  The DAG computes a
+        # layer after its inputs: a value after the step's last input (an extract aside) first, over
+        # the earlier layers' values that the input elements in the cut determine as well.
         missing = sorted(set(range(expected.shape[1])) - set(proposal.values()))
         candidates = [value for value in values if value not in cuts[k] and value not in proposal
                       and value not in downstream and value.owner.name != "hardcore.constant"]
+        last_input = max((position[v] for v in cuts[k] if v.owner.name != "hardcore.extract"), default=-1)
         for j in missing:
-            scores = [(int(np.sum(values[value] == expected[:, j])), index) for index, value in enumerate(candidates)]
-            best = max(scores, default=(0, -1))
-            if best[0] > 0:
-                proposal[candidates[best[1]]] = j
-                guessed.add((k, candidates[best[1]]))
+            scores = [(position[value] > last_input, agreement, index) for index, value in enumerate(candidates)
+                      if (agreement := int(np.sum(values[value] == expected[:, j]))) > 0]
+            if scores:
+                best = candidates[max(scores)[2]]
+                proposal[best] = j
+                guessed.add((k, best))
         proposals[k] = proposal
     return cuts
 
