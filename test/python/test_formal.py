@@ -311,3 +311,49 @@ def test_unsupported_graph_ops_are_errors(old, new, message):
                                       'tensor<9xi64>} : (tensor<18xi9>) -> tensor<9xi9>\n    %9 = "hardcore.add_tensors"')
     with pytest.raises(hardcore.CompileError, match=message):
         formal.verify(quantized, circuit.stages["dag"])
+
+
+DIFFERENCE_TABLE = ", ".join(str(min(max(2 * v, -128), 127)) for v in range(-128, 128))
+DIFFERENCE = f'''func.func @difference(%arg0: tensor<16xf32>) -> tensor<8xf32> {{
+  %0 = "hardcore.quantize"(%arg0) {{frac_bits = 4 : i64, min = -128 : i64, max = 127 : i64}} : (tensor<16xf32>) -> tensor<16xi8>
+  %1 = "hardcore.gather"(%0) {{indices = dense<[0, 1, 2, 3, 4, 5, 6, 7]> : tensor<8xi64>}} : (tensor<16xi8>) -> tensor<8xi8>
+  %2 = "hardcore.lut"(%1) {{min = -128 : i64, table = dense<[{DIFFERENCE_TABLE}]> : tensor<256xi64>}} : (tensor<8xi8>) -> tensor<8xi8>
+  %3 = "hardcore.gather"(%0) {{indices = dense<[8, 9, 10, 11, 12, 13, 14, 15]> : tensor<8xi64>}} : (tensor<16xi8>) -> tensor<8xi8>
+  %4 = "hardcore.sub_tensors"(%2, %3) : (tensor<8xi8>, tensor<8xi8>) -> tensor<8xi9>
+  %5 = "hardcore.requant"(%4) {{shift = 1 : i64, min = -128 : i64, max = 127 : i64}} : (tensor<8xi9>) -> tensor<8xi8>
+  %6 = "hardcore.dense"(%5) {{weight = dense<{(3 * np.eye(8, dtype=int)).tolist()}> : tensor<8x8xi8>, bias = dense<0> : tensor<8xi64>}} : (tensor<8xi8>) -> tensor<8xi32>
+  %7 = "hardcore.requant"(%6) {{shift = 2 : i64, min = -128 : i64, max = 127 : i64}} : (tensor<8xi32>) -> tensor<8xi8>
+  %8 = "hardcore.dequantize"(%7) {{frac_bits = 4 : i64}} : (tensor<8xi8>) -> tensor<8xf32>
+  return %8 : tensor<8xf32>
+}}
+'''
+
+
+def test_a_difference_saturating_only_at_a_corner_proven():
+    """A GRU's `h - n` (issue 16): `(a - b + 1) >> 1` saturates only at a = 127, b = -128, so the value
+    before its clamp matches the difference on the box's plain corners (a and b of one parity) and
+    on random points; the corners where each difference is largest tell them apart, and the cut is
+    the clamp."""
+    dag = fold(DIFFERENCE)
+    assert '"hardcore.clamp"' in dag
+    report = timed_verify(DIFFERENCE, dag, "table - input, requant shift 1")
+    assert statuses(report) == [formal.PROVEN] * 3 and report.exit_code == 0
+    # The corner that saturates: table(64) = 127, minus -128; the circuit clamps it as the layer does.
+    inputs = [[64] * 8 + [-128] * 8]
+    assert run_dag(dag, inputs).tolist() == run_quantized(DIFFERENCE, inputs).tolist() == [[95] * 8]
+
+
+def test_a_gru_classifier_has_no_counterexample(tmp_path, capsys):
+    """`hardcore compile` of a GRU over 8 steps and a linear head, then `hardcore verify --formal`: every
+    layer proven but the gates' products (not covered)."""
+    model_file = tmp_path / "model.py"
+    model_file.write_text("import torch\n\n\nclass Gru(torch.nn.Module):\n    def __init__(self):\n"
+                          "        super().__init__()\n        torch.manual_seed(0)\n"
+                          "        self.rnn = torch.nn.GRU(4, 8, batch_first=True)\n"
+                          "        self.head = torch.nn.Linear(8, 3)\n\n"
+                          "    def forward(self, x):\n        return self.head(self.rnn(x)[0][:, -1])\n")
+    out = tmp_path / "gru"
+    assert main(["compile", f"{model_file}:Gru", "--input-shape", "1,8,4", "-o", str(out), "-q"]) == 0
+    capsys.readouterr()
+    assert main(["verify", "--formal", str(out), "-q"]) == 3
+    assert capsys.readouterr().out.splitlines()[-1] == "95 layers: 80 proven, 15 not covered"

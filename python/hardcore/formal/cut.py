@@ -18,6 +18,7 @@ from hardcore.mlir import location_text
 
 _SAMPLES = 96  # random inputs that propose the cut between layers
 _SAMPLE_SEED = 0
+_LINEAR_LAYER_OPS = ("hardcore.dense", "hardcore.add_tensors", "hardcore.sub_tensors")
 
 
 def _layer_of(op) -> int:
@@ -52,32 +53,45 @@ def _box_samples(intervals: list, seed: int) -> np.ndarray:
 
 
 def _extreme_corners(segment: _Segment, intervals: list) -> np.ndarray:
-    """For a step whose layer op is a dense: the corners of the box where each row's W·x is
-    largest and smallest, so that every output element reaches both ends of its interval (sparse
-    outputs, zero on most of the box, then differ from each other on some point).  The free ops
-    before the dense (moves, relu, requant) are monotone: each operand element follows one input."""
-    dense = next((op for op in segment.ops if op.operation.name == "hardcore.dense"), None)
-    if dense is None:
-        return np.zeros((0, len(intervals)), dtype=np.int64)
+    """For a step whose layer op is linear (a dense, a residual add, a difference): the corners of the
+    box where each output's linear form is largest and smallest, so that every output element reaches
+    both ends of its interval (sparse outputs, zero on most of the box, then differ from each other on
+    some point; a saturation reached only at a corner, as `a - b` at `a` high and `b` low, is then
+    sampled: the value before the clamp differs from the element there).  The free ops before the
+    layer op (moves, relu, requant) are monotone: each operand element follows one input."""
+    layer_op = next((op for op in segment.ops if op.operation.name in _LINEAR_LAYER_OPS), None)
+    no_corners = np.zeros((0, len(intervals)), dtype=np.int64)
+    if layer_op is None:
+        return no_corners
     leaves: dict = {value: np.arange(offset, offset + _flat_size(value)) for value, _, offset in segment.externals}
     for op in segment.ops:
-        if op is dense:
+        if op is layer_op:
             break
         if op.operation.name in _MOVES and all(v in leaves for v in op.operands):
             leaves[op.results[0]] = np.concatenate([leaves[v] for v in op.operands])[_index_map(op)]
         elif op.operation.name in ("hardcore.relu", "hardcore.requant") and op.operands[0] in leaves:
             leaves[op.results[0]] = leaves[op.operands[0]]
-    if dense.operands[0] not in leaves:
-        return np.zeros((0, len(intervals)), dtype=np.int64)
+    if not all(v in leaves for v in layer_op.operands):
+        return no_corners
+    operands = [leaves[v] for v in layer_op.operands]
+    if layer_op.operation.name == "hardcore.dense":
+        weight = array_attr(layer_op, "weight").astype(np.int64)
+        outputs, columns = weight.shape
+        mapped = np.zeros((len(operands[0]) // columns * outputs, len(intervals)), dtype=np.int64)
+        for index, leaf in enumerate(operands[0]):  # a dense over rows: row index // columns
+            row, column = divmod(index, columns)
+            mapped[row * outputs:(row + 1) * outputs, leaf] += weight[:, column]
+    else:  # a + b or a - b, element by element
+        lhs, rhs = operands
+        if len(lhs) != len(rhs):
+            return no_corners
+        sign = -1 if layer_op.operation.name == "hardcore.sub_tensors" else 1
+        mapped = np.zeros((len(lhs), len(intervals)), dtype=np.int64)
+        rows = np.arange(len(lhs))
+        np.add.at(mapped, (rows, lhs), 1)
+        np.add.at(mapped, (rows, rhs), sign)
     low = np.array([lo for lo, _ in intervals], dtype=np.int64)
     high = np.array([hi for _, hi in intervals], dtype=np.int64)
-    weight = array_attr(dense, "weight").astype(np.int64)
-    outputs, columns = weight.shape
-    operand = leaves[dense.operands[0]]
-    mapped = np.zeros((len(operand) // columns * outputs, len(intervals)), dtype=np.int64)
-    for index, leaf in enumerate(operand):  # a dense over rows: row index // columns
-        row, column = divmod(index, columns)
-        mapped[row * outputs:(row + 1) * outputs, leaf] += weight[:, column]
     return np.concatenate([np.where(mapped > 0, high, low), np.where(mapped > 0, low, high)])
 
 
@@ -122,6 +136,7 @@ def _propose_cuts(ops: list, segments: list[_Segment], intervals: list, final: _
     proposals: dict = {-1: {op.results[0]: int_attr(op, "index") for op in ops
                             if op.operation.name == "hardcore.extract"}}
     located = any(_layer_of(op) >= 0 for op in ops)
+    position = {op.results[0]: index for index, op in enumerate(ops)}
     cuts = []
     guessed: set = set()
     for k, segment in enumerate(segments):
@@ -163,16 +178,20 @@ def _propose_cuts(ops: list, segments: list[_Segment], intervals: list, final: _
                 if j is not None:
                     proposal[value] = j
         # An output element no value matches (a broken DAG): the value of this step that agrees with
-        # it on most points, so that the step's proof finds where they differ.
+        # it on most points, so that the step's proof finds where they differ.  The DAG computes a
+        # layer after its inputs: a value after the step's last input (an extract aside) first, over
+        # the earlier layers' values that the input elements in the cut determine as well.
         missing = sorted(set(range(expected.shape[1])) - set(proposal.values()))
         candidates = [value for value in values if value not in cuts[k] and value not in proposal
                       and value not in downstream and value.owner.name != "hardcore.constant"]
+        last_input = max((position[v] for v in cuts[k] if v.owner.name != "hardcore.extract"), default=-1)
         for j in missing:
-            scores = [(int(np.sum(values[value] == expected[:, j])), index) for index, value in enumerate(candidates)]
-            best = max(scores, default=(0, -1))
-            if best[0] > 0:
-                proposal[candidates[best[1]]] = j
-                guessed.add((k, candidates[best[1]]))
+            scores = [(position[value] > last_input, agreement, index) for index, value in enumerate(candidates)
+                      if (agreement := int(np.sum(values[value] == expected[:, j]))) > 0]
+            if scores:
+                best = candidates[max(scores)[2]]
+                proposal[best] = j
+                guessed.add((k, best))
         proposals[k] = proposal
     return cuts
 
