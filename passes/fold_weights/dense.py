@@ -84,14 +84,15 @@ def solve_jobs(matrix, input_ranges, max_depth, free_rows=(), block_columns: int
             return [SolveJob.of(matrix, bits, signed, max_depth, free_rows=free_rows, plans=_plans(matrix))]
         max_depth = block_depth
     # The blocks share the restarts (reruns on shuffled blocks) that the solver would give the whole matrix.
-    budget = cmvm.RESTART_BUDGET // max(int(np.count_nonzero(matrix)), 1)
+    budget = cmvm.plans.RESTART_BUDGET // max(int(np.count_nonzero(matrix)), 1)
     # A block's output is summed with another block's, which absorbs its sign, unless the row's
     # only nonzero weights are in that block: then the row's own freedom holds.
     shared = np.count_nonzero([np.any(block != 0, axis=1) for block in blocks], axis=0) > 1
     free = shared.copy()
     free[list(free_rows)] = True
     return [SolveJob.of(block, bits, signed, max_depth, free_rows=np.flatnonzero(free),
-                        restarts=min(cmvm.MAX_RESTARTS, int(np.count_nonzero(block)) // cmvm.RESTART_NONZEROS, budget),
+                        restarts=min(cmvm.plans.MAX_RESTARTS,
+                                     int(np.count_nonzero(block)) // cmvm.plans.RESTART_NONZEROS, budget),
                         plans=_plans(block))
             for block in blocks]
 

@@ -205,7 +205,7 @@ def test_second_digit_form_shares_more_on_int4_weights(monkeypatch):
     W = np.random.default_rng(3).integers(-7, 8, size=(24, 24)).astype(np.int64)
     graphs = {}
     for forms in ((0,), (1,), (0, 1)):
-        monkeypatch.setattr(cmvm, "PLAN_FORMS", forms)
+        monkeypatch.setattr(cmvm.plans, "PLAN_FORMS", forms)
         graphs[forms] = cmvm.solve(W, restarts=0)
         _check_exact(graphs[forms], W, 8, True)
     assert graphs[(1,)].adders < graphs[(0,)].adders
@@ -213,7 +213,7 @@ def test_second_digit_form_shares_more_on_int4_weights(monkeypatch):
     again = cmvm.solve(W)
     assert cmvm.solve(W).nodes == again.nodes and cmvm.solve(W).outputs == again.outputs
     # Above FORMS_NONZEROS nonzero weights only CSD runs (the second form doubles a large matrix's time).
-    monkeypatch.setattr(cmvm, "FORMS_NONZEROS", int(np.count_nonzero(W)) - 1)
+    monkeypatch.setattr(cmvm.plans, "FORMS_NONZEROS", int(np.count_nonzero(W)) - 1)
     large = cmvm.solve(W, restarts=0)
     assert (large.nodes, large.outputs) == (graphs[(0,)].nodes, graphs[(0,)].outputs)
 
@@ -249,7 +249,7 @@ def test_c_core_matches_python_core(seed, monkeypatch):
 def test_c_core_matches_python_core_in_each_digit_form(form, monkeypatch):
     """The plans of one digit form alone, restarts included: the same graph from both."""
     W = _random_matrix(np.random.default_rng(11 + form), 14, 18, bits=5)
-    monkeypatch.setattr(cmvm, "PLAN_FORMS", (form,))
+    monkeypatch.setattr(cmvm.plans, "PLAN_FORMS", (form,))
     for max_depth in (None, cmvm.min_depth(W) + 1):
         graphs = {}
         for core in ("python", "c"):
@@ -304,8 +304,8 @@ def test_c_plans_fall_back_beyond_their_types(monkeypatch):
 
 def test_c_plans_reject_bad_arguments():
     from hardcore import _pair_cse
-    config = (cmvm.SMALL_NONZEROS, cmvm.TRANSPOSE_NONZEROS, cmvm.DIFFERENCE_GAIN, cmvm.DIFFERENCE_PATHS,
-              (0, 1), 0)
+    plans = cmvm.plans
+    config = (plans.SMALL_NONZEROS, plans.TRANSPOSE_NONZEROS, plans.DIFFERENCE_GAIN, plans.DIFFERENCE_PATHS, (0, 1), 0)
     with pytest.raises(ValueError, match=r"^W must be a non-empty C-contiguous 2-D int64 array$"):
         _pair_cse.plans(np.ones((2, 2), np.int32), [128, 128], -1, None, (1 << 62, 0), config)
     with pytest.raises(ValueError, match=r"^magnitudes must have one entry per column of W$"):
@@ -426,3 +426,14 @@ def test_subtractors_pass_low_bits_where_a_sign_is_free():
     _check_exact(free, W, 8, True)
     assert free.nodes[0] == AdderNode(0, 0, 0, 3, -1) and free.outputs[0] == (1, 0, -1)
     assert free.nodes[1] == bare.nodes[1] and free.outputs[1] == bare.outputs[1] == (2, 0, 1)
+
+
+def test_solve_tries_only_the_plans_given():
+    W = np.array([[7, 11, 13, 5], [3, 6, 12, 9], [7, 11, 13, 6]])
+    graph = cmvm.solve(W, max_depth=4, plans=[0])
+    _check_exact(graph, W, 8, True)
+    assert graph.depth <= 4
+    with pytest.raises(cmvm.PlansInfeasible, match=r"^none of the plans \[999\] meets max_depth=4$"):
+        cmvm.solve(W, max_depth=4, plans=[999])  # no such plan
+    with pytest.raises(ValueError, match=r"^plans are those of algorithm 'cse', not 'csd'$"):
+        cmvm.solve(W, algorithm="csd", plans=[0])

@@ -40,7 +40,7 @@ def test_blocks_compute_the_matrix_with_exact_ranges(ranges):
     assert graph.value_ranges([ranges] * 600) == AdderGraph.value_ranges(graph, [ranges] * 600)
     assert graph.outputs[3] is None
     # The blocks share the restarts the whole matrix would get.
-    assert {job.restarts for job in jobs} == {cmvm.RESTART_BUDGET // np.count_nonzero(matrix)}
+    assert {job.restarts for job in jobs} == {cmvm.plans.RESTART_BUDGET // np.count_nonzero(matrix)}
 
 
 def test_depth_bound_leaves_room_for_the_sums():

@@ -139,7 +139,7 @@ def test_a_job_of_given_plans_solves_as_cmvm_does_with_only_those(monkeypatch):
     # cmvm runs only its direct plan ("direct tie=b digits=0", code 0) when nothing else qualifies.
     for name, value in (("DIFFERENCE_GAIN", 0.0), ("SMALL_NONZEROS", 0), ("TRANSPOSE_NONZEROS", 0),
                         ("PLAN_FORMS", (0,))):
-        monkeypatch.setattr(cmvm, name, value)
+        monkeypatch.setattr(cmvm.plans, name, value)
     expected = cmvm.solve(matrix, input_bits=8, signed=True, max_depth=8, restarts=0, free_negation_rows=[1, 4])
     assert _graphs_equal(graph, expected) and graph.depth <= 8
 

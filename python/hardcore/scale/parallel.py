@@ -79,46 +79,24 @@ class SolveJob:
 
 
 def _solve(job: SolveJob):
-    from hardcore import cmvm
-
-    if job.plans is not None and job.algorithm == "cse":
-        graph = _solve_plans(job)
-        if graph is not None:
-            return graph
-    return cmvm.solve(job.weights(), input_bits=job.input_bits, signed=job.signed, max_depth=job.max_depth,
-                      algorithm=job.algorithm, free_negation_rows=job.free_rows, restarts=job.restarts)
-
-
-def _solve_plans(job: SolveJob):
-    """`cmvm.solve` of the job trying only its `plans` (no restarts); None if none of them meets its depth bound.
+    """`cmvm.solve` of the job.  A job of given `plans` tries only those, without restarts, and every plan
+    when none of them meets its depth bound.
 
     On a large matrix the row-difference plans cost most of the solve (a
     1024 x 128 block: 2.5 s for the direct plan, 14.8 s for all four) and
-    rarely win (docs/scale.md).  The same steps as `cmvm.solve` after its
-    checks, with the plans' codes as `cmvm._run_plans`' wanted: a graph equal
-    to `cmvm.solve`'s whenever one of these plans is its best and it makes no
-    restarts (test_parallel.py checks it).
+    rarely win (docs/scale.md).
     """
     from hardcore import cmvm
-    from hardcore.adder_graph import AdderGraph, AdderNode
 
-    weights = cmvm._as_int_matrix(job.weights())
-    n = weights.shape[1]
-    if job.max_depth is not None:
-        cmvm._check_depth_feasible(weights, job.max_depth)
-    magnitudes = [(1 << (job.input_bits - 1)) if job.signed else (1 << job.input_bits) - 1] * n
-    free_rows = frozenset(job.free_rows)
-    use_c = cmvm._c_core_fits(weights, magnitudes, job.max_depth)
-    _, found = cmvm._run_plans(weights, magnitudes, job.max_depth, list(job.plans), None, use_c)
-    if found is None:
-        return None
-    _, nodes, outputs = cmvm._signed(found[1], found[2], found[3], n, free_rows)
-    bits = (job.input_bits,) * n
-    graph = AdderGraph(n_inputs=n, nodes=[AdderNode(*node) for node in nodes], outputs=outputs, input_bits=bits,
-                       signed=job.signed)
-    nodes, outputs = cmvm._normalize_signs(n, nodes, outputs, free_rows, graph.value_ranges(graph.input_ranges()))
-    return AdderGraph(n_inputs=n, nodes=[AdderNode(*node) for node in nodes], outputs=outputs, input_bits=bits,
-                      signed=job.signed)
+    if job.plans is not None and job.algorithm == "cse":
+        try:
+            return cmvm.solve(job.weights(), input_bits=job.input_bits, signed=job.signed,
+                              max_depth=job.max_depth, free_negation_rows=job.free_rows, restarts=0,
+                              plans=job.plans)
+        except cmvm.PlansInfeasible:
+            pass
+    return cmvm.solve(job.weights(), input_bits=job.input_bits, signed=job.signed, max_depth=job.max_depth,
+                      algorithm=job.algorithm, free_negation_rows=job.free_rows, restarts=job.restarts)
 
 
 @contextlib.contextmanager
