@@ -405,8 +405,9 @@ def _sim_recurrent(args, circuit, rng) -> int:
     every output against the step reference, each sequence's last against the unrolled reference."""
     from hardcore.recurrent.sim import check_sequences
 
-    low, high = circuit.in_range
-    sequences = rng.integers(low, high + 1, size=(args.vectors, circuit.n_in))
+    sequences = tuple(rng.integers(port.range[0], port.range[1] + 1, size=(args.vectors, port.elements))
+                      for port in circuit.inputs)  # the sequence (and the initial state's ports)
+    sequences = sequences if len(sequences) > 1 else sequences[0]
     mismatches, wrong = check_sequences(circuit, sequences, Path(args.directory) / "sim", rng)
     print(f"{args.vectors} sequences of {circuit.steps} steps ({circuit.steps} cycles per sequence): "
           f"{mismatches} mismatching cycles, {wrong} last outputs unlike the unrolled reference")

@@ -310,8 +310,11 @@ class Circuit:
             cls = RecurrentCircuit
             recurrent = report["recurrent"]
             extra = {"steps": recurrent["steps"], "state_size": recurrent["state_size"],
-                     "state_width": recurrent["state_width"], "initial_codes": recurrent["initial_state"]}
+                     "state_width": recurrent["state_width"], "initial_codes": recurrent["initial_state"],
+                     "initial_inputs": recurrent.get("initial_inputs", [])}
             x = dict(x, shape=recurrent["sequence_shape"])
+            if extra["initial_inputs"]:  # the sequence and the initial state's ports, as `reference` takes them
+                in_ports = [_port_of("x", x)] + [_port_of(n, ports[n]) for n in extra["initial_inputs"]]
         else:
             extra = {}
         return cls(name=name, verilog=verilog, stages=stages, in_shape=x["shape"],

@@ -69,6 +69,20 @@ class StackedTimeFirst(torch.nn.Module):
         return self.head(h_n[-1])
 
 
+class FromInitialState(Classifier):
+    """The initial state is the model's input: forward(x, h0), an LSTM's forward(x, h0, c0)."""
+
+    def forward(self, x, *initial):
+        output, _ = self.rnn(x, initial if len(initial) > 1 else initial[0])
+        return self.head(output[:, -1])
+
+
+class InitialStateUsedTwice(Classifier):
+    def forward(self, x, h0):
+        output, _ = self.rnn(x, 2 * h0)
+        return self.head(output[:, -1])
+
+
 class EveryStep(Classifier):
     """Reads every step of the sequence: not a last-step model."""
 
@@ -167,6 +181,41 @@ def test_stacked_time_first_with_an_initial_state_as_a_classifier():
     assert (unrolled.reference(codes)[:, 0] == expected).mean() > 0.8
 
 
+def _initial_states(kind: str, count: int, seed: int) -> tuple:
+    """(N, 1, hidden) random initial states: h0, an LSTM's h0 and c0."""
+    generator = torch.Generator().manual_seed(seed)
+    return tuple(torch.rand(count, 1, HIDDEN, generator=generator) - 0.5 for _ in range(2 if kind == "LSTM" else 1))
+
+
+def _initial_state_forms(kind: str) -> tuple:
+    model = FromInitialState(kind)
+    example = (torch.zeros(1, T, FEATURES),) + tuple(torch.zeros(1, 1, HIDDEN) for _ in _initial_states(kind, 1, 0))
+    calibration = (CALIBRATION,) + _initial_states(kind, len(CALIBRATION), 6)
+    return model, tuple(hardcore.compile(model, example, calibration=calibration, recurrent=form)
+                        for form in ("unrolled", "stateful"))
+
+
+def test_an_initial_state_as_an_input():
+    """forward(x, h0): ports x0, x1 unrolled, x and h0 stateful (loaded on start); both the same integers."""
+    model, (unrolled, stateful) = _initial_state_forms("GRU")
+    assert [port.name for port in unrolled.inputs] == ["x0", "x1"]
+    assert [(port.name, port.shape) for port in stateful.inputs] == [("x", [T, FEATURES]), ("h0", [HIDDEN])]
+    assert unrolled.inputs[1].frac_bits == stateful.inputs[1].frac_bits == 7
+    h0 = _initial_states("GRU", len(INPUTS), 7)
+    codes = unrolled.quantize_input((INPUTS.numpy(), *(h.numpy() for h in h0)))
+    reference = unrolled.reference(codes)
+    assert np.array_equal(stateful.reference(codes), reference)
+    out_valid, y, last = stateful.run_steps(sequence_stream(stateful, codes, np.random.default_rng(0)))
+    assert np.array_equal(y[(out_valid == 1) & (last == 1)], reference)
+    expected = torch.cat([model(x[None], h[None]) for x, h in zip(INPUTS, h0[0])]).detach().numpy()
+    assert np.abs(unrolled.dequantize_output(reference) - expected).max() < 0.1
+    assert stateful.report["control_ports"]["start"] == "with in_valid: x is step 0 of a new sequence (from h0)"
+    assert stateful.report["recurrent"]["initial_inputs"] == ["h0"]
+    plain = hardcore.compile(model, (torch.zeros(1, T, FEATURES), torch.zeros(1, 1, HIDDEN)),
+                             calibration=(CALIBRATION, _initial_states("GRU", len(CALIBRATION), 6)[0]))
+    assert np.abs(plain.predict((INPUTS.numpy(), h0[0].numpy())) - expected).max() < 0.1
+
+
 def test_write_and_load_a_stateful_circuit(forms, tmp_path):
     stateful = forms["GRU"][1]
     stateful.write(tmp_path / "gru")
@@ -189,13 +238,17 @@ def test_write_and_load_a_stateful_circuit(forms, tmp_path):
     (Classifier(), {"recurrent": "stateful", "max_adder_depth": 4}, UsageError,
      r"^compile: the stateful recurrent circuit takes a step a clock through a combinational step; "
      r"max_adder_depth and clock_enable do not apply$"),
+    (InitialStateUsedTwice(), {"recurrent": "unrolled"}, CompileError,
+     r"^recurrent: the model's inputs after the sequence must be rnn's initial state itself: h0 \(GRU\)$"),
     (torch.nn.Linear(FEATURES, 2), {"recurrent": "unrolled"}, CompileError,
      r"^recurrent: expected one nn.RNN, nn.GRU or nn.LSTM in the model, found 0$"),
     (torch.nn.Sequential(torch.nn.GRU(FEATURES, HIDDEN, batch_first=True, bidirectional=True)), {}, CompileError,
      r"^0 \(GRU\): bidirectional recurrent layers are not supported$")])
 def test_recurrent_errors(model, options, error, message):
+    example = torch.zeros(1, T, FEATURES)
     with pytest.raises(error, match=message):
-        hardcore.compile(model, torch.zeros(1, T, FEATURES), **options)
+        hardcore.compile(model, (example, torch.zeros(1, 1, HIDDEN)) if isinstance(model, InitialStateUsedTwice)
+                         else example, **options)
 
 
 @pytest.mark.sim
@@ -224,6 +277,19 @@ def test_stateful_lstm_in_verilator(forms, tmp_path):
     stateful = forms["LSTM"][1]
     codes = stateful.quantize_input(INPUTS.numpy())
     assert check_sequences(stateful, codes, tmp_path, np.random.default_rng(5)) == (0, 0)
+
+
+@pytest.mark.sim
+@requires_verilator
+def test_lstm_from_an_initial_state_input_in_verilator(tmp_path):
+    """forward(x, h0, c0): the stateful circuit (h0 and c0 ports loaded on start) and the unrolled one (ports
+    x0, x1, x2) in Verilator, each equal to the unrolled reference."""
+    _, (unrolled, stateful) = _initial_state_forms("LSTM")
+    initial = _initial_states("LSTM", len(INPUTS), 7)
+    codes = unrolled.quantize_input((INPUTS.numpy(), *(h.numpy() for h in initial)))
+    assert check_sequences(stateful, codes, tmp_path / "stateful", np.random.default_rng(8)) == (0, 0)
+    result = unrolled.simulate(codes, tmp_path / "unrolled")
+    assert np.array_equal(result.outputs, unrolled.reference(codes))
 
 
 @pytest.mark.sim

@@ -33,7 +33,7 @@ import torch
 from torch_mlir import ir
 
 from hardcore import backend
-from hardcore.compiler import Circuit, _build_circuit, _layer_figures, _run_steps, dag_figures
+from hardcore.compiler import Circuit, Port, _build_circuit, _layer_figures, _run_steps, dag_figures
 from hardcore.decoder import _step_hw, _Text
 from hardcore.errors import UsageError
 from hardcore.interpreter import find_function, run_function
@@ -61,6 +61,7 @@ class RecurrentCircuit(Circuit):
     state_size: int = 0
     state_width: int = 0
     initial_codes: list = field(default_factory=list)
+    initial_inputs: list = field(default_factory=list)  # "h0" (and "c0"): the initial state's ports; []: constant
 
     def _functions(self):
         if not hasattr(self, "_step_function"):
@@ -70,8 +71,9 @@ class RecurrentCircuit(Circuit):
         return self._step_function, self._head_function
 
     def run_steps(self, stream) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The circuit's outputs after every cycle of `stream` ((cycles, 2 + F): in_valid, start, x codes):
-        out_valid, y (cycles, outputs) and last, each as the cycle's rising edge leaves them."""
+        """The circuit's outputs after every cycle of `stream` ((cycles, 2 + F [+ S]): in_valid, start, x codes
+        [, the initial state's codes: h0 (and c0) when they are ports]): out_valid, y (cycles, outputs) and last,
+        each as the cycle's rising edge leaves them."""
         stream = np.asarray(stream, dtype=np.int64)
         step, head = self._functions()
         inputs = self.n_in // self.steps
@@ -81,7 +83,8 @@ class RecurrentCircuit(Circuit):
         for in_valid, start, *x in stream.tolist():
             if in_valid:
                 if start:
-                    state, count = np.array(self.initial_codes, dtype=np.int64), 0
+                    initial = x[inputs:] if self.initial_inputs else self.initial_codes
+                    state, count = np.array(initial, dtype=np.int64), 0
                 z = np.concatenate([np.asarray(x[:inputs], dtype=np.int64), state])[None]
                 state = np.asarray(run_function(step, z, from_quantized=True)).reshape(-1)
                 y = np.asarray(run_function(head, state[None], from_quantized=True)).reshape(-1)
@@ -97,6 +100,7 @@ class RecurrentCircuit(Circuit):
         x = report["ports"]["x"]
         inputs = self.n_in // self.steps
         x.update(elements=inputs, shape=[inputs], bits=inputs * self.in_width)
+        initial = " and ".join(self.initial_inputs) if self.initial_inputs else "the initial state"
         report["ports"]["last"] = {"elements": 1, "element_width": 1, "signed": False,
                                    "layout": f"1: y is the output after the {self.steps}th step since the start"}
         report["latency_cycles"] = 1
@@ -105,13 +109,14 @@ class RecurrentCircuit(Circuit):
             "clk": "clock, rising edge",
             "rst": "synchronous, active high: the initial state, out_valid 0",
             "in_valid": "x holds a time step this cycle",
-            "start": "with in_valid: x is step 0 of a new sequence (from the initial state)",
+            "start": f"with in_valid: x is step 0 of a new sequence (from {initial})",
             "out_valid": "y holds the head of the state after the step taken at the previous edge",
             "last": f"y is the output after step {self.steps} of the sequence: the model's output"}
         report["recurrent"] = {"form": "stateful", "steps": self.steps, "sequence_shape": self.in_shape,
                                "cycles_per_sequence": self.steps, "state_size": self.state_size,
                                "state_width": self.state_width,
-                               "state_bits": self.state_size * self.state_width, "initial_state": self.initial_codes}
+                               "state_bits": self.state_size * self.state_width, "initial_state": self.initial_codes,
+                               "initial_inputs": self.initial_inputs}
         return report
 
 
@@ -150,7 +155,7 @@ def compile_recurrent(model, example_input, *, form: str, name: str, output: str
                              output=output, name=f"{name}_head", quantize=quantize, verify_each=verify_each, say=say)
     step_body, head_body = body_of(step_stages["quantized"], "step"), body_of(head_stages["quantized"], "head")
     unrolled = unrolled_text(name, step_body, head_body, parts.steps, parts.inputs, parts.initial_codes,
-                             parts.x_frac_bits)
+                             parts.x_frac_bits, parts.initial_inputs)
     options = dict(options, recurrent=form)
     if form == "unrolled":
         module = parse_module(unrolled, new_context(), "unrolled")
@@ -192,7 +197,7 @@ def _stateful(name, parts, step_stages, head_stages, unrolled: str, fold, option
     step_hw = _step_hw(step_module, step_function, f"{name}_step")
     head_hw = _step_hw(head_module, head_function, f"{name}_head")
     wrapper = wrapper_text(name, parts.inputs, parts.state_size, width, step_out, y_bits, parts.initial_codes,
-                           parts.steps)
+                           parts.steps, parts.initial_inputs)
     circt_module = backend.to_circt("module {\n" + wrapper + "\n" + step_hw + "\n" + head_hw + "\n}\n")
     backend.run_circt_pipeline(circt_module, "builtin.module(hw.module(cse))")
     stages = {"torch": step_stages["torch"], "quantized": unrolled, "recurrent_step": step_stages["quantized"],
@@ -206,18 +211,24 @@ def _stateful(name, parts, step_stages, head_stages, unrolled: str, fold, option
     figures["register_bits"] = parts.state_size * width + y_bits + count_bits + 1
     figures["cycles_per_sequence"] = parts.steps
     in_shape = [parts.steps, parts.inputs]
+    in_range = (-(1 << (width - 1)), (1 << (width - 1)) - 1)
+    in_ports = [Port("x", in_shape, width, parts.x_frac_bits, True, in_range)] + \
+        [Port(input_name, [parts.state_size // len(parts.initial_inputs)], width, parts.frac_bits, True, in_range)
+         for input_name in parts.initial_inputs] if parts.initial_inputs else []
     return RecurrentCircuit(
         name=name, verilog=backend.export_verilog(circt_module), stages=stages, in_shape=in_shape, in_width=width,
         in_frac_bits=parts.x_frac_bits, in_range=(-(1 << (width - 1)), (1 << (width - 1)) - 1),
         out_shape=list(y_type.shape), out_width=y_elem,
         out_frac_bits=int_attr(head_function, "hardcore.output_frac_bits"), layers=layers, options=options,
         figures=figures, latency=1, out_signed=not unsigned, steps=parts.steps, state_size=parts.state_size,
-        state_width=width, initial_codes=[int(v) for v in parts.initial_codes])
+        state_width=width, initial_codes=[int(v) for v in parts.initial_codes], in_ports=in_ports,
+        initial_inputs=list(parts.initial_inputs))
 
 
 def wrapper_text(name: str, inputs: int, state_size: int, width: int, step_width: int, y_bits: int,
-                 initial_codes, steps: int) -> str:
-    """The stateful top module `name` as CIRCT text around instances of `<name>_step` and `<name>_head`."""
+                 initial_codes, steps: int, initial_inputs=()) -> str:
+    """The stateful top module `name` as CIRCT text around instances of `<name>_step` and `<name>_head`;
+    with `initial_inputs` ("h0", or "h0" and "c0"), `start` takes the initial state from those ports."""
     state_bits, x_bits = state_size * width, inputs * width
     count_bits = (steps + 1).bit_length()  # the steps since the start, 0..T+1
     body = _Text()
@@ -231,7 +242,14 @@ def wrapper_text(name: str, inputs: int, state_size: int, width: int, step_width
     state = body.emit(f"sv.read_inout {state_register} : !hw.inout<i{state_bits}>")
     count_register = body.emit(f"sv.reg : !hw.inout<i{count_bits}>", "steps_taken")
     count = body.emit(f"sv.read_inout {count_register} : !hw.inout<i{count_bits}>")
-    current = body.emit(f"comb.mux %start, {initial}, {state} : i{state_bits}", "step_state")
+    start_state = initial
+    if len(initial_inputs) == 1:
+        start_state = f"%{initial_inputs[0]}"
+    elif initial_inputs:  # the state is h of every layer, then c: c0 holds the upper bits
+        part_bits = state_bits // len(initial_inputs)
+        start_state = body.emit(f"comb.concat {', '.join('%' + n for n in reversed(initial_inputs))} : "
+                                f"{', '.join(f'i{part_bits}' for _ in initial_inputs)}", "initial_state")
+    current = body.emit(f"comb.mux %start, {start_state}, {state} : i{state_bits}", "step_state")
     z = body.emit(f"comb.concat {current}, %x : i{state_bits}, i{x_bits}")
     body.line(f'%step = hw.instance "step" @{name}_step(x: {z}: i{x_bits + state_bits}) -> '
               f"(y: i{state_size * step_width})")
@@ -266,6 +284,7 @@ def wrapper_text(name: str, inputs: int, state_size: int, width: int, step_width
     y = body.emit(f"sv.read_inout {y_register} : !hw.inout<i{y_bits}>")
     valid = body.emit(f"sv.read_inout {valid_register} : !hw.inout<i1>")
     last = body.emit(f"comb.icmp eq {count}, {final} : i{count_bits}", "last_step")
-    header = (f"hw.module @{name}(in %clk : i1, in %rst : i1, in %in_valid : i1, in %start : i1, in %x : i{x_bits}, "
-              f"out out_valid : i1, out y : i{y_bits}, out last : i1) {{")
+    initial_ports = "".join(f", in %{n} : i{state_bits // len(initial_inputs)}" for n in initial_inputs)
+    header = (f"hw.module @{name}(in %clk : i1, in %rst : i1, in %in_valid : i1, in %start : i1, in %x : i{x_bits}"
+              f"{initial_ports}, out out_valid : i1, out y : i{y_bits}, out last : i1) {{")
     return "\n".join([header] + body.lines + [f"    hw.output {valid}, {y}, {last} : i1, i{y_bits}, i1", "}"])
