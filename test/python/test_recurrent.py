@@ -77,6 +77,14 @@ class FromInitialState(Classifier):
         return self.head(output[:, -1])
 
 
+class Tagger(Classifier):
+    """The head on every step: the output sequence (1, T, classes)."""
+
+    def forward(self, x):
+        output, _ = self.rnn(x)
+        return self.head(output)
+
+
 class InitialStateUsedTwice(Classifier):
     def forward(self, x, h0):
         output, _ = self.rnn(x, 2 * h0)
@@ -216,6 +224,28 @@ def test_an_initial_state_as_an_input():
     assert np.abs(plain.predict((INPUTS.numpy(), h0[0].numpy())) - expected).max() < 0.1
 
 
+@pytest.fixture(scope="module")
+def taggers():
+    """(unrolled, stateful) circuits of the RNN tagger: the output sequence."""
+    return tuple(hardcore.compile(Tagger("RNN"), torch.zeros(1, T, FEATURES), calibration=CALIBRATION, recurrent=form)
+                 for form in ("unrolled", "stateful"))
+
+
+def test_the_output_sequence(taggers):
+    """The head after every step: the unrolled y is [T, classes], the stateful y each step's row, one scale."""
+    unrolled, stateful = taggers
+    assert unrolled.out_shape == [T, CLASSES] and stateful.out_shape == [CLASSES]
+    assert unrolled.out_frac_bits == stateful.out_frac_bits and stateful.report["recurrent"]["sequence"]
+    codes = unrolled.quantize_input(INPUTS.numpy())
+    reference = unrolled.reference(codes)
+    out_valid, y, _ = stateful.run_steps(sequence_stream(stateful, codes, np.random.default_rng(2)))
+    assert np.array_equal(y[out_valid == 1].reshape(len(INPUTS), -1), reference)
+    expected = Tagger("RNN")(INPUTS).detach().numpy().reshape(len(INPUTS), -1)
+    assert np.abs(unrolled.dequantize_output(reference) - expected).max() < 0.1
+    assert sum(layer["kind"].startswith("step 3 head: ") for layer in unrolled.layers) == \
+        sum(layer["kind"].startswith("head: ") for layer in stateful.layers) > 0
+
+
 def test_write_and_load_a_stateful_circuit(forms, tmp_path):
     stateful = forms["GRU"][1]
     stateful.write(tmp_path / "gru")
@@ -231,8 +261,8 @@ def test_write_and_load_a_stateful_circuit(forms, tmp_path):
 
 @pytest.mark.parametrize("model,options,error,message", [
     (EveryStep(), {"recurrent": "stateful"}, CompileError,
-     r"^recurrent: the model's output must depend on rnn's last step only \(output\[:, -1\], h_n, c_n\); "
-     r"reading its other steps changed the output by [0-9.e-]+$"),
+     r"^recurrent: the model's output must be a function of rnn's last step \(output\[:, -1\], h_n, c_n\) or that "
+     r"of every step \(the sequence\); reading its steps otherwise changed the output by [0-9.e-]+$"),
     (torch.nn.Sequential(torch.nn.GRU(FEATURES, HIDDEN, batch_first=True)), {"recurrent": "bogus"}, UsageError,
      r"^compile: recurrent must be one of unrolled, stateful, got 'bogus'$"),
     (Classifier(), {"recurrent": "stateful", "max_adder_depth": 4}, UsageError,
@@ -290,6 +320,16 @@ def test_lstm_from_an_initial_state_input_in_verilator(tmp_path):
     assert check_sequences(stateful, codes, tmp_path / "stateful", np.random.default_rng(8)) == (0, 0)
     result = unrolled.simulate(codes, tmp_path / "unrolled")
     assert np.array_equal(result.outputs, unrolled.reference(codes))
+
+
+@pytest.mark.sim
+@requires_verilator
+def test_output_sequence_in_verilator(taggers, tmp_path):
+    """The RNN tagger: the stateful circuit's y at every step and the unrolled circuit's [T, classes] y."""
+    unrolled, stateful = taggers
+    codes = unrolled.quantize_input(INPUTS.numpy())
+    assert check_sequences(stateful, codes, tmp_path / "stateful", np.random.default_rng(9)) == (0, 0)
+    assert np.array_equal(unrolled.simulate(codes, tmp_path / "unrolled").outputs, unrolled.reference(codes))
 
 
 @pytest.mark.sim

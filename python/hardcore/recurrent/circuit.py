@@ -62,6 +62,7 @@ class RecurrentCircuit(Circuit):
     state_width: int = 0
     initial_codes: list = field(default_factory=list)
     initial_inputs: list = field(default_factory=list)  # "h0" (and "c0"): the initial state's ports; []: constant
+    sequence: bool = False  # y after every step is the model's output row of that step, not only after the last
 
     def _functions(self):
         if not hasattr(self, "_step_function"):
@@ -103,6 +104,8 @@ class RecurrentCircuit(Circuit):
         initial = " and ".join(self.initial_inputs) if self.initial_inputs else "the initial state"
         report["ports"]["last"] = {"elements": 1, "element_width": 1, "signed": False,
                                    "layout": f"1: y is the output after the {self.steps}th step since the start"}
+        y_meaning = "the model's output row of the step taken at the previous edge" if self.sequence else \
+            "the head of the state after the step taken at the previous edge"
         report["latency_cycles"] = 1
         report["clocked"] = True
         report["control_ports"] = {
@@ -110,13 +113,13 @@ class RecurrentCircuit(Circuit):
             "rst": "synchronous, active high: the initial state, out_valid 0",
             "in_valid": "x holds a time step this cycle",
             "start": f"with in_valid: x is step 0 of a new sequence (from {initial})",
-            "out_valid": "y holds the head of the state after the step taken at the previous edge",
+            "out_valid": f"y holds {y_meaning}",
             "last": f"y is the output after step {self.steps} of the sequence: the model's output"}
         report["recurrent"] = {"form": "stateful", "steps": self.steps, "sequence_shape": self.in_shape,
                                "cycles_per_sequence": self.steps, "state_size": self.state_size,
                                "state_width": self.state_width,
                                "state_bits": self.state_size * self.state_width, "initial_state": self.initial_codes,
-                               "initial_inputs": self.initial_inputs}
+                               "initial_inputs": self.initial_inputs, "sequence": self.sequence}
         return report
 
 
@@ -155,7 +158,7 @@ def compile_recurrent(model, example_input, *, form: str, name: str, output: str
                              output=output, name=f"{name}_head", quantize=quantize, verify_each=verify_each, say=say)
     step_body, head_body = body_of(step_stages["quantized"], "step"), body_of(head_stages["quantized"], "head")
     unrolled = unrolled_text(name, step_body, head_body, parts.steps, parts.inputs, parts.initial_codes,
-                             parts.x_frac_bits, parts.initial_inputs)
+                             parts.x_frac_bits, parts.initial_inputs, parts.sequence)
     options = dict(options, recurrent=form)
     if form == "unrolled":
         module = parse_module(unrolled, new_context(), "unrolled")
@@ -222,7 +225,7 @@ def _stateful(name, parts, step_stages, head_stages, unrolled: str, fold, option
         out_frac_bits=int_attr(head_function, "hardcore.output_frac_bits"), layers=layers, options=options,
         figures=figures, latency=1, out_signed=not unsigned, steps=parts.steps, state_size=parts.state_size,
         state_width=width, initial_codes=[int(v) for v in parts.initial_codes], in_ports=in_ports,
-        initial_inputs=list(parts.initial_inputs))
+        initial_inputs=list(parts.initial_inputs), sequence=parts.sequence)
 
 
 def wrapper_text(name: str, inputs: int, state_size: int, width: int, step_width: int, y_bits: int,

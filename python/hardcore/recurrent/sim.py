@@ -142,14 +142,17 @@ def simulate_steps(circuit, stream: np.ndarray, workdir) -> tuple[np.ndarray, np
 
 
 def check_sequences(circuit, sequences, workdir, rng: np.random.Generator) -> tuple[int, int]:
-    """`sequences` ((N, T * F) codes, with the initial states' a tuple as `reference` takes) back to back in Verilator: (mismatching cycles against `run_steps`,
-    sequences whose last output differs from the unrolled reference)."""
+    """`sequences` ((N, T * F) codes, or a tuple with the initial states' as `reference` takes) back to back in
+    Verilator: (mismatching cycles against `run_steps`, sequences whose output (y after the last step, or after
+    every step of a sequence model) differs from the unrolled reference)."""
     stream = sequence_stream(circuit, sequences, rng)
     out_valid, y, last = simulate_steps(circuit, stream, workdir)
     expected_valid, expected_y, expected_last = circuit.run_steps(stream)
     bad = (out_valid != expected_valid) | (last != expected_last)
     bad |= (expected_valid == 1) & np.any(y != expected_y, axis=1)
-    finals = y[(out_valid == 1) & (last == 1)]
+    # the model's output: y after each sequence's last step, or after each of its steps (a sequence model)
+    finals = y[(out_valid == 1) & ((last == 1) | circuit.sequence)].reshape(-1, circuit.n_out * (
+        circuit.steps if circuit.sequence else 1))
     reference = circuit.reference(sequences)
     wrong = len(reference) if len(finals) != len(reference) else int(np.any(finals != reference, axis=1).sum())
     return int(bad.sum()), wrong

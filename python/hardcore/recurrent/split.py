@@ -18,7 +18,9 @@ compiled by hardcore like any other model:
 
 `split` checks in float that the model is the head after T steps
 (the model reads its recurrent layer's last step only: `output[:, -1]`, `h_n`,
-`c_n`) and chooses the scale from every step of the calibration sequences.
+`c_n`), or else the head after every step along the output's time dimension
+(the output sequence: the head is the model's first output row), and chooses
+the scale from every step of the calibration sequences.
 """
 
 from __future__ import annotations
@@ -108,8 +110,9 @@ class _Head(torch.nn.Module):
     """
 
     def __init__(self, model: torch.nn.Module, path: str, recurrent: UnrolledRecurrent, steps: int,
-                 frac_bits: int | None, bits: int, state_inputs: tuple = ()):
+                 frac_bits: int | None, bits: int, state_inputs: tuple = (), row: int | None = None):
         super().__init__()
+        self.row = row  # a sequence model: the output's first row along this (time) dimension
         self.model = copy.deepcopy(model)
         self.state_inputs = [torch.zeros_like(given) for given in state_inputs]  # what _FromState ignores
         parent_path, _, attribute = path.rpartition(".")
@@ -120,7 +123,8 @@ class _Head(torch.nn.Module):
     def forward(self, state):
         if self.frac_bits is not None:
             state = _fake_quantize(state, self.frac_bits, self.bits)
-        return self.model(state, *self.state_inputs)
+        output = self.model(state, *self.state_inputs)
+        return output if self.row is None else output.select(self.row, 0)
 
 
 @dataclass
@@ -139,7 +143,8 @@ class RecurrentSplit:
     step: torch.nn.Module
     head: torch.nn.Module
     step_calibration: np.ndarray  # (samples, inputs + S): z of every step
-    head_calibration: np.ndarray  # (N, S): the states after T steps
+    head_calibration: np.ndarray  # (N, S): the states after T steps (after every step: a sequence)
+    sequence: bool = False  # the output is the head of every step's state (T rows), not of the last one
 
     @property
     def initial_codes(self) -> np.ndarray:
@@ -191,6 +196,7 @@ def split(model: torch.nn.Module, example_input, calibration, bits: int) -> Recu
         raise CompileError(f"recurrent: calibration sequences must have shape (N, {steps}, {inputs}), "
                            f"got {list(sequences.shape)}")
     model_inputs = sequences if recurrent.batch_first else sequences.transpose(0, 1)  # (T, N, F) time first
+    time_dim = 1 if recurrent.batch_first else 0  # of the model's output sequence
     float_step = _Step(recurrent, inputs, None, bits)
     states = [initial.expand(len(sequences), -1)]
     if initial_inputs:
@@ -201,19 +207,25 @@ def split(model: torch.nn.Module, example_input, calibration, bits: int) -> Recu
             z = torch.cat([sequences[:, step], states[-1]], dim=1)
             samples.append(z)
             states.append(float_step(z))
-        head = _Head(model, path, recurrent, steps, None, bits, state_inputs)
+        ones = model_inputs.split(1, dim=0 if recurrent.batch_first else 1)
+        per_input = [torch.split(row[None], recurrent.layers * recurrent.hidden, dim=1) for row in states[0]]
         try:
-            ones = model_inputs.split(1, dim=0 if recurrent.batch_first else 1)
-            per_input = [torch.split(row[None], recurrent.layers * recurrent.hidden, dim=1) for row in states[0]]
-            expected = torch.cat([model(one, *(part.reshape(given.shape) for part, given in zip(parts, state_inputs)))
-                                  for one, parts in zip(ones, per_input)])
-            actual = torch.cat([head(state[None]) for state in states[-1]], dim=0)
-            error = float((expected - actual).abs().max())
+            expected = [model(one, *(part.reshape(given.shape) for part, given in zip(parts, state_inputs)))
+                        for one, parts in zip(ones, per_input)]
         except Exception:  # the model reads its input elsewhere than through the recurrent module
-            expected, error = torch.zeros(1), float("inf")
-    if not error <= _SPLIT_TOLERANCE * (1 + float(expected.abs().max())):
-        raise CompileError(f"recurrent: the model's output must depend on {path}'s last step only "
-                           f"(output[:, -1], h_n, c_n); reading its other steps changed the output by {error:.3g}")
+            expected = None
+        last_head = _Head(model, path, recurrent, steps, None, bits, state_inputs)
+        error = _largest_error(expected, lambda i: last_head(states[-1][i:i + 1]))
+        sequence = False
+        if error is not None:  # not the last step: the same head at every step (the output sequence)?
+            row_head = _Head(model, path, recurrent, steps, None, bits, state_inputs, row=time_dim)
+            sequence = _largest_error(expected, lambda i: torch.stack([row_head(states[t + 1][i:i + 1])
+                                                                       for t in range(steps)], dim=time_dim)) is None
+            error = None if sequence else error
+    if error is not None:
+        raise CompileError(f"recurrent: the model's output must be a function of {path}'s last step (output[:, -1], "
+                           f"h_n, c_n) or that of every step (the sequence); reading its steps otherwise changed "
+                           f"the output by {error:.3g}")
     z_all = torch.cat(samples, dim=0).numpy()
     # x_t and the state each get their own scale; z holds x_t * 2^-gain, so that z's codes of x_t are x_t's
     # codes at its own scale, and the first layer's W_ih * 2^gain (exact: weight scales are powers of two)
@@ -230,8 +242,9 @@ def split(model: torch.nn.Module, example_input, calibration, bits: int) -> Recu
         x_frac_bits=x_frac_bits, bits=bits, initial_state=initial[0].numpy().astype(np.float64),
         initial_inputs=initial_inputs,
         step=_Step(scaled, inputs, frac_bits, bits),
-        head=_Head(model, path, recurrent, steps, frac_bits, bits, state_inputs),
-        step_calibration=z_all[chosen], head_calibration=states[-1].numpy())
+        head=_Head(model, path, recurrent, steps, frac_bits, bits, state_inputs, row=time_dim if sequence else None),
+        step_calibration=z_all[chosen], sequence=sequence,
+        head_calibration=(torch.cat(states[1:])[chosen] if sequence else states[-1]).numpy())
 
 
 def _initial_inputs(path: str, recurrent: UnrolledRecurrent, hx, state_inputs: tuple) -> list:
@@ -271,3 +284,16 @@ def _initial_states(calibration, count: int, recurrent: UnrolledRecurrent) -> to
         raise CompileError(f"recurrent: initial-state calibration must hold {count} states of {recurrent.layers} x "
                            f"{recurrent.hidden} each, got {[list(part.shape) for part in parts]}")
     return torch.cat(parts, dim=1)
+
+
+def _largest_error(expected: list | None, actual) -> float | None:
+    """The largest |expected[i] - actual(i)| over the calibration sequences, or None within the tolerance
+    (float32 rounding); inf when the model's output cannot be made so."""
+    if expected is None:
+        return float("inf")
+    try:
+        error = max(float((e - actual(i)).abs().max()) for i, e in enumerate(expected))
+    except Exception:  # another shape, or the head cannot run without the sequence
+        return float("inf")
+    largest = max(float(e.abs().max()) for e in expected)
+    return None if error <= _SPLIT_TOLERANCE * (1 + largest) else error
