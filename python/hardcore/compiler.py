@@ -311,7 +311,8 @@ class Circuit:
             recurrent = report["recurrent"]
             extra = {"steps": recurrent["steps"], "state_size": recurrent["state_size"],
                      "state_width": recurrent["state_width"], "initial_codes": recurrent["initial_state"],
-                     "initial_inputs": recurrent.get("initial_inputs", []), "sequence": recurrent.get("sequence", False)}
+                     "initial_inputs": recurrent.get("initial_inputs", []), "sequence": recurrent.get("sequence", False),
+                     "step_latency": recurrent.get("step_latency", 0), "head_latency": recurrent.get("head_latency", 0)}
             x = dict(x, shape=recurrent["sequence_shape"])
             if extra["initial_inputs"]:  # the sequence and the initial state's ports, as `reference` takes them
                 in_ports = [_port_of("x", x)] + [_port_of(n, ports[n]) for n in extra["initial_inputs"]]

@@ -246,6 +246,29 @@ def test_the_output_sequence(taggers):
         sum(layer["kind"].startswith("head: ") for layer in stateful.layers) > 0
 
 
+@pytest.fixture(scope="module")
+def pipelined_gru():
+    return hardcore.compile(Classifier("GRU"), torch.zeros(1, T, FEATURES), calibration=CALIBRATION,
+                            recurrent="stateful", max_adder_depth=4)
+
+
+def test_a_pipelined_step(forms, pipelined_gru, tmp_path):
+    """max_adder_depth: the step's latency L, a step every L + 1 cycles (in_ready), the same integers."""
+    circuit = pipelined_gru
+    assert (circuit.step_latency, circuit.head_latency, circuit.interval, circuit.latency) == (8, 2, 9, 11)
+    recurrent = circuit.report["recurrent"]
+    assert (recurrent["interval_cycles"], recurrent["cycles_per_sequence"]) == (9, 9 * T)
+    assert circuit.figures["cycles_per_sequence"] == 9 * T and "in_ready" in circuit.report["control_ports"]
+    codes = circuit.quantize_input(INPUTS.numpy())
+    out_valid, y, last = circuit.run_steps(sequence_stream(circuit, codes, np.random.default_rng(3)))
+    assert np.array_equal(y[(out_valid == 1) & (last == 1)], forms["GRU"][0].reference(codes))
+    circuit.write(tmp_path / "gru")
+    loaded = Circuit.load(tmp_path / "gru")
+    assert loaded.interval == 9 and loaded.report == circuit.report
+    assert ("stateful recurrent: one time step every 9 cycles (a pipelined step, latency 11 cycles), 72 cycles a "
+            "sequence") in format_table(circuit.report)
+
+
 def test_write_and_load_a_stateful_circuit(forms, tmp_path):
     stateful = forms["GRU"][1]
     stateful.write(tmp_path / "gru")
@@ -265,9 +288,9 @@ def test_write_and_load_a_stateful_circuit(forms, tmp_path):
      r"of every step \(the sequence\); reading its steps otherwise changed the output by [0-9.e-]+$"),
     (torch.nn.Sequential(torch.nn.GRU(FEATURES, HIDDEN, batch_first=True)), {"recurrent": "bogus"}, UsageError,
      r"^compile: recurrent must be one of unrolled, stateful, got 'bogus'$"),
-    (Classifier(), {"recurrent": "stateful", "max_adder_depth": 4}, UsageError,
-     r"^compile: the stateful recurrent circuit takes a step a clock through a combinational step; "
-     r"max_adder_depth and clock_enable do not apply$"),
+    (Classifier(), {"recurrent": "stateful", "max_adder_depth": 4, "clock_enable": True}, UsageError,
+     r"^compile: the stateful recurrent circuit has no clock enable \(clock_enable\); its in_valid and in_ready "
+     r"pace the steps$"),
     (InitialStateUsedTwice(), {"recurrent": "unrolled"}, CompileError,
      r"^recurrent: the model's inputs after the sequence must be rnn's initial state itself: h0 \(GRU\)$"),
     (torch.nn.Linear(FEATURES, 2), {"recurrent": "unrolled"}, CompileError,
@@ -320,6 +343,14 @@ def test_lstm_from_an_initial_state_input_in_verilator(tmp_path):
     assert check_sequences(stateful, codes, tmp_path / "stateful", np.random.default_rng(8)) == (0, 0)
     result = unrolled.simulate(codes, tmp_path / "unrolled")
     assert np.array_equal(result.outputs, unrolled.reference(codes))
+
+
+@pytest.mark.sim
+@requires_verilator
+def test_pipelined_step_in_verilator(pipelined_gru, tmp_path):
+    """The GRU with a pipelined step: every cycle against `run_steps`, every last output against the reference."""
+    codes = pipelined_gru.quantize_input(INPUTS.numpy())
+    assert check_sequences(pipelined_gru, codes, tmp_path, np.random.default_rng(10)) == (0, 0)
 
 
 @pytest.mark.sim

@@ -92,6 +92,10 @@ def sequence_stream(circuit, sequences, rng: np.random.Generator) -> np.ndarray:
             # the initial state's ports matter with start only: random at the other steps
             state_now = state if step == 0 else rng.integers(low, high + 1, size=len(state))
             rows.append([1, int(step == 0)] + x.tolist() + list(state_now))
+            for _ in range(circuit.interval - 1):  # a pipelined step: in_ready low until it is done
+                rows.append([int(rng.integers(0, 2)), int(rng.integers(0, 2))] +
+                            rng.integers(low, high + 1, size=inputs + len(state)).tolist())
+    rows += [[0] * (2 + inputs + initial.shape[1])] * (circuit.latency - 1)  # the last step's y leaves the pipeline
     return np.array(rows, dtype=np.int64)
 
 
@@ -148,7 +152,7 @@ def check_sequences(circuit, sequences, workdir, rng: np.random.Generator) -> tu
     stream = sequence_stream(circuit, sequences, rng)
     out_valid, y, last = simulate_steps(circuit, stream, workdir)
     expected_valid, expected_y, expected_last = circuit.run_steps(stream)
-    bad = (out_valid != expected_valid) | (last != expected_last)
+    bad = (out_valid != expected_valid) | (last != expected_last) & ((expected_valid == 1) | (circuit.latency == 1))
     bad |= (expected_valid == 1) & np.any(y != expected_y, axis=1)
     # the model's output: y after each sequence's last step, or after each of its steps (a sequence model)
     finals = y[(out_valid == 1) & ((last == 1) | circuit.sequence)].reshape(-1, circuit.n_out * (
