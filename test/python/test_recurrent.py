@@ -11,6 +11,9 @@
   bit, and both are close to float; a stacked time-first GRU from a constant
   initial state as an argmax classifier, under `--verify-each`; writing and
   loading a stateful circuit; the errors of `recurrent=`;
+- an initial state as model inputs (`forward(x, h0)`), the output sequence (a
+  tagger), and a pipelined step (`max_adder_depth`, a step every L + 1 cycles),
+  each in both forms against the unrolled reference (and in Verilator);
 - in Verilator: the stateful GRU through `hardcore compile --recurrent stateful`
   and `hardcore sim` and the stateful LSTM, over sequences back to back with
   `start` and idle cycles, every cycle against `run_steps` and every last output

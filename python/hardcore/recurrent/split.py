@@ -216,12 +216,12 @@ def split(model: torch.nn.Module, example_input, calibration, bits: int) -> Recu
             expected = None
         last_head = _Head(model, path, recurrent, steps, None, bits, state_inputs)
         error = _largest_error(expected, lambda i: last_head(states[-1][i:i + 1]))
-        sequence = False
+        every_step = False
         if error is not None:  # not the last step: the same head at every step (the output sequence)?
             row_head = _Head(model, path, recurrent, steps, None, bits, state_inputs, row=time_dim)
-            sequence = _largest_error(expected, lambda i: torch.stack([row_head(states[t + 1][i:i + 1])
-                                                                       for t in range(steps)], dim=time_dim)) is None
-            error = None if sequence else error
+            every_step = _largest_error(expected, lambda i: torch.stack([row_head(states[t + 1][i:i + 1])
+                                                                         for t in range(steps)], dim=time_dim)) is None
+            error = None if every_step else error
     if error is not None:
         raise CompileError(f"recurrent: the model's output must be a function of {path}'s last step (output[:, -1], "
                            f"h_n, c_n) or that of every step (the sequence); reading its steps otherwise changed "
@@ -242,9 +242,9 @@ def split(model: torch.nn.Module, example_input, calibration, bits: int) -> Recu
         x_frac_bits=x_frac_bits, bits=bits, initial_state=initial[0].numpy().astype(np.float64),
         initial_inputs=initial_inputs,
         step=_Step(scaled, inputs, frac_bits, bits),
-        head=_Head(model, path, recurrent, steps, frac_bits, bits, state_inputs, row=time_dim if sequence else None),
-        step_calibration=z_all[chosen], sequence=sequence,
-        head_calibration=(torch.cat(states[1:])[chosen] if sequence else states[-1]).numpy())
+        head=_Head(model, path, recurrent, steps, frac_bits, bits, state_inputs, row=time_dim if every_step else None),
+        step_calibration=z_all[chosen], sequence=every_step,
+        head_calibration=(torch.cat(states[1:])[chosen] if every_step else states[-1]).numpy())
 
 
 def _initial_inputs(path: str, recurrent: UnrolledRecurrent, hx, state_inputs: tuple) -> list:
