@@ -681,8 +681,11 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
     elif example_input is None:
         raise UsageError("compile: a PyTorch model needs an example_input (batch 1) for its shape")
     else:
+        from hardcore.recurrent.unroll import check_plain_inputs
+
         _check_inputs(example_inputs(model, example_input), calibration, decoder=decoder, stream=stream,
                       multiplexed=multiplexed)
+        check_plain_inputs(model, example_input)
         say("importing the model with torch-mlir")
         with timings.stage("import (torch-mlir)"):
             module = import_model(model, example_input, context)

@@ -272,6 +272,27 @@ def test_a_pipelined_step(forms, pipelined_gru, tmp_path):
             "sequence") in format_table(circuit.report)
 
 
+class StackedFromInitialState(Classifier):
+    def __init__(self):
+        super().__init__("GRU", layers=2)
+
+    def forward(self, x, h0):
+        output, _ = self.rnn(x, h0)
+        return self.head(output[:, -1])
+
+
+def test_a_stacked_initial_state_input_needs_recurrent():
+    """h0 of two layers, (2, 1, hidden): a usage error without recurrent=, ports x0 and x1 with it."""
+    example = (torch.zeros(1, T, FEATURES), torch.zeros(2, 1, HIDDEN))
+    with pytest.raises(UsageError, match=r'^compile: input 1 has 2 rows in its first dimension, the batch \(an '
+                                         r'initial state of rnn \(GRU\) with 2 layers\?\); compile it with '
+                                         r'recurrent="unrolled" or "stateful", which read h0 as \(layers, 1, '
+                                         r'hidden\)$'):
+        hardcore.compile(StackedFromInitialState(), example)
+    circuit = hardcore.compile(StackedFromInitialState(), example, recurrent="unrolled")
+    assert [(port.name, port.shape) for port in circuit.inputs] == [("x0", [T, FEATURES]), ("x1", [2 * HIDDEN])]
+
+
 def test_write_and_load_a_stateful_circuit(forms, tmp_path):
     stateful = forms["GRU"][1]
     stateful.write(tmp_path / "gru")
