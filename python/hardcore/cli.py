@@ -262,8 +262,10 @@ def _compile(args) -> int:
     report = circuit.report
     if args.recurrent == "stateful":
         print(f"{circuit.name}: stateful recurrent circuit, x {report['ports']['x']['elements']}x{circuit.in_width} "
-              f"bits (a time step) -> y {report['ports']['y']['elements']}x{circuit.out_width} bits, one step a "
-              f"clock, {circuit.steps} cycles per sequence, latency 1 cycle; {report['adders']} adders, "
+              f"bits (a time step) -> y {report['ports']['y']['elements']}x{circuit.out_width} bits, "
+              f"{'one step a clock' if circuit.interval == 1 else f'one step every {circuit.interval} cycles'}, "
+              f"{circuit.steps * circuit.interval} cycles per sequence, latency {circuit.latency} "
+              f"cycle{'s' if circuit.latency > 1 else ''}; {report['adders']} adders, "
               f"{report.get('multipliers', 0)} multipliers, {report['register_bits']} register bits")
     elif args.decoder:
         print(f"{circuit.name}: decoder of {circuit.positions} positions, x {circuit.in_width} bits (a token) -> "
@@ -405,10 +407,12 @@ def _sim_recurrent(args, circuit, rng) -> int:
     every output against the step reference, each sequence's last against the unrolled reference."""
     from hardcore.recurrent.sim import check_sequences
 
-    low, high = circuit.in_range
-    sequences = rng.integers(low, high + 1, size=(args.vectors, circuit.n_in))
+    sequences = tuple(rng.integers(port.range[0], port.range[1] + 1, size=(args.vectors, port.elements))
+                      for port in circuit.inputs)  # the sequence (and the initial state's ports)
+    sequences = sequences if len(sequences) > 1 else sequences[0]
     mismatches, wrong = check_sequences(circuit, sequences, Path(args.directory) / "sim", rng)
-    print(f"{args.vectors} sequences of {circuit.steps} steps ({circuit.steps} cycles per sequence): "
+    print(f"{args.vectors} sequences of {circuit.steps} steps ({circuit.steps * circuit.interval} cycles per "
+          f"sequence): "
           f"{mismatches} mismatching cycles, {wrong} last outputs unlike the unrolled reference")
     return 1 if mismatches or wrong else 0
 

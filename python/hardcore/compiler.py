@@ -310,8 +310,12 @@ class Circuit:
             cls = RecurrentCircuit
             recurrent = report["recurrent"]
             extra = {"steps": recurrent["steps"], "state_size": recurrent["state_size"],
-                     "state_width": recurrent["state_width"], "initial_codes": recurrent["initial_state"]}
+                     "state_width": recurrent["state_width"], "initial_codes": recurrent["initial_state"],
+                     "initial_inputs": recurrent.get("initial_inputs", []), "sequence": recurrent.get("sequence", False),
+                     "step_latency": recurrent.get("step_latency", 0), "head_latency": recurrent.get("head_latency", 0)}
             x = dict(x, shape=recurrent["sequence_shape"])
+            if extra["initial_inputs"]:  # the sequence and the initial state's ports, as `reference` takes them
+                in_ports = [_port_of("x", x)] + [_port_of(n, ports[n]) for n in extra["initial_inputs"]]
         else:
             extra = {}
         return cls(name=name, verilog=verilog, stages=stages, in_shape=x["shape"],
@@ -677,8 +681,11 @@ def compile(model, example_input=None, *, weight_bits: int = 8, act_bits: int = 
     elif example_input is None:
         raise UsageError("compile: a PyTorch model needs an example_input (batch 1) for its shape")
     else:
+        from hardcore.recurrent.unroll import check_plain_inputs
+
         _check_inputs(example_inputs(model, example_input), calibration, decoder=decoder, stream=stream,
                       multiplexed=multiplexed)
+        check_plain_inputs(model, example_input)
         say("importing the model with torch-mlir")
         with timings.stage("import (torch-mlir)"):
             module = import_model(model, example_input, context)

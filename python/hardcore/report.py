@@ -63,7 +63,10 @@ def format_table(report: dict) -> str:
     latency = report.get("latency_cycles", 0)
     recurrent = report.get("recurrent")
     if recurrent:  # hardcore.recurrent: a time step a clock, the state in registers
-        lines.append(f"stateful recurrent: one time step a clock, {recurrent['cycles_per_sequence']} cycles a "
+        interval = recurrent.get("interval_cycles", 1)
+        pace = f"one time step every {interval} cycles (a pipelined step, latency {latency} cycles)" \
+            if interval > 1 else "one time step a clock"
+        lines.append(f"stateful recurrent: {pace}, {recurrent['cycles_per_sequence']} cycles a "
                      f"sequence, state {recurrent['state_size']} x {recurrent['state_width']} bits, "
                      f"register bits {report.get('register_bits', 0)}")
     elif not report.get("stream"):  # a streamed circuit's timing is its own table's

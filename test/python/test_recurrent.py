@@ -11,6 +11,9 @@
   bit, and both are close to float; a stacked time-first GRU from a constant
   initial state as an argmax classifier, under `--verify-each`; writing and
   loading a stateful circuit; the errors of `recurrent=`;
+- an initial state as model inputs (`forward(x, h0)`), the output sequence (a
+  tagger), and a pipelined step (`max_adder_depth`, a step every L + 1 cycles),
+  each in both forms against the unrolled reference (and in Verilator);
 - in Verilator: the stateful GRU through `hardcore compile --recurrent stateful`
   and `hardcore sim` and the stateful LSTM, over sequences back to back with
   `start` and idle cycles, every cycle against `run_steps` and every last output
@@ -67,6 +70,28 @@ class StackedTimeFirst(torch.nn.Module):
     def forward(self, x):
         _, h_n = self.rnn(x, self.h0)
         return self.head(h_n[-1])
+
+
+class FromInitialState(Classifier):
+    """The initial state is the model's input: forward(x, h0), an LSTM's forward(x, h0, c0)."""
+
+    def forward(self, x, *initial):
+        output, _ = self.rnn(x, initial if len(initial) > 1 else initial[0])
+        return self.head(output[:, -1])
+
+
+class Tagger(Classifier):
+    """The head on every step: the output sequence (1, T, classes)."""
+
+    def forward(self, x):
+        output, _ = self.rnn(x)
+        return self.head(output)
+
+
+class InitialStateUsedTwice(Classifier):
+    def forward(self, x, h0):
+        output, _ = self.rnn(x, 2 * h0)
+        return self.head(output[:, -1])
 
 
 class EveryStep(Classifier):
@@ -167,6 +192,107 @@ def test_stacked_time_first_with_an_initial_state_as_a_classifier():
     assert (unrolled.reference(codes)[:, 0] == expected).mean() > 0.8
 
 
+def _initial_states(kind: str, count: int, seed: int) -> tuple:
+    """(N, 1, hidden) random initial states: h0, an LSTM's h0 and c0."""
+    generator = torch.Generator().manual_seed(seed)
+    return tuple(torch.rand(count, 1, HIDDEN, generator=generator) - 0.5 for _ in range(2 if kind == "LSTM" else 1))
+
+
+def _initial_state_forms(kind: str) -> tuple:
+    model = FromInitialState(kind)
+    example = (torch.zeros(1, T, FEATURES),) + tuple(torch.zeros(1, 1, HIDDEN) for _ in _initial_states(kind, 1, 0))
+    calibration = (CALIBRATION,) + _initial_states(kind, len(CALIBRATION), 6)
+    return model, tuple(hardcore.compile(model, example, calibration=calibration, recurrent=form)
+                        for form in ("unrolled", "stateful"))
+
+
+def test_an_initial_state_as_an_input():
+    """forward(x, h0): ports x0, x1 unrolled, x and h0 stateful (loaded on start); both the same integers."""
+    model, (unrolled, stateful) = _initial_state_forms("GRU")
+    assert [port.name for port in unrolled.inputs] == ["x0", "x1"]
+    assert [(port.name, port.shape) for port in stateful.inputs] == [("x", [T, FEATURES]), ("h0", [HIDDEN])]
+    assert unrolled.inputs[1].frac_bits == stateful.inputs[1].frac_bits == 7
+    h0 = _initial_states("GRU", len(INPUTS), 7)
+    codes = unrolled.quantize_input((INPUTS.numpy(), *(h.numpy() for h in h0)))
+    reference = unrolled.reference(codes)
+    assert np.array_equal(stateful.reference(codes), reference)
+    out_valid, y, last = stateful.run_steps(sequence_stream(stateful, codes, np.random.default_rng(0)))
+    assert np.array_equal(y[(out_valid == 1) & (last == 1)], reference)
+    expected = torch.cat([model(x[None], h[None]) for x, h in zip(INPUTS, h0[0])]).detach().numpy()
+    assert np.abs(unrolled.dequantize_output(reference) - expected).max() < 0.1
+    assert stateful.report["control_ports"]["start"] == "with in_valid: x is step 0 of a new sequence (from h0)"
+    assert stateful.report["recurrent"]["initial_inputs"] == ["h0"]
+    plain = hardcore.compile(model, (torch.zeros(1, T, FEATURES), torch.zeros(1, 1, HIDDEN)),
+                             calibration=(CALIBRATION, _initial_states("GRU", len(CALIBRATION), 6)[0]))
+    assert np.abs(plain.predict((INPUTS.numpy(), h0[0].numpy())) - expected).max() < 0.1
+
+
+@pytest.fixture(scope="module")
+def taggers():
+    """(unrolled, stateful) circuits of the RNN tagger: the output sequence."""
+    return tuple(hardcore.compile(Tagger("RNN"), torch.zeros(1, T, FEATURES), calibration=CALIBRATION, recurrent=form)
+                 for form in ("unrolled", "stateful"))
+
+
+def test_the_output_sequence(taggers):
+    """The head after every step: the unrolled y is [T, classes], the stateful y each step's row, one scale."""
+    unrolled, stateful = taggers
+    assert unrolled.out_shape == [T, CLASSES] and stateful.out_shape == [CLASSES]
+    assert unrolled.out_frac_bits == stateful.out_frac_bits and stateful.report["recurrent"]["sequence"]
+    codes = unrolled.quantize_input(INPUTS.numpy())
+    reference = unrolled.reference(codes)
+    out_valid, y, _ = stateful.run_steps(sequence_stream(stateful, codes, np.random.default_rng(2)))
+    assert np.array_equal(y[out_valid == 1].reshape(len(INPUTS), -1), reference)
+    expected = Tagger("RNN")(INPUTS).detach().numpy().reshape(len(INPUTS), -1)
+    assert np.abs(unrolled.dequantize_output(reference) - expected).max() < 0.1
+    assert sum(layer["kind"].startswith("step 3 head: ") for layer in unrolled.layers) == \
+        sum(layer["kind"].startswith("head: ") for layer in stateful.layers) > 0
+
+
+@pytest.fixture(scope="module")
+def pipelined_gru():
+    return hardcore.compile(Classifier("GRU"), torch.zeros(1, T, FEATURES), calibration=CALIBRATION,
+                            recurrent="stateful", max_adder_depth=4)
+
+
+def test_a_pipelined_step(forms, pipelined_gru, tmp_path):
+    """max_adder_depth: the step's latency L, a step every L + 1 cycles (in_ready), the same integers."""
+    circuit = pipelined_gru
+    assert (circuit.step_latency, circuit.head_latency, circuit.interval, circuit.latency) == (8, 2, 9, 11)
+    recurrent = circuit.report["recurrent"]
+    assert (recurrent["interval_cycles"], recurrent["cycles_per_sequence"]) == (9, 9 * T)
+    assert circuit.figures["cycles_per_sequence"] == 9 * T and "in_ready" in circuit.report["control_ports"]
+    codes = circuit.quantize_input(INPUTS.numpy())
+    out_valid, y, last = circuit.run_steps(sequence_stream(circuit, codes, np.random.default_rng(3)))
+    assert np.array_equal(y[(out_valid == 1) & (last == 1)], forms["GRU"][0].reference(codes))
+    circuit.write(tmp_path / "gru")
+    loaded = Circuit.load(tmp_path / "gru")
+    assert loaded.interval == 9 and loaded.report == circuit.report
+    assert ("stateful recurrent: one time step every 9 cycles (a pipelined step, latency 11 cycles), 72 cycles a "
+            "sequence") in format_table(circuit.report)
+
+
+class StackedFromInitialState(Classifier):
+    def __init__(self):
+        super().__init__("GRU", layers=2)
+
+    def forward(self, x, h0):
+        output, _ = self.rnn(x, h0)
+        return self.head(output[:, -1])
+
+
+def test_a_stacked_initial_state_input_needs_recurrent():
+    """h0 of two layers, (2, 1, hidden): a usage error without recurrent=, ports x0 and x1 with it."""
+    example = (torch.zeros(1, T, FEATURES), torch.zeros(2, 1, HIDDEN))
+    with pytest.raises(UsageError, match=r'^compile: input 1 has 2 rows in its first dimension, the batch \(an '
+                                         r'initial state of rnn \(GRU\) with 2 layers\?\); compile it with '
+                                         r'recurrent="unrolled" or "stateful", which read h0 as \(layers, 1, '
+                                         r'hidden\)$'):
+        hardcore.compile(StackedFromInitialState(), example)
+    circuit = hardcore.compile(StackedFromInitialState(), example, recurrent="unrolled")
+    assert [(port.name, port.shape) for port in circuit.inputs] == [("x0", [T, FEATURES]), ("x1", [2 * HIDDEN])]
+
+
 def test_write_and_load_a_stateful_circuit(forms, tmp_path):
     stateful = forms["GRU"][1]
     stateful.write(tmp_path / "gru")
@@ -182,20 +308,24 @@ def test_write_and_load_a_stateful_circuit(forms, tmp_path):
 
 @pytest.mark.parametrize("model,options,error,message", [
     (EveryStep(), {"recurrent": "stateful"}, CompileError,
-     r"^recurrent: the model's output must depend on rnn's last step only \(output\[:, -1\], h_n, c_n\); "
-     r"reading its other steps changed the output by [0-9.e-]+$"),
+     r"^recurrent: the model's output must be a function of rnn's last step \(output\[:, -1\], h_n, c_n\) or that "
+     r"of every step \(the sequence\); reading its steps otherwise changed the output by [0-9.e-]+$"),
     (torch.nn.Sequential(torch.nn.GRU(FEATURES, HIDDEN, batch_first=True)), {"recurrent": "bogus"}, UsageError,
      r"^compile: recurrent must be one of unrolled, stateful, got 'bogus'$"),
-    (Classifier(), {"recurrent": "stateful", "max_adder_depth": 4}, UsageError,
-     r"^compile: the stateful recurrent circuit takes a step a clock through a combinational step; "
-     r"max_adder_depth and clock_enable do not apply$"),
+    (Classifier(), {"recurrent": "stateful", "max_adder_depth": 4, "clock_enable": True}, UsageError,
+     r"^compile: the stateful recurrent circuit has no clock enable \(clock_enable\); its in_valid and in_ready "
+     r"pace the steps$"),
+    (InitialStateUsedTwice(), {"recurrent": "unrolled"}, CompileError,
+     r"^recurrent: the model's inputs after the sequence must be rnn's initial state itself: h0 \(GRU\)$"),
     (torch.nn.Linear(FEATURES, 2), {"recurrent": "unrolled"}, CompileError,
      r"^recurrent: expected one nn.RNN, nn.GRU or nn.LSTM in the model, found 0$"),
     (torch.nn.Sequential(torch.nn.GRU(FEATURES, HIDDEN, batch_first=True, bidirectional=True)), {}, CompileError,
      r"^0 \(GRU\): bidirectional recurrent layers are not supported$")])
 def test_recurrent_errors(model, options, error, message):
+    example = torch.zeros(1, T, FEATURES)
     with pytest.raises(error, match=message):
-        hardcore.compile(model, torch.zeros(1, T, FEATURES), **options)
+        hardcore.compile(model, (example, torch.zeros(1, 1, HIDDEN)) if isinstance(model, InitialStateUsedTwice)
+                         else example, **options)
 
 
 @pytest.mark.sim
@@ -224,6 +354,37 @@ def test_stateful_lstm_in_verilator(forms, tmp_path):
     stateful = forms["LSTM"][1]
     codes = stateful.quantize_input(INPUTS.numpy())
     assert check_sequences(stateful, codes, tmp_path, np.random.default_rng(5)) == (0, 0)
+
+
+@pytest.mark.sim
+@requires_verilator
+def test_lstm_from_an_initial_state_input_in_verilator(tmp_path):
+    """forward(x, h0, c0): the stateful circuit (h0 and c0 ports loaded on start) and the unrolled one (ports
+    x0, x1, x2) in Verilator, each equal to the unrolled reference."""
+    _, (unrolled, stateful) = _initial_state_forms("LSTM")
+    initial = _initial_states("LSTM", len(INPUTS), 7)
+    codes = unrolled.quantize_input((INPUTS.numpy(), *(h.numpy() for h in initial)))
+    assert check_sequences(stateful, codes, tmp_path / "stateful", np.random.default_rng(8)) == (0, 0)
+    result = unrolled.simulate(codes, tmp_path / "unrolled")
+    assert np.array_equal(result.outputs, unrolled.reference(codes))
+
+
+@pytest.mark.sim
+@requires_verilator
+def test_pipelined_step_in_verilator(pipelined_gru, tmp_path):
+    """The GRU with a pipelined step: every cycle against `run_steps`, every last output against the reference."""
+    codes = pipelined_gru.quantize_input(INPUTS.numpy())
+    assert check_sequences(pipelined_gru, codes, tmp_path, np.random.default_rng(10)) == (0, 0)
+
+
+@pytest.mark.sim
+@requires_verilator
+def test_output_sequence_in_verilator(taggers, tmp_path):
+    """The RNN tagger: the stateful circuit's y at every step and the unrolled circuit's [T, classes] y."""
+    unrolled, stateful = taggers
+    codes = unrolled.quantize_input(INPUTS.numpy())
+    assert check_sequences(stateful, codes, tmp_path / "stateful", np.random.default_rng(9)) == (0, 0)
+    assert np.array_equal(unrolled.simulate(codes, tmp_path / "unrolled").outputs, unrolled.reference(codes))
 
 
 @pytest.mark.sim

@@ -9,10 +9,11 @@ its leading `hardcore.quantize` and its closing `hardcore.dequantize`: the
 input codes of step t + 1 are the output codes of step t, so the unrolled
 function computes what the stateful circuit computes, step by step, bit for
 bit.  Its input is quantized at x's scale and the step's code range (the
-step's z holds x_t's codes at that scale: `split.py`).  The initial
+step's z holds x_t's codes at that scale: `split.py`).  A constant initial
 state is a dense layer of zero weights whose bias is the state's codes (the
 IR has no tensor constant): `hardcore-fold-weights` makes it constants, no
-adders.  Layer kinds are prefixed with their step (`step 3: linear 4->24`)
+adders.  An initial state that is a model input (h0, an LSTM's h0 and c0) is
+the function's next arguments, quantized at the state's scale.  Layer kinds are prefixed with their step (`step 3: linear 4->24`)
 or `head: `, for the report.
 """
 
@@ -87,8 +88,13 @@ def _vector(values) -> str:
 
 
 def unrolled_text(name: str, step: QuantizedBody, head: QuantizedBody, steps: int, inputs: int,
-                  initial_codes: np.ndarray, x_frac_bits: int) -> str:
-    """The module text of the unrolled function `name` (module doc); x is quantized at 2^-x_frac_bits."""
+                  initial_codes: np.ndarray, x_frac_bits: int, initial_inputs: list = (),
+                  sequence: bool = False) -> str:
+    """The module text of the unrolled function `name` (module doc); x is quantized at 2^-x_frac_bits.
+
+    With `initial_inputs` ("h0", or "h0" and "c0"), the initial state is the function's next arguments,
+    quantized at the state's scale, instead of the constant `initial_codes`.  With `sequence`, the head
+    follows every step and the result is their rows (T x the head's output)."""
     state_type = head.input_type
     if re.sub(r"i\d+>$", "", step.integer_type) != re.sub(r"i\d+>$", "", state_type):
         raise CompileError(f"recurrent: the step's state {step.integer_type} is not the head's input {state_type}")
@@ -98,14 +104,35 @@ def unrolled_text(name: str, step: QuantizedBody, head: QuantizedBody, steps: in
     x_step_type = f"tensor<{inputs}x{element}>"
     bounds = re.sub(r"frac_bits = -?\d+", "shift = 0", step.quantize)  # requant to the state's range
     x_quantize = re.sub(r"frac_bits = -?\d+", f"frac_bits = {x_frac_bits}", step.quantize)
-    lines = [f'    %x = "hardcore.quantize"(%arg0) {x_quantize} : (tensor<{steps}x{inputs}xf32>) -> {x_type}',
-             f'    %first = "hardcore.gather"(%x) {{indices = dense<0> : tensor<1xi64>}} : ({x_type}) -> '
-             f'tensor<1x{element}>',
-             f'    %initial_sum = "hardcore.dense"(%first) {{bias = dense<{_vector(initial_codes)}> : '
-             f'tensor<{state_size}xi64>, hardcore.kind = "initial state {state_size}", weight = dense<0> : '
-             f'tensor<{state_size}x1x{element}>}} : (tensor<1x{element}>) -> tensor<{state_size}xi32>',
-             f'    %state0 = "hardcore.requant"(%initial_sum) {bounds} : (tensor<{state_size}xi32>) -> {state_type}']
+    lines = [f'    %x = "hardcore.quantize"(%arg0) {x_quantize} : (tensor<{steps}x{inputs}xf32>) -> {x_type}']
+    arguments = [f"%arg0: tensor<{steps}x{inputs}xf32>"]
+    if initial_inputs:  # the initial state's codes at the state's scale: the step's own quantize
+        part = state_size // len(initial_inputs)
+        for index, input_name in enumerate(initial_inputs, start=1):
+            arguments.append(f"%arg{index}: tensor<{part}xf32>")
+            lines.append(f'    %{input_name} = "hardcore.quantize"(%arg{index}) {step.quantize} : '
+                         f'(tensor<{part}xf32>) -> tensor<{part}x{element}>')
+        initial, initial_type = f"%{initial_inputs[0]}", f"tensor<{part}x{element}>"
+        if len(initial_inputs) > 1:
+            operands = ", ".join(f"%{input_name}" for input_name in initial_inputs)
+            types = ", ".join(f"tensor<{part}x{element}>" for _ in initial_inputs)
+            initial, initial_type = "%initial", f"tensor<{state_size}x{element}>"
+            lines.append(f'    %initial = "hardcore.concat"({operands}) {{dim = 0 : i64}} : ({types}) -> '
+                         f'{initial_type}')
+        if initial_type == state_type:
+            lines.append(f'    %state0 = "hardcore.reshape"({initial}) : ({initial_type}) -> {state_type}')
+        else:
+            lines.append(f'    %state0 = "hardcore.requant"({initial}) {bounds} : ({initial_type}) -> {state_type}')
+    else:
+        lines += [f'    %first = "hardcore.gather"(%x) {{indices = dense<0> : tensor<1xi64>}} : ({x_type}) -> '
+                  f'tensor<1x{element}>',
+                  f'    %initial_sum = "hardcore.dense"(%first) {{bias = dense<{_vector(initial_codes)}> : '
+                  f'tensor<{state_size}xi64>, hardcore.kind = "initial state {state_size}", weight = dense<0> : '
+                  f'tensor<{state_size}x1x{element}>}} : (tensor<1x{element}>) -> tensor<{state_size}xi32>',
+                  f'    %state0 = "hardcore.requant"(%initial_sum) {bounds} : (tensor<{state_size}xi32>) -> '
+                  f'{state_type}']
     state = "%state0"
+    rows = []
     for t in range(steps):
         indices = _vector(range(t * inputs, (t + 1) * inputs))
         lines.append(f'    %x{t} = "hardcore.gather"(%x) {{indices = dense<{indices}> : tensor<{inputs}xi64>}} : '
@@ -118,12 +145,42 @@ def unrolled_text(name: str, step: QuantizedBody, head: QuantizedBody, steps: in
             lines.append(f'    %state{t + 1} = "hardcore.requant"({state}) {bounds} : ({step.integer_type}) -> '
                          f'{state_type}')
             state = f"%state{t + 1}"
-    lines += _renamed(head, "head", state, "head: ", keep_dequantize=True)
-    result = "%head_" + head.result[1:]
+        if sequence:  # the same head function at every step
+            lines += _renamed(head, f"head{t}", state, f"step {t} head: ", keep_dequantize=False)
+            rows.append(f"%head{t}_" + head.integer_result[1:])
+    if sequence:
+        result, result_type = _rows(lines, head, rows)
+    else:
+        lines += _renamed(head, "head", state, "head: ", keep_dequantize=True)
+        result, result_type = "%head_" + head.result[1:], head.result_type
     return "\n".join([
         "module {",
-        f"  func.func @{name}(%arg0: tensor<{steps}x{inputs}xf32>) -> {head.result_type} {{",
+        f"  func.func @{name}({', '.join(arguments)}) -> {result_type} {{",
         *lines,
-        f"    return {result} : {head.result_type}",
+        f"    return {result} : {result_type}",
         "  }",
         "}", ""])
+
+
+def _rows(lines: list[str], head: QuantizedBody, rows: list[str]) -> tuple[str, str]:
+    """Append the ops that stack the heads' integer `rows` into (T x outputs) and dequantize them as the head
+    does: (the result, its type)."""
+    def stacked(tensor_type: str) -> str:
+        return f"tensor<{len(rows)}x{tensor_type[len('tensor<'):]}"
+
+    def flat(count: int) -> str:
+        return re.sub(r"^tensor<(\d+)x", lambda m: f"tensor<{count * int(m.group(1))}x", head.integer_type)
+
+    joined = rows[0]
+    for count, row in enumerate(rows[1:], start=1):  # hardcore.concat takes two operands
+        lines.append(f'    %rows{count} = "hardcore.concat"({joined}, {row}) {{dim = 0 : i64}} : '
+                     f'({flat(count)}, {head.integer_type}) -> {flat(count + 1)}')
+        joined = f"%rows{count}"
+    lines.append(f'    %sequence = "hardcore.reshape"({joined}) : ({flat(len(rows))}) -> {stacked(head.integer_type)}')
+    if head.integer_result == head.result:
+        return "%sequence", stacked(head.integer_type)
+    dequantize = next(line for line in head.lines if _OP.match(line) and _OP.match(line).group(1) == head.result)
+    attributes = re.search(r"\{[^}]*\}", dequantize).group(0)
+    lines.append(f'    %result = "hardcore.dequantize"(%sequence) {attributes} : ({stacked(head.integer_type)}) -> '
+                 f'{stacked(head.result_type)}')
+    return "%result", stacked(head.result_type)

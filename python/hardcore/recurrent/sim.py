@@ -1,7 +1,7 @@
 """Run a stateful recurrent circuit in Verilator on a stream of time steps: `simulate_steps`.
 
 A stream is one row per clock cycle: `in_valid, start, x_0 .. x_(F-1)` (x as
-codes).  `sequence_stream` lays sequences back to back, each begun by
+codes), then the initial state's codes when it is a port (h0, and c0).  `sequence_stream` lays sequences back to back, each begun by
 `start`, with idle cycles between (in_valid low, start and x random: they must
 be ignored).  The harness writes `out_valid y last` after every cycle's rising
 edge; `RecurrentCircuit.run_steps` is the specification of the same rows.
@@ -59,11 +59,11 @@ int main(int argc, char** argv) {
     for (int i = 0; i < @RESET_CYCLES@; ++i) tick(dut.get());
     dut->rst = 0;
     unsigned in_valid, start;
-    unsigned long long x;
-    while (fscanf(in, "%u %u %llx", &in_valid, &start, &x) == 3) {
+    unsigned long long x@DECLARE@;
+    while (fscanf(in, "%u %u %llx@FORMAT@", &in_valid, &start, &x@READ@) == @FIELDS@) {
         dut->in_valid = in_valid;
         dut->start = start;
-        dut->x = x;
+        dut->x = x;@DRIVE@
         tick(dut.get());
         fprintf(out, "%d %llx %d\n", (int)dut->out_valid, (unsigned long long)dut->y, (int)dut->last);
     }
@@ -74,16 +74,28 @@ int main(int argc, char** argv) {
 """
 
 
-def sequence_stream(circuit, sequences: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """(cycles, 2 + F) rows holding `sequences` ((N, T * F) codes) back to back, with idle cycles between."""
+def sequence_stream(circuit, sequences, rng: np.random.Generator) -> np.ndarray:
+    """(cycles, 2 + F [+ S]) rows holding `sequences` ((N, T * F) codes, or what `reference` takes: a tuple
+    with the initial states' codes too) back to back, with idle cycles between."""
     inputs = circuit.n_in // circuit.steps
     low, high = circuit.in_range
+    parts = list(sequences) if circuit.initial_inputs else [sequences]
+    codes = np.asarray(parts[0], dtype=np.int64).reshape(len(parts[0]), circuit.steps, inputs)
+    initial = np.concatenate([np.asarray(part, dtype=np.int64).reshape(len(codes), -1) for part in parts[1:]],
+                             axis=1) if circuit.initial_inputs else np.zeros((len(codes), 0), dtype=np.int64)
     rows = []
-    for sequence in np.asarray(sequences, dtype=np.int64).reshape(len(sequences), circuit.steps, inputs):
+    for sequence, state in zip(codes, initial):
         for step, x in enumerate(sequence):
-            while rng.random() < 0.2:  # idle: start and x must not matter
-                rows.append([0, int(rng.integers(0, 2))] + rng.integers(low, high + 1, size=inputs).tolist())
-            rows.append([1, int(step == 0)] + x.tolist())
+            while rng.random() < 0.2:  # idle: start, x and the initial state must not matter
+                rows.append([0, int(rng.integers(0, 2))] +
+                            rng.integers(low, high + 1, size=inputs + len(state)).tolist())
+            # the initial state's ports matter with start only: random at the other steps
+            state_now = state if step == 0 else rng.integers(low, high + 1, size=len(state))
+            rows.append([1, int(step == 0)] + x.tolist() + list(state_now))
+            for _ in range(circuit.interval - 1):  # a pipelined step: in_ready low until it is done
+                rows.append([int(rng.integers(0, 2)), int(rng.integers(0, 2))] +
+                            rng.integers(low, high + 1, size=inputs + len(state)).tolist())
+    rows += [[0] * (2 + inputs + initial.shape[1])] * (circuit.latency - 1)  # the last step's y leaves the pipeline
     return np.array(rows, dtype=np.int64)
 
 
@@ -95,15 +107,24 @@ def simulate_steps(circuit, stream: np.ndarray, workdir) -> tuple[np.ndarray, np
     """The Verilog of `circuit` in Verilator on `stream`: out_valid, y (cycles, outputs) and last after every edge."""
     inputs = circuit.n_in // circuit.steps
     x_bits, y_bits = inputs * circuit.in_width, circuit.n_out * circuit.out_width
-    if x_bits > 64 or y_bits > 64:
-        raise SimulationError(f"simulate_steps drives x and reads y of at most 64 bits, not {x_bits} and {y_bits}")
+    names = circuit.initial_inputs
+    part = circuit.state_size // max(len(names), 1)  # elements of h0 (and c0)
+    initial_bits = part * circuit.in_width if names else 0
+    if max(x_bits, y_bits, initial_bits) > 64:
+        raise SimulationError(f"simulate_steps drives x (and h0, c0) and reads y of at most 64 bits, not {x_bits}"
+                              f"{f', {initial_bits}' if names else ''} and {y_bits}")
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     _write_if_changed(workdir / "design.sv", circuit.verilog)
-    _write_if_changed(workdir / "harness.cpp", _fill(_HARNESS, top=circuit.name, prefix=VERILATOR_PREFIX,
-                                                     reset_cycles=RESET_CYCLES))
-    (workdir / "stream.txt").write_text("".join(f"{row[0]} {row[1]} {_pack(row[2:], circuit.in_width):x}\n"
-                                                for row in stream.tolist()))
+    harness = _fill(_HARNESS, top=circuit.name, prefix=VERILATOR_PREFIX, reset_cycles=RESET_CYCLES,
+                    declare="".join(f", {n}" for n in names), format=" %llx" * len(names),
+                    read="".join(f", &{n}" for n in names), fields=3 + len(names),
+                    drive="".join(f"\n        dut->{n} = {n};" for n in names))
+    _write_if_changed(workdir / "harness.cpp", harness)
+    fields = [(2, 2 + inputs)] + [(2 + inputs + k * part, 2 + inputs + (k + 1) * part) for k in range(len(names))]
+    (workdir / "stream.txt").write_text("".join(
+        f"{row[0]} {row[1]} " + " ".join(f"{_pack(row[a:b], circuit.in_width):x}" for a, b in fields) + "\n"
+        for row in stream.tolist()))
     command = ["verilator", "--cc", "--exe", "--build", "-Wno-fatal", "-Wno-lint", "-Wno-style",
                "--top-module", circuit.name, "--prefix", VERILATOR_PREFIX, "--Mdir", "verilator_obj",
                "-o", f"{VERILATOR_PREFIX}_steps", "-j", str(os.cpu_count() or 1)]
@@ -124,15 +145,18 @@ def simulate_steps(circuit, stream: np.ndarray, workdir) -> tuple[np.ndarray, np
     return np.array([int(f[0]) for f in fields]), y, np.array([int(f[2]) for f in fields])
 
 
-def check_sequences(circuit, sequences: np.ndarray, workdir, rng: np.random.Generator) -> tuple[int, int]:
-    """`sequences` ((N, T * F) codes) back to back in Verilator: (mismatching cycles against `run_steps`,
-    sequences whose last output differs from the unrolled reference)."""
+def check_sequences(circuit, sequences, workdir, rng: np.random.Generator) -> tuple[int, int]:
+    """`sequences` ((N, T * F) codes, or a tuple with the initial states' as `reference` takes) back to back in
+    Verilator: (mismatching cycles against `run_steps`, sequences whose output (y after the last step, or after
+    every step of a sequence model) differs from the unrolled reference)."""
     stream = sequence_stream(circuit, sequences, rng)
     out_valid, y, last = simulate_steps(circuit, stream, workdir)
     expected_valid, expected_y, expected_last = circuit.run_steps(stream)
-    bad = (out_valid != expected_valid) | (last != expected_last)
+    bad = (out_valid != expected_valid) | (last != expected_last) & ((expected_valid == 1) | (circuit.latency == 1))
     bad |= (expected_valid == 1) & np.any(y != expected_y, axis=1)
-    finals = y[(out_valid == 1) & (last == 1)]
+    # the model's output: y after each sequence's last step, or after each of its steps (a sequence model)
+    finals = y[(out_valid == 1) & ((last == 1) | circuit.sequence)].reshape(-1, circuit.n_out * (
+        circuit.steps if circuit.sequence else 1))
     reference = circuit.reference(sequences)
     wrong = len(reference) if len(finals) != len(reference) else int(np.any(finals != reference, axis=1).sum())
     return int(bad.sum()), wrong

@@ -18,7 +18,9 @@ compiled by hardcore like any other model:
 
 `split` checks in float that the model is the head after T steps
 (the model reads its recurrent layer's last step only: `output[:, -1]`, `h_n`,
-`c_n`) and chooses the scale from every step of the calibration sequences.
+`c_n`), or else the head after every step along the output's time dimension
+(the output sequence: the head is the model's first output row), and chooses
+the scale from every step of the calibration sequences.
 """
 
 from __future__ import annotations
@@ -108,9 +110,11 @@ class _Head(torch.nn.Module):
     """
 
     def __init__(self, model: torch.nn.Module, path: str, recurrent: UnrolledRecurrent, steps: int,
-                 frac_bits: int | None, bits: int):
+                 frac_bits: int | None, bits: int, state_inputs: tuple = (), row: int | None = None):
         super().__init__()
+        self.row = row  # a sequence model: the output's first row along this (time) dimension
         self.model = copy.deepcopy(model)
+        self.state_inputs = [torch.zeros_like(given) for given in state_inputs]  # what _FromState ignores
         parent_path, _, attribute = path.rpartition(".")
         parent = self.model.get_submodule(parent_path) if parent_path else self.model
         setattr(parent, attribute, _FromState(getattr(parent, attribute), recurrent, steps))
@@ -119,7 +123,8 @@ class _Head(torch.nn.Module):
     def forward(self, state):
         if self.frac_bits is not None:
             state = _fake_quantize(state, self.frac_bits, self.bits)
-        return self.model(state)
+        output = self.model(state, *self.state_inputs)
+        return output if self.row is None else output.select(self.row, 0)
 
 
 @dataclass
@@ -133,11 +138,13 @@ class RecurrentSplit:
     frac_bits: int  # the scale 2^-frac_bits of the state (and of the step's z)
     x_frac_bits: int  # the scale of x_t at the circuit's port (its codes are z's first elements)
     bits: int  # their codes' width (act_bits)
-    initial_state: np.ndarray  # (S,) float: h0 (and c0), zeros by default
+    initial_state: np.ndarray  # (S,) float: h0 (and c0), zeros by default (a constant initial state)
+    initial_inputs: list  # names of the initial state's model inputs ("h0", "c0"): [] for a constant one
     step: torch.nn.Module
     head: torch.nn.Module
     step_calibration: np.ndarray  # (samples, inputs + S): z of every step
-    head_calibration: np.ndarray  # (N, S): the states after T steps
+    head_calibration: np.ndarray  # (N, S): the states after T steps (after every step: a sequence)
+    sequence: bool = False  # the output is the head of every step's state (T rows), not of the last one
 
     @property
     def initial_codes(self) -> np.ndarray:
@@ -146,8 +153,12 @@ class RecurrentSplit:
         return np.clip(np.round(self.initial_state * 2.0 ** self.frac_bits), low, high).astype(np.int64)
 
 
-def split(model: torch.nn.Module, example_input: torch.Tensor, calibration, bits: int) -> RecurrentSplit:
-    """The step and head models of `model`, whose one recurrent module reads the model's input (module doc)."""
+def split(model: torch.nn.Module, example_input, calibration, bits: int) -> RecurrentSplit:
+    """The step and head models of `model`, whose one recurrent module reads the model's input (module doc).
+
+    `example_input` is the sequence, or a tuple (sequence, h0) (an LSTM: (sequence, h0, c0)) for a model
+    whose recurrent module starts from initial states that are its other inputs; `calibration` is then a
+    tuple too: sequences (N, T, F) and initial states (N, layers, hidden) each."""
     found = recurrent_modules(model)
     if len(found) != 1:
         raise CompileError(f"recurrent: expected one nn.RNN, nn.GRU or nn.LSTM in the model, found {len(found)}")
@@ -155,24 +166,28 @@ def split(model: torch.nn.Module, example_input: torch.Tensor, calibration, bits
     check_supported(path, module)
     model = model.eval()
     recurrent = UnrolledRecurrent(module)
+    inputs_given = tuple(example_input) if isinstance(example_input, (tuple, list)) else (example_input,)
+    sequence_input, state_inputs = inputs_given[0], inputs_given[1:]
     calls = []
     handle = module.register_forward_pre_hook(lambda _, args, kwargs: calls.append((args, kwargs)), with_kwargs=True)
     try:
         with torch.no_grad():
-            model(example_input)
+            model(*inputs_given)
     finally:
         handle.remove()
-    if len(calls) != 1 or calls[0][0][0] is not example_input:
+    if len(calls) != 1 or calls[0][0][0] is not sequence_input:
         raise CompileError(f"recurrent: {path} ({recurrent.kind}) must be called once, on the model's input itself")
     args, kwargs = calls[0]
     hx = args[1] if len(args) > 1 else kwargs.get("hx")
-    sequence = example_input if recurrent.batch_first else example_input.transpose(0, 1)
+    initial_inputs = _initial_inputs(path, recurrent, hx, state_inputs)
+    sequence = sequence_input if recurrent.batch_first else sequence_input.transpose(0, 1)
     if sequence.shape[0] != 1:
         raise CompileError(f"recurrent: the example input's batch must be 1, got {sequence.shape[0]}")
     steps, inputs = sequence.shape[1], sequence.shape[2]
-    hs, cs = recurrent.initial_state(hx)
+    hs, cs = recurrent.initial_state(None if initial_inputs else hx)
     initial = torch.cat([torch.zeros(1, recurrent.hidden) if h is None else h.reshape(1, -1) for h in hs + cs], dim=1)
 
+    calibration, initial_calibration = _calibration_parts(calibration, initial_inputs)
     if calibration is None:
         generator = torch.Generator().manual_seed(0)
         calibration = torch.randn((256, steps, inputs), generator=generator)
@@ -181,24 +196,36 @@ def split(model: torch.nn.Module, example_input: torch.Tensor, calibration, bits
         raise CompileError(f"recurrent: calibration sequences must have shape (N, {steps}, {inputs}), "
                            f"got {list(sequences.shape)}")
     model_inputs = sequences if recurrent.batch_first else sequences.transpose(0, 1)  # (T, N, F) time first
+    time_dim = 1 if recurrent.batch_first else 0  # of the model's output sequence
     float_step = _Step(recurrent, inputs, None, bits)
     states = [initial.expand(len(sequences), -1)]
+    if initial_inputs:
+        states = [_initial_states(initial_calibration, len(sequences), recurrent)]
     samples = []
     with torch.no_grad():
         for step in range(steps):
             z = torch.cat([sequences[:, step], states[-1]], dim=1)
             samples.append(z)
             states.append(float_step(z))
-        head = _Head(model, path, recurrent, steps, None, bits)
+        ones = model_inputs.split(1, dim=0 if recurrent.batch_first else 1)
+        per_input = [torch.split(row[None], recurrent.layers * recurrent.hidden, dim=1) for row in states[0]]
         try:
-            expected = torch.cat([model(one) for one in model_inputs.split(1, dim=0 if recurrent.batch_first else 1)])
-            actual = torch.cat([head(state[None]) for state in states[-1]], dim=0)
-            error = float((expected - actual).abs().max())
+            expected = [model(one, *(part.reshape(given.shape) for part, given in zip(parts, state_inputs)))
+                        for one, parts in zip(ones, per_input)]
         except Exception:  # the model reads its input elsewhere than through the recurrent module
-            expected, error = torch.zeros(1), float("inf")
-    if not error <= _SPLIT_TOLERANCE * (1 + float(expected.abs().max())):
-        raise CompileError(f"recurrent: the model's output must depend on {path}'s last step only "
-                           f"(output[:, -1], h_n, c_n); reading its other steps changed the output by {error:.3g}")
+            expected = None
+        last_head = _Head(model, path, recurrent, steps, None, bits, state_inputs)
+        error = _largest_error(expected, lambda i: last_head(states[-1][i:i + 1]))
+        every_step = False
+        if error is not None:  # not the last step: the same head at every step (the output sequence)?
+            row_head = _Head(model, path, recurrent, steps, None, bits, state_inputs, row=time_dim)
+            every_step = _largest_error(expected, lambda i: torch.stack([row_head(states[t + 1][i:i + 1])
+                                                                         for t in range(steps)], dim=time_dim)) is None
+            error = None if every_step else error
+    if error is not None:
+        raise CompileError(f"recurrent: the model's output must be a function of {path}'s last step (output[:, -1], "
+                           f"h_n, c_n) or that of every step (the sequence); reading its steps otherwise changed "
+                           f"the output by {error:.3g}")
     z_all = torch.cat(samples, dim=0).numpy()
     # x_t and the state each get their own scale; z holds x_t * 2^-gain, so that z's codes of x_t are x_t's
     # codes at its own scale, and the first layer's W_ih * 2^gain (exact: weight scales are powers of two)
@@ -213,6 +240,60 @@ def split(model: torch.nn.Module, example_input: torch.Tensor, calibration, bits
     return RecurrentSplit(
         kind=recurrent.kind, steps=steps, inputs=inputs, state_size=recurrent.state_size, frac_bits=frac_bits,
         x_frac_bits=x_frac_bits, bits=bits, initial_state=initial[0].numpy().astype(np.float64),
+        initial_inputs=initial_inputs,
         step=_Step(scaled, inputs, frac_bits, bits),
-        head=_Head(model, path, recurrent, steps, frac_bits, bits),
-        step_calibration=z_all[chosen], head_calibration=states[-1].numpy())
+        head=_Head(model, path, recurrent, steps, frac_bits, bits, state_inputs, row=time_dim if every_step else None),
+        step_calibration=z_all[chosen], sequence=every_step,
+        head_calibration=(torch.cat(states[1:])[chosen] if every_step else states[-1]).numpy())
+
+
+def _initial_inputs(path: str, recurrent: UnrolledRecurrent, hx, state_inputs: tuple) -> list:
+    """The names of the model inputs that are the recurrent module's initial state: [], ["h0"] or ["h0", "c0"]."""
+    if not state_inputs:
+        return []
+    names = ["h0", "c0"] if recurrent.kind == "LSTM" else ["h0"]
+    given = list(hx) if recurrent.kind == "LSTM" and isinstance(hx, (tuple, list)) else [hx]
+    if len(state_inputs) != len(names) or len(given) != len(names) or \
+            any(part is not model_input for part, model_input in zip(given, state_inputs)):
+        raise CompileError(f"recurrent: the model's inputs after the sequence must be {path}'s initial state "
+                           f"itself: {', '.join(names)} ({recurrent.kind})")
+    return names
+
+
+def _calibration_parts(calibration, initial_inputs: list):
+    """(sequences, initial states or None) of `calibration`: a tuple when the initial state is an input."""
+    if not initial_inputs:
+        return calibration, None
+    if calibration is None:
+        return None, None
+    if not isinstance(calibration, (tuple, list)) or len(calibration) != 1 + len(initial_inputs):
+        raise CompileError(f"recurrent: the model has {1 + len(initial_inputs)} inputs: calibration must be a "
+                           f"tuple of the sequences and {', '.join(initial_inputs)}")
+    return calibration[0], calibration[1:]
+
+
+def _initial_states(calibration, count: int, recurrent: UnrolledRecurrent) -> torch.Tensor:
+    """(count, S) initial states: the calibration's (h0 and c0, (count, layers, hidden) each), or uniform in
+    (-1, 1) (seeded) without one."""
+    size = recurrent.layers * recurrent.hidden
+    if calibration is None:
+        generator = torch.Generator().manual_seed(1)
+        return torch.rand((count, recurrent.state_size), generator=generator) * 2 - 1
+    parts = [torch.as_tensor(np.asarray(part), dtype=torch.float32).reshape(len(part), -1) for part in calibration]
+    if any(part.shape != (count, size) for part in parts):
+        raise CompileError(f"recurrent: initial-state calibration must hold {count} states of {recurrent.layers} x "
+                           f"{recurrent.hidden} each, got {[list(part.shape) for part in parts]}")
+    return torch.cat(parts, dim=1)
+
+
+def _largest_error(expected: list | None, actual) -> float | None:
+    """The largest |expected[i] - actual(i)| over the calibration sequences, or None within the tolerance
+    (float32 rounding); inf when the model's output cannot be made so."""
+    if expected is None:
+        return float("inf")
+    try:
+        error = max(float((e - actual(i)).abs().max()) for i, e in enumerate(expected))
+    except Exception:  # another shape, or the head cannot run without the sequence
+        return float("inf")
+    largest = max(float(e.abs().max()) for e in expected)
+    return None if error <= _SPLIT_TOLERANCE * (1 + largest) else error

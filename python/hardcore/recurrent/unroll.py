@@ -27,9 +27,10 @@ import copy
 import torch
 import torch.nn.functional as F
 
-from hardcore.errors import CompileError
+from hardcore.errors import CompileError, UsageError
 
-__all__ = ["RECURRENT_TYPES", "UnrolledRecurrent", "unroll", "recurrent_modules", "check_supported"]
+__all__ = ["RECURRENT_TYPES", "UnrolledRecurrent", "unroll", "recurrent_modules", "check_supported",
+           "check_plain_inputs"]
 
 RECURRENT_TYPES = (torch.nn.RNN, torch.nn.GRU, torch.nn.LSTM)
 
@@ -41,6 +42,22 @@ def check_supported(name: str, module: torch.nn.Module) -> None:
         raise CompileError(f"{name} ({kind}): bidirectional recurrent layers are not supported")
     if getattr(module, "proj_size", 0):
         raise CompileError(f"{name} ({kind}): LSTM projections (proj_size) are not supported")
+
+
+def check_plain_inputs(model, example_input) -> None:
+    """UsageError for a model with recurrent layers compiled without `recurrent=` from an input whose first
+    dimension is not the batch of 1 (a stacked layer's initial state, (layers, 1, hidden)): hardcore-import
+    takes dimension 0 for the batch, `recurrent=` reads h0 itself."""
+    if not isinstance(model, torch.nn.Module) or not isinstance(example_input, (tuple, list)):
+        return
+    found = recurrent_modules(model)
+    for index, given in enumerate(example_input):
+        if found and isinstance(given, torch.Tensor) and given.dim() > 0 and given.shape[0] != 1:
+            name, module = found[0]
+            raise UsageError(f"compile: input {index} has {given.shape[0]} rows in its first dimension, the batch "
+                             f"(an initial state of {name} ({type(module).__name__}) with {given.shape[0]} layers?); "
+                             f"compile it with recurrent=\"unrolled\" or \"stateful\", which read h0 as "
+                             f"(layers, 1, hidden)")
 
 
 def recurrent_modules(model: torch.nn.Module) -> list[tuple[str, torch.nn.Module]]:
