@@ -22,6 +22,9 @@ def fold_maxpool(options, builder: _DagBuilder, op, operands: list[list[_Lin]], 
     `smallest`, its minimum, a tree of `hardcore.pick`."""
     source = operands[0]
     windows = array_attr(op, "windows").astype(np.int64)
+    if windows.ndim != 2 or np.any(windows >= len(source)) or np.any(np.all(windows < 0, axis=1)):
+        raise ValueError(f"{op.operation.name} windows must list indices of its {len(source)} inputs "
+                         f"(-1 for padding), each window at least one")
     made = "hardcore.pick" if smallest else "hardcore.max"
     made_before = builder.made[made]
     result, depth = [], 0
