@@ -1,5 +1,5 @@
 /*
- * hardcore._pair_cse.plans: the plans of hardcore.cmvm._best_plan in C.
+ * hardcore._pair_cse.plans: the plans of hardcore.cmvm.plans._best_plan in C.
  *
  * A step-for-step port of cmvm's Python plan machinery (which stays the
  * reference, HARDCORE_CMVM_CORE=python): the same plans in the same order,
@@ -7,7 +7,7 @@
  * One call runs every plan (or the ones asked for) on one matrix and returns
  * each plan's score and the best graph, so a plan costs no Python at all.
  *
- * Plans (codes as cmvm._plan_code): direct CSE of the rows; CSE of row
+ * Plans (codes as in cmvm.plans): direct CSE of the rows; CSE of row
  * differences along a spanning tree, then CSE of the tree's sums (two
  * stages); and both again on W^T, turned into W by transposition.
  *
@@ -31,7 +31,7 @@ typedef unsigned __int128 u128;
 #define MAX_FORMS 16
 #define N_DIGIT_FORMS 2
 
-/* -- graphs under construction (cmvm._Builder) ------------------------------------------------ */
+/* -- graphs under construction (cmvm.builder._Builder) ---------------------------------------- */
 
 typedef struct {
     int n_inputs;
@@ -137,7 +137,7 @@ static int64_t width_sum(const Builder *B)
     return sum;
 }
 
-/* -- final adder trees (cmvm._sum_terms) -------------------------------------------------------- */
+/* -- final adder trees (cmvm.builder._sum_terms) ------------------------------------------------ */
 
 typedef struct {
     int32_t depth, shift, value, sign;
@@ -303,7 +303,7 @@ static int min_depth_of(const int64_t *X, int rows, int cols)
     return depth;
 }
 
-/* Rows equal up to sign and a power of two, merged (cmvm._canonical_rows). */
+/* Rows equal up to sign and a power of two, merged (cmvm.builder._canonical_rows). */
 typedef struct {
     int64_t *rows; /* k unique canonical rows of cols entries */
     int k;
@@ -319,7 +319,7 @@ static void canonical_free(Canonical *C)
     memset(C, 0, sizeof *C);
 }
 
-/* cmvm._expand_rows: each original row is its canonical row's output, shifted and signed. */
+/* cmvm.builder._expand_rows: each original row is its canonical row's output, shifted and signed. */
 static void expand_rows(const Canonical *C, const Out *canonical_outs, int rows, Out *outs)
 {
     for (int i = 0; i < rows; i++) {
@@ -395,7 +395,7 @@ static int canonical_rows(const int64_t *X, int rows, int cols, Canonical *C)
     return 0;
 }
 
-/* -- one CSE of rows over given values (cmvm._cse_rows with the C core) --------------------------- */
+/* -- one CSE of rows over given values (cmvm.plans._cse_rows with the C core) --------------------- */
 
 static int cse_rows(Builder *B, const int64_t *X, int rows, int cols, const int32_t *input_values, int max_depth,
                     int tie_b, int form, int64_t lookahead, Out *outs)
@@ -469,7 +469,7 @@ done:
     return rc;
 }
 
-/* -- difference trees and the two-stage plan (cmvm._difference_tree, cmvm._two_stage) ------------ */
+/* -- difference trees and the two-stage plan (cmvm.plans._difference_tree, cmvm.plans._two_stage) --- */
 
 typedef struct {
     int32_t *parent, *sign, *path;
@@ -672,7 +672,7 @@ done:
     return rc;
 }
 
-/* -- transposition (cmvm._transpose_into) ------------------------------------------------------- */
+/* -- transposition (cmvm.plans._transpose_into) ------------------------------------------------- */
 
 /* W·x into B from a graph I of W^T·u (I's n_outputs outputs, one per input of B). */
 static int transpose_into(Builder *B, const Builder *I, const Out *inner_outputs, int n_outputs, int max_depth,
@@ -755,7 +755,7 @@ done:
     return rc;
 }
 
-/* -- the plans (cmvm._plans, cmvm._best_plan's first loop) --------------------------------------- */
+/* -- the plans (cmvm.plans._plans, cmvm.plans._best_plan's first loop) --------------------------- */
 
 typedef struct {
     /* the problem */
@@ -770,7 +770,7 @@ typedef struct {
     int n_paths, paths[MAX_PATHS];
     int n_forms, forms[MAX_FORMS]; /* the digit forms run, in order */
     int form;                      /* the one running */
-    int64_t lookahead;             /* the look-ahead's work (cmvm._pilot_cse), 0: none */
+    int64_t lookahead;             /* the look-ahead's work (cmvm.core._pilot_cse), 0: none */
     const int32_t *wanted; /* NULL: every plan */
     int n_wanted;
     int64_t bound_adders, bound_width; /* return the best graph only if it scores below this */
@@ -895,7 +895,7 @@ static int trees_equal(const Tree *x, const Tree *y, int k)
            !memcmp(x->sign, y->sign, (size_t)k * sizeof(int32_t));
 }
 
-/* cmvm._form_plans on X (rows × cols: W, or W^T when transposed) with digit form S->form */
+/* cmvm.plans._form_plans on X (rows × cols: W, or W^T when transposed) with digit form S->form */
 static int run_plans(Search *S, const int64_t *X, int rows, int cols, int transposed)
 {
     int base = S->form * FORM_CODE;
@@ -955,14 +955,14 @@ static int run_plans(Search *S, const int64_t *X, int rows, int cols, int transp
 const char plans_doc[] =
     "plans(W, magnitudes, max_depth, wanted, bound, config) -> (scores, best) or None\n"
     "\n"
-    "cmvm._best_plan's plans on the int64 matrix W (C-contiguous, m x n, entries\n"
+    "cmvm.plans._best_plan's plans on the int64 matrix W (C-contiguous, m x n, entries\n"
     "below 2**60 in magnitude): magnitudes, the n inputs' magnitude bounds (each\n"
     "below 2**63); max_depth -1 (none) or 0..60; wanted, the plan codes to run,\n"
     "or None for all; bound (adders, width sum): the best graph is returned only\n"
     "if it scores below it; config (small_nonzeros, transpose_nonzeros,\n"
     "difference_gain, difference_paths, digit_forms, lookahead): digit_forms, the forms\n"
     "of cmvm.digit_planes to run the plans with, one after the other (codes + form *\n"
-    "1000); lookahead, the work of every CSE's look-ahead (cmvm._pilot_cse), 0: none.\n"
+    "1000); lookahead, the work of every CSE's look-ahead (cmvm.core._pilot_cse), 0: none.\n"
     "\n"
     "scores: (code, adders, width sum) per feasible plan, in the order run.  best:\n"
     "(code, nodes, outputs) or None, nodes as in solve() over n inputs, outputs\n"

@@ -1,6 +1,6 @@
 /*
  * hardcore._pair_cse: the pair-pattern common-subexpression elimination of
- * hardcore.cmvm in C (the same algorithm, step for step, as cmvm._PairCse,
+ * hardcore.cmvm in C (the same algorithm, step for step, as cmvm.core._PairCse,
  * which stays the reference; see docs/cmvm.md).
  *
  * Values 0..n-1 are the inputs of the problem, n.. the adders built.  Every
@@ -19,7 +19,7 @@
  *  - per row: lists of its live input terms and live adder terms;
  *  - counts of every pattern of two different inputs, exact at all times,
  *    in a dense table over a < b (triangular), 2 signs, 2S-1 shifts;
- *  - a binary heap ordered like cmvm._PairCse's heapq entries.
+ *  - a binary heap ordered like cmvm.core._PairCse's heapq entries.
  * Nothing depends on pointer values or hash seeds: the result is a function
  * of the input alone.
  */
@@ -35,9 +35,9 @@
 #define MAX_DEPTH_BOUND 60        /* Kraft sums 2^depth fit int64 up to this bound */
 #define PLACEHOLDER_TIE ((int64_t)1 << 41)
 #define NO_THRESHOLD INT64_MAX    /* input pairs not yet queued at all */
-#define EXPAND_FRACTION 0.8       /* cmvm._EXPAND_FRACTION */
-#define RECOUNT_FRACTION 0.8      /* cmvm._RECOUNT_FRACTION */
-#define TIE_SLACK 3               /* cmvm._TIE_SLACK */
+#define EXPAND_FRACTION 0.8       /* cmvm.core._EXPAND_FRACTION */
+#define RECOUNT_FRACTION 0.8      /* cmvm.core._RECOUNT_FRACTION */
+#define TIE_SLACK 3               /* cmvm.core._TIE_SLACK */
 #define LOOKAHEAD_RANKS 8         /* cmvm.LOOKAHEAD_RANKS */
 
 /* -- small growable arrays --------------------------------------------------- */
@@ -306,7 +306,7 @@ static inline int push_placeholder(Solver *P, int64_t count, int64_t v)
     return heap_push(P, count, PLACEHOLDER_TIE, -1 - v);
 }
 
-/* An upper bound on every pattern's count (cmvm._PairCse._best). */
+/* An upper bound on every pattern's count (cmvm.core._PairCse._best). */
 static int64_t best_bound(const Solver *P)
 {
     int64_t top = P->heap_n ? entry_count(&P->heap[0]) : 0;
@@ -485,7 +485,7 @@ static InputList *live_inputs(Solver *P, int u)
 }
 
 /* Non-overlapping occurrences of (a, b, d, sign) within the depth budget, in
- * the order cmvm._PairCse._matches finds them, into P->mt.  -1: out of memory. */
+ * the order cmvm.core._PairCse._matches finds them, into P->mt.  -1: out of memory. */
 static int find_matches(Solver *P, int64_t a, int64_t b, int d, int sign)
 {
     const int n = P->n, S = P->S;
@@ -785,7 +785,7 @@ static inline void count_slot(Solver *P, uint32_t idx)
 }
 
 /* Count the patterns of adder value v; queue those that may soon be best
- * (cmvm._PairCse._expand).  Counts are dense over (other value, relative
+ * (cmvm.core._PairCse._expand).  Counts are dense over (other value, relative
  * shift, sign): with an input u the pattern is (u, v, s_v - s_u); with an
  * adder value w (v itself included, with w's shift above v's) it is
  * (w, v, s_v - s_w) for w < v, else (v, w, s_w - s_v). */
@@ -962,7 +962,7 @@ static int run(Solver *P)
     return 0;
 }
 
-/* The adders of the graph once every row's remaining terms are summed (cmvm._PairCse.adders). */
+/* The adders of the graph once every row's remaining terms are summed (cmvm.core._PairCse.adders). */
 static int64_t total_adders(const Solver *P)
 {
     int64_t adders = P->n_nodes;
@@ -1123,7 +1123,7 @@ static int greedy(Solver *P, int S, int n_values, const int32_t *depths, int n_r
     return rc ? rc : run(P);
 }
 
-/* cmvm._pilot_cse after the plain greedy in *best: step by step, each near-tie of the step's pattern
+/* cmvm.core._pilot_cse after the plain greedy in *best: step by step, each near-tie of the step's pattern
  * built instead and the greedy finished; the fewest adders kept.  Work in adders built, up to
  * lookahead times the greedy's own. */
 static int pilot(Solver *best, int S, int n_values, const int32_t *depths, int n_rows, const int32_t *terms,
@@ -1247,13 +1247,13 @@ static int buffer_is_int32(const Py_buffer *view)
 PyDoc_STRVAR(solve_doc,
 "solve(n_values, depths, n_rows, terms, max_depth, tie_b_first, lookahead) -> (nodes, rows_left) or None\n"
 "\n"
-"Pair-pattern CSE of cmvm._PairCse.  Values 0..n_values-1 are the inputs, of\n"
+"Pair-pattern CSE of cmvm.core._PairCse.  Values 0..n_values-1 are the inputs, of\n"
 "the given adder depths.  terms: a C-contiguous int32 buffer of shape (N, 4),\n"
 "each (row, value, shift, sign) with 0 <= row < n_rows, 0 <= shift < 127,\n"
 "sign +-1, and each (row, value, shift) at most once.  max_depth: the depth\n"
 "bound (at most 60), or -1 for none.  tie_b_first: among equal counts prefer\n"
 "the pattern with the newest operand b (else a).  lookahead: the work of the\n"
-"look-ahead on pattern choice (cmvm._pilot_cse), 0 for none.\n"
+"look-ahead on pattern choice (cmvm.core._pilot_cse), 0 for none.\n"
 "\n"
 "nodes: (a, a_shift, b, b_shift, sign) per adder, node k being value\n"
 "n_values + k = (v_a << a_shift) + sign * (v_b << b_shift).  rows_left: each\n"
