@@ -159,9 +159,7 @@ def synthesize(circuit, workdir, progress: Callable[[str], None] | None = None,
     if getattr(circuit, "nodes", None):
         return _synthesize_streamed(circuit, workdir, progress, timeout)
     if "recurrent" in circuit.report:
-        from hardcore.errors import UsageError
-        raise UsageError(f"{circuit.name}: --synth has no plain baseline of a stateful recurrent circuit yet; "
-                         "synthesize its unrolled form (--recurrent unrolled) instead")
+        return _synthesize_recurrent(circuit, workdir, progress, timeout)
 
     def run(verilog: str, top: str, kind: str) -> dict:
         figures = synth_report(verilog, top, workdir=workdir / kind, flatten=False, timeout=timeout,
@@ -224,6 +222,36 @@ def _synthesize_streamed(circuit, workdir: Path, progress, timeout) -> dict:
     result = {"folded": {k: folded[k] for k in keep},
               "plain": {"luts": total_plain, "cells": None, "logic_levels": None,
                         "note": "the folded circuit's LUTs with each node's step replaced by its '*' form"},
+              "lut_ratio": total_plain / max(folded["luts"], 1)}
+    circuit.figures["synthesis"] = result
+    return result
+
+
+def _synthesize_recurrent(circuit, workdir: Path, progress, timeout) -> dict:
+    """A stateful recurrent circuit: Yosys on the whole circuit, and on its step and head written with
+    one `*` per weight; the plain circuit is the folded one with the step's and head's layers replaced
+    (the state register and the handshake are the same in both)."""
+    from hardcore.baseline import baseline_verilog
+    from hardcore.sim import synth_report
+
+    folded = synth_report(circuit.verilog, circuit.name, workdir=workdir / "folded", flatten=False, timeout=timeout,
+                          progress=progress)
+    parts_luts = plain_luts = 0
+    for part in ("step", "head"):
+        prefix = f"{circuit.name}_{part}_layer"
+        luts = sum(module["luts"] for name, module in folded["modules"].items() if name.startswith(prefix))
+        name = f"{circuit.name}_{part}_plain"
+        plain = synth_report(baseline_verilog(circuit.stages[f"recurrent_{part}"], name), name,
+                             workdir=workdir / "plain" / part, timeout=timeout, progress=progress)
+        parts_luts += luts
+        plain_luts += plain["luts"]
+        if progress is not None:
+            progress(f"yosys: the {part}: {luts} LUTs folded, {plain['luts']} with '*'")
+    keep = ("cells", "luts", "ffs", "logic_levels", "seconds")
+    total_plain = folded["luts"] - parts_luts + plain_luts
+    result = {"folded": {k: folded[k] for k in keep},
+              "plain": {"luts": total_plain, "cells": None, "logic_levels": None,
+                        "note": "the folded circuit's LUTs with its step and head replaced by their '*' forms"},
               "lut_ratio": total_plain / max(folded["luts"], 1)}
     circuit.figures["synthesis"] = result
     return result

@@ -957,8 +957,8 @@ def synth_report(
     lut_types = lut.get("num_cells_by_type", {})
     modules = {}
     if not flatten:
-        generic_modules = json.loads((workdir / files["generic_stat"]).read_text()).get("modules", {})
-        lut_modules = json.loads((workdir / files["lut_stat"]).read_text()).get("modules", {})
+        generic_modules = _read_stat_json(workdir / files["generic_stat"]).get("modules", {})
+        lut_modules = _read_stat_json(workdir / files["lut_stat"]).get("modules", {})
         for name, figures in lut_modules.items():
             modules[name.lstrip("\\")] = {
                 "cells": int(generic_modules.get(name, {}).get("num_cells", 0)),
@@ -989,12 +989,23 @@ def prepare_yosys_workdir(workdir, sv_text: str, outputs, scripts: dict) -> Path
     return workdir
 
 
-def _yosys_stat(path: Path, top: str) -> dict:
-    """The statistics of `top` from a `stat -json` file."""
+# Yosys 0.23's `stat -json` of a hierarchy more than one level deep (a stateful recurrent
+# circuit: top -> step -> layers) prints the hierarchy's instance counts, `  name   1`, as
+# plain text inside the JSON; those lines are dropped before parsing.
+_STAT_HIERARCHY_LINE = re.compile(r'^\s*[^\s"{}\[\],:]+\s+\d+\s*$', re.M)
+
+
+def _read_stat_json(path: Path) -> dict:
+    """A `stat -json` file, without the instance-count lines Yosys 0.23 writes into it."""
     try:
-        stat = json.loads(path.read_text())
+        return json.loads(_STAT_HIERARCHY_LINE.sub("", path.read_text()))
     except (OSError, ValueError) as error:
         raise SimulationError(f"yosys: cannot read statistics {path}: {error}") from None
+
+
+def _yosys_stat(path: Path, top: str) -> dict:
+    """The statistics of `top` from a `stat -json` file."""
+    stat = _read_stat_json(path)
     # After -flatten only the top module is left; "design" sums the hierarchy
     # and is the safer total should anything stay unflattened (blackboxes).
     if "design" in stat:

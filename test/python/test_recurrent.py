@@ -403,3 +403,17 @@ def test_fuzzed_recurrent_models(seed):
     """`python -m hardcore.recurrent.fuzz`'s models: the stateful steps equal the unrolled reference."""
     description, wrong = fuzz_one(seed)
     assert wrong == 0, description
+
+
+@pytest.mark.synth
+@pytest.mark.skipif(not tool_available("yosys"), reason="yosys is not installed")
+def test_stateful_synth_against_the_plain_baseline(tmp_path):
+    """`report --synth` on a stateful circuit: the whole circuit in Yosys, and its step and head with '*'."""
+    from hardcore.report import synthesize
+
+    circuit = hardcore.compile(Classifier("RNN"), torch.zeros(1, T, FEATURES), calibration=CALIBRATION, recurrent="stateful")
+    result = synthesize(circuit, tmp_path)
+    assert result["folded"]["luts"] > 0 and result["folded"]["ffs"] >= circuit.report["recurrent"]["state_size"]
+    assert result["plain"]["luts"] > result["folded"]["luts"]  # the '*' step and head cost more than the folded ones
+    assert result["lut_ratio"] == result["plain"]["luts"] / result["folded"]["luts"]
+    assert circuit.figures["synthesis"] is result
