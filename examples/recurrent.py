@@ -14,7 +14,9 @@ held-out sequences:
 - stateful (`recurrent="stateful"`): one time step a clock with the hidden
   state in registers, sequences back to back (`start` begins one), checked
   every cycle against the step run in numpy and at each sequence's last step
-  against the unrolled reference.
+  against the unrolled reference;
+- stateful with a pipelined step (`max_adder_depth`): a step every L + 1
+  cycles (the step's latency L and one for the state register).
 
 It prints, per kind and form, the adders, the latency or cycles per sequence,
 the Verilator mismatches (bit for bit against the quantized reference) and the
@@ -89,7 +91,8 @@ def run_kind(kind: str, args, train_set, test_set, workdir: Path) -> list[str]:
     calibration = x_train[:256]
     example = torch.zeros(1, T, FEATURES)
     lines = []
-    for form, depth in (("unrolled", None), ("unrolled", args.max_adder_depth), ("stateful", None)):
+    for form, depth in (("unrolled", None), ("unrolled", args.max_adder_depth), ("stateful", None),
+                        ("stateful", args.max_adder_depth)):
         circuit = hardcore.compile(model, example, calibration=calibration, recurrent=form, max_adder_depth=depth)
         codes = circuit.quantize_input(x_test)
         name = f"{kind} {form}" + (f", depth {depth}" if depth else "")
@@ -97,7 +100,9 @@ def run_kind(kind: str, args, train_set, test_set, workdir: Path) -> list[str]:
             mismatching_cycles, wrong_last = check_sequences(circuit, codes, workdir / f"{kind}-stateful",
                                                              np.random.default_rng(5))
             scores = circuit.reference(codes)
-            timing = f"{circuit.report['recurrent']['cycles_per_sequence']} cycles a sequence"
+            recurrent = circuit.report["recurrent"]
+            timing = (f"{recurrent['cycles_per_sequence']} cycles a sequence"
+                      + (f" (a step every {recurrent['interval_cycles']})" if depth else ""))
             verdict = f"{mismatching_cycles} mismatching cycles, {wrong_last} last outputs unlike the reference"
         else:
             result = circuit.simulate(codes, workdir / name.replace(" ", "-").replace(",", ""))
@@ -106,7 +111,7 @@ def run_kind(kind: str, args, train_set, test_set, workdir: Path) -> list[str]:
             scores = expected
             timing = f"latency {circuit.latency}" if circuit.latency else "combinational"
             verdict = f"{wrong} of {len(codes)} sequences differ"
-        lines.append(f"{name:24} {circuit.report['adders']:6} adders  {timing:24} Verilator: {verdict}; "
+        lines.append(f"{name:24} {circuit.report['adders']:6} adders  {timing:42} Verilator: {verdict}; "
                      f"accuracy torch {torch_accuracy:.3f}, circuit {accuracy(circuit.dequantize_output(scores), y_test):.3f}")
         print(lines[-1], flush=True)
     print(f"{kind}: {time.monotonic() - started:.0f} s", file=sys.stderr)
