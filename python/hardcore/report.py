@@ -27,6 +27,10 @@ _COLUMNS = (("weights", "weights"), ("nonzero_weights", "nonzero"), ("adders", "
 _PLOT_SERIES = (("adders", "adders"), ("luts", "6-LUTs, folded"), ("plain_luts", "6-LUTs, plain '*'"))
 
 
+# The Yosys figures a report keeps of each synthesis (the folded circuit and its plain baseline).
+_KEPT = ("cells", "luts", "ffs", "logic_levels", "seconds")
+
+
 def _cell(value) -> str:
     if isinstance(value, float):
         return f"{value:.2f}"
@@ -183,8 +187,7 @@ def synthesize(circuit, workdir, progress: Callable[[str], None] | None = None,
             layer["plain_luts"] = module["luts"]
         if "luts" in layer and "plain_luts" in layer:
             layer["lut_ratio"] = layer["plain_luts"] / max(layer["luts"], 1)
-    keep = ("cells", "luts", "ffs", "logic_levels", "seconds")
-    result = {"folded": {k: folded[k] for k in keep}, "plain": {k: plain[k] for k in keep},
+    result = {"folded": {k: folded[k] for k in _KEPT}, "plain": {k: plain[k] for k in _KEPT},
               "lut_ratio": plain["luts"] / max(folded["luts"], 1)}
     circuit.figures["synthesis"] = result
     return result
@@ -217,14 +220,8 @@ def _synthesize_streamed(circuit, workdir: Path, progress, timeout) -> dict:
         plain_luts += plain["luts"]
         if progress is not None:
             progress(f"yosys: node {node['node']}: {luts} LUTs folded, {plain['luts']} with '*'")
-    keep = ("cells", "luts", "ffs", "logic_levels", "seconds")
-    total_plain = folded["luts"] - steps_luts + plain_luts
-    result = {"folded": {k: folded[k] for k in keep},
-              "plain": {"luts": total_plain, "cells": None, "logic_levels": None,
-                        "note": "the folded circuit's LUTs with each node's step replaced by its '*' form"},
-              "lut_ratio": total_plain / max(folded["luts"], 1)}
-    circuit.figures["synthesis"] = result
-    return result
+    return _parts_replaced(circuit, folded, steps_luts, plain_luts,
+                           "the folded circuit's LUTs with each node's step replaced by its '*' form")
 
 
 def _synthesize_recurrent(circuit, workdir: Path, progress, timeout) -> dict:
@@ -247,11 +244,16 @@ def _synthesize_recurrent(circuit, workdir: Path, progress, timeout) -> dict:
         plain_luts += plain["luts"]
         if progress is not None:
             progress(f"yosys: the {part}: {luts} LUTs folded, {plain['luts']} with '*'")
-    keep = ("cells", "luts", "ffs", "logic_levels", "seconds")
-    total_plain = folded["luts"] - parts_luts + plain_luts
-    result = {"folded": {k: folded[k] for k in keep},
-              "plain": {"luts": total_plain, "cells": None, "logic_levels": None,
-                        "note": "the folded circuit's LUTs with its step and head replaced by their '*' forms"},
+    return _parts_replaced(circuit, folded, parts_luts, plain_luts,
+                           "the folded circuit's LUTs with its step and head replaced by their '*' forms")
+
+
+def _parts_replaced(circuit, folded: dict, folded_parts: int, plain_parts: int, note: str) -> dict:
+    """The synthesis figures of a circuit whose plain baseline is the folded circuit with some of its
+    modules (their `folded_parts` LUTs) replaced by their '*' forms (`plain_parts` LUTs)."""
+    total_plain = folded["luts"] - folded_parts + plain_parts
+    result = {"folded": {k: folded[k] for k in _KEPT},
+              "plain": {"luts": total_plain, "cells": None, "logic_levels": None, "note": note},
               "lut_ratio": total_plain / max(folded["luts"], 1)}
     circuit.figures["synthesis"] = result
     return result
