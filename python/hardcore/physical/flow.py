@@ -24,7 +24,7 @@ from hardcore.physical.ice40 import DoesNotFitError, resolve_device, run_ice40
 from hardcore.physical.netlist_sim import _ICARUS_PREAMBLE, cells_sim_path, check_netlist, random_vectors
 from hardcore.physical.serial import (DEFAULT_BAUD, DEFAULT_CLOCK_HZ, check_serial_support, simulate_uart,
                                       uart_wrapper, wrapper_name)
-from hardcore.sim import Progress, _report
+from hardcore.sim.tools import Progress, tell
 
 __all__ = ["build_fpga", "format_report", "SERIAL_CHOICES", "REPORT_JSON", "REPORT_TEXT"]
 
@@ -78,7 +78,7 @@ def build_fpga(circuit, output_dir, *, device: str = "up5k", package: Optional[s
     clock_hz = round(target_mhz * 1e6) if target_mhz else DEFAULT_CLOCK_HZ
     if use_uart:
         check_serial_support(circuit)
-        _report(progress, f"{_port_bits(circuit)} port bits, the {device}-{package} has {pins} pins: "
+        tell(progress, f"{_port_bits(circuit)} port bits, the {device}-{package} has {pins} pins: "
                           f"{wrapper_name(circuit)}, the circuit behind a UART ({clock_hz / 1e6:g} MHz, "
                           f"{DEFAULT_BAUD} baud)" if serial == "auto" else f"{wrapper_name(circuit)}: the circuit behind a UART")
     search_pipeline = bool(target_mhz) and repipeline and _plain(circuit)
@@ -107,7 +107,7 @@ def build_fpga(circuit, output_dir, *, device: str = "up5k", package: Optional[s
             circuit, _, search = pipeline_for_target(circuit, target_mhz, place=place, workdir=build / "search",
                                                      progress=progress)
             shutil.rmtree(build / "search", ignore_errors=True)  # each run's files; the report keeps the figures
-            _report(progress, f"target {target_mhz:g} MHz: max-adder-depth {search['max_adder_depth']} "
+            tell(progress, f"target {target_mhz:g} MHz: max-adder-depth {search['max_adder_depth']} "
                               f"(latency {circuit.latency}); the final build and its checks...")
         top, verilog = _board_design(circuit, use_uart, clock_hz)
         # Behind the UART the clock is CLOCK_HZ whether or not a target was asked for: the report checks it.
@@ -163,7 +163,7 @@ def _check(circuit, figures: dict, build: Path, use_uart: bool, clock_hz: int, v
         inputs = random_vectors(circuit, vectors)
         gates = dataclasses.replace(circuit, verilog=_ICARUS_PREAMBLE + cells_sim_path().read_text() + "\n"
                                     + netlist.read_text())
-        _report(progress, f"icarus: the post-synthesis netlist on {vectors} inputs through its handshake...")
+        tell(progress, f"icarus: the post-synthesis netlist on {vectors} inputs through its handshake...")
         if circuit.options.get("stream"):
             from hardcore.stream import simulate_frames
             outputs = simulate_frames(gates, inputs, build / "netlist-sim", simulator="icarus").outputs
@@ -175,7 +175,7 @@ def _check(circuit, figures: dict, build: Path, use_uart: bool, clock_hz: int, v
         return {"simulated": True, "through": through, "vectors": vectors, "mismatches": wrong}
     # Behind the UART the circuit stays a module of its own in the netlist (keep_hierarchy): it runs on its
     # ports like a bare circuit's, then the whole wrapper runs on a few vectors through uart_rx and uart_tx.
-    _report(progress, f"icarus: the post-synthesis netlist on {vectors} vectors...")
+    tell(progress, f"icarus: the post-synthesis netlist on {vectors} vectors...")
     result = {"simulated": True, **check_netlist(netlist, circuit, vectors, build / "netlist-sim", progress=None)}
     if use_uart:
         count = min(vectors, SERIAL_NETLIST_VECTORS)

@@ -5,7 +5,7 @@ part and its package before place-and-route (a design too large stops with
 the numbers, not with a nextpnr crash), places and routes it with timing,
 packs the bitstream and returns the utilization and nextpnr's Fmax.
 
-Every tool runs through `hardcore.sim._run` (its log tail quoted on failure),
+Every tool runs through `hardcore.sim.tools.run_tool` (its log tail quoted on failure),
 and `timeout` bounds the whole flow: each tool gets what is left of it.
 """
 
@@ -21,7 +21,7 @@ from typing import Optional, Sequence
 
 from hardcore.errors import HardcoreError, UsageError
 from hardcore.physical.pcf import pcf_template, read_pcf_pins
-from hardcore.sim import Progress, SimulationError, _check_identifier, _fill, _report, _run
+from hardcore.sim.tools import Progress, SimulationError, check_identifier, fill_template, run_tool, tell
 
 __all__ = ["DEVICES", "Ice40Device", "DoesNotFitError", "run_ice40", "resolve_device", "tools_available", "TOOLS"]
 
@@ -138,7 +138,7 @@ def run_ice40(verilog: str, top: str, *, device: str = "up5k", package: Optional
     design is too large, SimulationError when a tool fails or times out.
     """
     for name in (top, *keep_hierarchy):
-        _check_identifier(name)
+        check_identifier(name)
     part, package = resolve_device(device, package)
     if target_mhz is not None and not target_mhz > 0:
         raise UsageError(f"--target-mhz must be positive, got {target_mhz:g}")
@@ -147,12 +147,12 @@ def run_ice40(verilog: str, top: str, *, device: str = "up5k", package: Optional
     deadline = None if timeout is None else time.monotonic() + timeout
 
     def run(command: list, what: str, log: Path, tail: Optional[Path] = None) -> float:
-        """_run bounded by what is left of `timeout`."""
+        """run_tool bounded by what is left of `timeout`."""
         left = None if deadline is None else deadline - time.monotonic()
         if left is not None and left <= 0:
             raise SimulationError(f"the iCE40 flow ran out of its {timeout:g} s (--timeout) before {what}")
         try:
-            return _run(command, cwd=workdir, log_path=log, what=what, timeout=left, tail_path=tail)
+            return run_tool(command, cwd=workdir, log_path=log, what=what, timeout=left, tail_path=tail)
         except SimulationError as error:
             if deadline is not None and time.monotonic() >= deadline:
                 raise SimulationError(f"the iCE40 flow ran out of its {timeout:g} s (--timeout) in {what}\n"
@@ -170,12 +170,12 @@ def run_ice40(verilog: str, top: str, *, device: str = "up5k", package: Optional
     files["design"].write_text(verilog)
     seconds = {}
 
-    _report(progress, f"yosys: synth_ice40 of {top} for the {device}...")
+    tell(progress, f"yosys: synth_ice40 of {top} for the {device}...")
     script = workdir / "synth.ys"
-    script.write_text(_fill(_YOSYS_SCRIPT, design=files["design"].name, top=top, json=files["json"].name,
-                            stat=files["stat"].name, netlist=files["netlist"].name,
-                            dsp="-dsp" if part.dsp else "", signed_comparisons=_SIGNED_COMPARISONS,
-                            keep="".join(f"setattr -mod -set keep_hierarchy 1 {name}\n"
+    script.write_text(fill_template(_YOSYS_SCRIPT, design=files["design"].name, top=top, json=files["json"].name,
+                                    stat=files["stat"].name, netlist=files["netlist"].name,
+                                    dsp="-dsp" if part.dsp else "", signed_comparisons=_SIGNED_COMPARISONS,
+                                    keep="".join(f"setattr -mod -set keep_hierarchy 1 {name}\n"
                                          for name in keep_hierarchy)))
     seconds["synth"] = run(["yosys", "-q", "-l", files["yosys_log"].name, "-s", script.name], "yosys synth_ice40",
                            workdir / "yosys.out", files["yosys_log"])
@@ -197,7 +197,7 @@ def run_ice40(verilog: str, top: str, *, device: str = "up5k", package: Optional
         files["pcf"] = Path(pcf).resolve()
         read_pcf_pins(files["pcf"])  # a readable file, or a UsageError now rather than nextpnr's
     frequency = target_mhz or DEFAULT_MHZ
-    _report(progress, f"nextpnr-ice40: placing and routing {figures['luts']} LUT4s, {figures['ffs']} FFs "
+    tell(progress, f"nextpnr-ice40: placing and routing {figures['luts']} LUT4s, {figures['ffs']} FFs "
                       f"on the {device}-{package} at {frequency:g} MHz...")
     command = ["nextpnr-ice40", f"--{device}", "--package", package, "--json", files["json"].name,
                "--pcf", str(files["pcf"]), "--pcf-allow-unconstrained", "--asc", files["asc"].name,
@@ -219,11 +219,11 @@ def run_ice40(verilog: str, top: str, *, device: str = "up5k", package: Optional
             f"({100 * used / available:.0f}%)" for name, (used, available) in packed.items()), figures) from None
     figures.update(_timing(files["nextpnr_report"]))
 
-    _report(progress, "icepack: writing the bitstream...")
+    tell(progress, "icepack: writing the bitstream...")
     seconds["pack"] = run(["icepack", files["asc"].name, files["bitstream"].name], "icepack", files["icepack_log"])
 
     if shutil.which("icetime"):  # a second opinion: icestorm's own timing model of the packed .asc
-        _report(progress, "icetime: the longest path...")
+        tell(progress, "icetime: the longest path...")
         files["icetime_report"] = workdir / "icetime.txt"
         seconds["icetime"] = run(["icetime", "-d", device, "-P", package, "-p", str(files["pcf"]), "-t",
                                   "-r", files["icetime_report"].name, files["asc"].name], "icetime",

@@ -21,7 +21,7 @@ from typing import Optional
 import numpy as np
 
 from hardcore.errors import UsageError
-from hardcore.sim import Progress, SimulationError, _fill, _report, _run
+from hardcore.sim.tools import Progress, SimulationError, fill_template, run_tool, tell
 
 __all__ = ["uart_wrapper", "wrapper_name", "pack_vectors", "unpack_vectors", "simulate_uart", "check_serial_support",
            "DEFAULT_CLOCK_HZ", "DEFAULT_BAUD"]
@@ -266,12 +266,12 @@ def uart_wrapper(circuit, clock_hz: int = DEFAULT_CLOCK_HZ, baud: int = DEFAULT_
     pad = out_bytes * 8 - out_bits
     y_bytes = "y" if pad == 0 else f"{{{pad}'d0, y}}"
     if circuit.latency:
-        core = _fill(_CORE_PIPELINED, name=circuit.name, ce=" .ce(1'b1)," if circuit.clock_enable else "")
+        core = fill_template(_CORE_PIPELINED, name=circuit.name, ce=" .ce(1'b1)," if circuit.clock_enable else "")
     else:
-        core = _fill(_CORE_COMBINATIONAL, name=circuit.name)
-    return _fill(_WRAPPER, name=circuit.name, clock_hz=clock_hz, baud=baud, in_bits=in_bits, out_bits=out_bits,
-                 in_bytes=in_bytes, out_bytes=out_bytes, idle_bit_times=IDLE_BIT_TIMES, shift_in=shift_in,
-                 y_bytes=y_bytes, core=core)
+        core = fill_template(_CORE_COMBINATIONAL, name=circuit.name)
+    return fill_template(_WRAPPER, name=circuit.name, clock_hz=clock_hz, baud=baud, in_bits=in_bits, out_bits=out_bits,
+                         in_bytes=in_bytes, out_bytes=out_bytes, idle_bit_times=IDLE_BIT_TIMES, shift_in=shift_in,
+                         y_bytes=y_bytes, core=core)
 
 
 def pack_vectors(circuit, x_int) -> np.ndarray:
@@ -322,15 +322,15 @@ def simulate_uart(circuit, x_int, workdir, *, design: Optional[str] = None, cloc
     outputs.unlink(missing_ok=True)
     # The answer comes out latency clocks (plus a few) after the last stop bit and takes out_bytes frames.
     max_wait = (out_bytes + 2) * 10 * clocks_per_bit + circuit.latency + 64
-    (workdir / "uart_tb.sv").write_text(_fill(
+    (workdir / "uart_tb.sv").write_text(fill_template(
         _TESTBENCH, top=top, clocks_per_bit=clocks_per_bit, in_bytes=in_bytes, out_bytes=out_bytes,
         n_vectors=len(data), max_wait=max_wait, inputs="uart_inputs.hex", outputs=outputs.name,
         reset_wait=POWER_ON_RESET_CLOCKS + 8))
-    _report(progress, f"icarus: {top}, {len(data)} vectors over the UART ({clocks_per_bit} clocks a bit)...")
-    _run(["iverilog", "-g2012", "-s", "hardcore_uart_tb", "-o", "uart_sim.vvp", "design.sv", "uart_tb.sv"],
-         cwd=workdir, log_path=workdir / "uart_build.log", what="iverilog build (UART wrapper)", timeout=timeout)
-    _run(["vvp", "-n", "uart_sim.vvp"], cwd=workdir, log_path=workdir / "uart_run.log",
-         what="icarus simulation (UART wrapper)", timeout=timeout)
+    tell(progress, f"icarus: {top}, {len(data)} vectors over the UART ({clocks_per_bit} clocks a bit)...")
+    run_tool(["iverilog", "-g2012", "-s", "hardcore_uart_tb", "-o", "uart_sim.vvp", "design.sv", "uart_tb.sv"],
+             cwd=workdir, log_path=workdir / "uart_build.log", what="iverilog build (UART wrapper)", timeout=timeout)
+    run_tool(["vvp", "-n", "uart_sim.vvp"], cwd=workdir, log_path=workdir / "uart_run.log",
+             what="icarus simulation (UART wrapper)", timeout=timeout)
     received = [int(token, 16) for token in outputs.read_text().split()] if outputs.exists() else []
     if len(received) != len(data) * out_bytes:
         raise SimulationError(f"the UART wrapper sent {len(received)} bytes, expected {len(data) * out_bytes} "

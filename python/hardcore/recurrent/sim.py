@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hardcore.sim import (RESET_CYCLES, VERILATOR_MAKEFLAGS, VERILATOR_PREFIX, SimulationError, _fill, _run,
-                          _write_if_changed)
+from hardcore.sim.tools import RESET_CYCLES, SimulationError, fill_template, run_tool, write_if_changed
+from hardcore.sim.verilator import VERILATOR_MAKEFLAGS, VERILATOR_PREFIX
 
 __all__ = ["sequence_stream", "simulate_steps", "check_sequences"]
 
@@ -115,12 +115,12 @@ def simulate_steps(circuit, stream: np.ndarray, workdir) -> tuple[np.ndarray, np
                               f"{f', {initial_bits}' if names else ''} and {y_bits}")
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    _write_if_changed(workdir / "design.sv", circuit.verilog)
-    harness = _fill(_HARNESS, top=circuit.name, prefix=VERILATOR_PREFIX, reset_cycles=RESET_CYCLES,
-                    declare="".join(f", {n}" for n in names), format=" %llx" * len(names),
-                    read="".join(f", &{n}" for n in names), fields=3 + len(names),
-                    drive="".join(f"\n        dut->{n} = {n};" for n in names))
-    _write_if_changed(workdir / "harness.cpp", harness)
+    write_if_changed(workdir / "design.sv", circuit.verilog)
+    harness = fill_template(_HARNESS, top=circuit.name, prefix=VERILATOR_PREFIX, reset_cycles=RESET_CYCLES,
+                            declare="".join(f", {n}" for n in names), format=" %llx" * len(names),
+                            read="".join(f", &{n}" for n in names), fields=3 + len(names),
+                            drive="".join(f"\n        dut->{n} = {n};" for n in names))
+    write_if_changed(workdir / "harness.cpp", harness)
     fields = [(2, 2 + inputs)] + [(2 + inputs + k * part, 2 + inputs + (k + 1) * part) for k in range(len(names))]
     (workdir / "stream.txt").write_text("".join(
         f"{row[0]} {row[1]} " + " ".join(f"{_pack(row[a:b], circuit.in_width):x}" for a, b in fields) + "\n"
@@ -130,10 +130,10 @@ def simulate_steps(circuit, stream: np.ndarray, workdir) -> tuple[np.ndarray, np
                "-o", f"{VERILATOR_PREFIX}_steps", "-j", str(os.cpu_count() or 1)]
     for flag in VERILATOR_MAKEFLAGS:
         command += ["-MAKEFLAGS", flag]
-    _run(command + ["design.sv", "harness.cpp"], cwd=workdir, log_path=workdir / "verilator_build.log",
-         what="verilator build")
-    _run([str(workdir / "verilator_obj" / f"{VERILATOR_PREFIX}_steps"), "stream.txt", "trace.txt"], cwd=workdir,
-         log_path=workdir / "verilator_run.log", what="verilator simulation")
+    run_tool(command + ["design.sv", "harness.cpp"], cwd=workdir, log_path=workdir / "verilator_build.log",
+             what="verilator build")
+    run_tool([str(workdir / "verilator_obj" / f"{VERILATOR_PREFIX}_steps"), "stream.txt", "trace.txt"], cwd=workdir,
+             log_path=workdir / "verilator_run.log", what="verilator simulation")
     fields = [line.split() for line in (workdir / "trace.txt").read_text().splitlines()]
     if len(fields) != len(stream):
         raise SimulationError(f"{workdir / 'trace.txt'}: {len(fields)} lines, expected {len(stream)}")
