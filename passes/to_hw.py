@@ -71,7 +71,13 @@ def _integer_tensor(value_type) -> bool:
 
 
 class _HwText:
-    """Accumulates the body of one hw.module; SSA names are %vN."""
+    """Accumulates the body of one hw.module; SSA names are %vN.
+
+    A left shift is not a wire of its own unless something reads it as it is
+    (`shifted`, `value`): its readers sign-extend it (an adder's operand), and
+    that extension and the shift are one `comb.concat` of the sign bits, the
+    shifted value and the zeros (see docs/scale.md, round three).
+    """
 
     def __init__(self):
         self.lines: list[str] = []
@@ -79,6 +85,9 @@ class _HwText:
         self.memo: dict = {}
         self.extracted: dict = {}  # the name of an extract -> (its source, the source's width, its low bit)
         self.packed: dict = {}  # the name of a value kept as sign + low bits -> (its register, its low bits)
+        # the name of a left shift not emitted yet -> (its value, that value's width, the amount, the shift's width):
+        # the shift is the value sign-extended to width - amount bits, then amount zeros
+        self.shifted: dict = {}
 
     def emit(self, text: str, key=None) -> str:
         if key is not None and key in self.memo:
@@ -94,7 +103,27 @@ class _HwText:
         value = _wrap(value, width)
         return self.emit(f"hw.constant {value} : i{width}", ("const", value, width))
 
+    def shift_left(self, name: str, width: int, amount: int, out: int) -> str:
+        """`name` (`width` bits) shifted left by `amount` in `out` > amount bits, as a name that `value` emits."""
+        if name in self.shifted:  # a shift of a shift: one concat
+            source, source_width, source_amount, _ = self.shifted[name]
+            if out - amount >= width:
+                name, width, amount = source, source_width, source_amount + amount
+        if width > out - amount:
+            name, width = self.extract(name, width, 0, out - amount), out - amount
+        virtual = f"%shl{len(self.shifted)}"  # never in the IR as such: `value` gives its wire
+        self.shifted[virtual] = (name, width, amount, out)
+        return virtual
+
+    def value(self, name: str) -> str:
+        """The wire of `name`: a left shift's concat the first time something reads it whole."""
+        if name not in self.shifted:
+            return name
+        source, width, amount, out = self.shifted[name]
+        return self._extend(source, width, out - amount, amount)
+
     def extract(self, name: str, width: int, low: int, out: int) -> str:
+        name = self.value(name)
         if low == 0 and out == width:
             return name
         if name in self.packed:  # a register holding only the sign and the low bits (see _sign_and_low_registers)
@@ -114,11 +143,36 @@ class _HwText:
         """Sign-extend or truncate `name` from `width` to `out` bits."""
         if out <= width:
             return self.extract(name, width, 0, out)
-        sign = self.extract(name, width, width - 1, 1)
-        if width == 1:
-            return self.emit(f"comb.replicate {sign} : (i1) -> i{out}", ("replicate", sign, out))
-        fill = self.emit(f"comb.replicate {sign} : (i1) -> i{out - width}", ("replicate", sign, out - width))
-        return self.emit(f"comb.concat {fill}, {name} : i{out - width}, i{width}", ("sext", name, out))
+        if name in self.shifted:  # the sign bits, the shifted value and its zeros: one concat
+            source, source_width, amount, _ = self.shifted[name]
+            return self._extend(source, source_width, out - amount, amount)
+        return self._extend(name, width, out, 0)
+
+    def _extend(self, name: str, width: int, bits: int, zeros: int) -> str:
+        """`name` sign-extended from `width` to `bits` >= width bits, then `zeros` zero bits below: one concat
+        (and a replicate for more than one sign bit)."""
+        key = ("extend", name, bits, zeros)
+        if key in self.memo:
+            return self.memo[key]
+        fill = bits - width + (width == 1)  # a 1-bit value is its sign: replicated whole
+        sign = self.extract(name, width, width - 1, 1) if fill else name
+        parts, types = [], []
+        if fill > 1:
+            parts.append(self.emit(f"comb.replicate {sign} : (i1) -> i{fill}", ("replicate", sign, fill)))
+            types.append(f"i{fill}")
+        elif fill == 1:
+            parts.append(sign)
+            types.append("i1")
+        if width > 1 or fill == 0:
+            parts.append(name)
+            types.append(f"i{width}")
+        if zeros:
+            parts.append(self.constant(0, zeros))
+            types.append(f"i{zeros}")
+        if len(parts) == 1:
+            self.memo[key] = parts[0]
+            return parts[0]
+        return self.emit(f"comb.concat {', '.join(parts)} : {', '.join(types)}", key)
 
 
 # The attributes each op's lowering reads, as integers (`_Op.attrs`); a table's entries are read from its op.
@@ -303,8 +357,7 @@ def _lower_op(hw: _HwText, op: _Op, name: str, operands: list[tuple[str, int]], 
         amount = op.attrs["amount"]
         if width <= amount:
             return hw.constant(0, width)
-        inner = hw.resize(*operands[0], width - amount)
-        return hw.emit(f"comb.concat {inner}, {hw.constant(0, amount)} : i{width - amount}, i{amount}")
+        return hw.shift_left(*operands[0], amount, width)
     if name == "hardcore.extract":
         port = context.inputs[op.operands[0]]
         element = hw.extract(f"%{port.name}", port.bits, op.attrs["index"] * port.elem, port.elem)
@@ -362,6 +415,7 @@ def _in_range(hw: _HwText, value: str, width: int, low: int, high: int) -> str:
     bottom, top = -(1 << (width - 1)), (1 << (width - 1)) - 1
     if low > min(high, top) or high < bottom:
         return hw.constant(0, 1)
+    value = hw.value(value)
     if low == high:
         return hw.emit(f"comb.icmp eq {value}, {hw.constant(low, width)} : i{width}", ("eq", value, low))
     tests = []
@@ -643,10 +697,11 @@ def _layer_module(name: str, layer: int, layers: _Layers, records: list, constan
             ports.append("in %ce : i1")
             arguments.append("ce: %ce: i1")
     ports += [f"in %i{index} : i{widths[value]}" for index, value in enumerate(inputs)]
-    arguments += [f"i{index}: {names[value]}: i{widths[value]}" for index, value in enumerate(inputs)]
+    arguments += [f"i{index}: {top.value(names[value])}: i{widths[value]}" for index, value in enumerate(inputs)]
     ports += [f"out o{index} : i{local_widths[value]}" for index, value in enumerate(outputs)]
     results = ", ".join(f"o{index}: i{local_widths[value]}" for index, value in enumerate(outputs))
-    body = hw.lines + [f"    hw.output {', '.join(local_names[v] for v in outputs)} : "
+    returned = [hw.value(local_names[v]) for v in outputs]
+    body = hw.lines + [f"    hw.output {', '.join(returned)} : "
                        f"{', '.join(f'i{local_widths[v]}' for v in outputs)}"]
     instance = f"%layer{layer}"
     count = f":{len(outputs)}" if len(outputs) > 1 else ""
@@ -670,10 +725,10 @@ def _clamp(hw: _HwText, value: str, width: int, low: int, high: int, out: int) -
         if low == 0:  # the sign bit is the whole comparison
             below = hw.extract(value, width, width - 1, 1)
         else:
-            below = hw.emit(f"comb.icmp slt {value}, {hw.constant(low, width)} : i{width}")
+            below = hw.emit(f"comb.icmp slt {hw.value(value)}, {hw.constant(low, width)} : i{width}")
         result = hw.emit(f"comb.mux {below}, {hw.constant(low, out)}, {result} : i{out}")
     if high < (1 << (width - 1)) - 1:
-        above = hw.emit(f"comb.icmp sgt {value}, {hw.constant(high, width)} : i{width}")
+        above = hw.emit(f"comb.icmp sgt {hw.value(value)}, {hw.constant(high, width)} : i{width}")
         result = hw.emit(f"comb.mux {above}, {hw.constant(high, out)}, {result} : i{out}")
     return result
 
