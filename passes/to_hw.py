@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
+import itertools
 import re
 
 import numpy as np
@@ -217,6 +218,11 @@ def _wrap(value: int, width: int) -> int:
     return value - (1 << width) if value >> (width - 1) else value
 
 
+# Ops whose low `width` result bits need only the operands' low `width` bits.
+_MODULAR_OPS = frozenset({"hardcore.add", "hardcore.sub", "hardcore.neg", "hardcore.mul", "hardcore.sext",
+                          "hardcore.reg"})
+
+
 def _read_bits(op, name: str, width: int, operand_widths: list[int]) -> list[int]:
     """How many low bits of each operand an op computed at `width` bits (maybe below its type's) reads.
 
@@ -226,7 +232,7 @@ def _read_bits(op, name: str, width: int, operand_widths: list[int]) -> list[int
     `a` reads bits up to `a + width` (the bits below `a` are dropped by the op
     itself); a table reads only the low bits that tell its entries apart.
     """
-    if name in ("hardcore.add", "hardcore.sub", "hardcore.neg", "hardcore.mul", "hardcore.sext", "hardcore.reg"):
+    if name in _MODULAR_OPS:
         return [min(w, width) for w in operand_widths]
     if name == "hardcore.shl":
         return [min(operand_widths[0], max(width - op.attrs["amount"], 0))]
@@ -247,17 +253,14 @@ def _shifted_out(ops, packs) -> set:
     Those bits are not waste: they carry into the bits the shift keeps (the
     requantization's round-half-up division by 2^shift needs the exact sum).
     """
-    readers: dict = {}
-    for op in ops:
-        for value in op.operands:
-            readers.setdefault(value, []).append(op)
-    for pack in packs:
-        for value in pack.operands:
-            readers.setdefault(value, []).append(pack)
-    return {op.result for op in ops
-            if op.name in ("hardcore.add", "hardcore.sub", "hardcore.neg", "hardcore.mul", "hardcore.reg")
-            and readers.get(op.result)
-            and all(reader.name == "hardcore.shr" and reader.attrs["amount"] > 0 for reader in readers[op.result])}
+    # The sums right shifts read, less those any other op reads: a few among millions of ops.
+    shifted = {op.operands[0] for op in ops if op.name == "hardcore.shr" and op.attrs["amount"] > 0}
+    candidates = {op.result for op in ops if op.result in shifted and op.name in
+                  ("hardcore.add", "hardcore.sub", "hardcore.neg", "hardcore.mul", "hardcore.reg")}
+    for op in itertools.chain(ops, packs):
+        if not candidates.isdisjoint(op.operands) and (op.name != "hardcore.shr" or op.attrs["amount"] <= 0):
+            candidates.difference_update(op.operands)
+    return candidates
 
 
 def _sign_and_low_registers(ops, packs, demand: dict) -> dict:
@@ -269,15 +272,17 @@ def _sign_and_low_registers(ops, packs, demand: dict) -> dict:
     Readers must be in the register's layer module (they read it by extracts),
     and y must not read it.
     """
-    readers: dict = {}
-    for op in ops:
-        for value in op.operands:
-            readers.setdefault(value, []).append(op)
     outputs = {value for pack in packs for value in pack.operands}
-    registers = {}
+    kept = {op.result: op for op in ops if op.name == "hardcore.reg" and op.result in demand and op.result not in outputs}
+    readers: dict = {}  # of those registers only
     for op in ops:
-        result = op.result
-        if op.name != "hardcore.reg" or result not in demand or not readers.get(result) or result in outputs:
+        if not kept.keys().isdisjoint(op.operands):
+            for value in op.operands:
+                if value in kept:
+                    readers.setdefault(value, []).append(op)
+    registers = {}
+    for result, op in kept.items():
+        if not readers.get(result):
             continue
         width = min(op.width, demand[result])
         low_bits = 0
@@ -316,9 +321,17 @@ def _demanded_bits(ops, packs, out_elems: list[int], width_of: list[int]) -> tup
             demand[value] = max(demand.get(value, 0), min(width_of[value], out_elem))
     for op in reversed(ops):
         result = op.result
-        if result not in demand or op.name == "hardcore.extract":  # x's element: always whole
+        need = demand.get(result)
+        if need is None or op.name == "hardcore.extract":  # x's element: always whole
             continue
-        width = min(op.width, demand[result])
+        width = op.width if op.width < need else need
+        if op.name in _MODULAR_OPS:  # nearly every op: _read_bits, inline
+            read_operands[result] = op.operands
+            for value in op.operands:
+                bits = width_of[value] if width_of[value] < width else width
+                if demand.get(value, 0) < bits:
+                    demand[value] = bits
+            continue
         operand_widths = [width_of[v] for v in op.operands]
         read = read_operands[result] = []
         for value, bits in zip(op.operands, _read_bits(op, op.name, width, operand_widths)):
