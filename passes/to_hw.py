@@ -89,6 +89,8 @@ class _HwText:
         # the name of a left shift not emitted yet -> (its value, that value's width, the amount, the shift's width):
         # the shift is the value sign-extended to width - amount bits, then amount zeros
         self.shifted: dict = {}
+        self.extended: dict = {}  # (name, bits, zeros) -> its `_extend`
+        self.signs: dict = {}  # name -> its sign bit
 
     def emit(self, text: str, key=None) -> str:
         if key is not None and key in self.memo:
@@ -142,6 +144,8 @@ class _HwText:
 
     def resize(self, name: str, width: int, out: int) -> str:
         """Sign-extend or truncate `name` from `width` to `out` bits."""
+        if out == width and name not in self.shifted:  # most adders' operands
+            return name
         if out <= width:
             return self.extract(name, width, 0, out)
         if name in self.shifted:  # the sign bits, the shifted value and its zeros: one concat
@@ -152,28 +156,28 @@ class _HwText:
     def _extend(self, name: str, width: int, bits: int, zeros: int) -> str:
         """`name` sign-extended from `width` to `bits` >= width bits, then `zeros` zero bits below: one concat
         (and a replicate for more than one sign bit)."""
-        key = ("extend", name, bits, zeros)
-        if key in self.memo:
-            return self.memo[key]
-        fill = bits - width + (width == 1)  # a 1-bit value is its sign: replicated whole
-        sign = self.extract(name, width, width - 1, 1) if fill else name
-        parts, types = [], []
-        if fill > 1:
-            parts.append(self.emit(f"comb.replicate {sign} : (i1) -> i{fill}", ("replicate", sign, fill)))
-            types.append(f"i{fill}")
-        elif fill == 1:
-            parts.append(sign)
-            types.append("i1")
-        if width > 1 or fill == 0:
-            parts.append(name)
-            types.append(f"i{width}")
+        key = (name, bits, zeros)
+        found = self.extended.get(key)
+        if found is not None:
+            return found
+        fill = bits - width
+        if width == 1 and fill:  # a 1-bit value is its own sign: replicated whole
+            name, width, fill = self.emit(f"comb.replicate {name} : (i1) -> i{bits}", ("replicate", name, bits)), bits, 0
+        parts, types = [name], [f"i{width}"]
+        if fill:
+            sign = self.signs.get(name)
+            if sign is None:
+                sign = self.signs[name] = self.extract(name, width, width - 1, 1)
+            if fill > 1:
+                sign = self.emit(f"comb.replicate {sign} : (i1) -> i{fill}", ("replicate", sign, fill))
+            parts.insert(0, sign)
+            types.insert(0, f"i{fill}")
         if zeros:
             parts.append(self.constant(0, zeros))
             types.append(f"i{zeros}")
-        if len(parts) == 1:
-            self.memo[key] = parts[0]
-            return parts[0]
-        return self.emit(f"comb.concat {', '.join(parts)} : {', '.join(types)}", key)
+        result = self.emit(f"comb.concat {', '.join(parts)} : {', '.join(types)}") if len(parts) > 1 else name
+        self.extended[key] = result
+        return result
 
 
 # The attributes each op's lowering reads, as integers (`_Op.attrs`); a table's entries are read from its op.
@@ -207,7 +211,7 @@ def _records(function, body: list, hierarchy: bool) -> list[_Op]:
         numbers[result] = index
         attrs = {key: int_attr(op, key) for key in _INT_ATTRS[name]} if name in _INT_ATTRS else _NO_ATTRS
         layer = layer_index(op.location) if hierarchy and name != "hardcore.extract" else -1
-        records.append(_Op(op, name, index, tuple(numbers[v] for v in op.operands),
+        records.append(_Op(op, name, index, tuple(map(numbers.__getitem__, op.operands)),
                            0 if name == "hardcore.pack" else _width(result.type), attrs, layer))
     return records
 
@@ -545,7 +549,7 @@ def lower_function(function, module_name: str | None = None, hierarchy: bool = T
     modules = []
     constants = {op.result: op for op in ops if op.name == "hardcore.constant"}
     results = {value for pack in packs for value in pack.operands}
-    layers = _Layers(ops, constants, context.read_operands)
+    layers = _Layers(ops, records, constants, context.read_operands)
     for unit in _emission_order(ops, function):
         if isinstance(unit, int):
             module = _layer_module(f"{module_name}_layer{unit}", unit, layers, records, constants, results,
@@ -620,12 +624,21 @@ def _emission_order(ops, function) -> list:
     return order
 
 
+_ADD_SUB = {"hardcore.add": "comb.add", "hardcore.sub": "comb.sub"}
+
+
 def _lower_into(hw: _HwText, op: _Op, names: dict, widths: dict, context: _Context,
                 width: int | None = None) -> None:
     """Lower `op` at `width` bits, by default the bits its users read (`context.demand`)."""
     result = op.result
     if width is None:
         width = min(op.width, context.demand.get(result, op.width))
+    if op.name in _ADD_SUB and result not in context.shifted_out:  # nearly every op: `_lower_op`'s first case, inline
+        lhs, rhs = op.operands
+        lhs, rhs = hw.resize(names[lhs], widths[lhs], width), hw.resize(names[rhs], widths[rhs], width)
+        names[result] = hw.emit(f"{_ADD_SUB[op.name]} {lhs}, {rhs} : i{width}")
+        widths[result] = width
+        return
     # an operand the op does not read (a left shift past its width) may have no name here
     operands = [(names.get(v, ""), widths.get(v, 0)) for v in op.operands]
     names[result] = _lower_op(hw, op, op.name, operands, width, context)
@@ -645,19 +658,21 @@ def _pack(hw: _HwText, pack, names: dict, widths: dict, out_elem: int) -> str:
 
 
 class _Layers:
-    """The ops of each layer, and the layers that read each value (constants aside), from one walk of the ops."""
+    """The ops of each layer, and the values read in a layer other than their own (constants aside), from
+    one walk of the ops."""
 
-    def __init__(self, ops, constants: dict, read_operands: dict):
+    def __init__(self, ops, records: list, constants: dict, read_operands: dict):
         self.members: dict = {}
-        self.readers: dict = {}  # value -> the layers of the ops that read it (-1: top-level ops)
+        self.crossing: set = set()
         for op in ops:
             self.members.setdefault(op.layer, []).append(op)
             for value in read_operands.get(op.result, ()):
-                if value not in constants:
-                    self.readers.setdefault(value, set()).add(op.layer)
+                if value >= 0 and records[value].layer != op.layer and value not in constants:
+                    self.crossing.add(value)
 
-    def used_outside(self, value: int, layer: int) -> bool:
-        return bool(self.readers.get(value, set()) - {layer})
+    def used_outside(self, value: int) -> bool:
+        """Whether an op outside `value`'s layer reads it."""
+        return value in self.crossing
 
 
 def _layer_module(name: str, layer: int, layers: _Layers, records: list, constants: dict, results: set,
@@ -672,7 +687,7 @@ def _layer_module(name: str, layer: int, layers: _Layers, records: list, constan
                 inputs.append(value)
                 seen.add(value)
     # Other layers repeat the constants they use: a constant leaves a layer only to reach y.
-    outputs = [op.result for op in members if op.result in results or layers.used_outside(op.result, layer)]
+    outputs = [op.result for op in members if op.result in results or layers.used_outside(op.result)]
     if not outputs:
         return ""  # nothing of this layer reaches the output (all-zero weights downstream)
     missing = [value for value in inputs if value not in names]
