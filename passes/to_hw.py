@@ -3,7 +3,9 @@
 Each DAG op keeps its exact width: operands are sign-extended or truncated to
 the result's width (truncation is exact, because the result's width holds the
 value and two's complement addition is exact modulo 2^width), shifts are
-wires (`comb.concat` with zeros, `comb.extract` of the high bits), a clamp is
+wires (`comb.concat` with zeros, `comb.extract` of the high bits; a left
+shift that an adder sign-extends is one `comb.concat` of the sign bits, the
+value and the zeros, see `_HwText`), a clamp is
 a compare and a mux per side that can be exceeded, `max` and `pick` a signed
 compare (shared when both compare the same values) and a mux, and a table is a
 tree of `comb.mux` over the input's low bits (see `_table`).
