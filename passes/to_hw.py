@@ -3,7 +3,9 @@
 Each DAG op keeps its exact width: operands are sign-extended or truncated to
 the result's width (truncation is exact, because the result's width holds the
 value and two's complement addition is exact modulo 2^width), shifts are
-wires (`comb.concat` with zeros, `comb.extract` of the high bits), a clamp is
+wires (`comb.concat` with zeros, `comb.extract` of the high bits; a left
+shift that an adder sign-extends is one `comb.concat` of the sign bits, the
+value and the zeros, see `_HwText`), a clamp is
 a compare and a mux per side that can be exceeded, `max` and `pick` a signed
 compare (shared when both compare the same values) and a mux, and a table is a
 tree of `comb.mux` over the input's low bits (see `_table`).
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import heapq
+import itertools
 import re
 
 import numpy as np
@@ -71,7 +74,13 @@ def _integer_tensor(value_type) -> bool:
 
 
 class _HwText:
-    """Accumulates the body of one hw.module; SSA names are %vN."""
+    """Accumulates the body of one hw.module; SSA names are %vN.
+
+    A left shift is not a wire of its own unless something reads it as it is
+    (`shifted`, `value`): its readers sign-extend it (an adder's operand), and
+    that extension and the shift are one `comb.concat` of the sign bits, the
+    shifted value and the zeros (see docs/scale.md, round three).
+    """
 
     def __init__(self):
         self.lines: list[str] = []
@@ -79,6 +88,11 @@ class _HwText:
         self.memo: dict = {}
         self.extracted: dict = {}  # the name of an extract -> (its source, the source's width, its low bit)
         self.packed: dict = {}  # the name of a value kept as sign + low bits -> (its register, its low bits)
+        # the name of a left shift not emitted yet -> (its value, that value's width, the amount, the shift's width):
+        # the shift is the value sign-extended to width - amount bits, then amount zeros
+        self.shifted: dict = {}
+        self.extended: dict = {}  # (name, bits, zeros) -> its `_extend`
+        self.signs: dict = {}  # name -> its sign bit
 
     def emit(self, text: str, key=None) -> str:
         if key is not None and key in self.memo:
@@ -94,7 +108,27 @@ class _HwText:
         value = _wrap(value, width)
         return self.emit(f"hw.constant {value} : i{width}", ("const", value, width))
 
+    def shift_left(self, name: str, width: int, amount: int, out: int) -> str:
+        """`name` (`width` bits) shifted left by `amount` in `out` > amount bits, as a name that `value` emits."""
+        if name in self.shifted:  # a shift of a shift: one concat
+            source, source_width, source_amount, _ = self.shifted[name]
+            if out - amount >= width:
+                name, width, amount = source, source_width, source_amount + amount
+        if width > out - amount:
+            name, width = self.extract(name, width, 0, out - amount), out - amount
+        virtual = f"%shl{len(self.shifted)}"  # never in the IR as such: `value` gives its wire
+        self.shifted[virtual] = (name, width, amount, out)
+        return virtual
+
+    def value(self, name: str) -> str:
+        """The wire of `name`: a left shift's concat the first time something reads it whole."""
+        if name not in self.shifted:
+            return name
+        source, width, amount, out = self.shifted[name]
+        return self._extend(source, width, out - amount, amount)
+
     def extract(self, name: str, width: int, low: int, out: int) -> str:
+        name = self.value(name)
         if low == 0 and out == width:
             return name
         if name in self.packed:  # a register holding only the sign and the low bits (see _sign_and_low_registers)
@@ -112,13 +146,40 @@ class _HwText:
 
     def resize(self, name: str, width: int, out: int) -> str:
         """Sign-extend or truncate `name` from `width` to `out` bits."""
+        if out == width and name not in self.shifted:  # most adders' operands
+            return name
         if out <= width:
             return self.extract(name, width, 0, out)
-        sign = self.extract(name, width, width - 1, 1)
-        if width == 1:
-            return self.emit(f"comb.replicate {sign} : (i1) -> i{out}", ("replicate", sign, out))
-        fill = self.emit(f"comb.replicate {sign} : (i1) -> i{out - width}", ("replicate", sign, out - width))
-        return self.emit(f"comb.concat {fill}, {name} : i{out - width}, i{width}", ("sext", name, out))
+        if name in self.shifted:  # the sign bits, the shifted value and its zeros: one concat
+            source, source_width, amount, _ = self.shifted[name]
+            return self._extend(source, source_width, out - amount, amount)
+        return self._extend(name, width, out, 0)
+
+    def _extend(self, name: str, width: int, bits: int, zeros: int) -> str:
+        """`name` sign-extended from `width` to `bits` >= width bits, then `zeros` zero bits below: one concat
+        (and a replicate for more than one sign bit)."""
+        key = (name, bits, zeros)
+        found = self.extended.get(key)
+        if found is not None:
+            return found
+        fill = bits - width
+        if width == 1 and fill:  # a 1-bit value is its own sign: replicated whole
+            name, width, fill = self.emit(f"comb.replicate {name} : (i1) -> i{bits}", ("replicate", name, bits)), bits, 0
+        parts, types = [name], [f"i{width}"]
+        if fill:
+            sign = self.signs.get(name)
+            if sign is None:
+                sign = self.signs[name] = self.extract(name, width, width - 1, 1)
+            if fill > 1:
+                sign = self.emit(f"comb.replicate {sign} : (i1) -> i{fill}", ("replicate", sign, fill))
+            parts.insert(0, sign)
+            types.insert(0, f"i{fill}")
+        if zeros:
+            parts.append(self.constant(0, zeros))
+            types.append(f"i{zeros}")
+        result = self.emit(f"comb.concat {', '.join(parts)} : {', '.join(types)}") if len(parts) > 1 else name
+        self.extended[key] = result
+        return result
 
 
 # The attributes each op's lowering reads, as integers (`_Op.attrs`); a table's entries are read from its op.
@@ -152,7 +213,7 @@ def _records(function, body: list, hierarchy: bool) -> list[_Op]:
         numbers[result] = index
         attrs = {key: int_attr(op, key) for key in _INT_ATTRS[name]} if name in _INT_ATTRS else _NO_ATTRS
         layer = layer_index(op.location) if hierarchy and name != "hardcore.extract" else -1
-        records.append(_Op(op, name, index, tuple(numbers[v] for v in op.operands),
+        records.append(_Op(op, name, index, tuple(map(numbers.__getitem__, op.operands)),
                            0 if name == "hardcore.pack" else _width(result.type), attrs, layer))
     return records
 
@@ -161,6 +222,11 @@ def _wrap(value: int, width: int) -> int:
     """`value` modulo 2^width, read as a signed `width`-bit integer: the low bits of its two's complement."""
     value &= (1 << width) - 1
     return value - (1 << width) if value >> (width - 1) else value
+
+
+# Ops whose low `width` result bits need only the operands' low `width` bits.
+_MODULAR_OPS = frozenset({"hardcore.add", "hardcore.sub", "hardcore.neg", "hardcore.mul", "hardcore.sext",
+                          "hardcore.reg"})
 
 
 def _read_bits(op, name: str, width: int, operand_widths: list[int]) -> list[int]:
@@ -172,7 +238,7 @@ def _read_bits(op, name: str, width: int, operand_widths: list[int]) -> list[int
     `a` reads bits up to `a + width` (the bits below `a` are dropped by the op
     itself); a table reads only the low bits that tell its entries apart.
     """
-    if name in ("hardcore.add", "hardcore.sub", "hardcore.neg", "hardcore.mul", "hardcore.sext", "hardcore.reg"):
+    if name in _MODULAR_OPS:
         return [min(w, width) for w in operand_widths]
     if name == "hardcore.shl":
         return [min(operand_widths[0], max(width - op.attrs["amount"], 0))]
@@ -193,17 +259,14 @@ def _shifted_out(ops, packs) -> set:
     Those bits are not waste: they carry into the bits the shift keeps (the
     requantization's round-half-up division by 2^shift needs the exact sum).
     """
-    readers: dict = {}
-    for op in ops:
-        for value in op.operands:
-            readers.setdefault(value, []).append(op)
-    for pack in packs:
-        for value in pack.operands:
-            readers.setdefault(value, []).append(pack)
-    return {op.result for op in ops
-            if op.name in ("hardcore.add", "hardcore.sub", "hardcore.neg", "hardcore.mul", "hardcore.reg")
-            and readers.get(op.result)
-            and all(reader.name == "hardcore.shr" and reader.attrs["amount"] > 0 for reader in readers[op.result])}
+    # The sums right shifts read, less those any other op reads: a few among millions of ops.
+    shifted = {op.operands[0] for op in ops if op.name == "hardcore.shr" and op.attrs["amount"] > 0}
+    candidates = {op.result for op in ops if op.result in shifted and op.name in
+                  ("hardcore.add", "hardcore.sub", "hardcore.neg", "hardcore.mul", "hardcore.reg")}
+    for op in itertools.chain(ops, packs):
+        if not candidates.isdisjoint(op.operands) and (op.name != "hardcore.shr" or op.attrs["amount"] <= 0):
+            candidates.difference_update(op.operands)
+    return candidates
 
 
 def _sign_and_low_registers(ops, packs, demand: dict) -> dict:
@@ -215,15 +278,17 @@ def _sign_and_low_registers(ops, packs, demand: dict) -> dict:
     Readers must be in the register's layer module (they read it by extracts),
     and y must not read it.
     """
-    readers: dict = {}
-    for op in ops:
-        for value in op.operands:
-            readers.setdefault(value, []).append(op)
     outputs = {value for pack in packs for value in pack.operands}
-    registers = {}
+    kept = {op.result: op for op in ops if op.name == "hardcore.reg" and op.result in demand and op.result not in outputs}
+    readers: dict = {}  # of those registers only
     for op in ops:
-        result = op.result
-        if op.name != "hardcore.reg" or result not in demand or not readers.get(result) or result in outputs:
+        if not kept.keys().isdisjoint(op.operands):
+            for value in op.operands:
+                if value in kept:
+                    readers.setdefault(value, []).append(op)
+    registers = {}
+    for result, op in kept.items():
+        if not readers.get(result):
             continue
         width = min(op.width, demand[result])
         low_bits = 0
@@ -262,9 +327,17 @@ def _demanded_bits(ops, packs, out_elems: list[int], width_of: list[int]) -> tup
             demand[value] = max(demand.get(value, 0), min(width_of[value], out_elem))
     for op in reversed(ops):
         result = op.result
-        if result not in demand or op.name == "hardcore.extract":  # x's element: always whole
+        need = demand.get(result)
+        if need is None or op.name == "hardcore.extract":  # x's element: always whole
             continue
-        width = min(op.width, demand[result])
+        width = op.width if op.width < need else need
+        if op.name in _MODULAR_OPS:  # nearly every op: _read_bits, inline
+            read_operands[result] = op.operands
+            for value in op.operands:
+                bits = width_of[value] if width_of[value] < width else width
+                if demand.get(value, 0) < bits:
+                    demand[value] = bits
+            continue
         operand_widths = [width_of[v] for v in op.operands]
         read = read_operands[result] = []
         for value, bits in zip(op.operands, _read_bits(op, op.name, width, operand_widths)):
@@ -303,8 +376,7 @@ def _lower_op(hw: _HwText, op: _Op, name: str, operands: list[tuple[str, int]], 
         amount = op.attrs["amount"]
         if width <= amount:
             return hw.constant(0, width)
-        inner = hw.resize(*operands[0], width - amount)
-        return hw.emit(f"comb.concat {inner}, {hw.constant(0, amount)} : i{width - amount}, i{amount}")
+        return hw.shift_left(*operands[0], amount, width)
     if name == "hardcore.extract":
         port = context.inputs[op.operands[0]]
         element = hw.extract(f"%{port.name}", port.bits, op.attrs["index"] * port.elem, port.elem)
@@ -362,6 +434,7 @@ def _in_range(hw: _HwText, value: str, width: int, low: int, high: int) -> str:
     bottom, top = -(1 << (width - 1)), (1 << (width - 1)) - 1
     if low > min(high, top) or high < bottom:
         return hw.constant(0, 1)
+    value = hw.value(value)
     if low == high:
         return hw.emit(f"comb.icmp eq {value}, {hw.constant(low, width)} : i{width}", ("eq", value, low))
     tests = []
@@ -478,7 +551,7 @@ def lower_function(function, module_name: str | None = None, hierarchy: bool = T
     modules = []
     constants = {op.result: op for op in ops if op.name == "hardcore.constant"}
     results = {value for pack in packs for value in pack.operands}
-    layers = _Layers(ops, constants, context.read_operands)
+    layers = _Layers(ops, records, constants, context.read_operands)
     for unit in _emission_order(ops, function):
         if isinstance(unit, int):
             module = _layer_module(f"{module_name}_layer{unit}", unit, layers, records, constants, results,
@@ -553,12 +626,21 @@ def _emission_order(ops, function) -> list:
     return order
 
 
+_ADD_SUB = {"hardcore.add": "comb.add", "hardcore.sub": "comb.sub"}
+
+
 def _lower_into(hw: _HwText, op: _Op, names: dict, widths: dict, context: _Context,
                 width: int | None = None) -> None:
     """Lower `op` at `width` bits, by default the bits its users read (`context.demand`)."""
     result = op.result
     if width is None:
         width = min(op.width, context.demand.get(result, op.width))
+    if op.name in _ADD_SUB and result not in context.shifted_out:  # nearly every op: `_lower_op`'s first case, inline
+        lhs, rhs = op.operands
+        lhs, rhs = hw.resize(names[lhs], widths[lhs], width), hw.resize(names[rhs], widths[rhs], width)
+        names[result] = hw.emit(f"{_ADD_SUB[op.name]} {lhs}, {rhs} : i{width}")
+        widths[result] = width
+        return
     # an operand the op does not read (a left shift past its width) may have no name here
     operands = [(names.get(v, ""), widths.get(v, 0)) for v in op.operands]
     names[result] = _lower_op(hw, op, op.name, operands, width, context)
@@ -578,19 +660,21 @@ def _pack(hw: _HwText, pack, names: dict, widths: dict, out_elem: int) -> str:
 
 
 class _Layers:
-    """The ops of each layer, and the layers that read each value (constants aside), from one walk of the ops."""
+    """The ops of each layer, and the values read in a layer other than their own (constants aside), from
+    one walk of the ops."""
 
-    def __init__(self, ops, constants: dict, read_operands: dict):
+    def __init__(self, ops, records: list, constants: dict, read_operands: dict):
         self.members: dict = {}
-        self.readers: dict = {}  # value -> the layers of the ops that read it (-1: top-level ops)
+        self.crossing: set = set()
         for op in ops:
             self.members.setdefault(op.layer, []).append(op)
             for value in read_operands.get(op.result, ()):
-                if value not in constants:
-                    self.readers.setdefault(value, set()).add(op.layer)
+                if value >= 0 and records[value].layer != op.layer and value not in constants:
+                    self.crossing.add(value)
 
-    def used_outside(self, value: int, layer: int) -> bool:
-        return bool(self.readers.get(value, set()) - {layer})
+    def used_outside(self, value: int) -> bool:
+        """Whether an op outside `value`'s layer reads it."""
+        return value in self.crossing
 
 
 def _layer_module(name: str, layer: int, layers: _Layers, records: list, constants: dict, results: set,
@@ -605,7 +689,7 @@ def _layer_module(name: str, layer: int, layers: _Layers, records: list, constan
                 inputs.append(value)
                 seen.add(value)
     # Other layers repeat the constants they use: a constant leaves a layer only to reach y.
-    outputs = [op.result for op in members if op.result in results or layers.used_outside(op.result, layer)]
+    outputs = [op.result for op in members if op.result in results or layers.used_outside(op.result)]
     if not outputs:
         return ""  # nothing of this layer reaches the output (all-zero weights downstream)
     missing = [value for value in inputs if value not in names]
@@ -643,10 +727,11 @@ def _layer_module(name: str, layer: int, layers: _Layers, records: list, constan
             ports.append("in %ce : i1")
             arguments.append("ce: %ce: i1")
     ports += [f"in %i{index} : i{widths[value]}" for index, value in enumerate(inputs)]
-    arguments += [f"i{index}: {names[value]}: i{widths[value]}" for index, value in enumerate(inputs)]
+    arguments += [f"i{index}: {top.value(names[value])}: i{widths[value]}" for index, value in enumerate(inputs)]
     ports += [f"out o{index} : i{local_widths[value]}" for index, value in enumerate(outputs)]
     results = ", ".join(f"o{index}: i{local_widths[value]}" for index, value in enumerate(outputs))
-    body = hw.lines + [f"    hw.output {', '.join(local_names[v] for v in outputs)} : "
+    returned = [hw.value(local_names[v]) for v in outputs]
+    body = hw.lines + [f"    hw.output {', '.join(returned)} : "
                        f"{', '.join(f'i{local_widths[v]}' for v in outputs)}"]
     instance = f"%layer{layer}"
     count = f":{len(outputs)}" if len(outputs) > 1 else ""
@@ -670,10 +755,10 @@ def _clamp(hw: _HwText, value: str, width: int, low: int, high: int, out: int) -
         if low == 0:  # the sign bit is the whole comparison
             below = hw.extract(value, width, width - 1, 1)
         else:
-            below = hw.emit(f"comb.icmp slt {value}, {hw.constant(low, width)} : i{width}")
+            below = hw.emit(f"comb.icmp slt {hw.value(value)}, {hw.constant(low, width)} : i{width}")
         result = hw.emit(f"comb.mux {below}, {hw.constant(low, out)}, {result} : i{out}")
     if high < (1 << (width - 1)) - 1:
-        above = hw.emit(f"comb.icmp sgt {value}, {hw.constant(high, width)} : i{width}")
+        above = hw.emit(f"comb.icmp sgt {hw.value(value)}, {hw.constant(high, width)} : i{width}")
         result = hw.emit(f"comb.mux {above}, {hw.constant(high, out)}, {result} : i{out}")
     return result
 

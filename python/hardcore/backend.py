@@ -88,15 +88,18 @@ def run_circt_pipeline(module, pipeline: str) -> None:
                                f"{diagnostics[0] if diagnostics else error}", diagnostics) from None
 
 
-def export_verilog(module) -> str:
+def export_verilog(module, registers: bool = True) -> str:
     """SystemVerilog for a CIRCT module; an empty or failed export is an error, not a file.
 
     CIRCT's export prints its errors and raises nothing when it fails (for
     example on unlowered `seq` ops), leaving an empty result: checked here.
-    Export rewrites the module in place.
+    Export rewrites the module in place.  `registers=False` says the module
+    has no `seq` ops (a combinational circuit): no pass to lower them (a walk
+    of every op, seconds on a million-adder circuit).
     """
     with timing.stage("export-verilog"):
-        run_circt_pipeline(module, "builtin.module(lower-seq-to-sv)")  # registers to always_ff
+        if registers:
+            run_circt_pipeline(module, "builtin.module(lower-seq-to-sv)")  # registers to always_ff
         buffer = io.StringIO()
         with module.context:
             circt.export_verilog(module, buffer)

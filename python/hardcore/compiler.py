@@ -803,7 +803,7 @@ def _build_circuit(module, name: str, stages: dict, options: dict, *, max_adder_
     result = run_pipeline(module, "hardcore-to-hw", filename="model", verify_each=verify_each,
                           verify_report=say, release=True)
     stages["hw"] = result.hw_text
-    circuit.verilog = backend.export_verilog(result.module)
+    circuit.verilog = backend.export_verilog(result.module, registers=max_adder_depth is not None)
     return circuit
 
 

@@ -32,6 +32,34 @@ func.func @seven_and_eight(%arg0: tensor<2xi8>) -> tensor<2xi11> {
 
 // -----
 
+// A left shift that an adder sign-extends is no wire of its own: the sign
+// bit, the value and the zeros are one concat; an extension by one bit is the
+// sign bit itself, by more a replicate of it.
+// CHECK-LABEL: hw.module @shift_and_extend(in %x : i16, out y : i12)
+// CHECK-DAG: %[[X0:.+]] = comb.extract %x from 0 : (i16) -> i8
+// CHECK-DAG: %[[X1:.+]] = comb.extract %x from 8 : (i16) -> i8
+// CHECK: %[[SIGN0:.+]] = comb.extract %x from 7 : (i16) -> i1
+// CHECK: %[[Z2:.+]] = hw.constant 0 : i2
+// CHECK: %[[SHIFTED:.+]] = comb.concat %[[SIGN0]], %[[X0]], %[[Z2]] : i1, i8, i2
+// CHECK: %[[SIGN1:.+]] = comb.extract %x from 15 : (i16) -> i1
+// CHECK: %[[FILL:.+]] = comb.replicate %[[SIGN1]] : (i1) -> i3
+// CHECK: %[[X1W:.+]] = comb.concat %[[FILL]], %[[X1]] : i3, i8
+// CHECK: %[[SUM:.+]] = comb.add %[[SHIFTED]], %[[X1W]] : i11
+// CHECK: %[[SIGN:.+]] = comb.extract %[[SUM]] from 10 : (i11) -> i1
+// CHECK-NEXT: %[[Y:.+]] = comb.concat %[[SIGN]], %[[SUM]] : i1, i11
+// CHECK-NEXT: hw.output %[[Y]] : i12
+func.func @shift_and_extend(%arg0: tensor<2xi8>) -> tensor<1xi12> {
+  %0 = "hardcore.extract"(%arg0) {index = 0 : i64} : (tensor<2xi8>) -> i8
+  %1 = "hardcore.extract"(%arg0) {index = 1 : i64} : (tensor<2xi8>) -> i8
+  %2 = "hardcore.shl"(%0) {amount = 2 : i64} : (i8) -> i10
+  %3 = "hardcore.add"(%2, %1) : (i10, i8) -> i11
+  %4 = "hardcore.sext"(%3) : (i11) -> i12
+  %5 = "hardcore.pack"(%4) : (i12) -> tensor<1xi12>
+  return %5 : tensor<1xi12>
+}
+
+// -----
+
 // Requantization is wiring plus one mux: the shift right keeps the high bits,
 // ReLU is the sign bit choosing zero (taken from x itself: bits of bits are one extract).
 // CHECK-LABEL: hw.module @requant_relu(in %x : i12, out y : i8)

@@ -179,7 +179,7 @@ def test_output_directory_is_a_file(models, tmp_path, capsys):
 
 def test_failure_in_the_last_stage_leaves_nothing(models, tmp_path, capsys, monkeypatch):
     """Verilog export, the last step of the compile, fails: no directory, no staging directory."""
-    def failing_export(module):
+    def failing_export(module, registers=True):
         raise CompileError("CIRCT's Verilog export produced no module (unlowered ops left?)")
     monkeypatch.setattr(backend, "export_verilog", failing_export)
     out = tmp_path / "out"
