@@ -34,6 +34,11 @@ ADDERS = frozenset({"hardcore.add", "hardcore.sub", "hardcore.neg"})
 COUNTERS = ("adders", "adder_bits", "multipliers", "multiplier_bits", "tables", "table_entries")
 
 
+def _width(low: int, high: int) -> int:
+    """`signed_width(low, high)` from the bounds' bit lengths (Python ints)."""
+    return 1 + max((low if low >= 0 else ~low).bit_length(), (high if high >= 0 else ~high).bit_length())
+
+
 class _Lin(NamedTuple):
     """sign * (value << shift) + const, not yet built; value None means const alone."""
 
@@ -113,15 +118,31 @@ class _DagBuilder:
         return text
 
     def _emit(self, name, operands, value_range, attributes=None):
+        # The hot path of a large layer (an adder graph's millions of nodes): no call it can save.
         items = tuple(sorted(attributes.items())) if attributes else ()
-        key = (name, tuple(operands), items)
-        if self._reusable(key):
-            return self.memo[key]
-        low, high = value_range
-        width = signed_width(low, high)
-        result = self._op(name, operands, self._int_type(width), (low, high), self._attributes(items))
+        operands = tuple(operands)
+        key = (name, operands, items)
+        found = self.memo.get(key)
+        if found is not None and self.layer_of[found] <= self.layer:
+            return found
+        low, high = int(value_range[0]), int(value_range[1])
+        width = _width(low, high)
+        type_text = self._int_types.get(width) or self._int_type(width)
+        attribute_text = self._attribute_texts.get(items)
+        if attribute_text is None:
+            attribute_text = self._attributes(items)
+        ops = self.ops
+        result = len(ops)
+        ops.append((name, operands, attribute_text, self._location_number))
+        self.types.append(type_text)
+        self.ranges.append((low, high))
+        self.layer_of.append(self.layer)
         self.made[name] += 1
-        depth = max((self.depths.get(v, 0) for v in operands), default=0)
+        depths = self.depths
+        if len(operands) == 2:
+            depth = max(depths.get(operands[0], 0), depths.get(operands[1], 0))
+        else:
+            depth = max((depths.get(v, 0) for v in operands), default=0)
         if name in ADDERS:
             depth += 1
             self.adders += 1
@@ -129,7 +150,7 @@ class _DagBuilder:
         elif name == "hardcore.mul":
             self.multipliers += 1
             self.multiplier_bits += width
-        self.depths[result] = depth
+        depths[result] = depth
         self.memo[key] = result
         return result
 
@@ -145,10 +166,10 @@ class _DagBuilder:
         return found is not None and self.layer_of[found] <= self.layer
 
     def width(self, value: int) -> int:
-        return signed_width(*self.ranges[value])
+        return _width(*self.ranges[value])
 
     def sext(self, value, width: int):
-        if signed_width(*self.ranges[value]) == width:
+        if _width(*self.ranges[value]) == width:
             return value
         return self._op("hardcore.sext", [value], self._int_type(width), self.ranges[value])
 
