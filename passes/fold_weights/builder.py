@@ -22,7 +22,6 @@ from __future__ import annotations
 import collections
 from typing import NamedTuple
 
-import numpy as np
 from torch_mlir import ir
 
 from hardcore.adder_graph import signed_width

@@ -132,16 +132,15 @@ class _ColumnBlocks(AdderGraph):
         parts: list[list] = [[] for _ in graphs[0].outputs]
         column = 0
         for graph in graphs:
-            base = n_inputs + len(self.nodes)
-
-            def renumber(value: int) -> int:
-                return column + value if value < graph.n_inputs else base + value - graph.n_inputs
-
-            self.nodes.extend(AdderNode(renumber(node.a), node.a_shift, renumber(node.b), node.b_shift, node.sign)
-                              for node in graph.nodes)
+            inputs, offset = graph.n_inputs, n_inputs + len(self.nodes) - graph.n_inputs
+            # Input j is column + j, node k is after the nodes so far (a million nodes: no call per value).
+            self.nodes.extend([AdderNode(node.a + (column if node.a < inputs else offset), node.a_shift,
+                                         node.b + (column if node.b < inputs else offset), node.b_shift, node.sign)
+                               for node in graph.nodes])
             for row, output in enumerate(graph.outputs):
                 if output is not None:
-                    parts[row].append((renumber(output[0]), output[1], output[2]))
+                    value = output[0]
+                    parts[row].append((value + (column if value < inputs else offset), output[1], output[2]))
             column += graph.n_inputs
         self.block_nodes = len(self.nodes)
         self.outputs = [self._sum(row_parts) for row_parts in parts]
