@@ -51,8 +51,11 @@ result the integer output (`hardcore.output_frac_bits`).  Per-layer figures
 `hardcore.kind` when it has one) go to the function attribute `hardcore.layers`.
 
 Last, the ops that no result depends on (dead logic: the positions a
-last-position output never reads) are erased and taken out of the layers'
-figures (`sweep.py`), so every later stage sees only live logic.
+last-position output never reads) are left out and taken out of the layers'
+figures (`sweep.py`), so every later stage sees only live logic.  The ops
+are the builder's records until then: the new function is printed and
+parsed once (`_DagBuilder.function`), far faster than an op at a time
+through the bindings on a layer of a million adders.
 
 One module per op family, gathered in `FOLDS`: `builder` (the scalar ops
 with exact widths), `arith` (sums, constant multiplies, products, tables of
