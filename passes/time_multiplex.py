@@ -63,8 +63,8 @@ from torch_mlir import ir
 from hardcore.adder_graph import signed_width
 from hardcore.csd import csd_digits
 from hardcore.errors import UsageError
-from hardcore.irutil import (array_attr, body_ops, create_op, functions, i64_attr, int_attr, int_type,
-                             replace_function, requant_shifts, tensor_type)
+from hardcore.irutil import (array_attr, body_ops, functions, i64_attr, int_attr, int_type, requant_shifts,
+                             tensor_type)
 from hardcore.pass_base import ModulePass, Rejected
 from hardcore.passes.fold_weights.builder import _DagBuilder, _Lin
 from hardcore.passes.fold_weights.dense import ALGORITHMS, build_graph
@@ -154,30 +154,26 @@ class TimeMultiplexPass(ModulePass):
         padded = np.zeros((slots * reuse, columns), dtype=np.int64)
         padded[:rows] = weight
         schedule = [[c * slots + j for c in range(reuse)] for j in range(slots)]
-        step = replace_function(function, step_name, [in_type, cycle_type], [in_type])
-        block = step.regions[0].blocks[0]
         location = ir.Location.name(f"layer{index}", childLoc=dense.location)
-        with ir.InsertionPoint(block):
-            builder = _DagBuilder(location)
-            builder.layer = index
-            inputs = [builder._emit("hardcore.extract", [block.arguments[0]], in_range, {"index": i})
-                      for i in range(columns)]
-            cycle = builder._emit("hardcore.extract", [block.arguments[1]], (0, reuse - 1), {"index": 0})
-            before = builder.snapshot()
-            realization = "cse" if reuse == 1 else self.realization
-            # reuse 1: nothing to select, slot j is row j of the fully parallel layer's adder graph
-            row_terms = _cse_terms(builder, inputs, weight, in_range) if reuse == 1 else None
-            outputs = []
-            for j, slot_rows in enumerate(schedule):
-                terms = row_terms[j] if row_terms is not None else \
-                    _terms(builder, realization, cycle, inputs, padded[slot_rows])
-                outputs.append(_tail(builder, cycle, terms, slot_rows, bias, tail, rows))
-            width = max(signed_width(*builder.ranges[v]) for v in outputs)
-            outputs = [builder.sext(v, width) for v in outputs]
-            out_type = tensor_type([slots], int_type(width))
-            pack = create_op("hardcore.pack", outputs, [out_type], None, location)
-            create_op("func.return", [pack.results[0]], [], None, location)
-        step.attributes["function_type"] = ir.TypeAttr.get(ir.FunctionType.get([in_type, cycle_type], [out_type]))
+        builder = _DagBuilder(location)
+        builder.layer = index
+        arguments = [builder.argument(in_type), builder.argument(cycle_type)]
+        inputs = [builder._emit("hardcore.extract", [arguments[0]], in_range, {"index": i}) for i in range(columns)]
+        cycle = builder._emit("hardcore.extract", [arguments[1]], (0, reuse - 1), {"index": 0})
+        before = builder.snapshot()
+        realization = "cse" if reuse == 1 else self.realization
+        # reuse 1: nothing to select, slot j is row j of the fully parallel layer's adder graph
+        row_terms = _cse_terms(builder, inputs, weight, in_range) if reuse == 1 else None
+        outputs = []
+        for j, slot_rows in enumerate(schedule):
+            terms = row_terms[j] if row_terms is not None else \
+                _terms(builder, realization, cycle, inputs, padded[slot_rows])
+            outputs.append(_tail(builder, cycle, terms, slot_rows, bias, tail, rows))
+        width = max(signed_width(*builder.ranges[v]) for v in outputs)
+        outputs = [builder.sext(v, width) for v in outputs]
+        out_type = tensor_type([slots], int_type(width))
+        pack = builder.pack(outputs, out_type, location)
+        step = builder.function(function, step_name, [pack], location)
         step.attributes["hardcore.reuse"] = ir.DictAttr.get({
             "layer": i64_attr(index), "reuse": i64_attr(reuse), "rows": i64_attr(rows), "slots": i64_attr(slots),
             "realization": ir.StringAttr.get(realization)})

@@ -51,8 +51,11 @@ result the integer output (`hardcore.output_frac_bits`).  Per-layer figures
 `hardcore.kind` when it has one) go to the function attribute `hardcore.layers`.
 
 Last, the ops that no result depends on (dead logic: the positions a
-last-position output never reads) are erased and taken out of the layers'
-figures (`sweep.py`), so every later stage sees only live logic.
+last-position output never reads) are left out and taken out of the layers'
+figures (`sweep.py`), so every later stage sees only live logic.  The ops
+are the builder's records until then: the new function is printed and
+parsed once (`_DagBuilder.function`), far faster than an op at a time
+through the bindings on a layer of a million adders.
 
 One module per op family, gathered in `FOLDS`: `builder` (the scalar ops
 with exact widths), `arith` (sums, constant multiplies, products, tables of
@@ -64,6 +67,7 @@ qsoftmax_at, qnorm) and `decoder` (insert_row, embedding_at).
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import itertools
 
@@ -72,8 +76,7 @@ from torch_mlir import ir
 
 from hardcore.adder_graph import signed_width
 from hardcore.errors import UsageError
-from hardcore.irutil import (LAYER_OPS, array_attr, body_ops, create_op, functions, i64_attr, int_attr, int_type,
-                             replace_function, tensor_type)
+from hardcore.irutil import LAYER_OPS, array_attr, body_ops, functions, i64_attr, int_attr, int_type, tensor_type
 from hardcore.pass_base import ModulePass, PassFailed
 from hardcore.scale import parallel
 from hardcore.passes.fold_weights.builder import _DagBuilder, _Lin
@@ -149,6 +152,7 @@ class FoldWeightsPass(ModulePass):
                 self.error(function, "hardcore-fold-weights: expected a quantized function "
                            "starting with hardcore.quantize (run hardcore-quantize first)")
                 ok = False
+        _release_heap()
         if not ok:
             raise PassFailed()
 
@@ -176,83 +180,76 @@ class FoldWeightsPass(ModulePass):
                 # they can hold (the embedding reads row V - 1 past V - 1, as the quantize's clamp would).
                 high = (1 << (signed_width(low, high) - 1)) - 1
             in_ranges.append((low, high))
-        new = replace_function(function, function.name.value,
-                               in_types + [a.type for a in arguments[len(quantizes):]], in_types[:1])
-        block = new.regions[0].blocks[0]
+        builder = _DagBuilder(quantize.location)
+        new_arguments = [builder.argument(type_) for type_ in
+                         in_types + [a.type for a in arguments[len(quantizes):]]]
         layers = []
-        with ir.InsertionPoint(block):
-            builder = _DagBuilder(quantize.location)
-            tensors, layer_of = {}, {}  # tensor -> its elements, the layer that makes it
-            for each, in_type, (low, high), argument in zip(quantizes, in_types, in_ranges, block.arguments):
-                elements = []
-                for index in range(int(np.prod(in_type.shape))):
-                    value = builder._emit("hardcore.extract", [argument], (low, high), {"index": index})
-                    elements.append(_Lin(value, 0, 1, 0))
-                tensors[each.results[0]] = elements
-                layer_of[each.results[0]] = 0
-            step = _Step(results, arguments, list(block.arguments), builder)
-            tensors.update(step.position())
-            layer_of.update({argument: 0 for argument in arguments[1:]})
-            layer_count = sum(op.operation.name in LAYER_OPS for op in ops)
-            report = parallel.progress("folding", "layers")
-            for op in ops[len(quantizes):]:
-                name = op.operation.name
-                if name in ("func.return", "hardcore.dequantize"):
-                    continue
-                # Name each op's location after its layer (a layer op k, and the ops that
-                # follow from it: the latest layer among their operands'), so later passes
-                # and reports can attribute logic and registers to layers.  In a graph,
-                # layers only ever read lower layers.
-                layer = len(layers) if name in LAYER_OPS else max(layer_of[v] for v in op.operands)
-                layer_of[op.results[0]] = layer
-                builder.location = ir.Location.name(f"layer{layer}", childLoc=op.location)
-                builder.layer = layer
-                fold = FOLDS.get(name)
-                if name == "hardcore.conv":
-                    self.error(op, "hardcore-fold-weights: hardcore.conv is folded by hardcore-stream (compile with "
-                                   "stream=True); the fully parallel path unrolls convolutions at import")
-                    new.operation.erase()
-                    return False
-                if fold is None:
-                    self.error(op, f"hardcore-fold-weights: cannot fold '{name}'")
-                    new.operation.erase()
-                    return False
-                try:
-                    tensors.update(step.caches_read(op, tensors))
-                    result, stats = fold(self, builder, op, [tensors[v] for v in op.operands])
-                except ValueError as exc:
-                    self.error(op, f"hardcore-fold-weights: {exc}")
-                    new.operation.erase()
-                    return False
-                if stats is not None:
-                    layers.append(stats)
-                    if report:
-                        report(len(layers), layer_count)
-                tensors[op.results[0]] = result
-            try:
-                packed, result_types, roots = [], [], []
-                for value in results:
-                    # The outputs' last ops belong to the last layer (one module per layer in hardware).
-                    source = value.owner.operands[0] if _is_dequantize(value) else value
-                    builder.layer = layer_of[source]
-                    builder.location = ir.Location.name(f"layer{builder.layer}", childLoc=ret.location)
-                    pack = _pack(builder, tensors[source], value, step, ret.location)
-                    roots.extend(pack.operands)
-                    if value == output and _is_index(value):
-                        new.attributes["hardcore.output_unsigned"] = ir.UnitAttr.get()
-                    elif _is_dequantize(value) and _is_index(value):
-                        raise ValueError("an argmax result (output=argmax) is supported only as a model's "
-                                         "one result")
-                    packed.append(pack.results[0])
-                    result_types.append(pack.results[0].type)
-            except ValueError as exc:
-                self.error(function, f"hardcore-fold-weights: {exc}")
-                new.operation.erase()
+        tensors, layer_of = {}, {}  # tensor -> its elements, the layer that makes it
+        for each, in_type, (low, high), argument in zip(quantizes, in_types, in_ranges, new_arguments):
+            elements = []
+            for index in range(int(np.prod(in_type.shape))):
+                value = builder._emit("hardcore.extract", [argument], (low, high), {"index": index})
+                elements.append(_Lin(value, 0, 1, 0))
+            tensors[each.results[0]] = elements
+            layer_of[each.results[0]] = 0
+        step = _Step(results, arguments, new_arguments, builder)
+        tensors.update(step.position())
+        layer_of.update({argument: 0 for argument in arguments[1:]})
+        layer_count = sum(op.operation.name in LAYER_OPS for op in ops)
+        report = parallel.progress("folding", "layers")
+        for op in ops[len(quantizes):]:
+            name = op.operation.name
+            if name in ("func.return", "hardcore.dequantize"):
+                continue
+            # Name each op's location after its layer (a layer op k, and the ops that
+            # follow from it: the latest layer among their operands'), so later passes
+            # and reports can attribute logic and registers to layers.  In a graph,
+            # layers only ever read lower layers.
+            layer = len(layers) if name in LAYER_OPS else max(layer_of[v] for v in op.operands)
+            layer_of[op.results[0]] = layer
+            builder.location = ir.Location.name(f"layer{layer}", childLoc=op.location)
+            builder.layer = layer
+            fold = FOLDS.get(name)
+            if name == "hardcore.conv":
+                self.error(op, "hardcore-fold-weights: hardcore.conv is folded by hardcore-stream (compile with "
+                               "stream=True); the fully parallel path unrolls convolutions at import")
                 return False
-            create_op("func.return", packed, [], None, ret.location)
+            if fold is None:
+                self.error(op, f"hardcore-fold-weights: cannot fold '{name}'")
+                return False
+            try:
+                tensors.update(step.caches_read(op, tensors))
+                result, stats = fold(self, builder, op, [tensors[v] for v in op.operands])
+            except ValueError as exc:
+                self.error(op, f"hardcore-fold-weights: {exc}")
+                return False
+            if stats is not None:
+                layers.append(stats)
+                if report:
+                    report(len(layers), layer_count)
+            tensors[op.results[0]] = result
+        try:
+            packed, roots, output_unsigned = [], [], False
+            for value in results:
+                # The outputs' last ops belong to the last layer (one module per layer in hardware).
+                source = value.owner.operands[0] if _is_dequantize(value) else value
+                builder.layer = layer_of[source]
+                builder.location = ir.Location.name(f"layer{builder.layer}", childLoc=ret.location)
+                pack = _pack(builder, tensors[source], value, step, ret.location)
+                roots.append(pack)
+                if value == output and _is_index(value):
+                    output_unsigned = True
+                elif _is_dequantize(value) and _is_index(value):
+                    raise ValueError("an argmax result (output=argmax) is supported only as a model's "
+                                     "one result")
+                packed.append(pack)
+        except ValueError as exc:
+            self.error(function, f"hardcore-fold-weights: {exc}")
+            return False
         sweep_dead(builder, roots, layers)
-        input_types = [argument.type for argument in block.arguments]
-        new.attributes["function_type"] = ir.TypeAttr.get(ir.FunctionType.get(input_types, result_types))
+        new = builder.function(function, function.name.value, packed, ret.location)
+        if output_unsigned:
+            new.attributes["hardcore.output_unsigned"] = ir.UnitAttr.get()
         if token_input(quantize):
             new.attributes["hardcore.input_unsigned"] = ir.UnitAttr.get()
         # One input (result): an integer; several: a list of them, one per input (result).
@@ -273,6 +270,17 @@ class FoldWeightsPass(ModulePass):
                              for k, v in stats.items()}) for stats in layers])
         function.operation.erase()
         return True
+
+
+def _release_heap() -> None:
+    """Give the heap that the builder's records (millions of small objects, freed) held back to the system.
+
+    glibc keeps freed memory for the process otherwise: about 45 MB per 145,000 ops, which the later
+    stages' peak (the CIRCT export) would carry.  Nothing to do where there is no `malloc_trim`."""
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 # Ops whose result's elements all lie in [min, max] (their attributes), and shape ops that keep that.
@@ -371,6 +379,7 @@ class _Step:
         self.positions = int(ir.IntegerAttr(ir.DictAttr(results.decoder)["positions"]).value) \
             if results.decoder is not None else 0
         self.ranges: dict = {}  # cache index -> the range of each element of a row (row-major)
+        self.widths: dict = {}  # cache index -> the width its argument holds each element at
 
     def position(self) -> dict:
         if not self.positions:
@@ -397,7 +406,8 @@ class _Step:
         self.ranges[cache] = ranges
         width = max(signed_width(*r) for r in ranges)
         argument = self.new[2 + cache]
-        argument.set_type(tensor_type(shape, int_type(width)))
+        self.builder.set_type(argument, tensor_type(shape, int_type(width)))
+        self.widths[cache] = width
         _, in_row = row_index(shape, axis)
         return [_Lin(self.builder._emit("hardcore.extract", [argument], ranges[j], {"index": index}), 0, 1, 0)
                 for index, j in enumerate(in_row)]
@@ -408,17 +418,17 @@ class _Step:
         if value not in self.fresh_index:
             return None
         cache = self.fresh_index[value]
-        argument = self.new[2 + cache]
         if cache not in self.ranges:  # a cache no op reads: as wide as its row
             width = max(signed_width(*self.builder.lin_range(lin)) for lin in lins)
-            argument.set_type(tensor_type(list(ir.RankedTensorType(argument.type).shape), int_type(width)))
+            shape = list(ir.RankedTensorType(self.old[2 + cache].type).shape)
+            self.builder.set_type(self.new[2 + cache], tensor_type(shape, int_type(width)))
             return width
         for j, lin in enumerate(lins):
             low, high = self.builder.lin_range(lin)
             if low < self.ranges[cache][j][0] or high > self.ranges[cache][j][1]:
                 raise ValueError(f"the fresh row of cache {cache} reaches [{low}, {high}] at element {j}, outside "
                                  f"the range its cache was read at {list(self.ranges[cache][j])}")
-        return ir.IntegerType(ir.RankedTensorType(argument.type).element_type).width
+        return self.widths[cache]
 
 
 def _pack(builder: _DagBuilder, lins: list, value, step: _Step, location):
@@ -435,4 +445,4 @@ def _pack(builder: _DagBuilder, lins: list, value, step: _Step, location):
         width = cache_width  # what the cache holds: the registers take the row as it is
     outputs = [builder.sext(v, width) for v in outputs]
     shape = list(ir.RankedTensorType(value.type).shape)
-    return create_op("hardcore.pack", outputs, [tensor_type(shape, int_type(width))], None, location)
+    return builder.pack(outputs, tensor_type(shape, int_type(width)), location)

@@ -1,13 +1,20 @@
-"""The scalar DAG builder of hardcore-fold-weights: ops with exact widths, shared when identical.
+"""The scalar DAG builder of hardcore-fold-weights: ops with exact widths, shared when identical, built as text.
 
-`_DagBuilder` creates `hardcore.*` scalar ops whose result type is the
+`_DagBuilder` makes `hardcore.*` scalar ops whose result type is the
 narrowest two's complement width that holds their value range, reuses an
 identical op made in the same layer or a lower one, and counts what the
-figures of `hardcore.layers` need.  A value not yet built is a `_Lin`:
-`sign * (value << shift) + const`, so shifts and constants can move into the
-next rounding or bias before they cost an adder.  It keeps the ops it made in
-order and which of them each layer's figures counted (`since`), so that the
-sweep of dead ops (`sweep.py`) can take those it removes out of the figures.
+figures of `hardcore.layers` need.  A value is an integer, its index in the
+builder's records (a function argument or an op's result); a value not yet
+built is a `_Lin`: `sign * (value << shift) + const`, so shifts and
+constants can move into the next rounding or bias before they cost an
+adder.  It keeps the ops it made in order and which of them each layer's
+figures counted (`since`), so that the sweep of dead ops (`sweep.py`) can
+take those it removes out of the figures.
+
+The ops are records, not MLIR operations: a large layer makes millions of
+them, and an op made through the bindings costs microseconds.  `function`
+prints the function they make (generic form, each op with its layer's
+location) and parses it once, in the C++ parser.
 """
 
 from __future__ import annotations
@@ -15,16 +22,20 @@ from __future__ import annotations
 import collections
 from typing import NamedTuple
 
-import numpy as np
+from torch_mlir import ir
 
 from hardcore.adder_graph import signed_width
-from hardcore.irutil import create_op, dense_attr, i64_attr, int_type
 
 __all__ = ["_Lin", "_DagBuilder", "ADDERS", "COUNTERS"]
 
 ADDERS = frozenset({"hardcore.add", "hardcore.sub", "hardcore.neg"})
 # The builder's running totals that a layer's figures are the growth of (`_DagBuilder.snapshot`).
 COUNTERS = ("adders", "adder_bits", "multipliers", "multiplier_bits", "tables", "table_entries")
+
+
+def _width(low: int, high: int) -> int:
+    """`signed_width(low, high)` from the bounds' bit lengths (Python ints)."""
+    return 1 + max((low if low >= 0 else ~low).bit_length(), (high if high >= 0 else ~high).bit_length())
 
 
 class _Lin(NamedTuple):
@@ -37,13 +48,16 @@ class _Lin(NamedTuple):
 
 
 class _DagBuilder:
-    """Creates scalar ops with exact widths, reusing identical ops."""
+    """Makes scalar ops with exact widths, reusing identical ops; `function` turns them into a func.func."""
 
-    def __init__(self, location):
-        self.location = location
+    def __init__(self, location: ir.Location):
         self.layer = -1  # the layer the ops made now belong to (their location says so)
-        self.layer_of: dict = {}  # op result -> the layer it was made in
-        self.ranges: dict = {}
+        # Per value (an argument or an op's result, by its number): its op as (name, operands, attributes
+        # text, location number), None for an argument; its type's text; its range; the layer it was made in.
+        self.ops: list = []
+        self.types: list[str] = []
+        self.ranges: list = []
+        self.layer_of: list[int] = []
         self.depths: dict = {}
         self.memo: dict = {}
         self.adders = 0
@@ -53,53 +67,91 @@ class _DagBuilder:
         self.multipliers = 0
         self.multiplier_bits = 0
         self.made: collections.Counter = collections.Counter()  # new ops by name
-        # Every op it made, in program order, as (result, op), and the values each reads: the sweep of
-        # dead ops (`sweep.py`) walks these, much faster than the block's operations through the bindings.
-        self.created: list = []
-        self.reads: dict = {}
-        self.counted: list[tuple[int, int, int]] = []  # (layer, first, end) of `created` a layer's figures count
-        # Result types and attributes made once each (a binding call costs about a microsecond; a large
-        # layer makes millions of ops, of a few dozen widths and shift amounts).
-        self._int_types: dict = {}
-        self._i64_attrs: dict = {}
+        self.counted: list[tuple[int, int, int]] = []  # (layer, first, end) of the values a layer's figures count
+        self._locations: dict[str, int] = {}  # a location's text -> its number (an alias in the text)
+        self._int_types: dict[int, str] = {}
+        self._attribute_texts: dict = {}
+        self.entries: dict[int, int] = {}  # a table's value -> its entries
+        self.dead: set[int] = set()  # the ops `function` leaves out (`sweep.py`)
+        self.location = location
 
-    def _int_type(self, width: int):
-        if width not in self._int_types:
-            self._int_types[width] = int_type(width)
-        return self._int_types[width]
+    @property
+    def location(self) -> ir.Location:
+        return self._location
 
-    def _i64_attr(self, value: int):
-        if value not in self._i64_attrs:
-            self._i64_attrs[value] = i64_attr(value)
-        return self._i64_attrs[value]
+    @location.setter
+    def location(self, location: ir.Location) -> None:
+        """The location of the ops made from now on."""
+        self._location = location
+        self._location_number = self._locations.setdefault(str(location), len(self._locations))
+
+    def argument(self, type_: ir.Type) -> int:
+        """A new function argument of this type (the function's arguments come in the order they are made)."""
+        return self._value(None, str(type_), None)
+
+    def set_type(self, argument: int, type_: ir.Type) -> None:
+        self.types[argument] = str(type_)
+
+    def _value(self, op, type_text: str, value_range) -> int:
+        self.ops.append(op)
+        self.types.append(type_text)
+        self.ranges.append(value_range)
+        self.layer_of.append(self.layer)
+        return len(self.ops) - 1
+
+    def _op(self, name: str, operands, type_text: str, value_range, attributes: str = "") -> int:
+        return self._value((name, tuple(operands), attributes, self._location_number), type_text, value_range)
+
+    def _int_type(self, width: int) -> str:
+        text = self._int_types.get(width)
+        if text is None:
+            text = self._int_types[width] = f"i{width}"
+        return text
+
+    def _attributes(self, items: tuple) -> str:
+        """The text of integer attributes (sorted (name, value) pairs), made once each."""
+        text = self._attribute_texts.get(items)
+        if text is None:
+            text = self._attribute_texts[items] = \
+                " {" + ", ".join(f"{key} = {value} : i64" for key, value in items) + "}" if items else ""
+        return text
 
     def _emit(self, name, operands, value_range, attributes=None):
-        key = (name, tuple(operands), tuple(sorted((attributes or {}).items())))
-        if self._reusable(key):
-            return self.memo[key]
-        low, high = value_range
-        attrs = {k: self._i64_attr(v) for k, v in (attributes or {}).items()}
-        op = create_op(name, operands, [self._int_type(signed_width(low, high))], attrs, self.location)
+        # The hot path of a large layer (an adder graph's millions of nodes): no call it can save.
+        items = tuple(sorted(attributes.items())) if attributes else ()
+        operands = tuple(operands)
+        key = (name, operands, items)
+        found = self.memo.get(key)
+        if found is not None and self.layer_of[found] <= self.layer:
+            return found
+        low, high = int(value_range[0]), int(value_range[1])
+        width = _width(low, high)
+        type_text = self._int_types.get(width) or self._int_type(width)
+        attribute_text = self._attribute_texts.get(items)
+        if attribute_text is None:
+            attribute_text = self._attributes(items)
+        ops = self.ops
+        result = len(ops)
+        ops.append((name, operands, attribute_text, self._location_number))
+        self.types.append(type_text)
+        self.ranges.append((low, high))
+        self.layer_of.append(self.layer)
         self.made[name] += 1
-        result = op.results[0]
-        self._made(result, op, operands)
-        self.ranges[result] = (low, high)
-        depth = max((self.depths.get(v, 0) for v in operands), default=0)
+        depths = self.depths
+        if len(operands) == 2:
+            depth = max(depths.get(operands[0], 0), depths.get(operands[1], 0))
+        else:
+            depth = max((depths.get(v, 0) for v in operands), default=0)
         if name in ADDERS:
             depth += 1
             self.adders += 1
-            self.adder_bits += signed_width(low, high)
+            self.adder_bits += width
         elif name == "hardcore.mul":
             self.multipliers += 1
-            self.multiplier_bits += signed_width(low, high)
-        self.depths[result] = depth
+            self.multiplier_bits += width
+        depths[result] = depth
         self.memo[key] = result
-        self.layer_of[result] = self.layer
         return result
-
-    def _made(self, result, op, operands) -> None:
-        self.created.append((result, op))
-        self.reads[result] = tuple(operands)
 
     def _reusable(self, key) -> bool:
         """Whether an identical op was made, in this layer or a lower one.
@@ -109,15 +161,53 @@ class _DagBuilder:
         would then read a higher layer, and layers must only read lower ones
         (hardcore-to-hw keeps one module per layer).
         """
-        return key in self.memo and self.layer_of[self.memo[key]] <= self.layer
+        found = self.memo.get(key)
+        return found is not None and self.layer_of[found] <= self.layer
+
+    def width(self, value: int) -> int:
+        return _width(*self.ranges[value])
 
     def sext(self, value, width: int):
-        if signed_width(*self.ranges[value]) == width:
+        if _width(*self.ranges[value]) == width:
             return value
-        op = create_op("hardcore.sext", [value], [int_type(width)], None, self.location)
-        self.ranges[op.results[0]] = self.ranges[value]
-        self._made(op.results[0], op, [value])
-        return op.results[0]
+        return self._op("hardcore.sext", [value], self._int_type(width), self.ranges[value])
+
+    def pack(self, values: list, type_: ir.Type, location: ir.Location) -> int:
+        """A tensor of `values` (a result of the function), at `location`."""
+        saved = self.location
+        self.location = location
+        result = self._op("hardcore.pack", values, str(type_), None)
+        self.location = saved
+        return result
+
+    def function(self, old, name: str, results: list[int], location: ir.Location):
+        """A func.func `name` right before `old` (at its location): the builder's arguments, its ops
+        but those in `dead`, and a func.return of `results` at `location`.
+
+        Printed in MLIR's generic form (each location once, as an alias) and parsed in `old`'s context:
+        the C++ parser makes the millions of ops of a large layer far faster than the bindings.
+        """
+        function_location = self._locations.setdefault(str(old.location), len(self._locations))
+        return_location = self._locations.setdefault(str(location), len(self._locations))
+        types, ops = self.types, self.ops
+        lines = [f"#fold{number} = {text}" for text, number in self._locations.items()]
+        arguments = ", ".join(f"%{value}: {types[value]} loc(#fold{function_location})"
+                              for value, op in enumerate(ops) if op is None)
+        symbol = ir.StringAttr.get(name, context=old.context)
+        lines.append(f"func.func @{symbol}({arguments}) -> ({', '.join(types[value] for value in results)}) {{")
+        dead = self.dead
+        for value, op in enumerate(ops):
+            if op is None or value in dead:
+                continue
+            op_name, operands, attributes, op_location = op
+            lines.append(f"%{value} = \"{op_name}\"({', '.join([f'%{v}' for v in operands])}){attributes} : "
+                         f"({', '.join([types[v] for v in operands])}) -> {types[value]} loc(#fold{op_location})")
+        lines.append(f"\"func.return\"({', '.join(f'%{value}' for value in results)}) : "
+                     f"({', '.join(types[value] for value in results)}) -> () loc(#fold{return_location})")
+        lines.append(f"}} loc(#fold{function_location})")
+        new = ir.Operation.parse("\n".join(lines), context=old.context)
+        ir.InsertionPoint(old).insert(new.operation)
+        return new
 
     def constant(self, value: int):
         return self._emit("hardcore.constant", [], (value, value), {"value": value})
@@ -188,16 +278,15 @@ class _DagBuilder:
             return _Lin(None, 0, 1, reached[0])
         key = ("hardcore.table", (value,), (a, tuple(reached)))
         if not self._reusable(key):
-            op = create_op("hardcore.table", [value], [int_type(signed_width(min(reached), max(reached)))],
-                           {"min": i64_attr(a), "table": dense_attr(np.array(reached), int_type(64))},
-                           self.location)
-            self.ranges[op.results[0]] = (min(reached), max(reached))
-            self.depths[op.results[0]] = self.depths.get(value, 0)
-            self._made(op.results[0], op, [value])
+            entries_text = ", ".join(str(entry) for entry in reached)
+            result = self._op("hardcore.table", [value], self._int_type(signed_width(min(reached), max(reached))),
+                              (min(reached), max(reached)),
+                              f" {{min = {a} : i64, table = dense<[{entries_text}]> : tensor<{len(reached)}xi64>}}")
+            self.depths[result] = self.depths.get(value, 0)
+            self.entries[result] = len(reached)
             self.tables += 1
             self.table_entries += len(reached)
-            self.memo[key] = op.results[0]
-            self.layer_of[op.results[0]] = self.layer
+            self.memo[key] = result
         return _Lin(self.memo[key], 0, 1, 0)
 
     def max(self, lhs, rhs):
@@ -268,7 +357,7 @@ class _DagBuilder:
         totals = {name: getattr(self, name) for name in COUNTERS}
         totals["comparators"] = sum(self.made[name] for name in ("hardcore.max", "hardcore.pick", "hardcore.clamp"))
         totals["muxes"] = self.made["hardcore.mux"]
-        totals["created"] = len(self.created)
+        totals["created"] = len(self.ops)
         return totals
 
     def since(self, snapshot: dict) -> dict:

@@ -50,7 +50,7 @@ def max_tree(builder: _DagBuilder, values: list, smallest: bool = False) -> tupl
         paired = []
         for (a, depth_a), (b, depth_b) in zip(level[0::2], level[1::2]):
             value = builder.min(a, b) if smallest else builder.max(a, b)
-            paired.append((value, depth_a if value is a else depth_b if value is b else max(depth_a, depth_b) + 1))
+            paired.append((value, depth_a if value == a else depth_b if value == b else max(depth_a, depth_b) + 1))
         level = paired + level[len(paired) * 2:]
     return level[0]
 
@@ -72,7 +72,7 @@ def fold_argmax(options, builder: _DagBuilder, op, operands: list[list[_Lin]]):
         for (value_a, index_a, depth_a), (value_b, index_b, depth_b) in zip(level[0::2], level[1::2]):
             index = builder.pick(value_a, value_b, index_a, index_b)
             value = builder.max(value_a, value_b) if len(level) > 2 else None
-            depth = depth_a if index is index_a else depth_b if index is index_b else max(depth_a, depth_b) + 1
+            depth = depth_a if index == index_a else depth_b if index == index_b else max(depth_a, depth_b) + 1
             paired.append((value, index, depth))
         level = paired + level[len(paired) * 2:]
     comparators = builder.made["hardcore.pick"] - made_before

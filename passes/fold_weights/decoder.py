@@ -91,20 +91,14 @@ def fold_embedding_at(options, builder: _DagBuilder, op, operands: list[list[_Li
     return result, stats
 
 
-def _same(a: _Lin, b: _Lin) -> bool:
-    """The same value (an ir.Value compares with another Value only)."""
-    values = (a.value is None and b.value is None) or (a.value is not None and b.value is not None and a.value == b.value)
-    return values and a[1:] == b[1:]
-
-
 def _position_tree(builder: _DagBuilder, select, first: int, values: list[_Lin]) -> _Lin:
     """values[p - first] for the position p = select: a balanced tree of `p <= q ? left : right`."""
-    if all(_same(value, values[0]) for value in values):
+    if all(value == values[0] for value in values):
         return values[0]
     half = len(values) // 2
     left = _position_tree(builder, select, first, values[:half])
     right = _position_tree(builder, select, first + half, values[half:])
-    if _same(left, right):
+    if left == right:
         return left
     # p <= q only: within this subtree p >= first already
     chosen = builder.mux(select, builder.ranges[select][0], first + half - 1, builder.materialize(left),

@@ -6,8 +6,8 @@ position's (a language model's window circuit, `x[:, -1]` before the head)
 computes every position of its last block, but only the last position reaches
 the output: its other rows are dead.  A model whose every op reaches the
 output (an MLP, a CNN) loses nothing.  The sweep marks what the results
-read, transitively, over the builder's record of each op's operands, and
-erases the rest, users first.
+read, transitively, over the builder's record of each op's operands, before
+any op is an MLIR operation: the function the builder prints leaves the rest out.
 Every later stage (the DAG's figures, `hardcore-pipeline`, `hardcore-to-hw`,
 the Verilog) then sees only live logic.
 
@@ -21,8 +21,6 @@ last layers: nothing after them can leave them dead).
 """
 
 from __future__ import annotations
-
-from torch_mlir import ir
 
 from hardcore.passes.fold_weights.builder import ADDERS, _DagBuilder
 
@@ -39,36 +37,40 @@ _OPTIONAL = ("multipliers", "tables", "comparators", "muxes")
 
 
 def sweep_dead(builder: _DagBuilder, roots: list, layers: list[dict]) -> int:
-    """Erase the ops `builder` made that no value of `roots` (what the results pack) depends on;
-    update the figures of `layers` that counted them.  Returns how many ops were erased."""
-    live: set = set()
+    """Mark the ops `builder` made that no value of `roots` (the results' packs) depends on as dead
+    (`builder.dead`: `_DagBuilder.function` leaves them out); update the figures of `layers` that
+    counted them.  Returns how many ops are dead."""
+    live = bytearray(len(builder.ops))
     stack = list(roots)
+    ops = builder.ops
     while stack:
         value = stack.pop()
-        if value not in live:
-            live.add(value)
-            stack.extend(builder.reads.get(value, ()))  # a function argument reads nothing
-    dead = [op for result, op in builder.created if result not in live]
+        if not live[value]:
+            live[value] = 1
+            op = ops[value]
+            if op is not None:  # a function argument reads nothing
+                stack.extend(op[1])
+    dead = {value for value, op in enumerate(ops) if op is not None and not live[value]}
     if not dead:
         return 0
     for layer, first, end in builder.counted:
-        for result, op in builder.created[first:end]:
-            if result not in live:
-                _take_out(layers[layer], result, op)
-    for op in reversed(dead):  # users before the values they read
-        op.erase()
+        for value in range(first, end):
+            if value in dead:
+                _take_out(layers[layer], builder, value)
+    builder.dead = dead
     return len(dead)
 
 
-def _take_out(figures: dict, result, op) -> None:
-    count, bits = _FIGURES.get(op.name, (None, None))
+def _take_out(figures: dict, builder: _DagBuilder, value: int) -> None:
+    name = builder.ops[value][0]
+    count, bits = _FIGURES.get(name, (None, None))
     if count not in figures:
         return
     figures[count] -= 1
     if bits == "table_entries":
-        figures[bits] -= ir.RankedTensorType(op.attributes["table"].type).shape[0]
+        figures[bits] -= builder.entries[value]
     elif bits is not None:
-        figures[bits] -= ir.IntegerType(result.type).width
+        figures[bits] -= builder.width(value)
     if figures[count] == 0 and count in _OPTIONAL:
         del figures[count]
         figures.pop(bits, None)
