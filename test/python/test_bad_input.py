@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from hardcore import backend, compiler
+from hardcore import backend, circuit
 from hardcore.cli import main, opt_main
 from hardcore.errors import CompileError
 
@@ -191,14 +191,14 @@ def test_failure_in_the_last_stage_leaves_nothing(models, tmp_path, capsys, monk
 @pytest.mark.parametrize("existing", [False, True], ids=["new_directory", "existing_directory"])
 def test_failure_while_writing_the_last_file_leaves_nothing(existing, models, tmp_path, capsys, monkeypatch):
     """The disk fills up at the last output file: no file of this compile is left, half-written or whole."""
-    write = compiler._write_text
+    write = circuit._write_text
 
     def fail_on_the_last(path, text):
         if path.name.startswith(".net.hw.mlir.") or path.name == "net.hw.mlir":  # the last file written
             Path(path).write_text(text[: len(text) // 2])  # half of it reaches the disk
             raise OSError(28, os.strerror(28))
         write(path, text)
-    monkeypatch.setattr(compiler, "_write_text", fail_on_the_last)
+    monkeypatch.setattr(circuit, "_write_text", fail_on_the_last)
     out = tmp_path / "out"
     if existing:
         out.mkdir()
