@@ -128,6 +128,16 @@ class _HwText:
         return self._extend(source, width, out - amount, amount)
 
     def extract(self, name: str, width: int, low: int, out: int) -> str:
+        if name in self.shifted:  # bits of a left shift: from its source and zeros, not its whole wire
+            source, source_width, amount, _ = self.shifted[name]
+            high = low + out
+            if high <= amount:
+                return self.constant(0, out)
+            if high - amount <= source_width:  # no sign bits above the source read
+                if low >= amount:
+                    return self.extract(source, source_width, low - amount, out)
+                part = self.extract(source, source_width, 0, high - amount)
+                return self._extend(part, high - amount, high - amount, amount - low)
         name = self.value(name)
         if low == 0 and out == width:
             return name

@@ -444,16 +444,17 @@ def test_quantize_with_a_fake_quant_saturating_too_early(monkeypatch):
 @pytest.mark.skipif(not tool_available("iverilog"), reason="no iverilog")
 def test_to_hw_with_a_sub_made_an_add(monkeypatch):
     """hardcore-to-hw's output has no interpreter: its Verilog runs in Icarus."""
-    original = to_hw._lower_op
-    broken = {"done": False}
 
-    def lower_op(hw, op, name, operands, width, context):
-        if name == "hardcore.sub" and not broken["done"]:
-            broken["done"] = True
-            name = "hardcore.add"
-        return original(hw, op, name, operands, width, context)
+    class FirstSubAnAdd(dict):  # hardcore-to-hw's adders (`_ADD_SUB`), but its first sub lowered as an add
+        broken = False
 
-    monkeypatch.setattr(to_hw, "_lower_op", lower_op)
+        def __getitem__(self, name):
+            if name == "hardcore.sub" and not self.broken:
+                self.broken = True
+                return "comb.add"
+            return super().__getitem__(name)
+
+    monkeypatch.setattr(to_hw, "_ADD_SUB", FirstSubAnAdd(to_hw._ADD_SUB))
     with pytest.raises(VerificationError, match=r"^hardcore-to-hw changed the result \(--verify-each, its Verilog "
                        r"in Icarus\): on input vector \d+ \(.+\) \[.+\]: before \[-?\d+\], after \[-?\d+\]$"):
         run_verified(QUANTIZED, "hardcore-fold-weights,hardcore-to-hw")
@@ -628,9 +629,7 @@ def test_fuzz_reuse(batch):
 @pytest.mark.skipif(not tool_available("verilator"), reason="no verilator")
 def test_fuzz_finds_a_broken_to_hw(monkeypatch, tmp_path):
     """The fuzzing harness itself fails when the circuit is wrong (a sub lowered as an add)."""
-    original = to_hw._lower_op
-    monkeypatch.setattr(to_hw, "_lower_op", lambda hw, op, name, *rest: original(
-        hw, op, "hardcore.add" if name == "hardcore.sub" else name, *rest))
+    monkeypatch.setattr(to_hw, "_ADD_SUB", {"hardcore.add": "comb.add", "hardcore.sub": "comb.add"})
     nets = [FuzzNetwork(text=QUANTIZED.replace("@net", f"@net{k}"), name=f"net{k}", n_in=3, act_bits=8,
                         first_weight=np.array([[3, 5, -7], [1, 0, 6]])) for k in range(2)]
     result = run_batch(nets, None, False, tmp_path, vectors=50)
