@@ -381,7 +381,7 @@ def _lower_op(hw: _HwText, op: _Op, name: str, operands: list[tuple[str, int]], 
     if name in ("hardcore.add", "hardcore.sub", "hardcore.mul"):
         # A product too: its low `width` bits are those of the operands' low bits, sign-extended.
         lhs, rhs = hw.resize(*operands[0], width), hw.resize(*operands[1], width)
-        return hw.emit(f"comb.{name.split('.')[1]} {lhs}, {rhs} : i{width}")
+        return hw.emit(f"{_ADD_SUB.get(name, 'comb.mul')} {lhs}, {rhs} : i{width}")
     if name == "hardcore.shl":
         amount = op.attrs["amount"]
         if width <= amount:
@@ -636,7 +636,7 @@ def _emission_order(ops, function) -> list:
     return order
 
 
-_ADD_SUB = {"hardcore.add": "comb.add", "hardcore.sub": "comb.sub"}
+_ADD_SUB = {"hardcore.add": "comb.add", "hardcore.sub": "comb.sub"}  # the adders' comb ops (`_lower_into`, `_lower_op`)
 
 
 def _lower_into(hw: _HwText, op: _Op, names: dict, widths: dict, context: _Context,

@@ -229,14 +229,13 @@ class FoldWeightsPass(ModulePass):
                     report(len(layers), layer_count)
             tensors[op.results[0]] = result
         try:
-            packed, roots, output_unsigned = [], [], False
+            packed, output_unsigned = [], False
             for value in results:
                 # The outputs' last ops belong to the last layer (one module per layer in hardware).
                 source = value.owner.operands[0] if _is_dequantize(value) else value
                 builder.layer = layer_of[source]
                 builder.location = ir.Location.name(f"layer{builder.layer}", childLoc=ret.location)
                 pack = _pack(builder, tensors[source], value, step, ret.location)
-                roots.append(pack)
                 if value == output and _is_index(value):
                     output_unsigned = True
                 elif _is_dequantize(value) and _is_index(value):
@@ -246,7 +245,7 @@ class FoldWeightsPass(ModulePass):
         except ValueError as exc:
             self.error(function, f"hardcore-fold-weights: {exc}")
             return False
-        sweep_dead(builder, roots, layers)
+        sweep_dead(builder, packed, layers)
         new = builder.function(function, function.name.value, packed, ret.location)
         if output_unsigned:
             new.attributes["hardcore.output_unsigned"] = ir.UnitAttr.get()

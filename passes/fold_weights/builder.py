@@ -33,11 +33,6 @@ ADDERS = frozenset({"hardcore.add", "hardcore.sub", "hardcore.neg"})
 COUNTERS = ("adders", "adder_bits", "multipliers", "multiplier_bits", "tables", "table_entries")
 
 
-def _width(low: int, high: int) -> int:
-    """`signed_width(low, high)` from the bounds' bit lengths (Python ints)."""
-    return 1 + max((low if low >= 0 else ~low).bit_length(), (high if high >= 0 else ~high).bit_length())
-
-
 class _Lin(NamedTuple):
     """sign * (value << shift) + const, not yet built; value None means const alone."""
 
@@ -125,7 +120,7 @@ class _DagBuilder:
         if found is not None and self.layer_of[found] <= self.layer:
             return found
         low, high = int(value_range[0]), int(value_range[1])
-        width = _width(low, high)
+        width = signed_width(low, high)
         type_text = self._int_types.get(width) or self._int_type(width)
         attribute_text = self._attribute_texts.get(items)
         if attribute_text is None:
@@ -165,10 +160,10 @@ class _DagBuilder:
         return found is not None and self.layer_of[found] <= self.layer
 
     def width(self, value: int) -> int:
-        return _width(*self.ranges[value])
+        return signed_width(*self.ranges[value])
 
     def sext(self, value, width: int):
-        if _width(*self.ranges[value]) == width:
+        if signed_width(*self.ranges[value]) == width:
             return value
         return self._op("hardcore.sext", [value], self._int_type(width), self.ranges[value])
 

@@ -24,6 +24,7 @@ CMVM solver's graphs do; `adder_bits` then costs it at those widths.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Optional, Sequence, Union
 
@@ -33,11 +34,9 @@ __all__ = ["AdderNode", "AdderGraph", "signed_width", "input_range"]
 
 
 def signed_width(lo: int, hi: int) -> int:
-    """Narrowest two's complement width holding every integer in [lo, hi]."""
-    width = 1
-    while not (-(1 << (width - 1)) <= lo and hi <= (1 << (width - 1)) - 1):
-        width += 1
-    return width
+    """Narrowest two's complement width holding every integer in [lo, hi] (w bits hold -2^(w-1) .. 2^(w-1) - 1)."""
+    lo, hi = math.floor(lo), math.ceil(hi)
+    return 1 + max((~lo).bit_length() if lo < 0 else 0, hi.bit_length() if hi >= 0 else 0)
 
 
 def input_range(bits: int, signed: bool) -> tuple[int, int]:
